@@ -1,0 +1,183 @@
+#!/usr/bin/env bash
+# Mirror benchmark: `airlock sync` against reprepro `update`, aptly `mirror update` and
+# debmirror, on the same upstream served by nginx (keep-alive) on 127.0.0.1.
+#
+#   [BENCH_DIR=DIR] bench/mirror.sh [COUNT] [ROUNDS]      (default 2000 packages, 3 rounds)
+#
+# Part 1: an upstream of COUNT small packages (dpkg-deb, apt-ftparchive, gpg ed25519),
+# mirrored whole by each tool, then mirrored again with nothing changed (no-op re-sync).
+# Part 2: index ingest: an upstream whose main/binary-amd64 index is Debian bookworm's real
+# 63,000-package Packages (from this machine's apt lists), with a filter that selects nothing;
+# it times fetching, checking and parsing the index. Medians of ROUNDS fresh runs.
+# Needs: reprepro aptly debmirror nginx apt-utils gpg lz4 time.
+set -euo pipefail
+COUNT=${1:-2000}
+ROUNDS=${2:-3}
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+for tool in reprepro aptly debmirror nginx apt-ftparchive gpg lz4 /usr/bin/time; do
+  command -v "$tool" >/dev/null || { echo "missing $tool: apt-get install reprepro aptly debmirror nginx-light apt-utils gpg lz4 time" >&2; exit 2; }
+done
+(cd "$ROOT" && cargo build --release --quiet -p airlock)
+AIRLOCK="$ROOT/target/release/airlock"
+WORK=$(mktemp -d "${BENCH_DIR:-${TMPDIR:-/tmp}}/airlock-mirror.XXXXXX")
+NGINX_PID=
+cleanup() { [ -n "$NGINX_PID" ] && kill "$NGINX_PID" 2>/dev/null; rm -rf "$WORK"; }
+trap cleanup EXIT
+export GNUPGHOME="$WORK/gnupg"; mkdir -m 700 "$GNUPGHOME"
+cd "$WORK"
+
+gpg --batch --pinentry-mode loopback --passphrase '' --quick-gen-key 'Bench Upstream <up@example.invalid>' ed25519 sign never 2>/dev/null
+KEY=$(gpg --list-secret-keys --with-colons | awk -F: '/^fpr/{print $10; exit}')
+gpg --export "$KEY" > upstream.gpg
+
+# sign_suite DIR: Release, InRelease and Release.gpg for dists/stable of upstream DIR.
+sign_suite() {
+  local dists="$1/dists/stable" release
+  release=$(mktemp)
+  (cd "$1" && apt-ftparchive -o APT::FTPArchive::Release::Origin=Bench -o APT::FTPArchive::Release::Suite=stable \
+     -o APT::FTPArchive::Release::Codename=stable -o APT::FTPArchive::Release::Architectures=amd64 \
+     -o APT::FTPArchive::Release::Components=main -o APT::FTPArchive::DoByHash=true release dists/stable > "$release")
+  mv "$release" "$dists/Release"
+  gpg --batch --yes --clearsign -o "$dists/InRelease" "$dists/Release"
+  gpg --batch --yes -abs -o "$dists/Release.gpg" "$dists/Release"
+}
+
+echo "building an upstream of $COUNT packages..."
+mkdir -p up/pool/main up/dists/stable/main/binary-amd64 src
+make_deb() {
+  local i=$1 d="$WORK/src/p$1"
+  mkdir -p "$d/DEBIAN" "$d/usr/share/doc/up-pkg$i"
+  head -c 3000 /dev/urandom > "$d/usr/share/doc/up-pkg$i/data"
+  printf 'Package: up-pkg%s\nVersion: 1.0-%s\nArchitecture: amd64\nMaintainer: Bench <bench@example.invalid>\nSection: misc\nPriority: optional\nDescription: upstream package %s\n For the mirror benchmark.\n' "$i" "$i" "$i" > "$d/DEBIAN/control"
+  dpkg-deb --root-owner-group -Zgzip --build "$d" "$WORK/up/pool/main/up-pkg${i}_1.0-${i}_amd64.deb" >/dev/null
+  rm -rf "$d"
+}
+export -f make_deb; export WORK
+seq 1 "$COUNT" | xargs -P "$(nproc)" -I{} bash -c 'make_deb {}'
+(cd up && apt-ftparchive --arch amd64 packages pool/main > dists/stable/main/binary-amd64/Packages)
+(cd up/dists/stable/main/binary-amd64 && xz -k -6 Packages && gzip -k -9 Packages)
+sign_suite up
+
+echo "building the index-ingest upstream from Debian bookworm's Packages..."
+LISTS=$(ls /var/lib/apt/lists/*_dists_bookworm_main_binary-amd64_Packages* 2>/dev/null | head -1 || true)
+INGEST=no
+if [ -n "$LISTS" ]; then
+  INGEST=yes
+  mkdir -p big/dists/stable/main/binary-amd64
+  case "$LISTS" in *.lz4) lz4 -dc "$LISTS";; *) cat "$LISTS";; esac > big/dists/stable/main/binary-amd64/Packages
+  (cd big/dists/stable/main/binary-amd64 && xz -k -T0 -6 Packages)
+  sign_suite big
+  BIG_COUNT=$(grep -c '^Package: ' big/dists/stable/main/binary-amd64/Packages)
+fi
+
+PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+mkdir -p nginx/tmp
+cat > nginx/nginx.conf <<CONF
+user root;
+worker_processes 2;
+pid $WORK/nginx/nginx.pid;
+error_log $WORK/nginx/error.log;
+events { worker_connections 1024; }
+http {
+  access_log off; sendfile on; tcp_nodelay on; keepalive_requests 100000;
+  client_body_temp_path $WORK/nginx/tmp; proxy_temp_path $WORK/nginx/tmp;
+  fastcgi_temp_path $WORK/nginx/tmp; uwsgi_temp_path $WORK/nginx/tmp; scgi_temp_path $WORK/nginx/tmp;
+  server { listen 127.0.0.1:$PORT; root $WORK; }
+}
+CONF
+nginx -c "$WORK/nginx/nginx.conf" -g 'daemon off;' & NGINX_PID=$!
+for _ in $(seq 100); do curl -fs -o /dev/null "http://127.0.0.1:$PORT/up/dists/stable/InRelease" && break; sleep 0.05; done
+
+timed() { # NAME CMD...: wall seconds and peak RSS (KB) into T and M
+  /usr/bin/time -f '%e %M' -o "$WORK/time.out" "$@" >"$WORK/last.log" 2>&1 || { echo "$* failed:"; tail -20 "$WORK/last.log"; exit 1; }
+  read -r T M < "$WORK/time.out"
+}
+fastest() { # CMD...: fastest of 5 runs in seconds, into T
+  local best=1e9 s e
+  for _ in 1 2 3 4 5; do s=$(date +%s.%N); "$@" >/dev/null 2>&1; e=$(date +%s.%N); best=$(awk -v b="$best" -v s="$s" -v e="$e" 'BEGIN{t=e-s; print (t<b)?t:b}'); done
+  T=$best
+}
+
+# Each tool, in a fresh folder per round: sync (T, M), then no-op re-sync (N). UPSTREAM and
+# FILTER pick part 1 (whole mirror) or part 2 (ingest, nothing selected).
+run_reprepro() {
+  mkdir -p rr/conf
+  printf 'Codename: stable\nArchitectures: amd64\nComponents: main\nUpdate: up\nSignWith: %s\n' "$KEY" > rr/conf/distributions
+  printf 'Name: up\nMethod: http://127.0.0.1:%s/%s\nSuite: stable\nComponents: main\nArchitectures: amd64\nVerifyRelease: %s\n%s' \
+    "$PORT" "$UPSTREAM" "${KEY: -16}" "$([ -n "$FILTER" ] && echo 'FilterFormula: Package (== no-such-package)')" > rr/conf/updates
+  timed reprepro -b rr update
+  local t=$T m=$M
+  fastest reprepro -b rr update; N=$T; T=$t; M=$m
+}
+run_aptly() {
+  echo "{\"rootDir\": \"$PWD/aptly\", \"downloadConcurrency\": 8}" > aptly.conf
+  local filter=(); [ -n "$FILTER" ] && filter=(-filter=no-such-package)
+  aptly -config=aptly.conf mirror create -keyring="$WORK/upstream.gpg" -architectures=amd64 "${filter[@]}" up "http://127.0.0.1:$PORT/$UPSTREAM/" stable main >/dev/null
+  timed aptly -config=aptly.conf mirror update -keyring="$WORK/upstream.gpg" up
+  local t=$T m=$M
+  fastest aptly -config=aptly.conf mirror update -keyring="$WORK/upstream.gpg" up; N=$T; T=$t; M=$m
+}
+run_debmirror() {
+  local args=(--method=http --host="127.0.0.1:$PORT" --root="/$UPSTREAM" --dist=stable --section=main --arch=amd64
+    --nosource --keyring="$WORK/upstream.gpg" --rsync-extra=none --diff=none --i18n dm)
+  timed debmirror "${args[@]}"
+  local t=$T m=$M
+  fastest debmirror "${args[@]}"; N=$T; T=$t; M=$m
+}
+run_airlock() {
+  "$AIRLOCK" --quiet init site >/dev/null
+  printf '[site]\ndata_dir = "data"\nsigning_key = "airlock.key"\n\n[[apt.mirror]]\nname = "up"\nurl = "http://127.0.0.1:%s/%s/"\nsuites = ["stable"]\ncomponents = ["main"]\narchitectures = ["amd64"]\nkeyring = "%s"\n%s\n' \
+    "$PORT" "$UPSTREAM" "$WORK/upstream.gpg" "$([ -n "$FILTER" ] && echo 'packages = ["no-such-package"]')" > site/airlock.toml
+  timed "$AIRLOCK" --quiet --config site/airlock.toml sync
+  local t=$T m=$M
+  fastest "$AIRLOCK" --quiet --config site/airlock.toml sync; N=$T; T=$t; M=$m
+}
+
+median() { sort -g | awk '{v[NR]=$1} END{print v[int((NR+1)/2)]}'; }
+declare -A TIME RSS NOOP
+bench() { # PART TOOLS...
+  local part=$1; shift
+  for tool in "$@"; do
+    local ts=() ms=() ns=()
+    for round in $(seq "$ROUNDS"); do
+      mkdir -p "$WORK/$part-$tool-$round" && cd "$WORK/$part-$tool-$round"
+      sync
+      "run_$tool"
+      ts+=("$T") ms+=("$M") ns+=("$N")
+      cd "$WORK"
+    done
+    TIME[$part-$tool]=$(printf '%s\n' "${ts[@]}" | median)
+    RSS[$part-$tool]=$(printf '%s\n' "${ms[@]}" | median)
+    NOOP[$part-$tool]=$(printf '%s\n' "${ns[@]}" | median)
+    echo "$part $tool: rounds ${ts[*]} s"
+  done
+}
+
+UPSTREAM=up FILTER= bench mirror reprepro aptly debmirror airlock
+# Every tool really mirrored every package.
+for d in mirror-airlock-1/site/data/public/apt/up mirror-reprepro-1/rr mirror-debmirror-1/dm; do
+  n=$(find -L "$d/pool" -name '*.deb' | wc -l)
+  [ "$n" = "$COUNT" ] || { echo "$d holds $n packages, expected $COUNT" >&2; exit 1; }
+done
+if [ "$INGEST" = yes ]; then
+  UPSTREAM=big FILTER=1 bench ingest reprepro aptly airlock
+fi
+
+echo
+echo "$(nproc) cores, $(uname -r); reprepro $(reprepro --version 2>&1 | awk '{print $NF; exit}'), aptly $(aptly version | awk '{print $NF}'), debmirror $(dpkg-query -W -f='${Version}' debmirror), airlock $("$AIRLOCK" --version | awk '{print $NF}')"
+echo "mirror of $COUNT packages from nginx on loopback (median of $ROUNDS):"
+printf '  %-10s %10s %10s %14s\n' tool sync "peak RSS" "no-op re-sync"
+for t in reprepro aptly debmirror airlock; do
+  printf '  %-10s %9.2fs %7d MB %13.3fs\n' "$t" "${TIME[mirror-$t]}" $(( RSS[mirror-$t] / 1024 )) "${NOOP[mirror-$t]}"
+done
+best=$(for t in reprepro aptly debmirror; do echo "${TIME[mirror-$t]}"; done | sort -g | head -1)
+bestnoop=$(for t in reprepro aptly debmirror; do echo "${NOOP[mirror-$t]}"; done | sort -g | head -1)
+awk -v b="$best" -v a="${TIME[mirror-airlock]}" -v bn="$bestnoop" -v an="${NOOP[mirror-airlock]}" \
+  'BEGIN{printf "  airlock: %.1fx faster than the fastest peer (target 3x); no-op %.0f ms, %.1fx faster (target under 50 ms)\n", b/a, an*1000, bn/an}'
+if [ "$INGEST" = yes ]; then
+  echo "index ingest: Debian bookworm main/binary-amd64, $BIG_COUNT packages, nothing selected:"
+  printf '  %-10s %10s %10s\n' tool time "peak RSS"
+  for t in reprepro aptly airlock; do
+    printf '  %-10s %9.2fs %7d MB\n' "$t" "${TIME[ingest-$t]}" $(( RSS[ingest-$t] / 1024 ))
+  done
+fi

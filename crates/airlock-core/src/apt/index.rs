@@ -1,0 +1,284 @@
+//! Upstream Packages indices, read as a stream: memory holds one chunk of text and a compact
+//! record per package, never the whole index (Debian's main/amd64 is 50 MB of text).
+
+use std::io::{self, Read};
+
+use super::deb822::{self, Paragraph};
+use crate::storage::Sha256;
+
+/// What mirroring needs to know of one package of an index, in one allocation: an index
+/// of Debian's size holds 63,000 of these, and memory must not follow the archive's size.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IndexRecord {
+    /// The fields below, one after the other.
+    text: Box<str>,
+    ends: [u32; FIELDS],
+    pub size: u64,
+    pub sha256: Sha256,
+    /// Where the stanza is in the uncompressed index, to copy it out verbatim later.
+    pub offset: u64,
+    pub length: u32,
+}
+
+const FIELDS: usize = 8;
+const NAMES: [&str; FIELDS] = [
+    "Package",
+    "Version",
+    "Architecture",
+    "Filename",
+    "Depends",
+    "Pre-Depends",
+    "Recommends",
+    "Provides",
+];
+
+impl IndexRecord {
+    /// `fields` in the order of `NAMES`; an empty relationship means none.
+    pub fn new(
+        fields: [&str; FIELDS],
+        size: u64,
+        sha256: Sha256,
+        offset: u64,
+        length: u32,
+    ) -> IndexRecord {
+        let mut text = String::with_capacity(fields.iter().map(|f| f.len()).sum());
+        let mut ends = [0u32; FIELDS];
+        for (i, field) in fields.iter().enumerate() {
+            text.push_str(field);
+            ends[i] = text.len() as u32;
+        }
+        IndexRecord {
+            text: text.into_boxed_str(),
+            ends,
+            size,
+            sha256,
+            offset,
+            length,
+        }
+    }
+
+    fn field(&self, i: usize) -> &str {
+        let start = if i == 0 { 0 } else { self.ends[i - 1] as usize };
+        &self.text[start..self.ends[i] as usize]
+    }
+
+    fn optional(&self, i: usize) -> Option<&str> {
+        Some(self.field(i)).filter(|f| !f.is_empty())
+    }
+
+    pub fn name(&self) -> &str {
+        self.field(0)
+    }
+    pub fn version(&self) -> &str {
+        self.field(1)
+    }
+    pub fn architecture(&self) -> &str {
+        self.field(2)
+    }
+    pub fn filename(&self) -> &str {
+        self.field(3)
+    }
+    pub fn depends(&self) -> Option<&str> {
+        self.optional(4)
+    }
+    pub fn pre_depends(&self) -> Option<&str> {
+        self.optional(5)
+    }
+    pub fn recommends(&self) -> Option<&str> {
+        self.optional(6)
+    }
+    pub fn provides(&self) -> Option<&str> {
+        self.optional(7)
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum IndexError {
+    #[error("{0}")]
+    Read(#[from] io::Error),
+    #[error("line {line}: {reason}")]
+    Bad { line: usize, reason: String },
+}
+
+const CHUNK: usize = 1 << 20;
+
+/// Where a paragraph starts in a stream: byte offset and 1-based line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Position {
+    pub offset: u64,
+    pub line: usize,
+}
+
+/// Calls `each` with every paragraph of `reader` and where it starts, holding only about one
+/// chunk of text at a time.
+pub fn for_each_paragraph<R: Read + ?Sized>(
+    reader: &mut R,
+    mut each: impl FnMut(&Paragraph<'_>, Position) -> Result<(), IndexError>,
+) -> Result<(), IndexError> {
+    let mut buffer: Vec<u8> = Vec::with_capacity(CHUNK * 2);
+    let mut base: u64 = 0; // stream offset of buffer[0]
+    let mut lines_before = 0usize;
+    let mut eof = false;
+    while !eof {
+        let start = buffer.len();
+        buffer.resize(start + CHUNK, 0);
+        let n = read_full(reader, &mut buffer[start..])?;
+        buffer.truncate(start + n);
+        eof = n == 0;
+        // Parse up to the last paragraph break; the rest waits for more text.
+        let cut = if eof {
+            buffer.len()
+        } else {
+            match memchr::memmem::rfind(&buffer, b"\n\n") {
+                Some(i) => i + 2,
+                None => continue,
+            }
+        };
+        let text = std::str::from_utf8(&buffer[..cut]).map_err(|e| IndexError::Bad {
+            line: lines_before + count_lines(&buffer[..e.valid_up_to()]) + 1,
+            reason: "not UTF-8".into(),
+        })?;
+        for paragraph in deb822::paragraphs(text) {
+            let paragraph = paragraph.map_err(|e| IndexError::Bad {
+                line: lines_before + e.line,
+                reason: e.reason,
+            })?;
+            let offset =
+                base + (paragraph.text().as_ptr() as usize - text.as_ptr() as usize) as u64;
+            let line = lines_before + paragraph.first_line();
+            each(&paragraph, Position { offset, line })?;
+        }
+        lines_before += count_lines(&buffer[..cut]);
+        base += cut as u64;
+        buffer.drain(..cut);
+    }
+    Ok(())
+}
+
+fn read_full<R: Read + ?Sized>(reader: &mut R, buf: &mut [u8]) -> io::Result<usize> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match reader.read(&mut buf[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(filled)
+}
+
+fn count_lines(bytes: &[u8]) -> usize {
+    memchr::memchr_iter(b'\n', bytes).count()
+}
+
+/// Reads every package record of a Packages index.
+pub fn read_packages<R: Read + ?Sized>(reader: &mut R) -> Result<Vec<IndexRecord>, IndexError> {
+    let mut records = Vec::new();
+    for_each_paragraph(reader, |p, Position { offset, line }| {
+        let bad = |reason: String| IndexError::Bad { line, reason };
+        let mut fields = [""; FIELDS];
+        for (slot, name) in fields.iter_mut().zip(NAMES) {
+            *slot = p.get(name).unwrap_or_default();
+        }
+        for (slot, name) in fields.iter().zip(NAMES).take(4) {
+            if slot.is_empty() {
+                return Err(bad(format!("package without {name}")));
+            }
+        }
+        let package = fields[0];
+        crate::storage::tree::check_relative_path(fields[3])
+            .map_err(|e| bad(format!("{package}: {e}")))?;
+        let size = p
+            .get("Size")
+            .ok_or_else(|| bad(format!("{package}: no Size")))?
+            .parse()
+            .map_err(|_| bad(format!("{package}: bad Size")))?;
+        let sha256 = p
+            .get("SHA256")
+            .and_then(Sha256::from_hex)
+            .ok_or_else(|| bad(format!("{package}: no SHA256, or a bad one")))?;
+        records.push(IndexRecord::new(
+            fields,
+            size,
+            sha256,
+            offset,
+            p.text().len() as u32,
+        ));
+        Ok(())
+    })?;
+    Ok(records)
+}
+
+/// Copies the stanzas at `wanted` (offset, length; sorted by offset) out of an index, joined
+/// as a Packages file.
+pub fn extract_stanzas(reader: &mut impl Read, wanted: &[(u64, u32)]) -> io::Result<String> {
+    let mut out = Vec::with_capacity(wanted.iter().map(|(_, l)| *l as usize + 2).sum());
+    let mut position = 0u64;
+    for &(offset, length) in wanted {
+        io::copy(
+            &mut reader.by_ref().take(offset - position),
+            &mut io::sink(),
+        )?;
+        let before = out.len();
+        reader
+            .by_ref()
+            .take(u64::from(length))
+            .read_to_end(&mut out)?;
+        if out.len() - before != length as usize {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "index shorter than its records",
+            ));
+        }
+        out.extend_from_slice(b"\n\n");
+        position = offset + u64::from(length);
+    }
+    String::from_utf8(out).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stanza(name: &str, extra: &str) -> String {
+        format!(
+            "Package: {name}\nVersion: 1.0\nArchitecture: amd64\n{extra}Filename: pool/main/{name}.deb\nSize: 10\nSHA256: {}\nDescription: x\n more\n",
+            Sha256::of(name.as_bytes())
+        )
+    }
+
+    #[test]
+    fn streams_across_chunk_boundaries_and_extracts_verbatim() {
+        // Enough packages to span several 1 MiB chunks.
+        let padding = "X-Pad: ".to_string() + &"p".repeat(300) + "\n";
+        let text: String = (0..8000)
+            .map(|i| stanza(&format!("pkg{i}"), &padding) + "\n")
+            .collect();
+        let records = read_packages(&mut text.as_bytes()).unwrap();
+        assert_eq!(records.len(), 8000);
+        assert_eq!(records[7999].name(), "pkg7999");
+        assert_eq!(records[7999].depends(), None);
+        assert_eq!(records[7999].filename(), "pool/main/pkg7999.deb");
+        let wanted: Vec<(u64, u32)> = [10, 4000, 7999]
+            .iter()
+            .map(|&i| (records[i].offset, records[i].length))
+            .collect();
+        let extracted = extract_stanzas(&mut text.as_bytes(), &wanted).unwrap();
+        let expected: String = [10, 4000, 7999]
+            .iter()
+            .map(|i| stanza(&format!("pkg{i}"), &padding).trim_end().to_string() + "\n\n")
+            .collect();
+        assert_eq!(extracted, expected);
+    }
+
+    #[test]
+    fn errors_carry_the_line() {
+        let text = format!("{}\nPackage: broken\nVersion: 1\n", stanza("a", ""));
+        let err = read_packages(&mut text.as_bytes()).unwrap_err().to_string();
+        assert!(err.starts_with("line 10: package without"), "{err}");
+        let text = stanza("a", "").replace("pool/main/a.deb", "../../etc/passwd");
+        let err = read_packages(&mut text.as_bytes()).unwrap_err().to_string();
+        assert!(err.contains("forbidden component"), "{err}");
+    }
+}

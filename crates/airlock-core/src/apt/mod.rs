@@ -1,0 +1,93 @@
+//! apt repositories: deb822, .deb files, local repos, Release files and publishing.
+
+pub mod closure;
+pub mod deb;
+pub mod deb822;
+pub mod index;
+pub mod mirror;
+pub mod package;
+pub mod publish;
+pub mod relation;
+pub mod release;
+pub mod repo;
+
+use std::path::{Path, PathBuf};
+
+use crate::openpgp::OpenPgpError;
+use crate::storage::StorageError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum AptError {
+    #[error("no repo named {repo:?} in {config} (configured: {known})")]
+    UnknownRepo {
+        repo: String,
+        known: String,
+        config: PathBuf,
+    },
+    #[error("repo {repo:?} has no suite {suite:?} (configured: {known})")]
+    UnknownSuite {
+        repo: String,
+        suite: String,
+        known: String,
+    },
+    #[error("repo {repo:?} has no component {component:?} (configured: {known})")]
+    UnknownComponent {
+        repo: String,
+        component: String,
+        known: String,
+    },
+    #[error("{dir} holds no .deb files")]
+    NoPackages { dir: PathBuf },
+    #[error("{file}: {reason}")]
+    BadPackage { file: PathBuf, reason: String },
+    #[error("{first} (and {others} more files were refused)")]
+    Several { first: Box<AptError>, others: usize },
+    #[error("no package {what:?} in {repo}/{suite}")]
+    NotFound {
+        what: String,
+        repo: String,
+        suite: String,
+    },
+    #[error("cannot compress {what}")]
+    Compress {
+        what: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Deb(#[from] deb::DebError),
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    #[error(transparent)]
+    OpenPgp(#[from] OpenPgpError),
+}
+
+impl AptError {
+    /// What the operator can do about it, when we know.
+    pub fn hint(&self) -> Option<&'static str> {
+        match self {
+            AptError::UnknownRepo { .. } => {
+                Some("repos are defined by [[apt.repo]] sections of the config")
+            }
+            AptError::UnknownSuite { .. } | AptError::UnknownComponent { .. } => Some(
+                "suites and components of a repo are listed in its [[apt.repo]] section of the config",
+            ),
+            AptError::OpenPgp(e) => e.hint(),
+            _ => None,
+        }
+    }
+
+    /// A .deb problem reported against the file the operator named (not our staged copy).
+    fn deb(file: &Path, error: deb::DebError) -> AptError {
+        use deb::DebError::*;
+        let reason = match error {
+            NotDeb { reason, .. } => format!("not a Debian package: {reason}"),
+            Truncated { reason, .. } => format!("truncated: {reason}"),
+            Read { source, .. } => format!("cannot read: {source}"),
+        };
+        AptError::BadPackage {
+            file: file.to_path_buf(),
+            reason,
+        }
+    }
+}

@@ -1,0 +1,719 @@
+//! `airlock.toml`: typed and validated. Unknown keys and bad values are errors that point at
+//! the line, because a typo silently ignored is a mirror silently wrong.
+
+use std::collections::HashSet;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::Duration;
+
+use serde::{Deserialize, Deserializer};
+use toml::Spanned;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config {path}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("invalid config {path}: {message}")]
+    Invalid { path: PathBuf, message: String },
+}
+
+impl ConfigError {
+    /// What the operator can do about it, when we know.
+    pub fn hint(&self) -> Option<&'static str> {
+        match self {
+            ConfigError::Read { source, .. } if source.kind() == std::io::ErrorKind::NotFound => {
+                Some(
+                    "create a site with `airlock init DIR`, then run airlock there or pass --config DIR/airlock.toml",
+                )
+            }
+            _ => None,
+        }
+    }
+}
+
+/// The whole configuration, with relative paths already resolved against the config's folder.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub path: PathBuf,
+    pub site: SiteConfig,
+    pub apt: AptConfig,
+    pub sync: SyncConfig,
+}
+
+#[derive(Debug, Clone)]
+pub struct SiteConfig {
+    pub data_dir: PathBuf,
+    pub listen: SocketAddr,
+    pub public_url: String,
+    pub signing_key: PathBuf,
+    /// How long files a publish replaces stay reachable, for clients holding older indices.
+    pub grace: Period,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct AptConfig {
+    pub repos: Vec<AptRepoConfig>,
+    pub mirrors: Vec<AptMirrorConfig>,
+}
+
+/// How a mirror is published.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MirrorMode {
+    /// The selected packages, republished and signed with the site key.
+    Filtered,
+    /// The upstream's signed files and indices byte for byte, and everything they list.
+    Verbatim,
+}
+
+#[derive(Debug, Clone)]
+pub struct AptMirrorConfig {
+    pub name: Name,
+    /// The archive root, ending in `/` (`http://archive.ubuntu.com/ubuntu/`).
+    pub url: String,
+    pub suites: Vec<Name>,
+    pub components: Vec<Name>,
+    pub architectures: Vec<Architecture>,
+    pub keyring: Vec<PathBuf>,
+    /// Names and glob patterns; `None` mirrors everything.
+    pub packages: Option<Vec<String>>,
+    pub with_dependencies: bool,
+    pub include_recommends: bool,
+    pub sources: bool,
+    pub mode: MirrorMode,
+    pub allow_unsigned: bool,
+    /// Valid-Until of the re-signed Release files (filtered mode).
+    pub valid_for: Option<Period>,
+}
+
+/// How syncs talk to upstreams.
+#[derive(Debug, Clone)]
+pub struct SyncConfig {
+    pub jobs: usize,
+    pub timeout: Period,
+    pub retries: u32,
+}
+
+#[derive(Debug, Clone)]
+pub struct AptRepoConfig {
+    pub name: Name,
+    pub suites: Vec<Name>,
+    pub components: Vec<Name>,
+    pub architectures: Vec<Architecture>,
+    pub origin: Option<FieldValue>,
+    pub label: Option<FieldValue>,
+    pub description: Option<FieldValue>,
+    pub valid_for: Option<Period>,
+    pub keep_versions: usize,
+}
+
+impl AptRepoConfig {
+    pub fn has_suite(&self, suite: &str) -> bool {
+        self.suites.iter().any(|s| s.as_str() == suite)
+    }
+    pub fn has_component(&self, component: &str) -> bool {
+        self.components.iter().any(|c| c.as_str() == component)
+    }
+    pub fn has_architecture(&self, arch: &str) -> bool {
+        self.architectures.iter().any(|a| a.as_str() == arch)
+    }
+}
+
+impl Config {
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = fs_err::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Self::parse(&text, path)
+    }
+
+    pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
+        let invalid = |message: String| ConfigError::Invalid {
+            path: path.to_path_buf(),
+            message,
+        };
+        let raw: RawConfig = toml::from_str(text).map_err(|e| invalid(e.to_string()))?;
+        // Absolute, so that paths stay right whatever the working folder is later.
+        let base = std::path::absolute(path)
+            .ok()
+            .and_then(|p| p.parent().map(Path::to_path_buf))
+            .unwrap_or_else(|| PathBuf::from("."));
+
+        let mut names = HashSet::new();
+        let mut repos = Vec::new();
+        for raw_repo in raw.apt.repo {
+            let at = |span: std::ops::Range<usize>| format!("line {}", line_of(text, span.start));
+            let name = raw_repo.name.get_ref().clone();
+            if !names.insert(name.clone()) {
+                return Err(invalid(format!(
+                    "{}: a repo named {:?} is already defined",
+                    at(raw_repo.name.span()),
+                    name.0
+                )));
+            }
+            repos.push(AptRepoConfig {
+                name,
+                suites: raw_repo.suites.0,
+                components: raw_repo.components.0,
+                architectures: raw_repo.architectures.0,
+                origin: raw_repo.origin,
+                label: raw_repo.label,
+                description: raw_repo.description,
+                valid_for: raw_repo.valid_for,
+                keep_versions: raw_repo.keep_versions.0,
+            });
+        }
+
+        let mut mirrors = Vec::new();
+        for raw_mirror in raw.apt.mirror {
+            let at = |span: std::ops::Range<usize>| format!("line {}", line_of(text, span.start));
+            let name = raw_mirror.name.get_ref().clone();
+            if !names.insert(name.clone()) {
+                return Err(invalid(format!(
+                    "{}: a repo or mirror named {:?} is already defined (both publish under /apt/{}/)",
+                    at(raw_mirror.name.span()),
+                    name.0,
+                    name.0
+                )));
+            }
+            let mode = raw_mirror.mode.unwrap_or(MirrorMode::Filtered);
+            let packages: Option<Vec<String>> = raw_mirror
+                .packages
+                .map(|p| p.0.into_iter().map(|p| p.0).collect());
+            if mode == MirrorMode::Verbatim && packages.is_some() {
+                return Err(invalid(format!(
+                    "{}: mirror {:?}: verbatim mode keeps the upstream's signed indices, which list every package; remove `packages` or use mode = \"filtered\"",
+                    at(raw_mirror.name.span()),
+                    name.0
+                )));
+            }
+            let keyring: Vec<PathBuf> = raw_mirror
+                .keyring
+                .map(|k| k.0)
+                .unwrap_or_default()
+                .into_iter()
+                .map(|k| base.join(k))
+                .collect();
+            if keyring.is_empty() && !raw_mirror.allow_unsigned {
+                return Err(invalid(format!(
+                    "{}: mirror {:?} has no keyring: name the upstream's key file (keyring = \"/usr/share/keyrings/...\"), or set allow_unsigned = true to mirror without checking signatures",
+                    at(raw_mirror.name.span()),
+                    name.0
+                )));
+            }
+            mirrors.push(AptMirrorConfig {
+                name,
+                url: raw_mirror.url.0,
+                suites: raw_mirror.suites.0,
+                components: raw_mirror.components.0,
+                architectures: raw_mirror.architectures.0,
+                keyring,
+                with_dependencies: raw_mirror.with_dependencies.unwrap_or(packages.is_some()),
+                packages,
+                include_recommends: raw_mirror.include_recommends,
+                sources: raw_mirror.sources,
+                mode,
+                allow_unsigned: raw_mirror.allow_unsigned,
+                valid_for: raw_mirror.valid_for,
+            });
+        }
+
+        let site = raw.site;
+        let listen = site
+            .listen
+            .unwrap_or_else(|| "0.0.0.0:8080".parse().expect("valid address"));
+        let public_url = match site.public_url {
+            Some(url) => url.0,
+            None => default_public_url(listen),
+        };
+        Ok(Config {
+            path: path.to_path_buf(),
+            site: SiteConfig {
+                data_dir: base.join(site.data_dir.unwrap_or_else(|| PathBuf::from("data"))),
+                listen,
+                public_url,
+                signing_key: base.join(
+                    site.signing_key
+                        .unwrap_or_else(|| PathBuf::from("airlock.key")),
+                ),
+                grace: site.grace.unwrap_or(Period(Duration::from_secs(86_400))),
+            },
+            apt: AptConfig { repos, mirrors },
+            sync: SyncConfig {
+                jobs: raw.sync.jobs.map_or(8, |j| j.0),
+                timeout: raw.sync.timeout.unwrap_or(Period(Duration::from_secs(30))),
+                retries: raw.sync.retries.unwrap_or(4),
+            },
+        })
+    }
+
+    pub fn repo(&self, name: &str) -> Option<&AptRepoConfig> {
+        self.apt.repos.iter().find(|r| r.name.as_str() == name)
+    }
+
+    pub fn mirror(&self, name: &str) -> Option<&AptMirrorConfig> {
+        self.apt.mirrors.iter().find(|m| m.name.as_str() == name)
+    }
+}
+
+fn default_public_url(listen: SocketAddr) -> String {
+    let host = if listen.ip().is_unspecified() {
+        hostname().unwrap_or_else(|| "localhost".to_string())
+    } else if listen.is_ipv6() {
+        format!("[{}]", listen.ip())
+    } else {
+        listen.ip().to_string()
+    };
+    format!("http://{host}:{}", listen.port())
+}
+
+fn hostname() -> Option<String> {
+    let name = rustix::system::uname()
+        .nodename()
+        .to_str()
+        .ok()?
+        .to_string();
+    (!name.is_empty()).then_some(name)
+}
+
+fn line_of(text: &str, offset: usize) -> usize {
+    text[..offset.min(text.len())].matches('\n').count() + 1
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    site: RawSite,
+    #[serde(default)]
+    apt: RawApt,
+    #[serde(default)]
+    sync: RawSync,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawSync {
+    jobs: Option<Jobs>,
+    timeout: Option<Period>,
+    retries: Option<u32>,
+}
+
+/// Parallel downloads: at least 1, at most 64 (politeness towards upstreams).
+#[derive(Debug, Clone, Copy)]
+struct Jobs(usize);
+
+impl<'de> Deserialize<'de> for Jobs {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let n = i64::deserialize(d)?;
+        if !(1..=64).contains(&n) {
+            return Err(serde::de::Error::custom(format!(
+                "jobs must be between 1 and 64, not {n}"
+            )));
+        }
+        Ok(Jobs(n as usize))
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSite {
+    data_dir: Option<PathBuf>,
+    listen: Option<SocketAddr>,
+    public_url: Option<PublicUrl>,
+    signing_key: Option<PathBuf>,
+    grace: Option<Period>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawApt {
+    #[serde(default)]
+    repo: Vec<RawRepo>,
+    #[serde(default)]
+    mirror: Vec<RawMirror>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMirror {
+    name: Spanned<Name>,
+    url: MirrorUrl,
+    suites: List<Name>,
+    components: List<Name>,
+    architectures: List<Architecture>,
+    keyring: Option<OneOrMore<PathBuf>>,
+    packages: Option<List<PackagePattern>>,
+    with_dependencies: Option<bool>,
+    #[serde(default)]
+    include_recommends: bool,
+    #[serde(default)]
+    sources: bool,
+    mode: Option<MirrorMode>,
+    #[serde(default)]
+    allow_unsigned: bool,
+    valid_for: Option<Period>,
+}
+
+/// A string or a list of strings.
+struct OneOrMore<T>(Vec<T>);
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for OneOrMore<T> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Shape<T> {
+            One(T),
+            More(Vec<T>),
+        }
+        Ok(OneOrMore(match Shape::deserialize(d)? {
+            Shape::One(t) => vec![t],
+            Shape::More(v) => v,
+        }))
+    }
+}
+
+/// Spans kept where cross-field checks need to point at a line.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRepo {
+    name: Spanned<Name>,
+    suites: List<Name>,
+    components: List<Name>,
+    architectures: List<Architecture>,
+    origin: Option<FieldValue>,
+    label: Option<FieldValue>,
+    description: Option<FieldValue>,
+    valid_for: Option<Period>,
+    #[serde(default = "one_version")]
+    keep_versions: KeepVersions,
+}
+
+fn one_version() -> KeepVersions {
+    KeepVersions(1)
+}
+
+/// Values checked while parsing, so that the TOML error carries the line of the bad value.
+macro_rules! validated_string {
+    ($(#[$doc:meta])* $name:ident, $check:expr) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, PartialEq, Eq, Hash)]
+        pub struct $name(String);
+
+        impl $name {
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl FromStr for $name {
+            type Err = String;
+            fn from_str(s: &str) -> Result<Self, String> {
+                let check: fn(&str) -> Result<(), String> = $check;
+                check(s).map(|()| $name(s.to_string()))
+            }
+        }
+
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let s = String::deserialize(d)?;
+                s.parse().map_err(serde::de::Error::custom)
+            }
+        }
+    };
+}
+
+validated_string!(
+    /// A repo, suite or component name: it becomes a path component and a URL segment.
+    Name,
+    |s| {
+        let ok = !s.is_empty()
+            && s.len() <= 64
+            && s.starts_with(|c: char| c.is_ascii_alphanumeric())
+            && s.chars().all(|c| c.is_ascii_alphanumeric() || "._+-".contains(c));
+        if ok { Ok(()) } else {
+            Err(format!("{s:?} is not a valid name: use letters, digits, '.', '_', '+' or '-', starting with a letter or digit"))
+        }
+    }
+);
+
+validated_string!(
+    /// A Debian architecture name such as amd64 or arm64 (`all` is implied, never listed).
+    Architecture,
+    |s| {
+        if s == "all" || s == "source" {
+            return Err(format!("{s:?} is not listed in architectures: Architecture: all packages appear in every architecture's index"));
+        }
+        let ok = !s.is_empty() && s.len() <= 32 && s.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+        if ok { Ok(()) } else { Err(format!("{s:?} is not a valid Debian architecture name")) }
+    }
+);
+
+validated_string!(
+    /// A single-line value for a Release field (Origin, Label, Description).
+    FieldValue,
+    |s| {
+        if s.trim().is_empty() || s.chars().any(|c| c.is_control()) {
+            Err(format!("{s:?} must be a non-empty single line"))
+        } else {
+            Ok(())
+        }
+    }
+);
+
+validated_string!(
+    /// A package name or a glob pattern of names (`linux-image-*`).
+    PackagePattern,
+    |s| {
+        let ok = !s.is_empty() && s.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "+-.*?".contains(c));
+        if ok { Ok(()) } else { Err(format!("{s:?} is not a package name or pattern (lowercase letters, digits, + - . and the wildcards * ?)")) }
+    }
+);
+
+/// An upstream archive root; always stored with a trailing `/` so that relative paths join.
+#[derive(Debug, Clone)]
+struct MirrorUrl(String);
+
+impl<'de> Deserialize<'de> for MirrorUrl {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        let url = reqwest::Url::parse(&s)
+            .map_err(|e| serde::de::Error::custom(format!("{s:?} is not a URL: {e}")))?;
+        if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+            return Err(serde::de::Error::custom(format!(
+                "{s:?} must be an http:// or https:// URL"
+            )));
+        }
+        if url.query().is_some() || url.fragment().is_some() {
+            return Err(serde::de::Error::custom(format!(
+                "{s:?} must not have a query or fragment"
+            )));
+        }
+        let mut text = url.to_string();
+        if !text.ends_with('/') {
+            text.push('/');
+        }
+        Ok(MirrorUrl(text))
+    }
+}
+
+validated_string!(
+    /// Where clients reach this server, without a trailing slash.
+    PublicUrl,
+    |s| {
+        let rest = s.strip_prefix("http://").or_else(|| s.strip_prefix("https://"));
+        match rest {
+            Some(r) if !r.is_empty() && !s.ends_with('/') && !s.contains(char::is_whitespace) => Ok(()),
+            _ => Err(format!("{s:?} must be an http:// or https:// URL without a trailing slash")),
+        }
+    }
+);
+
+/// A list that must not be empty nor name anything twice.
+#[derive(Debug, Clone)]
+struct List<T>(Vec<T>);
+
+impl<'de, T: Deserialize<'de> + PartialEq + fmt::Display> Deserialize<'de> for List<T> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let items = Vec::<T>::deserialize(d)?;
+        if items.is_empty() {
+            return Err(serde::de::Error::custom("the list must not be empty"));
+        }
+        if let Some((_, dup)) = items
+            .iter()
+            .enumerate()
+            .find(|(i, item)| items[..*i].contains(item))
+        {
+            return Err(serde::de::Error::custom(format!(
+                "\"{dup}\" is listed twice"
+            )));
+        }
+        Ok(List(items))
+    }
+}
+
+/// How many versions of a package (per architecture) a suite keeps; at least 1.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct KeepVersions(usize);
+
+impl<'de> Deserialize<'de> for KeepVersions {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let n = i64::deserialize(d)?;
+        if !(1..=1000).contains(&n) {
+            return Err(serde::de::Error::custom(format!(
+                "keep_versions must be between 1 and 1000, not {n}"
+            )));
+        }
+        Ok(KeepVersions(n as usize))
+    }
+}
+
+/// A duration written like `30s`, `15m`, `12h`, `7d` or `2w`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Period(pub Duration);
+
+impl FromStr for Period {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let bad = || {
+            format!(
+                "{s:?} is not a duration: write a number and a unit, like 30s, 15m, 12h, 7d or 2w"
+            )
+        };
+        let split = s.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?;
+        let (number, unit) = s.split_at(split);
+        let number: u64 = number.parse().map_err(|_| bad())?;
+        let seconds = match unit {
+            "s" => 1,
+            "m" => 60,
+            "h" => 3600,
+            "d" => 86_400,
+            "w" => 7 * 86_400,
+            _ => return Err(bad()),
+        };
+        if number == 0 {
+            return Err(format!("{s:?} must be longer than zero"));
+        }
+        let total = number
+            .checked_mul(seconds)
+            .filter(|t| *t <= 100 * 365 * 86_400)
+            .ok_or_else(|| format!("{s:?} is too long"))?;
+        Ok(Period(Duration::from_secs(total)))
+    }
+}
+
+impl<'de> Deserialize<'de> for Period {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Config, String> {
+        Config::parse(text, Path::new("/etc/airlock/airlock.toml")).map_err(|e| e.to_string())
+    }
+
+    const GOOD: &str = r#"
+[site]
+data_dir = "/srv/airlock"
+listen = "127.0.0.1:9000"
+
+[[apt.repo]]
+name = "local"
+suites = ["stable", "testing"]
+components = ["main"]
+architectures = ["amd64", "arm64"]
+valid_for = "7d"
+"#;
+
+    #[test]
+    fn parses_and_resolves_defaults() {
+        let c = parse(GOOD).unwrap();
+        assert_eq!(c.site.data_dir, PathBuf::from("/srv/airlock"));
+        assert_eq!(
+            c.site.signing_key,
+            PathBuf::from("/etc/airlock/airlock.key")
+        );
+        assert_eq!(c.site.public_url, "http://127.0.0.1:9000");
+        let repo = c.repo("local").unwrap();
+        assert_eq!(
+            repo.valid_for,
+            Some(Period(Duration::from_secs(7 * 86_400)))
+        );
+        assert_eq!(repo.keep_versions, 1);
+        assert!(repo.has_suite("testing") && !repo.has_suite("unstable"));
+    }
+
+    #[test]
+    fn errors_point_at_the_line() {
+        let cases = [
+            (
+                GOOD.replace("valid_for", "valid_four"),
+                "line 11",
+                "unknown field",
+            ),
+            (
+                GOOD.replace("\"7d\"", "\"7x\""),
+                "line 11",
+                "not a duration",
+            ),
+            (
+                GOOD.replace("\"arm64\"", "\"ARM 64\""),
+                "line 10",
+                "not a valid Debian architecture",
+            ),
+            (
+                GOOD.replace("\"local\"", "\"../etc\""),
+                "line 7",
+                "not a valid name",
+            ),
+            (
+                GOOD.replace("127.0.0.1:9000", "nowhere"),
+                "line 4",
+                "invalid socket address",
+            ),
+            (
+                GOOD.replace("[\"main\"]", "[]"),
+                "line 9",
+                "must not be empty",
+            ),
+            (
+                format!(
+                    "{GOOD}\n[[apt.repo]]\nname = \"local\"\nsuites = [\"a\"]\ncomponents = [\"main\"]\narchitectures = [\"amd64\"]\n"
+                ),
+                "line 14",
+                "already defined",
+            ),
+            (
+                GOOD.replace("\"testing\"", "\"stable\""),
+                "line 8",
+                "listed twice",
+            ),
+        ];
+        for (text, line, reason) in cases {
+            let err = parse(&text).unwrap_err();
+            assert!(
+                err.contains(line) && err.contains(reason),
+                "expected {line} and {reason:?} in: {err}"
+            );
+            assert!(err.contains("/etc/airlock/airlock.toml"), "{err}");
+        }
+    }
+
+    #[test]
+    fn periods() {
+        assert_eq!("90s".parse::<Period>().unwrap().0, Duration::from_secs(90));
+        assert_eq!(
+            "2w".parse::<Period>().unwrap().0,
+            Duration::from_secs(14 * 86_400)
+        );
+        for bad in ["", "d", "7", "7 d", "-1d", "0d", "1y"] {
+            assert!(bad.parse::<Period>().is_err(), "{bad}");
+        }
+    }
+
+    proptest::proptest! {
+        /// Garbled configs are errors, never panics.
+        #[test]
+        fn garbled_configs_never_panic(cut in 0usize..400, junk in "[ -~\n]{0,20}") {
+            let text = format!("{}{junk}", &GOOD[..cut.min(GOOD.len())]);
+            let _ = parse(&text);
+        }
+    }
+}

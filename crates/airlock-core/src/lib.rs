@@ -1,0 +1,26 @@
+//! airlock-core: everything an air-gapped MAAS site downloads, held and served from one place.
+//!
+//! Goals: every byte from outside is checked against a signed index before anyone sees it;
+//! every publish is atomic; a crash leaves the old state served; nothing here prints (long
+//! work reports through [`report::Reporter`]).
+//!
+//! A tour:
+//! - [`config`]: `airlock.toml`, typed and validated ([`config::Config`]).
+//! - [`site`]: a config, its data folder and its signing key ([`site::Site`]); `init`.
+//! - [`storage`]: the content store ([`storage::ContentStore`]), atomic writes, the site lock,
+//!   published trees switched by one rename ([`storage::TreeSet`]).
+//! - [`openpgp`]: the site key ([`openpgp::SiteKey`]) and signature checks ([`openpgp::Keyring`]).
+//! - [`apt`]: deb822, .deb files, local repos ([`apt::repo`]), Release files, publishing.
+//! - [`server`]: the HTTP server for everything published ([`server::router`]).
+//! - [`demo`]: a ready-made site for a first look.
+
+pub mod apt;
+pub mod config;
+pub mod demo;
+pub mod net;
+pub mod openpgp;
+pub mod report;
+pub mod server;
+pub mod site;
+pub mod storage;
+pub mod util;

@@ -1,0 +1,295 @@
+//! `airlock serve`: one HTTP server for everything published.
+//!
+//! - `/apt/REPO/...`: published apt trees (`data/public/apt/REPO`, a symlink switched by each
+//!   publish; every request resolves it afresh);
+//! - `/airlock.gpg`, `/airlock.asc`: the site's public key;
+//! - `/`: a page saying what is served and how to use it; folders get a plain listing.
+//!
+//! [`router`] is separate from [`serve`] so tests can call it in-process.
+
+mod files;
+mod index;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::get;
+use axum::serve::ListenerExt;
+use bytes::Bytes;
+use tokio::net::TcpListener;
+
+use files::safe_segments;
+
+use crate::openpgp::SiteKey;
+
+/// Areas of the data folder's `public/` that are served, by first URL segment.
+const AREAS: &[&str] = &["apt"];
+
+/// What the server needs; cheap to clone.
+#[derive(Clone)]
+pub struct ServerState {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    public_dir: PathBuf,
+    public_url: String,
+    fingerprint: String,
+    key_binary: Bytes,
+    key_armored: Bytes,
+    small_files: files::SmallFiles,
+}
+
+impl ServerState {
+    pub fn new(data_dir: &std::path::Path, public_url: &str, key: &SiteKey) -> ServerState {
+        ServerState {
+            inner: Arc::new(Inner {
+                public_dir: data_dir.join("public"),
+                public_url: public_url.trim_end_matches('/').to_string(),
+                fingerprint: key.fingerprint(),
+                key_binary: Bytes::from(key.public_binary()),
+                key_armored: Bytes::from(key.public_armored()),
+                small_files: files::SmallFiles::default(),
+            }),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    #[error("cannot listen on {address}")]
+    Bind {
+        address: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("server failed")]
+    Serve(#[source] std::io::Error),
+}
+
+impl ServerError {
+    /// What the operator can do about it, when we know.
+    pub fn hint(&self) -> Option<&'static str> {
+        match self {
+            ServerError::Bind { source, .. } if source.kind() == std::io::ErrorKind::AddrInUse => {
+                Some(
+                    "another program listens there: stop it, or choose an address with --listen or [site] listen",
+                )
+            }
+            ServerError::Bind { source, .. }
+                if source.kind() == std::io::ErrorKind::PermissionDenied =>
+            {
+                Some("ports below 1024 need root or CAP_NET_BIND_SERVICE; or use a port above 1024")
+            }
+            _ => None,
+        }
+    }
+}
+
+pub fn router(state: ServerState) -> Router {
+    Router::new()
+        .route("/", get(index::home))
+        .route("/airlock.gpg", get(key_binary))
+        .route("/airlock.asc", get(key_armored))
+        .fallback(published)
+        .layer(middleware::from_fn(access_log))
+        .with_state(state)
+}
+
+/// One listening socket, with a handle per core: each core runs its own single-threaded event
+/// loop accepting from it, as nginx workers do (bench/serve.sh: 1.7x the requests/s of one
+/// multi-threaded runtime). Not SO_REUSEPORT, which would let a second server bind the same
+/// port and take half the connections.
+#[derive(Debug)]
+pub struct Listeners {
+    sockets: Vec<std::net::TcpListener>,
+    address: SocketAddr,
+}
+
+impl Listeners {
+    /// Binds `address` (port 0 picks a free port).
+    pub fn bind(address: SocketAddr) -> Result<Listeners, ServerError> {
+        let bind_err = |source| ServerError::Bind { address, source };
+        let socket = std::net::TcpListener::bind(address).map_err(bind_err)?;
+        socket.set_nonblocking(true).map_err(bind_err)?;
+        let address = socket.local_addr().map_err(bind_err)?;
+        let count = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let mut sockets = Vec::with_capacity(count);
+        for _ in 1..count {
+            sockets.push(socket.try_clone().map_err(bind_err)?);
+        }
+        sockets.push(socket);
+        Ok(Listeners { sockets, address })
+    }
+
+    /// The address bound, with the port the system chose when asked for port 0.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.address
+    }
+}
+
+/// Serves until `shutdown` resolves, then lets requests in flight finish for up to `drain`.
+/// Blocks the calling thread; runs one event loop per listener.
+pub fn serve(
+    listeners: Listeners,
+    state: ServerState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    drain: Duration,
+) -> Result<(), ServerError> {
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let workers: Vec<_> = listeners
+        .sockets
+        .into_iter()
+        .enumerate()
+        .map(|(i, socket)| {
+            let (state, mut stopped) = (state.clone(), stopped.clone());
+            std::thread::Builder::new()
+                .name(format!("airlock-http-{i}"))
+                .spawn(move || -> Result<(), ServerError> {
+                    let runtime = single_threaded()?;
+                    runtime.block_on(async move {
+                        let listener = TcpListener::from_std(socket).map_err(ServerError::Serve)?;
+                        // Small responses must not wait for Nagle and delayed ACKs (25x fewer req/s).
+                        let listener = listener.tap_io(|tcp| {
+                            let _ = tcp.set_nodelay(true);
+                        });
+                        let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
+                        let mut signal = stopped.clone();
+                        let server = axum::serve(listener, app).with_graceful_shutdown(async move {
+                            let _ = signal.wait_for(|s| *s).await;
+                        });
+                        tokio::select! {
+                            result = server => result.map_err(ServerError::Serve),
+                            _ = async { let _ = stopped.wait_for(|s| *s).await; tokio::time::sleep(drain).await } => {
+                                tracing::warn!("requests still running after {}s; stopping anyway", drain.as_secs());
+                                Ok(())
+                            }
+                        }
+                    })
+                })
+                .map_err(ServerError::Serve)
+        })
+        .collect::<Result<_, _>>()?;
+    single_threaded()?.block_on(shutdown);
+    tracing::info!("shutting down: no new connections, finishing requests in flight");
+    let _ = stop.send(true);
+    for worker in workers {
+        worker
+            .join()
+            .map_err(|_| ServerError::Serve(std::io::Error::other("a server thread panicked")))??;
+    }
+    Ok(())
+}
+
+fn single_threaded() -> Result<tokio::runtime::Runtime, ServerError> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(ServerError::Serve)
+}
+
+async fn access_log(request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let method = request.method().clone();
+    let uri = request.uri().clone();
+    let version = request.version();
+    let peer = request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map_or("-".to_string(), |c| c.0.ip().to_string());
+    let response = next.run(request).await;
+    let length = response
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("-")
+        .to_string();
+    tracing::info!(
+        target: "airlock::access",
+        "{peer} \"{method} {uri} {version:?}\" {} {length} {:.1}ms",
+        response.status().as_u16(),
+        started.elapsed().as_secs_f64() * 1000.0
+    );
+    response
+}
+
+async fn key_binary(State(state): State<ServerState>) -> Response {
+    key_response(state.inner.key_binary.clone())
+}
+
+async fn key_armored(State(state): State<ServerState>) -> Response {
+    key_response(state.inner.key_armored.clone())
+}
+
+fn key_response(bytes: Bytes) -> Response {
+    let length = HeaderValue::from(bytes.len());
+    let mut response = Response::new(Body::from(bytes));
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/pgp-keys"),
+    );
+    headers.insert(header::CONTENT_LENGTH, length);
+    response
+}
+
+/// Everything below an area: files, folder listings, redirects for folders without a slash.
+async fn published(State(state): State<ServerState>, request: Request) -> Response {
+    let method = request.method().clone();
+    if method != Method::GET && method != Method::HEAD {
+        let mut response = (
+            StatusCode::METHOD_NOT_ALLOWED,
+            "only GET and HEAD are served here\n",
+        )
+            .into_response();
+        response
+            .headers_mut()
+            .insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
+        return response;
+    }
+    let raw_path = request.uri().path();
+    let Some(segments) = safe_segments(raw_path) else {
+        return (StatusCode::BAD_REQUEST, "invalid path\n").into_response();
+    };
+    if !segments
+        .first()
+        .is_some_and(|area| AREAS.contains(&area.as_str()))
+    {
+        return not_found(raw_path);
+    }
+    let path = segments
+        .iter()
+        .fold(state.inner.public_dir.clone(), |p, s| p.join(s));
+    match files::open(path.clone(), &state.inner.small_files).await {
+        Ok(files::Found::File(reply)) => reply.respond(&method, request.headers()).await,
+        Ok(files::Found::Directory) if raw_path.ends_with('/') => {
+            index::listing(&path, raw_path, &method).await
+        }
+        Ok(files::Found::Directory) => Redirect::permanent(&format!("{raw_path}/")).into_response(),
+        Ok(files::Found::Missing) => not_found(raw_path),
+        Err(e) => {
+            tracing::error!("cannot read {}: {e}", path.display());
+            (StatusCode::INTERNAL_SERVER_ERROR, "cannot read the file\n").into_response()
+        }
+    }
+}
+
+fn not_found(path: &str) -> Response {
+    (
+        StatusCode::NOT_FOUND,
+        format!("{path} is not published here\n"),
+    )
+        .into_response()
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,263 @@
+//! In-process tests of the router: no sockets, real files.
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode, header};
+use http_body_util::BodyExt;
+use tower::ServiceExt;
+
+use super::*;
+use crate::openpgp::KeyAlgorithm;
+use crate::storage::{ContentStore, Entry, Manifest, TreeSet};
+
+struct Fixture {
+    _dir: tempfile::TempDir,
+    state: ServerState,
+    big: Vec<u8>,
+}
+
+fn fixture() -> Fixture {
+    let dir = tempfile::tempdir().unwrap();
+    let store = ContentStore::new(dir.path());
+    let big: Vec<u8> = (0..600_000u32).map(|i| (i % 251) as u8).collect();
+    let staging = store.staging();
+    let mut manifest = Manifest::default();
+    for (path, bytes) in [
+        ("dists/stable/InRelease", &b"signed text\n"[..]),
+        ("pool/main/b/big/big_1_all.deb", &big[..]),
+    ] {
+        let sha256 = staging.add_bytes(bytes).unwrap();
+        manifest.entries.insert(
+            path.to_string(),
+            Entry {
+                sha256,
+                size: bytes.len() as u64,
+                retired: None,
+            },
+        );
+    }
+    staging.commit().unwrap();
+    TreeSet::new(dir.path(), "apt", "local")
+        .with_shared(&["pool"])
+        .publish(&store, store.staging(), &manifest, &Manifest::default())
+        .unwrap();
+    // A file outside the served tree that traversal attempts aim at.
+    std::fs::write(dir.path().join("secret"), "do not serve").unwrap();
+    let key = SiteKey::generate(KeyAlgorithm::Ed25519, "Test").unwrap();
+    let state = ServerState::new(dir.path(), "http://example.invalid:8080", &key);
+    Fixture {
+        _dir: dir,
+        state,
+        big,
+    }
+}
+
+async fn request(f: &Fixture, req: Request<Body>) -> (StatusCode, axum::http::HeaderMap, Vec<u8>) {
+    let response = router(f.state.clone()).oneshot(req).await.unwrap();
+    let status = response.status();
+    let headers = response.headers().clone();
+    let body = response
+        .into_body()
+        .collect()
+        .await
+        .unwrap()
+        .to_bytes()
+        .to_vec();
+    (status, headers, body)
+}
+
+fn get(uri: &str) -> axum::http::request::Builder {
+    Request::builder().uri(uri)
+}
+
+#[tokio::test]
+async fn serves_files_with_type_length_and_validators() {
+    let f = fixture();
+    let (status, headers, body) = request(
+        &f,
+        get("/apt/local/dists/stable/InRelease")
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body, b"signed text\n");
+    assert_eq!(headers[header::CONTENT_TYPE], "text/plain; charset=utf-8");
+    assert_eq!(headers[header::CONTENT_LENGTH], "12");
+    assert!(headers.contains_key(header::ETAG) && headers.contains_key(header::LAST_MODIFIED));
+
+    let (status, headers, body) = request(
+        &f,
+        get("/apt/local/pool/main/b/big/big_1_all.deb")
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        headers[header::CONTENT_TYPE],
+        "application/vnd.debian.binary-package"
+    );
+    assert_eq!(body, f.big, "a streamed large file arrives whole");
+}
+
+#[tokio::test]
+async fn head_has_headers_and_no_body() {
+    let f = fixture();
+    let req = get("/apt/local/pool/main/b/big/big_1_all.deb")
+        .method("HEAD")
+        .body(Body::empty())
+        .unwrap();
+    let (status, headers, body) = request(&f, req).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(headers[header::CONTENT_LENGTH], "600000");
+    assert!(body.is_empty());
+}
+
+#[tokio::test]
+async fn ranges_and_conditionals() {
+    let f = fixture();
+    let uri = "/apt/local/pool/main/b/big/big_1_all.deb";
+    let (status, headers, body) = request(
+        &f,
+        get(uri)
+            .header(header::RANGE, "bytes=100-199")
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::PARTIAL_CONTENT);
+    assert_eq!(headers[header::CONTENT_RANGE], "bytes 100-199/600000");
+    assert_eq!(body, &f.big[100..200]);
+
+    let (status, _, body) = request(
+        &f,
+        get(uri)
+            .header(header::RANGE, "bytes=599990-")
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::PARTIAL_CONTENT);
+    assert_eq!(body, &f.big[599_990..]);
+
+    let (status, headers, _) = request(
+        &f,
+        get(uri)
+            .header(header::RANGE, "bytes=600000-")
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::RANGE_NOT_SATISFIABLE);
+    assert_eq!(headers[header::CONTENT_RANGE], "bytes */600000");
+
+    let (_, headers, _) = request(&f, get(uri).body(Body::empty()).unwrap()).await;
+    let etag = headers[header::ETAG].to_str().unwrap().to_string();
+    let modified = headers[header::LAST_MODIFIED].to_str().unwrap().to_string();
+    let (status, _, body) = request(
+        &f,
+        get(uri)
+            .header(header::IF_NONE_MATCH, &etag)
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_MODIFIED);
+    assert!(body.is_empty());
+    let (status, _, _) = request(
+        &f,
+        get(uri)
+            .header(header::IF_MODIFIED_SINCE, &modified)
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_MODIFIED);
+    let (status, _, _) = request(
+        &f,
+        get(uri)
+            .header(header::IF_MODIFIED_SINCE, "Thu, 01 Jan 1970 00:00:00 GMT")
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    // A stale If-Range makes the server send the whole (changed) file.
+    let req = get(uri)
+        .header(header::RANGE, "bytes=0-9")
+        .header(header::IF_RANGE, "\"stale\"")
+        .body(Body::empty())
+        .unwrap();
+    let (status, _, body) = request(&f, req).await;
+    assert_eq!((status, body.len()), (StatusCode::OK, 600_000));
+    let req = get(uri)
+        .header(header::RANGE, "bytes=0-9")
+        .header(header::IF_RANGE, &etag)
+        .body(Body::empty())
+        .unwrap();
+    let (status, _, body) = request(&f, req).await;
+    assert_eq!((status, body.len()), (StatusCode::PARTIAL_CONTENT, 10));
+}
+
+#[tokio::test]
+async fn never_leaves_the_tree() {
+    let f = fixture();
+    for uri in [
+        "/apt/../secret",
+        "/apt/%2e%2e/secret",
+        "/apt/local/..%2f..%2f..%2fsecret",
+        "/apt/local/../../../secret",
+        "//secret",
+        "/secret",
+        "/apt//..//secret",
+    ] {
+        let (status, _, body) = request(&f, get(uri).body(Body::empty()).unwrap()).await;
+        assert!(
+            status == StatusCode::BAD_REQUEST || status == StatusCode::NOT_FOUND,
+            "{uri}: {status}"
+        );
+        assert!(
+            !String::from_utf8_lossy(&body).contains("do not serve"),
+            "{uri}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn other_methods_folders_and_keys() {
+    let f = fixture();
+    let (status, headers, _) = request(
+        &f,
+        get("/apt/local/dists/stable/InRelease")
+            .method("POST")
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(headers[header::ALLOW], "GET, HEAD");
+
+    let (status, headers, _) =
+        request(&f, get("/apt/local/dists").body(Body::empty()).unwrap()).await;
+    assert_eq!(status, StatusCode::PERMANENT_REDIRECT);
+    assert_eq!(headers[header::LOCATION], "/apt/local/dists/");
+    let (status, _, body) = request(
+        &f,
+        get("/apt/local/dists/stable/").body(Body::empty()).unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(String::from_utf8_lossy(&body).contains("<a href=\"InRelease\">InRelease</a> 12"));
+
+    let (status, headers, body) =
+        request(&f, get("/airlock.gpg").body(Body::empty()).unwrap()).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(headers[header::CONTENT_TYPE], "application/pgp-keys");
+    assert_eq!(body, f.state.inner.key_binary.to_vec());
+    let (_, _, body) = request(&f, get("/airlock.asc").body(Body::empty()).unwrap()).await;
+    assert!(body.starts_with(b"-----BEGIN PGP PUBLIC KEY BLOCK-----"));
+
+    let (status, _, body) = request(&f, get("/").body(Body::empty()).unwrap()).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(String::from_utf8_lossy(&body).contains(&f.state.inner.fingerprint));
+}

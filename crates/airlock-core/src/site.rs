@@ -1,0 +1,181 @@
+//! A site: one config file, one data folder, one signing key. `init` creates them.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use crate::config::{Config, ConfigError};
+use crate::openpgp::{KeyAlgorithm, OpenPgpError, SiteKey};
+use crate::report::Reporter;
+use crate::storage::{ContentStore, SiteLock, StorageError, write_atomic};
+
+#[derive(Debug, thiserror::Error)]
+pub enum SiteError {
+    #[error(
+        "{path} already exists; airlock init never overwrites a site (remove it or pick another folder)"
+    )]
+    Exists { path: PathBuf },
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    #[error(transparent)]
+    OpenPgp(#[from] OpenPgpError),
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+}
+
+impl SiteError {
+    /// What the operator can do about it, when we know.
+    pub fn hint(&self) -> Option<&'static str> {
+        match self {
+            SiteError::OpenPgp(e) => e.hint(),
+            SiteError::Config(e) => e.hint(),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Site {
+    pub config: Config,
+}
+
+impl Site {
+    pub fn open(config_path: &Path) -> Result<Site, ConfigError> {
+        Ok(Site {
+            config: Config::load(config_path)?,
+        })
+    }
+
+    pub fn data_dir(&self) -> &Path {
+        &self.config.site.data_dir
+    }
+
+    pub fn store(&self) -> ContentStore {
+        ContentStore::new(self.data_dir())
+    }
+
+    /// Takes the site's writer lock and removes what a crashed writer left in the store.
+    pub fn lock(&self, reporter: &dyn Reporter) -> Result<SiteLock, StorageError> {
+        let lock = SiteLock::acquire(self.data_dir(), || {
+            reporter.warn("another airlock command is changing this site; waiting for it to finish")
+        })?;
+        self.store().clean_temp()?;
+        Ok(lock)
+    }
+
+    pub fn signing_key(&self) -> Result<SiteKey, OpenPgpError> {
+        SiteKey::load(&self.config.site.signing_key)
+    }
+}
+
+/// What `airlock init` creates.
+#[derive(Debug)]
+pub struct InitOutcome {
+    pub config: PathBuf,
+    pub secret_key: PathBuf,
+    pub public_binary: PathBuf,
+    pub public_armored: PathBuf,
+    pub data_dir: PathBuf,
+    pub fingerprint: String,
+}
+
+/// Creates `airlock.toml`, the signing key (secret mode 0600, public as `airlock.gpg` and
+/// `airlock.asc`) and the data folder in `dir`.
+pub fn init(dir: &Path, algorithm: KeyAlgorithm, user_id: &str) -> Result<InitOutcome, SiteError> {
+    let config = dir.join("airlock.toml");
+    let secret_key = dir.join("airlock.key");
+    let public_binary = dir.join("airlock.gpg");
+    let public_armored = dir.join("airlock.asc");
+    for path in [&config, &secret_key, &public_binary, &public_armored] {
+        if path.exists() {
+            return Err(SiteError::Exists { path: path.clone() });
+        }
+    }
+    let key = SiteKey::generate(algorithm, user_id)?;
+    write_atomic(&secret_key, key.secret_armored()?.as_bytes(), 0o600)?;
+    write_atomic(&public_binary, &key.public_binary(), 0o644)?;
+    write_atomic(&public_armored, key.public_armored().as_bytes(), 0o644)?;
+    write_atomic(&config, CONFIG_TEMPLATE.as_bytes(), 0o644)?;
+    let parsed = Config::load(&config)?;
+    let data_dir = parsed.site.data_dir.clone();
+    fs_err::create_dir_all(&data_dir).map_err(|source| StorageError::Write {
+        path: data_dir.clone(),
+        source,
+    })?;
+    fs_err::set_permissions(&data_dir, std::fs::Permissions::from_mode(0o755)).map_err(
+        |source| StorageError::Write {
+            path: data_dir.clone(),
+            source,
+        },
+    )?;
+    Ok(InitOutcome {
+        config,
+        secret_key,
+        public_binary,
+        public_armored,
+        data_dir,
+        fingerprint: key.fingerprint(),
+    })
+}
+
+/// The commented configuration `airlock init` writes.
+pub const CONFIG_TEMPLATE: &str = r#"# airlock.toml: what this airlock site holds and serves.
+# Relative paths are relative to this file. `airlock --help` lists the commands.
+
+[site]
+# Content store, repository state and published trees live here.
+data_dir = "data"
+# Address `airlock serve` listens on (use a port above 1024 to run unprivileged).
+listen = "0.0.0.0:8080"
+# How clients reach this server: used in printed sources.list lines and on the index page.
+# Defaults to http://HOSTNAME:PORT.
+# public_url = "http://airlock.example.internal:8080"
+# OpenPGP secret key that signs everything airlock publishes (created by `airlock init`).
+# Clients trust its public half: airlock.gpg (binary, for apt signed-by= and MAAS) or
+# airlock.asc (armored); `airlock serve` also offers both at /airlock.gpg and /airlock.asc.
+signing_key = "airlock.key"
+# How long files that a publish replaces stay downloadable, so that a client holding the
+# previous indices (an `apt-get update` done before the publish) can still fetch them.
+grace = "1d"
+
+# A local apt repository of your own .deb files (what reprepro does):
+#   airlock apt include local stable main ./my-debs/
+#   airlock publish
+# and on clients:
+#   deb [signed-by=/etc/apt/keyrings/airlock.gpg] http://HOST:8080/apt/local stable main
+[[apt.repo]]
+name = "local"
+suites = ["stable"]
+components = ["main"]
+architectures = ["amd64"]
+# Release fields; apt asks users to confirm when these change, so choose them once.
+# origin = "Example Site"
+# label = "Example Site packages"
+# description = "Packages built at the example site"
+# Signed Release files expire this long after a publish; clients then refuse the repository
+# until the next publish (run `airlock publish` from a timer more often than this).
+# Without it, a stolen old copy of the repository stays valid for ever.
+# valid_for = "7d"
+# How many versions of each package and architecture a suite keeps.
+# keep_versions = 1
+"#;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn init_creates_a_site_and_refuses_to_overwrite() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = init(dir.path(), KeyAlgorithm::Ed25519, "Test site").unwrap();
+        let mode = std::fs::metadata(&out.secret_key)
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+        let site = Site::open(&out.config).unwrap();
+        assert_eq!(site.signing_key().unwrap().fingerprint(), out.fingerprint);
+        assert!(out.data_dir.is_dir());
+        let err = init(dir.path(), KeyAlgorithm::Ed25519, "Again").unwrap_err();
+        assert!(matches!(err, SiteError::Exists { .. }));
+    }
+}

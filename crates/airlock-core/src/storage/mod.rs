@@ -1,0 +1,39 @@
+//! Storage: the content store, atomic file replacement, the site lock and published trees.
+
+mod atomic;
+mod digest;
+mod lock;
+mod store;
+pub mod tree;
+
+use std::path::PathBuf;
+
+pub use atomic::{sync_dir, write_atomic};
+pub use digest::{CopyError, Hashes, MultiHasher, Sha256, copy_hashing};
+pub use lock::SiteLock;
+pub use store::{ContentStore, StagedBlob, Staging};
+pub use tree::{Entry, Manifest, TreeSet};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    #[error("cannot read {path}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot write {path}")]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot lock {path}")]
+    Lock {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path} is damaged: {reason}")]
+    Corrupt { path: PathBuf, reason: String },
+}

@@ -1,0 +1,295 @@
+//! The content store: every blob under `store/sha256/XX/<sha256>`, written once, read-only.
+//!
+//! Writes are staged: blobs land in `store/tmp/` while their digests are computed, and only
+//! [`Staging::commit`] moves them to their names, after one flush of the filesystem. A failed
+//! operation drops its staging and the store is exactly as before.
+
+use std::collections::HashSet;
+use std::io::Read;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use fs_err as fs;
+use rustix::fs::{CWD, RenameFlags};
+
+use super::StorageError;
+use super::atomic::sync_filesystem;
+use super::digest::{CopyError, Hashes, Sha256, copy_hashing};
+use crate::util::parallel_map;
+
+#[derive(Debug, Clone)]
+pub struct ContentStore {
+    root: PathBuf,
+}
+
+impl ContentStore {
+    /// The store of the site whose data folder is `data_dir`.
+    pub fn new(data_dir: &Path) -> Self {
+        ContentStore {
+            root: data_dir.join("store"),
+        }
+    }
+
+    pub fn blob_path(&self, digest: &Sha256) -> PathBuf {
+        let hex = digest.to_hex();
+        self.root.join("sha256").join(&hex[..2]).join(hex)
+    }
+
+    pub fn contains(&self, digest: &Sha256) -> bool {
+        self.blob_path(digest).is_file()
+    }
+
+    /// Scratch space on the store's filesystem; emptied when a writer takes the site lock.
+    pub fn temp_dir(&self) -> PathBuf {
+        self.root.join("tmp")
+    }
+
+    /// Where a download of the blob `digest` grows until it is complete and verified. Kept
+    /// across runs, so that an interrupted sync resumes instead of starting again.
+    pub fn partial_path(&self, digest: &Sha256) -> PathBuf {
+        self.root.join("partial").join(digest.to_hex())
+    }
+
+    /// Removes downloads left unfinished for longer than `age` (their upstream moved on).
+    pub fn clean_partial(&self, age: std::time::Duration) -> Result<(), StorageError> {
+        let dir = self.root.join("partial");
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            return Ok(());
+        };
+        for entry in entries.flatten() {
+            let old = entry
+                .metadata()
+                .and_then(|m| m.modified())
+                .is_ok_and(|t| t.elapsed().is_ok_and(|e| e > age));
+            if old {
+                let path = entry.path();
+                fs::remove_file(&path).map_err(|source| StorageError::Write { path, source })?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Removes temp files a crashed writer left; call only while holding the site lock.
+    pub fn clean_temp(&self) -> Result<(), StorageError> {
+        let dir = self.temp_dir();
+        if dir.is_dir() {
+            fs::remove_dir_all(&dir).map_err(|source| StorageError::Write { path: dir, source })?;
+        }
+        Ok(())
+    }
+
+    pub fn staging(&self) -> Staging {
+        Staging {
+            store: self.clone(),
+            pending: Mutex::new(Vec::new()),
+            adopted: Mutex::new(Vec::new()),
+            temp_dir_ready: std::sync::OnceLock::new(),
+        }
+    }
+}
+
+/// A blob written to a temp file and not yet in the store.
+#[derive(Debug)]
+pub struct StagedBlob {
+    pub hashes: Hashes,
+    /// Where the bytes are until commit; readable for parsing meanwhile.
+    pub temp_path: PathBuf,
+}
+
+/// Blobs waiting to enter the store; see the module doc.
+pub struct Staging {
+    store: ContentStore,
+    pending: Mutex<Vec<(PathBuf, Sha256)>>,
+    /// Verified downloads: moved in by commit, but kept (for the next run) if dropped.
+    adopted: Mutex<Vec<(PathBuf, Sha256)>>,
+    temp_dir_ready: std::sync::OnceLock<()>,
+}
+
+impl Staging {
+    fn temp_dir(&self) -> Result<PathBuf, StorageError> {
+        let dir = self.store.temp_dir();
+        if self.temp_dir_ready.get().is_none() {
+            fs::create_dir_all(&dir).map_err(|source| StorageError::Write {
+                path: dir.clone(),
+                source,
+            })?;
+            let _ = self.temp_dir_ready.set(());
+        }
+        Ok(dir)
+    }
+
+    /// Streams `reader` into a temp file, hashing as it goes. `origin` names the source in errors.
+    pub fn add_reader(
+        &self,
+        origin: &Path,
+        reader: &mut impl Read,
+    ) -> Result<StagedBlob, StorageError> {
+        let dir = self.temp_dir()?;
+        let write_err = |source| StorageError::Write {
+            path: dir.clone(),
+            source,
+        };
+        // Read-only from the start: blobs are never modified, and this saves a chmod later.
+        let temp = tempfile::Builder::new()
+            .permissions(std::fs::Permissions::from_mode(0o444))
+            .tempfile_in(&dir)
+            .map_err(write_err)?;
+        // copy_hashing moves 256 KiB chunks: no BufWriter needed.
+        let hashes = copy_hashing(reader, &mut temp.as_file()).map_err(|e| match e {
+            CopyError::Read(source) => StorageError::Read {
+                path: origin.to_path_buf(),
+                source,
+            },
+            CopyError::Write(source) => write_err(source),
+        })?;
+        let (_, temp_path) = temp.keep().map_err(|e| write_err(e.error))?;
+        self.pending
+            .lock()
+            .expect("staging lock")
+            .push((temp_path.clone(), hashes.sha256));
+        Ok(StagedBlob { hashes, temp_path })
+    }
+
+    /// Whether a blob with this digest waits in this staging.
+    pub fn contains(&self, digest: &Sha256) -> bool {
+        let has = |list: &Mutex<Vec<(PathBuf, Sha256)>>| {
+            list.lock()
+                .expect("staging lock")
+                .iter()
+                .any(|(_, d)| d == digest)
+        };
+        has(&self.pending) || has(&self.adopted)
+    }
+
+    /// Stages a complete, verified download (at [`ContentStore::partial_path`]).
+    pub fn adopt(&self, path: PathBuf, digest: Sha256) {
+        self.adopted
+            .lock()
+            .expect("staging lock")
+            .push((path, digest));
+    }
+
+    /// Stages bytes already in memory (generated indices); returns their digest.
+    pub fn add_bytes(&self, bytes: &[u8]) -> Result<Sha256, StorageError> {
+        let digest = Sha256::of(bytes);
+        self.add_digested(digest, bytes)?;
+        Ok(digest)
+    }
+
+    /// Stages bytes whose digest is known; skips the write if the store has them.
+    fn add_digested(&self, digest: Sha256, bytes: &[u8]) -> Result<(), StorageError> {
+        if self.store.contains(&digest) {
+            return Ok(());
+        }
+        let dir = self.temp_dir()?;
+        let write_err = |source| StorageError::Write {
+            path: dir.clone(),
+            source,
+        };
+        let mut temp = tempfile::Builder::new()
+            .permissions(std::fs::Permissions::from_mode(0o444))
+            .tempfile_in(&dir)
+            .map_err(write_err)?;
+        std::io::Write::write_all(&mut temp, bytes).map_err(write_err)?;
+        let (_, temp_path) = temp.keep().map_err(|e| write_err(e.error))?;
+        self.pending
+            .lock()
+            .expect("staging lock")
+            .push((temp_path, digest));
+        Ok(())
+    }
+
+    /// Moves every staged blob to its name, durably. Identical content already present is kept.
+    pub fn commit(self) -> Result<(), StorageError> {
+        if self.commit_unflushed()? {
+            sync_filesystem(&self.store.root)?;
+        }
+        Ok(())
+    }
+
+    /// Like [`Staging::commit`], but leaves the renames to the caller's next flush of the
+    /// filesystem: a tree publish flushes once before its switch, and nothing refers to the new
+    /// names durably before that. Returns whether anything was renamed.
+    pub(super) fn commit_unflushed(&self) -> Result<bool, StorageError> {
+        let mut pending = std::mem::take(&mut *self.pending.lock().expect("staging lock"));
+        pending.append(&mut self.adopted.lock().expect("staging lock"));
+        if pending.is_empty() {
+            return Ok(false);
+        }
+        // The same content may be staged twice (two identical indices): one copy is enough.
+        pending.sort_by(|a, b| a.1.cmp(&b.1).then_with(|| a.0.cmp(&b.0)));
+        pending.dedup_by(|later, first| {
+            let same = later.1 == first.1;
+            if same && later.0 != first.0 {
+                let _ = std::fs::remove_file(&later.0);
+            }
+            same
+        });
+        // One flush makes every temp file's data durable before any name points at it.
+        sync_filesystem(&self.store.root)?;
+        let made = Mutex::new(HashSet::new());
+        let results = parallel_map(&pending, |(temp, digest)| {
+            let target = self.store.blob_path(digest);
+            let write_err = |source| StorageError::Write {
+                path: target.clone(),
+                source,
+            };
+            let parent = target.parent().expect("blob has a parent");
+            if !made.lock().expect("folders").contains(parent) {
+                fs::create_dir_all(parent).map_err(write_err)?;
+                made.lock().expect("folders").insert(parent.to_path_buf());
+            }
+            // Never replace a blob: readers may have it open, and its content is the same.
+            match rustix::fs::renameat_with(CWD, temp, CWD, &target, RenameFlags::NOREPLACE) {
+                Ok(()) => Ok(()),
+                Err(rustix::io::Errno::EXIST) => fs::remove_file(temp).map_err(write_err),
+                Err(e) => Err(write_err(e.into())),
+            }
+        });
+        results.into_iter().collect::<Result<Vec<()>, _>>()?;
+        Ok(true)
+    }
+}
+
+impl Drop for Staging {
+    fn drop(&mut self) {
+        let pending = self
+            .pending
+            .get_mut()
+            .map(std::mem::take)
+            .unwrap_or_default();
+        for (temp, _) in pending {
+            let _ = std::fs::remove_file(temp);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn commit_stores_once_and_drop_discards() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = ContentStore::new(dir.path());
+
+        let staging = store.staging();
+        let a = staging.add_bytes(b"hello").unwrap();
+        let b = staging
+            .add_reader(Path::new("x"), &mut &b"hello"[..])
+            .unwrap();
+        assert_eq!(a, b.hashes.sha256);
+        assert!(!store.contains(&a));
+        staging.commit().unwrap();
+        assert!(store.contains(&a));
+        assert_eq!(std::fs::read(store.blob_path(&a)).unwrap(), b"hello");
+        assert_eq!(std::fs::read_dir(store.temp_dir()).unwrap().count(), 0);
+
+        let staging = store.staging();
+        let c = staging.add_bytes(b"discarded").unwrap();
+        drop(staging);
+        assert!(!store.contains(&c));
+        assert_eq!(std::fs::read_dir(store.temp_dir()).unwrap().count(), 0);
+    }
+}

@@ -1,0 +1,598 @@
+//! Published trees: what clients see, switched atomically.
+//!
+//! A publish writes a [`Manifest`] (path → blob), materialises it as a fresh folder of hard links
+//! into the content store under `trees/AREA/NAME/ID/`, flushes it, and then replaces the symlink
+//! `public/AREA/NAME` in one rename. A client resolves every request against whichever tree the
+//! link names at that instant, so it never sees half of a publish; a crash before the rename
+//! leaves the old tree served and a stray folder that the next publish removes.
+
+use std::collections::{BTreeMap, HashSet};
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use fs_err as fs;
+
+use super::StorageError;
+use super::atomic::{sync_dir, sync_filesystem};
+use super::digest::Sha256;
+use super::store::{ContentStore, Staging};
+use crate::util::parallel_map;
+
+const MANIFEST_MAGIC: &str = "# airlock published tree v1";
+
+/// One file of a published tree.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Entry {
+    pub sha256: Sha256,
+    pub size: u64,
+    /// When the entry stopped being current (Unix seconds). Retired entries stay published for
+    /// a grace period so that clients holding older indices can still fetch what they name.
+    pub retired: Option<i64>,
+}
+
+/// The content of a published tree, plus free-form `@key value` notes for its publisher.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Manifest {
+    pub notes: Vec<(String, String)>,
+    pub entries: BTreeMap<String, Entry>,
+}
+
+impl Manifest {
+    /// Adds (or replaces) a current entry.
+    pub fn add(&mut self, path: &str, sha256: Sha256, size: u64) {
+        self.entries.insert(
+            path.to_string(),
+            Entry {
+                sha256,
+                size,
+                retired: None,
+            },
+        );
+    }
+
+    pub fn note(&self, key: &str) -> impl Iterator<Item = &str> {
+        self.notes
+            .iter()
+            .filter(move |(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+
+    fn render(&self) -> String {
+        let mut out = String::with_capacity(64 + self.entries.len() * 120);
+        out.push_str(MANIFEST_MAGIC);
+        out.push('\n');
+        for (key, value) in &self.notes {
+            out.push_str(&format!("@{key} {value}\n"));
+        }
+        for (path, e) in &self.entries {
+            let retired = e.retired.map_or("-".to_string(), |t| t.to_string());
+            out.push_str(&format!("{} {} {} {}\n", e.sha256, e.size, retired, path));
+        }
+        out
+    }
+
+    fn parse(text: &str, origin: &Path) -> Result<Manifest, StorageError> {
+        let bad = |line: usize, reason: &str| StorageError::Corrupt {
+            path: origin.to_path_buf(),
+            reason: format!("line {line}: {reason}"),
+        };
+        let mut lines = text.lines().enumerate();
+        if lines.next().map(|(_, l)| l) != Some(MANIFEST_MAGIC) {
+            return Err(bad(1, "not an airlock manifest"));
+        }
+        let mut manifest = Manifest::default();
+        for (i, line) in lines {
+            if let Some(note) = line.strip_prefix('@') {
+                let (k, v) = note.split_once(' ').unwrap_or((note, ""));
+                manifest.notes.push((k.to_string(), v.to_string()));
+                continue;
+            }
+            let mut parts = line.splitn(4, ' ');
+            let (Some(hash), Some(size), Some(retired), Some(path)) =
+                (parts.next(), parts.next(), parts.next(), parts.next())
+            else {
+                return Err(bad(i + 1, "expected: sha256 size retired path"));
+            };
+            let sha256 = Sha256::from_hex(hash).ok_or_else(|| bad(i + 1, "bad sha256"))?;
+            let size = size.parse().map_err(|_| bad(i + 1, "bad size"))?;
+            let retired = match retired {
+                "-" => None,
+                t => Some(t.parse().map_err(|_| bad(i + 1, "bad retirement time"))?),
+            };
+            check_relative_path(path).map_err(|reason| bad(i + 1, &reason))?;
+            manifest.entries.insert(
+                path.to_string(),
+                Entry {
+                    sha256,
+                    size,
+                    retired,
+                },
+            );
+        }
+        Ok(manifest)
+    }
+}
+
+/// Rejects anything that could leave the tree: absolute paths, `..`, empty or hidden parts.
+pub fn check_relative_path(path: &str) -> Result<(), String> {
+    if path.is_empty() || path.starts_with('/') {
+        return Err(format!("path {path:?} is not relative"));
+    }
+    for part in path.split('/') {
+        if part.is_empty() || part.starts_with('.') || part.contains(['\0', '\\', '\n']) {
+            return Err(format!("path {path:?} has a forbidden component {part:?}"));
+        }
+    }
+    Ok(())
+}
+
+/// The published trees of one area/name (for example `apt/local`).
+///
+/// Top-level folders named in `shared` (apt's `pool`) hold only immutable paths (a path never
+/// changes content), so one copy of them, `trees/AREA/NAME/shared/`, serves every tree through
+/// a symlink, and a publish touches only what changed there. While a publish changes the
+/// shared folder a marker file exists; if a crash leaves it behind, the next publish compares
+/// the folder with its manifest file by file.
+#[derive(Debug, Clone)]
+pub struct TreeSet {
+    trees: PathBuf,
+    link: PathBuf,
+    shared: &'static [&'static str],
+}
+
+impl TreeSet {
+    pub fn new(data_dir: &Path, area: &str, name: &str) -> Self {
+        TreeSet {
+            trees: data_dir.join("trees").join(area).join(name),
+            link: data_dir.join("public").join(area).join(name),
+            shared: &[],
+        }
+    }
+
+    /// Names top-level folders whose paths never change content (see the type doc).
+    pub fn with_shared(mut self, folders: &'static [&'static str]) -> Self {
+        self.shared = folders;
+        self
+    }
+
+    /// The manifest of the tree served now.
+    pub fn current(&self) -> Result<Option<Manifest>, StorageError> {
+        let Some(id) = self.current_id() else {
+            return Ok(None);
+        };
+        let path = self.trees.join(format!("{id}.manifest"));
+        let text = fs::read_to_string(&path).map_err(|source| StorageError::Read {
+            path: path.clone(),
+            source,
+        })?;
+        Manifest::parse(&text, &path).map(Some)
+    }
+
+    fn current_id(&self) -> Option<String> {
+        let target = fs::read_link(&self.link).ok()?;
+        Some(target.file_name()?.to_string_lossy().into_owned())
+    }
+
+    fn is_shared(&self, path: &str) -> bool {
+        let top = path.split('/').next().unwrap_or_default();
+        self.shared.contains(&top)
+    }
+
+    /// Commits `staging` (the blobs the manifest adds), materialises `manifest` and makes it the
+    /// served tree; `previous` is the manifest served until now (empty if none). Removes what
+    /// no tree serves any more.
+    pub fn publish(
+        &self,
+        store: &ContentStore,
+        staging: Staging,
+        manifest: &Manifest,
+        previous: &Manifest,
+    ) -> Result<(), StorageError> {
+        staging.commit_unflushed()?;
+        let id = new_tree_id();
+        let building = self.trees.join(format!("{id}.building"));
+        let final_dir = self.trees.join(&id);
+        let mut folders = Folders::default();
+
+        let stale_shared = self.update_shared(store, manifest, previous)?;
+
+        for (path, entry) in manifest.entries.iter().filter(|(p, _)| !self.is_shared(p)) {
+            let dest = building.join(path);
+            folders.ensure(dest.parent().expect("entry has a parent"))?;
+            link_or_copy(&store.blob_path(&entry.sha256), &dest).map_err(write_err(&dest))?;
+        }
+        folders.ensure(&building)?;
+        for folder in self.shared {
+            let target = Path::new("../shared").join(folder);
+            folders.ensure(&self.shared_root().join(folder))?;
+            let link = building.join(folder);
+            std::os::unix::fs::symlink(&target, &link).map_err(write_err(&link))?;
+        }
+        // No fsync of its own: the flush below covers it, and nothing reads it before the switch.
+        let manifest_path = self.trees.join(format!("{id}.manifest"));
+        fs::write(&manifest_path, manifest.render()).map_err(write_err(&manifest_path))?;
+        // One flush for the blobs' names, the tree and its manifest, before anyone can see them.
+        sync_filesystem(&self.trees)?;
+        fs::rename(&building, &final_dir).map_err(write_err(&final_dir))?;
+
+        // Switch: a new symlink renamed over the old one is atomic for every reader.
+        let link_dir = self.link.parent().expect("link has a parent");
+        fs::create_dir_all(link_dir).map_err(write_err(link_dir))?;
+        let relative = relative_target(link_dir, &final_dir);
+        let temp_link = link_dir.join(format!(".{id}.link"));
+        std::os::unix::fs::symlink(&relative, &temp_link).map_err(write_err(&temp_link))?;
+        fs::rename(&temp_link, &self.link).map_err(write_err(&self.link))?;
+        sync_dir(link_dir)?;
+
+        self.remove_stale(&id)?;
+        for path in stale_shared {
+            remove_with_empty_parents(&self.shared_root(), &path)?;
+        }
+        remove_if_exists(&self.dirty_marker())
+    }
+
+    /// Finishes what an interrupted publish left undone around the served tree (`current`):
+    /// removes unfinished and superseded trees, and files of the shared folders that no
+    /// manifest names. Cheap when there is nothing to do.
+    pub fn tidy(&self, current: &Manifest) -> Result<(), StorageError> {
+        let Some(id) = self.current_id() else {
+            return Ok(());
+        };
+        self.remove_stale(&id)?;
+        if self.dirty_marker().exists() {
+            let root = self.shared_root();
+            for path in files_below(&root)? {
+                if !current.entries.contains_key(&path) {
+                    remove_with_empty_parents(&root, &path)?;
+                }
+            }
+            remove_if_exists(&self.dirty_marker())?;
+        }
+        Ok(())
+    }
+
+    fn shared_root(&self) -> PathBuf {
+        self.trees.join("shared")
+    }
+
+    fn dirty_marker(&self) -> PathBuf {
+        self.trees.join("shared.dirty")
+    }
+
+    /// Links the shared entries of `manifest` that are new or changed; returns the shared
+    /// paths to delete once the new tree is served.
+    fn update_shared(
+        &self,
+        store: &ContentStore,
+        manifest: &Manifest,
+        previous: &Manifest,
+    ) -> Result<Vec<String>, StorageError> {
+        if self.shared.is_empty() {
+            return Ok(Vec::new());
+        }
+        let root = self.shared_root();
+        let marker = self.dirty_marker();
+        // After a crash, what is on disk may differ from `previous`: look at every file.
+        let on_disk = if marker.exists() {
+            Some(files_below(&root)?)
+        } else {
+            None
+        };
+        // Durable before shared/ changes, so that a crash is always noticed.
+        fs::create_dir_all(&self.trees).map_err(write_err(&self.trees))?;
+        fs::write(&marker, b"").map_err(write_err(&marker))?;
+        sync_dir(&self.trees)?;
+
+        let todo: Vec<(&String, &Entry)> = manifest
+            .entries
+            .iter()
+            .filter(|(path, entry)| {
+                self.is_shared(path)
+                    && match &on_disk {
+                        None => previous
+                            .entries
+                            .get(*path)
+                            .is_none_or(|p| p.sha256 != entry.sha256),
+                        Some(files) => {
+                            !(files.contains(*path)
+                                && same_file(&store.blob_path(&entry.sha256), &root.join(path)))
+                        }
+                    }
+            })
+            .collect();
+        // Thousands of links in as many folders: both cores help.
+        let made = Mutex::new(HashSet::new());
+        let results = parallel_map(&todo, |(path, entry)| {
+            let dest = root.join(path);
+            let parent = dest.parent().expect("entry has a parent");
+            if !made.lock().expect("folders").contains(parent) {
+                fs::create_dir_all(parent).map_err(write_err(parent))?;
+                made.lock().expect("folders").insert(parent.to_path_buf());
+            }
+            link_replacing(&store.blob_path(&entry.sha256), &dest, &entry.sha256)
+        });
+        results.into_iter().collect::<Result<Vec<()>, _>>()?;
+
+        let keep = |p: &str| manifest.entries.contains_key(p);
+        let mut stale: Vec<String> = previous
+            .entries
+            .keys()
+            .filter(|p| self.is_shared(p) && !keep(p))
+            .cloned()
+            .collect();
+        if let Some(files) = on_disk {
+            stale.extend(files.into_iter().filter(|p| !keep(p)));
+            stale.sort();
+            stale.dedup();
+        }
+        Ok(stale)
+    }
+
+    /// Deletes every tree and manifest but `keep`: unfinished builds of crashed runs included.
+    fn remove_stale(&self, keep: &str) -> Result<(), StorageError> {
+        for item in fs::read_dir(&self.trees).map_err(write_err(&self.trees))? {
+            let item = item.map_err(write_err(&self.trees))?;
+            let name = item.file_name().to_string_lossy().into_owned();
+            if name == "shared" || name == "shared.dirty" {
+                continue;
+            }
+            let id = [".manifest", ".building"]
+                .iter()
+                .find_map(|suffix| name.strip_suffix(suffix))
+                .unwrap_or(&name);
+            if id == keep {
+                continue;
+            }
+            let path = item.path();
+            let result = if path.is_dir() && !path.is_symlink() {
+                fs::remove_dir_all(&path)
+            } else {
+                fs::remove_file(&path)
+            };
+            result.map_err(write_err(&path))?;
+        }
+        Ok(())
+    }
+}
+
+fn write_err(path: &Path) -> impl FnOnce(io::Error) -> StorageError + use<> {
+    let path = path.to_path_buf();
+    move |source| StorageError::Write { path, source }
+}
+
+/// Creates folders once per publish, not once per file.
+#[derive(Default)]
+struct Folders {
+    made: HashSet<PathBuf>,
+}
+
+impl Folders {
+    fn ensure(&mut self, dir: &Path) -> Result<(), StorageError> {
+        if !self.made.contains(dir) {
+            fs::create_dir_all(dir).map_err(write_err(dir))?;
+            self.made.insert(dir.to_path_buf());
+        }
+        Ok(())
+    }
+}
+
+/// Links `blob` at `dest`; if a different file is there (same path, new content: rare, a
+/// package removed and re-added differently), replaces it in one rename.
+fn link_replacing(blob: &Path, dest: &Path, digest: &Sha256) -> Result<(), StorageError> {
+    match link_or_copy(blob, dest) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+            let temp = dest.with_file_name(format!(".{digest}.new"));
+            let _ = std::fs::remove_file(&temp);
+            link_or_copy(blob, &temp).map_err(write_err(&temp))?;
+            fs::rename(&temp, dest).map_err(write_err(dest))
+        }
+        Err(e) => Err(write_err(dest)(e)),
+    }
+}
+
+fn same_file(a: &Path, b: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (std::fs::metadata(a), std::fs::metadata(b)) {
+        (Ok(a), Ok(b)) => (a.dev(), a.ino()) == (b.dev(), b.ino()),
+        _ => false,
+    }
+}
+
+/// Relative paths of every file below `root`.
+fn files_below(root: &Path) -> Result<HashSet<String>, StorageError> {
+    fn walk(root: &Path, dir: &Path, out: &mut HashSet<String>) -> Result<(), StorageError> {
+        let entries = match fs::read_dir(dir) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(write_err(dir)(e)),
+        };
+        for entry in entries {
+            let entry = entry.map_err(write_err(dir))?;
+            let path = entry.path();
+            if entry.file_type().map_err(write_err(&path))?.is_dir() {
+                walk(root, &path, out)?;
+            } else if let Ok(relative) = path.strip_prefix(root) {
+                out.insert(relative.to_string_lossy().into_owned());
+            }
+        }
+        Ok(())
+    }
+    let mut out = HashSet::new();
+    walk(root, root, &mut out)?;
+    Ok(out)
+}
+
+fn remove_if_exists(path: &Path) -> Result<(), StorageError> {
+    match std::fs::remove_file(path) {
+        Err(e) if e.kind() != io::ErrorKind::NotFound => Err(write_err(path)(e)),
+        _ => Ok(()),
+    }
+}
+
+/// Removes `root/relative` and then its parent folders up to `root` while they are empty.
+fn remove_with_empty_parents(root: &Path, relative: &str) -> Result<(), StorageError> {
+    let path = root.join(relative);
+    remove_if_exists(&path)?;
+    let mut dir = path.parent();
+    while let Some(d) = dir.filter(|d| *d != root && d.starts_with(root)) {
+        if std::fs::remove_dir(d).is_err() {
+            break;
+        }
+        dir = d.parent();
+    }
+    Ok(())
+}
+
+fn link_or_copy(blob: &Path, dest: &Path) -> io::Result<()> {
+    match std::fs::hard_link(blob, dest) {
+        Ok(()) => Ok(()),
+        // Store and trees on different filesystems (a user's mount): copying is correct, slower.
+        Err(e) if e.raw_os_error() == Some(rustix::io::Errno::XDEV.raw_os_error()) => {
+            std::fs::copy(blob, dest).map(|_| ())
+        }
+        Err(e) => Err(io::Error::new(
+            e.kind(),
+            format!("cannot link {} to {}: {e}", blob.display(), dest.display()),
+        )),
+    }
+}
+
+fn relative_target(link_dir: &Path, target: &Path) -> PathBuf {
+    // public/AREA/ -> trees/AREA/NAME/ID: both live directly under the data folder.
+    let data_dir = link_dir
+        .parent()
+        .and_then(Path::parent)
+        .expect("public/AREA");
+    let below = target.strip_prefix(data_dir).expect("tree under data dir");
+    Path::new("../..").join(below)
+}
+
+/// A sortable, readable id: the UTC time of the publish to the nanosecond.
+fn new_tree_id() -> String {
+    let now = jiff::Timestamp::now();
+    format!(
+        "{}{:09}Z",
+        now.strftime("%Y%m%dT%H%M%S"),
+        now.subsec_nanosecond()
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(store: &ContentStore, bytes: &[u8]) -> Entry {
+        let staging = store.staging();
+        let sha256 = staging.add_bytes(bytes).unwrap();
+        staging.commit().unwrap();
+        Entry {
+            sha256,
+            size: bytes.len() as u64,
+            retired: None,
+        }
+    }
+
+    #[test]
+    fn publish_switches_and_cleans_up() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = ContentStore::new(dir.path());
+        let set = TreeSet::new(dir.path(), "apt", "local");
+        assert_eq!(set.current().unwrap(), None);
+
+        let mut m1 = Manifest::default();
+        m1.notes.push(("suite".into(), "stable x".into()));
+        m1.entries
+            .insert("dists/stable/Release".into(), entry(&store, b"one"));
+        set.publish(&store, store.staging(), &m1, &Manifest::default())
+            .unwrap();
+        let served = dir.path().join("public/apt/local/dists/stable/Release");
+        assert_eq!(std::fs::read(&served).unwrap(), b"one");
+        assert_eq!(set.current().unwrap().as_ref(), Some(&m1));
+
+        let mut m2 = Manifest::default();
+        m2.entries
+            .insert("dists/stable/Release".into(), entry(&store, b"two"));
+        let mut retired = entry(&store, b"old");
+        retired.retired = Some(1234);
+        m2.entries.insert("pool/a/old.deb".into(), retired);
+        set.publish(&store, store.staging(), &m2, &m1).unwrap();
+        assert_eq!(std::fs::read(&served).unwrap(), b"two");
+        assert_eq!(set.current().unwrap(), Some(m2));
+        // Only the served tree and its manifest remain.
+        assert_eq!(
+            std::fs::read_dir(dir.path().join("trees/apt/local"))
+                .unwrap()
+                .count(),
+            2
+        );
+    }
+
+    #[test]
+    fn shared_folder_follows_the_manifest_and_recovers_after_a_crash() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = ContentStore::new(dir.path());
+        let set = TreeSet::new(dir.path(), "apt", "local").with_shared(&["pool"]);
+        let served = |p: &str| std::fs::read(dir.path().join("public/apt/local").join(p)).ok();
+
+        let mut m1 = Manifest::default();
+        m1.entries
+            .insert("pool/a/one.deb".into(), entry(&store, b"one"));
+        m1.entries
+            .insert("dists/x/Release".into(), entry(&store, b"r1"));
+        set.publish(&store, store.staging(), &m1, &Manifest::default())
+            .unwrap();
+        assert_eq!(served("pool/a/one.deb").as_deref(), Some(&b"one"[..]));
+
+        let mut m2 = Manifest::default();
+        m2.entries
+            .insert("pool/b/two.deb".into(), entry(&store, b"two"));
+        m2.entries
+            .insert("dists/x/Release".into(), entry(&store, b"r2"));
+        set.publish(&store, store.staging(), &m2, &m1).unwrap();
+        assert_eq!(served("pool/a/one.deb"), None, "dropped pool file removed");
+        assert_eq!(served("pool/b/two.deb").as_deref(), Some(&b"two"[..]));
+        assert!(
+            !dir.path().join("trees/apt/local/shared/pool/a").exists(),
+            "empty folders pruned"
+        );
+
+        // A crash left a stray file and the marker: the next publish cleans up.
+        let shared = dir.path().join("trees/apt/local/shared/pool");
+        std::fs::create_dir_all(shared.join("c")).unwrap();
+        std::fs::write(shared.join("c/stray.deb"), "stray").unwrap();
+        std::fs::write(shared.join("b/two.deb.tmp"), "partial").unwrap();
+        std::fs::write(dir.path().join("trees/apt/local/shared.dirty"), "").unwrap();
+        let mut m3 = m2.clone();
+        m3.entries
+            .insert("dists/x/Release".into(), entry(&store, b"r3"));
+        set.publish(&store, store.staging(), &m3, &m2).unwrap();
+        assert!(!shared.join("c/stray.deb").exists() && !shared.join("b/two.deb.tmp").exists());
+        assert_eq!(served("pool/b/two.deb").as_deref(), Some(&b"two"[..]));
+        assert!(!dir.path().join("trees/apt/local/shared.dirty").exists());
+    }
+
+    #[test]
+    fn manifest_rejects_escaping_paths() {
+        for path in ["/etc/passwd", "a/../b", "a//b", ".hidden", "a/.b"] {
+            assert!(check_relative_path(path).is_err(), "{path}");
+        }
+        let text = format!("{MANIFEST_MAGIC}\n{} 1 - ../x\n", Sha256::of(b""));
+        assert!(Manifest::parse(&text, Path::new("m")).is_err());
+    }
+
+    proptest::proptest! {
+        /// Any manifest text: no panic, and whatever parses stays inside the tree.
+        #[test]
+        fn parsed_manifests_stay_inside(lines in proptest::collection::vec("[0-9a-f]{64} [0-9]{1,3} (-|[0-9]{1,5}) [a-z./]{0,12}|@[a-z]{1,4} [a-z ]{0,6}|[ -~]{0,30}", 0..6)) {
+            let text = format!("{MANIFEST_MAGIC}\n{}", lines.join("\n"));
+            if let Ok(manifest) = Manifest::parse(&text, Path::new("m")) {
+                for path in manifest.entries.keys() {
+                    proptest::prop_assert!(check_relative_path(path).is_ok());
+                    proptest::prop_assert!(!path.split('/').any(|p| p == ".."));
+                }
+            }
+        }
+    }
+}

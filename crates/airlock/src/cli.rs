@@ -1,0 +1,171 @@
+//! Command-line arguments: every clap type lives here.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// airlock: everything an air-gapped MAAS site downloads, served from one place.
+///
+/// Start with `airlock demo` for a look, or `airlock init` for a real site.
+#[derive(Debug, Parser)]
+#[command(name = "airlock", version, max_term_width = 100)]
+pub struct Cli {
+    /// The site's configuration file.
+    #[arg(
+        long,
+        short = 'c',
+        global = true,
+        env = "AIRLOCK_CONFIG",
+        default_value = "airlock.toml"
+    )]
+    pub config: PathBuf,
+
+    /// No progress bars and no informational messages; warnings and errors still go to stderr.
+    #[arg(long, short = 'q', global = true)]
+    pub quiet: bool,
+
+    /// More detail (repeat for debug logs).
+    #[arg(long, short = 'v', global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create a site: a commented airlock.toml, the signing key and the data folder.
+    Init(InitArgs),
+    /// Show or export the site's signing key.
+    #[command(subcommand)]
+    Key(KeyCommand),
+    /// Manage local apt repositories of your own .deb files.
+    #[command(subcommand)]
+    Apt(AptCommand),
+    /// Sign and publish repositories; clients see the new state all at once.
+    Publish(PublishArgs),
+    /// Fetch the configured upstream mirrors, verify everything, publish what changed.
+    Sync(SyncArgs),
+    /// Serve everything published over HTTP.
+    Serve(ServeArgs),
+    /// Build a demo site with a few packages, publish it and serve it.
+    Demo(DemoArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// Folder for the new site (created if needed).
+    #[arg(default_value = ".")]
+    pub dir: PathBuf,
+    /// Algorithm of the signing key.
+    #[arg(long, value_enum, default_value_t = KeyType::Ed25519)]
+    pub key_type: KeyType,
+    /// User ID of the signing key.
+    #[arg(long, default_value = "airlock site key")]
+    pub name: String,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum KeyType {
+    /// EdDSA over Curve25519 (the format Debian 12's gpgv reads).
+    Ed25519,
+    /// RSA with a 4096-bit modulus, for clients that want RSA.
+    Rsa4096,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeyCommand {
+    /// Print the fingerprint and details of the signing key.
+    Show,
+    /// Write the public key to stdout (binary, or armored with --armor).
+    Export {
+        #[arg(long)]
+        armor: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AptCommand {
+    /// Add .deb files (or every .deb below folders) to a suite and component.
+    Include {
+        /// A repo of the config ([[apt.repo]] name).
+        repo: String,
+        /// One of the repo's suites.
+        suite: String,
+        /// One of the repo's components.
+        component: String,
+        /// .deb files or folders.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// Remove packages from a suite (every version and architecture unless narrowed).
+    Remove {
+        repo: String,
+        suite: String,
+        /// Package names.
+        #[arg(required = true)]
+        packages: Vec<String>,
+        /// Only this version.
+        #[arg(long)]
+        version: Option<String>,
+        /// Only this architecture.
+        #[arg(long = "arch")]
+        architecture: Option<String>,
+        /// Only in this component.
+        #[arg(long)]
+        component: Option<String>,
+    },
+    /// List the packages of a repo, or of one suite.
+    List {
+        repo: String,
+        suite: Option<String>,
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct PublishArgs {
+    /// Repos to publish (default: all).
+    pub repos: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct SyncArgs {
+    /// Mirrors to sync (default: all).
+    pub mirrors: Vec<String>,
+    /// Downloads at once (default: [sync] jobs, 8).
+    #[arg(long, short = 'j')]
+    pub jobs: Option<usize>,
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Listen here instead of the configured address (port 0 picks a free port).
+    #[arg(long)]
+    pub listen: Option<SocketAddr>,
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Folder of the demo site (reused if it exists).
+    #[arg(default_value = "airlock-demo")]
+    pub dir: PathBuf,
+    /// Address to serve the demo on.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    /// Prepare and publish the demo site, then exit instead of serving it.
+    #[arg(long)]
+    pub no_serve: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn arguments_are_consistent() {
+        use clap::CommandFactory;
+        super::Cli::command().debug_assert();
+    }
+}

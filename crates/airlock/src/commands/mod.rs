@@ -1,0 +1,62 @@
+//! One function per command: arguments in, one library call, output out.
+
+mod apt;
+mod demo;
+mod init;
+mod key;
+mod publish;
+mod serve;
+mod sync;
+
+use airlock_core::apt::AptError;
+use airlock_core::apt::mirror::MirrorError;
+use airlock_core::config::ConfigError;
+use airlock_core::demo::DemoError;
+use airlock_core::openpgp::OpenPgpError;
+use airlock_core::server::ServerError;
+use airlock_core::site::{Site, SiteError};
+
+use crate::cli::{Cli, Command};
+use crate::reporters::TerminalReporter;
+
+pub fn run(cli: Cli) -> anyhow::Result<()> {
+    let reporter = std::sync::Arc::new(TerminalReporter::new(cli.quiet));
+    match cli.command {
+        Command::Init(args) => init::run(args),
+        Command::Demo(args) => demo::run(args, &*reporter),
+        Command::Key(command) => key::run(&open(&cli.config)?, command),
+        Command::Apt(command) => {
+            apt::run(&open(&cli.config)?, command, &*reporter, cli.verbose > 0)
+        }
+        Command::Publish(args) => publish::run(&open(&cli.config)?, args, &*reporter),
+        Command::Sync(args) => sync::run(&open(&cli.config)?, args, reporter, cli.verbose > 0),
+        Command::Serve(args) => serve::run(&open(&cli.config)?, args),
+    }
+}
+
+fn open(config: &std::path::Path) -> anyhow::Result<Site> {
+    Ok(Site::open(config)?)
+}
+
+/// The fix for errors we recognise, anywhere in the chain.
+pub fn hint(error: &anyhow::Error) -> Option<&'static str> {
+    error.chain().find_map(|cause| {
+        if let Some(e) = cause.downcast_ref::<AptError>() {
+            e.hint()
+        } else if let Some(e) = cause.downcast_ref::<ConfigError>() {
+            e.hint()
+        } else if let Some(e) = cause.downcast_ref::<OpenPgpError>() {
+            e.hint()
+        } else if let Some(e) = cause.downcast_ref::<SiteError>() {
+            e.hint()
+        } else if let Some(e) = cause.downcast_ref::<DemoError>() {
+            e.hint()
+        } else if let Some(e) = cause.downcast_ref::<ServerError>() {
+            e.hint()
+        } else if let Some(e) = cause.downcast_ref::<MirrorError>() {
+            e.hint()
+        } else {
+            None
+        }
+    })
+}

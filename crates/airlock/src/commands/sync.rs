@@ -1,0 +1,81 @@
+use std::sync::Arc;
+
+use airlock_core::apt::mirror::{self, MirrorReport, SyncOptions};
+use airlock_core::report::Reporter;
+use airlock_core::site::Site;
+
+use crate::cli::SyncArgs;
+
+pub fn run(
+    site: &Site,
+    args: SyncArgs,
+    reporter: Arc<dyn Reporter>,
+    verbose: bool,
+) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let options = SyncOptions {
+        jobs: args.jobs,
+        now: jiff::Timestamp::now(),
+    };
+    let reports = runtime.block_on(mirror::sync(site, &args.mirrors, options, reporter.clone()))?;
+    for report in &reports {
+        print_report(report, &*reporter, verbose);
+    }
+    Ok(())
+}
+
+fn print_report(report: &MirrorReport, reporter: &dyn Reporter, verbose: bool) {
+    let name = &report.name;
+    if verbose {
+        for (suite, signer) in &report.signers {
+            println!("{name}/{suite}: signature by {signer} verified");
+        }
+    }
+    for pattern in &report.unmatched {
+        reporter.warn(&format!("{name}: no package matches {pattern:?}"));
+    }
+    for u in &report.unsatisfied {
+        reporter.warn(&format!(
+            "{name}: {} {} {}: {} is not satisfiable from the mirror",
+            u.package, u.version, u.field, u.relation
+        ));
+    }
+    let suites: Vec<String> = report
+        .suites
+        .iter()
+        .map(|(s, n)| format!("{s} {n}"))
+        .collect();
+    if report.unchanged {
+        println!(
+            "{name}: upstream unchanged ({} packages)",
+            suites.join(", ")
+        );
+        return;
+    }
+    println!(
+        "{name}: published {} packages ({}); {} files downloaded ({}), {} already stored; {} unsatisfied dependencies",
+        report.suites.iter().map(|(_, n)| n).sum::<usize>(),
+        suites.join(", "),
+        report.downloaded_files,
+        human_bytes(report.downloaded_bytes),
+        report.reused_files,
+        report.unsatisfied.len()
+    );
+}
+
+fn human_bytes(bytes: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KB", "MB", "GB", "TB"];
+    let mut value = bytes as f64;
+    let mut unit = 0;
+    while value >= 1000.0 && unit < UNITS.len() - 1 {
+        value /= 1000.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{bytes} B")
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
+    }
+}

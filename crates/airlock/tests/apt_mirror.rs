@@ -1,0 +1,360 @@
+//! Mirroring an upstream archive end to end: an archive made by dpkg-deb, apt-ftparchive and
+//! gpg, served on 127.0.0.1; `airlock sync` with a package filter; real apt-get against the
+//! published mirror.
+
+mod common;
+
+use common::upstream::{Archive, Pkg, Upstream, pkg};
+use common::{Apt, Site};
+
+/// Dependencies cross suites (libfoo >= 1.1 is only in stable-updates) and components
+/// (helper is in contrib), go through a virtual package (mail-transport-agent), an
+/// alternative (helper | helper-alt) and an arch-qualified name (python3:any).
+const PACKAGES: &[Pkg] = &[
+    pkg(
+        "stable",
+        "main",
+        "app",
+        "1.0",
+        "amd64",
+        "Depends: libfoo (>= 1.1), mail-transport-agent, helper | helper-alt, python3:any\nPhased-Update-Percentage: 30\n",
+    ),
+    pkg(
+        "stable",
+        "main",
+        "app",
+        "1.0",
+        "arm64",
+        "Depends: libfoo (>= 1.1), mail-transport-agent, helper | helper-alt, python3:any\n",
+    ),
+    pkg("stable", "main", "libfoo", "1.0", "amd64", ""),
+    pkg("stable", "main", "libfoo", "1.0", "arm64", ""),
+    pkg("stable-updates", "main", "libfoo", "1.1", "amd64", ""),
+    pkg("stable-updates", "main", "libfoo", "1.1", "arm64", ""),
+    pkg(
+        "stable",
+        "main",
+        "postfix",
+        "3",
+        "amd64",
+        "Provides: mail-transport-agent\n",
+    ),
+    pkg(
+        "stable",
+        "main",
+        "postfix",
+        "3",
+        "arm64",
+        "Provides: mail-transport-agent\n",
+    ),
+    pkg(
+        "stable",
+        "main",
+        "python3",
+        "3.11",
+        "amd64",
+        "Multi-Arch: allowed\n",
+    ),
+    pkg(
+        "stable",
+        "main",
+        "python3",
+        "3.11",
+        "arm64",
+        "Multi-Arch: allowed\n",
+    ),
+    pkg("stable", "main", "data-common", "1", "all", ""),
+    pkg("stable", "main", "helper-alt", "1", "all", ""),
+    pkg("stable", "main", "unrelated", "1", "amd64", ""),
+    pkg(
+        "stable",
+        "contrib",
+        "helper",
+        "2",
+        "all",
+        "Depends: data-common\n",
+    ),
+];
+
+pub fn archive(key: &str) -> Archive {
+    Archive::new(
+        key,
+        &["stable", "stable-updates"],
+        &["main", "contrib"],
+        &["amd64", "arm64"],
+        PACKAGES,
+    )
+}
+
+fn sources(site: &Site, url: &str) -> String {
+    format!(
+        "deb [signed-by={0}] {url}/apt/mirror stable main contrib\ndeb [signed-by={0}] {url}/apt/mirror stable-updates main contrib",
+        site.keyring().display()
+    )
+}
+
+#[test]
+fn filtered_mirror_with_closure_serves_apt() {
+    let archive = archive("rsa3072");
+    let upstream = Upstream::serve(archive.path());
+    let site = Site::new(
+        "ed25519",
+        &archive.mirror_config("mirror", &upstream.url, "packages = [\"app\"]"),
+    );
+    let out = site.ok(&["sync"]);
+    assert!(
+        out.contains(
+            "mirror: published 14 packages (stable 12, stable-updates 2); 12 files downloaded"
+        ),
+        "{out}"
+    );
+
+    let server = site.serve();
+    for arch in ["amd64", "arm64"] {
+        let apt = Apt::new(&sources(&site, &server.url), arch);
+        apt.ok(&["update"]);
+        apt.ok(&["install", "--download-only", "-y", "app"]);
+        let mut fetched: Vec<String> = std::fs::read_dir(apt.dir.path().join("cache/archives"))
+            .unwrap()
+            .filter_map(|e| e.ok()?.file_name().into_string().ok())
+            .filter(|n| n.ends_with(".deb"))
+            .collect();
+        fetched.sort();
+        let expected = [
+            format!("app_1.0_{arch}.deb"),
+            "data-common_1_all.deb".into(),
+            "helper_2_all.deb".into(),
+            format!("libfoo_1.1_{arch}.deb"),
+            format!("postfix_3_{arch}.deb"),
+            format!("python3_3.11_{arch}.deb"),
+        ];
+        assert_eq!(fetched, expected, "{arch}");
+        // Not in the closure, so not mirrored.
+        let (ok, text) = apt.run(&["download", "unrelated"]);
+        assert!(!ok, "{text}");
+    }
+
+    // Stanzas are upstream's, byte for byte (Phased-Update-Percentage included).
+    let ours = std::fs::read_to_string(
+        site.public("mirror")
+            .join("dists/stable/main/binary-amd64/Packages"),
+    )
+    .unwrap();
+    let theirs = std::fs::read_to_string(
+        archive
+            .path()
+            .join("dists/stable/main/binary-amd64/Packages"),
+    )
+    .unwrap();
+    let app = theirs
+        .split("\n\n")
+        .find(|s| s.starts_with("Package: app\n"))
+        .unwrap();
+    assert!(
+        ours.contains(app),
+        "verbatim stanza:\n{app}\nnot in:\n{ours}"
+    );
+    assert!(ours.contains("Phased-Update-Percentage: 30"));
+    assert!(!ours.contains("Package: unrelated"));
+    drop(server);
+}
+
+#[test]
+fn resync_is_cheap_and_incremental() {
+    let archive = archive("ed25519");
+    let upstream = Upstream::serve(archive.path());
+    let site = Site::new(
+        "ed25519",
+        &archive.mirror_config("mirror", &upstream.url, "packages = [\"app\"]"),
+    );
+    site.ok(&["sync"]);
+    upstream.take_requests();
+    let before = site.snapshot();
+
+    // Nothing changed upstream: one request per suite, nothing written.
+    let out = site.ok(&["sync"]);
+    assert!(
+        out.contains("mirror: upstream unchanged (stable 12, stable-updates 2 packages)"),
+        "{out}"
+    );
+    assert_eq!(
+        upstream.take_requests(),
+        ["dists/stable/InRelease", "dists/stable-updates/InRelease"]
+    );
+    assert_eq!(site.snapshot(), before);
+
+    // An update upstream: only the new package is downloaded, by-hash indices are used.
+    archive.add(&pkg(
+        "stable-updates",
+        "main",
+        "app",
+        "1.1",
+        "amd64",
+        "Depends: libfoo (>= 1.1)\n",
+    ));
+    let out = site.ok(&["sync"]);
+    assert!(out.contains("1 files downloaded"), "{out}");
+    let requests = upstream.take_requests();
+    let pool: Vec<&String> = requests.iter().filter(|r| r.starts_with("pool/")).collect();
+    assert_eq!(
+        pool,
+        ["pool/stable-updates/main/app_1.1_amd64.deb"],
+        "{requests:?}"
+    );
+    assert!(
+        requests.iter().any(|r| r.contains("/by-hash/SHA256/")),
+        "{requests:?}"
+    );
+
+    let server = site.serve();
+    let apt = Apt::new(&sources(&site, &server.url), "amd64");
+    apt.ok(&["update"]);
+    apt.ok(&["download", "app=1.1"]);
+}
+
+#[test]
+fn verbatim_mirror_keeps_the_upstream_signature() {
+    let archive = archive("ed25519");
+    let upstream = Upstream::serve(archive.path());
+    let site = Site::new(
+        "ed25519",
+        &archive.mirror_config("mirror", &upstream.url, "mode = \"verbatim\""),
+    );
+    let out = site.ok(&["sync"]);
+    assert!(out.contains("mirror: published"), "{out}");
+    for file in [
+        "InRelease",
+        "Release",
+        "Release.gpg",
+        "main/binary-amd64/Packages.xz",
+        "contrib/binary-arm64/Packages.gz",
+    ] {
+        assert_eq!(
+            std::fs::read(site.public("mirror").join("dists/stable").join(file)).unwrap(),
+            std::fs::read(archive.path().join("dists/stable").join(file)).unwrap(),
+            "{file} byte for byte"
+        );
+    }
+    let server = site.serve();
+    // Clients keep the upstream's key.
+    let line = format!(
+        "deb [signed-by={0}] {1}/apt/mirror stable main contrib\ndeb [signed-by={0}] {1}/apt/mirror stable-updates main contrib",
+        archive.keyring.display(),
+        server.url
+    );
+    let apt = Apt::new(&line, "amd64");
+    apt.ok(&["update"]);
+    apt.ok(&["download", "unrelated", "helper-alt", "app"]);
+}
+
+#[test]
+fn sigkill_during_sync_then_the_next_run_finishes_and_reuses() {
+    use airlock_core::apt::deb::{Compression, DebBuilder};
+    let archive = Archive::new(
+        "ed25519",
+        &["stable"],
+        &["main"],
+        &["amd64"],
+        &[pkg("stable", "main", "base", "1", "amd64", "")],
+    );
+    let upstream = Upstream::serve(archive.path());
+    let site = Site::new(
+        "ed25519",
+        &archive.mirror_config("mirror", &upstream.url, ""),
+    );
+    site.ok(&["sync"]);
+    let server = site.serve();
+    let inrelease = |url: &str| {
+        common::curl(&["-fs", &format!("{url}/apt/mirror/dists/stable/InRelease")]).stdout
+    };
+    let old = inrelease(&server.url);
+
+    // Upstream gains six packages of 1.2 MB of noise each (above the size fetched in one piece
+    // into memory, so they stream to resumable partial files), served slowly.
+    for i in 0..6 {
+        let noise: Vec<u8> = (0..1_200_000u32)
+            .map(|n| (n.wrapping_mul(2654435761).wrapping_add(i) >> 13) as u8)
+            .collect();
+        let control = format!(
+            "Package: big{i}\nVersion: 1\nArchitecture: amd64\nMaintainer: T <t@example.invalid>\nDescription: big\n"
+        );
+        let deb = DebBuilder::new(control)
+            .compression(Compression::None)
+            .file("usr/share/big", noise)
+            .build()
+            .unwrap();
+        archive.add_deb("stable", "main", &format!("big{i}_1_amd64.deb"), &deb);
+    }
+    upstream.throttle(32 * 1024, std::time::Duration::from_millis(20));
+    upstream.take_requests();
+    let mut sync = std::process::Command::new(common::AIRLOCK)
+        .args([
+            "--config",
+            site.config().to_str().unwrap(),
+            "sync",
+            "--jobs",
+            "2",
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Kill it once some pool files are complete and others under way.
+    let partial = site.path().join("data/store/partial");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let sizes: Vec<u64> = std::fs::read_dir(&partial)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|e| e.metadata().ok().map(|m| m.len()))
+            .collect();
+        if sizes.iter().filter(|s| **s > 1_200_000).count() >= 2
+            && sizes.iter().any(|s| *s > 0 && *s < 1_200_000)
+        {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "downloads never got under way: {sizes:?}"
+        );
+        if let Some(status) = sync.try_wait().unwrap() {
+            let mut stderr = String::new();
+            use std::io::Read;
+            sync.stderr
+                .take()
+                .unwrap()
+                .read_to_string(&mut stderr)
+                .unwrap();
+            panic!("sync finished ({status}) before it could be killed: {stderr}");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    sync.kill().unwrap();
+    sync.wait().unwrap();
+    // Clients were, and still are, served the old state.
+    assert_eq!(inrelease(&server.url), old);
+
+    upstream.clear_faults();
+    upstream.take_requests();
+    let out = site.ok(&["sync"]);
+    assert!(out.contains("mirror: published 7 packages"), "{out}");
+    let requests = upstream.take_requests();
+    let pool: Vec<&String> = requests.iter().filter(|r| r.starts_with("pool/")).collect();
+    // Complete downloads were not fetched again, and the interrupted one resumed.
+    assert!(pool.len() <= 4, "{pool:?}");
+    assert!(pool.iter().any(|r| r.contains(" range=bytes=")), "{pool:?}");
+    assert_ne!(inrelease(&server.url), old);
+    let apt = Apt::new(
+        &format!(
+            "deb [signed-by={}] {}/apt/mirror stable main",
+            site.keyring().display(),
+            server.url
+        ),
+        "amd64",
+    );
+    apt.ok(&["update"]);
+    apt.ok(&[
+        "download", "big0", "big1", "big2", "big3", "big4", "big5", "base",
+    ]);
+}

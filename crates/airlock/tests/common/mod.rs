@@ -1,0 +1,302 @@
+//! Helpers for the integration tests: a site in a temp folder, the real `airlock` binary, real
+//! `.deb` files built by dpkg-deb, a real server on 127.0.0.1 port 0, and apt-get in a private
+//! state folder.
+#![allow(dead_code)]
+
+pub mod upstream;
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+
+pub const AIRLOCK: &str = env!("CARGO_BIN_EXE_airlock");
+
+pub struct Site {
+    pub dir: tempfile::TempDir,
+}
+
+impl Site {
+    /// `airlock init` with the given key type, then `config` appended after the [site] table.
+    pub fn new(key_type: &str, repos: &str) -> Site {
+        let dir = tempfile::tempdir().unwrap();
+        let out = Command::new(AIRLOCK)
+            .args(["init", "--key-type", key_type])
+            .arg(dir.path())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "init failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let config = format!(
+            "[site]\ndata_dir = \"data\"\nlisten = \"127.0.0.1:0\"\nsigning_key = \"airlock.key\"\n\n{repos}"
+        );
+        std::fs::write(dir.path().join("airlock.toml"), config).unwrap();
+        Site { dir }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn config(&self) -> PathBuf {
+        self.path().join("airlock.toml")
+    }
+
+    pub fn keyring(&self) -> PathBuf {
+        self.path().join("airlock.gpg")
+    }
+
+    pub fn public(&self, repo: &str) -> PathBuf {
+        self.path().join("data/public/apt").join(repo)
+    }
+
+    /// Runs airlock with this site's config.
+    pub fn run(&self, args: &[&str]) -> Output {
+        Command::new(AIRLOCK)
+            .arg("--config")
+            .arg(self.config())
+            .args(args)
+            .output()
+            .unwrap()
+    }
+
+    /// Runs airlock and insists that it succeeds.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(
+            out.status.success(),
+            "airlock {args:?} failed:\n{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// `airlock apt include local SUITE COMPONENT PATH`, which must succeed.
+    pub fn include(&self, suite: &str, component: &str, path: &Path) -> String {
+        self.ok(&[
+            "apt",
+            "include",
+            "local",
+            suite,
+            component,
+            path.to_str().unwrap(),
+        ])
+    }
+
+    /// Every file and symlink of the site (data folder, config, keys) with its content.
+    pub fn snapshot(&self) -> BTreeMap<String, Vec<u8>> {
+        let mut out = BTreeMap::new();
+        walk(self.path(), self.path(), &mut out);
+        out
+    }
+
+    pub fn serve(&self) -> Server {
+        let mut child = Command::new(AIRLOCK)
+            .arg("--config")
+            .arg(self.config())
+            .arg("serve")
+            .stderr(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap();
+        let stderr = child.stderr.take().unwrap();
+        let mut lines = BufReader::new(stderr).lines();
+        let address = loop {
+            let line = lines
+                .next()
+                .expect("server exited before listening")
+                .unwrap();
+            if let Some(rest) = line.split("listening on http://").nth(1) {
+                break rest.split('/').next().unwrap().to_string();
+            }
+        };
+        // Keep draining stderr (access logs) so the server never blocks on a full pipe.
+        let log = std::thread::spawn(move || lines.map_while(Result::ok).collect::<Vec<_>>());
+        Server {
+            child,
+            url: format!("http://{address}"),
+            log: Some(log),
+        }
+    }
+}
+
+fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<String, Vec<u8>>) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let entry = entry.unwrap();
+        let path = entry.path();
+        let name = path.strip_prefix(root).unwrap().display().to_string();
+        let kind = entry.file_type().unwrap();
+        if kind.is_symlink() {
+            out.insert(
+                name,
+                std::fs::read_link(&path)
+                    .unwrap()
+                    .into_os_string()
+                    .into_encoded_bytes(),
+            );
+        } else if kind.is_dir() {
+            walk(root, &path, out);
+        } else {
+            out.insert(name, std::fs::read(&path).unwrap());
+        }
+    }
+}
+
+pub struct Server {
+    child: Child,
+    pub url: String,
+    log: Option<std::thread::JoinHandle<Vec<String>>>,
+}
+
+impl Server {
+    /// Stops the server with SIGTERM and returns its log lines.
+    pub fn stop(mut self) -> (std::process::ExitStatus, Vec<String>) {
+        let status = self.terminate();
+        (status, self.log.take().unwrap().join().unwrap())
+    }
+
+    fn terminate(&mut self) -> std::process::ExitStatus {
+        let _ = Command::new("kill")
+            .arg(self.child.id().to_string())
+            .status();
+        self.child.wait().unwrap()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if self.log.is_some() {
+            self.terminate();
+        }
+    }
+}
+
+/// Builds a real .deb with dpkg-deb; `extra` adds control fields.
+pub fn dpkg_deb(
+    dir: &Path,
+    name: &str,
+    version: &str,
+    arch: &str,
+    extra: &str,
+    compression: &str,
+) -> PathBuf {
+    let root = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(root.path().join("DEBIAN")).unwrap();
+    std::fs::create_dir_all(root.path().join(format!("usr/share/doc/{name}"))).unwrap();
+    std::fs::write(
+        root.path().join(format!("usr/share/doc/{name}/README")),
+        format!("{name} {version} {arch}\n"),
+    )
+    .unwrap();
+    std::fs::write(
+        root.path().join("DEBIAN/control"),
+        format!(
+            "Package: {name}\nVersion: {version}\nArchitecture: {arch}\nMaintainer: Test <test@example.invalid>\n{extra}Description: test package {name}\n built for airlock's tests\n"
+        ),
+    )
+    .unwrap();
+    std::fs::create_dir_all(dir).unwrap();
+    let out = dir.join(format!("{name}_{version}_{arch}.deb"));
+    let status = Command::new("dpkg-deb")
+        .args(["--root-owner-group", &format!("-Z{compression}"), "--build"])
+        .arg(root.path())
+        .arg(&out)
+        .stdout(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success(), "dpkg-deb failed");
+    out
+}
+
+/// apt-get with a private state folder, for one architecture.
+pub struct Apt {
+    pub dir: tempfile::TempDir,
+    arch: String,
+}
+
+impl Apt {
+    pub fn new(source_line: &str, arch: &str) -> Apt {
+        let dir = tempfile::tempdir().unwrap();
+        for sub in [
+            "lists/partial",
+            "cache/archives/partial",
+            "parts",
+            "prefs",
+            "download",
+        ] {
+            std::fs::create_dir_all(dir.path().join(sub)).unwrap();
+        }
+        std::fs::write(dir.path().join("sources.list"), format!("{source_line}\n")).unwrap();
+        Apt {
+            dir,
+            arch: arch.to_string(),
+        }
+    }
+
+    fn options(&self) -> Vec<String> {
+        let d = self.dir.path().display();
+        [
+            format!("Dir::Etc::SourceList={d}/sources.list"),
+            format!("Dir::Etc::SourceParts={d}/parts"),
+            format!("Dir::Etc::PreferencesParts={d}/prefs"),
+            format!("Dir::State::Lists={d}/lists"),
+            format!("Dir::Cache={d}/cache"),
+            "Dir::State::status=/dev/null".into(),
+            format!("APT::Architecture={}", self.arch),
+            format!("APT::Architectures={}", self.arch),
+            "APT::Sandbox::User=root".into(),
+            "Debug::NoLocking=1".into(),
+            // This host's apt config turns these checks off; the tests want them on.
+            "Acquire::Check-Valid-Until=true".into(),
+            "Acquire::Check-Date=true".into(),
+            "Acquire::Languages=none".into(),
+        ]
+        .into_iter()
+        .flat_map(|o| ["-o".to_string(), o])
+        .collect()
+    }
+
+    /// Runs apt-get; returns success and the combined output.
+    pub fn run(&self, args: &[&str]) -> (bool, String) {
+        let out = Command::new("apt-get")
+            .args(self.options())
+            .args(args)
+            .current_dir(self.dir.path().join("download"))
+            .output()
+            .unwrap();
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        // apt exits 0 on some failures it only warns about: count any W:/E: line as failure.
+        let clean = out.status.success()
+            && !text
+                .lines()
+                .any(|l| l.starts_with("W:") || l.starts_with("E:"));
+        (clean, text)
+    }
+
+    pub fn ok(&self, args: &[&str]) -> String {
+        let (clean, text) = self.run(args);
+        assert!(clean, "apt-get {args:?} failed:\n{text}");
+        text
+    }
+
+    pub fn downloaded(&self, file: &str) -> Vec<u8> {
+        std::fs::read(self.dir.path().join("download").join(file)).unwrap()
+    }
+}
+
+/// GET with curl (a real client, separate from the server's code).
+pub fn curl(args: &[&str]) -> Output {
+    Command::new("curl")
+        .args(["-sS"])
+        .args(args)
+        .output()
+        .unwrap()
+}
