@@ -60,6 +60,48 @@ pub struct SiteConfig {
 pub struct AptConfig {
     pub repos: Vec<AptRepoConfig>,
     pub mirrors: Vec<AptMirrorConfig>,
+    pub publish: Vec<AptPublishConfig>,
+}
+
+/// A published tree whose suites combine suites of repos and mirrors (`[[apt.publish]]`).
+#[derive(Debug, Clone)]
+pub struct AptPublishConfig {
+    pub name: Name,
+    /// Each published suite and where its packages come from; when two sources hold the same
+    /// package, version and architecture, the one listed first wins.
+    pub suites: Vec<(Name, Vec<SuiteSource>)>,
+    pub origin: Option<FieldValue>,
+    pub label: Option<FieldValue>,
+    pub description: Option<FieldValue>,
+    pub valid_for: Option<Period>,
+}
+
+/// A suite of a repo or mirror, written `NAME/SUITE`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct SuiteSource {
+    pub tree: Name,
+    pub suite: Name,
+}
+
+impl fmt::Display for SuiteSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.tree, self.suite)
+    }
+}
+
+impl<'de> Deserialize<'de> for SuiteSource {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        let (tree, suite) = s.split_once('/').ok_or_else(|| {
+            serde::de::Error::custom(format!(
+                "{s:?} must name a repo or mirror and one of its suites: \"NAME/SUITE\""
+            ))
+        })?;
+        Ok(SuiteSource {
+            tree: tree.parse().map_err(serde::de::Error::custom)?,
+            suite: suite.parse().map_err(serde::de::Error::custom)?,
+        })
+    }
 }
 
 /// How a mirror is published.
@@ -225,6 +267,63 @@ impl Config {
             });
         }
 
+        let mut publish = Vec::new();
+        for raw_publish in raw.apt.publish {
+            let at = format!("line {}", line_of(text, raw_publish.name.span().start));
+            let name = raw_publish.name.get_ref().clone();
+            if !names.insert(name.clone()) {
+                return Err(invalid(format!(
+                    "{at}: a repo, mirror or publish named {:?} is already defined (each publishes under /apt/{}/)",
+                    name.0, name.0
+                )));
+            }
+            if raw_publish.suites.is_empty() {
+                return Err(invalid(format!(
+                    "{at}: publish {:?} has no suites: add suites = {{ SUITE = [\"REPO/SUITE\", \"MIRROR/SUITE\"] }}",
+                    name.0
+                )));
+            }
+            for source in raw_publish.suites.values().flat_map(|s| &s.0) {
+                let suites: Option<&[Name]> = repos
+                    .iter()
+                    .find(|r| r.name == source.tree)
+                    .map(|r| &r.suites[..])
+                    .or_else(|| {
+                        mirrors
+                            .iter()
+                            .find(|m| m.name == source.tree)
+                            .map(|m| &m.suites[..])
+                    });
+                match suites {
+                    None => {
+                        return Err(invalid(format!(
+                            "{at}: publish {:?} takes from {source}, but there is no repo or mirror named {:?}",
+                            name.0, source.tree.0
+                        )));
+                    }
+                    Some(suites) if !suites.contains(&source.suite) => {
+                        return Err(invalid(format!(
+                            "{at}: publish {:?} takes from {source}, but {} has no suite {:?}",
+                            name.0, source.tree, source.suite.0
+                        )));
+                    }
+                    Some(_) => {}
+                }
+            }
+            publish.push(AptPublishConfig {
+                name,
+                suites: raw_publish
+                    .suites
+                    .into_iter()
+                    .map(|(suite, sources)| (suite, sources.0))
+                    .collect(),
+                origin: raw_publish.origin,
+                label: raw_publish.label,
+                description: raw_publish.description,
+                valid_for: raw_publish.valid_for,
+            });
+        }
+
         let site = raw.site;
         let listen = site
             .listen
@@ -245,7 +344,11 @@ impl Config {
                 ),
                 grace: site.grace.unwrap_or(Period(Duration::from_secs(86_400))),
             },
-            apt: AptConfig { repos, mirrors },
+            apt: AptConfig {
+                repos,
+                mirrors,
+                publish,
+            },
             sync: SyncConfig {
                 jobs: raw.sync.jobs.map_or(8, |j| j.0),
                 timeout: raw.sync.timeout.unwrap_or(Period(Duration::from_secs(30))),
@@ -338,6 +441,19 @@ struct RawApt {
     repo: Vec<RawRepo>,
     #[serde(default)]
     mirror: Vec<RawMirror>,
+    #[serde(default)]
+    publish: Vec<RawPublish>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPublish {
+    name: Spanned<Name>,
+    suites: std::collections::BTreeMap<Name, List<SuiteSource>>,
+    origin: Option<FieldValue>,
+    label: Option<FieldValue>,
+    description: Option<FieldValue>,
+    valid_for: Option<Period>,
 }
 
 #[derive(Deserialize)]
@@ -403,7 +519,7 @@ fn one_version() -> KeepVersions {
 macro_rules! validated_string {
     ($(#[$doc:meta])* $name:ident, $check:expr) => {
         $(#[$doc])*
-        #[derive(Debug, Clone, PartialEq, Eq, Hash)]
+        #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
         pub struct $name(String);
 
         impl $name {
@@ -694,6 +810,36 @@ valid_for = "7d"
             );
             assert!(err.contains("/etc/airlock/airlock.toml"), "{err}");
         }
+    }
+
+    #[test]
+    fn publish_combines_configured_suites() {
+        let mirror = "\n[[apt.mirror]]\nname = \"debian\"\nurl = \"http://deb.example/debian\"\nsuites = [\"bookworm\"]\ncomponents = [\"main\"]\narchitectures = [\"amd64\"]\nallow_unsigned = true\n";
+        let publish = "\n[[apt.publish]]\nname = \"site\"\nsuites = { bookworm = [\"local/stable\", \"debian/bookworm\"] }\n";
+        let c = parse(&format!("{GOOD}{mirror}{publish}")).unwrap();
+        let p = &c.apt.publish[0];
+        assert_eq!(p.suites[0].0.as_str(), "bookworm");
+        let sources: Vec<String> = p.suites[0].1.iter().map(|s| s.to_string()).collect();
+        assert_eq!(sources, ["local/stable", "debian/bookworm"]);
+
+        for (bad, reason) in [
+            ("bookworm", "\"bookworm\" must name a repo or mirror"),
+            (
+                "local/stable\", \"nowhere/x",
+                "no repo or mirror named \"nowhere\"",
+            ),
+            (
+                "local/stable\", \"debian/sid",
+                "debian has no suite \"sid\"",
+            ),
+        ] {
+            let text = format!("{GOOD}{mirror}{publish}")
+                .replace("local/stable\", \"debian/bookworm", bad);
+            let err = parse(&text).unwrap_err();
+            assert!(err.contains(reason), "expected {reason:?} in: {err}");
+        }
+        let text = format!("{GOOD}{mirror}{publish}").replace("\"site\"", "\"debian\"");
+        assert!(parse(&text).unwrap_err().contains("already defined"));
     }
 
     #[test]

@@ -358,3 +358,79 @@ fn sigkill_during_sync_then_the_next_run_finishes_and_reuses() {
         "download", "big0", "big1", "big2", "big3", "big4", "big5", "base",
     ]);
 }
+
+/// `[[apt.publish]]`: one signed suite made of a filtered mirror's two suites and a local
+/// repo, which apt installs from with one sources.list line.
+#[test]
+fn combined_suite_serves_mirror_and_local_packages() {
+    let archive = archive("ed25519");
+    let upstream = Upstream::serve(archive.path());
+    let config = format!(
+        "{}\n[[apt.repo]]\nname = \"local\"\nsuites = [\"site\"]\ncomponents = [\"local\"]\narchitectures = [\"amd64\", \"arm64\"]\n\n[[apt.publish]]\nname = \"maas\"\nsuites = {{ stable = [\"local/site\", \"mirror/stable\", \"mirror/stable-updates\"] }}\n",
+        archive.mirror_config("mirror", &upstream.url, "packages = [\"app\"]")
+    );
+    let site = Site::new("ed25519", &config);
+    // The local repo is not published yet: the combined suite waits for it.
+    let out = site.run(&["sync"]);
+    assert!(out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("local is not published yet"), "{stderr}");
+    assert!(!site.public("maas").exists());
+
+    let debs = site.path().join("debs");
+    common::dpkg_deb(&debs, "site-tool", "1.0", "all", "Depends: app\n", "xz");
+    site.include("site", "local", &debs);
+    let out = site.ok(&["publish"]);
+    assert!(
+        out.contains("maas/stable: published (16 packages)"),
+        "{out}"
+    );
+
+    let server = site.serve();
+    let line = format!(
+        "deb [signed-by={}] {}/apt/maas stable local main contrib",
+        site.keyring().display(),
+        server.url
+    );
+    let apt = Apt::new(&line, "arm64");
+    apt.ok(&["update"]);
+    apt.ok(&["install", "--download-only", "-y", "site-tool"]);
+    let mut fetched: Vec<String> = std::fs::read_dir(apt.dir.path().join("cache/archives"))
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter(|n| n.ends_with(".deb"))
+        .collect();
+    fetched.sort();
+    assert_eq!(
+        fetched,
+        [
+            "app_1.0_arm64.deb",
+            "data-common_1_all.deb",
+            "helper_2_all.deb",
+            // The newer libfoo, from the mirror's stable-updates.
+            "libfoo_1.1_arm64.deb",
+            "postfix_3_arm64.deb",
+            "python3_3.11_arm64.deb",
+            "site-tool_1.0_all.deb",
+        ]
+    );
+    let release =
+        std::fs::read_to_string(site.public("maas").join("dists/stable/Release")).unwrap();
+    assert!(
+        release.contains("Components: local main contrib\n"),
+        "{release}"
+    );
+    assert!(
+        release.contains("Architectures: amd64 arm64\n"),
+        "{release}"
+    );
+
+    // Nothing changed: nothing is re-signed, by publish or by sync.
+    let inrelease = std::fs::read(site.public("maas").join("dists/stable/InRelease")).unwrap();
+    assert!(site.ok(&["publish"]).contains("maas: nothing changed"));
+    assert!(site.ok(&["sync"]).contains("maas: nothing changed"));
+    assert_eq!(
+        std::fs::read(site.public("maas").join("dists/stable/InRelease")).unwrap(),
+        inrelease
+    );
+}

@@ -1,6 +1,7 @@
 //! apt repositories: deb822, .deb files, local repos, Release files and publishing.
 
 pub mod closure;
+pub mod combine;
 pub mod deb;
 pub mod deb822;
 pub mod index;
@@ -54,6 +55,8 @@ pub enum AptError {
         #[source]
         source: std::io::Error,
     },
+    #[error("{what}: {reason}")]
+    Combine { what: String, reason: String },
     #[error(transparent)]
     Deb(#[from] deb::DebError),
     #[error(transparent)]

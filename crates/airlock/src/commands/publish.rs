@@ -1,3 +1,4 @@
+use airlock_core::apt::combine;
 use airlock_core::apt::publish::{self, PublishReport, SuiteStatus};
 use airlock_core::report::Reporter;
 use airlock_core::site::Site;
@@ -5,8 +6,13 @@ use airlock_core::site::Site;
 use crate::cli::PublishArgs;
 
 pub fn run(site: &Site, args: PublishArgs, reporter: &dyn Reporter) -> anyhow::Result<()> {
-    let reports = publish::publish(site, &args.repos, reporter, jiff::Timestamp::now())?;
+    let now = jiff::Timestamp::now();
+    let reports = publish::publish(site, &args.repos, reporter, now)?;
     print_reports(&reports);
+    // Combined suites follow the repos they take from.
+    let published: Vec<String> = reports.iter().map(|r| r.repo.clone()).collect();
+    let combined = combine::publish_combined(site, Some(&published), reporter, now)?;
+    print_reports(&combined);
     Ok(())
 }
 

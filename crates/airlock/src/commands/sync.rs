@@ -1,5 +1,6 @@
 use std::sync::Arc;
 
+use airlock_core::apt::combine;
 use airlock_core::apt::mirror::{self, MirrorReport, SyncOptions};
 use airlock_core::report::Reporter;
 use airlock_core::site::Site;
@@ -19,10 +20,15 @@ pub fn run(
         jobs: args.jobs,
         now: jiff::Timestamp::now(),
     };
+    let now = options.now;
     let reports = runtime.block_on(mirror::sync(site, &args.mirrors, options, reporter.clone()))?;
     for report in &reports {
         print_report(report, &*reporter, verbose);
     }
+    // Combined suites follow the mirrors they take from.
+    let synced: Vec<String> = reports.iter().map(|r| r.name.clone()).collect();
+    let combined = combine::publish_combined(site, Some(&synced), &*reporter, now)?;
+    super::publish::print_reports(&combined);
     Ok(())
 }
 
