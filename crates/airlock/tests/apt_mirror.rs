@@ -215,13 +215,20 @@ fn resync_is_cheap_and_incremental() {
 #[test]
 fn verbatim_mirror_keeps_the_upstream_signature() {
     let archive = archive("ed25519");
+    archive.add_source("stable", "contrib", "helper", "2");
+    archive.publish();
     let upstream = Upstream::serve(archive.path());
     let site = Site::new(
         "ed25519",
-        &archive.mirror_config("mirror", &upstream.url, "mode = \"verbatim\""),
+        &archive.mirror_config(
+            "mirror",
+            &upstream.url,
+            "mode = \"verbatim\"\nsources = true",
+        ),
     );
     let out = site.ok(&["sync"]);
     assert!(out.contains("mirror: published"), "{out}");
+    assert!(out.contains("and 1 source packages"), "{out}");
     for file in [
         "InRelease",
         "Release",
@@ -242,9 +249,16 @@ fn verbatim_mirror_keeps_the_upstream_signature() {
         archive.keyring.display(),
         server.url
     );
+    let line = format!(
+        "{line}\ndeb-src [signed-by={}] {}/apt/mirror stable contrib",
+        archive.keyring.display(),
+        server.url
+    );
     let apt = Apt::new(&line, "amd64");
     apt.ok(&["update"]);
     apt.ok(&["download", "unrelated", "helper-alt", "app"]);
+    apt.ok(&["source", "--download-only", "helper"]);
+    assert!(!apt.downloaded("helper_2.tar.xz").is_empty());
 }
 
 #[test]
@@ -433,4 +447,66 @@ fn combined_suite_serves_mirror_and_local_packages() {
         std::fs::read(site.public("maas").join("dists/stable/InRelease")).unwrap(),
         inrelease
     );
+}
+
+/// `sources = true`: the sources of the mirrored binaries (by name and version, across
+/// suites), fetched through a real `apt-get source`; sources nobody needs stay upstream.
+#[test]
+fn sources_follow_the_mirrored_binaries() {
+    let archive = archive("ed25519");
+    archive.add_source("stable", "main", "app", "1.0");
+    archive.add_source("stable-updates", "main", "libfoo", "1.1");
+    archive.add_source("stable", "main", "unrelated", "1");
+    archive.publish();
+    let upstream = Upstream::serve(archive.path());
+    let site = Site::new(
+        "ed25519",
+        &archive.mirror_config(
+            "mirror",
+            &upstream.url,
+            "packages = [\"app\"]\nsources = true",
+        ),
+    );
+    let out = site.run(&["sync"]);
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert!(out.status.success(), "{stdout}{stderr}");
+    assert!(stdout.contains("and 2 source packages"), "{stdout}");
+    // Binaries whose source the upstream does not carry are named.
+    assert!(
+        stderr.contains("source package postfix 3 of mirrored binaries is in no Sources index"),
+        "{stderr}"
+    );
+
+    let server = site.serve();
+    let line = format!(
+        "deb-src [signed-by={0}] {1}/apt/mirror stable main\ndeb-src [signed-by={0}] {1}/apt/mirror stable-updates main",
+        site.keyring().display(),
+        server.url
+    );
+    let apt = Apt::new(&line, "amd64");
+    apt.ok(&["update"]);
+    for (package, files) in [
+        ("app", ["app_1.0.dsc", "app_1.0.tar.xz"]),
+        ("libfoo", ["libfoo_1.1.dsc", "libfoo_1.1.tar.xz"]),
+    ] {
+        apt.ok(&["source", "--download-only", package]);
+        for file in files {
+            let ours = apt.downloaded(file);
+            let theirs = std::fs::read(archive.path().join(format!(
+                "pool/{}/main/{file}",
+                if package == "app" {
+                    "stable"
+                } else {
+                    "stable-updates"
+                }
+            )))
+            .unwrap();
+            assert_eq!(ours, theirs, "{file}");
+        }
+    }
+    let (ok, text) = apt.run(&["source", "--download-only", "unrelated"]);
+    assert!(!ok, "{text}");
 }

@@ -188,6 +188,23 @@ fn filename_leaving_the_archive() {
 }
 
 #[test]
+fn source_directory_leaving_the_archive() {
+    let setup = synced("sources = true");
+    let dir = setup.archive.path().join("dists/stable/main/source");
+    let stanza = format!(
+        "Package: app\nVersion: 1.0\nDirectory: pool/../../..\nChecksums-Sha256:\n {} 4 shadow\n",
+        Sha256::of(b"evil")
+    );
+    std::fs::write(dir.join("Sources"), stanza).unwrap();
+    let _ = std::fs::remove_file(dir.join("Sources.xz"));
+    setup.archive.relist("stable");
+    refused(
+        &setup,
+        &["dists/stable/main/source/Sources", "forbidden component"],
+    );
+}
+
+#[test]
 fn truncated_download() {
     let setup = synced("");
     setup

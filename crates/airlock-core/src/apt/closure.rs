@@ -290,6 +290,7 @@ mod tests {
                 "",
                 "",
                 provides.unwrap_or_default(),
+                "",
             ],
             1,
             Sha256::of(name.as_bytes()),

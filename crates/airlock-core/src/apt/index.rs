@@ -20,7 +20,7 @@ pub struct IndexRecord {
     pub length: u32,
 }
 
-const FIELDS: usize = 8;
+const FIELDS: usize = 9;
 const NAMES: [&str; FIELDS] = [
     "Package",
     "Version",
@@ -30,6 +30,7 @@ const NAMES: [&str; FIELDS] = [
     "Pre-Depends",
     "Recommends",
     "Provides",
+    "Source",
 ];
 
 impl IndexRecord {
@@ -90,6 +91,77 @@ impl IndexRecord {
     pub fn provides(&self) -> Option<&str> {
         self.optional(7)
     }
+    /// The source package this was built from: `Source: name (version)` when the versions
+    /// differ (binNMUs), `Source: name`, or none when both are the binary's own.
+    pub fn source(&self) -> (&str, &str) {
+        match self.optional(8) {
+            None => (self.name(), self.version()),
+            Some(field) => match field.split_once('(') {
+                Some((name, version)) => (name.trim(), version.trim_end_matches(')').trim()),
+                None => (field.trim(), self.version()),
+            },
+        }
+    }
+}
+
+/// One source package of a Sources index: its files, and where its stanza is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceRecord {
+    pub name: String,
+    pub version: String,
+    /// Pool path (Directory/name), size and SHA-256 of each file (.dsc, tarballs).
+    pub files: Vec<(String, u64, Sha256)>,
+    pub offset: u64,
+    pub length: u32,
+}
+
+/// Reads every source package of a Sources index.
+pub fn read_sources<R: Read + ?Sized>(reader: &mut R) -> Result<Vec<SourceRecord>, IndexError> {
+    let mut records = Vec::new();
+    for_each_paragraph(reader, |p, Position { offset, line }| {
+        let bad = |reason: String| IndexError::Bad { line, reason };
+        let field = |name: &str| {
+            p.get(name)
+                .filter(|v| !v.is_empty())
+                .ok_or_else(|| bad(format!("source package without {name}")))
+        };
+        let name = field("Package")?;
+        let version = field("Version")?;
+        let directory = field("Directory")?;
+        let mut files = Vec::new();
+        for entry in field("Checksums-Sha256")?
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+        {
+            let mut parts = entry.split_whitespace();
+            let (Some(sha256), Some(size), Some(file), None) =
+                (parts.next(), parts.next(), parts.next(), parts.next())
+            else {
+                return Err(bad(format!("{name}: bad Checksums-Sha256 line {entry:?}")));
+            };
+            let sha256 = Sha256::from_hex(sha256)
+                .ok_or_else(|| bad(format!("{name}: bad SHA-256 {sha256:?}")))?;
+            let size = size
+                .parse()
+                .map_err(|_| bad(format!("{name}: bad size {size:?}")))?;
+            if file.contains('/') {
+                return Err(bad(format!("{name}: file name {file:?} has a '/'")));
+            }
+            let path = format!("{directory}/{file}");
+            crate::storage::tree::check_relative_path(&path)
+                .map_err(|e| bad(format!("{name}: {e}")))?;
+            files.push((path, size, sha256));
+        }
+        records.push(SourceRecord {
+            name: name.to_string(),
+            version: version.to_string(),
+            files,
+            offset,
+            length: p.text().len() as u32,
+        });
+        Ok(())
+    })?;
+    Ok(records)
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -270,6 +342,38 @@ mod tests {
             .map(|i| stanza(&format!("pkg{i}"), &padding).trim_end().to_string() + "\n\n")
             .collect();
         assert_eq!(extracted, expected);
+    }
+
+    #[test]
+    fn sources_and_binary_source_fields() {
+        let sha = Sha256::of(b"x");
+        let text = format!(
+            "Package: hello\nVersion: 2.10-3\nDirectory: pool/main/h/hello\nChecksums-Sha256:\n {sha} 1847 hello_2.10-3.dsc\n {sha} 725946 hello_2.10.orig.tar.gz\n\nPackage: evil\nVersion: 1\nDirectory: pool/../..\nChecksums-Sha256:\n {sha} 1 x.dsc\n"
+        );
+        let err = read_sources(&mut text.as_bytes()).unwrap_err().to_string();
+        assert!(err.contains("line 8") && err.contains("evil"), "{err}");
+        let text = text.split("\n\n").next().unwrap();
+        let records = read_sources(&mut text.as_bytes()).unwrap();
+        assert_eq!(records[0].name, "hello");
+        assert_eq!(
+            records[0].files[1],
+            (
+                "pool/main/h/hello/hello_2.10.orig.tar.gz".to_string(),
+                725946,
+                sha
+            )
+        );
+
+        let binary = |source: &str| {
+            let text = stanza("libhello1", source);
+            read_packages(&mut text.as_bytes()).unwrap().remove(0)
+        };
+        assert_eq!(binary("").source(), ("libhello1", "1.0"));
+        assert_eq!(binary("Source: hello\n").source(), ("hello", "1.0"));
+        assert_eq!(
+            binary("Source: hello (0.9-1)\n").source(),
+            ("hello", "0.9-1")
+        );
     }
 
     #[test]

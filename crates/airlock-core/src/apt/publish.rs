@@ -314,11 +314,25 @@ fn input_digest(
     Sha256::of(text.as_bytes())
 }
 
-/// One Packages file of a suite, ready to publish.
+/// One Packages file of a suite, ready to publish; `arch` "source" makes it a Sources file.
 pub(crate) struct IndexText {
     pub component: String,
     pub arch: String,
     pub text: String,
+}
+
+impl IndexText {
+    /// Its folder under `dists/SUITE/` and its uncompressed file name.
+    fn location(&self) -> (String, &'static str) {
+        if self.arch == "source" {
+            (format!("{}/source", self.component), "Sources")
+        } else {
+            (
+                format!("{}/binary-{}", self.component, self.arch),
+                "Packages",
+            )
+        }
+    }
 }
 
 /// Writes the indices of a suite (plain, gzip, xz, by-hash) and its Release, InRelease and
@@ -345,18 +359,18 @@ pub(crate) fn write_signed_suite(
                 .next()
                 .expect("one result per job")
                 .map_err(|e| AptError::Compress {
-                    what: format!("{suite}/{}/binary-{}/Packages", index.component, index.arch),
+                    what: format!("{suite}/{}/{}", index.location().0, index.location().1),
                     source: e,
                 })
         };
         let (gz, xz) = (next()?, next()?);
         let release = render_component_release(info, &index.component, &index.arch);
-        let dir = format!("{}/binary-{}", index.component, index.arch);
+        let (dir, base) = index.location();
         for (name, bytes) in [
-            ("Packages", index.text.as_bytes()),
-            ("Packages.gz", &gz[..]),
-            ("Packages.xz", &xz[..]),
-            ("Release", release.as_bytes()),
+            (base.to_string(), index.text.as_bytes()),
+            (format!("{base}.gz"), &gz[..]),
+            (format!("{base}.xz"), &xz[..]),
+            ("Release".to_string(), release.as_bytes()),
         ] {
             let sha256 = staging.add_bytes(bytes)?;
             let size = bytes.len() as u64;

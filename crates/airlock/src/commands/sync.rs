@@ -48,6 +48,11 @@ fn print_report(report: &MirrorReport, reporter: &dyn Reporter, verbose: bool) {
             u.package, u.version, u.field, u.relation
         ));
     }
+    for source in &report.missing_sources {
+        reporter.warn(&format!(
+            "{name}: source package {source} of mirrored binaries is in no Sources index"
+        ));
+    }
     let suites: Vec<String> = report
         .suites
         .iter()
@@ -60,8 +65,13 @@ fn print_report(report: &MirrorReport, reporter: &dyn Reporter, verbose: bool) {
         );
         return;
     }
+    let sources = if report.sources > 0 {
+        format!(" and {} source packages", report.sources)
+    } else {
+        String::new()
+    };
     println!(
-        "{name}: published {} packages ({}); {} files downloaded ({}), {} already stored; {} unsatisfied dependencies",
+        "{name}: published {} packages ({}){sources}; {} files downloaded ({}), {} already stored; {} unsatisfied dependencies",
         report.suites.iter().map(|(_, n)| n).sum::<usize>(),
         suites.join(", "),
         report.downloaded_files,

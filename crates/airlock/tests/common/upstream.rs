@@ -133,6 +133,36 @@ impl Archive {
         self.publish();
     }
 
+    /// Adds a source package (a .dsc and its native tarball) to the pool; `publish` lists it.
+    pub fn add_source(&self, suite: &str, component: &str, name: &str, version: &str) {
+        use sha2::Digest;
+        let pool = self.path().join("pool").join(suite).join(component);
+        std::fs::create_dir_all(&pool).unwrap();
+        let tarball = format!("{name}_{version}.tar.xz");
+        let content = format!("{name} {version}: the source\n").repeat(50);
+        let mut xz = Command::new("xz")
+            .args(["-c"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        use std::io::Write;
+        xz.stdin
+            .take()
+            .unwrap()
+            .write_all(content.as_bytes())
+            .unwrap();
+        let bytes = xz.wait_with_output().unwrap().stdout;
+        std::fs::write(pool.join(&tarball), &bytes).unwrap();
+        let sha256 = hex::encode(sha2::Sha256::digest(&bytes));
+        let md5 = hex::encode(md5::Md5::digest(&bytes));
+        let size = bytes.len();
+        let dsc = format!(
+            "Format: 3.0 (native)\nSource: {name}\nBinary: {name}\nArchitecture: any\nVersion: {version}\nMaintainer: T <t@example.invalid>\nChecksums-Sha256:\n {sha256} {size} {tarball}\nFiles:\n {md5} {size} {tarball}\n"
+        );
+        std::fs::write(pool.join(format!("{name}_{version}.dsc")), dsc).unwrap();
+    }
+
     /// (Re)writes every index, Release, InRelease and Release.gpg.
     pub fn publish(&self) {
         let root = self.path();
@@ -140,6 +170,25 @@ impl Archive {
             let dists = root.join("dists").join(suite);
             let _ = std::fs::remove_dir_all(&dists);
             for component in &self.components {
+                let pool = format!("pool/{suite}/{component}");
+                std::fs::create_dir_all(root.join(&pool)).unwrap();
+                let out = Command::new("apt-ftparchive")
+                    .current_dir(root)
+                    .args(["sources", &pool])
+                    .output()
+                    .unwrap();
+                assert!(out.status.success(), "apt-ftparchive sources");
+                let dir = dists.join(component).join("source");
+                std::fs::create_dir_all(&dir).unwrap();
+                std::fs::write(dir.join("Sources"), &out.stdout).unwrap();
+                assert!(
+                    Command::new("xz")
+                        .args(["-k", "-f"])
+                        .arg(dir.join("Sources"))
+                        .status()
+                        .unwrap()
+                        .success()
+                );
                 for arch in &self.architectures {
                     let dir = dists.join(component).join(format!("binary-{arch}"));
                     std::fs::create_dir_all(&dir).unwrap();
