@@ -65,7 +65,8 @@ if [ -n "$LISTS" ]; then
   INGEST=yes
   mkdir -p big/dists/stable/main/binary-amd64
   case "$LISTS" in *.lz4) lz4 -dc "$LISTS";; *) cat "$LISTS";; esac > big/dists/stable/main/binary-amd64/Packages
-  (cd big/dists/stable/main/binary-amd64 && xz -k -T0 -6 Packages)
+  # Both compressions, as deb.debian.org and archive.ubuntu.com list them; each tool picks.
+  (cd big/dists/stable/main/binary-amd64 && xz -k -T0 -6 Packages && gzip -k -9 Packages)
   sign_suite big
   BIG_COUNT=$(grep -c '^Package: ' big/dists/stable/main/binary-amd64/Packages)
 fi

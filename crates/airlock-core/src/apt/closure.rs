@@ -47,20 +47,30 @@ pub struct ClosureOptions<'p> {
     pub include_recommends: bool,
 }
 
+/// The end of a chain of candidates.
+const NONE: u32 = u32::MAX;
+
 /// The universe of one architecture, indexed by name and by what packages provide.
 struct Universe<'a> {
     candidates: &'a [Candidate<'a>],
-    by_name: HashMap<&'a str, Vec<usize>>,
+    /// The first candidate of each name; the others follow through `next_same`. A map of
+    /// lists would hold 63,000 small allocations for Debian's main.
+    by_name: HashMap<&'a str, u32>,
+    next_same: Vec<u32>,
     /// Virtual name -> (provider, provided version if any).
     provided: HashMap<&'a str, Vec<(usize, Option<&'a str>)>>,
 }
 
 impl<'a> Universe<'a> {
     fn new(candidates: &'a [Candidate<'a>]) -> Universe<'a> {
-        let mut by_name: HashMap<&str, Vec<usize>> = HashMap::with_capacity(candidates.len());
+        let mut by_name: HashMap<&str, u32> = HashMap::with_capacity(candidates.len());
+        let mut next_same = vec![NONE; candidates.len()];
+        // Backwards, so that each name's chain runs in candidate order.
+        for (i, c) in candidates.iter().enumerate().rev() {
+            next_same[i] = by_name.insert(c.record.name(), i as u32).unwrap_or(NONE);
+        }
         let mut provided: HashMap<&str, Vec<(usize, Option<&str>)>> = HashMap::new();
         for (i, c) in candidates.iter().enumerate() {
-            by_name.entry(c.record.name()).or_default().push(i);
             if let Some(provides) = c.record.provides() {
                 // A malformed Provides provides nothing; the package itself stays usable.
                 for clause in parse_relations(provides).unwrap_or_default() {
@@ -74,25 +84,28 @@ impl<'a> Universe<'a> {
         Universe {
             candidates,
             by_name,
+            next_same,
             provided,
         }
+    }
+
+    /// The candidates named `name`, in candidate order.
+    fn named(&self, name: &str) -> impl Iterator<Item = usize> + '_ {
+        std::iter::successors(self.by_name.get(name).copied(), |&i| {
+            Some(self.next_same[i as usize]).filter(|&n| n != NONE)
+        })
+        .map(|i| i as usize)
     }
 
     /// Candidates that satisfy one alternative: real packages first, then providers.
     fn satisfying(&self, alt: &Alternative<'_>) -> (Vec<usize>, Vec<usize>) {
         let real = self
-            .by_name
-            .get(alt.name)
-            .map(|ids| {
-                ids.iter()
-                    .copied()
-                    .filter(|&i| match alt.constraint {
-                        Some((op, wanted)) => op.holds(self.candidates[i].record.version(), wanted),
-                        None => true,
-                    })
-                    .collect()
+            .named(alt.name)
+            .filter(|&i| match alt.constraint {
+                Some((op, wanted)) => op.holds(self.candidates[i].record.version(), wanted),
+                None => true,
             })
-            .unwrap_or_default();
+            .collect();
         let providers = self
             .provided
             .get(alt.name)
@@ -114,15 +127,17 @@ impl<'a> Universe<'a> {
 
 /// Selects packages of one architecture's universe.
 pub fn close<'a>(candidates: &'a [Candidate<'a>], options: &ClosureOptions<'_>) -> Selection {
+    let Some(patterns) = options.patterns else {
+        return Selection {
+            chosen: (0..candidates.len()).collect(),
+            ..Selection::default()
+        };
+    };
     let mut closer = Closer {
         universe: Universe::new(candidates),
         names: HashSet::new(),
         work: Vec::new(),
         selection: Selection::default(),
-    };
-    let Some(patterns) = options.patterns else {
-        closer.selection.chosen = (0..candidates.len()).collect();
-        return closer.selection;
     };
     for pattern in patterns {
         let matching: Vec<&str> = closer
@@ -157,10 +172,13 @@ struct Closer<'a> {
 impl<'a> Closer<'a> {
     /// Selects every version of a name (once).
     fn select(&mut self, name: &str) {
-        if let Some((&key, ids)) = self.universe.by_name.get_key_value(name)
-            && self.names.insert(key)
+        let ids: Vec<usize> = self.universe.named(name).collect();
+        if let Some(&first) = ids.first()
+            && self
+                .names
+                .insert(self.universe.candidates[first].record.name())
         {
-            for &i in ids {
+            for i in ids {
                 self.selection.chosen.insert(i);
                 self.work.push(i);
             }

@@ -520,6 +520,8 @@ async fn fetch_indices(
             .await?
             .into_iter()
             .collect();
+    // Verbatim mirrors store the plain text too, so they need its digest.
+    let hash_plain = keep.is_some();
     let reads = jobs.into_iter().map(|(i, component, arch, path)| {
         let suite = &suites[i];
         let compressed = fetched[&suite.release.files[&path]
@@ -540,6 +542,7 @@ async fn fetch_indices(
                     &compressed,
                     &path,
                     plain_listed.as_ref(),
+                    hash_plain,
                     &tmp,
                     &url_for_task,
                 )
@@ -888,6 +891,7 @@ async fn fetch_sources(
                     &task_compressed,
                     &task_path,
                     plain_listed.as_ref(),
+                    false,
                     &tmp,
                     &task_url,
                     |text| super::index::read_sources(text),

@@ -90,7 +90,7 @@ fn staged_from_index(
 ) -> Result<bool, MirrorError> {
     let Some(index) = indices
         .iter()
-        .find(|i| i.plain.sha256 == sha256 && path.ends_with("/Packages"))
+        .find(|i| i.plain.sha256 == Some(sha256) && path.ends_with("/Packages"))
     else {
         return Ok(false);
     };
@@ -139,14 +139,20 @@ async fn derive_plain(
     let url = upstream::url(&context.base, &format!("dists/{}/{sibling}", suite.suite));
     let tmp = context.store.temp_dir();
     let plain = tokio::task::spawn_blocking(move || {
-        upstream::decompress(&compressed, &sibling, listed.as_ref(), &tmp, &url, |text| {
-            std::io::copy(text, &mut std::io::sink())
-        })
+        upstream::decompress(
+            &compressed,
+            &sibling,
+            listed.as_ref(),
+            true,
+            &tmp,
+            &url,
+            |text| std::io::copy(text, &mut std::io::sink()),
+        )
     })
     .await
     .map_err(|e| MirrorError::upstream(&context.base, &e.to_string()))??;
     let (plain, _) = plain;
-    debug_assert_eq!(plain.sha256, sha256);
+    debug_assert_eq!(plain.sha256, Some(sha256));
     let mut file = plain
         .file
         .reopen()
