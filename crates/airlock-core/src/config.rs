@@ -43,7 +43,32 @@ pub struct Config {
     pub path: PathBuf,
     pub site: SiteConfig,
     pub apt: AptConfig,
+    pub images: Option<ImagesConfig>,
     pub sync: SyncConfig,
+}
+
+/// The MAAS boot-image stream (`[images]`), published at `/images/`.
+#[derive(Debug, Clone)]
+pub struct ImagesConfig {
+    /// The upstream mirror root, ending in `/` (`http://images.maas.io/ephemeral-v3/stable/`).
+    pub url: String,
+    pub keyring: Vec<PathBuf>,
+    /// Newest versions kept per product.
+    pub keep: usize,
+    /// MAAS-style selections; none selects every product.
+    pub select: Vec<ImageSelection>,
+    /// sstream-mirror style filters on item attributes (`arch=amd64`, `release~(jammy|noble)`).
+    pub filters: Vec<crate::simplestreams::Filter>,
+}
+
+/// One `[[images.select]]`: what `boot-source-selections create` takes. `*` matches anything.
+#[derive(Debug, Clone)]
+pub struct ImageSelection {
+    pub os: String,
+    pub release: Vec<String>,
+    pub arches: Vec<String>,
+    pub subarches: Vec<String>,
+    pub labels: Vec<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -324,6 +349,36 @@ impl Config {
             });
         }
 
+        let images = match raw.images {
+            None => None,
+            Some(raw_images) => {
+                let keyring: Vec<PathBuf> = raw_images
+                    .keyring
+                    .0
+                    .into_iter()
+                    .map(|k| base.join(k))
+                    .collect();
+                let star = || vec!["*".to_string()];
+                Some(ImagesConfig {
+                    url: raw_images.url.0,
+                    keyring,
+                    keep: raw_images.keep.map_or(1, |k| k.0),
+                    select: raw_images
+                        .select
+                        .into_iter()
+                        .map(|s| ImageSelection {
+                            os: s.os,
+                            release: s.release.map_or_else(star, |r| r.0),
+                            arches: s.arches.map_or_else(star, |a| a.0),
+                            subarches: s.subarches.map_or_else(star, |a| a.0),
+                            labels: s.labels.map_or_else(star, |l| l.0),
+                        })
+                        .collect(),
+                    filters: raw_images.filters,
+                })
+            }
+        };
+
         let site = raw.site;
         let listen = site
             .listen
@@ -349,6 +404,7 @@ impl Config {
                 mirrors,
                 publish,
             },
+            images,
             sync: SyncConfig {
                 jobs: raw.sync.jobs.map_or(8, |j| j.0),
                 timeout: raw.sync.timeout.unwrap_or(Period(Duration::from_secs(30))),
@@ -396,8 +452,31 @@ struct RawConfig {
     site: RawSite,
     #[serde(default)]
     apt: RawApt,
+    images: Option<RawImages>,
     #[serde(default)]
     sync: RawSync,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawImages {
+    url: MirrorUrl,
+    keyring: OneOrMore<PathBuf>,
+    keep: Option<KeepVersions>,
+    #[serde(default)]
+    select: Vec<RawImageSelection>,
+    #[serde(default)]
+    filters: Vec<crate::simplestreams::Filter>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawImageSelection {
+    os: String,
+    release: Option<OneOrMore<String>>,
+    arches: Option<OneOrMore<String>>,
+    subarches: Option<OneOrMore<String>>,
+    labels: Option<OneOrMore<String>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -669,7 +748,7 @@ impl<'de> Deserialize<'de> for KeepVersions {
         let n = i64::deserialize(d)?;
         if !(1..=1000).contains(&n) {
             return Err(serde::de::Error::custom(format!(
-                "keep_versions must be between 1 and 1000, not {n}"
+                "must be between 1 and 1000 versions, not {n}"
             )));
         }
         Ok(KeepVersions(n as usize))

@@ -21,6 +21,7 @@ pub mod net;
 pub mod openpgp;
 pub mod report;
 pub mod server;
+pub mod simplestreams;
 pub mod site;
 pub mod storage;
 pub mod util;

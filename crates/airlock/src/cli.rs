@@ -134,7 +134,7 @@ pub struct PublishArgs {
 
 #[derive(Debug, Args)]
 pub struct SyncArgs {
-    /// Mirrors to sync (default: all).
+    /// Apt mirrors to sync, and `images` for the boot-image stream (default: everything).
     pub mirrors: Vec<String>,
     /// Downloads at once (default: [sync] jobs, 8).
     #[arg(long, short = 'j')]

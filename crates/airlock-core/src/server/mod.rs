@@ -32,7 +32,7 @@ use files::safe_segments;
 use crate::openpgp::SiteKey;
 
 /// Areas of the data folder's `public/` that are served, by first URL segment.
-const AREAS: &[&str] = &["apt"];
+const AREAS: &[&str] = &["apt", "images"];
 
 /// What the server needs; cheap to clone.
 #[derive(Clone)]

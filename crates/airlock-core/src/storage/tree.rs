@@ -150,6 +150,15 @@ impl TreeSet {
         }
     }
 
+    /// A tree served as a whole area (`public/AREA`, such as `/images/`).
+    pub fn area(data_dir: &Path, area: &str) -> Self {
+        TreeSet {
+            trees: data_dir.join("trees").join(area),
+            link: data_dir.join("public").join(area),
+            shared: &[],
+        }
+    }
+
     /// Names top-level folders whose paths never change content (see the type doc).
     pub fn with_shared(mut self, folders: &'static [&'static str]) -> Self {
         self.shared = folders;

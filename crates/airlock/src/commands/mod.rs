@@ -14,6 +14,7 @@ use airlock_core::config::ConfigError;
 use airlock_core::demo::DemoError;
 use airlock_core::openpgp::OpenPgpError;
 use airlock_core::server::ServerError;
+use airlock_core::simplestreams::SimplestreamsError;
 use airlock_core::site::{Site, SiteError};
 
 use crate::cli::{Cli, Command};
@@ -54,6 +55,8 @@ pub fn hint(error: &anyhow::Error) -> Option<&'static str> {
         } else if let Some(e) = cause.downcast_ref::<ServerError>() {
             e.hint()
         } else if let Some(e) = cause.downcast_ref::<MirrorError>() {
+            e.hint()
+        } else if let Some(e) = cause.downcast_ref::<SimplestreamsError>() {
             e.hint()
         } else {
             None

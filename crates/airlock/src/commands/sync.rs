@@ -3,6 +3,7 @@ use std::sync::Arc;
 use airlock_core::apt::combine;
 use airlock_core::apt::mirror::{self, MirrorReport, SyncOptions};
 use airlock_core::report::Reporter;
+use airlock_core::simplestreams::mirror::{self as images, ImagesReport};
 use airlock_core::site::Site;
 
 use crate::cli::SyncArgs;
@@ -21,15 +22,56 @@ pub fn run(
         now: jiff::Timestamp::now(),
     };
     let now = options.now;
-    let reports = runtime.block_on(mirror::sync(site, &args.mirrors, options, reporter.clone()))?;
-    for report in &reports {
-        print_report(report, &*reporter, verbose);
+    // `images` names the boot-image stream; every other name an apt mirror.
+    let images = site.config.images.is_some()
+        && (args.mirrors.is_empty() || args.mirrors.iter().any(|m| m == IMAGES));
+    let mirrors: Vec<String> = args
+        .mirrors
+        .iter()
+        .filter(|m| *m != IMAGES)
+        .cloned()
+        .collect();
+    if args.mirrors.is_empty() || !mirrors.is_empty() {
+        let reports = runtime.block_on(mirror::sync(site, &mirrors, options, reporter.clone()))?;
+        for report in &reports {
+            print_report(report, &*reporter, verbose);
+        }
+        // Combined suites follow the mirrors they take from.
+        let synced: Vec<String> = reports.iter().map(|r| r.name.clone()).collect();
+        let combined = combine::publish_combined(site, Some(&synced), &*reporter, now)?;
+        super::publish::print_reports(&combined);
+    } else if !images {
+        anyhow::bail!(
+            "no [images] section in {}: nothing to sync",
+            site.config.path.display()
+        );
     }
-    // Combined suites follow the mirrors they take from.
-    let synced: Vec<String> = reports.iter().map(|r| r.name.clone()).collect();
-    let combined = combine::publish_combined(site, Some(&synced), &*reporter, now)?;
-    super::publish::print_reports(&combined);
+    if images {
+        let report = runtime.block_on(images::sync(site, args.jobs, now, reporter.clone()))?;
+        print_images(&report, verbose);
+    }
     Ok(())
+}
+
+const IMAGES: &str = "images";
+
+fn print_images(report: &ImagesReport, verbose: bool) {
+    if verbose {
+        println!("images: signature by {} verified", report.signer);
+    }
+    if report.unchanged {
+        println!("images: upstream unchanged");
+        return;
+    }
+    println!(
+        "images: published {} products ({} bootloaders), {} files; {} downloaded ({}), {} already stored",
+        report.products,
+        report.bootloaders,
+        report.files,
+        report.downloaded_files,
+        human_bytes(report.downloaded_bytes),
+        report.reused_files
+    );
 }
 
 fn print_report(report: &MirrorReport, reporter: &dyn Reporter, verbose: bool) {

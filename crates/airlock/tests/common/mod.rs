@@ -3,6 +3,7 @@
 //! state folder.
 #![allow(dead_code)]
 
+pub mod stream;
 pub mod upstream;
 
 use std::collections::BTreeMap;

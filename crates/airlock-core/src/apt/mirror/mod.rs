@@ -745,12 +745,15 @@ async fn download_pool(
     let total: u64 = missing.values().map(|(size, _)| size).sum();
     let task = reporter.start("packages", Some(total), Unit::Bytes);
     let mut downloads = tokio::task::JoinSet::new();
+    if let Some((sha256, _)) = missing.first_key_value() {
+        // Every partial file lives in one folder: made once, not once per file.
+        upstream::create_parent(&context.store.partial_path(sha256))?;
+    }
     for (sha256, (size, path)) in missing {
         let (context, staging, reporter) = (context.clone(), staging.clone(), reporter.clone());
         downloads.spawn(async move {
             let url = upstream::url(&context.base, &path);
             let partial = context.store.partial_path(&sha256);
-            upstream::create_parent(&partial)?;
             context
                 .http
                 .download(

@@ -1,0 +1,463 @@
+//! Mirroring a MAAS boot-image feed (`[images]`, part of `airlock sync`), curated mode.
+//!
+//! Every upstream document is checked against the configured keyring before it is read; the
+//! selected products' newest versions are downloaded (size and SHA-256 checked while
+//! streaming, resumable, each distinct file stored once); then new index and product
+//! documents listing exactly what is stored are signed with the site key and published with
+//! the files in one switch. A failure anywhere leaves the previous stream served.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use reqwest::Url;
+
+use super::SimplestreamsError;
+use super::document::{self, Index, IndexEntry, Products};
+use super::select::attributes;
+use crate::config::ImagesConfig;
+use crate::net::{Expected, Http, HttpOptions};
+use crate::openpgp::{Keyring, SiteKey};
+use crate::report::{Reporter, Unit};
+use crate::site::Site;
+use crate::storage::{ContentStore, Manifest, Sha256, Staging, TreeSet};
+
+const UPSTREAM_NOTE: &str = "upstream-documents";
+const CONFIG_NOTE: &str = "images-config";
+/// Index and product documents: images.maas.io's largest product file is a few MB.
+const DOCUMENT_LIMIT: u64 = 256 << 20;
+
+/// What an images sync did.
+#[derive(Debug, Clone, Default)]
+pub struct ImagesReport {
+    /// The upstream documents had not changed: no file was fetched.
+    pub unchanged: bool,
+    /// Products published, and how many of them are bootloaders.
+    pub products: usize,
+    pub bootloaders: usize,
+    pub files: usize,
+    pub downloaded_files: usize,
+    pub downloaded_bytes: u64,
+    pub reused_files: usize,
+    /// Full fingerprint of the key whose signature was checked on the upstream index.
+    pub signer: String,
+}
+
+/// The published tree of the image stream, served at `/images/`.
+pub fn trees(site: &Site) -> TreeSet {
+    TreeSet::area(site.data_dir(), "images")
+}
+
+pub async fn sync(
+    site: &Site,
+    jobs: Option<usize>,
+    now: jiff::Timestamp,
+    reporter: Arc<dyn Reporter>,
+) -> Result<ImagesReport, SimplestreamsError> {
+    let config = site
+        .config
+        .images
+        .as_ref()
+        .ok_or_else(|| SimplestreamsError::NotConfigured {
+            config: site.config.path.clone(),
+        })?;
+    let _lock = site.lock(&*reporter)?;
+    let key = site.signing_key()?;
+    let keyring = Keyring::load(&config.keyring)?;
+    let sync = &site.config.sync;
+    let http = Http::new(HttpOptions {
+        jobs: jobs.unwrap_or(sync.jobs),
+        timeout: sync.timeout.0,
+        retries: sync.retries,
+    })?;
+    let base = Url::parse(&config.url).map_err(|e| SimplestreamsError::upstream(&config.url, e))?;
+    let store = site.store();
+    let trees = trees(site);
+    let previous = trees.current()?.unwrap_or_default();
+
+    // 1. The signed index and every products document it lists, each checked. A product
+    // document can change while the index stays the same, so all of them decide whether
+    // anything changed.
+    let index_url = join(&base, &format!("{}.sjson", document::INDEX_PATH))?;
+    let (index_text, signer) = fetch_signed(&http, &keyring, &index_url).await?;
+    let index: Index = parse(&index_text, &index_url)?;
+    if index.format != "index:1.0" {
+        return Err(SimplestreamsError::upstream(
+            &index_url,
+            format!("format {:?}, expected \"index:1.0\"", index.format),
+        ));
+    }
+    let task = reporter.start(
+        "images: product files",
+        Some(index.index.len() as u64),
+        Unit::Items,
+    );
+    let mut upstream = index_text;
+    let mut documents = Vec::new();
+    for (content_id, entry) in &index.index {
+        reporter.advance(task, 1);
+        if entry.format != "products:1.0" {
+            continue;
+        }
+        let url = join(&base, &entry.path)?;
+        let (text, _) = fetch_signed(&http, &keyring, &url).await?;
+        let products: Products = parse(&text, &url)?;
+        if &products.content_id != content_id {
+            return Err(SimplestreamsError::upstream(
+                &url,
+                format!(
+                    "content_id {:?}, but the index lists it as {content_id:?}",
+                    products.content_id
+                ),
+            ));
+        }
+        upstream.push_str(&text);
+        documents.push((entry, url, products));
+    }
+    reporter.finish(task);
+    let upstream_digest = Sha256::of(upstream.as_bytes()).to_hex();
+    drop(upstream);
+    let config_digest = config_digest(config, &key).to_hex();
+    if previous.note(UPSTREAM_NOTE).next() == Some(upstream_digest.as_str())
+        && previous.note(CONFIG_NOTE).next() == Some(config_digest.as_str())
+    {
+        trees.tidy(&previous)?;
+        return Ok(ImagesReport {
+            unchanged: true,
+            signer,
+            ..ImagesReport::default()
+        });
+    }
+
+    // 2. What to keep of each.
+    let mut kept: Vec<(IndexEntry, Products)> = Vec::new();
+    let mut files: BTreeMap<String, (Sha256, u64, Url)> = BTreeMap::new();
+    let mut report = ImagesReport {
+        signer,
+        ..ImagesReport::default()
+    };
+    for (entry, url, products) in documents {
+        let products = select(config, products, &base, &url, &mut files)?;
+        if products.products.is_empty() {
+            continue;
+        }
+        report.products += products.products.len();
+        report.bootloaders += products
+            .products
+            .values()
+            .filter(|p| p.is_bootloader())
+            .count();
+        kept.push((entry.clone(), products));
+    }
+    report.files = files.len();
+
+    // 3. The files, from the store when it has them.
+    let staging = Arc::new(store.staging());
+    download(
+        &http,
+        &store,
+        &files,
+        &staging,
+        reporter.clone(),
+        &mut report,
+    )
+    .await?;
+
+    // 4. Documents listing exactly that, signed with the site key; one switch.
+    let staging = Arc::try_unwrap(staging)
+        .unwrap_or_else(|_| unreachable!("every download task has finished"));
+    let mut manifest = Manifest::default();
+    manifest.notes.push((UPSTREAM_NOTE.into(), upstream_digest));
+    manifest.notes.push((CONFIG_NOTE.into(), config_digest));
+    for (path, (sha256, size, _)) in &files {
+        manifest.add(path, *sha256, *size);
+    }
+    let updated = document::updated(now);
+    let mut new_index = Index {
+        format: "index:1.0".into(),
+        updated: Some(updated.clone()),
+        index: BTreeMap::new(),
+        extra: Default::default(),
+    };
+    for (entry, mut products) in kept {
+        products.updated = Some(updated.clone());
+        let path = format!("streams/v1/{}.json", products.content_id);
+        write_signed(
+            &document::render(&products),
+            &path,
+            &key,
+            &staging,
+            &mut manifest,
+        )?;
+        new_index.index.insert(
+            products.content_id.clone(),
+            IndexEntry {
+                path,
+                products: products.products.keys().cloned().collect(),
+                updated: Some(updated.clone()),
+                ..entry
+            },
+        );
+    }
+    // The signed index points at the signed product files, as simplestreams expects.
+    let mut signed_index = new_index.clone();
+    for entry in signed_index.index.values_mut() {
+        entry.path = document::signed_path(&entry.path);
+    }
+    let index_json = document::render(&new_index);
+    add(
+        &staging,
+        &mut manifest,
+        &format!("{}.json", document::INDEX_PATH),
+        index_json.as_bytes(),
+    )?;
+    let signature = key.sign_detached(index_json.as_bytes())?;
+    add(
+        &staging,
+        &mut manifest,
+        &format!("{}.json.gpg", document::INDEX_PATH),
+        signature.as_bytes(),
+    )?;
+    let signed = key.clearsign(&document::render(&signed_index))?;
+    add(
+        &staging,
+        &mut manifest,
+        &format!("{}.sjson", document::INDEX_PATH),
+        signed.as_bytes(),
+    )?;
+    trees.publish(&store, staging, &manifest, &previous)?;
+    Ok(report)
+}
+
+/// Keeps, of one products document, the selected products (every bootloader, whatever the
+/// selections: MAAS imports all it is offered) and their newest `keep` versions, and the
+/// items that pass the filters; records their files.
+fn select(
+    config: &ImagesConfig,
+    mut products: Products,
+    base: &Url,
+    url: &Url,
+    files: &mut BTreeMap<String, (Sha256, u64, Url)>,
+) -> Result<Products, SimplestreamsError> {
+    let content_id = products.content_id.clone();
+    let mut kept = BTreeMap::new();
+    for (name, mut product) in std::mem::take(&mut products.products) {
+        let bootloader = product.is_bootloader();
+        let wanted = bootloader
+            || config.select.is_empty()
+            || config.select.iter().any(|s| s.matches(&product));
+        if !wanted {
+            continue;
+        }
+        let newest: Vec<String> = product
+            .versions
+            .keys()
+            .rev()
+            .take(config.keep)
+            .cloned()
+            .collect();
+        product.versions.retain(|v, _| newest.contains(v));
+        let versions = std::mem::take(&mut product.versions);
+        for (version_name, mut version) in versions {
+            let items = std::mem::take(&mut version.items);
+            for (item_name, item) in items {
+                let passes = bootloader
+                    || config.filters.iter().all(|f| {
+                        f.matches(&attributes(
+                            &content_id,
+                            (&name, &product),
+                            (&version_name, &version),
+                            (&item_name, &item),
+                        ))
+                    });
+                if passes {
+                    version.items.insert(item_name, item);
+                }
+            }
+            if version.items.is_empty() {
+                continue;
+            }
+            for (item_name, item) in &version.items {
+                let bad = |reason: String| {
+                    SimplestreamsError::upstream(
+                        url,
+                        format!("{name} {version_name} item {item_name}: {reason}"),
+                    )
+                };
+                let sha256 = item.checked().map_err(bad)?;
+                let item_url = join(base, &item.path)?;
+                match files.get(&item.path) {
+                    Some((other, _, _)) if *other != sha256 => {
+                        return Err(bad(format!(
+                            "{} is listed with two contents ({other} and {sha256})",
+                            item.path
+                        )));
+                    }
+                    Some(_) => {}
+                    None => {
+                        files.insert(item.path.clone(), (sha256, item.size, item_url));
+                    }
+                }
+            }
+            product.versions.insert(version_name, version);
+        }
+        if !product.versions.is_empty() {
+            kept.insert(name, product);
+        }
+    }
+    products.products = kept;
+    Ok(products)
+}
+
+async fn download(
+    http: &Http,
+    store: &ContentStore,
+    files: &BTreeMap<String, (Sha256, u64, Url)>,
+    staging: &Arc<Staging>,
+    reporter: Arc<dyn Reporter>,
+    report: &mut ImagesReport,
+) -> Result<(), SimplestreamsError> {
+    // One download per distinct content: kernels of one release share their squashfs.
+    let mut missing: BTreeMap<Sha256, (u64, Url)> = BTreeMap::new();
+    for (sha256, size, url) in files.values() {
+        if store.contains(sha256) {
+            report.reused_files += 1;
+        } else {
+            missing.entry(*sha256).or_insert((*size, url.clone()));
+        }
+    }
+    let total = missing.values().map(|(size, _)| size).sum();
+    let task = reporter.start("images", Some(total), Unit::Bytes);
+    if let Some(sha256) = missing.keys().next() {
+        let partial = store.partial_path(sha256);
+        let dir = partial.parent().expect("partial files live in a folder");
+        fs_err::create_dir_all(dir).map_err(|source| crate::storage::StorageError::Write {
+            path: dir.to_path_buf(),
+            source,
+        })?;
+    }
+    let mut downloads = tokio::task::JoinSet::new();
+    for (sha256, (size, url)) in missing {
+        let (http, store, staging, reporter) = (
+            http.clone(),
+            store.clone(),
+            staging.clone(),
+            reporter.clone(),
+        );
+        downloads.spawn(async move {
+            let partial = store.partial_path(&sha256);
+            http.download(
+                &url,
+                Expected { size, sha256 },
+                &partial,
+                Some((&*reporter, task)),
+            )
+            .await?;
+            staging.adopt(partial, sha256);
+            Ok::<u64, SimplestreamsError>(size)
+        });
+    }
+    let mut first_error = None;
+    while let Some(result) = downloads.join_next().await {
+        match result {
+            Ok(Ok(size)) => {
+                report.downloaded_files += 1;
+                report.downloaded_bytes += size;
+            }
+            // The others finish: what they fetch is kept for the next run.
+            Ok(Err(e)) => {
+                first_error.get_or_insert(e);
+            }
+            Err(e) => {
+                first_error
+                    .get_or_insert(SimplestreamsError::upstream("download task", e.to_string()));
+            }
+        }
+    }
+    reporter.finish(task);
+    first_error.map_or(Ok(()), Err)
+}
+
+/// Fetches a clearsigned document and checks it; returns the signed text and the signer.
+async fn fetch_signed(
+    http: &Http,
+    keyring: &Keyring,
+    url: &Url,
+) -> Result<(String, String), SimplestreamsError> {
+    let body = http.get_small(url, DOCUMENT_LIMIT).await?.ok_or_else(|| {
+        SimplestreamsError::upstream(url, "not found (is the URL a simplestreams mirror root?)")
+    })?;
+    let text = std::str::from_utf8(&body)
+        .map_err(|_| SimplestreamsError::upstream(url, "not UTF-8 text"))?;
+    if !text.starts_with("-----BEGIN PGP SIGNED MESSAGE-----") {
+        return Err(SimplestreamsError::upstream(
+            url,
+            "not clearsigned: every document of the stream must carry the upstream's signature",
+        ));
+    }
+    let verified = keyring.verify_cleartext(text, url.as_str())?;
+    Ok((verified.text, verified.signer))
+}
+
+fn parse<T: serde::de::DeserializeOwned>(text: &str, url: &Url) -> Result<T, SimplestreamsError> {
+    serde_json::from_str(text)
+        .map_err(|e| SimplestreamsError::upstream(url, format!("not a valid document: {e}")))
+}
+
+fn join(base: &Url, path: &str) -> Result<Url, SimplestreamsError> {
+    crate::storage::tree::check_relative_path(path)
+        .map_err(|e| SimplestreamsError::upstream(base, e))?;
+    base.join(path)
+        .map_err(|e| SimplestreamsError::upstream(base, format!("{path}: {e}")))
+}
+
+/// `PATH.json`, `PATH.json.gpg` (detached) and `PATH.sjson` (clearsigned) of one document.
+fn write_signed(
+    json: &str,
+    path: &str,
+    key: &SiteKey,
+    staging: &Staging,
+    manifest: &mut Manifest,
+) -> Result<(), SimplestreamsError> {
+    add(staging, manifest, path, json.as_bytes())?;
+    let signature = key.sign_detached(json.as_bytes())?;
+    add(
+        staging,
+        manifest,
+        &format!("{path}.gpg"),
+        signature.as_bytes(),
+    )?;
+    let signed = key.clearsign(json)?;
+    add(
+        staging,
+        manifest,
+        &document::signed_path(path),
+        signed.as_bytes(),
+    )?;
+    Ok(())
+}
+
+fn add(
+    staging: &Staging,
+    manifest: &mut Manifest,
+    path: &str,
+    bytes: &[u8],
+) -> Result<(), SimplestreamsError> {
+    let sha256 = staging.add_bytes(bytes)?;
+    manifest.add(path, sha256, bytes.len() as u64);
+    Ok(())
+}
+
+/// Everything in the config that decides what is published, besides the upstream.
+fn config_digest(config: &ImagesConfig, key: &SiteKey) -> Sha256 {
+    let filters: Vec<String> = config.filters.iter().map(|f| f.to_string()).collect();
+    let text = format!(
+        "{}|{:?}|{}|{:?}|{:?}|{}",
+        config.url,
+        config.keyring,
+        config.keep,
+        config.select,
+        filters,
+        key.fingerprint()
+    );
+    Sha256::of(text.as_bytes())
+}

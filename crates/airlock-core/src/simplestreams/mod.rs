@@ -1,0 +1,48 @@
+//! MAAS boot images: the simplestreams feed (images.maas.io) mirrored, re-signed with the
+//! site key and served at `/images/` as a MAAS boot source.
+
+pub mod document;
+pub mod mirror;
+pub mod select;
+
+pub use select::Filter;
+
+use std::path::PathBuf;
+
+use crate::net::NetError;
+use crate::openpgp::OpenPgpError;
+use crate::storage::StorageError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SimplestreamsError {
+    #[error("no [images] section in {config}")]
+    NotConfigured { config: PathBuf },
+    #[error("{url}: {reason}")]
+    Upstream { url: String, reason: String },
+    #[error(transparent)]
+    Net(#[from] NetError),
+    #[error(transparent)]
+    OpenPgp(#[from] OpenPgpError),
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+}
+
+impl SimplestreamsError {
+    pub(crate) fn upstream(url: impl std::fmt::Display, reason: impl std::fmt::Display) -> Self {
+        SimplestreamsError::Upstream {
+            url: url.to_string(),
+            reason: reason.to_string(),
+        }
+    }
+
+    /// What the operator can do about it, when we know.
+    pub fn hint(&self) -> Option<&'static str> {
+        match self {
+            SimplestreamsError::NotConfigured { .. } => {
+                Some("add an [images] section with the upstream url and keyring (see README.md)")
+            }
+            SimplestreamsError::OpenPgp(e) => e.hint(),
+            _ => None,
+        }
+    }
+}

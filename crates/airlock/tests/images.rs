@@ -1,0 +1,213 @@
+//! Mirroring a MAAS boot-image stream end to end: a stream shaped like images.maas.io,
+//! clearsigned by gpg and served on 127.0.0.1; `airlock sync` with a MAAS selection; then a
+//! client reading the served stream as MAAS does (index.sjson, every product file, every item)
+//! with the signatures checked by the real gpgv against the site keyring.
+
+mod common;
+
+use std::collections::BTreeSet;
+
+use common::stream::{BOOTLOADERS, Stream, UBUNTU};
+use common::upstream::{Fault, Upstream};
+use common::{Site, curl};
+use serde_json::Value;
+use sha2::Digest;
+
+fn config(stream: &Stream, url: &str) -> String {
+    format!(
+        "[images]\nurl = \"{url}/\"\nkeyring = \"{}\"\n\n[[images.select]]\nos = \"ubuntu\"\nrelease = \"noble\"\narches = [\"amd64\"]\n\n[sync]\ntimeout = \"2s\"\nretries = 1\n",
+        stream.keyring.display()
+    )
+}
+
+/// GETs a clearsigned document, checks it with gpgv and the given keyring, returns its JSON.
+fn signed_document(url: &str, keyring: &std::path::Path) -> Value {
+    let out = curl(&["-fs", url]);
+    assert!(out.status.success(), "GET {url}");
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("document.sjson");
+    std::fs::write(&file, &out.stdout).unwrap();
+    let gpgv = std::process::Command::new("gpgv")
+        .arg("--keyring")
+        .arg(keyring)
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(
+        gpgv.status.success(),
+        "gpgv {url}: {}",
+        String::from_utf8_lossy(&gpgv.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        !text.lines().any(|l| l.starts_with("- ")),
+        "dash-escaped lines in {url}"
+    );
+    // As MAAS 3.8 reads it: from the first '{' to the signature.
+    let body = &text[text.find('{').unwrap()..text.find("-----BEGIN PGP SIGNATURE").unwrap()];
+    serde_json::from_str(body).unwrap()
+}
+
+/// Reads the served stream as MAAS does; returns product names, checking every item.
+fn read_as_maas(base: &str, keyring: &std::path::Path) -> BTreeSet<String> {
+    let index = signed_document(&format!("{base}/streams/v1/index.sjson"), keyring);
+    assert_eq!(index["format"], "index:1.0");
+    let mut names = BTreeSet::new();
+    for (content_id, entry) in index["index"].as_object().unwrap() {
+        let path = entry["path"].as_str().unwrap();
+        assert!(path.ends_with(".sjson"), "{path}");
+        let products = signed_document(&format!("{base}/{path}"), keyring);
+        assert_eq!(&products["content_id"], content_id);
+        for (name, product) in products["products"].as_object().unwrap() {
+            names.insert(name.clone());
+            let versions = product["versions"].as_object().unwrap();
+            assert_eq!(versions.len(), 1, "{name}: keep = 1");
+            for version in versions.values() {
+                for item in version["items"].as_object().unwrap().values() {
+                    let url = format!("{base}/{}", item["path"].as_str().unwrap());
+                    let out = curl(&["-fs", &url]);
+                    assert!(out.status.success(), "GET {url}");
+                    assert_eq!(out.stdout.len() as u64, item["size"].as_u64().unwrap());
+                    assert_eq!(
+                        hex::encode(sha2::Sha256::digest(&out.stdout)),
+                        item["sha256"].as_str().unwrap(),
+                        "{url}"
+                    );
+                }
+            }
+        }
+    }
+    names
+}
+
+#[test]
+fn selected_images_and_every_bootloader_served_resigned() {
+    let stream = Stream::new();
+    let upstream = Upstream::serve(stream.path());
+    let site = Site::new("ed25519", &config(&stream, &upstream.url));
+    let out = site.ok(&["sync"]);
+    // noble/amd64's two kernels share one squashfs and manifest: 9 files, each fetched once.
+    assert!(
+        out.contains("images: published 4 products (2 bootloaders), 9 files; 9 downloaded"),
+        "{out}"
+    );
+
+    let server = site.serve();
+    let names = read_as_maas(&format!("{}/images", server.url), &site.keyring());
+    let expected: BTreeSet<String> = [
+        "com.ubuntu.maas.stable:v3:boot:24.04:amd64:ga-24.04",
+        "com.ubuntu.maas.stable:v3:boot:24.04:amd64:hwe-24.04",
+        "com.ubuntu.maas.stable:1:grub-efi-signed:uefi:amd64",
+        "com.ubuntu.maas.stable:1:pxelinux:pxe:i386",
+    ]
+    .into_iter()
+    .map(String::from)
+    .collect();
+    assert_eq!(names, expected);
+    // Only the newest version's files are there.
+    let old = curl(&[
+        "-fs",
+        "-o",
+        "/dev/null",
+        "-w",
+        "%{http_code}",
+        &format!("{}/images/noble/amd64/20250101/squashfs", server.url),
+    ]);
+    assert_eq!(String::from_utf8_lossy(&old.stdout), "404");
+
+    // Nothing changed upstream: the signed documents alone are fetched.
+    upstream.take_requests();
+    assert!(
+        site.ok(&["sync", "images"])
+            .contains("images: upstream unchanged")
+    );
+    assert_eq!(upstream.take_requests().len(), 3);
+}
+
+/// Each bad input is refused with an error naming the document or item, and the served
+/// stream stays exactly as it was.
+#[test]
+fn bad_streams_are_refused_and_the_served_stream_kept() {
+    let stream = Stream::new();
+    let upstream = Upstream::serve(stream.path());
+    let site = Site::new("ed25519", &config(&stream, &upstream.url));
+    site.ok(&["sync"]);
+    let served = || {
+        site.snapshot()
+            .into_iter()
+            .filter(|(p, _)| p.starts_with("data/public") || p.starts_with("data/trees"))
+            .collect::<std::collections::BTreeMap<_, _>>()
+    };
+    let before = served();
+    let refused = |needles: &[&str]| {
+        let out = site.run(&["sync", "images"]);
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(!out.status.success(), "sync succeeded");
+        for needle in needles {
+            assert!(
+                stderr.contains(needle),
+                "{needle:?} missing from:\n{stderr}"
+            );
+        }
+        assert!(served() == before, "what is served changed");
+    };
+    // A new version upstream, so that the next sync has work to do.
+    let add_version = |edit: &dyn Fn(&mut Value)| {
+        stream.edit_ubuntu(|doc| {
+            let product =
+                &mut doc["products"]["com.ubuntu.maas.stable:v3:boot:24.04:amd64:ga-24.04"];
+            let mut version = product["versions"]["20250201"].clone();
+            edit(&mut version);
+            product["versions"]["20250301"] = version;
+        });
+    };
+
+    // An item served with content that differs from its sha256 (same size).
+    let kernel = b"a new kernel\n".repeat(1000);
+    let kernel_path = stream.path().join("noble/amd64/20250301/boot-kernel");
+    std::fs::create_dir_all(kernel_path.parent().unwrap()).unwrap();
+    std::fs::write(&kernel_path, &kernel).unwrap();
+    add_version(&|v| {
+        let item = &mut v["items"]["boot-kernel"];
+        item["path"] = "noble/amd64/20250301/boot-kernel".into();
+        item["size"] = kernel.len().into();
+        item["sha256"] = hex::encode(sha2::Sha256::digest(&kernel)).into();
+    });
+    upstream.fault("noble/amd64/20250301/boot-kernel", Fault::Corrupt);
+    refused(&["noble/amd64/20250301/boot-kernel", "SHA-256"]);
+    upstream.clear_faults();
+
+    // A path leaving the mirror.
+    add_version(&|v| v["items"]["boot-kernel"]["path"] = "../../etc/passwd".into());
+    refused(&["ga-24.04 20250301 item boot-kernel", "forbidden component"]);
+
+    // A required field missing.
+    add_version(&|v| {
+        v["items"]["boot-kernel"]
+            .as_object_mut()
+            .unwrap()
+            .remove("sha256");
+    });
+    refused(&[UBUNTU, "missing field `sha256`"]);
+
+    // A document signed by another key.
+    let other = Stream::new();
+    std::fs::copy(
+        other.path().join(format!("streams/v1/{BOOTLOADERS}.sjson")),
+        stream
+            .path()
+            .join(format!("streams/v1/{BOOTLOADERS}.sjson")),
+    )
+    .unwrap();
+    refused(&[BOOTLOADERS]);
+
+    // An unsigned document.
+    std::fs::copy(
+        stream.path().join(format!("streams/v1/{BOOTLOADERS}.json")),
+        stream
+            .path()
+            .join(format!("streams/v1/{BOOTLOADERS}.sjson")),
+    )
+    .unwrap();
+    refused(&[BOOTLOADERS, "not clearsigned"]);
+}
