@@ -47,6 +47,12 @@ pub enum Command {
     Publish(PublishArgs),
     /// Fetch the configured upstream mirrors, verify everything, publish what changed.
     Sync(SyncArgs),
+    /// Custom and non-Ubuntu boot images in the published image stream.
+    #[command(subcommand)]
+    Images(ImagesCommand),
+    /// What to run on the MAAS region to use this site.
+    #[command(subcommand)]
+    Maas(MaasCommand),
     /// Serve everything published over HTTP.
     Serve(ServeArgs),
     /// Build a demo site with a few packages, publish it and serve it.
@@ -72,6 +78,59 @@ pub enum KeyType {
     Ed25519,
     /// RSA with a 4096-bit modulus, for clients that want RSA.
     Rsa4096,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ImagesCommand {
+    /// Add an image (a tgz of a root filesystem, as packer-maas builds) to the stream.
+    Add(ImagesAddArgs),
+    /// List the products of the published stream, mirrored and custom.
+    List,
+    /// Remove a custom image (every version, or the one given).
+    Remove {
+        #[arg(long)]
+        os: String,
+        #[arg(long)]
+        release: String,
+        #[arg(long)]
+        arch: Option<String>,
+        #[arg(long)]
+        version: Option<String>,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct ImagesAddArgs {
+    /// Operating system, as MAAS names it (rhel, centos, ol, suse, esxi, windows, custom...).
+    #[arg(long)]
+    pub os: String,
+    #[arg(long)]
+    pub release: String,
+    #[arg(long, default_value = "amd64")]
+    pub arch: String,
+    #[arg(long, default_value = "generic")]
+    pub subarch: String,
+    /// Shown in MAAS (default: "OS RELEASE").
+    #[arg(long)]
+    pub title: Option<String>,
+    #[arg(long, default_value = "stable")]
+    pub label: String,
+    /// End of support (YYYY-MM-DD), which MAAS shows.
+    #[arg(long)]
+    pub support_eol: Option<String>,
+    /// As `maas boot-resources create filetype=` takes it; only tgz goes into a stream.
+    #[arg(long, default_value = "tgz", value_parser = clap::builder::PossibleValuesParser::new(airlock_core::simplestreams::custom::FILETYPES))]
+    pub filetype: String,
+    /// The image's package manifest (default: a listing of the tgz).
+    #[arg(long)]
+    pub manifest: Option<PathBuf>,
+    pub file: PathBuf,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum MaasCommand {
+    /// Print the commands that make MAAS import boot images from this site.
+    BootSource,
 }
 
 #[derive(Debug, Subcommand)]

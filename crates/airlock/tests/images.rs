@@ -211,3 +211,175 @@ fn bad_streams_are_refused_and_the_served_stream_kept() {
     .unwrap();
     refused(&[BOOTLOADERS, "not clearsigned"]);
 }
+
+/// A custom RHEL image: checked to be a tgz, published in MAAS's `<os>-bases` shape (root-tgz
+/// plus manifest) next to the mirrored products, listed, kept across syncs, removable.
+#[test]
+fn custom_images_join_the_stream() {
+    let stream = Stream::new();
+    let upstream = Upstream::serve(stream.path());
+    let site = Site::new("ed25519", &config(&stream, &upstream.url));
+    site.ok(&["sync"]);
+
+    let root = site.path().join("rootfs");
+    std::fs::create_dir_all(root.join("etc")).unwrap();
+    std::fs::write(
+        root.join("etc/redhat-release"),
+        "Red Hat Enterprise Linux 9\n",
+    )
+    .unwrap();
+    let tgz = site.path().join("rhel9.tar.gz");
+    let status = std::process::Command::new("tar")
+        .arg("czf")
+        .arg(&tgz)
+        .arg("-C")
+        .arg(&root)
+        .arg(".")
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let tgz_arg = tgz.to_str().unwrap();
+    let out = site.ok(&[
+        "images",
+        "add",
+        "--os",
+        "rhel",
+        "--release",
+        "9",
+        "--title",
+        "RHEL 9",
+        tgz_arg,
+    ]);
+    let today = jiff::Timestamp::now().strftime("%Y%m%d").to_string();
+    assert!(
+        out.contains(&format!(
+            "added io.airlock.custom.stable:rhel-bases:9:amd64 version {today}_01"
+        )),
+        "{out}"
+    );
+    let list = site.ok(&["images", "list"]);
+    assert!(
+        list.contains(&format!(
+            "io.airlock.custom.stable:rhel-bases:9:amd64  {today}_01"
+        )),
+        "{list}"
+    );
+    assert!(
+        list.contains("com.ubuntu.maas.stable:v3:boot:24.04:amd64:ga-24.04"),
+        "{list}"
+    );
+
+    // Neither an upstream change nor its absence loses it.
+    assert!(site.ok(&["sync"]).contains("upstream unchanged"));
+    let server = site.serve();
+    let base = format!("{}/images", server.url);
+    let names = read_as_maas(&base, &site.keyring());
+    assert!(
+        names.contains("io.airlock.custom.stable:rhel-bases:9:amd64"),
+        "{names:?}"
+    );
+    assert_eq!(names.len(), 5);
+    let document = signed_document(
+        &format!("{base}/streams/v1/io.airlock.custom:stable:rhel-bases-download.sjson"),
+        &site.keyring(),
+    );
+    let product = &document["products"]["io.airlock.custom.stable:rhel-bases:9:amd64"];
+    for field in [
+        "arch",
+        "os",
+        "release",
+        "release_title",
+        "subarch",
+        "subarches",
+        "version",
+        "label",
+    ] {
+        assert!(product[field].is_string(), "{field} missing: {product}");
+    }
+    let items = product["versions"][format!("{today}_01")]["items"]
+        .as_object()
+        .unwrap();
+    let keys: Vec<&String> = items.keys().collect();
+    assert_eq!(keys, ["manifest", "root-tgz"]);
+    let served = curl(&[
+        "-fs",
+        &format!("{base}/{}", items["root-tgz"]["path"].as_str().unwrap()),
+    ]);
+    assert_eq!(served.stdout, std::fs::read(&tgz).unwrap());
+    let manifest = curl(&[
+        "-fs",
+        &format!("{base}/{}", items["manifest"]["path"].as_str().unwrap()),
+    ]);
+    assert!(String::from_utf8_lossy(&manifest.stdout).contains("etc/redhat-release"));
+
+    // Bad input: refused, the stream unchanged.
+    let index = || curl(&["-fs", &format!("{base}/streams/v1/index.sjson")]).stdout;
+    let before = index();
+    let text = site.path().join("not-an-image.tar.gz");
+    std::fs::write(&text, "hello\n").unwrap();
+    let out = site.run(&[
+        "images",
+        "add",
+        "--os",
+        "rhel",
+        "--release",
+        "8",
+        text.to_str().unwrap(),
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && stderr.contains("not-an-image.tar.gz: not a tgz"),
+        "{stderr}"
+    );
+    let out = site.run(&[
+        "images",
+        "add",
+        "--os",
+        "ubuntu",
+        "--release",
+        "noble",
+        tgz_arg,
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && stderr.contains("same os and release"),
+        "{stderr}"
+    );
+    assert_eq!(index(), before);
+    assert!(!site.ok(&["images", "list"]).contains("ubuntu-bases"));
+
+    // A dd image cannot go into a stream MAAS 3.8 reads: the upload command instead.
+    let out = site.ok(&[
+        "images",
+        "add",
+        "--os",
+        "rhel",
+        "--release",
+        "9-dd",
+        "--filetype",
+        "ddxz",
+        tgz_arg,
+    ]);
+    assert!(
+        out.contains("maas $PROFILE boot-resources create name=rhel/9-dd title='rhel 9-dd' architecture=amd64/generic filetype=ddxz content@=/"),
+        "{out}"
+    );
+
+    // The commands for the MAAS region.
+    let out = site.ok(&["maas", "boot-source"]);
+    assert!(
+        out.contains("boot-sources create url=") && out.contains("/images/ keyring_filename="),
+        "{out}"
+    );
+    assert!(
+        out.contains("boot-source-selections create SOURCE_ID os=ubuntu release=noble arches=amd64 subarches='*' labels='*'"),
+        "{out}"
+    );
+
+    let out = site.ok(&["images", "remove", "--os", "rhel", "--release", "9"]);
+    assert!(
+        out.contains("removed io.airlock.custom.stable:rhel-bases:9:amd64"),
+        "{out}"
+    );
+    assert_eq!(read_as_maas(&base, &site.keyring()).len(), 4);
+}

@@ -162,33 +162,86 @@ pub async fn sync(
     )
     .await?;
 
-    // 4. Documents listing exactly that, signed with the site key; one switch.
+    // 4. Documents listing exactly that (and the custom images), signed; one switch.
     let staging = Arc::try_unwrap(staging)
         .unwrap_or_else(|_| unreachable!("every download task has finished"));
-    let mut manifest = Manifest::default();
-    manifest.notes.push((UPSTREAM_NOTE.into(), upstream_digest));
-    manifest.notes.push((CONFIG_NOTE.into(), config_digest));
-    for (path, (sha256, size, _)) in &files {
+    let files = files
+        .into_iter()
+        .map(|(path, (sha256, size, _))| (path, (sha256, size)))
+        .collect();
+    let notes = vec![
+        (UPSTREAM_NOTE.to_string(), upstream_digest),
+        (CONFIG_NOTE.to_string(), config_digest),
+    ];
+    let stream = Stream {
+        documents: kept,
+        files,
+        notes,
+    };
+    publish(site, &key, stream, staging, &previous, now)?;
+    Ok(report)
+}
+
+/// What a published stream is made of, besides the custom images.
+pub(super) struct Stream {
+    /// The upstream's products documents, each cut to what is kept, with its index entry.
+    pub documents: Vec<(IndexEntry, Products)>,
+    /// Path → digest and size of every file they list.
+    pub files: BTreeMap<String, (Sha256, u64)>,
+    pub notes: Vec<(String, String)>,
+}
+
+/// Signs and publishes `stream` plus the site's custom images, in one switch.
+pub(super) fn publish(
+    site: &Site,
+    key: &SiteKey,
+    mut stream: Stream,
+    staging: Staging,
+    previous: &Manifest,
+    now: jiff::Timestamp,
+) -> Result<(), SimplestreamsError> {
+    let custom = super::custom::CustomImages::load(site)?;
+    custom.check_collisions(&stream.documents)?;
+    let keep = site.config.images.as_ref().map_or(1, |c| c.keep);
+    for (entry, products) in custom.documents(keep) {
+        for product in products.products.values() {
+            for version in product.versions.values() {
+                for item in version.items.values() {
+                    let sha256 = item
+                        .checked()
+                        .map_err(|e| SimplestreamsError::upstream(&products.content_id, e))?;
+                    stream.files.insert(item.path.clone(), (sha256, item.size));
+                }
+            }
+        }
+        stream.documents.push((entry, products));
+    }
+
+    let mut manifest = Manifest {
+        notes: stream.notes,
+        ..Manifest::default()
+    };
+    for (path, (sha256, size)) in &stream.files {
         manifest.add(path, *sha256, *size);
     }
     let updated = document::updated(now);
-    let mut new_index = Index {
+    let mut index = Index {
         format: "index:1.0".into(),
         updated: Some(updated.clone()),
         index: BTreeMap::new(),
         extra: Default::default(),
     };
-    for (entry, mut products) in kept {
+    for (entry, mut products) in stream.documents {
         products.updated = Some(updated.clone());
         let path = format!("streams/v1/{}.json", products.content_id);
         write_signed(
             &document::render(&products),
             &path,
-            &key,
+            key,
             &staging,
             &mut manifest,
         )?;
-        new_index.index.insert(
+        index.index.insert(
             products.content_id.clone(),
             IndexEntry {
                 path,
@@ -199,33 +252,103 @@ pub async fn sync(
         );
     }
     // The signed index points at the signed product files, as simplestreams expects.
-    let mut signed_index = new_index.clone();
+    let mut signed_index = index.clone();
     for entry in signed_index.index.values_mut() {
         entry.path = document::signed_path(&entry.path);
     }
-    let index_json = document::render(&new_index);
+    let index_json = document::render(&index);
+    let index_path = document::INDEX_PATH;
     add(
         &staging,
         &mut manifest,
-        &format!("{}.json", document::INDEX_PATH),
+        &format!("{index_path}.json"),
         index_json.as_bytes(),
     )?;
     let signature = key.sign_detached(index_json.as_bytes())?;
     add(
         &staging,
         &mut manifest,
-        &format!("{}.json.gpg", document::INDEX_PATH),
+        &format!("{index_path}.json.gpg"),
         signature.as_bytes(),
     )?;
     let signed = key.clearsign(&document::render(&signed_index))?;
     add(
         &staging,
         &mut manifest,
-        &format!("{}.sjson", document::INDEX_PATH),
+        &format!("{index_path}.sjson"),
         signed.as_bytes(),
     )?;
-    trees.publish(&store, staging, &manifest, &previous)?;
-    Ok(report)
+    trees(site).publish(&site.store(), staging, &manifest, previous)?;
+    Ok(())
+}
+
+/// The published stream without its custom images: what `images add` and `images remove`
+/// republish around, without asking the upstream again.
+pub(super) fn published_upstream(
+    site: &Site,
+    previous: &Manifest,
+) -> Result<Stream, SimplestreamsError> {
+    let store = site.store();
+    let mut documents = Vec::new();
+    let mut files = BTreeMap::new();
+    let index = match previous
+        .entries
+        .get(&format!("{}.json", document::INDEX_PATH))
+    {
+        Some(entry) => {
+            let text =
+                std::fs::read_to_string(store.blob_path(&entry.sha256)).map_err(|source| {
+                    crate::storage::StorageError::Read {
+                        path: store.blob_path(&entry.sha256),
+                        source,
+                    }
+                })?;
+            serde_json::from_str::<Index>(&text)
+                .map_err(|e| SimplestreamsError::upstream("the published index", e))?
+        }
+        None => {
+            return Ok(Stream {
+                documents,
+                files,
+                notes: Vec::new(),
+            });
+        }
+    };
+    for (content_id, entry) in index.index {
+        if super::custom::is_custom(&content_id) {
+            continue;
+        }
+        let Some(blob) = previous.entries.get(&entry.path) else {
+            continue;
+        };
+        let path = store.blob_path(&blob.sha256);
+        let text = std::fs::read_to_string(&path)
+            .map_err(|source| crate::storage::StorageError::Read { path, source })?;
+        let products: Products = serde_json::from_str(&text)
+            .map_err(|e| SimplestreamsError::upstream(&entry.path, e))?;
+        for product in products.products.values() {
+            for version in product.versions.values() {
+                for item in version.items.values() {
+                    if let Some(file) = previous.entries.get(&item.path) {
+                        files.insert(item.path.clone(), (file.sha256, file.size));
+                    }
+                }
+            }
+        }
+        documents.push((entry, products));
+    }
+    // Kept, so that the next sync still knows the upstream is unchanged.
+    let notes = previous
+        .notes
+        .iter()
+        .filter(|(k, _)| k == UPSTREAM_NOTE || k == CONFIG_NOTE)
+        .cloned()
+        .collect();
+    Ok(Stream {
+        documents,
+        files,
+        notes,
+    })
 }
 
 /// Keeps, of one products document, the selected products (every bootloader, whatever the
@@ -460,4 +583,42 @@ fn config_digest(config: &ImagesConfig, key: &SiteKey) -> Sha256 {
         key.fingerprint()
     );
     Sha256::of(text.as_bytes())
+}
+
+/// One product of the published stream, for `airlock images list`.
+#[derive(Debug, Clone)]
+pub struct ListedProduct {
+    pub name: String,
+    pub versions: Vec<String>,
+    pub files: usize,
+    pub bytes: u64,
+    pub custom: bool,
+}
+
+/// The products of the published stream: mirrored ones, then custom ones.
+pub fn list(site: &Site) -> Result<Vec<ListedProduct>, SimplestreamsError> {
+    let previous = trees(site).current()?.unwrap_or_default();
+    let upstream = published_upstream(site, &previous)?;
+    let keep = site.config.images.as_ref().map_or(1, |c| c.keep);
+    let custom = super::custom::CustomImages::load(site)?.documents(keep);
+    let mut out = Vec::new();
+    for (documents, is_custom) in [(upstream.documents, false), (custom, true)] {
+        for (_, products) in documents {
+            for (name, product) in products.products {
+                let items: Vec<&document::Item> = product
+                    .versions
+                    .values()
+                    .flat_map(|v| v.items.values())
+                    .collect();
+                out.push(ListedProduct {
+                    name,
+                    versions: product.versions.keys().cloned().collect(),
+                    files: items.len(),
+                    bytes: items.iter().map(|i| i.size).sum(),
+                    custom: is_custom,
+                });
+            }
+        }
+    }
+    Ok(out)
 }

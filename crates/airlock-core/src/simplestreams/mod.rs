@@ -1,6 +1,7 @@
 //! MAAS boot images: the simplestreams feed (images.maas.io) mirrored, re-signed with the
 //! site key and served at `/images/` as a MAAS boot source.
 
+pub mod custom;
 pub mod document;
 pub mod mirror;
 pub mod select;
@@ -19,6 +20,12 @@ pub enum SimplestreamsError {
     NotConfigured { config: PathBuf },
     #[error("{url}: {reason}")]
     Upstream { url: String, reason: String },
+    #[error("{what}: {reason}")]
+    Custom { what: String, reason: String },
+    #[error("filetype {filetype} cannot be served in a stream MAAS 3.8 reads (only tgz can)")]
+    NotStreamable { filetype: String },
+    #[error("{path}: {reason}")]
+    State { path: PathBuf, reason: String },
     #[error(transparent)]
     Net(#[from] NetError),
     #[error(transparent)]
@@ -41,6 +48,9 @@ impl SimplestreamsError {
             SimplestreamsError::NotConfigured { .. } => {
                 Some("add an [images] section with the upstream url and keyring (see README.md)")
             }
+            SimplestreamsError::NotStreamable { .. } => Some(
+                "upload it to MAAS with `maas PROFILE boot-resources create` (airlock images add prints the command)",
+            ),
             SimplestreamsError::OpenPgp(e) => e.hint(),
             _ => None,
         }

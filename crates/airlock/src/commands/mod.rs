@@ -2,8 +2,10 @@
 
 mod apt;
 mod demo;
+mod images;
 mod init;
 mod key;
+mod maas;
 mod publish;
 mod serve;
 mod sync;
@@ -32,6 +34,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Publish(args) => publish::run(&open(&cli.config)?, args, &*reporter),
         Command::Sync(args) => sync::run(&open(&cli.config)?, args, reporter, cli.verbose > 0),
         Command::Serve(args) => serve::run(&open(&cli.config)?, args),
+        Command::Images(command) => images::run(&open(&cli.config)?, command, &*reporter),
+        Command::Maas(command) => maas::run(&open(&cli.config)?, command),
     }
 }
 

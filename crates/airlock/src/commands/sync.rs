@@ -123,7 +123,7 @@ fn print_report(report: &MirrorReport, reporter: &dyn Reporter, verbose: bool) {
     );
 }
 
-fn human_bytes(bytes: u64) -> String {
+pub fn human_bytes(bytes: u64) -> String {
     const UNITS: [&str; 5] = ["B", "KB", "MB", "GB", "TB"];
     let mut value = bytes as f64;
     let mut unit = 0;

@@ -1,0 +1,103 @@
+use airlock_core::report::Reporter;
+use airlock_core::simplestreams::custom::{self, NewImage};
+use airlock_core::simplestreams::mirror;
+use airlock_core::site::Site;
+
+use crate::cli::{ImagesAddArgs, ImagesCommand};
+
+pub fn run(site: &Site, command: ImagesCommand, reporter: &dyn Reporter) -> anyhow::Result<()> {
+    let now = jiff::Timestamp::now();
+    match command {
+        ImagesCommand::Add(args) => add(site, args, now, reporter),
+        ImagesCommand::List => {
+            for product in mirror::list(site)? {
+                println!(
+                    "{}  {}  {} files, {}{}",
+                    product.name,
+                    product.versions.join(" "),
+                    product.files,
+                    super::sync::human_bytes(product.bytes),
+                    if product.custom { "  (custom)" } else { "" }
+                );
+            }
+            Ok(())
+        }
+        ImagesCommand::Remove {
+            os,
+            release,
+            arch,
+            version,
+        } => {
+            let removed = custom::remove(
+                site,
+                &os,
+                &release,
+                arch.as_deref(),
+                version.as_deref(),
+                now,
+                reporter,
+            )?;
+            for image in removed {
+                println!("removed {} {}", image.product_name(), image.version);
+            }
+            Ok(())
+        }
+    }
+}
+
+fn add(
+    site: &Site,
+    args: ImagesAddArgs,
+    now: jiff::Timestamp,
+    reporter: &dyn Reporter,
+) -> anyhow::Result<()> {
+    let title = args
+        .title
+        .unwrap_or_else(|| format!("{} {}", args.os, args.release));
+    if args.filetype != "tgz" {
+        // MAAS 3.8 parses only root-tgz single-file products: this one has to be uploaded.
+        let file = std::path::absolute(&args.file)?;
+        let known = ["centos", "rhel", "ol", "suse", "esxi", "windows", "ubuntu"];
+        let name = if known.contains(&args.os.as_str()) {
+            format!("{}/{}", args.os, args.release)
+        } else {
+            format!("custom/{}-{}", args.os, args.release)
+        };
+        println!(
+            "A {} image cannot be served in a stream MAAS 3.8 reads; upload it on the MAAS region instead:",
+            args.filetype
+        );
+        println!(
+            "  maas $PROFILE boot-resources create name={name} title='{title}' architecture={}/{} filetype={} content@={}",
+            args.arch,
+            args.subarch,
+            args.filetype,
+            file.display()
+        );
+        return Ok(());
+    }
+    let image = custom::add(
+        site,
+        NewImage {
+            os: args.os,
+            release: args.release,
+            arch: args.arch,
+            subarch: args.subarch,
+            title,
+            label: args.label,
+            support_eol: args.support_eol,
+            filetype: args.filetype,
+            file: args.file,
+            manifest: args.manifest,
+        },
+        now,
+        reporter,
+    )?;
+    println!(
+        "added {} version {} ({} bytes); published in the image stream",
+        image.product_name(),
+        image.version,
+        image.size
+    );
+    Ok(())
+}

@@ -1,0 +1,60 @@
+use airlock_core::site::Site;
+
+use crate::cli::MaasCommand;
+
+pub fn run(site: &Site, command: MaasCommand) -> anyhow::Result<()> {
+    match command {
+        MaasCommand::BootSource => boot_source(site),
+    }
+}
+
+/// The commands that point MAAS at the site's image stream, with the site keyring.
+fn boot_source(site: &Site) -> anyhow::Result<()> {
+    let Some(images) = &site.config.images else {
+        anyhow::bail!(
+            "no [images] section in {}: the site serves no boot images",
+            site.config.path.display()
+        );
+    };
+    let url = &site.config.site.public_url;
+    // The snap reads files only below its own folder; the keyring must be binary and named
+    // by an absolute path (gpgv otherwise looks in GNUPGHOME).
+    let keyring = "/var/snap/maas/common/airlock.gpg";
+    println!("# On the MAAS region controller (PROFILE: a logged-in MAAS CLI profile).");
+    println!("# The site's public key, binary, where the MAAS snap can read it:");
+    println!("sudo curl -fsSL {url}/airlock.gpg -o {keyring}");
+    println!("maas $PROFILE boot-sources create url={url}/images/ keyring_filename={keyring}");
+    println!("#   (or keyring_data@={keyring} to store the key in MAAS itself)");
+    println!("# Then, with the id that command printed as SOURCE_ID:");
+    for selection in &images.select {
+        let arches: Vec<String> = selection
+            .arches
+            .iter()
+            .map(|a| format!("arches={a}"))
+            .collect();
+        let subarches: Vec<String> = selection
+            .subarches
+            .iter()
+            .map(|a| format!("subarches='{a}'"))
+            .collect();
+        let labels: Vec<String> = selection
+            .labels
+            .iter()
+            .map(|l| format!("labels='{l}'"))
+            .collect();
+        for release in &selection.release {
+            println!(
+                "maas $PROFILE boot-source-selections create SOURCE_ID os={} release={release} {} {} {}",
+                selection.os,
+                arches.join(" "),
+                subarches.join(" "),
+                labels.join(" ")
+            );
+        }
+    }
+    println!("maas $PROFILE boot-resources import");
+    println!(
+        "# Bootloaders need no selection: MAAS takes every one the stream offers, and airlock mirrors them all."
+    );
+    Ok(())
+}
