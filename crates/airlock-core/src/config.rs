@@ -461,12 +461,32 @@ struct RawConfig {
 #[serde(deny_unknown_fields)]
 struct RawImages {
     url: MirrorUrl,
+    #[serde(rename = "mode")]
+    _mode: Option<ImagesMode>,
     keyring: OneOrMore<PathBuf>,
     keep: Option<KeepVersions>,
     #[serde(default)]
     select: Vec<RawImageSelection>,
     #[serde(default)]
     filters: Vec<crate::simplestreams::Filter>,
+}
+
+/// Only curated streams for now: accepted so that configs can say so, and so that
+/// "verbatim" gets a clear answer rather than "unknown field".
+struct ImagesMode;
+
+impl<'de> Deserialize<'de> for ImagesMode {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        match String::deserialize(d)?.as_str() {
+            "curated" => Ok(ImagesMode),
+            "verbatim" => Err(serde::de::Error::custom(
+                "mode = \"verbatim\" is not implemented yet: use \"curated\" (re-signed with the site key)",
+            )),
+            other => Err(serde::de::Error::custom(format!(
+                "mode {other:?}: expected \"curated\""
+            ))),
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -919,6 +939,29 @@ valid_for = "7d"
         }
         let text = format!("{GOOD}{mirror}{publish}").replace("\"site\"", "\"debian\"");
         assert!(parse(&text).unwrap_err().contains("already defined"));
+    }
+
+    #[test]
+    fn images_section() {
+        let images = "\n[images]\nurl = \"http://images.example/stable\"\nkeyring = \"k.gpg\"\nfilters = [\"arch=amd64\"]\n\n[[images.select]]\nos = \"ubuntu\"\nrelease = \"noble\"\n";
+        let c = parse(&format!("{GOOD}{images}")).unwrap();
+        let i = c.images.unwrap();
+        assert_eq!(i.url, "http://images.example/stable/");
+        assert_eq!(i.keyring, [PathBuf::from("/etc/airlock/k.gpg")]);
+        assert_eq!(i.select[0].release, ["noble"]);
+        assert_eq!(i.select[0].arches, ["*"]);
+        for (from, to, reason) in [
+            ("\"arch=amd64\"", "\"arch\"", "is not a filter"),
+            (
+                "keyring = \"k.gpg\"",
+                "keyring = \"k.gpg\"\nmode = \"verbatim\"",
+                "not implemented yet",
+            ),
+        ] {
+            let text = format!("{GOOD}{images}").replace(from, to);
+            let err = parse(&text).unwrap_err();
+            assert!(err.contains(reason) && err.contains("line 1"), "{err}");
+        }
     }
 
     #[test]

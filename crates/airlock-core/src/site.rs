@@ -157,6 +157,39 @@ architectures = ["amd64"]
 # valid_for = "7d"
 # How many versions of each package and architecture a suite keeps.
 # keep_versions = 1
+
+# A mirror of an upstream archive, fetched by `airlock sync`, served at /apt/NAME/:
+# [[apt.mirror]]
+# name = "ubuntu"
+# url = "http://archive.ubuntu.com/ubuntu/"
+# suites = ["noble", "noble-updates", "noble-security"]
+# components = ["main", "universe"]
+# architectures = ["amd64"]
+# keyring = "/usr/share/keyrings/ubuntu-archive-keyring.gpg"
+# packages = ["maas", "openssh-server"]   # and their dependencies; omit to mirror all
+# mode = "filtered"                       # re-signed with the site key; or "verbatim"
+# sources = false                         # also the source packages
+
+# One suite made of suites of repos and mirrors (the first listed wins a tie):
+# [[apt.publish]]
+# name = "site"
+# suites = { noble = ["local/stable", "ubuntu/noble", "ubuntu/noble-updates"] }
+
+# MAAS boot images (images.maas.io), re-signed and served at /images/;
+# `airlock maas boot-source` prints the MAAS commands that use them.
+# [images]
+# url = "http://images.maas.io/ephemeral-v3/stable/"
+# keyring = "/usr/share/keyrings/ubuntu-cloudimage-keyring.gpg"
+# keep = 1
+# [[images.select]]
+# os = "ubuntu"
+# release = ["noble"]
+# arches = ["amd64"]
+
+# [sync]
+# jobs = 8          # parallel downloads
+# timeout = "30s"
+# retries = 4
 "#;
 
 #[cfg(test)]
