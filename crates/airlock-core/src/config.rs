@@ -52,13 +52,24 @@ pub struct Config {
 pub struct ImagesConfig {
     /// The upstream mirror root, ending in `/` (`http://images.maas.io/ephemeral-v3/stable/`).
     pub url: String,
+    pub mode: ImagesMode,
     pub keyring: Vec<PathBuf>,
-    /// Newest versions kept per product.
+    /// Newest versions kept per product (curated: 1 unless set; verbatim: all unless set).
     pub keep: usize,
     /// MAAS-style selections; none selects every product.
     pub select: Vec<ImageSelection>,
     /// sstream-mirror style filters on item attributes (`arch=amd64`, `release~(jammy|noble)`).
     pub filters: Vec<crate::simplestreams::Filter>,
+}
+
+/// How the image stream is published.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ImagesMode {
+    /// Documents listing exactly what is stored (and custom images), signed with the site key.
+    Curated,
+    /// The upstream's signed documents byte for byte, and every file they list.
+    Verbatim,
 }
 
 /// One `[[images.select]]`: what `boot-source-selections create` takes. `*` matches anything.
@@ -359,10 +370,18 @@ impl Config {
                     .map(|k| base.join(k))
                     .collect();
                 let star = || vec!["*".to_string()];
+                let mode = raw_images.mode.unwrap_or(ImagesMode::Curated);
+                // A verbatim stream lists every version upstream has: all are kept unless
+                // the user says otherwise (and is then told what would be missing).
+                let keep_default = match mode {
+                    ImagesMode::Curated => 1,
+                    ImagesMode::Verbatim => usize::MAX,
+                };
                 Some(ImagesConfig {
                     url: raw_images.url.0,
+                    mode,
                     keyring,
-                    keep: raw_images.keep.map_or(1, |k| k.0),
+                    keep: raw_images.keep.map_or(keep_default, |k| k.0),
                     select: raw_images
                         .select
                         .into_iter()
@@ -461,32 +480,13 @@ struct RawConfig {
 #[serde(deny_unknown_fields)]
 struct RawImages {
     url: MirrorUrl,
-    #[serde(rename = "mode")]
-    _mode: Option<ImagesMode>,
+    mode: Option<ImagesMode>,
     keyring: OneOrMore<PathBuf>,
     keep: Option<KeepVersions>,
     #[serde(default)]
     select: Vec<RawImageSelection>,
     #[serde(default)]
     filters: Vec<crate::simplestreams::Filter>,
-}
-
-/// Only curated streams for now: accepted so that configs can say so, and so that
-/// "verbatim" gets a clear answer rather than "unknown field".
-struct ImagesMode;
-
-impl<'de> Deserialize<'de> for ImagesMode {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        match String::deserialize(d)?.as_str() {
-            "curated" => Ok(ImagesMode),
-            "verbatim" => Err(serde::de::Error::custom(
-                "mode = \"verbatim\" is not implemented yet: use \"curated\" (re-signed with the site key)",
-            )),
-            other => Err(serde::de::Error::custom(format!(
-                "mode {other:?}: expected \"curated\""
-            ))),
-        }
-    }
 }
 
 #[derive(Deserialize)]
@@ -954,8 +954,8 @@ valid_for = "7d"
             ("\"arch=amd64\"", "\"arch\"", "is not a filter"),
             (
                 "keyring = \"k.gpg\"",
-                "keyring = \"k.gpg\"\nmode = \"verbatim\"",
-                "not implemented yet",
+                "keyring = \"k.gpg\"\nmode = \"copy\"",
+                "unknown variant `copy`",
             ),
         ] {
             let text = format!("{GOOD}{images}").replace(from, to);

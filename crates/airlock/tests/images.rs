@@ -50,6 +50,14 @@ fn signed_document(url: &str, keyring: &std::path::Path) -> Value {
 
 /// Reads the served stream as MAAS does; returns product names, checking every item.
 fn read_as_maas(base: &str, keyring: &std::path::Path) -> BTreeSet<String> {
+    read_versions_as_maas(base, keyring, 1)
+}
+
+fn read_versions_as_maas(
+    base: &str,
+    keyring: &std::path::Path,
+    expected_versions: usize,
+) -> BTreeSet<String> {
     let index = signed_document(&format!("{base}/streams/v1/index.sjson"), keyring);
     assert_eq!(index["format"], "index:1.0");
     let mut names = BTreeSet::new();
@@ -61,7 +69,7 @@ fn read_as_maas(base: &str, keyring: &std::path::Path) -> BTreeSet<String> {
         for (name, product) in products["products"].as_object().unwrap() {
             names.insert(name.clone());
             let versions = product["versions"].as_object().unwrap();
-            assert_eq!(versions.len(), 1, "{name}: keep = 1");
+            assert_eq!(versions.len(), expected_versions, "{name}");
             for version in versions.values() {
                 for item in version["items"].as_object().unwrap().values() {
                     let url = format!("{base}/{}", item["path"].as_str().unwrap());
@@ -382,4 +390,60 @@ fn custom_images_join_the_stream() {
         "{out}"
     );
     assert_eq!(read_as_maas(&base, &site.keyring()).len(), 4);
+}
+
+/// `mode = "verbatim"`: the upstream's signed documents byte for byte (clients keep the
+/// upstream's key) and every file they list; a selection that would leave some out is refused
+/// with the list.
+#[test]
+fn verbatim_stream_keeps_the_upstream_signature_and_every_file() {
+    let stream = Stream::new();
+    let upstream = Upstream::serve(stream.path());
+    let config = format!(
+        "[images]\nmode = \"verbatim\"\nurl = \"{}/\"\nkeyring = \"{}\"\n",
+        upstream.url,
+        stream.keyring.display()
+    );
+    let site = Site::new(
+        "ed25519",
+        &format!("{config}\n[[images.select]]\nos = \"ubuntu\"\nrelease = \"noble\"\n"),
+    );
+    let out = site.run(&["sync"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("a verbatim stream serves the upstream's documents, which list")
+            && stderr.contains("jammy/amd64/20250101/squashfs"),
+        "{stderr}"
+    );
+
+    std::fs::write(
+        site.config(),
+        std::fs::read_to_string(site.config()).unwrap().replace(
+            "[[images.select]]\nos = \"ubuntu\"\nrelease = \"noble\"\n",
+            "",
+        ),
+    )
+    .unwrap();
+    let out = site.ok(&["sync"]);
+    assert!(
+        out.contains("images: published 10 products (2 bootloaders)"),
+        "{out}"
+    );
+    let server = site.serve();
+    let base = format!("{}/images", server.url);
+    for path in [
+        "streams/v1/index.sjson",
+        &format!("streams/v1/{UBUNTU}.sjson"),
+    ] {
+        assert_eq!(
+            curl(&["-fs", &format!("{base}/{path}")]).stdout,
+            std::fs::read(stream.path().join(path)).unwrap(),
+            "{path} byte for byte"
+        );
+    }
+    // Checked with the upstream's key, every version of every product there.
+    assert_eq!(read_versions_as_maas(&base, &stream.keyring, 2).len(), 10);
+    let out = site.run(&["images", "add", "--os", "rhel", "--release", "9", "x.tgz"]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("custom images need mode = \"curated\""));
 }

@@ -271,6 +271,7 @@ pub fn add(
             )));
         }
     }
+    refuse_verbatim(site)?;
     let _lock = site.lock(reporter)?;
     let store = site.store();
     let staging = store.staging();
@@ -342,6 +343,7 @@ pub fn remove(
     now: jiff::Timestamp,
     reporter: &dyn crate::report::Reporter,
 ) -> Result<Vec<CustomImage>, SimplestreamsError> {
+    refuse_verbatim(site)?;
     let _lock = site.lock(reporter)?;
     let mut images = CustomImages::load(site)?;
     let (removed, kept): (Vec<CustomImage>, Vec<CustomImage>) =
@@ -360,6 +362,17 @@ pub fn remove(
     images.images = kept;
     republish(site, &images, site.store().staging(), now)?;
     Ok(removed)
+}
+
+/// A verbatim stream is the upstream's signed documents: nothing can be added to them.
+fn refuse_verbatim(site: &Site) -> Result<(), SimplestreamsError> {
+    match &site.config.images {
+        Some(c) if c.mode == crate::config::ImagesMode::Verbatim => Err(SimplestreamsError::Custom {
+            what: "custom images".into(),
+            reason: "the image stream is verbatim (the upstream's signed documents): custom images need mode = \"curated\"".into(),
+        }),
+        _ => Ok(()),
+    }
 }
 
 /// Publishes the stream as it is plus `images`, then records `images` (a failed publish

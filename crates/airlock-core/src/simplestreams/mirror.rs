@@ -14,7 +14,7 @@ use reqwest::Url;
 use super::SimplestreamsError;
 use super::document::{self, Index, IndexEntry, Products};
 use super::select::attributes;
-use crate::config::ImagesConfig;
+use crate::config::{ImagesConfig, ImagesMode};
 use crate::net::{Expected, Http, HttpOptions};
 use crate::openpgp::{Keyring, SiteKey};
 use crate::report::{Reporter, Unit};
@@ -78,7 +78,9 @@ pub async fn sync(
     // document can change while the index stays the same, so all of them decide whether
     // anything changed.
     let index_url = join(&base, &format!("{}.sjson", document::INDEX_PATH))?;
-    let (index_text, signer) = fetch_signed(&http, &keyring, &index_url).await?;
+    let (index_text, signer, index_raw) = fetch_signed(&http, &keyring, &index_url).await?;
+    // Verbatim streams serve the upstream's signed bytes: kept with their paths.
+    let mut raw = vec![(format!("{}.sjson", document::INDEX_PATH), index_raw)];
     let index: Index = parse(&index_text, &index_url)?;
     if index.format != "index:1.0" {
         return Err(SimplestreamsError::upstream(
@@ -99,7 +101,8 @@ pub async fn sync(
             continue;
         }
         let url = join(&base, &entry.path)?;
-        let (text, _) = fetch_signed(&http, &keyring, &url).await?;
+        let (text, _, body) = fetch_signed(&http, &keyring, &url).await?;
+        raw.push((entry.path.clone(), body));
         let products: Products = parse(&text, &url)?;
         if &products.content_id != content_id {
             return Err(SimplestreamsError::upstream(
@@ -128,6 +131,29 @@ pub async fn sync(
         });
     }
 
+    // Everything the upstream documents list: what a verbatim stream must hold.
+    let mut listed: BTreeMap<String, (Sha256, u64, Url)> = BTreeMap::new();
+    if config.mode == ImagesMode::Verbatim {
+        for (_, url, products) in &documents {
+            for (name, product) in &products.products {
+                for (version_name, version) in &product.versions {
+                    for (item_name, item) in &version.items {
+                        let sha256 = item.checked().map_err(|reason| {
+                            SimplestreamsError::upstream(
+                                url,
+                                format!("{name} {version_name} item {item_name}: {reason}"),
+                            )
+                        })?;
+                        listed.insert(
+                            item.path.clone(),
+                            (sha256, item.size, join(&base, &item.path)?),
+                        );
+                    }
+                }
+            }
+        }
+    }
+
     // 2. What to keep of each.
     let mut kept: Vec<(IndexEntry, Products)> = Vec::new();
     let mut files: BTreeMap<String, (Sha256, u64, Url)> = BTreeMap::new();
@@ -147,6 +173,26 @@ pub async fn sync(
             .filter(|p| p.is_bootloader())
             .count();
         kept.push((entry.clone(), products));
+    }
+    if config.mode == ImagesMode::Verbatim {
+        let missing: Vec<&String> = listed.keys().filter(|p| !files.contains_key(*p)).collect();
+        if !missing.is_empty() {
+            let shown: Vec<&str> = missing.iter().take(10).map(|p| p.as_str()).collect();
+            return Err(SimplestreamsError::Custom {
+                what: format!("images in {}", site.config.path.display()),
+                reason: format!(
+                    "a verbatim stream serves the upstream's documents, which list {} files the selections, filters or keep leave out ({}{}); MAAS would get 404s. Mirror everything, or use mode = \"curated\"",
+                    missing.len(),
+                    shown.join(", "),
+                    if missing.len() > shown.len() {
+                        ", ..."
+                    } else {
+                        ""
+                    }
+                ),
+            });
+        }
+        files = listed;
     }
     report.files = files.len();
 
@@ -173,6 +219,10 @@ pub async fn sync(
         (UPSTREAM_NOTE.to_string(), upstream_digest),
         (CONFIG_NOTE.to_string(), config_digest),
     ];
+    if config.mode == ImagesMode::Verbatim {
+        publish_verbatim(site, raw, files, notes, staging, &previous)?;
+        return Ok(report);
+    }
     let stream = Stream {
         documents: kept,
         files,
@@ -180,6 +230,35 @@ pub async fn sync(
     };
     publish(site, &key, stream, staging, &previous, now)?;
     Ok(report)
+}
+
+/// The upstream's signed documents byte for byte, and every file they list.
+fn publish_verbatim(
+    site: &Site,
+    documents: Vec<(String, bytes::Bytes)>,
+    files: BTreeMap<String, (Sha256, u64)>,
+    notes: Vec<(String, String)>,
+    staging: Staging,
+    previous: &Manifest,
+) -> Result<(), SimplestreamsError> {
+    if !super::custom::CustomImages::load(site)?.images.is_empty() {
+        return Err(SimplestreamsError::Custom {
+            what: "custom images".into(),
+            reason: "they cannot join a verbatim stream (its documents carry the upstream's signature): use mode = \"curated\", or remove them".into(),
+        });
+    }
+    let mut manifest = Manifest {
+        notes,
+        ..Manifest::default()
+    };
+    for (path, (sha256, size)) in &files {
+        manifest.add(path, *sha256, *size);
+    }
+    for (path, bytes) in documents {
+        add(&staging, &mut manifest, &path, &bytes)?;
+    }
+    trees(site).publish(&site.store(), staging, &manifest, previous)?;
+    Ok(())
 }
 
 /// What a published stream is made of, besides the custom images.
@@ -500,12 +579,13 @@ async fn download(
     first_error.map_or(Ok(()), Err)
 }
 
-/// Fetches a clearsigned document and checks it; returns the signed text and the signer.
+/// Fetches a clearsigned document and checks it; returns the signed text, the signer and
+/// the document as served.
 async fn fetch_signed(
     http: &Http,
     keyring: &Keyring,
     url: &Url,
-) -> Result<(String, String), SimplestreamsError> {
+) -> Result<(String, String, bytes::Bytes), SimplestreamsError> {
     let body = http.get_small(url, DOCUMENT_LIMIT).await?.ok_or_else(|| {
         SimplestreamsError::upstream(url, "not found (is the URL a simplestreams mirror root?)")
     })?;
@@ -518,7 +598,7 @@ async fn fetch_signed(
         ));
     }
     let verified = keyring.verify_cleartext(text, url.as_str())?;
-    Ok((verified.text, verified.signer))
+    Ok((verified.text, verified.signer, body))
 }
 
 fn parse<T: serde::de::DeserializeOwned>(text: &str, url: &Url) -> Result<T, SimplestreamsError> {

@@ -21,8 +21,21 @@ fn boot_source(site: &Site) -> anyhow::Result<()> {
     // by an absolute path (gpgv otherwise looks in GNUPGHOME).
     let keyring = "/var/snap/maas/common/airlock.gpg";
     println!("# On the MAAS region controller (PROFILE: a logged-in MAAS CLI profile).");
-    println!("# The site's public key, binary, where the MAAS snap can read it:");
-    println!("sudo curl -fsSL {url}/airlock.gpg -o {keyring}");
+    if images.mode == airlock_core::config::ImagesMode::Verbatim {
+        let upstream = images
+            .keyring
+            .first()
+            .map_or("the upstream's keyring".to_string(), |k| {
+                k.display().to_string()
+            });
+        println!(
+            "# The stream is verbatim: MAAS checks it with the upstream's key, as this site does"
+        );
+        println!("# ({upstream}; a binary keyring). Copy that file to {keyring}, then:");
+    } else {
+        println!("# The site's public key, binary, where the MAAS snap can read it:");
+        println!("sudo curl -fsSL {url}/airlock.gpg -o {keyring}");
+    }
     println!("maas $PROFILE boot-sources create url={url}/images/ keyring_filename={keyring}");
     println!("#   (or keyring_data@={keyring} to store the key in MAAS itself)");
     println!("# Then, with the id that command printed as SOURCE_ID:");
