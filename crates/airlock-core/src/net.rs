@@ -400,3 +400,86 @@ fn transport(url: &Url, e: reqwest::Error) -> NetError {
         reason,
     }
 }
+
+/// What [`Http::fill_store`] did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Filled {
+    pub downloaded_files: usize,
+    pub downloaded_bytes: u64,
+    /// Wanted files the store already held.
+    pub reused_files: usize,
+}
+
+impl Http {
+    /// Downloads, in parallel, every wanted blob the store lacks (each once, whatever the
+    /// number of paths naming it), verified, into `staging`. After a failure the other
+    /// downloads still finish, so that the next run reuses them; the first error is returned.
+    pub async fn fill_store(
+        &self,
+        store: &crate::storage::ContentStore,
+        wanted: impl IntoIterator<Item = (Sha256, u64, Url)>,
+        staging: &Arc<crate::storage::Staging>,
+        reporter: Arc<dyn Reporter>,
+        label: &str,
+    ) -> Result<Filled, NetError> {
+        let mut filled = Filled::default();
+        let mut missing: std::collections::BTreeMap<Sha256, (u64, Url)> = Default::default();
+        for (sha256, size, url) in wanted {
+            if store.contains(&sha256) {
+                filled.reused_files += 1;
+            } else {
+                missing.entry(sha256).or_insert((size, url));
+            }
+        }
+        let total = missing.values().map(|(size, _)| size).sum();
+        let task = reporter.start(label, Some(total), crate::report::Unit::Bytes);
+        if let Some(sha256) = missing.keys().next() {
+            // Every partial file lives in one folder: made once, not once per file.
+            let partial = store.partial_path(sha256);
+            let dir = partial.parent().expect("partial files live in a folder");
+            fs_err::create_dir_all(dir).map_err(|source| NetError::Write {
+                path: dir.to_path_buf(),
+                source,
+            })?;
+        }
+        let mut downloads = tokio::task::JoinSet::new();
+        for (sha256, (size, url)) in missing {
+            let (http, store, staging, reporter) = (
+                self.clone(),
+                store.clone(),
+                staging.clone(),
+                reporter.clone(),
+            );
+            downloads.spawn(async move {
+                let partial = store.partial_path(&sha256);
+                http.download(
+                    &url,
+                    Expected { size, sha256 },
+                    &partial,
+                    Some((&*reporter, task)),
+                )
+                .await?;
+                staging.adopt(partial, sha256);
+                Ok::<u64, NetError>(size)
+            });
+        }
+        let mut first_error = None;
+        while let Some(result) = downloads.join_next().await {
+            match result {
+                Ok(Ok(size)) => {
+                    filled.downloaded_files += 1;
+                    filled.downloaded_bytes += size;
+                }
+                Ok(Err(e)) => {
+                    first_error.get_or_insert(e);
+                }
+                Err(e) => {
+                    first_error
+                        .get_or_insert(NetError::Setup(format!("a download task failed: {e}")));
+                }
+            }
+        }
+        reporter.finish(task);
+        first_error.map_or(Ok(filled), Err)
+    }
+}

@@ -15,11 +15,11 @@ use super::SimplestreamsError;
 use super::document::{self, Index, IndexEntry, Products};
 use super::select::attributes;
 use crate::config::{ImagesConfig, ImagesMode};
-use crate::net::{Expected, Http, HttpOptions};
+use crate::net::{Http, HttpOptions};
 use crate::openpgp::{Keyring, SiteKey};
 use crate::report::{Reporter, Unit};
 use crate::site::Site;
-use crate::storage::{ContentStore, Manifest, Sha256, Staging, TreeSet};
+use crate::storage::{Manifest, Sha256, Staging, TreeSet};
 
 const UPSTREAM_NOTE: &str = "upstream-documents";
 const CONFIG_NOTE: &str = "images-config";
@@ -198,15 +198,15 @@ pub async fn sync(
 
     // 3. The files, from the store when it has them.
     let staging = Arc::new(store.staging());
-    download(
-        &http,
-        &store,
-        &files,
-        &staging,
-        reporter.clone(),
-        &mut report,
-    )
-    .await?;
+    let wanted = files
+        .values()
+        .map(|(sha256, size, url)| (*sha256, *size, url.clone()));
+    let filled = http
+        .fill_store(&store, wanted, &staging, reporter.clone(), "images")
+        .await?;
+    report.downloaded_files = filled.downloaded_files;
+    report.downloaded_bytes = filled.downloaded_bytes;
+    report.reused_files = filled.reused_files;
 
     // 4. Documents listing exactly that (and the custom images), signed; one switch.
     let staging = Arc::try_unwrap(staging)
@@ -508,75 +508,6 @@ fn select(
     }
     products.products = kept;
     Ok(products)
-}
-
-async fn download(
-    http: &Http,
-    store: &ContentStore,
-    files: &BTreeMap<String, (Sha256, u64, Url)>,
-    staging: &Arc<Staging>,
-    reporter: Arc<dyn Reporter>,
-    report: &mut ImagesReport,
-) -> Result<(), SimplestreamsError> {
-    // One download per distinct content: kernels of one release share their squashfs.
-    let mut missing: BTreeMap<Sha256, (u64, Url)> = BTreeMap::new();
-    for (sha256, size, url) in files.values() {
-        if store.contains(sha256) {
-            report.reused_files += 1;
-        } else {
-            missing.entry(*sha256).or_insert((*size, url.clone()));
-        }
-    }
-    let total = missing.values().map(|(size, _)| size).sum();
-    let task = reporter.start("images", Some(total), Unit::Bytes);
-    if let Some(sha256) = missing.keys().next() {
-        let partial = store.partial_path(sha256);
-        let dir = partial.parent().expect("partial files live in a folder");
-        fs_err::create_dir_all(dir).map_err(|source| crate::storage::StorageError::Write {
-            path: dir.to_path_buf(),
-            source,
-        })?;
-    }
-    let mut downloads = tokio::task::JoinSet::new();
-    for (sha256, (size, url)) in missing {
-        let (http, store, staging, reporter) = (
-            http.clone(),
-            store.clone(),
-            staging.clone(),
-            reporter.clone(),
-        );
-        downloads.spawn(async move {
-            let partial = store.partial_path(&sha256);
-            http.download(
-                &url,
-                Expected { size, sha256 },
-                &partial,
-                Some((&*reporter, task)),
-            )
-            .await?;
-            staging.adopt(partial, sha256);
-            Ok::<u64, SimplestreamsError>(size)
-        });
-    }
-    let mut first_error = None;
-    while let Some(result) = downloads.join_next().await {
-        match result {
-            Ok(Ok(size)) => {
-                report.downloaded_files += 1;
-                report.downloaded_bytes += size;
-            }
-            // The others finish: what they fetch is kept for the next run.
-            Ok(Err(e)) => {
-                first_error.get_or_insert(e);
-            }
-            Err(e) => {
-                first_error
-                    .get_or_insert(SimplestreamsError::upstream("download task", e.to_string()));
-            }
-        }
-    }
-    reporter.finish(task);
-    first_error.map_or(Ok(()), Err)
 }
 
 /// Fetches a clearsigned document and checks it; returns the signed text, the signer and

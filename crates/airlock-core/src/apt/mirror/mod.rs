@@ -26,7 +26,7 @@ use super::index::{IndexRecord, SourceRecord, extract_stanzas};
 use super::publish::{IndexText, retain_superseded, write_signed_suite};
 use super::release::ReleaseInfo;
 use crate::config::{AptMirrorConfig, MirrorMode};
-use crate::net::{Expected, Http, HttpOptions, NetError};
+use crate::net::{Http, HttpOptions, NetError};
 use crate::openpgp::{Keyring, OpenPgpError, SiteKey};
 use crate::report::{Reporter, Unit};
 use crate::site::Site;
@@ -734,59 +734,17 @@ async fn download_pool(
     reporter: Arc<dyn Reporter>,
     report: &mut MirrorReport,
 ) -> Result<(), MirrorError> {
-    let mut missing: BTreeMap<Sha256, (u64, String)> = BTreeMap::new();
-    for (path, (sha256, size, _)) in pool {
-        if context.store.contains(sha256) {
-            report.reused_files += 1;
-        } else {
-            missing.entry(*sha256).or_insert((*size, path.clone()));
-        }
-    }
-    let total: u64 = missing.values().map(|(size, _)| size).sum();
-    let task = reporter.start("packages", Some(total), Unit::Bytes);
-    let mut downloads = tokio::task::JoinSet::new();
-    if let Some((sha256, _)) = missing.first_key_value() {
-        // Every partial file lives in one folder: made once, not once per file.
-        upstream::create_parent(&context.store.partial_path(sha256))?;
-    }
-    for (sha256, (size, path)) in missing {
-        let (context, staging, reporter) = (context.clone(), staging.clone(), reporter.clone());
-        downloads.spawn(async move {
-            let url = upstream::url(&context.base, &path);
-            let partial = context.store.partial_path(&sha256);
-            context
-                .http
-                .download(
-                    &url,
-                    Expected { size, sha256 },
-                    &partial,
-                    Some((&*reporter, task)),
-                )
-                .await?;
-            staging.adopt(partial, sha256);
-            Ok::<u64, MirrorError>(size)
-        });
-    }
-    let mut first_error = None;
-    while let Some(result) = downloads.join_next().await {
-        match result.map_err(|e| {
-            MirrorError::upstream(&context.base, &format!("a download task failed: {e}"))
-        }) {
-            Ok(Ok(size)) => {
-                report.downloaded_files += 1;
-                report.downloaded_bytes += size;
-            }
-            // Let the others finish: what they fetch is kept for the next run.
-            Ok(Err(e)) | Err(e) => {
-                first_error.get_or_insert(e);
-            }
-        }
-    }
-    reporter.finish(task);
-    match first_error {
-        Some(e) => Err(e),
-        None => Ok(()),
-    }
+    let wanted = pool
+        .iter()
+        .map(|(path, (sha256, size, _))| (*sha256, *size, upstream::url(&context.base, path)));
+    let filled = context
+        .http
+        .fill_store(&context.store, wanted, staging, reporter, "packages")
+        .await?;
+    report.downloaded_files += filled.downloaded_files;
+    report.downloaded_bytes += filled.downloaded_bytes;
+    report.reused_files += filled.reused_files;
+    Ok(())
 }
 
 /// The filtered Packages texts of one suite, with their package counts.
