@@ -185,9 +185,23 @@ fn bad_streams_are_refused_and_the_served_stream_kept() {
     refused(&["noble/amd64/20250301/boot-kernel", "SHA-256"]);
     upstream.clear_faults();
 
-    // A path leaving the mirror.
+    // The same item cut short by the server.
+    upstream.fault(
+        "noble/amd64/20250301/boot-kernel",
+        Fault::Truncate(kernel.len() / 2),
+    );
+    refused(&["noble/amd64/20250301/boot-kernel"]);
+    upstream.clear_faults();
+
+    // A path leaving the mirror, or absolute.
     add_version(&|v| v["items"]["boot-kernel"]["path"] = "../../etc/passwd".into());
     refused(&["ga-24.04 20250301 item boot-kernel", "forbidden component"]);
+    add_version(&|v| v["items"]["boot-kernel"]["path"] = "/etc/passwd".into());
+    refused(&["ga-24.04 20250301 item boot-kernel", "is not relative"]);
+
+    // A size that is not a number: JSON of the wrong shape.
+    add_version(&|v| v["items"]["boot-kernel"]["size"] = "big".into());
+    refused(&[UBUNTU, "not a valid document"]);
 
     // A required field missing.
     add_version(&|v| {
