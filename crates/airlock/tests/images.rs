@@ -398,12 +398,19 @@ fn custom_images_join_the_stream() {
         "{out}"
     );
 
+    let root_tgz = format!("{base}/{}", items["root-tgz"]["path"].as_str().unwrap());
     let out = site.ok(&["images", "remove", "--os", "rhel", "--release", "9"]);
     assert!(
         out.contains("removed io.airlock.custom.stable:rhel-bases:9:amd64"),
         "{out}"
     );
     assert_eq!(read_as_maas(&base, &site.keyring()).len(), 4);
+    // No longer listed, but still there for the grace period: a MAAS import that read the
+    // previous documents finishes.
+    assert_eq!(
+        curl(&["-fs", &root_tgz]).stdout,
+        std::fs::read(&tgz).unwrap()
+    );
 }
 
 /// `mode = "verbatim"`: the upstream's signed documents byte for byte (clients keep the

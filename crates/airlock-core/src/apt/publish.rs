@@ -21,7 +21,7 @@ use crate::config::AptRepoConfig;
 use crate::openpgp::SiteKey;
 use crate::report::{Reporter, Unit};
 use crate::site::Site;
-use crate::storage::{Entry, Manifest, Sha256, Staging, TreeSet};
+use crate::storage::{Manifest, Sha256, Staging, TreeSet};
 use crate::util::parallel_map;
 
 /// Bumped when the layout of published files changes, so that an upgrade republishes.
@@ -444,21 +444,7 @@ pub(crate) fn retain_superseded(
     now: jiff::Timestamp,
     grace: i64,
 ) {
-    let now = now.as_second();
-    for (path, entry) in &previous.entries {
-        let immutable = path.starts_with("pool/") || path.contains("/by-hash/");
-        if !immutable || manifest.entries.contains_key(path) {
-            continue;
-        }
-        let retired = entry.retired.unwrap_or(now);
-        if now - retired < grace {
-            manifest.entries.insert(
-                path.clone(),
-                Entry {
-                    retired: Some(retired),
-                    ..entry.clone()
-                },
-            );
-        }
-    }
+    manifest.retain_superseded(previous, now.as_second(), grace, |path| {
+        path.starts_with("pool/") || path.contains("/by-hash/")
+    });
 }

@@ -220,7 +220,7 @@ pub async fn sync(
         (CONFIG_NOTE.to_string(), config_digest),
     ];
     if config.mode == ImagesMode::Verbatim {
-        publish_verbatim(site, raw, files, notes, staging, &previous)?;
+        publish_verbatim(site, raw, files, notes, staging, &previous, now)?;
         return Ok(report);
     }
     let stream = Stream {
@@ -232,6 +232,15 @@ pub async fn sync(
     Ok(report)
 }
 
+/// Image files a publish drops stay for the site's grace period: a MAAS import that read
+/// the previous documents can still fetch what they list. Documents (streams/) are replaced.
+fn retain_files(site: &Site, manifest: &mut Manifest, previous: &Manifest, now: jiff::Timestamp) {
+    let grace = site.config.site.grace.0.as_secs() as i64;
+    manifest.retain_superseded(previous, now.as_second(), grace, |path| {
+        !path.starts_with("streams/")
+    });
+}
+
 /// The upstream's signed documents byte for byte, and every file they list.
 fn publish_verbatim(
     site: &Site,
@@ -240,6 +249,7 @@ fn publish_verbatim(
     notes: Vec<(String, String)>,
     staging: Staging,
     previous: &Manifest,
+    now: jiff::Timestamp,
 ) -> Result<(), SimplestreamsError> {
     if !super::custom::CustomImages::load(site)?.images.is_empty() {
         return Err(SimplestreamsError::Custom {
@@ -257,6 +267,7 @@ fn publish_verbatim(
     for (path, bytes) in documents {
         add(&staging, &mut manifest, &path, &bytes)?;
     }
+    retain_files(site, &mut manifest, previous, now);
     trees(site).publish(&site.store(), staging, &manifest, previous)?;
     Ok(())
 }
@@ -336,6 +347,7 @@ pub(super) fn publish(
         entry.path = document::signed_path(&entry.path);
     }
     let index_json = document::render(&index);
+    retain_files(site, &mut manifest, previous, now);
     let index_path = document::INDEX_PATH;
     add(
         &staging,

@@ -51,6 +51,33 @@ impl Manifest {
         );
     }
 
+    /// Keeps the entries of `previous` that this manifest dropped and whose paths never
+    /// change content (`immutable`), for `grace` seconds after they were first dropped:
+    /// a client that read the previous index can still fetch what it lists.
+    pub fn retain_superseded(
+        &mut self,
+        previous: &Manifest,
+        now: i64,
+        grace: i64,
+        immutable: impl Fn(&str) -> bool,
+    ) {
+        for (path, entry) in &previous.entries {
+            if !immutable(path) || self.entries.contains_key(path) {
+                continue;
+            }
+            let retired = entry.retired.unwrap_or(now);
+            if now - retired < grace {
+                self.entries.insert(
+                    path.clone(),
+                    Entry {
+                        retired: Some(retired),
+                        ..entry.clone()
+                    },
+                );
+            }
+        }
+    }
+
     pub fn note(&self, key: &str) -> impl Iterator<Item = &str> {
         self.notes
             .iter()
