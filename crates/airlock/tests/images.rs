@@ -112,6 +112,15 @@ fn selected_images_and_every_bootloader_served_resigned() {
     .map(String::from)
     .collect();
     assert_eq!(names, expected);
+    // Byte ranges, as resumed downloads of large images ask.
+    let squashfs = std::fs::read(stream.path().join("noble/amd64/20250201/squashfs")).unwrap();
+    let range = curl(&[
+        "-fs",
+        "-r",
+        "100-199",
+        &format!("{}/images/noble/amd64/20250201/squashfs", server.url),
+    ]);
+    assert_eq!(range.stdout, &squashfs[100..200]);
     // Only the newest version's files are there.
     let old = curl(&[
         "-fs",
