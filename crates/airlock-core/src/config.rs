@@ -44,7 +44,16 @@ pub struct Config {
     pub site: SiteConfig,
     pub apt: AptConfig,
     pub images: Option<ImagesConfig>,
+    pub snaps: SnapsConfig,
     pub sync: SyncConfig,
+}
+
+/// The offline snap store (`[snaps]`).
+#[derive(Debug, Clone, Default)]
+pub struct SnapsConfig {
+    /// `.assert` files with root account-keys trusted besides Canonical's built-in one
+    /// (private brand stores, tests).
+    pub trusted_keys: Vec<PathBuf>,
 }
 
 /// The MAAS boot-image stream (`[images]`), published at `/images/`.
@@ -424,6 +433,11 @@ impl Config {
                 publish,
             },
             images,
+            snaps: SnapsConfig {
+                trusted_keys: raw.snaps.trusted_keys.map_or_else(Vec::new, |k| {
+                    k.0.into_iter().map(|k| base.join(k)).collect()
+                }),
+            },
             sync: SyncConfig {
                 jobs: raw.sync.jobs.map_or(8, |j| j.0),
                 timeout: raw.sync.timeout.unwrap_or(Period(Duration::from_secs(30))),
@@ -473,7 +487,15 @@ struct RawConfig {
     apt: RawApt,
     images: Option<RawImages>,
     #[serde(default)]
+    snaps: RawSnaps,
+    #[serde(default)]
     sync: RawSync,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawSnaps {
+    trusted_keys: Option<OneOrMore<PathBuf>>,
 }
 
 #[derive(Deserialize)]

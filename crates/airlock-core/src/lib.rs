@@ -12,6 +12,7 @@
 //! - [`openpgp`]: the site key ([`openpgp::SiteKey`]) and signature checks ([`openpgp::Keyring`]).
 //! - [`apt`]: deb822, .deb files, local repos ([`apt::repo`]), Release files, publishing.
 //! - [`server`]: the HTTP server for everything published ([`server::router`]).
+//! - [`snap`]: the offline snap store: assertions, catalog, the API snapd calls.
 //! - [`demo`]: a ready-made site for a first look.
 
 pub mod apt;
@@ -23,5 +24,6 @@ pub mod report;
 pub mod server;
 pub mod simplestreams;
 pub mod site;
+pub mod snap;
 pub mod storage;
 pub mod util;

@@ -201,6 +201,11 @@ impl SiteKey {
             .expect("serialising a parsed key")
     }
 
+    /// The secret key, for signing formats this module does not cover (snap assertions).
+    pub fn secret_key(&self) -> &SignedSecretKey {
+        &self.secret
+    }
+
     pub fn public_key(&self) -> &SignedPublicKey {
         &self.public
     }

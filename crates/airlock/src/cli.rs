@@ -50,6 +50,9 @@ pub enum Command {
     /// Custom and non-Ubuntu boot images in the published image stream.
     #[command(subcommand)]
     Images(ImagesCommand),
+    /// The offline snap store: import snaps with their assertions, release them to channels.
+    #[command(subcommand)]
+    Snap(SnapCommand),
     /// What to run on the MAAS region to use this site.
     #[command(subcommand)]
     Maas(MaasCommand),
@@ -78,6 +81,40 @@ pub enum KeyType {
     Ed25519,
     /// RSA with a 4096-bit modulus, for clients that want RSA.
     Rsa4096,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SnapCommand {
+    /// Import a snap with its .assert file (as `snap download` writes them); accepted only when
+    /// the assertions verify up to a trusted root and match the file's SHA3-384 and size.
+    Import {
+        snap: PathBuf,
+        /// The assertions (default: the snap's path with .assert).
+        assertions: Option<PathBuf>,
+        /// Channels to release it to (track/risk[/branch]); repeat for several.
+        #[arg(long = "channel")]
+        channels: Vec<String>,
+        /// Architectures to release it for (default: those meta/snap.yaml declares).
+        #[arg(long = "arch")]
+        architectures: Vec<String>,
+    },
+    /// Point channels at a stored revision.
+    Release {
+        name: String,
+        revision: u64,
+        #[arg(required = true)]
+        channels: Vec<String>,
+        #[arg(long = "arch")]
+        architectures: Vec<String>,
+    },
+    /// List the snaps of the store, their revisions and channels.
+    List,
+    /// Remove a snap (or one revision of it) from the store.
+    Remove {
+        name: String,
+        #[arg(long)]
+        revision: Option<u64>,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -3,11 +3,12 @@
 //! - `/apt/REPO/...`: published apt trees (`data/public/apt/REPO`, a symlink switched by each
 //!   publish; every request resolves it afresh);
 //! - `/airlock.gpg`, `/airlock.asc`: the site's public key;
+//! - `/v2/...`, `/api/v1/...`: the snap store API ([`crate::snap::api`]);
 //! - `/`: a page saying what is served and how to use it; folders get a plain listing.
 //!
 //! [`router`] is separate from [`serve`] so tests can call it in-process.
 
-mod files;
+pub(crate) mod files;
 mod index;
 
 use std::future::Future;
@@ -47,6 +48,7 @@ struct Inner {
     key_binary: Bytes,
     key_armored: Bytes,
     small_files: files::SmallFiles,
+    snaps: crate::snap::api::StoreApi,
 }
 
 impl ServerState {
@@ -59,6 +61,7 @@ impl ServerState {
                 key_binary: Bytes::from(key.public_binary()),
                 key_armored: Bytes::from(key.public_armored()),
                 small_files: files::SmallFiles::default(),
+                snaps: crate::snap::api::StoreApi::new(data_dir, public_url),
             }),
         }
     }
@@ -96,13 +99,15 @@ impl ServerError {
 }
 
 pub fn router(state: ServerState) -> Router {
+    let snaps = crate::snap::api::router(state.inner.snaps.clone());
     Router::new()
         .route("/", get(index::home))
         .route("/airlock.gpg", get(key_binary))
         .route("/airlock.asc", get(key_armored))
         .fallback(published)
-        .layer(middleware::from_fn(access_log))
         .with_state(state)
+        .merge(snaps)
+        .layer(middleware::from_fn(access_log))
 }
 
 /// One listening socket, with a handle per core: each core runs its own single-threaded event

@@ -8,6 +8,7 @@ mod key;
 mod maas;
 mod publish;
 mod serve;
+mod snap;
 mod sync;
 
 use airlock_core::apt::AptError;
@@ -35,6 +36,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Sync(args) => sync::run(&open(&cli.config)?, args, reporter, cli.verbose > 0),
         Command::Serve(args) => serve::run(&open(&cli.config)?, args),
         Command::Images(command) => images::run(&open(&cli.config)?, command, &*reporter),
+        Command::Snap(command) => snap::run(&open(&cli.config)?, command, &*reporter),
         Command::Maas(command) => maas::run(&open(&cli.config)?, command),
     }
 }

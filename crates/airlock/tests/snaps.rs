@@ -1,0 +1,560 @@
+//! The offline snap store end to end: snaps built with mksquashfs, assertions signed by a test
+//! root the site trusts, `airlock snap import`, `airlock serve`, then Debian's real snapd
+//! (started by hand in its own root) running `snap info` and `snap find` against it, and the
+//! store API checked request by request as snapd sends them.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command};
+use std::time::{Duration, Instant};
+
+use airlock_core::openpgp::{KeyAlgorithm, SiteKey};
+use airlock_core::snap::assertion::{self, Assertion, account_key_body, key_id, public_key_packet};
+use common::{Site, curl};
+use serde_json::{Value, json};
+use sha3::{Digest, Sha3_384};
+
+const SNAP_ID: &str = "hElL0A1rl0ck5nap1dF0rTest5xxxxxx";
+
+/// A root authority (trusted through `[snaps] trusted_keys`) and its store key.
+struct Authority {
+    root: SiteKey,
+    store: SiteKey,
+}
+
+fn key() -> SiteKey {
+    SiteKey::generate(KeyAlgorithm::Ed25519, "snap test").unwrap()
+}
+
+fn encode(assertions: &[&Assertion]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for a in assertions {
+        out.extend_from_slice(a.encoded());
+        out.extend_from_slice(b"\n\n");
+    }
+    out
+}
+
+impl Authority {
+    fn new() -> Authority {
+        Authority {
+            root: key(),
+            store: key(),
+        }
+    }
+
+    fn sign(&self, signer: &SiteKey, headers: &[(&str, &str)], body: &str) -> Assertion {
+        assertion::sign(headers, body.as_bytes(), signer.secret_key()).unwrap()
+    }
+
+    fn account_key(&self, signer: &SiteKey, key: &SiteKey) -> Assertion {
+        let id = key_id(&public_key_packet(key.secret_key()));
+        self.sign(
+            signer,
+            &[
+                ("type", "account-key"),
+                ("authority-id", "testroot"),
+                ("public-key-sha3-384", &id),
+                ("account-id", "testroot"),
+                ("name", "store"),
+                ("since", "2020-01-01T00:00:00Z"),
+            ],
+            &account_key_body(key.secret_key()),
+        )
+    }
+
+    /// What the site trusts: the root's self-signed account-key and its account.
+    fn root_file(&self, dir: &Path) -> PathBuf {
+        let root_key = self.account_key(&self.root, &self.root);
+        let account = self.sign(
+            &self.root,
+            &[
+                ("type", "account"),
+                ("authority-id", "testroot"),
+                ("account-id", "testroot"),
+                ("display-name", "Test Root"),
+                ("username", "testroot"),
+                ("validation", "certified"),
+                ("timestamp", "2020-01-01T00:00:00Z"),
+            ],
+            "",
+        );
+        let path = dir.join("root.assert");
+        std::fs::write(&path, encode(&[&root_key, &account])).unwrap();
+        path
+    }
+
+    /// The chain `snap download` writes for a snap: store key, publisher, declaration, revision.
+    fn snap_assertions(&self, snap: &Path, revision: u64, size: Option<u64>) -> Vec<Assertion> {
+        let bytes = std::fs::read(snap).unwrap();
+        let digest = assertion::snap_digest_b64(&Sha3_384::digest(&bytes));
+        let size = size.unwrap_or(bytes.len() as u64).to_string();
+        let revision = revision.to_string();
+        vec![
+            self.account_key(&self.root, &self.store),
+            self.sign(
+                &self.store,
+                &[
+                    ("type", "account"),
+                    ("authority-id", "testroot"),
+                    ("account-id", "publisher1"),
+                    ("display-name", "Airlock Tester"),
+                    ("username", "tester"),
+                    ("validation", "verified"),
+                    ("timestamp", "2024-01-01T00:00:00Z"),
+                ],
+                "",
+            ),
+            self.sign(
+                &self.store,
+                &[
+                    ("type", "snap-declaration"),
+                    ("authority-id", "testroot"),
+                    ("series", "16"),
+                    ("snap-id", SNAP_ID),
+                    ("publisher-id", "publisher1"),
+                    ("snap-name", "hello-airlock"),
+                    ("timestamp", "2024-01-01T00:00:00Z"),
+                ],
+                "",
+            ),
+            self.sign(
+                &self.store,
+                &[
+                    ("type", "snap-revision"),
+                    ("authority-id", "testroot"),
+                    ("snap-sha3-384", &digest),
+                    ("developer-id", "publisher1"),
+                    ("snap-id", SNAP_ID),
+                    ("snap-revision", &revision),
+                    ("snap-size", &size),
+                    ("timestamp", "2024-02-01T00:00:00Z"),
+                ],
+                "",
+            ),
+        ]
+    }
+
+    /// Writes NAME.assert next to the snap.
+    fn assert_file(&self, snap: &Path, revision: u64) -> PathBuf {
+        let assertions = self.snap_assertions(snap, revision, None);
+        let path = snap.with_extension("assert");
+        std::fs::write(&path, encode(&assertions.iter().collect::<Vec<_>>())).unwrap();
+        path
+    }
+}
+
+/// A real snap: a squashfs image made by mksquashfs with the given compressor.
+fn build_snap(dir: &Path, file: &str, yaml: &str, compressor: &str) -> PathBuf {
+    let tree = dir.join(format!("{file}.tree"));
+    std::fs::create_dir_all(tree.join("meta/gui")).unwrap();
+    std::fs::create_dir_all(tree.join("bin")).unwrap();
+    std::fs::write(tree.join("meta/snap.yaml"), yaml).unwrap();
+    std::fs::write(
+        tree.join("meta/gui/icon.png"),
+        b"\x89PNG\r\n\x1a\nnot really",
+    )
+    .unwrap();
+    std::fs::write(
+        tree.join("bin/hello"),
+        "#!/bin/sh\necho hello from airlock\n",
+    )
+    .unwrap();
+    let snap = dir.join(file);
+    let out = Command::new("mksquashfs")
+        .arg(&tree)
+        .arg(&snap)
+        .args([
+            "-noappend",
+            "-all-root",
+            "-no-progress",
+            "-comp",
+            compressor,
+        ])
+        .output()
+        .expect("mksquashfs (squashfs-tools) is installed");
+    assert!(
+        out.status.success(),
+        "mksquashfs: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    snap
+}
+
+fn yaml(version: &str) -> String {
+    format!(
+        "name: hello-airlock\nversion: '{version}'\nsummary: Says hello from the air gap\n\
+         description: A test snap served by airlock's offline store.\nbase: core22\n\
+         confinement: strict\ngrade: stable\nlicense: MIT\narchitectures: [amd64]\n\
+         apps:\n  hello-airlock:\n    command: bin/hello\n"
+    )
+}
+
+fn site_with(authority: &Authority) -> Site {
+    let scratch = tempfile::tempdir().unwrap();
+    let root = authority.root_file(scratch.path());
+    let site = Site::new("ed25519", "");
+    let target = site.path().join("root.assert");
+    std::fs::copy(root, &target).unwrap();
+    let config = std::fs::read_to_string(site.config()).unwrap();
+    std::fs::write(
+        site.config(),
+        format!("{config}\n[snaps]\ntrusted_keys = \"root.assert\"\n"),
+    )
+    .unwrap();
+    site
+}
+
+fn get_json(url: &str) -> (u16, String, Value) {
+    let out = curl(&["-s", "-w", "\n%{http_code} %{content_type}", url]);
+    let text = String::from_utf8(out.stdout).unwrap();
+    let (body, status) = text.rsplit_once('\n').unwrap();
+    let (code, content_type) = status.split_once(' ').unwrap();
+    (
+        code.parse().unwrap(),
+        content_type.to_string(),
+        serde_json::from_str(body).unwrap_or(Value::Null),
+    )
+}
+
+fn post_json(url: &str, body: &str) -> (u16, Value) {
+    let out = curl(&[
+        "-s",
+        "-w",
+        "\n%{http_code}",
+        "-H",
+        "Content-Type: application/json",
+        "-H",
+        "Snap-Device-Architecture: amd64",
+        "--data-binary",
+        body,
+        url,
+    ]);
+    let text = String::from_utf8(out.stdout).unwrap();
+    let (body, code) = text.rsplit_once('\n').unwrap();
+    (
+        code.parse().unwrap(),
+        serde_json::from_str(body).unwrap_or(Value::Null),
+    )
+}
+
+/// Debian's snapd started by hand in a root of its own (SNAPPY_GLOBAL_ROOT), pointed at the
+/// store with SNAPPY_FORCE_API_URL; SNAPD_STANDBY_WAIT keeps it from exiting when idle.
+struct Snapd {
+    child: Child,
+    root: tempfile::TempDir,
+}
+
+impl Snapd {
+    fn start(store: &str) -> Snapd {
+        assert!(
+            Path::new("/usr/lib/snapd/snapd").exists(),
+            "snapd is installed (.ci/run installs it)"
+        );
+        let root = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(root.path().join("run")).unwrap();
+        // snapd runs its helpers (snap-seccomp) from under its root.
+        std::os::unix::fs::symlink("/usr", root.path().join("usr")).unwrap();
+        let child = Command::new("/usr/lib/snapd/snapd")
+            .env("SNAPPY_GLOBAL_ROOT", root.path())
+            .env("SNAPPY_FORCE_API_URL", format!("{store}/"))
+            .env("SNAPD_STANDBY_WAIT", "10h")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let socket = root.path().join("run/snapd.socket");
+        let started = Instant::now();
+        while !socket.exists() {
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "snapd did not start"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Snapd { child, root }
+    }
+
+    fn snap(&self, args: &[&str]) -> (bool, String) {
+        let out = Command::new("snap")
+            .args(args)
+            .env("SNAPPY_GLOBAL_ROOT", self.root.path())
+            .current_dir(self.root.path())
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ),
+        )
+    }
+}
+
+impl Drop for Snapd {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn snapd_reads_the_offline_store() {
+    let authority = Authority::new();
+    let site = site_with(&authority);
+    let work = tempfile::tempdir().unwrap();
+    let one = build_snap(work.path(), "hello-airlock_1.snap", &yaml("1.0"), "xz");
+    let two = build_snap(work.path(), "hello-airlock_2.snap", &yaml("2.0"), "lzo");
+    authority.assert_file(&one, 1);
+    authority.assert_file(&two, 2);
+
+    let out = site.ok(&[
+        "snap",
+        "import",
+        one.to_str().unwrap(),
+        "--channel",
+        "stable",
+    ]);
+    assert!(
+        out.contains("imported hello-airlock revision 1 (1.0), released to amd64 latest/stable"),
+        "{out}"
+    );
+    assert!(out.contains("snapd will also ask for core22"), "{out}");
+    let out = site.ok(&[
+        "snap",
+        "import",
+        two.to_str().unwrap(),
+        "--channel",
+        "beta",
+        "--channel",
+        "2.x/stable",
+    ]);
+    assert!(out.contains("amd64 latest/beta, amd64 2.x/stable"), "{out}");
+    // The same file again changes nothing.
+    let out = site.ok(&["snap", "import", two.to_str().unwrap()]);
+    assert!(
+        out.contains("already had hello-airlock revision 2"),
+        "{out}"
+    );
+    let list = site.ok(&["snap", "list"]);
+    assert!(
+        list.contains("hello-airlock  hElL0A1rl0ck5nap1dF0rTest5xxxxxx  publisher tester"),
+        "{list}"
+    );
+    assert!(list.contains("revision 2  2.0"), "{list}");
+
+    let server = site.serve();
+    let base = &server.url;
+
+    // Info, as snapd asks it.
+    let (status, content_type, info) = get_json(&format!(
+        "{base}/v2/snaps/info/hello-airlock?architecture=amd64&fields=download"
+    ));
+    assert_eq!((status, content_type.as_str()), (200, "application/json"));
+    let channels: Vec<&str> = info["channel-map"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["channel"]["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(channels, ["latest/stable", "latest/beta", "2.x/stable"]);
+    assert_eq!(info["snap"]["publisher"]["display-name"], "Airlock Tester");
+    assert_eq!(
+        info["channel-map"][0]["epoch"],
+        json!({"read": [0], "write": [0]})
+    );
+    let (status, _, _) = get_json(&format!(
+        "{base}/v2/snaps/info/hello-airlock?architecture=arm64"
+    ));
+    assert_eq!(status, 404, "no arm64 release");
+
+    // The advertised download is the file, with the advertised digest and size; Range and HEAD.
+    let download = &info["channel-map"][1]["download"];
+    let url = download["url"].as_str().unwrap();
+    assert_eq!(
+        url,
+        format!("{base}/api/v1/snaps/download/{SNAP_ID}_2.snap")
+    );
+    let blob = curl(&["-fs", url]).stdout;
+    assert_eq!(blob, std::fs::read(&two).unwrap());
+    assert_eq!(
+        hex::encode(Sha3_384::digest(&blob)),
+        download["sha3-384"].as_str().unwrap()
+    );
+    assert_eq!(blob.len() as u64, download["size"].as_u64().unwrap());
+    let ranged = curl(&["-fs", "-w", "%{http_code}", "-r", "100-199", url]).stdout;
+    assert_eq!(&ranged[..100], &blob[100..200]);
+    assert!(ranged.ends_with(b"206"));
+    let head = String::from_utf8(curl(&["-fsI", url]).stdout)
+        .unwrap()
+        .to_lowercase();
+    assert!(
+        head.contains(&format!("content-length: {}", blob.len())),
+        "{head}"
+    );
+
+    // Assertions, byte for byte as imported, under both paths snapd has used.
+    let chain = authority.snap_assertions(&two, 2, None);
+    let revision_url = format!(
+        "{base}/v2/assertions/snap-revision/{}?max-format=0",
+        chain[3].header("snap-sha3-384").unwrap()
+    );
+    let served = curl(&["-fs", "-D", "-", &revision_url]).stdout;
+    let served = String::from_utf8(served).unwrap();
+    assert!(
+        served
+            .to_lowercase()
+            .contains("content-type: application/x.ubuntu.assertion"),
+        "{served}"
+    );
+    let body = &served[served.find("\r\n\r\n").unwrap() + 4..];
+    let parsed = Assertion::parse(body.as_bytes()).unwrap();
+    assert_eq!(parsed.header("snap-revision"), Some("2"));
+    for path in [
+        format!("v2/assertions/snap-declaration/16/{SNAP_ID}"),
+        "api/v1/snaps/assertions/account/publisher1".into(),
+        format!(
+            "v2/assertions/account-key/{}",
+            chain[0].header("public-key-sha3-384").unwrap()
+        ),
+    ] {
+        assert!(
+            curl(&["-fs", &format!("{base}/{path}")]).status.success(),
+            "{path}"
+        );
+    }
+    let (status, content_type, missing) =
+        get_json(&format!("{base}/v2/assertions/snap-revision/nonexistent"));
+    assert_eq!(
+        (status, content_type.as_str()),
+        (404, "application/problem+json")
+    );
+    assert_eq!(missing["error-list"][0]["code"], "not-found");
+
+    // Refresh actions, as the daemon and `snap download` send them.
+    let action = |a: Value| {
+        post_json(
+            &format!("{base}/v2/snaps/refresh"),
+            &json!({"context": [], "actions": [a], "fields": ["download"]}).to_string(),
+        )
+    };
+    let (status, r) = action(
+        json!({"action": "install", "instance-key": "install-1", "name": "hello-airlock", "channel": "stable", "epoch": null}),
+    );
+    assert_eq!(status, 200);
+    assert_eq!(r["results"][0]["snap"]["revision"], 1);
+    assert_eq!(r["results"][0]["effective-channel"], "latest/stable");
+    assert_eq!(r["results"][0]["instance-key"], "install-1");
+    let (_, r) = action(
+        json!({"action": "install", "instance-key": "install-1", "name": "hello-airlock", "channel": "edge", "epoch": null}),
+    );
+    assert_eq!(
+        r["results"][0]["snap"]["revision"], 2,
+        "closed edge follows beta"
+    );
+    assert_eq!(r["results"][0]["effective-channel"], "latest/edge");
+    let (_, r) = action(
+        json!({"action": "download", "instance-key": "download-1", "name": "hello-airlock", "revision": 1, "epoch": null}),
+    );
+    assert_eq!(
+        r["results"][0]["snap"]["download"]["size"],
+        std::fs::metadata(&one).unwrap().len()
+    );
+    assert!(
+        r["results"][0]["snap"]["snap-yaml"]
+            .as_str()
+            .unwrap()
+            .contains("version: '1.0'")
+    );
+    let (_, r) = action(
+        json!({"action": "install", "instance-key": "install-1", "name": "nothing-here", "epoch": null}),
+    );
+    assert_eq!(r["results"][0]["error"]["code"], "name-not-found");
+    assert_eq!(r["results"][0]["name"], "nothing-here");
+    let (_, r) = action(
+        json!({"action": "install", "instance-key": "install-1", "name": "hello-airlock", "channel": "3.x/stable", "epoch": null}),
+    );
+    assert_eq!(r["results"][0]["error"]["code"], "revision-not-found");
+    assert!(
+        r["results"][0]["error"]["extra"]["releases"]
+            .as_array()
+            .unwrap()
+            .contains(&json!({"architecture": "amd64", "channel": "2.x/stable"}))
+    );
+    let refresh = |revision: u64, tracking: &str| {
+        post_json(&format!("{base}/v2/snaps/refresh"), &json!({
+            "context": [{"snap-id": SNAP_ID, "instance-key": SNAP_ID, "revision": revision, "tracking-channel": tracking, "epoch": {"read": [0], "write": [0]}, "refreshed-date": "2024-01-01T00:00:00Z"}],
+            "actions": [{"action": "refresh", "instance-key": SNAP_ID, "snap-id": SNAP_ID}],
+        }).to_string()).1
+    };
+    assert_eq!(
+        refresh(1, "latest/stable")["results"],
+        json!([]),
+        "up to date: no result"
+    );
+    assert_eq!(
+        refresh(1, "latest/beta")["results"][0]["snap"]["revision"],
+        2
+    );
+    let (_, r) = action(
+        json!({"action": "fetch-assertions", "key": "g1", "assertions": [{"type": "snap-declaration", "primary-key": ["16", SNAP_ID]}, {"type": "validation-set", "primary-key": ["16", "x", "y", "1"]}]}),
+    );
+    assert_eq!(
+        r["results"][0]["assertion-stream-urls"],
+        json!([format!(
+            "{base}/v2/assertions/snap-declaration/16/{SNAP_ID}"
+        )])
+    );
+    assert_eq!(r["results"][0]["error-list"][0]["code"], "not-found");
+
+    // The real client.
+    let snapd = Snapd::start(base);
+    let (ok, info) = snapd.snap(&["info", "hello-airlock"]);
+    assert!(ok, "{info}");
+    for expected in [
+        "name:      hello-airlock",
+        "summary:   Says hello from the air gap",
+        "publisher: Airlock Tester",
+        "license:   MIT",
+        "snap-id: hElL0A1rl0ck5nap1dF0rTest5xxxxxx",
+    ] {
+        assert!(
+            info.contains(expected),
+            "snap info lacks {expected:?}:\n{info}"
+        );
+    }
+    let line = |channel: &str| {
+        info.lines()
+            .find(|l| l.trim_start().starts_with(channel))
+            .unwrap_or_else(|| panic!("no {channel} in\n{info}"))
+            .to_string()
+    };
+    assert!(
+        line("latest/stable:").contains("1.0") && line("latest/stable:").contains("(1)"),
+        "{info}"
+    );
+    assert!(
+        line("latest/candidate:").contains('↑') || line("latest/candidate:").contains('^'),
+        "{info}"
+    );
+    assert!(
+        line("latest/beta:").contains("2.0") && line("latest/beta:").contains("(2)"),
+        "{info}"
+    );
+    assert!(line("2.x/stable:").contains("2.0"), "{info}");
+    let (ok, found) = snapd.snap(&["find", "hello"]);
+    assert!(ok, "{found}");
+    assert!(
+        found
+            .lines()
+            .any(|l| l.starts_with("hello-airlock") && l.contains("1.0") && l.contains("tester")),
+        "{found}"
+    );
+    let (ok, none) = snapd.snap(&["info", "not-in-this-store"]);
+    assert!(!ok && none.contains("no snap found"), "{none}");
+    drop(snapd);
+    drop(server);
+}
