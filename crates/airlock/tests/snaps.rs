@@ -558,3 +558,220 @@ fn snapd_reads_the_offline_store() {
     drop(snapd);
     drop(server);
 }
+
+/// Every file of the data folder except the lock: what a refused import must leave as it was.
+fn data_state(site: &Site) -> std::collections::BTreeMap<String, Vec<u8>> {
+    let mut state = site.snapshot();
+    state.retain(|name, _| name.starts_with("data/") && !name.ends_with(".lock"));
+    state
+}
+
+#[test]
+fn bad_snaps_are_refused_and_nothing_changes() {
+    let authority = Authority::new();
+    let site = site_with(&authority);
+    let work = tempfile::tempdir().unwrap();
+    let dir = work.path();
+    let good = build_snap(dir, "hello-airlock_1.snap", &yaml("1.0"), "gzip");
+    authority.assert_file(&good, 1);
+    site.ok(&[
+        "snap",
+        "import",
+        good.to_str().unwrap(),
+        "--channel",
+        "stable",
+    ]);
+    let before = data_state(&site);
+
+    let write = |name: &str, assertions: &[Assertion]| {
+        let path = dir.join(name);
+        std::fs::write(&path, encode(&assertions.iter().collect::<Vec<_>>())).unwrap();
+        path
+    };
+    let other = build_snap(dir, "other.snap", &yaml("1.1"), "zstd");
+    let truncated = dir.join("truncated.snap");
+    let whole = std::fs::read(&other).unwrap();
+    // mksquashfs pads images to 4 KiB: cut well inside the image itself.
+    std::fs::write(&truncated, &whole[..200]).unwrap();
+    let not_squashfs = dir.join("text.snap");
+    std::fs::write(&not_squashfs, "this is not a squashfs image\n".repeat(100)).unwrap();
+    let bad_yaml = build_snap(
+        dir,
+        "bad-yaml.snap",
+        "name: hello-airlock\nversion: [unclosed\n",
+        "xz",
+    );
+    let renamed = build_snap(
+        dir,
+        "renamed.snap",
+        &yaml("1.0").replace("name: hello-airlock", "name: someone-else"),
+        "xz",
+    );
+
+    let mut altered = authority.snap_assertions(&other, 5, None);
+    let text = String::from_utf8(altered[3].encoded().to_vec())
+        .unwrap()
+        .replace("snap-revision: 5", "snap-revision: 6");
+    altered[3] = Assertion::parse(text.as_bytes()).unwrap();
+
+    let cases: Vec<(&str, PathBuf, PathBuf, Vec<&str>)> = vec![
+        (
+            "assertions of another file",
+            other.clone(),
+            write("a.assert", &authority.snap_assertions(&good, 5, None)),
+            vec![],
+        ),
+        (
+            "wrong size",
+            other.clone(),
+            write(
+                "b.assert",
+                &authority.snap_assertions(&other, 5, Some(12345)),
+            ),
+            vec![],
+        ),
+        (
+            "altered after signing",
+            other.clone(),
+            write("c.assert", &altered),
+            vec![],
+        ),
+        (
+            "chain to an unknown root",
+            other.clone(),
+            write(
+                "d.assert",
+                &Authority::new().snap_assertions(&other, 5, None),
+            ),
+            vec![],
+        ),
+        (
+            "truncated snap",
+            truncated.clone(),
+            write("e.assert", &authority.snap_assertions(&truncated, 5, None)),
+            vec![],
+        ),
+        (
+            "not a squashfs",
+            not_squashfs.clone(),
+            write(
+                "f.assert",
+                &authority.snap_assertions(&not_squashfs, 5, None),
+            ),
+            vec![],
+        ),
+        (
+            "snap.yaml does not parse",
+            bad_yaml.clone(),
+            write("g.assert", &authority.snap_assertions(&bad_yaml, 5, None)),
+            vec![],
+        ),
+        (
+            "name differs from the declaration",
+            renamed.clone(),
+            write("h.assert", &authority.snap_assertions(&renamed, 5, None)),
+            vec![],
+        ),
+        (
+            "unknown channel",
+            other.clone(),
+            write("i.assert", &authority.snap_assertions(&other, 5, None)),
+            vec!["--channel", "1.0/rough"],
+        ),
+    ];
+    let expected = [
+        "holds no snap-revision for this file",
+        "but its snap-revision says 12345",
+        "the signature does not verify",
+        "is not known",
+        "truncated: the squashfs image is",
+        "not a snap: a snap is a squashfs image",
+        "meta/snap.yaml",
+        "meta/snap.yaml names \"someone-else\" but its snap-declaration is for \"hello-airlock\"",
+        "\"1.0/rough\" is not a channel",
+    ];
+    for ((what, snap, assert, extra), expected) in cases.into_iter().zip(expected) {
+        let mut args = vec![
+            "snap",
+            "import",
+            snap.to_str().unwrap(),
+            assert.to_str().unwrap(),
+        ];
+        args.extend(extra);
+        let out = site.run(&args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{what}: accepted");
+        assert!(stderr.contains(expected), "{what}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{what}: {stderr}");
+        assert_eq!(data_state(&site), before, "{what}: the data folder changed");
+    }
+    // Without the declaration, a store that never saw it refuses; one that has it from an
+    // earlier import accepts (`snap download` leaves out what the store already holds).
+    let chain = authority.snap_assertions(&other, 5, None);
+    let partial = write("j.assert", &chain[3..]);
+    let no_declaration = write(
+        "k.assert",
+        &[chain[0].clone(), chain[1].clone(), chain[3].clone()],
+    );
+    let fresh = site_with(&authority);
+    let out = fresh.run(&[
+        "snap",
+        "import",
+        other.to_str().unwrap(),
+        no_declaration.to_str().unwrap(),
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!(
+            "the snap-declaration of snap-id {SNAP_ID} is missing"
+        )),
+        "{stderr}"
+    );
+    assert!(!fresh.path().join("data/state/snaps/catalog.json").exists());
+    let out = site.ok(&[
+        "snap",
+        "import",
+        other.to_str().unwrap(),
+        partial.to_str().unwrap(),
+    ]);
+    assert!(out.contains("imported hello-airlock revision 5"), "{out}");
+
+    // The API: snapd-shaped 4xx, never 5xx (snapd retries those for half a minute).
+    let server = site.serve();
+    let base = &server.url;
+    let (status, r) = post_json(&format!("{base}/v2/snaps/refresh"), "{\"actions\": [");
+    assert_eq!(status, 400);
+    assert_eq!(r["error-list"][0]["code"], "invalid-request");
+    let (status, _) = post_json(&format!("{base}/v2/snaps/refresh"), "{\"actions\": 3}");
+    assert_eq!(status, 400);
+    let huge = format!(
+        "{{\"context\": [], \"actions\": [], \"pad\": \"{}\"}}",
+        "x".repeat(2 << 20)
+    );
+    let huge_file = dir.join("huge.json");
+    std::fs::write(&huge_file, huge).unwrap();
+    let (status, _) = post_json(
+        &format!("{base}/v2/snaps/refresh"),
+        &format!("@{}", huge_file.display()),
+    );
+    assert_eq!(status, 413, "oversized body");
+    for path in [
+        "v2/snaps/nothing",
+        "api/v1/snaps/what",
+        "v2/snaps/info/unknown-snap",
+        "api/v1/snaps/download/garbage",
+        "api/v1/snaps/download/x_1.snap",
+        "v2/assertions/account/..%2F..%2Fetc",
+        "api/v1/snaps/icon/abc.png",
+    ] {
+        let (status, content_type, body) = get_json(&format!("{base}/{path}"));
+        assert_eq!(status, 404, "{path}");
+        assert!(
+            content_type.starts_with("application/") && content_type.ends_with("json"),
+            "{path}: {content_type}"
+        );
+        assert!(body["error-list"][0]["code"].is_string(), "{path}: {body}");
+    }
+    let (status, _, _) = get_json(&format!("{base}/v2/snaps/find?q=a%2Bb"));
+    assert_eq!(status, 400, "find with characters snapd refuses");
+}

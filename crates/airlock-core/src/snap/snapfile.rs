@@ -67,24 +67,35 @@ struct RawYaml {
     apps: BTreeMap<String, serde_norway::Value>,
 }
 
-/// Reads `meta/snap.yaml` (and the icon, when there is one) from the snap at `path`.
 /// An icon's kind (`png` or `svg`) and bytes.
 pub type IconFile = (&'static str, Vec<u8>);
 
+/// Reads `meta/snap.yaml` (and the icon, when there is one) from the snap at `path`.
 pub fn read(path: &Path) -> Result<(SnapMeta, Option<IconFile>), SnapFileError> {
     let fail = |reason: String| SnapFileError {
         path: path.display().to_string(),
         reason,
     };
     let file = std::fs::File::open(path).map_err(|e| fail(format!("cannot open: {e}")))?;
-    let mut magic = [0u8; 4];
+    // The superblock: magic, then `bytes_used` (the image's length) at offset 40.
+    let mut superblock = [0u8; 48];
     (&file)
-        .read_exact(&mut magic)
+        .read_exact(&mut superblock)
         .map_err(|_| fail("too short to be a snap".into()))?;
-    if &magic != b"hsqs" {
+    if &superblock[..4] != b"hsqs" {
         return Err(fail(
             "not a snap: a snap is a squashfs image, and this is not one".into(),
         ));
+    }
+    let declared = u64::from_le_bytes(superblock[40..48].try_into().expect("8 bytes"));
+    let actual = file
+        .metadata()
+        .map_err(|e| fail(format!("cannot read: {e}")))?
+        .len();
+    if actual < declared {
+        return Err(fail(format!(
+            "truncated: the squashfs image is {declared} bytes, the file only {actual}"
+        )));
     }
     let reader =
         BufReader::new(std::fs::File::open(path).map_err(|e| fail(format!("cannot open: {e}")))?);
