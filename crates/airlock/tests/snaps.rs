@@ -24,7 +24,7 @@ struct Authority {
 }
 
 fn key() -> SiteKey {
-    SiteKey::generate(KeyAlgorithm::Ed25519, "snap test").unwrap()
+    SiteKey::generate(KeyAlgorithm::Rsa4096, "snap test").unwrap()
 }
 
 fn encode(assertions: &[&Assertion]) -> Vec<u8> {
@@ -556,6 +556,34 @@ fn snapd_reads_the_offline_store() {
     let (ok, none) = snapd.snap(&["info", "not-in-this-store"]);
     assert!(!ok && none.contains("no snap found"), "{none}");
     drop(snapd);
+
+    // `snap download` runs the refresh action, downloads the blob and checks its sha3-384 and
+    // size before it asks for the assertions; those it then checks against Canonical's root,
+    // which a test root cannot satisfy. So: the file arrives intact, the chain is refused.
+    let downloads = tempfile::tempdir().unwrap();
+    let out = Command::new("snap")
+        .args(["download", "hello-airlock", "--channel=beta"])
+        .env("SNAPPY_FORCE_API_URL", format!("{base}/"))
+        .current_dir(downloads.path())
+        .output()
+        .unwrap();
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        said.contains("Fetching assertions for \"hello-airlock\""),
+        "{said}"
+    );
+    assert!(
+        said.contains("cannot fetch snap signatures/assertions"),
+        "{said}"
+    );
+    assert_eq!(
+        std::fs::read(downloads.path().join("hello-airlock_2.snap")).unwrap(),
+        std::fs::read(&two).unwrap()
+    );
     drop(server);
 }
 

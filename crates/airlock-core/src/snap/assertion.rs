@@ -528,12 +528,40 @@ pub fn account_key_body(key: &pgp::composed::SignedSecretKey) -> String {
     wrapped_base64(&public_key_packet(key))
 }
 
-/// 0x01 followed by the key's public-key packet (new-format header): an account-key body
-/// before base64.
+/// 0x01 followed by the key's public-key packet: an account-key body before base64.
 pub fn public_key_packet(key: &pgp::composed::SignedSecretKey) -> Vec<u8> {
-    let mut bytes = vec![1u8];
-    let public = key.primary_key.public_key();
-    let _ = pgp::packet::PacketTrait::to_writer_with_header(&public, &mut bytes);
+    use pgp::ser::Serialize;
+    let mut body = Vec::new();
+    key.primary_key
+        .public_key()
+        .to_writer(&mut body)
+        .expect("writing to memory succeeds");
+    snapd_key_packet(&body)
+}
+
+/// snapd's creation time for every assertion key (asserts: v1FixedTimestamp, 2016-01-01).
+const SNAPD_KEY_TIME: u32 = 1_451_606_400;
+
+/// A public-key packet as snapd re-serialises it before hashing it into a key id: the
+/// creation time replaced by its fixed timestamp, a new-format header of the shortest length
+/// (Go's openpgp), prefixed with snapd's format byte.
+pub fn snapd_key_packet(packet_body: &[u8]) -> Vec<u8> {
+    let mut body = packet_body.to_vec();
+    if body.first() == Some(&4) && body.len() > 5 {
+        body[1..5].copy_from_slice(&SNAPD_KEY_TIME.to_be_bytes());
+    }
+    let len = body.len();
+    let mut bytes = vec![1u8, 0xc0 | 6];
+    if len < 192 {
+        bytes.push(len as u8);
+    } else if len < 8384 {
+        bytes.push((((len - 192) >> 8) + 192) as u8);
+        bytes.push(((len - 192) & 0xff) as u8);
+    } else {
+        bytes.push(0xff);
+        bytes.extend_from_slice(&(len as u32).to_be_bytes());
+    }
+    bytes.extend_from_slice(&body);
     bytes
 }
 

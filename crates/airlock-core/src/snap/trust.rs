@@ -4,9 +4,11 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
+use pgp::crypto::public_key::PublicKeyAlgorithm;
 use pgp::packet::{Packet, PacketParser};
+use pgp::types::KeyDetails;
 
-use super::assertion::{Assertion, AssertionError, key_id, split_stream};
+use super::assertion::{Assertion, AssertionError, key_id, snapd_key_packet, split_stream};
 
 const CANONICAL_ROOT: &[u8] = include_bytes!("canonical-root.assert");
 
@@ -175,8 +177,10 @@ fn check_validity(assertion: &Assertion, key: &Assertion) -> Result<(), Assertio
     Ok(())
 }
 
-/// The public key an account-key carries, checked against the id it claims.
+/// The public key an account-key carries, checked against the id it claims (computed as
+/// snapd computes it, see [`snapd_key_packet`]).
 fn public_key(key: &Assertion) -> Result<pgp::packet::PublicKey, AssertionError> {
+    use pgp::ser::Serialize;
     let text: Vec<u8> = key
         .body()
         .iter()
@@ -186,19 +190,34 @@ fn public_key(key: &Assertion) -> Result<pgp::packet::PublicKey, AssertionError>
     let bytes = STANDARD
         .decode(text)
         .map_err(|e| error(key, format!("the key body is not base64: {e}")))?;
-    if key.header("public-key-sha3-384") != Some(key_id(&bytes).as_str()) {
+    let public = match bytes.split_first() {
+        Some((1, packet)) => match PacketParser::new(packet).next() {
+            // snapd's OpenPGP reads RSA keys only: anything else would fail on every client.
+            Some(Ok(Packet::PublicKey(k))) if k.algorithm() == PublicKeyAlgorithm::RSA => k,
+            Some(Ok(Packet::PublicKey(k))) => {
+                return Err(error(
+                    key,
+                    format!(
+                        "the key is {:?}; snapd accepts only RSA account-keys",
+                        k.algorithm()
+                    ),
+                ));
+            }
+            _ => return Err(error(key, "the body is not an OpenPGP public key")),
+        },
+        _ => return Err(error(key, "the key body is not in snapd's format 1")),
+    };
+    let mut packet_body = Vec::new();
+    public
+        .to_writer(&mut packet_body)
+        .map_err(|e| error(key, format!("unusable key: {e}")))?;
+    if key.header("public-key-sha3-384") != Some(key_id(&snapd_key_packet(&packet_body)).as_str()) {
         return Err(error(
             key,
             "public-key-sha3-384 does not match the key it holds",
         ));
     }
-    match bytes.split_first() {
-        Some((1, packet)) => match PacketParser::new(packet).next() {
-            Some(Ok(Packet::PublicKey(k))) => Ok(k),
-            _ => Err(error(key, "the body is not an OpenPGP public key")),
-        },
-        _ => Err(error(key, "the key body is not in snapd's format 1")),
-    }
+    Ok(public)
 }
 
 fn check_signature(assertion: &Assertion, key: &Assertion) -> Result<(), AssertionError> {
@@ -282,7 +301,7 @@ mod tests {
     }
 
     fn test_key() -> pgp::composed::SignedSecretKey {
-        crate::openpgp::SiteKey::generate(crate::openpgp::KeyAlgorithm::Ed25519, "test root")
+        crate::openpgp::SiteKey::generate(crate::openpgp::KeyAlgorithm::Rsa4096, "test root")
             .unwrap()
             .secret_key()
             .clone()
