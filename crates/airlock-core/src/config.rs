@@ -54,6 +54,19 @@ pub struct SnapsConfig {
     /// `.assert` files with root account-keys trusted besides Canonical's built-in one
     /// (private brand stores, tests).
     pub trusted_keys: Vec<PathBuf>,
+    /// The store `airlock snap fetch` asks, ending in `/` (default the public store).
+    pub upstream: String,
+    /// A PEM CA certificate for an upstream with a private CA (another airlock).
+    pub upstream_ca: Option<PathBuf>,
+    /// What `airlock snap fetch` fetches (`[[snaps.snap]]`).
+    pub snaps: Vec<SnapFetchConfig>,
+}
+
+#[derive(Debug, Clone)]
+pub struct SnapFetchConfig {
+    pub name: String,
+    pub channels: Vec<String>,
+    pub architectures: Vec<String>,
 }
 
 /// The MAAS boot-image stream (`[images]`), published at `/images/`.
@@ -99,6 +112,17 @@ pub struct SiteConfig {
     pub signing_key: PathBuf,
     /// How long files a publish replaces stay reachable, for clients holding older indices.
     pub grace: Period,
+    /// HTTPS beside HTTP, when a certificate is configured (snapd wants a store over HTTPS).
+    pub tls: Option<TlsConfig>,
+}
+
+#[derive(Debug, Clone)]
+pub struct TlsConfig {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+    pub listen: SocketAddr,
+    /// Where clients reach the HTTPS side, without a trailing slash.
+    pub public_url: String,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -415,6 +439,39 @@ impl Config {
             Some(url) => url.0,
             None => default_public_url(listen),
         };
+        let tls = match (site.tls_cert, site.tls_key) {
+            (None, None) => None,
+            (Some(cert), Some(key)) => {
+                let tls_listen = site
+                    .tls_listen
+                    .unwrap_or_else(|| SocketAddr::new(listen.ip(), 8443));
+                let public_url = match site.tls_public_url {
+                    Some(url) => url.0,
+                    None => {
+                        // The HTTP address's host, on the HTTPS port.
+                        let http = public_url
+                            .split_once("://")
+                            .map_or(public_url.as_str(), |(_, rest)| rest);
+                        let host = match http.rsplit_once(':') {
+                            Some((host, port)) if port.bytes().all(|b| b.is_ascii_digit()) => host,
+                            _ => http,
+                        };
+                        format!("https://{host}:{}", tls_listen.port())
+                    }
+                };
+                Some(TlsConfig {
+                    cert: base.join(cert),
+                    key: base.join(key),
+                    listen: tls_listen,
+                    public_url,
+                })
+            }
+            _ => {
+                return Err(invalid(
+                    "[site] tls_cert and tls_key go together: set both (airlock tls init makes them), or neither".into(),
+                ));
+            }
+        };
         Ok(Config {
             path: path.to_path_buf(),
             site: SiteConfig {
@@ -426,6 +483,7 @@ impl Config {
                         .unwrap_or_else(|| PathBuf::from("airlock.key")),
                 ),
                 grace: site.grace.unwrap_or(Period(Duration::from_secs(86_400))),
+                tls,
             },
             apt: AptConfig {
                 repos,
@@ -437,6 +495,23 @@ impl Config {
                 trusted_keys: raw.snaps.trusted_keys.map_or_else(Vec::new, |k| {
                     k.0.into_iter().map(|k| base.join(k)).collect()
                 }),
+                upstream: raw
+                    .snaps
+                    .upstream
+                    .map_or_else(|| "https://api.snapcraft.io/".to_string(), |u| u.0),
+                upstream_ca: raw.snaps.upstream_ca.map(|p| base.join(p)),
+                snaps: raw
+                    .snaps
+                    .snap
+                    .into_iter()
+                    .map(|s| SnapFetchConfig {
+                        name: s.name,
+                        channels: s.channels.map_or_else(|| vec!["stable".into()], |c| c.0),
+                        architectures: s
+                            .architectures
+                            .map_or_else(|| vec!["amd64".into()], |a| a.0),
+                    })
+                    .collect(),
             },
             sync: SyncConfig {
                 jobs: raw.sync.jobs.map_or(8, |j| j.0),
@@ -496,6 +571,18 @@ struct RawConfig {
 #[serde(deny_unknown_fields)]
 struct RawSnaps {
     trusted_keys: Option<OneOrMore<PathBuf>>,
+    upstream: Option<MirrorUrl>,
+    upstream_ca: Option<PathBuf>,
+    #[serde(default)]
+    snap: Vec<RawSnap>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSnap {
+    name: String,
+    channels: Option<OneOrMore<String>>,
+    architectures: Option<OneOrMore<String>>,
 }
 
 #[derive(Deserialize)]
@@ -553,6 +640,10 @@ struct RawSite {
     public_url: Option<PublicUrl>,
     signing_key: Option<PathBuf>,
     grace: Option<Period>,
+    tls_cert: Option<PathBuf>,
+    tls_key: Option<PathBuf>,
+    tls_listen: Option<SocketAddr>,
+    tls_public_url: Option<PublicUrl>,
 }
 
 #[derive(Deserialize, Default)]

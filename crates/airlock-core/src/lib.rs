@@ -26,4 +26,5 @@ pub mod simplestreams;
 pub mod site;
 pub mod snap;
 pub mod storage;
+pub mod tls;
 pub mod util;

@@ -31,10 +31,12 @@ pub enum NetError {
         expected: u64,
         reason: String,
     },
-    #[error("{url}: SHA-256 is {}, the signed index says {}", expected.1, expected.0)]
+    #[error("{url}: {algorithm} is {actual}, the signed index says {expected}")]
     Mismatch {
         url: String,
-        expected: Box<(Sha256, Sha256)>,
+        algorithm: &'static str,
+        expected: String,
+        actual: String,
         /// Part of the file came from an earlier attempt: one more try from zero is fair.
         resumed: bool,
     },
@@ -70,6 +72,8 @@ pub struct HttpOptions {
     pub timeout: Duration,
     /// Attempts after the first for a transient failure.
     pub retries: u32,
+    /// PEM certificates trusted besides the system's (an upstream with a private CA).
+    pub extra_roots: Vec<Vec<u8>>,
 }
 
 impl Default for HttpOptions {
@@ -78,6 +82,7 @@ impl Default for HttpOptions {
             jobs: 8,
             timeout: Duration::from_secs(30),
             retries: 4,
+            extra_roots: Vec::new(),
         }
     }
 }
@@ -87,6 +92,55 @@ impl Default for HttpOptions {
 pub struct Expected {
     pub size: u64,
     pub sha256: Sha256,
+}
+
+/// The digest a download must have: SHA-256 (apt, simplestreams) or SHA3-384 (snaps).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Checksum {
+    Sha256(Sha256),
+    Sha3_384([u8; 48]),
+}
+
+impl Checksum {
+    fn hasher(&self) -> Hasher {
+        match self {
+            Checksum::Sha256(_) => Hasher::Sha256(sha2::Sha256::new()),
+            Checksum::Sha3_384(_) => Hasher::Sha3_384(sha3::Sha3_384::new()),
+        }
+    }
+
+    /// Compares with what `hasher` computed; on a mismatch, the algorithm and both in hex.
+    fn check(&self, hasher: Hasher) -> Result<(), (&'static str, String, String)> {
+        let (algorithm, expected, actual) = match (self, hasher) {
+            (Checksum::Sha256(want), Hasher::Sha256(h)) => {
+                ("SHA-256", want.as_bytes().to_vec(), h.finalize().to_vec())
+            }
+            (Checksum::Sha3_384(want), Hasher::Sha3_384(h)) => {
+                ("SHA3-384", want.to_vec(), h.finalize().to_vec())
+            }
+            _ => unreachable!("the hasher comes from the checksum"),
+        };
+        if expected == actual {
+            Ok(())
+        } else {
+            Err((algorithm, hex::encode(expected), hex::encode(actual)))
+        }
+    }
+}
+
+#[allow(clippy::large_enum_variant)] // one per download, on the stack of its task
+enum Hasher {
+    Sha256(sha2::Sha256),
+    Sha3_384(sha3::Sha3_384),
+}
+
+impl Hasher {
+    fn update(&mut self, bytes: &[u8]) {
+        match self {
+            Hasher::Sha256(h) => h.update(bytes),
+            Hasher::Sha3_384(h) => h.update(bytes),
+        }
+    }
 }
 
 /// An HTTP client shared by the downloads of one sync.
@@ -101,10 +155,17 @@ impl Http {
     pub fn new(options: HttpOptions) -> Result<Http, NetError> {
         // ring, not aws-lc: no C toolchain quirks and a faster build; installed once per process.
         let _ = rustls::crypto::ring::default_provider().install_default();
+        let roots = options
+            .extra_roots
+            .iter()
+            .map(|pem| reqwest::Certificate::from_pem(pem))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| NetError::Setup(format!("unreadable CA certificate: {e}")))?;
         let client = reqwest::Client::builder()
             .user_agent(concat!("airlock/", env!("CARGO_PKG_VERSION")))
             .connect_timeout(options.timeout)
             .read_timeout(options.timeout)
+            .tls_certs_merge(roots)
             .build()
             .map_err(|e| NetError::Setup(e.to_string()))?;
         Ok(Http {
@@ -147,8 +208,31 @@ impl Http {
 
     /// Fetches a small document whole, refusing more than `limit` bytes; `None` for 404/410.
     pub async fn get_small(&self, url: &Url, limit: u64) -> Result<Option<Bytes>, NetError> {
+        self.request_small(url, &[], None, limit).await
+    }
+
+    /// A GET (or, with a body, a JSON POST) with extra headers, answered by a small document;
+    /// `None` for 404/410. Retried like every request.
+    pub async fn request_small(
+        &self,
+        url: &Url,
+        headers: &[(&str, &str)],
+        json_body: Option<&[u8]>,
+        limit: u64,
+    ) -> Result<Option<Bytes>, NetError> {
         self.retrying(url, || async {
-            let response = self.send(url, None).await?;
+            let mut request = match json_body {
+                Some(body) => self
+                    .client
+                    .post(url.clone())
+                    .header(reqwest::header::CONTENT_TYPE, "application/json")
+                    .body(body.to_vec()),
+                None => self.client.get(url.clone()),
+            };
+            for (name, value) in headers {
+                request = request.header(*name, *value);
+            }
+            let response = request.send().await.map_err(|e| transport(url, e))?;
             match response.status() {
                 StatusCode::NOT_FOUND | StatusCode::GONE => return Ok(None),
                 s if !s.is_success() => {
@@ -194,6 +278,21 @@ impl Http {
         partial: &Path,
         progress: Option<(&dyn Reporter, TaskId)>,
     ) -> Result<(), NetError> {
+        let checksum = Checksum::Sha256(expected.sha256);
+        self.download_checked(url, expected.size, checksum, partial, progress)
+            .await
+    }
+
+    /// [`Http::download`] for any checksum.
+    pub async fn download_checked(
+        &self,
+        url: &Url,
+        size: u64,
+        checksum: Checksum,
+        partial: &Path,
+        progress: Option<(&dyn Reporter, TaskId)>,
+    ) -> Result<(), NetError> {
+        let expected = Want { size, checksum };
         self.retrying(url, || self.download_once(url, expected, partial, progress))
             .await
     }
@@ -201,7 +300,7 @@ impl Http {
     async fn download_once(
         &self,
         url: &Url,
-        expected: Expected,
+        expected: Want,
         partial: &Path,
         progress: Option<(&dyn Reporter, TaskId)>,
     ) -> Result<(), NetError> {
@@ -213,7 +312,7 @@ impl Http {
             return self.download_small(url, expected, partial, progress).await;
         }
         // What an interrupted attempt left: hash it again, then ask for the rest.
-        let mut hasher = sha2::Sha256::new();
+        let mut hasher = expected.checksum.hasher();
         let mut have = 0u64;
         if let Ok(mut file) = tokio::fs::File::open(partial).await {
             let mut buffer = vec![0u8; 256 * 1024];
@@ -228,7 +327,7 @@ impl Http {
         }
         if have > expected.size {
             let _ = tokio::fs::remove_file(partial).await;
-            (hasher, have) = (sha2::Sha256::new(), 0);
+            (hasher, have) = (expected.checksum.hasher(), 0);
         }
         let resumed = have > 0;
         if have < expected.size {
@@ -248,7 +347,7 @@ impl Http {
             }
             if !ranged && have > 0 {
                 // The server ignored the range: start again from the first byte.
-                (hasher, have) = (sha2::Sha256::new(), 0);
+                (hasher, have) = (expected.checksum.hasher(), 0);
             }
             let mut file = tokio::fs::OpenOptions::new()
                 .create(true)
@@ -304,17 +403,24 @@ impl Http {
                 });
             }
         }
-        let actual = Sha256::from_bytes(hasher.finalize().into());
-        if actual != expected.sha256 {
+        if let Err((algorithm, want, actual)) = expected.checksum.check(hasher) {
             let _ = tokio::fs::remove_file(partial).await;
             return Err(NetError::Mismatch {
                 url: url.to_string(),
-                expected: Box::new((expected.sha256, actual)),
+                algorithm,
+                expected: want,
+                actual,
                 resumed,
             });
         }
         Ok(())
     }
+}
+
+#[derive(Clone, Copy)]
+struct Want {
+    size: u64,
+    checksum: Checksum,
 }
 
 /// Files up to this size are fetched into memory and written once verified: a tenth of the
@@ -325,7 +431,7 @@ impl Http {
     async fn download_small(
         &self,
         url: &Url,
-        expected: Expected,
+        expected: Want,
         partial: &Path,
         progress: Option<(&dyn Reporter, TaskId)>,
     ) -> Result<(), NetError> {
@@ -368,11 +474,14 @@ impl Http {
                 reason: "the body ended early".into(),
             });
         }
-        let actual = Sha256::of(&body);
-        if actual != expected.sha256 {
+        let mut hasher = expected.checksum.hasher();
+        hasher.update(&body);
+        if let Err((algorithm, want, actual)) = expected.checksum.check(hasher) {
             return Err(NetError::Mismatch {
                 url: url.to_string(),
-                expected: Box::new((expected.sha256, actual)),
+                algorithm,
+                expected: want,
+                actual,
                 resumed: false,
             });
         }

@@ -53,6 +53,9 @@ pub enum Command {
     /// The offline snap store: import snaps with their assertions, release them to channels.
     #[command(subcommand)]
     Snap(SnapCommand),
+    /// HTTPS for `airlock serve`: a site CA and a server certificate.
+    #[command(subcommand)]
+    Tls(TlsCommand),
     /// What to run on the MAAS region to use this site.
     #[command(subcommand)]
     Maas(MaasCommand),
@@ -84,6 +87,17 @@ pub enum KeyType {
 }
 
 #[derive(Debug, Subcommand)]
+pub enum TlsCommand {
+    /// Make the site CA (once; later runs reuse it) and a server certificate for the site's
+    /// names, in tls/ next to airlock.toml.
+    Init {
+        /// More DNS names or addresses the certificate must cover (repeat).
+        #[arg(long = "name")]
+        names: Vec<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
 pub enum SnapCommand {
     /// Import a snap with its .assert file (as `snap download` writes them); accepted only when
     /// the assertions verify up to a trusted root and match the file's SHA3-384 and size.
@@ -109,6 +123,12 @@ pub enum SnapCommand {
     },
     /// List the snaps of the store, their revisions and channels.
     List,
+    /// Download the [[snaps.snap]] entries of the config from the upstream store, with the
+    /// bases, snapd and content providers they need; checked as an import is.
+    Fetch,
+    /// What a MAAS host or a deployed machine needs to use this store: the snapd drop-in, the
+    /// CA to trust, and the cloud-init snippet for machines MAAS deploys.
+    ClientConfig,
     /// Remove a snap (or one revision of it) from the store.
     Remove {
         name: String,

@@ -87,6 +87,17 @@ impl Authority {
 
     /// The chain `snap download` writes for a snap: store key, publisher, declaration, revision.
     fn snap_assertions(&self, snap: &Path, revision: u64, size: Option<u64>) -> Vec<Assertion> {
+        self.assertions_for(snap, "hello-airlock", SNAP_ID, revision, size)
+    }
+
+    fn assertions_for(
+        &self,
+        snap: &Path,
+        name: &str,
+        snap_id: &str,
+        revision: u64,
+        size: Option<u64>,
+    ) -> Vec<Assertion> {
         let bytes = std::fs::read(snap).unwrap();
         let digest = assertion::snap_digest_b64(&Sha3_384::digest(&bytes));
         let size = size.unwrap_or(bytes.len() as u64).to_string();
@@ -112,9 +123,9 @@ impl Authority {
                     ("type", "snap-declaration"),
                     ("authority-id", "testroot"),
                     ("series", "16"),
-                    ("snap-id", SNAP_ID),
+                    ("snap-id", snap_id),
                     ("publisher-id", "publisher1"),
-                    ("snap-name", "hello-airlock"),
+                    ("snap-name", name),
                     ("timestamp", "2024-01-01T00:00:00Z"),
                 ],
                 "",
@@ -126,7 +137,7 @@ impl Authority {
                     ("authority-id", "testroot"),
                     ("snap-sha3-384", &digest),
                     ("developer-id", "publisher1"),
-                    ("snap-id", SNAP_ID),
+                    ("snap-id", snap_id),
                     ("snap-revision", &revision),
                     ("snap-size", &size),
                     ("timestamp", "2024-02-01T00:00:00Z"),
@@ -138,7 +149,11 @@ impl Authority {
 
     /// Writes NAME.assert next to the snap.
     fn assert_file(&self, snap: &Path, revision: u64) -> PathBuf {
-        let assertions = self.snap_assertions(snap, revision, None);
+        self.assert_file_for(snap, "hello-airlock", SNAP_ID, revision)
+    }
+
+    fn assert_file_for(&self, snap: &Path, name: &str, snap_id: &str, revision: u64) -> PathBuf {
+        let assertions = self.assertions_for(snap, name, snap_id, revision, None);
         let path = snap.with_extension("assert");
         std::fs::write(&path, encode(&assertions.iter().collect::<Vec<_>>())).unwrap();
         path
@@ -802,4 +817,171 @@ fn bad_snaps_are_refused_and_nothing_changes() {
     }
     let (status, _, _) = get_json(&format!("{base}/v2/snaps/find?q=a%2Bb"));
     assert_eq!(status, 400, "find with characters snapd refuses");
+}
+
+/// Adds lines to the [site] table of a test site's config.
+fn site_settings(site: &Site, lines: &str) {
+    let config = std::fs::read_to_string(site.config()).unwrap();
+    let config = config.replacen(
+        "signing_key = \"airlock.key\"\n",
+        &format!("signing_key = \"airlock.key\"\n{lines}"),
+        1,
+    );
+    std::fs::write(site.config(), config).unwrap();
+}
+
+#[test]
+fn fetch_from_another_airlock_over_https() {
+    let authority = Authority::new();
+    let work = tempfile::tempdir().unwrap();
+    let dir = work.path();
+
+    // Site A, the upstream: the app, its base and snapd, served over HTTPS with its own CA.
+    let a = site_with(&authority);
+    site_settings(
+        &a,
+        "tls_cert = \"tls/server.pem\"\ntls_key = \"tls/server.key\"\ntls_listen = \"127.0.0.1:0\"\n",
+    );
+    let out = a.ok(&["tls", "init"]);
+    assert!(out.contains("new site CA"), "{out}");
+    let one = build_snap(dir, "hello-airlock_1.snap", &yaml("1.0"), "xz");
+    let two = build_snap(dir, "hello-airlock_2.snap", &yaml("2.0"), "xz");
+    let core22 = build_snap(
+        dir,
+        "core22_10.snap",
+        "name: core22\nversion: '20240101'\ntype: base\nsummary: base\n",
+        "xz",
+    );
+    let snapd = build_snap(
+        dir,
+        "snapd_20.snap",
+        "name: snapd\nversion: '2.66'\ntype: snapd\nsummary: daemon\n",
+        "xz",
+    );
+    authority.assert_file(&one, 1);
+    authority.assert_file(&two, 2);
+    authority.assert_file_for(&core22, "core22", "c0re22c0re22c0re22c0re22c0re22xx", 10);
+    authority.assert_file_for(&snapd, "snapd", "snapdsnapdsnapdsnapdsnapdsnapdxx", 20);
+    a.ok(&[
+        "snap",
+        "import",
+        one.to_str().unwrap(),
+        "--channel",
+        "stable",
+    ]);
+    a.ok(&[
+        "snap",
+        "import",
+        two.to_str().unwrap(),
+        "--channel",
+        "2.x/stable",
+    ]);
+    a.ok(&[
+        "snap",
+        "import",
+        core22.to_str().unwrap(),
+        "--channel",
+        "stable",
+        "--arch",
+        "amd64",
+    ]);
+    a.ok(&[
+        "snap",
+        "import",
+        snapd.to_str().unwrap(),
+        "--channel",
+        "stable",
+        "--arch",
+        "amd64",
+    ]);
+    let client = a.ok(&["snap", "client-config"]);
+    assert!(
+        client.contains("Environment=SNAPPY_FORCE_API_URL=https://127.0.0.1:"),
+        "{client}"
+    );
+    assert!(
+        client.contains("snap set system store-certs.airlock=")
+            && client.contains("BEGIN CERTIFICATE"),
+        "{client}"
+    );
+    assert!(
+        client.contains("#cloud-config")
+            && client.contains("/etc/systemd/system/snapd.service.d/airlock-store.conf"),
+        "{client}"
+    );
+    let server_a = a.serve();
+    let https = server_a.https.clone().expect("site A serves HTTPS");
+    // The name the certificate covers, on the port A bound.
+    let upstream = https.replace("127.0.0.1", "localhost");
+    let ca = a.path().join("tls/ca.pem");
+    let ok = curl(&[
+        "-fs",
+        "--cacert",
+        ca.to_str().unwrap(),
+        &format!("{upstream}/v2/snaps/info/hello-airlock"),
+    ]);
+    assert!(
+        ok.status.success(),
+        "curl trusts A's certificate through the site CA"
+    );
+
+    // Site B, the air-gapped side: its own key, never saw the upstream files.
+    let b = site_with(&authority);
+    let config = std::fs::read_to_string(b.config()).unwrap();
+    std::fs::write(
+        b.config(),
+        format!(
+            "{config}upstream = \"{upstream}/\"\nupstream_ca = \"{}\"\n\n[[snaps.snap]]\nname = \"hello-airlock\"\nchannels = [\"stable\", \"2.x/stable\"]\narchitectures = [\"amd64\"]\n\n[sync]\ntimeout = \"5s\"\nretries = 1\n",
+            ca.display()
+        ),
+    )
+    .unwrap();
+    let out = b.ok(&["snap", "fetch"]);
+    for expected in [
+        "fetched hello-airlock revision 1 (1.0) for amd64 on latest/stable",
+        "fetched hello-airlock revision 2 (2.0) for amd64 on 2.x/stable",
+        "fetched core22 revision 10 (20240101) for amd64 on latest/stable  (added: another snap needs it)",
+        "fetched snapd revision 20 (2.66) for amd64 on latest/stable  (added: another snap needs it)",
+    ] {
+        assert!(out.contains(expected), "lacks {expected:?}:\n{out}");
+    }
+    // A second fetch downloads nothing.
+    let again = b.ok(&["snap", "fetch"]);
+    assert!(
+        !again.contains("fetched") && again.contains("had hello-airlock revision 2"),
+        "{again}"
+    );
+
+    // B serves what it fetched: the same bytes and channels.
+    let server_b = b.serve();
+    let (status, _, info) = get_json(&format!(
+        "{}/v2/snaps/info/hello-airlock?architecture=amd64",
+        server_b.url
+    ));
+    assert_eq!(status, 200);
+    let channels: Vec<&str> = info["channel-map"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["channel"]["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(channels, ["latest/stable", "2.x/stable"]);
+    let blob = curl(&[
+        "-fs",
+        info["channel-map"][1]["download"]["url"].as_str().unwrap(),
+    ])
+    .stdout;
+    assert_eq!(blob, std::fs::read(&two).unwrap());
+
+    // Without A's CA, B refuses the connection and says why.
+    let c = site_with(&authority);
+    let config = std::fs::read_to_string(c.config()).unwrap();
+    std::fs::write(c.config(), format!("{config}upstream = \"{upstream}/\"\n\n[[snaps.snap]]\nname = \"hello-airlock\"\n\n[sync]\nretries = 0\n")).unwrap();
+    let out = c.run(&["snap", "fetch"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && stderr.to_lowercase().contains("certificate"),
+        "{stderr}"
+    );
+    drop(server_a);
 }

@@ -10,6 +10,7 @@
 
 pub(crate) mod files;
 mod index;
+mod tls;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -118,28 +119,71 @@ pub fn router(state: ServerState) -> Router {
 pub struct Listeners {
     sockets: Vec<std::net::TcpListener>,
     address: SocketAddr,
+    tls: Option<TlsListeners>,
 }
+
+#[derive(Debug)]
+struct TlsListeners {
+    sockets: Vec<std::net::TcpListener>,
+    address: SocketAddr,
+    config: Arc<rustls::ServerConfig>,
+}
+
+/// Marks requests that came over HTTPS, so URLs built for the client keep its scheme.
+#[derive(Clone, Copy, Debug)]
+pub struct Https;
 
 impl Listeners {
     /// Binds `address` (port 0 picks a free port).
     pub fn bind(address: SocketAddr) -> Result<Listeners, ServerError> {
-        let bind_err = |source| ServerError::Bind { address, source };
-        let socket = std::net::TcpListener::bind(address).map_err(bind_err)?;
-        socket.set_nonblocking(true).map_err(bind_err)?;
-        let address = socket.local_addr().map_err(bind_err)?;
-        let count = std::thread::available_parallelism().map_or(1, |n| n.get());
-        let mut sockets = Vec::with_capacity(count);
-        for _ in 1..count {
-            sockets.push(socket.try_clone().map_err(bind_err)?);
-        }
-        sockets.push(socket);
-        Ok(Listeners { sockets, address })
+        let (sockets, address) = bind_per_core(address)?;
+        Ok(Listeners {
+            sockets,
+            address,
+            tls: None,
+        })
+    }
+
+    /// Also serves HTTPS on `address` with this certificate.
+    pub fn with_tls(
+        mut self,
+        address: SocketAddr,
+        config: Arc<rustls::ServerConfig>,
+    ) -> Result<Listeners, ServerError> {
+        let (sockets, address) = bind_per_core(address)?;
+        self.tls = Some(TlsListeners {
+            sockets,
+            address,
+            config,
+        });
+        Ok(self)
     }
 
     /// The address bound, with the port the system chose when asked for port 0.
     pub fn local_addr(&self) -> SocketAddr {
         self.address
     }
+
+    /// The HTTPS address bound, if any.
+    pub fn tls_addr(&self) -> Option<SocketAddr> {
+        self.tls.as_ref().map(|t| t.address)
+    }
+}
+
+fn bind_per_core(
+    address: SocketAddr,
+) -> Result<(Vec<std::net::TcpListener>, SocketAddr), ServerError> {
+    let bind_err = |source| ServerError::Bind { address, source };
+    let socket = std::net::TcpListener::bind(address).map_err(bind_err)?;
+    socket.set_nonblocking(true).map_err(bind_err)?;
+    let address = socket.local_addr().map_err(bind_err)?;
+    let count = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let mut sockets = Vec::with_capacity(count);
+    for _ in 1..count {
+        sockets.push(socket.try_clone().map_err(bind_err)?);
+    }
+    sockets.push(socket);
+    Ok((sockets, address))
 }
 
 /// Serves until `shutdown` resolves, then lets requests in flight finish for up to `drain`.
@@ -151,12 +195,23 @@ pub fn serve(
     drain: Duration,
 ) -> Result<(), ServerError> {
     let (stop, stopped) = tokio::sync::watch::channel(false);
+    let (tls_sockets, tls_config) = match listeners.tls {
+        Some(tls) => (
+            tls.sockets.into_iter().map(Some).collect(),
+            Some(tls.config),
+        ),
+        None => (Vec::new(), None),
+    };
+    let mut tls_sockets: Vec<Option<std::net::TcpListener>> = tls_sockets;
+    tls_sockets.resize_with(listeners.sockets.len(), || None);
     let workers: Vec<_> = listeners
         .sockets
         .into_iter()
+        .zip(tls_sockets)
         .enumerate()
-        .map(|(i, socket)| {
+        .map(|(i, (socket, tls_socket))| {
             let (state, mut stopped) = (state.clone(), stopped.clone());
+            let tls_config = tls_config.clone();
             std::thread::Builder::new()
                 .name(format!("airlock-http-{i}"))
                 .spawn(move || -> Result<(), ServerError> {
@@ -167,6 +222,10 @@ pub fn serve(
                         let listener = listener.tap_io(|tcp| {
                             let _ = tcp.set_nodelay(true);
                         });
+                        if let (Some(socket), Some(config)) = (tls_socket, tls_config) {
+                            let listener = TcpListener::from_std(socket).map_err(ServerError::Serve)?;
+                            tokio::spawn(tls::serve(listener, config, router(state.clone()), stopped.clone()));
+                        }
                         let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
                         let mut signal = stopped.clone();
                         let server = axum::serve(listener, app).with_graceful_shutdown(async move {

@@ -68,6 +68,7 @@ pub async fn sync(
         jobs: jobs.unwrap_or(sync.jobs),
         timeout: sync.timeout.0,
         retries: sync.retries,
+        extra_roots: Vec::new(),
     })?;
     let base = Url::parse(&config.url).map_err(|e| SimplestreamsError::upstream(&config.url, e))?;
     let store = site.store();

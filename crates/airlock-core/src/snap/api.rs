@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, Path, Query, Request, State};
+use axum::extract::{DefaultBodyLimit, Extension, Path, Query, Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get, post};
@@ -19,7 +19,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::catalog::{Catalog, Channel, Release, Revision, SnapEntry};
-use crate::server::files;
+use crate::server::{Https, files};
 use crate::storage::{ContentStore, Sha256};
 
 /// Refresh bodies list every installed snap: a few KiB; anything near this is hostile.
@@ -33,8 +33,6 @@ pub struct StoreApi {
 struct Inner {
     data_dir: PathBuf,
     store: ContentStore,
-    /// `http` or `https`: how download URLs are built (the host comes from the request).
-    scheme: String,
     public_url: String,
     catalog: Mutex<Option<(Stamp, Arc<Catalog>)>>,
     blobs: files::SmallFiles,
@@ -56,10 +54,6 @@ impl StoreApi {
             inner: Arc::new(Inner {
                 data_dir: data_dir.to_path_buf(),
                 store: ContentStore::new(data_dir),
-                scheme: public_url
-                    .split_once("://")
-                    .map_or("http", |(s, _)| s)
-                    .to_string(),
                 public_url,
                 catalog: Mutex::new(None),
                 blobs: files::SmallFiles::default(),
@@ -95,11 +89,13 @@ impl StoreApi {
         Ok(catalog)
     }
 
-    /// `scheme://host` as the client reached us, so advertised URLs work through any name.
-    fn base(&self, headers: &HeaderMap) -> String {
+    /// `scheme://host` as the client reached us, so advertised URLs work through any name
+    /// and keep HTTPS when the request came over it.
+    fn base(&self, headers: &HeaderMap, https: Option<Extension<Https>>) -> String {
+        let scheme = if https.is_some() { "https" } else { "http" };
         match headers.get(header::HOST).and_then(|h| h.to_str().ok()) {
             Some(host) if !host.is_empty() && !host.contains(['/', ' ', '@']) => {
-                format!("{}://{host}", self.inner.scheme)
+                format!("{scheme}://{host}")
             }
             _ => self.inner.public_url.clone(),
         }
@@ -248,6 +244,7 @@ async fn info(
     Path(name): Path<String>,
     Query(query): Query<HashMap<String, String>>,
     headers: HeaderMap,
+    https: Option<Extension<Https>>,
 ) -> Response {
     let catalog = match api.catalog() {
         Ok(c) => c,
@@ -264,7 +261,7 @@ async fn info(
     let Some(entry) = catalog.snaps.get(&name) else {
         return not_found();
     };
-    let base = api.base(&headers);
+    let base = api.base(&headers, https);
     let map = entry.channel_map(&arch);
     let Some(first) = map.first().and_then(|r| entry.revisions.get(&r.revision)) else {
         return not_found();
@@ -341,7 +338,12 @@ struct AssertionRequest {
     primary_key: Vec<String>,
 }
 
-async fn refresh(State(api): State<StoreApi>, headers: HeaderMap, body: Bytes) -> Response {
+async fn refresh(
+    State(api): State<StoreApi>,
+    headers: HeaderMap,
+    https: Option<Extension<Https>>,
+    body: Bytes,
+) -> Response {
     let request: RefreshRequest = match serde_json::from_slice(&body) {
         Ok(r) => r,
         Err(e) => {
@@ -357,7 +359,7 @@ async fn refresh(State(api): State<StoreApi>, headers: HeaderMap, body: Bytes) -
         Err(e) => return internal(&e),
     };
     let arch = architecture(&HashMap::new(), &headers);
-    let base = api.base(&headers);
+    let base = api.base(&headers, https);
     let mut results = Vec::new();
     for action in &request.actions {
         if let Some(result) = act(&catalog, &request.context, action, &arch, &base) {
@@ -681,13 +683,14 @@ async fn find(
     State(api): State<StoreApi>,
     Query(query): Query<HashMap<String, String>>,
     headers: HeaderMap,
+    https: Option<Extension<Https>>,
 ) -> Response {
     let catalog = match api.catalog() {
         Ok(c) => c,
         Err(e) => return internal(&e),
     };
     let arch = architecture(&query, &headers);
-    let base = api.base(&headers);
+    let base = api.base(&headers, https);
     let term = query.get("q").map(|q| q.to_lowercase());
     let prefix = query
         .get("name")

@@ -8,6 +8,7 @@
 pub mod api;
 pub mod assertion;
 pub mod catalog;
+pub mod fetch;
 pub mod snapfile;
 pub mod trust;
 
@@ -33,6 +34,10 @@ pub enum SnapError {
     Refused { path: PathBuf, reason: String },
     #[error("{0}")]
     Usage(String),
+    #[error("{url}: {reason}")]
+    Upstream { url: String, reason: String },
+    #[error(transparent)]
+    Net(Box<crate::net::NetError>),
     #[error(transparent)]
     Storage(#[from] StorageError),
 }
@@ -84,8 +89,6 @@ pub fn import(
     reporter: &dyn Reporter,
 ) -> Result<Imported, SnapError> {
     let _lock = site.lock(reporter)?;
-    let data_dir = site.data_dir();
-    let mut catalog = Catalog::load(data_dir)?;
     let channels: Vec<Channel> = request
         .channels
         .iter()
@@ -95,28 +98,55 @@ pub fn import(
         .assertions
         .clone()
         .unwrap_or_else(|| request.snap.with_extension("assert"));
-    let refused = |path: &Path, reason: String| SnapError::Refused {
-        path: path.to_path_buf(),
-        reason,
-    };
     let assert_bytes = fs_err::read(&assert_path).map_err(|source| StorageError::Read {
         path: assert_path.clone(),
         source,
     })?;
     let given = split_stream(&assert_bytes, &assert_path.display().to_string())?;
+    import_locked(
+        site,
+        trust,
+        &request.snap,
+        &assert_path,
+        &given,
+        &channels,
+        &request.architectures,
+        None,
+    )
+}
+
+/// [`import`] with the site lock held and the assertions in hand (`assert_path` names
+/// where they came from in errors).
+#[allow(clippy::too_many_arguments)]
+fn import_locked(
+    site: &Site,
+    trust: &Trust,
+    snap: &Path,
+    assert_path: &Path,
+    given: &[Assertion],
+    channels: &[Channel],
+    architectures: &[String],
+    default_track: Option<&str>,
+) -> Result<Imported, SnapError> {
+    let data_dir = site.data_dir();
+    let mut catalog = Catalog::load(data_dir)?;
+    let refused = |path: &Path, reason: String| SnapError::Refused {
+        path: path.to_path_buf(),
+        reason,
+    };
 
     // Copy into staging while hashing, so the file checked is the file stored.
     let store = site.store();
     let staging = store.staging();
-    let mut file = fs_err::File::open(&request.snap).map_err(|source| StorageError::Read {
-        path: request.snap.clone(),
+    let mut file = fs_err::File::open(snap).map_err(|source| StorageError::Read {
+        path: snap.to_path_buf(),
         source,
     })?;
     let mut sha3 = Sha3Reader {
         inner: &mut file,
         hasher: Sha3_384::new(),
     };
-    let staged = staging.add_reader(&request.snap, &mut sha3)?;
+    let staged = staging.add_reader(snap, &mut sha3)?;
     let digest = sha3.hasher.finalize();
     let digest_b64 = assertion::snap_digest_b64(&digest);
     let size = staged.hashes.size;
@@ -128,7 +158,7 @@ pub fn import(
         .find(|a| a.kind() == "snap-revision" && a.header("snap-sha3-384") == Some(&digest_b64))
         .ok_or_else(|| {
             refused(
-                &request.snap,
+                snap,
                 format!(
                     "{} holds no snap-revision for this file (its SHA3-384 is {digest_b64}): the assertions belong to another revision, or the file was altered",
                     assert_path.display()
@@ -137,7 +167,7 @@ pub fn import(
         })?;
     if revision_assertion.integer("snap-size")? != Some(size) {
         return Err(refused(
-            &request.snap,
+            snap,
             format!(
                 "the file is {size} bytes but its snap-revision says {}",
                 revision_assertion.header("snap-size").unwrap_or("nothing")
@@ -153,7 +183,7 @@ pub fn import(
         .integer("snap-revision")?
         .ok_or_else(|| {
             refused(
-                &assert_path,
+                assert_path,
                 "the snap-revision has no snap-revision number".into(),
             )
         })?;
@@ -164,7 +194,7 @@ pub fn import(
         .max_by_key(|a| a.revision())
         .ok_or_else(|| {
             refused(
-                &assert_path,
+                assert_path,
                 format!("the snap-declaration of snap-id {snap_id} is missing"),
             )
         })?;
@@ -178,18 +208,17 @@ pub fn import(
         .max_by_key(|a| a.revision())
         .ok_or_else(|| {
             refused(
-                &assert_path,
+                assert_path,
                 format!("the account of publisher {publisher_id} is missing"),
             )
         })?;
     trust.verify(account, &pool)?;
 
-    let (meta, icon) =
-        snapfile::read(&staged.temp_path).map_err(|e| refused(&request.snap, e.reason))?;
+    let (meta, icon) = snapfile::read(&staged.temp_path).map_err(|e| refused(snap, e.reason))?;
     let declared_name = declaration.header("snap-name").unwrap_or_default();
     if meta.name != declared_name {
         return Err(refused(
-            &request.snap,
+            snap,
             format!(
                 "meta/snap.yaml names {:?} but its snap-declaration is for {declared_name:?}",
                 meta.name
@@ -202,26 +231,26 @@ pub fn import(
         .filter(|e| e.snap_id != snap_id)
     {
         return Err(refused(
-            &request.snap,
+            snap,
             format!(
                 "the store already has a snap {:?} with snap-id {}",
                 meta.name, existing.snap_id
             ),
         ));
     }
-    let architectures = if request.architectures.is_empty() {
+    let architectures: Vec<String> = if architectures.is_empty() {
         meta.architectures.clone()
     } else {
-        for arch in &request.architectures {
+        for arch in architectures {
             if !meta.architectures.iter().any(|a| a == arch || a == "all") {
                 return Err(SnapError::Usage(format!(
                     "{} is built for {}, not {arch}",
-                    request.snap.display(),
+                    snap.display(),
                     meta.architectures.join(", ")
                 )));
             }
         }
-        request.architectures.clone()
+        architectures.to_vec()
     };
 
     // Everything checked: store the assertions that prove it, then the catalog.
@@ -284,6 +313,9 @@ pub fn import(
         }
         .to_string(),
     };
+    if let Some(track) = default_track {
+        entry.default_track = Some(track.to_string());
+    }
     let new = !entry.revisions.contains_key(&revision);
     entry.revisions.insert(
         revision,
@@ -302,7 +334,7 @@ pub fn import(
     );
     let mut released = Vec::new();
     for arch in &architectures {
-        for channel in &channels {
+        for channel in channels {
             entry.release(arch, channel, revision, &now);
             released.push(format!(
                 "{arch} {}",

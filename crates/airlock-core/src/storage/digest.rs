@@ -30,6 +30,10 @@ impl Sha256 {
     pub fn to_hex(&self) -> String {
         hex::encode(self.0)
     }
+
+    pub fn as_bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
 }
 
 impl fmt::Display for Sha256 {

@@ -10,6 +10,7 @@ mod publish;
 mod serve;
 mod snap;
 mod sync;
+mod tls;
 
 use airlock_core::apt::AptError;
 use airlock_core::apt::mirror::MirrorError;
@@ -36,7 +37,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Sync(args) => sync::run(&open(&cli.config)?, args, reporter, cli.verbose > 0),
         Command::Serve(args) => serve::run(&open(&cli.config)?, args),
         Command::Images(command) => images::run(&open(&cli.config)?, command, &*reporter),
-        Command::Snap(command) => snap::run(&open(&cli.config)?, command, &*reporter),
+        Command::Snap(command) => snap::run(&open(&cli.config)?, command, reporter),
+        Command::Tls(command) => tls::run(&open(&cli.config)?, command),
         Command::Maas(command) => maas::run(&open(&cli.config)?, command),
     }
 }

@@ -9,12 +9,21 @@ pub fn run(site: &Site, args: ServeArgs) -> anyhow::Result<()> {
     let key = site.signing_key()?;
     let address = args.listen.unwrap_or(site.config.site.listen);
     let state = ServerState::new(site.data_dir(), &site.config.site.public_url, &key);
-    let listeners = Listeners::bind(address)?;
+    let mut listeners = Listeners::bind(address)?;
     tracing::info!(
         "listening on http://{}/ (clients use {})",
         listeners.local_addr(),
         site.config.site.public_url
     );
+    if let Some(tls) = &site.config.site.tls {
+        let config = airlock_core::tls::server_config(&tls.cert, &tls.key)?;
+        listeners = listeners.with_tls(tls.listen, config)?;
+        tracing::info!(
+            "listening on https://{}/ (clients use {})",
+            listeners.tls_addr().expect("just bound"),
+            tls.public_url
+        );
+    }
     serve(listeners, state, shutdown_signal(), Duration::from_secs(30))?;
     Ok(())
 }

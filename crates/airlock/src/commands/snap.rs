@@ -4,8 +4,18 @@ use airlock_core::snap::{self, ImportRequest, catalog::Catalog};
 
 use crate::cli::SnapCommand;
 
-pub fn run(site: &Site, command: SnapCommand, reporter: &dyn Reporter) -> anyhow::Result<()> {
+pub fn run(
+    site: &Site,
+    command: SnapCommand,
+    reporter: std::sync::Arc<dyn Reporter>,
+) -> anyhow::Result<()> {
+    let reporter_ref: &dyn Reporter = &*reporter;
     match command {
+        SnapCommand::Fetch => fetch(site, reporter),
+        SnapCommand::ClientConfig => {
+            client_config(site);
+            Ok(())
+        }
         SnapCommand::Import {
             snap: file,
             assertions,
@@ -19,7 +29,7 @@ pub fn run(site: &Site, command: SnapCommand, reporter: &dyn Reporter) -> anyhow
                 channels,
                 architectures,
             };
-            let imported = snap::import(site, &trust, &request, reporter)?;
+            let imported = snap::import(site, &trust, &request, reporter_ref)?;
             println!(
                 "{} {} revision {} ({}){}",
                 if imported.new {
@@ -58,9 +68,14 @@ pub fn run(site: &Site, command: SnapCommand, reporter: &dyn Reporter) -> anyhow
             channels,
             architectures,
         } => {
-            for released in
-                snap::release(site, &name, revision, &channels, &architectures, reporter)?
-            {
+            for released in snap::release(
+                site,
+                &name,
+                revision,
+                &channels,
+                &architectures,
+                reporter_ref,
+            )? {
                 println!("released {name} {revision} to {released}");
             }
             Ok(())
@@ -100,10 +115,112 @@ pub fn run(site: &Site, command: SnapCommand, reporter: &dyn Reporter) -> anyhow
             Ok(())
         }
         SnapCommand::Remove { name, revision } => {
-            for r in snap::remove(site, &name, revision, reporter)? {
+            for r in snap::remove(site, &name, revision, reporter_ref)? {
                 println!("removed {name} revision {r}");
             }
             Ok(())
         }
+    }
+}
+
+fn fetch(site: &Site, reporter: std::sync::Arc<dyn Reporter>) -> anyhow::Result<()> {
+    if site.config.snaps.snaps.is_empty() {
+        anyhow::bail!(
+            "{} lists no snaps to fetch: add [[snaps.snap]] entries (name, channels, architectures)",
+            site.config.path.display()
+        );
+    }
+    let trust = snap::site_trust(site)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let fetched = runtime.block_on(snap::fetch::fetch(site, &trust, reporter))?;
+    for f in &fetched {
+        println!(
+            "{} {} revision {} ({}) for {} on {}{}",
+            if f.downloaded { "fetched" } else { "had" },
+            f.imported.name,
+            f.imported.revision,
+            f.imported.version,
+            f.wanted.architecture,
+            f.imported
+                .channels
+                .iter()
+                .map(|c| c.split_once(' ').map_or(c.as_str(), |(_, ch)| ch))
+                .collect::<Vec<_>>()
+                .join(", "),
+            if f.wanted.prerequisite {
+                "  (added: another snap needs it)"
+            } else {
+                ""
+            }
+        );
+    }
+    Ok(())
+}
+
+/// The runbook for clients: snapd's drop-in, the CA, and the same as cloud-init user data.
+fn client_config(site: &Site) {
+    let tls = site.config.site.tls.as_ref();
+    let url = tls.map_or(site.config.site.public_url.as_str(), |t| {
+        t.public_url.as_str()
+    });
+    let ca = tls.and_then(|_| {
+        let path = site.config.path.parent()?.join("tls/ca.pem");
+        std::fs::read_to_string(path).ok()
+    });
+    let drop_in = format!("[Service]\nEnvironment=SNAPPY_FORCE_API_URL={url}/\n");
+    println!(
+        "# snapd on each machine that installs snaps from this store (MAAS hosts, deployed machines):"
+    );
+    println!("sudo mkdir -p /etc/systemd/system/snapd.service.d");
+    println!(
+        "sudo tee /etc/systemd/system/snapd.service.d/airlock-store.conf >/dev/null <<'EOF'\n{drop_in}EOF"
+    );
+    println!("sudo systemctl daemon-reload && sudo systemctl restart snapd.service");
+    match &ca {
+        Some(pem) => {
+            println!("# trust the site CA for store connections:");
+            println!(
+                "sudo snap set system store-certs.airlock=\"$(cat <<'EOF'\n{}EOF\n)\"",
+                pem
+            );
+        }
+        None if url.starts_with("https://") => {
+            println!(
+                "# the server certificate must be trusted: add its CA with snap set system store-certs.NAME=\"$(cat ca.pem)\""
+            );
+        }
+        None => {
+            println!(
+                "# plain HTTP: set [site] tls_cert/tls_key (airlock tls init) for the HTTPS snapd expects of a store"
+            );
+        }
+    }
+    println!();
+    println!(
+        "# cloud-init user data for machines MAAS deploys (MAAS: deploy with this user_data):"
+    );
+    println!("#cloud-config");
+    println!("write_files:");
+    println!("  - path: /etc/systemd/system/snapd.service.d/airlock-store.conf");
+    println!("    content: |");
+    for line in drop_in.lines() {
+        println!("      {line}");
+    }
+    if let Some(pem) = &ca {
+        println!("  - path: /etc/airlock/ca.pem");
+        println!("    content: |");
+        for line in pem.lines() {
+            println!("      {line}");
+        }
+    }
+    println!("bootcmd:");
+    println!("  - [systemctl, daemon-reload]");
+    println!("  - [systemctl, restart, snapd.service]");
+    if ca.is_some() {
+        println!(
+            "  - [sh, -c, 'snap set system store-certs.airlock=\"$(cat /etc/airlock/ca.pem)\"']"
+        );
     }
 }

@@ -115,11 +115,22 @@ impl Site {
                 break rest.split('/').next().unwrap().to_string();
             }
         };
+        // With a certificate configured, the HTTPS address follows.
+        let config = std::fs::read_to_string(self.config()).unwrap();
+        let https = config.contains("tls_cert").then(|| {
+            loop {
+                let line = lines.next().expect("server exited before HTTPS").unwrap();
+                if let Some(rest) = line.split("listening on https://").nth(1) {
+                    break format!("https://{}", rest.split('/').next().unwrap());
+                }
+            }
+        });
         // Keep draining stderr (access logs) so the server never blocks on a full pipe.
         let log = std::thread::spawn(move || lines.map_while(Result::ok).collect::<Vec<_>>());
         Server {
             child,
             url: format!("http://{address}"),
+            https,
             log: Some(log),
         }
     }
@@ -150,6 +161,8 @@ fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<String, Vec<u8>>) {
 pub struct Server {
     child: Child,
     pub url: String,
+    /// `https://ADDRESS` when the site serves HTTPS too.
+    pub https: Option<String>,
     log: Option<std::thread::JoinHandle<Vec<String>>>,
 }
 

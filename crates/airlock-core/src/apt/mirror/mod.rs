@@ -224,6 +224,7 @@ async fn sync_mirror(
         jobs: options.jobs.unwrap_or(sync.jobs),
         timeout: sync.timeout.0,
         retries: sync.retries,
+        extra_roots: Vec::new(),
     })?;
     let base = Url::parse(&config.url).map_err(|e| MirrorError::Upstream {
         url: config.url.clone(),

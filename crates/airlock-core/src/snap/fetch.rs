@@ -1,0 +1,333 @@
+//! `airlock snap fetch`, on the connected side: the snaps of `[[snaps.snap]]` downloaded from
+//! an upstream store through the API snapd uses (a refresh `download` action, the blob, then
+//! its assertions), checked exactly as an import is, with the prerequisites snapd will ask
+//! for (base, snapd, content providers). Another airlock is a valid upstream.
+
+use std::collections::VecDeque;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use serde_json::{Value, json};
+
+use super::assertion::{Assertion, split_stream};
+use super::catalog::{Catalog, Channel};
+use super::trust::Trust;
+use super::{Imported, SnapError, import_locked};
+use crate::net::{Checksum, Http, HttpOptions, NetError};
+use crate::report::Reporter;
+use crate::site::Site;
+use crate::storage::StorageError;
+
+/// Store JSON and assertions are small; anything beyond this is not what we asked for.
+const SMALL: u64 = 4 << 20;
+
+/// One snap, architecture and channel to fetch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Wanted {
+    pub name: String,
+    pub channel: String,
+    pub architecture: String,
+    /// Added because another fetched snap needs it.
+    pub prerequisite: bool,
+}
+
+#[derive(Debug)]
+pub struct Fetched {
+    pub wanted: Wanted,
+    pub imported: Imported,
+    /// Whether the blob was downloaded (false: the store already had this revision).
+    pub downloaded: bool,
+}
+
+fn upstream_error(url: &str, reason: impl Into<String>) -> SnapError {
+    SnapError::Upstream {
+        url: url.to_string(),
+        reason: reason.into(),
+    }
+}
+
+impl From<NetError> for SnapError {
+    fn from(e: NetError) -> SnapError {
+        SnapError::Net(Box::new(e))
+    }
+}
+
+/// Fetches every configured snap; prerequisites are added on `stable` of the same
+/// architecture. Returns what each fetch imported.
+pub async fn fetch(
+    site: &Site,
+    trust: &Trust,
+    reporter: Arc<dyn Reporter>,
+) -> Result<Vec<Fetched>, SnapError> {
+    let config = &site.config.snaps;
+    let _lock = site.lock(&*reporter)?;
+    let extra_roots = match &config.upstream_ca {
+        Some(path) => vec![fs_err::read(path).map_err(|source| StorageError::Read {
+            path: path.clone(),
+            source,
+        })?],
+        None => Vec::new(),
+    };
+    let sync = &site.config.sync;
+    let http = Http::new(HttpOptions {
+        jobs: sync.jobs,
+        timeout: sync.timeout.0,
+        retries: sync.retries,
+        extra_roots,
+    })?;
+    let base = reqwest::Url::parse(&config.upstream)
+        .map_err(|e| upstream_error(&config.upstream, e.to_string()))?;
+    let mut queue: VecDeque<Wanted> = config
+        .snaps
+        .iter()
+        .flat_map(|s| {
+            s.architectures.iter().flat_map(move |arch| {
+                s.channels.iter().map(move |channel| Wanted {
+                    name: s.name.clone(),
+                    channel: channel.clone(),
+                    architecture: arch.clone(),
+                    prerequisite: false,
+                })
+            })
+        })
+        .collect();
+    let mut seen: Vec<Wanted> = Vec::new();
+    let mut fetched = Vec::new();
+    while let Some(wanted) = queue.pop_front() {
+        if seen.iter().any(|s| {
+            s.name == wanted.name
+                && s.channel == wanted.channel
+                && s.architecture == wanted.architecture
+        }) {
+            continue;
+        }
+        seen.push(wanted.clone());
+        let one = fetch_one(site, trust, &http, &base, &wanted, &*reporter).await?;
+        let mut needs: Vec<String> = one
+            .imported
+            .prerequisites
+            .iter()
+            .map(|(name, _)| name.clone())
+            .collect();
+        if !needs.is_empty() && one.imported.name != "snapd" {
+            needs.push("snapd".into());
+        }
+        for name in needs {
+            let prerequisite = Wanted {
+                name,
+                channel: "stable".into(),
+                architecture: wanted.architecture.clone(),
+                prerequisite: true,
+            };
+            if !seen
+                .iter()
+                .chain(queue.iter())
+                .any(|s| s.name == prerequisite.name && s.architecture == prerequisite.architecture)
+            {
+                queue.push_back(prerequisite);
+            }
+        }
+        fetched.push(one);
+    }
+    Ok(fetched)
+}
+
+async fn fetch_one(
+    site: &Site,
+    trust: &Trust,
+    http: &Http,
+    base: &reqwest::Url,
+    wanted: &Wanted,
+    reporter: &dyn Reporter,
+) -> Result<Fetched, SnapError> {
+    let refresh_url = base
+        .join("v2/snaps/refresh")
+        .map_err(|e| upstream_error(base.as_str(), e.to_string()))?;
+    let body = json!({
+        "context": [],
+        "actions": [{
+            "action": "download",
+            "instance-key": "download-1",
+            "name": wanted.name,
+            "channel": wanted.channel,
+            "epoch": null,
+        }],
+        "fields": ["architectures", "base", "confinement", "download", "epoch", "name",
+                   "publisher", "revision", "snap-id", "snap-yaml", "summary", "type", "version"],
+    })
+    .to_string();
+    let headers = [
+        ("Snap-Device-Series", "16"),
+        ("Snap-Device-Architecture", wanted.architecture.as_str()),
+        ("Snap-Classic", "true"),
+        ("Accept", "application/json"),
+    ];
+    let url_text = refresh_url.to_string();
+    let answer = http
+        .request_small(&refresh_url, &headers, Some(body.as_bytes()), SMALL)
+        .await?
+        .ok_or_else(|| upstream_error(&url_text, "not found: is this a snap store?"))?;
+    let answer: Value = serde_json::from_slice(&answer)
+        .map_err(|e| upstream_error(&url_text, format!("not the JSON of a store: {e}")))?;
+    let result = answer["results"]
+        .as_array()
+        .and_then(|r| r.first())
+        .ok_or_else(|| upstream_error(&url_text, format!("no result for {}", wanted.name)))?;
+    if result["result"] == "error" {
+        return Err(upstream_error(
+            &url_text,
+            format!(
+                "{} on {} for {}: {} ({})",
+                wanted.name,
+                wanted.channel,
+                wanted.architecture,
+                result["error"]["message"].as_str().unwrap_or(""),
+                result["error"]["code"].as_str().unwrap_or("error"),
+            ),
+        ));
+    }
+    let snap = &result["snap"];
+    let field = |name: &str| {
+        snap["download"][name]
+            .as_str()
+            .map(str::to_string)
+            .ok_or_else(|| upstream_error(&url_text, format!("the answer lacks download.{name}")))
+    };
+    let download_url = field("url")?;
+    let sha3_hex = field("sha3-384")?;
+    let size = snap["download"]["size"]
+        .as_u64()
+        .ok_or_else(|| upstream_error(&url_text, "the answer lacks download.size"))?;
+    let mut sha3 = [0u8; 48];
+    hex::decode_to_slice(&sha3_hex, &mut sha3)
+        .map_err(|_| upstream_error(&url_text, format!("{sha3_hex:?} is not a SHA3-384")))?;
+    let revision = snap["revision"].as_u64().unwrap_or(0);
+    let effective = result["effective-channel"]
+        .as_str()
+        .unwrap_or(&wanted.channel)
+        .to_string();
+    let default_track = result["redirect-channel"]
+        .as_str()
+        .and_then(|r| r.split('/').next())
+        .map(str::to_string);
+
+    // The blob, resumable, named by its digest so an interrupted run continues it.
+    let store = site.store();
+    let temp = store.temp_dir();
+    fs_err::create_dir_all(&temp).map_err(|source| StorageError::Write {
+        path: temp.clone(),
+        source,
+    })?;
+    let partial: PathBuf = temp.join(format!("snap-{sha3_hex}.partial"));
+    let catalog = Catalog::load(site.data_dir())?;
+    let known = catalog
+        .snaps
+        .get(&wanted.name)
+        .and_then(|e| e.revisions.get(&revision))
+        .filter(|r| r.sha3_384 == sha3_hex);
+    let (file, downloaded) = match known {
+        Some(r) => {
+            let digest = crate::storage::Sha256::from_hex(&r.sha256).ok_or_else(|| {
+                SnapError::Usage(format!("damaged catalog entry for {}", wanted.name))
+            })?;
+            (store.blob_path(&digest), false)
+        }
+        None => {
+            let url = reqwest::Url::parse(&download_url)
+                .map_err(|e| upstream_error(&download_url, e.to_string()))?;
+            let task = reporter.start(
+                &format!("{} {}", wanted.name, revision),
+                Some(size),
+                crate::report::Unit::Bytes,
+            );
+            let result = http
+                .download_checked(
+                    &url,
+                    size,
+                    Checksum::Sha3_384(sha3),
+                    &partial,
+                    Some((reporter, task)),
+                )
+                .await;
+            reporter.finish(task);
+            result?;
+            (partial.clone(), true)
+        }
+    };
+
+    // The assertions `snap download` would fetch, up to a key the site trusts.
+    let assertion_url = |path: String| {
+        base.join(&path)
+            .map_err(|e| upstream_error(base.as_str(), e.to_string()))
+    };
+    let digest_b64 = super::assertion::snap_digest_b64(&sha3);
+    let mut assertions: Vec<Assertion> = Vec::new();
+    let mut wanted_paths: VecDeque<String> =
+        VecDeque::from([format!("v2/assertions/snap-revision/{digest_b64}")]);
+    let mut asked: Vec<String> = Vec::new();
+    while let Some(path) = wanted_paths.pop_front() {
+        if asked.contains(&path) {
+            continue;
+        }
+        asked.push(path.clone());
+        let url = assertion_url(path.clone())?;
+        let bytes = http
+            .request_small(
+                &url,
+                &[("Accept", "application/x.ubuntu.assertion")],
+                None,
+                SMALL,
+            )
+            .await?
+            .ok_or_else(|| {
+                upstream_error(url.as_str(), "the store does not have this assertion")
+            })?;
+        for a in split_stream(&bytes, url.as_str())? {
+            match a.kind() {
+                "snap-revision" => {
+                    if let Some(id) = a.header("snap-id") {
+                        wanted_paths.push_back(format!("v2/assertions/snap-declaration/16/{id}"));
+                    }
+                }
+                "snap-declaration" => {
+                    if let Some(publisher) = a.header("publisher-id")
+                        && !trust.roots().iter().any(|r| {
+                            r.kind() == "account" && r.header("account-id") == Some(publisher)
+                        })
+                    {
+                        wanted_paths.push_back(format!("v2/assertions/account/{publisher}"));
+                    }
+                }
+                _ => {}
+            }
+            let key = a.sign_key().to_string();
+            let trusted = trust
+                .roots()
+                .iter()
+                .any(|r| r.header("public-key-sha3-384") == Some(key.as_str()));
+            if !trusted {
+                wanted_paths.push_back(format!("v2/assertions/account-key/{key}"));
+            }
+            assertions.push(a);
+        }
+    }
+    let channel = Channel::parse(&effective).map_err(|e| upstream_error(&url_text, e))?;
+    let imported = import_locked(
+        site,
+        trust,
+        &file,
+        &PathBuf::from(format!("{}assertions of {}", base, wanted.name)),
+        &assertions,
+        &[channel],
+        std::slice::from_ref(&wanted.architecture),
+        default_track.as_deref(),
+    )?;
+    if downloaded {
+        let _ = std::fs::remove_file(&partial);
+    }
+    Ok(Fetched {
+        wanted: wanted.clone(),
+        imported,
+        downloaded,
+    })
+}

@@ -1,0 +1,135 @@
+//! HTTPS for `airlock serve`: a site CA and a server certificate made in-process (rcgen; no
+//! openssl binary), and the rustls configuration the server loads.
+//!
+//! The CA is made once and reused by later runs, so machines that trust it keep trusting
+//! the site when the server certificate is renewed or gains a name.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use rcgen::{
+    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
+    Issuer, KeyPair, KeyUsagePurpose,
+};
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+
+use crate::storage::{StorageError, write_atomic};
+
+#[derive(Debug, thiserror::Error)]
+pub enum TlsError {
+    #[error("cannot make a certificate: {0}")]
+    Generate(String),
+    #[error("{path}: {reason}")]
+    Load { path: PathBuf, reason: String },
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+}
+
+/// What `airlock tls init` wrote.
+#[derive(Debug)]
+pub struct TlsFiles {
+    pub ca_cert: PathBuf,
+    pub cert: PathBuf,
+    pub key: PathBuf,
+    /// Whether the CA was made now (clients must be told) or reused.
+    pub new_ca: bool,
+}
+
+const CA_NAME: &str = "airlock site CA";
+
+/// The CA's parameters: the same every time, so a reloaded CA key issues certificates that
+/// chain to the CA certificate made the first time.
+fn ca_params() -> CertificateParams {
+    let mut params = CertificateParams::default();
+    let mut name = DistinguishedName::new();
+    name.push(DnType::CommonName, CA_NAME);
+    name.push(DnType::OrganizationName, "airlock");
+    params.distinguished_name = name;
+    params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
+    params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+    params.not_before = rcgen::date_time_ymd(2026, 1, 1);
+    params.not_after = rcgen::date_time_ymd(2046, 1, 1);
+    params
+}
+
+/// Makes (or reuses) the site CA in `dir` and issues a server certificate for `names` (DNS
+/// names or IP addresses), valid for about two years.
+pub fn init(dir: &Path, names: &[String]) -> Result<TlsFiles, TlsError> {
+    let generate = |e: rcgen::Error| TlsError::Generate(e.to_string());
+    fs_err::create_dir_all(dir).map_err(|source| StorageError::Write {
+        path: dir.to_path_buf(),
+        source,
+    })?;
+    let ca_cert_path = dir.join("ca.pem");
+    let ca_key_path = dir.join("ca.key");
+    let (ca_key, new_ca) = if ca_key_path.exists() && ca_cert_path.exists() {
+        let text = fs_err::read_to_string(&ca_key_path).map_err(|source| StorageError::Read {
+            path: ca_key_path.clone(),
+            source,
+        })?;
+        let key = KeyPair::from_pem(&text).map_err(|e| TlsError::Load {
+            path: ca_key_path.clone(),
+            reason: e.to_string(),
+        })?;
+        (key, false)
+    } else {
+        let key = KeyPair::generate().map_err(generate)?;
+        let cert = ca_params().self_signed(&key).map_err(generate)?;
+        write_atomic(&ca_key_path, key.serialize_pem().as_bytes(), 0o600)?;
+        write_atomic(&ca_cert_path, cert.pem().as_bytes(), 0o644)?;
+        (key, true)
+    };
+    let issuer = Issuer::new(ca_params(), ca_key);
+
+    let mut params = CertificateParams::new(names.to_vec()).map_err(generate)?;
+    let mut name = DistinguishedName::new();
+    name.push(
+        DnType::CommonName,
+        names.first().map_or("airlock", String::as_str),
+    );
+    params.distinguished_name = name;
+    params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+    params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+    // From yesterday (clocks differ) for two years.
+    let yesterday = (jiff::Timestamp::now() - jiff::SignedDuration::from_hours(24)).to_string();
+    let field = |range: std::ops::Range<usize>| yesterday[range].parse::<i32>().unwrap_or(1);
+    let (year, month, day) = (field(0..4), field(5..7) as u8, field(8..10).min(28) as u8);
+    params.not_before = rcgen::date_time_ymd(year, month, day);
+    params.not_after = rcgen::date_time_ymd(year + 2, month, day);
+    let key = KeyPair::generate().map_err(generate)?;
+    let cert = params.signed_by(&key, &issuer).map_err(generate)?;
+    let cert_path = dir.join("server.pem");
+    let key_path = dir.join("server.key");
+    write_atomic(&key_path, key.serialize_pem().as_bytes(), 0o600)?;
+    write_atomic(&cert_path, cert.pem().as_bytes(), 0o644)?;
+    Ok(TlsFiles {
+        ca_cert: ca_cert_path,
+        cert: cert_path,
+        key: key_path,
+        new_ca,
+    })
+}
+
+/// The rustls configuration for a PEM certificate chain and key.
+pub fn server_config(cert: &Path, key: &Path) -> Result<Arc<rustls::ServerConfig>, TlsError> {
+    let load = |path: &Path, reason: String| TlsError::Load {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
+        .map_err(|e| load(cert, e.to_string()))?
+        .collect::<Result<_, _>>()
+        .map_err(|e| load(cert, e.to_string()))?;
+    if chain.is_empty() {
+        return Err(load(cert, "holds no PEM certificate".into()));
+    }
+    let private = PrivateKeyDer::from_pem_file(key).map_err(|e| load(key, e.to_string()))?;
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let mut config = rustls::ServerConfig::builder()
+        .with_no_client_auth()
+        .with_single_cert(chain, private)
+        .map_err(|e| load(cert, format!("does not go with {}: {e}", key.display())))?;
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(Arc::new(config))
+}

@@ -1,0 +1,59 @@
+use airlock_core::site::Site;
+
+use crate::cli::TlsCommand;
+
+pub fn run(site: &Site, command: TlsCommand) -> anyhow::Result<()> {
+    let TlsCommand::Init { names: extra } = command;
+    let host = |url: &str| -> Option<String> {
+        let rest = url.split_once("://")?.1;
+        let host = match rest.rsplit_once(':') {
+            Some((h, port)) if port.bytes().all(|b| b.is_ascii_digit()) => h,
+            _ => rest,
+        };
+        Some(
+            host.trim_start_matches('[')
+                .trim_end_matches(']')
+                .to_string(),
+        )
+    };
+    let mut names: Vec<String> = Vec::new();
+    let tls = site.config.site.tls.as_ref();
+    let candidates = tls
+        .and_then(|t| host(&t.public_url))
+        .into_iter()
+        .chain(host(&site.config.site.public_url))
+        .chain(extra)
+        .chain(["localhost", "127.0.0.1", "::1"].map(String::from));
+    for name in candidates {
+        if !names.contains(&name) {
+            names.push(name);
+        }
+    }
+    let dir = site
+        .config
+        .path
+        .parent()
+        .unwrap_or(std::path::Path::new("."))
+        .join("tls");
+    let files = airlock_core::tls::init(&dir, &names)?;
+    println!(
+        "server certificate for {}: {}",
+        names.join(", "),
+        files.cert.display()
+    );
+    if files.new_ca {
+        println!(
+            "new site CA: {} (clients trust it: see airlock snap client-config)",
+            files.ca_cert.display()
+        );
+    } else {
+        println!("site CA kept: {}", files.ca_cert.display());
+    }
+    if tls.is_none() {
+        println!(
+            "add to [site] in {}, then restart airlock serve:\n  tls_cert = \"tls/server.pem\"\n  tls_key = \"tls/server.key\"\n  tls_listen = \"0.0.0.0:8443\"",
+            site.config.path.display()
+        );
+    }
+    Ok(())
+}
