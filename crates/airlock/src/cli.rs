@@ -99,9 +99,11 @@ pub enum TlsCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum SnapCommand {
-    /// Import a snap with its .assert file (as `snap download` writes them); accepted only when
-    /// the assertions verify up to a trusted root and match the file's SHA3-384 and size.
+    /// Import a snap with its .assert file (as `snap download` writes them), or every snap of a
+    /// folder; accepted only when the assertions verify up to a trusted root and match the
+    /// file's SHA3-384 and size.
     Import {
+        /// A .snap file, or a folder of them (each with its .assert).
         snap: PathBuf,
         /// The assertions (default: the snap's path with .assert).
         assertions: Option<PathBuf>,

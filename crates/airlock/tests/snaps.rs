@@ -868,14 +868,17 @@ fn fetch_from_another_airlock_over_https() {
     assert!(out.contains("new site CA"), "{out}");
     let one = build_snap(dir, "hello-airlock_1.snap", &yaml("1.0"), "xz");
     let two = build_snap(dir, "hello-airlock_2.snap", &yaml("2.0"), "xz");
+    let prereqs = dir.join("prereqs");
+    std::fs::create_dir(&prereqs).unwrap();
+    std::fs::write(prereqs.join("broken.snap"), "no assertions for this one").unwrap();
     let core22 = build_snap(
-        dir,
+        &prereqs,
         "core22_10.snap",
         "name: core22\nversion: '20240101'\ntype: base\nsummary: base\n",
         "xz",
     );
     let snapd = build_snap(
-        dir,
+        &prereqs,
         "snapd_20.snap",
         "name: snapd\nversion: '2.66'\ntype: snapd\nsummary: daemon\n",
         "xz",
@@ -898,24 +901,30 @@ fn fetch_from_another_airlock_over_https() {
         "--channel",
         "2.x/stable",
     ]);
-    a.ok(&[
+    // A folder at once: one refusal is reported, the other snaps are imported.
+    let out = a.run(&[
         "snap",
         "import",
-        core22.to_str().unwrap(),
+        prereqs.to_str().unwrap(),
         "--channel",
         "stable",
         "--arch",
         "amd64",
     ]);
-    a.ok(&[
-        "snap",
-        "import",
-        snapd.to_str().unwrap(),
-        "--channel",
-        "stable",
-        "--arch",
-        "amd64",
-    ]);
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert!(!out.status.success(), "{stdout}{stderr}");
+    assert!(
+        stderr.contains("broken.snap") && stderr.contains("1 of 3 snaps refused"),
+        "{stderr}"
+    );
+    assert!(
+        stdout.contains("imported core22 revision 10")
+            && stdout.contains("imported snapd revision 20"),
+        "{stdout}"
+    );
     let client = a.ok(&["snap", "client-config"]);
     assert!(
         client.contains("Environment=SNAPPY_FORCE_API_URL=https://127.0.0.1:"),

@@ -23,42 +23,45 @@ pub fn run(
             architectures,
         } => {
             let trust = snap::site_trust(site)?;
-            let request = ImportRequest {
-                snap: file,
-                assertions,
-                channels,
-                architectures,
-            };
-            let imported = snap::import(site, &trust, &request, reporter_ref)?;
-            println!(
-                "{} {} revision {} ({}){}",
-                if imported.new {
-                    "imported"
-                } else {
-                    "already had"
-                },
-                imported.name,
-                imported.revision,
-                imported.version,
-                if imported.channels.is_empty() {
-                    String::new()
-                } else {
-                    format!(", released to {}", imported.channels.join(", "))
-                }
-            );
-            if imported.channels.is_empty() {
-                println!(
-                    "  not on any channel yet: airlock snap release {} {} stable",
-                    imported.name, imported.revision
-                );
-            }
-            for (name, present) in imported.prerequisites {
-                if !present {
-                    println!(
-                        "  snapd will also ask for {name}: import it too, or installs of {} fail",
-                        imported.name
+            // A folder (what `snap download` left, or a bundle of them): every snap with its
+            // .assert; one refusal does not stop the others, and each import is whole or absent.
+            let files: Vec<std::path::PathBuf> = if file.is_dir() {
+                if assertions.is_some() {
+                    anyhow::bail!(
+                        "with a folder, each snap's .assert is read next to it: give no ASSERTIONS"
                     );
                 }
+                let mut files: Vec<_> = std::fs::read_dir(&file)?
+                    .filter_map(|e| e.ok().map(|e| e.path()))
+                    .filter(|p| p.extension().is_some_and(|e| e == "snap"))
+                    .collect();
+                files.sort();
+                files
+            } else {
+                vec![file]
+            };
+            let mut failed = 0;
+            for snap_file in &files {
+                let request = ImportRequest {
+                    snap: snap_file.clone(),
+                    assertions: assertions.clone(),
+                    channels: channels.clone(),
+                    architectures: architectures.clone(),
+                };
+                match snap::import(site, &trust, &request, reporter_ref) {
+                    Ok(imported) => report_import(&imported),
+                    Err(e) if files.len() > 1 => {
+                        failed += 1;
+                        eprintln!("refused {}: {e}", snap_file.display());
+                    }
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            if failed > 0 {
+                anyhow::bail!(
+                    "{failed} of {} snaps refused (the others are imported)",
+                    files.len()
+                );
             }
             Ok(())
         }
@@ -222,5 +225,38 @@ fn client_config(site: &Site) {
         println!(
             "  - [sh, -c, 'snap set system store-certs.airlock=\"$(cat /etc/airlock/ca.pem)\"']"
         );
+    }
+}
+
+fn report_import(imported: &snap::Imported) {
+    println!(
+        "{} {} revision {} ({}){}",
+        if imported.new {
+            "imported"
+        } else {
+            "already had"
+        },
+        imported.name,
+        imported.revision,
+        imported.version,
+        if imported.channels.is_empty() {
+            String::new()
+        } else {
+            format!(", released to {}", imported.channels.join(", "))
+        }
+    );
+    if imported.channels.is_empty() {
+        println!(
+            "  not on any channel yet: airlock snap release {} {} stable",
+            imported.name, imported.revision
+        );
+    }
+    for (name, present) in &imported.prerequisites {
+        if !present {
+            println!(
+                "  snapd will also ask for {name}: import it too, or installs of {} fail",
+                imported.name
+            );
+        }
     }
 }
