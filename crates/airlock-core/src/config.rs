@@ -447,17 +447,12 @@ impl Config {
                     .unwrap_or_else(|| SocketAddr::new(listen.ip(), 8443));
                 let public_url = match site.tls_public_url {
                     Some(url) => url.0,
-                    None => {
-                        // The HTTP address's host, on the HTTPS port.
-                        let http = public_url
-                            .split_once("://")
-                            .map_or(public_url.as_str(), |(_, rest)| rest);
-                        let host = match http.rsplit_once(':') {
-                            Some((host, port)) if port.bytes().all(|b| b.is_ascii_digit()) => host,
-                            _ => http,
-                        };
-                        format!("https://{host}:{}", tls_listen.port())
-                    }
+                    // The HTTP address's host, on the HTTPS port.
+                    None => format!(
+                        "https://{}:{}",
+                        url_host(&public_url).unwrap_or_else(|| "localhost".into()),
+                        tls_listen.port()
+                    ),
                 };
                 Some(TlsConfig {
                     cert: base.join(cert),
@@ -528,6 +523,15 @@ impl Config {
     pub fn mirror(&self, name: &str) -> Option<&AptMirrorConfig> {
         self.apt.mirrors.iter().find(|m| m.name.as_str() == name)
     }
+}
+
+/// The host of a URL as it goes back into one (`[::1]` keeps its brackets).
+pub fn url_host(url: &str) -> Option<String> {
+    reqwest::Url::parse(url)
+        .ok()?
+        .host_str()
+        .filter(|h| !h.is_empty())
+        .map(str::to_string)
 }
 
 fn default_public_url(listen: SocketAddr) -> String {
@@ -1052,6 +1056,31 @@ valid_for = "7d"
         }
         let text = format!("{GOOD}{mirror}{publish}").replace("\"site\"", "\"debian\"");
         assert!(parse(&text).unwrap_err().contains("already defined"));
+    }
+
+    #[test]
+    fn tls_and_snaps_settings() {
+        let text = GOOD.replace(
+            "listen = \"127.0.0.1:9000\"",
+            "listen = \"127.0.0.1:9000\"\npublic_url = \"http://mirror.lan:8080/airlock\"\ntls_cert = \"tls/server.pem\"\ntls_key = \"tls/server.key\"",
+        );
+        let c = parse(&format!(
+            "{text}\n[snaps]\nupstream = \"https://store.lan\"\n\n[[snaps.snap]]\nname = \"maas\"\n"
+        ))
+        .unwrap();
+        let tls = c.site.tls.unwrap();
+        assert_eq!(tls.public_url, "https://mirror.lan:8443");
+        assert_eq!(tls.listen, "127.0.0.1:8443".parse().unwrap());
+        assert_eq!(tls.cert, PathBuf::from("/etc/airlock/tls/server.pem"));
+        assert_eq!(c.snaps.upstream, "https://store.lan/");
+        assert_eq!(c.snaps.snaps[0].channels, ["stable"]);
+        assert_eq!(c.snaps.snaps[0].architectures, ["amd64"]);
+        let e = parse(&GOOD.replace("listen = \"127.0.0.1:9000\"", "tls_cert = \"x.pem\""))
+            .unwrap_err();
+        assert!(
+            e.to_string().contains("tls_cert and tls_key go together"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -63,7 +63,21 @@ pub fn init(dir: &Path, names: &[String]) -> Result<TlsFiles, TlsError> {
     })?;
     let ca_cert_path = dir.join("ca.pem");
     let ca_key_path = dir.join("ca.key");
-    let (ca_key, new_ca) = if ca_key_path.exists() && ca_cert_path.exists() {
+    if ca_key_path.exists() != ca_cert_path.exists() {
+        let (have, missing) = if ca_key_path.exists() {
+            (&ca_key_path, &ca_cert_path)
+        } else {
+            (&ca_cert_path, &ca_key_path)
+        };
+        return Err(TlsError::Load {
+            path: missing.clone(),
+            reason: format!(
+                "is missing but {} is there: restore it, or remove both to make a new CA (every client must then trust the new one)",
+                have.display()
+            ),
+        });
+    }
+    let (ca_key, new_ca) = if ca_key_path.exists() {
         let text = fs_err::read_to_string(&ca_key_path).map_err(|source| StorageError::Read {
             path: ca_key_path.clone(),
             source,

@@ -475,7 +475,7 @@ fn snapd_reads_the_offline_store() {
         r["results"][0]["snap"]["revision"], 2,
         "closed edge follows beta"
     );
-    assert_eq!(r["results"][0]["effective-channel"], "latest/edge");
+    assert_eq!(r["results"][0]["effective-channel"], "latest/beta");
     let (_, r) = action(
         json!({"action": "download", "instance-key": "download-1", "name": "hello-airlock", "revision": 1, "epoch": null}),
     );
@@ -820,6 +820,15 @@ fn bad_snaps_are_refused_and_nothing_changes() {
         &format!("@{}", huge_file.display()),
     );
     assert_eq!(status, 413, "oversized body");
+    // Within the size limit, but each action could answer with a whole snap.yaml.
+    let action =
+        json!({"action": "install", "instance-key": "i", "name": "hello-airlock", "epoch": null});
+    let many = json!({"context": [], "actions": vec![action; 501]}).to_string();
+    let (status, r) = post_json(&format!("{base}/v2/snaps/refresh"), &many);
+    assert_eq!(
+        (status, r["error-list"][0]["code"].as_str()),
+        (400, Some("too-many-actions"))
+    );
     for path in [
         "v2/snaps/nothing",
         "api/v1/snaps/what",

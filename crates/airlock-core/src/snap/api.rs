@@ -25,6 +25,10 @@ use crate::storage::{ContentStore, Sha256};
 /// Refresh bodies list every installed snap: a few KiB; anything near this is hostile.
 const MAX_BODY: usize = 1 << 20;
 
+/// Actions (one per installed snap) and assertions per refresh request: each answer can
+/// carry a snap.yaml, so the count bounds the memory one request costs.
+const MAX_ACTIONS: usize = 500;
+
 #[derive(Clone)]
 pub struct StoreApi {
     inner: Arc<Inner>,
@@ -354,6 +358,19 @@ async fn refresh(
             );
         }
     };
+    let asked = request.actions.len()
+        + request
+            .actions
+            .iter()
+            .map(|a| a.assertions.len())
+            .sum::<usize>();
+    if asked > MAX_ACTIONS {
+        return error_list(
+            StatusCode::BAD_REQUEST,
+            "too-many-actions",
+            &format!("{asked} actions and assertions in one request; at most {MAX_ACTIONS}"),
+        );
+    }
     let catalog = match api.catalog() {
         Ok(c) => c,
         Err(e) => return internal(&e),
@@ -692,9 +709,11 @@ async fn find(
     let arch = architecture(&query, &headers);
     let base = api.base(&headers, https);
     let term = query.get("q").map(|q| q.to_lowercase());
-    let prefix = query
-        .get("name")
-        .map(|n| n.trim_end_matches('*').to_string());
+    // `name=foo` is that snap; `name=foo*` every snap whose name starts so.
+    let by_name = query.get("name").map(|n| match n.strip_suffix('*') {
+        Some(prefix) => (prefix.to_string(), true),
+        None => (n.clone(), false),
+    });
     if term
         .as_deref()
         .is_some_and(|t| t.contains(|c: char| "+=&|><!(){}[]^\"~*?:\\/".contains(c)))
@@ -710,8 +729,9 @@ async fn find(
         let Some((revision, release)) = listed(entry, &arch) else {
             continue;
         };
-        let matches = match (&term, &prefix) {
-            (_, Some(p)) => name.starts_with(p.as_str()),
+        let matches = match (&term, &by_name) {
+            (_, Some((n, true))) => name.starts_with(n.as_str()),
+            (_, Some((n, false))) => name == n,
             (Some(t), None) => {
                 name.contains(t.as_str())
                     || revision.meta.summary.to_lowercase().contains(t.as_str())

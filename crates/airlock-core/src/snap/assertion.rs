@@ -118,13 +118,16 @@ impl Assertion {
         let body_length = assertion.integer("body-length")?.unwrap_or(0) as usize;
         let mut signature_start = header_end + 2;
         if body_length > 0 {
-            let body_end = signature_start + body_length;
-            if text.len() < body_end + 2 || &text[body_end..body_end + 2] != "\n\n" {
-                return Err(error(
-                    &what,
-                    "the body is not body-length bytes followed by a blank line",
-                ));
-            }
+            // Bytes, not str slices: body-length may end inside a character, or be absurd.
+            let body_end = signature_start
+                .checked_add(body_length)
+                .filter(|end| encoded.get(*end..).is_some_and(|r| r.starts_with(b"\n\n")))
+                .ok_or_else(|| {
+                    error(
+                        &what,
+                        "the body is not body-length bytes followed by a blank line",
+                    )
+                })?;
             assertion.body = signature_start..body_end;
             assertion.signed_len = body_end;
             signature_start = body_end + 2;
@@ -297,10 +300,11 @@ pub fn split_stream(bytes: &[u8], what: &str) -> Result<Vec<Assertion>, Assertio
         let body_length = body_length(&rest[..header_end]).map_err(at)?;
         let mut signature_start = header_end + 2;
         if body_length > 0 {
-            signature_start += body_length + 2;
-            if signature_start > rest.len() {
-                return Err(at("the body is shorter than body-length".into()));
-            }
+            signature_start = signature_start
+                .checked_add(body_length)
+                .and_then(|s| s.checked_add(2))
+                .filter(|s| *s <= rest.len())
+                .ok_or_else(|| at("the body is shorter than body-length".into()))?;
         }
         let end = memchr::memmem::find(&rest[signature_start..], b"\n\n")
             .map_or(rest.len(), |e| signature_start + e);
@@ -313,8 +317,13 @@ pub fn split_stream(bytes: &[u8], what: &str) -> Result<Vec<Assertion>, Assertio
 fn body_length(headers: &[u8]) -> Result<usize, String> {
     for line in headers.split(|b| *b == b'\n') {
         if let Some(value) = line.strip_prefix(b"body-length: ") {
+            // As Assertion::integer reads it: digits, no sign, no leading zero.
+            let digits = !value.is_empty()
+                && value.iter().all(u8::is_ascii_digit)
+                && !(value.len() > 1 && value[0] == b'0');
             return std::str::from_utf8(value)
                 .ok()
+                .filter(|_| digits)
                 .and_then(|v| v.parse().ok())
                 .ok_or_else(|| "body-length is not an integer".to_string());
         }
@@ -651,6 +660,9 @@ mod tests {
             (b"type: account\nauthority-id: x\nauthority-id: y\naccount-id: a\nsign-key-sha3-384: k\n\nAQE=", "twice"),
             (b"type: account\nBad: x\n\nAQE=", "not a header name"),
             (b"type: account\nauthority-id: x\naccount-id: a\nbody-length: 50\nsign-key-sha3-384: k\n\nshort\n\nAQE=", "body"),
+            ("type: account\nauthority-id: x\naccount-id: a\nbody-length: 3\nsign-key-sha3-384: k\n\n\u{e9}\u{e9}\n\nAQE=".as_bytes(), "body"),
+            (b"type: account\nauthority-id: x\naccount-id: a\nbody-length: 18446744073709551615\nsign-key-sha3-384: k\n\nx\n\nAQE=", "body"),
+            (b"type: account\nauthority-id: x\naccount-id: a\nbody-length: +1\nsign-key-sha3-384: k\n\nx\n\nAQE=", "body-length"),
             (b"type: account\nauthority-id: x\naccount-id: a\nrevision: 01\nsign-key-sha3-384: k\n\nAQE=", ""),
         ];
         for (bytes, expected) in cases {

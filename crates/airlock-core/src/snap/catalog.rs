@@ -168,31 +168,43 @@ impl SnapEntry {
         self.default_track.as_deref().unwrap_or("latest")
     }
 
+    /// The release of one channel for `arch`: a release for that architecture wins over one
+    /// for `all`.
+    fn release_for(
+        &self,
+        arch: &str,
+        track: &str,
+        risk: &str,
+        branch: Option<&str>,
+    ) -> Option<&Release> {
+        let of_channel =
+            |r: &&Release| r.track == track && r.risk == risk && r.branch.as_deref() == branch;
+        let mut matching = self.releases.iter().filter(of_channel);
+        matching
+            .clone()
+            .find(|r| r.architecture == arch)
+            .or_else(|| matching.find(|r| r.architecture == "all"))
+    }
+
     /// The release serving `channel` for `arch`: a closed risk follows the next more stable
     /// one on the same track; branches do not follow.
     pub fn resolve(&self, arch: &str, channel: &Channel) -> Option<Resolved<'_>> {
         let track = channel.track.as_deref().unwrap_or(self.default_track());
         let wanted = RISKS.iter().position(|r| *r == channel.risk)?;
-        let find = |risk: &str, branch: Option<&str>| {
-            self.releases.iter().find(|r| {
-                r.serves(arch)
-                    && r.track == track
-                    && r.risk == risk
-                    && r.branch.as_deref() == branch
-            })
-        };
         let release = match &channel.branch {
-            Some(branch) => find(&channel.risk, Some(branch))?,
+            Some(branch) => self.release_for(arch, track, &channel.risk, Some(branch))?,
             None => RISKS[..=wanted]
                 .iter()
                 .rev()
-                .find_map(|risk| find(risk, None))?,
+                .find_map(|risk| self.release_for(arch, track, risk, None))?,
         };
-        let effective = match &channel.branch {
-            Some(b) => format!("{track}/{}/{b}", channel.risk),
-            None => format!("{track}/{}", channel.risk),
-        };
-        let redirect = (channel.track.is_none() && track != "latest").then(|| effective.clone());
+        // As the public store reports it: the channel actually served.
+        let effective = release.channel();
+        let redirect =
+            (channel.track.is_none() && track != "latest").then(|| match &channel.branch {
+                Some(b) => format!("{track}/{}/{b}", channel.risk),
+                None => format!("{track}/{}", channel.risk),
+            });
         Some(Resolved {
             release,
             effective,
@@ -211,15 +223,24 @@ impl SnapEntry {
         }
         let mut map = Vec::new();
         for track in tracks {
-            for risk in RISKS {
-                map.extend(self.releases.iter().filter(|r| {
-                    r.serves(arch) && r.track == track && r.risk == risk && r.branch.is_none()
-                }));
+            map.extend(
+                RISKS
+                    .iter()
+                    .filter_map(|risk| self.release_for(arch, track, risk, None)),
+            );
+            let mut branches: Vec<(&str, &str)> = Vec::new();
+            for r in self.releases.iter().filter(|r| r.track == track) {
+                if let Some(b) = &r.branch
+                    && r.serves(arch)
+                    && !branches.contains(&(r.risk.as_str(), b.as_str()))
+                {
+                    branches.push((&r.risk, b));
+                }
             }
             map.extend(
-                self.releases
-                    .iter()
-                    .filter(|r| r.serves(arch) && r.track == track && r.branch.is_some()),
+                branches
+                    .into_iter()
+                    .filter_map(|(risk, b)| self.release_for(arch, track, risk, Some(b))),
             );
         }
         map
@@ -239,8 +260,9 @@ impl SnapEntry {
             .track
             .clone()
             .unwrap_or_else(|| self.default_track().to_string());
+        // A release for `all` replaces the channel's per-architecture ones too.
         self.releases.retain(|r| {
-            !(r.architecture == arch
+            !((r.architecture == arch || arch == "all")
                 && r.track == track
                 && r.risk == channel.risk
                 && r.branch == channel.branch)
@@ -375,15 +397,15 @@ mod tests {
         );
         assert_eq!(
             resolve(&e, "amd64", "candidate"),
-            Some((1, "latest/candidate".into(), None))
+            Some((1, "latest/stable".into(), None))
         );
         assert_eq!(
             resolve(&e, "amd64", "edge"),
-            Some((2, "latest/edge".into(), None))
+            Some((2, "latest/beta".into(), None))
         );
         assert_eq!(
             resolve(&e, "arm64", "3.5/edge"),
-            Some((3, "3.5/edge".into(), None))
+            Some((3, "3.5/stable".into(), None))
         );
         assert_eq!(resolve(&e, "arm64", "stable"), None);
         assert_eq!(resolve(&e, "amd64", "edge/fix").map(|r| r.0), Some(4));
@@ -413,6 +435,19 @@ mod tests {
         );
         assert_eq!(resolve(&e, "amd64", "latest/stable").map(|r| r.0), Some(1));
         assert_eq!(e.channel_map("amd64")[0].track, "3.5");
+    }
+
+    #[test]
+    fn an_architecture_wins_over_all() {
+        let mut e = entry(&[("all", "latest", "stable", None, 1)]);
+        e.release("amd64", &Channel::parse("stable").unwrap(), 2, "now");
+        assert_eq!(resolve(&e, "amd64", "stable").map(|r| r.0), Some(2));
+        assert_eq!(resolve(&e, "arm64", "stable").map(|r| r.0), Some(1));
+        let map: Vec<u64> = e.channel_map("amd64").iter().map(|r| r.revision).collect();
+        assert_eq!(map, [2], "one entry per channel");
+        e.release("all", &Channel::parse("stable").unwrap(), 3, "now");
+        assert_eq!(resolve(&e, "amd64", "stable").map(|r| r.0), Some(3));
+        assert_eq!(e.releases.len(), 1);
     }
 
     #[test]

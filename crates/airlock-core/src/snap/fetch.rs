@@ -211,14 +211,27 @@ async fn fetch_one(
         .and_then(|r| r.split('/').next())
         .map(str::to_string);
 
-    // The blob, resumable, named by its digest so an interrupted run continues it.
+    // First the assertions `snap download` would fetch, up to a key the site trusts: the
+    // signed snap-revision, not the store's JSON, says how large the blob may be.
+    let assertions = fetch_assertions(http, base, trust, &sha3).await?;
+    let signed_size = assertions
+        .iter()
+        .find(|a| a.kind() == "snap-revision")
+        .and_then(|a| a.integer("snap-size").ok().flatten());
+    if signed_size != Some(size) {
+        return Err(upstream_error(
+            &url_text,
+            format!(
+                "{} revision {revision}: the store says {size} bytes, its snap-revision {}",
+                wanted.name,
+                signed_size.map_or("says nothing".into(), |s| format!("says {s}"))
+            ),
+        ));
+    }
+
+    // The blob, resumable: named by its digest, so an interrupted run continues it.
     let store = site.store();
-    let temp = store.temp_dir();
-    fs_err::create_dir_all(&temp).map_err(|source| StorageError::Write {
-        path: temp.clone(),
-        source,
-    })?;
-    let partial: PathBuf = temp.join(format!("snap-{sha3_hex}.partial"));
+    let partial = store.partial_named(&format!("snap-{sha3_hex}"));
     let catalog = Catalog::load(site.data_dir())?;
     let known = catalog
         .snaps
@@ -233,6 +246,11 @@ async fn fetch_one(
             (store.blob_path(&digest), false)
         }
         None => {
+            let dir = partial.parent().expect("partial files have a folder");
+            fs_err::create_dir_all(dir).map_err(|source| StorageError::Write {
+                path: dir.to_path_buf(),
+                source,
+            })?;
             let url = reqwest::Url::parse(&download_url)
                 .map_err(|e| upstream_error(&download_url, e.to_string()))?;
             let task = reporter.start(
@@ -254,63 +272,6 @@ async fn fetch_one(
             (partial.clone(), true)
         }
     };
-
-    // The assertions `snap download` would fetch, up to a key the site trusts.
-    let assertion_url = |path: String| {
-        base.join(&path)
-            .map_err(|e| upstream_error(base.as_str(), e.to_string()))
-    };
-    let digest_b64 = super::assertion::snap_digest_b64(&sha3);
-    let mut assertions: Vec<Assertion> = Vec::new();
-    let mut wanted_paths: VecDeque<String> =
-        VecDeque::from([format!("v2/assertions/snap-revision/{digest_b64}")]);
-    let mut asked: Vec<String> = Vec::new();
-    while let Some(path) = wanted_paths.pop_front() {
-        if asked.contains(&path) {
-            continue;
-        }
-        asked.push(path.clone());
-        let url = assertion_url(path.clone())?;
-        let bytes = http
-            .request_small(
-                &url,
-                &[("Accept", "application/x.ubuntu.assertion")],
-                None,
-                SMALL,
-            )
-            .await?
-            .ok_or_else(|| {
-                upstream_error(url.as_str(), "the store does not have this assertion")
-            })?;
-        for a in split_stream(&bytes, url.as_str())? {
-            match a.kind() {
-                "snap-revision" => {
-                    if let Some(id) = a.header("snap-id") {
-                        wanted_paths.push_back(format!("v2/assertions/snap-declaration/16/{id}"));
-                    }
-                }
-                "snap-declaration" => {
-                    if let Some(publisher) = a.header("publisher-id")
-                        && !trust.roots().iter().any(|r| {
-                            r.kind() == "account" && r.header("account-id") == Some(publisher)
-                        })
-                    {
-                        wanted_paths.push_back(format!("v2/assertions/account/{publisher}"));
-                    }
-                }
-                _ => {}
-            }
-            let key = a.sign_key().to_string();
-            let trusted = trust
-                .roots()
-                .iter()
-                .any(|r| r.header("public-key-sha3-384") == Some(key.as_str()));
-            if !trusted {
-                wanted_paths.push_back(format!("v2/assertions/account-key/{key}"));
-            }
-            assertions.push(a);
-        }
-    }
     let channel = Channel::parse(&effective).map_err(|e| upstream_error(&url_text, e))?;
     let imported = import_locked(
         site,
@@ -330,4 +291,72 @@ async fn fetch_one(
         imported,
         downloaded,
     })
+}
+
+/// At most this many assertions per snap: a chain is four or five; more is a loop.
+const MAX_ASSERTIONS: usize = 16;
+
+/// The snap-revision of `sha3`, its declaration, the publisher's account and the
+/// account-keys up to one the site trusts, from the store's assertion endpoint.
+async fn fetch_assertions(
+    http: &Http,
+    base: &reqwest::Url,
+    trust: &Trust,
+    sha3: &[u8; 48],
+) -> Result<Vec<Assertion>, SnapError> {
+    let digest_b64 = super::assertion::snap_digest_b64(sha3);
+    let mut assertions: Vec<Assertion> = Vec::new();
+    let mut queue = VecDeque::from([format!("snap-revision/{digest_b64}")]);
+    let mut asked: Vec<String> = Vec::new();
+    while let Some(reference) = queue.pop_front() {
+        if asked.contains(&reference) {
+            continue;
+        }
+        if asked.len() >= MAX_ASSERTIONS {
+            return Err(upstream_error(
+                base.as_str(),
+                format!("more than {MAX_ASSERTIONS} assertions for one snap: the chain loops"),
+            ));
+        }
+        asked.push(reference.clone());
+        let url = base
+            .join(&format!("v2/assertions/{reference}"))
+            .map_err(|e| upstream_error(base.as_str(), e.to_string()))?;
+        let bytes = http
+            .request_small(
+                &url,
+                &[("Accept", "application/x.ubuntu.assertion")],
+                None,
+                SMALL,
+            )
+            .await?
+            .ok_or_else(|| {
+                upstream_error(url.as_str(), "the store does not have this assertion")
+            })?;
+        for a in split_stream(&bytes, url.as_str())? {
+            match (a.kind(), a.header("snap-id"), a.header("publisher-id")) {
+                ("snap-revision", Some(id), _) => {
+                    queue.push_back(format!("snap-declaration/16/{id}"));
+                }
+                ("snap-declaration", _, Some(publisher))
+                    if !trust.roots().iter().any(|r| {
+                        r.kind() == "account" && r.header("account-id") == Some(publisher)
+                    }) =>
+                {
+                    queue.push_back(format!("account/{publisher}"));
+                }
+                _ => {}
+            }
+            let key = a.sign_key();
+            if !trust
+                .roots()
+                .iter()
+                .any(|r| r.header("public-key-sha3-384") == Some(key))
+            {
+                queue.push_back(format!("account-key/{key}"));
+            }
+            assertions.push(a);
+        }
+    }
+    Ok(assertions)
 }

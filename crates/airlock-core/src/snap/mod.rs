@@ -174,7 +174,7 @@ fn import_locked(
             ),
         ));
     }
-    trust.verify(revision_assertion, &pool)?;
+    let revision_keys = trust.verify(revision_assertion, &pool)?;
     let snap_id = revision_assertion
         .header("snap-id")
         .unwrap_or_default()
@@ -198,7 +198,7 @@ fn import_locked(
                 format!("the snap-declaration of snap-id {snap_id} is missing"),
             )
         })?;
-    trust.verify(declaration, &pool)?;
+    let declaration_keys = trust.verify(declaration, &pool)?;
     let publisher_id = declaration.header("publisher-id").unwrap_or_default();
     let account = pool
         .iter()
@@ -212,7 +212,7 @@ fn import_locked(
                 format!("the account of publisher {publisher_id} is missing"),
             )
         })?;
-    trust.verify(account, &pool)?;
+    let account_keys = trust.verify(account, &pool)?;
 
     let (meta, icon) = snapfile::read(&staged.temp_path).map_err(|e| refused(snap, e.reason))?;
     let declared_name = declaration.header("snap-name").unwrap_or_default();
@@ -253,18 +253,19 @@ fn import_locked(
         architectures.to_vec()
     };
 
-    // Everything checked: store the assertions that prove it, then the catalog.
-    let mut chain: Vec<&Assertion> = vec![revision_assertion, declaration, account];
-    let mut next = 0;
-    while next < chain.len() {
-        let key = chain[next].sign_key().to_string();
-        next += 1;
-        if let Some(k) = pool.iter().copied().find(|a| {
-            a.kind() == "account-key" && a.header("public-key-sha3-384") == Some(key.as_str())
-        }) && !chain.contains(&k)
-            && !trust.is_root(k)
-        {
-            chain.push(k);
+    // Everything checked: store the assertions that prove it (and the account-keys the
+    // checks went through, never a look-alike of a root), then the catalog.
+    let mut chain: Vec<&Assertion> = vec![revision_assertion, declaration];
+    if !trust.is_root(account) {
+        chain.push(account);
+    }
+    for key in revision_keys
+        .into_iter()
+        .chain(declaration_keys)
+        .chain(account_keys)
+    {
+        if !chain.contains(&key) {
+            chain.push(key);
         }
     }
     for a in chain {

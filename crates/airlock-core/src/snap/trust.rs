@@ -65,7 +65,7 @@ impl Trust {
         self.roots.iter().any(|r| r == assertion)
     }
 
-    /// Root assertions, to serve alongside the rest (snapd already has Canonical's).
+    /// The root assertions (believed as given).
     pub fn roots(&self) -> &[Assertion] {
         &self.roots
     }
@@ -77,16 +77,24 @@ impl Trust {
     }
 
     /// Checks `assertion`'s signature chain; the signing account-keys are looked up in the
-    /// roots, then in `pool`.
-    pub fn verify(&self, assertion: &Assertion, pool: &[&Assertion]) -> Result<(), AssertionError> {
-        self.verify_at(assertion, pool, 0)
+    /// roots, then in `pool`. Returns the account-keys of `pool` the chain went through (the
+    /// ones to keep with it), nearest first.
+    pub fn verify<'a>(
+        &self,
+        assertion: &'a Assertion,
+        pool: &[&'a Assertion],
+    ) -> Result<Vec<&'a Assertion>, AssertionError> {
+        let mut keys = Vec::new();
+        self.verify_at(assertion, pool, 0, &mut keys)?;
+        Ok(keys)
     }
 
-    fn verify_at(
+    fn verify_at<'a>(
         &self,
-        assertion: &Assertion,
-        pool: &[&Assertion],
+        assertion: &'a Assertion,
+        pool: &[&'a Assertion],
         depth: usize,
+        keys: &mut Vec<&'a Assertion>,
     ) -> Result<(), AssertionError> {
         if self.is_root(assertion) {
             return Ok(());
@@ -110,10 +118,10 @@ impl Trust {
         let is_key = |a: &&Assertion| {
             a.kind() == "account-key" && a.header("public-key-sha3-384") == Some(wanted)
         };
-        let (key, trusted) = match self.roots.iter().find(is_key) {
-            Some(k) => (k, true),
+        let (key, from_pool) = match self.roots.iter().find(is_key) {
+            Some(k) => (k, None),
             None => match pool.iter().copied().find(|a| is_key(a)) {
-                Some(k) => (k, false),
+                Some(k) => (k, Some(k)),
                 None => {
                     return Err(error(
                         assertion,
@@ -134,8 +142,11 @@ impl Trust {
         }
         check_validity(assertion, key)?;
         check_signature(assertion, key)?;
-        if !trusted {
-            self.verify_at(key, pool, depth + 1)?;
+        if let Some(key) = from_pool {
+            self.verify_at(key, pool, depth + 1, keys)?;
+            if !keys.contains(&key) {
+                keys.push(key);
+            }
         }
         Ok(())
     }

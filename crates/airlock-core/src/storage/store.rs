@@ -48,7 +48,13 @@ impl ContentStore {
     /// Where a download of the blob `digest` grows until it is complete and verified. Kept
     /// across runs, so that an interrupted sync resumes instead of starting again.
     pub fn partial_path(&self, digest: &Sha256) -> PathBuf {
-        self.root.join("partial").join(digest.to_hex())
+        self.partial_named(&digest.to_hex())
+    }
+
+    /// A download in progress known by another digest (snaps: SHA3-384); kept across runs
+    /// like the others, and aged out by [`ContentStore::clean_partial`].
+    pub fn partial_named(&self, name: &str) -> PathBuf {
+        self.root.join("partial").join(name)
     }
 
     /// Removes downloads left unfinished for longer than `age` (their upstream moved on).

@@ -4,17 +4,10 @@ use crate::cli::TlsCommand;
 
 pub fn run(site: &Site, command: TlsCommand) -> anyhow::Result<()> {
     let TlsCommand::Init { names: extra } = command;
-    let host = |url: &str| -> Option<String> {
-        let rest = url.split_once("://")?.1;
-        let host = match rest.rsplit_once(':') {
-            Some((h, port)) if port.bytes().all(|b| b.is_ascii_digit()) => h,
-            _ => rest,
-        };
-        Some(
-            host.trim_start_matches('[')
-                .trim_end_matches(']')
-                .to_string(),
-        )
+    // Certificate names are bare: no port, no IPv6 brackets.
+    let host = |url: &str| {
+        airlock_core::config::url_host(url)
+            .map(|h| h.trim_start_matches('[').trim_end_matches(']').to_string())
     };
     let mut names: Vec<String> = Vec::new();
     let tls = site.config.site.tls.as_ref();
