@@ -401,7 +401,9 @@ pub(crate) fn write_signed_suite(
 /// xz preset 0, in independent blocks compressed on every core: on 1.2 MB of Debian's
 /// Packages, preset 0 takes 0.11 s of one core against 0.56 s for preset 6, for a file 26 %
 /// larger (about gzip's size). apt fetches .xz first, so it must exist; indices cross the
-/// site's LAN once per change, while a publish runs on every change.
+/// site's LAN once per change, while a publish runs on every change. For the same reason
+/// .gz, which only clients without xz read, is written at gzip's fastest level (11 ms
+/// against 30 ms on 1.1 MB of Packages, 10 % larger).
 const XZ_BLOCK: u64 = 256 * 1024;
 
 #[derive(Clone, Copy)]
@@ -414,8 +416,7 @@ impl Format {
     fn compress(self, data: &[u8]) -> std::io::Result<Vec<u8>> {
         match self {
             Format::Gzip => {
-                let mut gz =
-                    flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+                let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
                 gz.write_all(data)?;
                 gz.finish()
             }
