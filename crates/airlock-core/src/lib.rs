@@ -28,3 +28,4 @@ pub mod snap;
 pub mod storage;
 pub mod tls;
 pub mod util;
+pub mod verify;

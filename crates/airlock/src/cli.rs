@@ -59,6 +59,8 @@ pub enum Command {
     /// What to run on the MAAS region to use this site.
     #[command(subcommand)]
     Maas(MaasCommand),
+    /// Prove that what is served is whole (so far: --offline, the data folder itself).
+    Verify(VerifyArgs),
     /// Serve everything published over HTTP.
     Serve(ServeArgs),
     /// Build a demo site with a few packages, publish it and serve it.
@@ -84,6 +86,17 @@ pub enum KeyType {
     Ed25519,
     /// RSA with a 4096-bit modulus, for clients that want RSA.
     Rsa4096,
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// Check the data folder without a server: every stored blob re-hashed, every published
+    /// file and every snap's blob present. Exit status 0 all passed, 1 failures, 2 could not run.
+    #[arg(long)]
+    pub offline: bool,
+    /// One JSON document instead of the table, for monitoring.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Subcommand)]

@@ -11,6 +11,7 @@ mod serve;
 mod snap;
 mod sync;
 mod tls;
+mod verify;
 
 use airlock_core::apt::AptError;
 use airlock_core::apt::mirror::MirrorError;
@@ -38,6 +39,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve(args) => serve::run(&open(&cli.config)?, args),
         Command::Images(command) => images::run(&open(&cli.config)?, command, &*reporter),
         Command::Snap(command) => snap::run(&open(&cli.config)?, command, reporter),
+        Command::Verify(args) => verify::run(&cli.config, args, &*reporter),
         Command::Tls(command) => tls::run(&open(&cli.config)?, command),
         Command::Maas(command) => maas::run(&open(&cli.config)?, command),
     }

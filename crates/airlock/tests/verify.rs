@@ -1,0 +1,115 @@
+//! `airlock verify --offline`: a published repository checked from the data folder alone;
+//! then a blob damaged on disk and one deleted, each reported by name with exit status 1.
+
+mod common;
+
+use std::os::unix::fs::PermissionsExt;
+
+use common::{Site, dpkg_deb};
+use serde_json::Value;
+
+const REPO: &str = r#"
+[[apt.repo]]
+name = "local"
+suites = ["stable"]
+components = ["main"]
+architectures = ["amd64"]
+"#;
+
+fn verify(site: &Site) -> (i32, String, Value) {
+    let out = site.run(&["verify", "--offline"]);
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let json = site.run(&["verify", "--offline", "--json"]);
+    assert_eq!(json.status.code(), out.status.code());
+    (
+        out.status.code().unwrap(),
+        text,
+        serde_json::from_slice(&json.stdout).unwrap(),
+    )
+}
+
+#[test]
+fn offline_verify_finds_damaged_and_missing_blobs() {
+    let site = Site::new("ed25519", REPO);
+    let debs = tempfile::tempdir().unwrap();
+    for name in ["hello", "world"] {
+        let deb = dpkg_deb(debs.path(), name, "1.0", "amd64", "", "gzip");
+        site.include("stable", "main", &deb);
+    }
+    site.ok(&["publish"]);
+
+    let (status, text, json) = verify(&site);
+    assert_eq!(status, 0, "{text}");
+    assert!(text.contains("all checks passed"), "{text}");
+    assert_eq!(json["passed"], true);
+    let areas: Vec<&str> = json["areas"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["area"].as_str().unwrap())
+        .collect();
+    assert_eq!(areas, ["store", "apt/local"]);
+    assert!(json["areas"][1]["checked"].as_u64().unwrap() > 5, "{json}");
+
+    // The pool file of `hello`: damage its blob in place (same size), as a bad disk would.
+    let pool = site
+        .public("local")
+        .join("pool/main/h/hello/hello_1.0_amd64.deb");
+    let blob = std::fs::canonicalize(&pool).unwrap();
+    let blob = if blob.starts_with(site.path().join("data/store")) {
+        blob
+    } else {
+        // Trees hold hard links: find the store's name for the same file.
+        let bytes = std::fs::read(&pool).unwrap();
+        let digest = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&bytes));
+        site.path()
+            .join(format!("data/store/sha256/{}/{digest}", &digest[..2]))
+    };
+    let mut bytes = std::fs::read(&blob).unwrap();
+    bytes[100] ^= 0xff;
+    std::fs::set_permissions(&blob, std::fs::Permissions::from_mode(0o644)).unwrap();
+    std::fs::write(&blob, &bytes).unwrap();
+    let (status, text, json) = verify(&site);
+    assert_eq!(status, 1, "{text}");
+    assert!(
+        text.contains(&format!("FAILED store: {}", blob.display())),
+        "{text}"
+    );
+    assert_eq!(json["failures"].as_array().unwrap().len(), 1, "{json}");
+
+    // A blob gone: the store has nothing to re-hash, the tree names a file whose blob is lost.
+    let world = site
+        .public("local")
+        .join("pool/main/w/world/world_1.0_amd64.deb");
+    let digest = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(
+        std::fs::read(&world).unwrap(),
+    ));
+    std::fs::remove_file(
+        site.path()
+            .join(format!("data/store/sha256/{}/{digest}", &digest[..2])),
+    )
+    .unwrap();
+    let (status, text, _) = verify(&site);
+    assert_eq!(status, 1, "{text}");
+    assert!(
+        text.contains("pool/main/w/world/world_1.0_amd64.deb")
+            && text.contains("its blob is missing from the store"),
+        "{text}"
+    );
+
+    // No such site: could not run.
+    let out = std::process::Command::new(common::AIRLOCK)
+        .args([
+            "--config",
+            "/nonexistent/airlock.toml",
+            "verify",
+            "--offline",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}
