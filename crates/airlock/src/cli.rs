@@ -59,7 +59,8 @@ pub enum Command {
     /// What to run on the MAAS region to use this site.
     #[command(subcommand)]
     Maas(MaasCommand),
-    /// Prove that what is served is whole (so far: --offline, the data folder itself).
+    /// Prove that what is served is whole: over HTTP as clients fetch it (apt so far), or
+    /// with --offline the data folder itself.
     Verify(VerifyArgs),
     /// Serve everything published over HTTP.
     Serve(ServeArgs),
@@ -90,6 +91,18 @@ pub enum KeyType {
 
 #[derive(Debug, Args)]
 pub struct VerifyArgs {
+    /// The server to check (default: the site's public_url).
+    #[arg(long)]
+    pub url: Option<String>,
+    /// Every pool file, not a sample.
+    #[arg(long)]
+    pub full: bool,
+    /// Pool files checked per suite when not --full.
+    #[arg(long, default_value_t = 20)]
+    pub sample: usize,
+    /// Warn about a Release that expires within this many days.
+    #[arg(long, default_value_t = 7)]
+    pub horizon_days: u32,
     /// Check the data folder without a server: every stored blob re-hashed, every published
     /// file and every snap's blob present. Exit status 0 all passed, 1 failures, 2 could not run.
     #[arg(long)]

@@ -1,5 +1,6 @@
-//! `airlock verify --offline`: a published repository checked from the data folder alone;
-//! then a blob damaged on disk and one deleted, each reported by name with exit status 1.
+//! `airlock verify`: a published repository checked from the data folder alone (--offline)
+//! and over HTTP as apt-get fetches it; then a blob damaged on disk, one deleted, and the
+//! server down, each reported by name with exit status 1.
 
 mod common;
 
@@ -14,6 +15,7 @@ name = "local"
 suites = ["stable"]
 components = ["main"]
 architectures = ["amd64"]
+valid_for = "3d"
 "#;
 
 fn verify(site: &Site) -> (i32, String, Value) {
@@ -33,7 +35,7 @@ fn verify(site: &Site) -> (i32, String, Value) {
 }
 
 #[test]
-fn offline_verify_finds_damaged_and_missing_blobs() {
+fn verify_finds_damaged_and_missing_files_offline_and_online() {
     let site = Site::new("ed25519", REPO);
     let debs = tempfile::tempdir().unwrap();
     for name in ["hello", "world"] {
@@ -54,6 +56,44 @@ fn offline_verify_finds_damaged_and_missing_blobs() {
         .collect();
     assert_eq!(areas, ["store", "apt/local"]);
     assert!(json["areas"][1]["checked"].as_u64().unwrap() > 5, "{json}");
+
+    // Online, as apt-get fetches: InRelease signed by the site key, every listed index, every
+    // pool file (--full). The Release expires within the 7-day horizon: a warning, not a failure.
+    let server = site.serve();
+    let url = server.url.clone();
+    let online = |extra: &[&str]| {
+        let mut args = vec!["verify", "--url", url.as_str(), "--full"];
+        args.extend(extra);
+        let out = site.run(&args);
+        (
+            out.status.code().unwrap(),
+            format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ),
+        )
+    };
+    let (status, text) = online(&[]);
+    assert_eq!(status, 0, "{text}");
+    assert!(
+        text.contains("WARNING apt/local") && text.contains("expires on"),
+        "{text}"
+    );
+    let checked: u64 = text
+        .lines()
+        .find(|l| l.starts_with("apt/local"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(
+        checked >= 1 + 4 + 2,
+        "InRelease, the listed indices and both pool files: {text}"
+    );
+    let (status, text) = online(&["--horizon-days", "1"]);
+    assert_eq!(status, 0, "{text}");
+    assert!(!text.contains("WARNING"), "{text}");
 
     // The pool file of `hello`: damage its blob in place (same size), as a bad disk would.
     let pool = site
@@ -80,6 +120,13 @@ fn offline_verify_finds_damaged_and_missing_blobs() {
         "{text}"
     );
     assert_eq!(json["failures"].as_array().unwrap().len(), 1, "{json}");
+    // The server serves that same damaged file: apt would report a Hash Sum mismatch.
+    let (status, text) = online(&[]);
+    assert_eq!(status, 1, "{text}");
+    assert!(
+        text.contains("pool/main/h/hello/hello_1.0_amd64.deb") && text.contains("SHA-256 is"),
+        "{text}"
+    );
 
     // A blob gone: the store has nothing to re-hash, the tree names a file whose blob is lost.
     let world = site
@@ -98,6 +145,15 @@ fn offline_verify_finds_damaged_and_missing_blobs() {
     assert!(
         text.contains("pool/main/w/world/world_1.0_amd64.deb")
             && text.contains("its blob is missing from the store"),
+        "{text}"
+    );
+
+    // A server that is down: one failed check per suite, not a crash or a hang.
+    drop(server);
+    let (status, text) = online(&[]);
+    assert_eq!(status, 1, "{text}");
+    assert!(
+        text.contains("InRelease") && text.contains("1 checks failed"),
         "{text}"
     );
 

@@ -1,7 +1,11 @@
-//! `airlock verify`: proof that what is served is whole. So far the offline part: the data
-//! folder checked without a server, for after a disk or copy mishap. Every blob of the
-//! content store is re-hashed (in parallel, streaming) against its name, and every file a
-//! published tree or the snap catalog names must be there with its size.
+//! `airlock verify`: proof that what is served is whole.
+//!
+//! - [`offline`]: the data folder without a server, for after a disk or copy mishap: every
+//!   blob of the content store re-hashed (in parallel, streaming) against its name, every file
+//!   a published tree or the snap catalog names there with its size.
+//! - [`online`]: what clients would do, over HTTP against the running server ([`apt`] so far).
+
+pub mod apt;
 
 use std::io::Read;
 use std::path::Path;
@@ -34,6 +38,8 @@ pub struct AreaResult {
 pub struct Report {
     pub areas: Vec<AreaResult>,
     pub failures: Vec<Failure>,
+    /// Passed, but needs attention soon (a Release about to expire).
+    pub warnings: Vec<Failure>,
 }
 
 impl Report {
@@ -41,13 +47,14 @@ impl Report {
         self.failures.is_empty()
     }
 
-    fn area(&mut self, area: &str, checked: usize, failures: Vec<Failure>) {
+    fn area(&mut self, area: &str, checked: usize, failures: Vec<Failure>, warnings: Vec<Failure>) {
         self.areas.push(AreaResult {
             area: area.to_string(),
             checked,
             failed: failures.len(),
         });
         self.failures.extend(failures);
+        self.warnings.extend(warnings);
     }
 }
 
@@ -69,7 +76,7 @@ pub fn offline(site: &Site, reporter: &dyn Reporter) -> Result<Report, StorageEr
     .flatten()
     .collect();
     reporter.finish(task);
-    report.area("store", blobs.len(), failures);
+    report.area("store", blobs.len(), failures, Vec::new());
 
     for (area, trees) in published_trees(data) {
         let Some(manifest) = trees.current()? else {
@@ -96,7 +103,7 @@ pub fn offline(site: &Site, reporter: &dyn Reporter) -> Result<Report, StorageEr
                 });
             }
         }
-        report.area(&area, manifest.entries.len(), failures);
+        report.area(&area, manifest.entries.len(), failures, Vec::new());
     }
 
     let catalog = Catalog::load(data).map_err(|e| StorageError::Corrupt {
@@ -132,8 +139,29 @@ pub fn offline(site: &Site, reporter: &dyn Reporter) -> Result<Report, StorageEr
                 got: "missing from the store".into(),
             })
             .collect();
-        report.area("snaps", wanted.len(), failures);
+        report.area("snaps", wanted.len(), failures, Vec::new());
     }
+    Ok(report)
+}
+
+/// Checks, over HTTP at `base`, what the server serves, as clients fetch it.
+pub async fn online(
+    site: &Site,
+    base: &str,
+    depth: apt::Depth,
+) -> Result<Report, crate::net::NetError> {
+    let sync = &site.config.sync;
+    let http = crate::net::Http::new(crate::net::HttpOptions {
+        jobs: sync.jobs,
+        timeout: sync.timeout.0,
+        retries: 0,
+        extra_roots: Vec::new(),
+    })?;
+    let base = format!("{}/", base.trim_end_matches('/'));
+    let base = reqwest::Url::parse(&base)
+        .map_err(|e| crate::net::NetError::Setup(format!("{base}: {e}")))?;
+    let mut report = Report::default();
+    apt::check(site, &http, &base, depth, &mut report).await;
     Ok(report)
 }
 

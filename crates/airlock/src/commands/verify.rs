@@ -1,5 +1,8 @@
 use airlock_core::report::Reporter;
 
+use airlock_core::verify::Report;
+use airlock_core::verify::apt::Depth;
+
 use crate::cli::VerifyArgs;
 
 /// Exit status 0 when every check passed, 1 when some failed, 2 when verify could not run.
@@ -8,15 +11,35 @@ pub fn run(
     args: VerifyArgs,
     reporter: &dyn Reporter,
 ) -> anyhow::Result<()> {
-    if !args.offline {
-        eprintln!(
-            "error: only `airlock verify --offline` exists yet (checks of a running server come next)"
-        );
-        std::process::exit(2);
-    }
-    let report = match super::open(config)
-        .and_then(|site| Ok(airlock_core::verify::offline(&site, reporter)?))
-    {
+    let site = match super::open(config) {
+        Ok(site) => site,
+        Err(e) => {
+            eprintln!("error: verify could not run: {e:#}");
+            std::process::exit(2);
+        }
+    };
+    let result: anyhow::Result<Report> = if args.offline {
+        airlock_core::verify::offline(&site, reporter).map_err(Into::into)
+    } else {
+        let base = args
+            .url
+            .clone()
+            .unwrap_or_else(|| site.config.site.public_url.clone());
+        let depth = Depth {
+            full: args.full,
+            sample: args.sample,
+            horizon: jiff::SignedDuration::from_hours(24 * i64::from(args.horizon_days)),
+        };
+        tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .map_err(Into::into)
+            .and_then(|rt| {
+                rt.block_on(airlock_core::verify::online(&site, &base, depth))
+                    .map_err(Into::into)
+            })
+    };
+    let report = match result {
         Ok(report) => report,
         Err(e) => {
             eprintln!("error: verify could not run: {e:#}");
@@ -39,6 +62,12 @@ pub fn run(
                 } else {
                     format!("{} FAILED", area.failed)
                 }
+            );
+        }
+        for w in &report.warnings {
+            println!(
+                "WARNING {}: {}\n  expected {}\n  got      {}",
+                w.area, w.what, w.expected, w.got
             );
         }
         for f in &report.failures {
