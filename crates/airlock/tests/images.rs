@@ -132,6 +132,44 @@ fn selected_images_and_every_bootloader_served_resigned() {
     ]);
     assert_eq!(String::from_utf8_lossy(&old.stdout), "404");
 
+    // `airlock verify` reads the stream as MAAS does: signatures, shapes, every item (--full).
+    let out = site.run(&["verify", "--url", &server.url, "--full"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("images") && l.ends_with("ok")),
+        "{text}"
+    );
+    // A damaged image file is found and named, with the product it belongs to.
+    let served = site
+        .path()
+        .join("data/public/images/noble/amd64/20250201/squashfs");
+    // A hard link of the store's blob: writing it in place damages what is served.
+    let blob = std::fs::canonicalize(&served).unwrap();
+    let mut bytes = std::fs::read(&blob).unwrap();
+    bytes[0] ^= 0xff;
+    std::fs::set_permissions(&blob, std::os::unix::fs::PermissionsExt::from_mode(0o644)).unwrap();
+    std::fs::write(&blob, &bytes).unwrap();
+    // The server keeps small files in memory while their inode, size and mtime (seconds) are
+    // unchanged, which a write in the same second would not show: date the damage.
+    let touched = std::process::Command::new("touch")
+        .args(["-d", "2001-01-01"])
+        .arg(&blob)
+        .status()
+        .unwrap();
+    assert!(touched.success());
+    let out = site.run(&["verify", "--url", &server.url, "--full"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains("FAILED images: com.ubuntu.maas.stable:v3:boot:24.04:amd64:")
+            && text.contains("squashfs"),
+        "{text}"
+    );
+    bytes[0] ^= 0xff;
+    std::fs::write(&blob, &bytes).unwrap();
+
     // Nothing changed upstream: the signed documents alone are fetched.
     upstream.take_requests();
     assert!(

@@ -3,9 +3,11 @@
 //! - [`offline`]: the data folder without a server, for after a disk or copy mishap: every
 //!   blob of the content store re-hashed (in parallel, streaming) against its name, every file
 //!   a published tree or the snap catalog names there with its size.
-//! - [`online`]: what clients would do, over HTTP against the running server ([`apt`] so far).
+//! - [`online`]: what clients would do, over HTTP against the running server ([`apt`],
+//!   [`images`]).
 
 pub mod apt;
+pub mod images;
 
 use std::io::Read;
 use std::path::Path;
@@ -162,6 +164,7 @@ pub async fn online(
         .map_err(|e| crate::net::NetError::Setup(format!("{base}: {e}")))?;
     let mut report = Report::default();
     apt::check(site, &http, &base, depth, &mut report).await;
+    images::check(site, &http, &base, depth, &mut report).await;
     Ok(report)
 }
 

@@ -1,0 +1,176 @@
+//! The image part of `airlock verify`, as a MAAS import reads the stream: index.sjson and
+//! every product file signed by the keyring MAAS is given, the newest version of every
+//! product listing items with a checked digest and path, bootloaders present, and items
+//! served whole (a random sample, or all with `--full`).
+
+use rand::seq::SliceRandom;
+use reqwest::Url;
+
+use super::apt::Depth;
+use super::{Failure, Report};
+use crate::config::ImagesMode;
+use crate::net::{Checksum, Http};
+use crate::openpgp::Keyring;
+use crate::simplestreams::document::{Index, Products};
+use crate::site::Site;
+
+const AREA: &str = "images";
+
+fn failure(
+    what: impl Into<String>,
+    expected: impl Into<String>,
+    got: impl Into<String>,
+) -> Failure {
+    Failure {
+        area: AREA.into(),
+        what: what.into(),
+        expected: expected.into(),
+        got: got.into(),
+    }
+}
+
+/// A clearsigned JSON document, checked with `keyring` and parsed.
+async fn signed<T: serde::de::DeserializeOwned>(
+    http: &Http,
+    keyring: &Keyring,
+    url: &Url,
+) -> Result<T, String> {
+    let bytes = http
+        .get_small(url, 256 << 20)
+        .await
+        .map_err(|e| e.to_string())?
+        .ok_or("404 Not Found")?;
+    let text = std::str::from_utf8(&bytes).map_err(|_| "not UTF-8 text".to_string())?;
+    let verified = keyring
+        .verify_cleartext(text, url.as_str())
+        .map_err(|e| e.to_string())?;
+    serde_json::from_str(&verified.text)
+        .map_err(|e| format!("not a simplestreams document MAAS reads: {e}"))
+}
+
+pub async fn check(site: &Site, http: &Http, base: &Url, depth: Depth, report: &mut Report) {
+    let Some(config) = &site.config.images else {
+        return;
+    };
+    if !site.data_dir().join("public/images").exists() {
+        return;
+    }
+    let keyring = match config.mode {
+        ImagesMode::Curated => site
+            .signing_key()
+            .map(|k| Keyring::new(vec![k.public_key().clone()]))
+            .map_err(|e| e.to_string()),
+        ImagesMode::Verbatim => Keyring::load(&config.keyring).map_err(|e| e.to_string()),
+    };
+    let keyring = match keyring {
+        Ok(k) => k,
+        Err(e) => {
+            report.area(
+                AREA,
+                1,
+                vec![failure("the keyring given to MAAS", "readable", e)],
+                Vec::new(),
+            );
+            return;
+        }
+    };
+    let Ok(root) = base.join("images/") else {
+        return;
+    };
+    let index_url = root
+        .join("streams/v1/index.sjson")
+        .expect("a plain path joins");
+    let (mut checked, mut failures) = (1, Vec::new());
+    let index: Index = match signed(http, &keyring, &index_url).await {
+        Ok(i) => i,
+        Err(e) => {
+            report.area(
+                AREA,
+                1,
+                vec![failure(index_url.as_str(), "a signed index", e)],
+                Vec::new(),
+            );
+            return;
+        }
+    };
+    let mut items = Vec::new();
+    let mut bootloaders = 0;
+    for entry in index.index.values() {
+        let Ok(url) = root.join(&entry.path) else {
+            continue;
+        };
+        checked += 1;
+        let products: Products = match signed(http, &keyring, &url).await {
+            Ok(p) => p,
+            Err(e) => {
+                failures.push(failure(url.as_str(), "a signed products document", e));
+                continue;
+            }
+        };
+        for (name, product) in &products.products {
+            bootloaders += usize::from(product.is_bootloader());
+            let Some((version, newest)) = product.versions.iter().next_back() else {
+                failures.push(failure(
+                    format!("{} {name}", url.as_str()),
+                    "at least one version",
+                    "none",
+                ));
+                continue;
+            };
+            if newest.items.is_empty() {
+                failures.push(failure(format!("{name} {version}"), "items", "none"));
+            }
+            for (item_name, item) in &newest.items {
+                match item.checked() {
+                    Ok(sha256) => items.push((
+                        format!("{name} {version} {item_name}"),
+                        item.path.clone(),
+                        item.size,
+                        sha256,
+                    )),
+                    Err(e) => failures.push(failure(
+                        format!("{name} {version} {item_name}"),
+                        "an item MAAS can fetch",
+                        e,
+                    )),
+                }
+            }
+        }
+    }
+    checked += 1;
+    if bootloaders == 0 {
+        failures.push(failure(
+            index_url.as_str(),
+            "the bootloader products MAAS needs",
+            "none in the stream",
+        ));
+    }
+    if !depth.full {
+        items.shuffle(&mut rand::thread_rng());
+        items.truncate(depth.sample);
+    }
+    let temp = tempfile::tempdir().expect("a temp folder");
+    let mut downloads = tokio::task::JoinSet::new();
+    for (i, (what, path, size, sha256)) in items.into_iter().enumerate() {
+        let Ok(url) = root.join(&path) else { continue };
+        let (http, partial) = (http.clone(), temp.path().join(i.to_string()));
+        downloads.spawn(async move {
+            let result = http
+                .download_checked(&url, size, Checksum::Sha256(sha256), &partial, None)
+                .await;
+            let _ = std::fs::remove_file(&partial);
+            (what, url, size, sha256, result)
+        });
+    }
+    while let Some(Ok((what, url, size, sha256, result))) = downloads.join_next().await {
+        checked += 1;
+        if let Err(e) = result {
+            failures.push(failure(
+                format!("{what} ({url})"),
+                format!("{size} bytes, sha256 {sha256}"),
+                e.to_string(),
+            ));
+        }
+    }
+    report.area(AREA, checked, failures, Vec::new());
+}
