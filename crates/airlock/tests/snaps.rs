@@ -1012,6 +1012,32 @@ fn fetch_from_another_airlock_over_https() {
     ])
     .stdout;
     assert_eq!(blob, std::fs::read(&two).unwrap());
+    // `airlock verify` asks B as snapd would: info, refresh, assertions up to B's trusted
+    // root, every blob (--full).
+    let out = b.run(&["verify", "--url", &server_b.url, "--full"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("snaps") && l.ends_with("ok")),
+        "{text}"
+    );
+    // Without the root B trusts, the same chains are refused, by snap and channel.
+    let config = std::fs::read_to_string(b.config()).unwrap();
+    std::fs::write(
+        b.config(),
+        config.replace("trusted_keys = \"root.assert\"\n", ""),
+    )
+    .unwrap();
+    let out = b.run(&["verify", "--url", &server_b.url, "--sample", "0"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains("FAILED snaps: hello-airlock latest/stable amd64: assertions")
+            && text.contains("not a root this site trusts"),
+        "{text}"
+    );
+    std::fs::write(b.config(), config).unwrap();
 
     // Without A's CA, B refuses the connection and says why.
     let c = site_with(&authority);

@@ -298,7 +298,7 @@ const MAX_ASSERTIONS: usize = 16;
 
 /// The snap-revision of `sha3`, its declaration, the publisher's account and the
 /// account-keys up to one the site trusts, from the store's assertion endpoint.
-async fn fetch_assertions(
+pub(crate) async fn fetch_assertions(
     http: &Http,
     base: &reqwest::Url,
     trust: &Trust,
@@ -331,7 +331,12 @@ async fn fetch_assertions(
             )
             .await?
             .ok_or_else(|| {
-                upstream_error(url.as_str(), "the store does not have this assertion")
+                let reason = if reference.starts_with("account-key/") {
+                    "the store does not serve this account-key, and it is not a root this site trusts"
+                } else {
+                    "the store does not have this assertion"
+                };
+                upstream_error(url.as_str(), reason)
             })?;
         for a in split_stream(&bytes, url.as_str())? {
             match (a.kind(), a.header("snap-id"), a.header("publisher-id")) {

@@ -4,10 +4,11 @@
 //!   blob of the content store re-hashed (in parallel, streaming) against its name, every file
 //!   a published tree or the snap catalog names there with its size.
 //! - [`online`]: what clients would do, over HTTP against the running server ([`apt`],
-//!   [`images`]).
+//!   [`images`], [`snaps`]).
 
 pub mod apt;
 pub mod images;
+pub mod snaps;
 
 use std::io::Read;
 use std::path::Path;
@@ -165,6 +166,7 @@ pub async fn online(
     let mut report = Report::default();
     apt::check(site, &http, &base, depth, &mut report).await;
     images::check(site, &http, &base, depth, &mut report).await;
+    snaps::check(site, &http, &base, depth, &mut report).await;
     Ok(report)
 }
 
