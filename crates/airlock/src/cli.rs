@@ -59,7 +59,7 @@ pub enum Command {
     /// What to run on the MAAS region to use this site.
     #[command(subcommand)]
     Maas(MaasCommand),
-    /// Prove that what is served is whole: over HTTP as clients fetch it (apt so far), or
+    /// Prove that what is served is whole: over HTTP as apt, MAAS and snapd fetch it, or
     /// with --offline the data folder itself.
     Verify(VerifyArgs),
     /// Serve everything published over HTTP.
