@@ -177,6 +177,17 @@ async fn check_suite(
         }
     };
     let now = jiff::Timestamp::now();
+    if let Some(date) = release
+        .date
+        .filter(|d| *d > now + jiff::SignedDuration::from_mins(5))
+    {
+        failures.push(failure(
+            area,
+            inrelease.as_str(),
+            format!("a Date before now ({now})"),
+            format!("dated {date}: apt refuses it as not valid yet; check the clocks"),
+        ));
+    }
     if let Some(until) = release.valid_until {
         if until < now {
             failures.push(failure(

@@ -164,10 +164,56 @@ pub async fn online(
     let base = reqwest::Url::parse(&base)
         .map_err(|e| crate::net::NetError::Setup(format!("{base}: {e}")))?;
     let mut report = Report::default();
+    site_checks(site, &mut report);
     apt::check(site, &http, &base, depth, &mut report).await;
     images::check(site, &http, &base, depth, &mut report).await;
     snaps::check(site, &http, &base, depth, &mut report).await;
     Ok(report)
+}
+
+/// The site itself: its signing key and certificate load, and its disk has room.
+fn site_checks(site: &Site, report: &mut Report) {
+    let (mut failures, mut warnings) = (Vec::new(), Vec::new());
+    let mut checked = 1;
+    let site_failure = |what: &str, expected: &str, got: String| Failure {
+        area: "site".into(),
+        what: what.to_string(),
+        expected: expected.to_string(),
+        got,
+    };
+    if let Err(e) = site.signing_key() {
+        failures.push(site_failure("the signing key", "loadable", e.to_string()));
+    }
+    if let Some(tls) = &site.config.site.tls {
+        checked += 1;
+        if let Err(e) = crate::tls::server_config(&tls.cert, &tls.key) {
+            failures.push(site_failure(
+                "the HTTPS certificate",
+                "loadable with its key",
+                e.to_string(),
+            ));
+        }
+    }
+    checked += 1;
+    match rustix::fs::statvfs(site.data_dir()) {
+        Ok(fs) => {
+            let free = fs.f_bavail.saturating_mul(fs.f_frsize);
+            let total = fs.f_blocks.saturating_mul(fs.f_frsize).max(1);
+            if free < total / 10 || free < 1 << 30 {
+                warnings.push(site_failure(
+                    &site.data_dir().display().to_string(),
+                    "at least 10 % and 1 GiB free for the next sync",
+                    format!("{} MiB free of {} MiB", free >> 20, total >> 20),
+                ));
+            }
+        }
+        Err(e) => failures.push(site_failure(
+            &site.data_dir().display().to_string(),
+            "a readable data folder",
+            e.to_string(),
+        )),
+    }
+    report.area("site", checked, failures, warnings);
 }
 
 /// Every blob file of the store, with its size.
