@@ -259,6 +259,17 @@ fn verbatim_mirror_keeps_the_upstream_signature() {
     apt.ok(&["download", "unrelated", "helper-alt", "app"]);
     apt.ok(&["source", "--download-only", "helper"]);
     assert!(!apt.downloaded("helper_2.tar.xz").is_empty());
+    // `airlock verify` checks it with the upstream's key, as these clients do.
+    let out = site.run(&["verify", "--url", &server.url, "--full"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    let checked: usize = text
+        .lines()
+        .find(|l| l.starts_with("apt/mirror") && l.ends_with("ok"))
+        .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        .unwrap_or_else(|| panic!("{text}"));
+    // Both suites' InRelease, their indices (and by-hash names), every pool file.
+    assert!(checked > 20, "{text}");
 }
 
 #[test]

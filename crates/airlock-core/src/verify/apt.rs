@@ -1,67 +1,48 @@
 //! The apt part of `airlock verify`, over HTTP as apt-get does it: each published suite's
-//! InRelease signed by the key clients are given, not expired (and not about to), every file
-//! it lists served with the listed size and SHA-256, and the pool files its Packages indices
-//! name (a random sample, or all with `--full`) served whole.
+//! InRelease (or Release and Release.gpg) signed by the key clients are given, dated sanely,
+//! not expired (and not about to), every index it lists served with the listed size and
+//! SHA-256 under its name and its by-hash name, and the pool files its Packages indices name
+//! (a random sample, or all with `--full`) served whole.
 
-use rand::seq::SliceRandom;
+use std::collections::BTreeSet;
+use std::io::Read;
+use std::path::Path;
+
 use reqwest::Url;
 
-use super::{Failure, Report};
+use super::{Depth, Failure, Report, fetch_all};
 use crate::apt::release::ReleaseFile;
 use crate::config::MirrorMode;
 use crate::net::{Checksum, Http};
-use crate::openpgp::Keyring;
+use crate::openpgp::{Keyring, cleartext_body};
 use crate::site::Site;
-use crate::storage::TreeSet;
+use crate::storage::{Sha256, TreeSet};
 
-/// How many pool files each suite is sampled for, unless `full`.
-#[derive(Debug, Clone, Copy)]
-pub struct Depth {
-    pub full: bool,
-    pub sample: usize,
-    /// A Valid-Until closer than this is reported as a warning.
-    pub horizon: jiff::SignedDuration,
+/// Release files are small; Ubuntu's largest are under 1 MB.
+const RELEASE_LIMIT: u64 = 64 << 20;
+
+/// Whose signature clients check on a tree: the site's, an upstream's (verbatim), or none
+/// (a verbatim mirror of an unsigned upstream, `allow_unsigned`).
+enum Signer {
+    Keyring(Keyring),
+    Unsigned,
 }
 
-fn failure(
-    area: &str,
-    what: impl Into<String>,
-    expected: impl Into<String>,
-    got: impl Into<String>,
-) -> Failure {
-    Failure {
-        area: area.to_string(),
-        what: what.into(),
-        expected: expected.into(),
-        got: got.into(),
-    }
-}
-
-/// Checks every published apt tree of the site through `base` (the server's root URL).
-pub async fn check(site: &Site, http: &Http, base: &Url, depth: Depth, report: &mut Report) {
+pub async fn check(
+    site: &Site,
+    http: &Http,
+    base: &Url,
+    depth: Depth,
+    scratch: &Path,
+    report: &mut Report,
+) {
     let data = site.data_dir();
-    let mut names: Vec<String> = std::fs::read_dir(data.join("public/apt"))
-        .map(|entries| {
-            entries
-                .flatten()
-                .map(|e| e.file_name().to_string_lossy().into_owned())
-                .collect()
-        })
-        .unwrap_or_default();
-    names.sort();
-    let site_keyring = match site.signing_key() {
-        Ok(key) => Keyring::new(vec![key.public_key().clone()]),
-        Err(e) => {
-            report.area(
-                "apt",
-                1,
-                vec![failure("apt", "the site key", "readable", e.to_string())],
-                Vec::new(),
-            );
-            return;
-        }
-    };
-    for name in names {
+    // An unreadable site key is reported by the site checks; its trees cannot be checked.
+    let site_keyring = site
+        .signing_key()
+        .ok()
+        .map(|k| Keyring::new(vec![k.public_key().clone()]));
+    for name in super::apt_trees(data) {
         let area = format!("apt/{name}");
         let verbatim = site
             .config
@@ -69,14 +50,15 @@ pub async fn check(site: &Site, http: &Http, base: &Url, depth: Depth, report: &
             .mirrors
             .iter()
             .find(|m| m.name.as_str() == name && m.mode == MirrorMode::Verbatim);
-        let keyring = match verbatim {
+        let signer = match verbatim {
+            Some(m) if m.keyring.is_empty() => Signer::Unsigned,
             Some(m) => match Keyring::load(&m.keyring) {
-                Ok(k) => k,
+                Ok(k) => Signer::Keyring(k),
                 Err(e) => {
                     report.area(
                         &area,
                         1,
-                        vec![failure(
+                        vec![Failure::new(
                             &area,
                             "the upstream keyring",
                             "readable",
@@ -87,210 +69,304 @@ pub async fn check(site: &Site, http: &Http, base: &Url, depth: Depth, report: &
                     continue;
                 }
             },
-            None => site_keyring.clone(),
+            None => match &site_keyring {
+                Some(k) => Signer::Keyring(k.clone()),
+                None => continue,
+            },
         };
         let manifest = match TreeSet::new(data, "apt", &name).current() {
             Ok(Some(m)) => m,
-            _ => continue,
+            Ok(None) => continue,
+            Err(e) => {
+                report.area(
+                    &area,
+                    1,
+                    vec![Failure::new(
+                        &area,
+                        "the tree's manifest",
+                        "readable",
+                        e.to_string(),
+                    )],
+                    Vec::new(),
+                );
+                continue;
+            }
         };
-        let suites: Vec<String> = manifest
+        // Suites by their signed Release: InRelease, or Release (+ Release.gpg) alone.
+        let suites: BTreeSet<String> = manifest
             .entries
             .keys()
-            .filter_map(|p| p.strip_prefix("dists/")?.strip_suffix("/InRelease"))
+            .filter_map(|p| {
+                let rest = p.strip_prefix("dists/")?;
+                rest.strip_suffix("/InRelease")
+                    .or_else(|| rest.strip_suffix("/Release"))
+            })
+            .filter(|s| {
+                !s.contains("/by-hash/") && !s.contains("/binary-") && !s.contains("/source")
+            })
             .map(str::to_string)
             .collect();
         let Ok(tree) = base.join(&format!("apt/{name}/")) else {
             continue;
         };
-        let (mut checked, mut failures, mut warnings) = (0, Vec::new(), Vec::new());
+        let mut suite_check = SuiteCheck {
+            http,
+            area: &area,
+            depth,
+            scratch,
+            checked: 0,
+            failures: Vec::new(),
+            warnings: Vec::new(),
+        };
         for suite in suites {
-            check_suite(
-                http,
-                &tree,
-                &area,
-                &suite,
-                &keyring,
-                depth,
-                &mut checked,
-                &mut failures,
-                &mut warnings,
-            )
-            .await;
+            let published = |path: &str| {
+                manifest
+                    .entries
+                    .contains_key(&format!("dists/{suite}/{path}"))
+            };
+            // A verbatim mirror keeps the upstream's Release, which lists components and
+            // architectures it was not asked to mirror: apt fetches only what it is set up for.
+            let listed_filter: &dyn Fn(&str) -> bool = if verbatim.is_some() {
+                &published
+            } else {
+                &|_| true
+            };
+            suite_check
+                .suite(
+                    &tree,
+                    &suite,
+                    &signer,
+                    published("InRelease"),
+                    listed_filter,
+                )
+                .await;
         }
+        let SuiteCheck {
+            checked,
+            failures,
+            warnings,
+            ..
+        } = suite_check;
         report.area(&area, checked, failures, warnings);
     }
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn check_suite(
-    http: &Http,
-    tree: &Url,
-    area: &str,
-    suite: &str,
-    keyring: &Keyring,
+struct SuiteCheck<'a> {
+    http: &'a Http,
+    area: &'a str,
     depth: Depth,
-    checked: &mut usize,
-    failures: &mut Vec<Failure>,
-    warnings: &mut Vec<Failure>,
-) {
-    let Ok(dists) = tree.join(&format!("dists/{suite}/")) else {
-        return;
-    };
-    let inrelease = dists.join("InRelease").expect("a plain name joins");
-    *checked += 1;
-    let document = match http.get_small(&inrelease, 64 << 20).await {
-        Ok(Some(d)) => d,
-        Ok(None) => {
-            failures.push(failure(
-                area,
-                inrelease.as_str(),
-                "a signed InRelease",
-                "404 Not Found",
-            ));
-            return;
-        }
-        Err(e) => {
-            failures.push(failure(
-                area,
-                inrelease.as_str(),
-                "a signed InRelease",
-                e.to_string(),
-            ));
-            return;
-        }
-    };
-    let text = String::from_utf8_lossy(&document);
-    let release = match keyring
-        .verify_cleartext(&text, inrelease.as_str())
-        .map_err(|e| e.to_string())
-        .and_then(|v| ReleaseFile::parse(&v.text))
-    {
-        Ok(r) => r,
-        Err(e) => {
-            failures.push(failure(
-                area,
-                inrelease.as_str(),
-                "signed by the key clients are given",
-                e,
-            ));
-            return;
-        }
-    };
-    let now = jiff::Timestamp::now();
-    if let Some(date) = release
-        .date
-        .filter(|d| *d > now + jiff::SignedDuration::from_mins(5))
-    {
-        failures.push(failure(
-            area,
-            inrelease.as_str(),
-            format!("a Date before now ({now})"),
-            format!("dated {date}: apt refuses it as not valid yet; check the clocks"),
-        ));
+    scratch: &'a Path,
+    checked: usize,
+    failures: Vec<Failure>,
+    warnings: Vec<Failure>,
+}
+
+impl SuiteCheck<'_> {
+    fn fail(
+        &mut self,
+        what: impl Into<String>,
+        expected: impl Into<String>,
+        got: impl Into<String>,
+    ) {
+        self.failures
+            .push(Failure::new(self.area, what, expected, got));
     }
-    if let Some(until) = release.valid_until {
-        if until < now {
-            failures.push(failure(
-                area,
-                inrelease.as_str(),
-                "Valid-Until in the future",
-                format!("expired on {until}: apt refuses this suite; publish again"),
-            ));
-        } else if until < now + depth.horizon {
-            warnings.push(failure(
-                area,
-                inrelease.as_str(),
-                format!("Valid-Until beyond {}", now + depth.horizon),
-                format!("expires on {until}: publish before then, or every install stops"),
-            ));
+
+    async fn get(&mut self, url: &Url, what: &str) -> Option<bytes::Bytes> {
+        match self.http.get_small(url, RELEASE_LIMIT).await {
+            Ok(Some(d)) => Some(d),
+            Ok(None) => {
+                self.fail(url.as_str(), what, "404 Not Found");
+                None
+            }
+            Err(e) => {
+                self.fail(url.as_str(), what, e.to_string());
+                None
+            }
         }
     }
 
-    // Every file the Release lists, with its size and digest, as apt fetches them.
-    let temp = tempfile::tempdir().expect("a temp folder");
-    let mut listed = tokio::task::JoinSet::new();
-    for (i, (path, file)) in release.files.iter().enumerate() {
-        let Some(sha256) = file.sha256 else { continue };
-        let Ok(url) = dists.join(path) else { continue };
-        let (http, partial, size) = (http.clone(), temp.path().join(i.to_string()), file.size);
-        listed.spawn(async move {
-            let result = http
-                .download_checked(&url, size, Checksum::Sha256(sha256), &partial, None)
-                .await;
-            let _ = std::fs::remove_file(&partial);
-            (url, size, sha256, result)
-        });
-    }
-    while let Some(Ok((url, size, sha256, result))) = listed.join_next().await {
-        *checked += 1;
-        if let Err(e) = result {
-            failures.push(failure(
-                area,
-                url.as_str(),
-                format!("{size} bytes, sha256 {sha256}"),
-                e.to_string(),
-            ));
+    /// The signed Release text of a suite, as apt reads it.
+    async fn release(
+        &mut self,
+        dists: &Url,
+        signer: &Signer,
+        inrelease: bool,
+    ) -> Option<(Url, ReleaseFile)> {
+        self.checked += 1;
+        let (url, text) = if inrelease {
+            let url = dists.join("InRelease").expect("a plain name joins");
+            let document = self.get(&url, "a signed InRelease").await?;
+            let text = String::from_utf8_lossy(&document).into_owned();
+            let body = match signer {
+                Signer::Keyring(k) => k.verify_cleartext(&text, url.as_str()).map(|v| v.text),
+                Signer::Unsigned => cleartext_body(&text, url.as_str()),
+            };
+            match body {
+                Ok(body) => (url, body),
+                Err(e) => {
+                    self.fail(
+                        url.as_str(),
+                        "signed by the key clients are given",
+                        e.to_string(),
+                    );
+                    return None;
+                }
+            }
+        } else {
+            let url = dists.join("Release").expect("a plain name joins");
+            let release = self.get(&url, "a Release").await?;
+            if let Signer::Keyring(k) = signer {
+                let gpg = dists.join("Release.gpg").expect("a plain name joins");
+                let signature = self.get(&gpg, "the Release's signature").await?;
+                if let Err(e) = k.verify_detached(&release, &signature, url.as_str()) {
+                    self.fail(
+                        gpg.as_str(),
+                        "signed by the key clients are given",
+                        e.to_string(),
+                    );
+                    return None;
+                }
+            }
+            (url, String::from_utf8_lossy(&release).into_owned())
+        };
+        match ReleaseFile::parse(&text) {
+            Ok(release) => Some((url, release)),
+            Err(e) => {
+                self.fail(url.as_str(), "a Release apt reads", e);
+                None
+            }
         }
     }
 
-    // The pool files the Packages indices name.
-    let mut pool: Vec<(String, u64, crate::storage::Sha256)> = Vec::new();
-    for (path, file) in &release.files {
-        let plain = path.ends_with("/Packages") && path.contains("/binary-");
-        let Some(sha256) = file.sha256.filter(|_| plain) else {
-            continue;
+    async fn suite(
+        &mut self,
+        tree: &Url,
+        suite: &str,
+        signer: &Signer,
+        inrelease: bool,
+        listed_filter: &dyn Fn(&str) -> bool,
+    ) {
+        let Ok(dists) = tree.join(&format!("dists/{suite}/")) else {
+            return;
         };
-        let Ok(url) = dists.join(path) else { continue };
-        let local = temp.path().join("Packages");
-        if http
-            .download_checked(&url, file.size, Checksum::Sha256(sha256), &local, None)
-            .await
-            .is_err()
-        {
-            continue; // already reported above
-        }
-        match std::fs::File::open(&local)
-            .map(std::io::BufReader::new)
-            .map_err(|e| e.to_string())
-            .and_then(|mut r| crate::apt::index::read_packages(&mut r).map_err(|e| e.to_string()))
-        {
-            Ok(records) => pool.extend(
-                records
-                    .iter()
-                    .map(|r| (r.filename().to_string(), r.size, r.sha256)),
-            ),
-            Err(e) => failures.push(failure(area, url.as_str(), "a Packages index", e)),
-        }
-    }
-    pool.sort();
-    pool.dedup();
-    if !depth.full {
-        pool.shuffle(&mut rand::thread_rng());
-        pool.truncate(depth.sample);
-    }
-    let mut downloads = tokio::task::JoinSet::new();
-    for (i, (filename, size, sha256)) in pool.into_iter().enumerate() {
-        let Ok(url) = tree.join(&filename) else {
-            continue;
+        let Some((release_url, release)) = self.release(&dists, signer, inrelease).await else {
+            return;
         };
-        let (http, partial) = (http.clone(), temp.path().join(format!("pool-{i}")));
-        downloads.spawn(async move {
-            let result = http
-                .download_checked(&url, size, Checksum::Sha256(sha256), &partial, None)
-                .await;
-            let _ = std::fs::remove_file(&partial);
-            (url, size, sha256, result)
-        });
-    }
-    while let Some(Ok((url, size, sha256, result))) = downloads.join_next().await {
-        *checked += 1;
-        if let Err(e) = result {
-            failures.push(failure(
-                area,
-                url.as_str(),
-                format!("{size} bytes, sha256 {sha256}"),
-                e.to_string(),
-            ));
+        let now = jiff::Timestamp::now();
+        if let Some(date) = release
+            .date
+            .filter(|d| *d > now + jiff::SignedDuration::from_mins(5))
+        {
+            self.fail(
+                release_url.as_str(),
+                format!("a Date before now ({now})"),
+                format!("dated {date}: apt refuses it as not valid yet; check the clocks"),
+            );
+        }
+        if let Some(until) = release.valid_until {
+            if until < now {
+                self.fail(
+                    release_url.as_str(),
+                    "Valid-Until in the future",
+                    format!("expired on {until}: apt refuses this suite; publish again"),
+                );
+            } else if until < now + self.depth.horizon {
+                self.warnings.push(Failure::new(
+                    self.area,
+                    release_url.as_str(),
+                    format!("Valid-Until beyond {}", now + self.depth.horizon),
+                    format!("expires on {until}: publish before then, or every install stops"),
+                ));
+            }
+        }
+
+        // Every index the Release lists (and that clients fetch), under its name and, when
+        // the Release says so, its by-hash name; Packages indices are kept to read.
+        let mut pool: Vec<(String, u64, Sha256)> = Vec::new();
+        let mut read_dirs: BTreeSet<&str> = BTreeSet::new();
+        for (path, file) in &release.files {
+            let Some(sha256) = file.sha256 else { continue };
+            if !listed_filter(path) {
+                continue;
+            }
+            let mut urls: Vec<Url> = dists.join(path).into_iter().collect();
+            if release.acquire_by_hash {
+                let dir = path.rsplit_once('/').map_or("", |(d, _)| d);
+                let by_hash = if dir.is_empty() {
+                    format!("by-hash/SHA256/{sha256}")
+                } else {
+                    format!("{dir}/by-hash/SHA256/{sha256}")
+                };
+                urls.extend(dists.join(&by_hash));
+            }
+            for (i, url) in urls.iter().enumerate() {
+                self.checked += 1;
+                let local = self.scratch.join("index");
+                if let Err(e) = self
+                    .http
+                    .download_checked(url, file.size, Checksum::Sha256(sha256), &local, None)
+                    .await
+                {
+                    self.fail(
+                        url.as_str(),
+                        format!("{} bytes, sha256 {sha256}", file.size),
+                        e.to_string(),
+                    );
+                } else if i == 0
+                    && is_packages(path)
+                    && read_dirs.insert(path.rsplit_once('/').map_or("", |(d, _)| d))
+                {
+                    match read_pool(&local, path) {
+                        Ok(files) => pool.extend(files),
+                        Err(e) => self.fail(url.as_str(), "a Packages index", e),
+                    }
+                }
+                let _ = std::fs::remove_file(&local);
+            }
+        }
+
+        // The pool files, as apt-get install fetches them.
+        pool.sort();
+        pool.dedup();
+        self.depth.sample(&mut pool);
+        let items = pool
+            .into_iter()
+            .filter_map(|(filename, size, sha256)| {
+                let url = tree.join(&filename).ok()?;
+                Some(((size, sha256), url, size, Checksum::Sha256(sha256)))
+            })
+            .collect();
+        for ((size, sha256), url, result) in fetch_all(self.http, self.scratch, items).await {
+            self.checked += 1;
+            if let Err(e) = result {
+                self.fail(url.as_str(), format!("{size} bytes, sha256 {sha256}"), e);
+            }
         }
     }
+}
+
+/// `main/binary-amd64/Packages`, `.gz` or `.xz`: one form is enough to list the pool.
+fn is_packages(path: &str) -> bool {
+    path.contains("/binary-")
+        && (path.ends_with("/Packages")
+            || path.ends_with("/Packages.xz")
+            || path.ends_with("/Packages.gz"))
+}
+
+/// The pool files a downloaded (and already checked) Packages index names.
+fn read_pool(local: &Path, path: &str) -> Result<Vec<(String, u64, Sha256)>, String> {
+    let file = std::fs::File::open(local).map_err(|e| e.to_string())?;
+    let mut reader: Box<dyn Read> = if path.ends_with(".xz") {
+        Box::new(liblzma::read::XzDecoder::new(file))
+    } else if path.ends_with(".gz") {
+        Box::new(flate2::read::MultiGzDecoder::new(file))
+    } else {
+        Box::new(file)
+    };
+    let records = crate::apt::index::read_packages(&mut reader).map_err(|e| e.to_string())?;
+    Ok(records
+        .iter()
+        .map(|r| (r.filename().to_string(), r.size, r.sha256))
+        .collect())
 }

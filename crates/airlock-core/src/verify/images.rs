@@ -3,11 +3,11 @@
 //! product listing items with a checked digest and path, bootloaders present, and items
 //! served whole (a random sample, or all with `--full`).
 
-use rand::seq::SliceRandom;
+use std::path::Path;
+
 use reqwest::Url;
 
-use super::apt::Depth;
-use super::{Failure, Report};
+use super::{Depth, Failure, Report, fetch_all};
 use crate::config::ImagesMode;
 use crate::net::{Checksum, Http};
 use crate::openpgp::Keyring;
@@ -48,7 +48,14 @@ async fn signed<T: serde::de::DeserializeOwned>(
         .map_err(|e| format!("not a simplestreams document MAAS reads: {e}"))
 }
 
-pub async fn check(site: &Site, http: &Http, base: &Url, depth: Depth, report: &mut Report) {
+pub async fn check(
+    site: &Site,
+    http: &Http,
+    base: &Url,
+    depth: Depth,
+    scratch: &Path,
+    report: &mut Report,
+) {
     let Some(config) = &site.config.images else {
         return;
     };
@@ -145,30 +152,21 @@ pub async fn check(site: &Site, http: &Http, base: &Url, depth: Depth, report: &
             "none in the stream",
         ));
     }
-    if !depth.full {
-        items.shuffle(&mut rand::thread_rng());
-        items.truncate(depth.sample);
-    }
-    let temp = tempfile::tempdir().expect("a temp folder");
-    let mut downloads = tokio::task::JoinSet::new();
-    for (i, (what, path, size, sha256)) in items.into_iter().enumerate() {
-        let Ok(url) = root.join(&path) else { continue };
-        let (http, partial) = (http.clone(), temp.path().join(i.to_string()));
-        downloads.spawn(async move {
-            let result = http
-                .download_checked(&url, size, Checksum::Sha256(sha256), &partial, None)
-                .await;
-            let _ = std::fs::remove_file(&partial);
-            (what, url, size, sha256, result)
-        });
-    }
-    while let Some(Ok((what, url, size, sha256, result))) = downloads.join_next().await {
+    depth.sample(&mut items);
+    let items = items
+        .into_iter()
+        .filter_map(|(what, path, size, sha256)| {
+            let url = root.join(&path).ok()?;
+            Some(((what, size, sha256), url, size, Checksum::Sha256(sha256)))
+        })
+        .collect();
+    for ((what, size, sha256), url, result) in fetch_all(http, scratch, items).await {
         checked += 1;
         if let Err(e) = result {
             failures.push(failure(
                 format!("{what} ({url})"),
                 format!("{size} bytes, sha256 {sha256}"),
-                e.to_string(),
+                e,
             ));
         }
     }

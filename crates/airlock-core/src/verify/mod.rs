@@ -2,32 +2,55 @@
 //!
 //! - [`offline`]: the data folder without a server, for after a disk or copy mishap: every
 //!   blob of the content store re-hashed (in parallel, streaming) against its name, every file
-//!   a published tree or the snap catalog names there with its size.
+//!   a published tree names there and of the right content, every snap blob present.
 //! - [`online`]: what clients would do, over HTTP against the running server ([`apt`],
-//!   [`images`], [`snaps`]).
+//!   [`images`], [`snaps`]), plus the site's own key, certificate and disk.
+//!
+//! Both keep going after a failure and report all of them; damage is a failed check, never a
+//! reason to stop.
 
 pub mod apt;
 pub mod images;
 pub mod snaps;
 
 use std::io::Read;
-use std::path::Path;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
 
+use rand::seq::SliceRandom;
+use reqwest::Url;
 use serde::Serialize;
 
+use crate::net::{Checksum, Http};
 use crate::report::{Reporter, Unit};
 use crate::site::Site;
 use crate::snap::catalog::Catalog;
-use crate::storage::{ContentStore, Sha256, StorageError, TreeSet};
+use crate::storage::{ContentStore, Sha256, TreeSet};
 use crate::util::parallel_map;
 
-/// One check that failed: what, where, what was expected, what was found.
+/// One check that failed (or warns): what, where, what was expected, what was found.
 #[derive(Debug, Clone, Serialize)]
 pub struct Failure {
     pub area: String,
     pub what: String,
     pub expected: String,
     pub got: String,
+}
+
+impl Failure {
+    pub fn new(
+        area: &str,
+        what: impl Into<String>,
+        expected: impl Into<String>,
+        got: impl Into<String>,
+    ) -> Failure {
+        Failure {
+            area: area.to_string(),
+            what: what.into(),
+            expected: expected.into(),
+            got: got.into(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -41,7 +64,7 @@ pub struct AreaResult {
 pub struct Report {
     pub areas: Vec<AreaResult>,
     pub failures: Vec<Failure>,
-    /// Passed, but needs attention soon (a Release about to expire).
+    /// Passed, but needs attention soon (a Release about to expire, a disk filling up).
     pub warnings: Vec<Failure>,
 }
 
@@ -61,58 +84,156 @@ impl Report {
     }
 }
 
+/// How deep the online checks go.
+#[derive(Debug, Clone, Copy)]
+pub struct Depth {
+    /// Every pool file, image item and snap, not a sample.
+    pub full: bool,
+    /// Files fetched per area when not `full`.
+    pub sample: usize,
+    /// A Valid-Until closer than this is a warning.
+    pub horizon: jiff::SignedDuration,
+}
+
+impl Depth {
+    /// Keeps a random sample of `items` unless `full`.
+    fn sample<T>(&self, items: &mut Vec<T>) {
+        if !self.full {
+            items.shuffle(&mut rand::thread_rng());
+            items.truncate(self.sample);
+        }
+    }
+}
+
+/// Downloads, in parallel, each item's URL, checking size and digest while streaming, into
+/// files of `temp` removed at once; returns each item with what went wrong, if anything.
+async fn fetch_all<T: Send + 'static>(
+    http: &Http,
+    temp: &Path,
+    items: Vec<(T, Url, u64, Checksum)>,
+) -> Vec<(T, Url, Result<(), String>)> {
+    let mut downloads = tokio::task::JoinSet::new();
+    for (i, (item, url, size, checksum)) in items.into_iter().enumerate() {
+        let (http, partial) = (http.clone(), temp.join(format!("fetch-{i}")));
+        downloads.spawn(async move {
+            let result = http
+                .download_checked(&url, size, checksum, &partial, None)
+                .await
+                .map_err(|e| e.to_string());
+            let _ = std::fs::remove_file(&partial);
+            (item, url, result)
+        });
+    }
+    let mut results = Vec::new();
+    while let Some(joined) = downloads.join_next().await {
+        match joined {
+            Ok(result) => results.push(result),
+            // A task that panicked is a bug, but the other checks still count.
+            Err(e) => tracing::error!("a verify download failed to run: {e}"),
+        }
+    }
+    results
+}
+
+/// Where online checks put what they fetch: under the store's temp folder (the site's disk,
+/// which has room for what it serves), not /tmp.
+fn scratch(site: &Site) -> Result<tempfile::TempDir, String> {
+    let dir = site.store().temp_dir();
+    std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    tempfile::tempdir_in(&dir).map_err(|e| format!("{}: {e}", dir.display()))
+}
+
+/// The names under `public/apt`: one per repository, mirror or combined suite.
+fn apt_trees(data: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(data.join("public/apt"))
+        .map(|entries| {
+            entries
+                .flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                // `.ID.link`: a switch a crash interrupted; the next publish removes it.
+                .filter(|n| !n.starts_with('.'))
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    names
+}
+
 /// Checks the data folder; keeps going after a failure and reports all of them.
-pub fn offline(site: &Site, reporter: &dyn Reporter) -> Result<Report, StorageError> {
+pub fn offline(site: &Site, reporter: &dyn Reporter) -> Report {
     let data = site.data_dir();
     let store = site.store();
     let mut report = Report::default();
 
-    let blobs = store_blobs(data)?;
+    let (blobs, mut failures) = store_blobs(data);
     let total = blobs.iter().map(|(_, size)| size).sum();
     let task = reporter.start("re-hashing the content store", Some(total), Unit::Bytes);
-    let failures: Vec<Failure> = parallel_map(&blobs, |(path, size)| {
-        let result = rehash(path, &store);
-        reporter.advance(task, *size);
-        result
-    })
-    .into_iter()
-    .flatten()
-    .collect();
+    failures.extend(
+        parallel_map(&blobs, |(path, size)| {
+            let result = rehash(path, &store);
+            reporter.advance(task, *size);
+            result
+        })
+        .into_iter()
+        .flatten(),
+    );
     reporter.finish(task);
     report.area("store", blobs.len(), failures, Vec::new());
 
-    for (area, trees) in published_trees(data) {
-        let Some(manifest) = trees.current()? else {
-            continue;
+    let mut trees: Vec<(String, TreeSet)> = apt_trees(data)
+        .into_iter()
+        .map(|name| (format!("apt/{name}"), TreeSet::new(data, "apt", &name)))
+        .collect();
+    if data.join("public/images").exists() {
+        trees.push(("images".into(), TreeSet::area(data, "images")));
+    }
+    for (area, tree) in trees {
+        let manifest = match tree.current() {
+            Ok(Some(m)) => m,
+            Ok(None) => continue,
+            Err(e) => {
+                report.area(
+                    &area,
+                    1,
+                    vec![Failure::new(
+                        &area,
+                        "the tree's manifest",
+                        "readable",
+                        e.to_string(),
+                    )],
+                    Vec::new(),
+                );
+                continue;
+            }
         };
         let public = data.join("public").join(&area);
-        let mut failures = Vec::new();
-        for (path, entry) in &manifest.entries {
-            let served = public.join(path);
-            let found = std::fs::metadata(&served).ok().map(|m| m.len());
-            let blob = std::fs::metadata(store.blob_path(&entry.sha256))
-                .ok()
-                .map(|m| m.len());
-            if found != Some(entry.size) || blob != Some(entry.size) {
-                failures.push(Failure {
-                    area: area.clone(),
-                    what: served.display().to_string(),
-                    expected: format!("{} bytes, blob {}", entry.size, entry.sha256),
-                    got: match (found, blob) {
-                        (None, _) => "missing from the tree".into(),
-                        (_, None) => "its blob is missing from the store".into(),
-                        (Some(f), Some(b)) => format!("{f} bytes served, {b} bytes stored"),
-                    },
-                });
-            }
-        }
-        report.area(&area, manifest.entries.len(), failures, Vec::new());
+        let entries: Vec<(&String, &crate::storage::Entry)> = manifest.entries.iter().collect();
+        let failures: Vec<Failure> = parallel_map(&entries, |(path, entry)| {
+            served_file(&area, &public.join(path), entry, &store)
+        })
+        .into_iter()
+        .flatten()
+        .collect();
+        report.area(&area, entries.len(), failures, Vec::new());
     }
 
-    let catalog = Catalog::load(data).map_err(|e| StorageError::Corrupt {
-        path: Catalog::path(data),
-        reason: e.to_string(),
-    })?;
+    let catalog = match Catalog::load(data) {
+        Ok(c) => c,
+        Err(e) => {
+            report.area(
+                "snaps",
+                1,
+                vec![Failure::new(
+                    "snaps",
+                    Catalog::path(data).display().to_string(),
+                    "a readable catalog",
+                    e.to_string(),
+                )],
+                Vec::new(),
+            );
+            return report;
+        }
+    };
     let mut wanted: Vec<(String, String)> = Vec::new();
     for (name, entry) in &catalog.snaps {
         for revision in entry.revisions.values() {
@@ -135,39 +256,103 @@ pub fn offline(site: &Site, reporter: &dyn Reporter) -> Result<Report, StorageEr
         let failures = wanted
             .iter()
             .filter(|(_, sha256)| !Sha256::from_hex(sha256).is_some_and(|d| store.contains(&d)))
-            .map(|(what, sha256)| Failure {
-                area: "snaps".into(),
-                what: what.clone(),
-                expected: format!("blob {sha256}"),
-                got: "missing from the store".into(),
+            .map(|(what, sha256)| {
+                Failure::new(
+                    "snaps",
+                    what.clone(),
+                    format!("blob {sha256}"),
+                    "missing from the store",
+                )
             })
             .collect();
         report.area("snaps", wanted.len(), failures, Vec::new());
     }
-    Ok(report)
+    report
+}
+
+/// A published file: there, and the store's blob itself (a hard link); a copy (store and
+/// trees on different filesystems, or links broken by a copy of the data folder) is re-hashed.
+fn served_file(
+    area: &str,
+    served: &Path,
+    entry: &crate::storage::Entry,
+    store: &ContentStore,
+) -> Option<Failure> {
+    let blob_path = store.blob_path(&entry.sha256);
+    let fail = |got: String| {
+        Some(Failure::new(
+            area,
+            served.display().to_string(),
+            format!("{} bytes, blob {}", entry.size, entry.sha256),
+            got,
+        ))
+    };
+    let Ok(file) = std::fs::metadata(served) else {
+        return fail("missing from the tree".into());
+    };
+    let Ok(blob) = std::fs::metadata(&blob_path) else {
+        return fail("its blob is missing from the store".into());
+    };
+    if file.len() != entry.size {
+        return fail(format!("{} bytes", file.len()));
+    }
+    if (file.dev(), file.ino()) == (blob.dev(), blob.ino()) {
+        return None; // the blob is re-hashed with the store
+    }
+    match hash_file(served) {
+        Ok(d) if d == entry.sha256 => None,
+        Ok(d) => fail(format!("a copy whose sha256 is {d}")),
+        Err(e) => fail(format!("unreadable: {e}")),
+    }
+}
+
+fn hash_file(path: &Path) -> std::io::Result<Sha256> {
+    let mut hasher = <sha2::Sha256 as sha2::Digest>::new();
+    let mut file = std::fs::File::open(path)?;
+    let mut buffer = vec![0u8; 256 * 1024];
+    loop {
+        match file.read(&mut buffer)? {
+            0 => break,
+            n => sha2::Digest::update(&mut hasher, &buffer[..n]),
+        }
+    }
+    Ok(Sha256::from_bytes(sha2::Digest::finalize(hasher).into()))
 }
 
 /// Checks, over HTTP at `base`, what the server serves, as clients fetch it.
-pub async fn online(
-    site: &Site,
-    base: &str,
-    depth: apt::Depth,
-) -> Result<Report, crate::net::NetError> {
+pub async fn online(site: &Site, base: &str, depth: Depth) -> Result<Report, crate::net::NetError> {
     let sync = &site.config.sync;
-    let http = crate::net::Http::new(crate::net::HttpOptions {
+    let http = Http::new(crate::net::HttpOptions {
         jobs: sync.jobs,
         timeout: sync.timeout.0,
         retries: 0,
         extra_roots: Vec::new(),
     })?;
     let base = format!("{}/", base.trim_end_matches('/'));
-    let base = reqwest::Url::parse(&base)
-        .map_err(|e| crate::net::NetError::Setup(format!("{base}: {e}")))?;
+    let base =
+        Url::parse(&base).map_err(|e| crate::net::NetError::Setup(format!("{base}: {e}")))?;
     let mut report = Report::default();
+    let scratch = match scratch(site) {
+        Ok(dir) => dir,
+        Err(e) => {
+            report.area(
+                "site",
+                1,
+                vec![Failure::new(
+                    "site",
+                    "a scratch folder in the store",
+                    "writable",
+                    e,
+                )],
+                Vec::new(),
+            );
+            return Ok(report);
+        }
+    };
     site_checks(site, &mut report);
-    apt::check(site, &http, &base, depth, &mut report).await;
-    images::check(site, &http, &base, depth, &mut report).await;
-    snaps::check(site, &http, &base, depth, &mut report).await;
+    apt::check(site, &http, &base, depth, scratch.path(), &mut report).await;
+    images::check(site, &http, &base, depth, scratch.path(), &mut report).await;
+    snaps::check(site, &http, &base, depth, scratch.path(), &mut report).await;
     Ok(report)
 }
 
@@ -175,19 +360,19 @@ pub async fn online(
 fn site_checks(site: &Site, report: &mut Report) {
     let (mut failures, mut warnings) = (Vec::new(), Vec::new());
     let mut checked = 1;
-    let site_failure = |what: &str, expected: &str, got: String| Failure {
-        area: "site".into(),
-        what: what.to_string(),
-        expected: expected.to_string(),
-        got,
-    };
     if let Err(e) = site.signing_key() {
-        failures.push(site_failure("the signing key", "loadable", e.to_string()));
+        failures.push(Failure::new(
+            "site",
+            "the signing key",
+            "loadable",
+            e.to_string(),
+        ));
     }
     if let Some(tls) = &site.config.site.tls {
         checked += 1;
         if let Err(e) = crate::tls::server_config(&tls.cert, &tls.key) {
-            failures.push(site_failure(
+            failures.push(Failure::new(
+                "site",
                 "the HTTPS certificate",
                 "loadable with its key",
                 e.to_string(),
@@ -195,20 +380,23 @@ fn site_checks(site: &Site, report: &mut Report) {
         }
     }
     checked += 1;
+    let data = site.data_dir().display().to_string();
     match rustix::fs::statvfs(site.data_dir()) {
         Ok(fs) => {
             let free = fs.f_bavail.saturating_mul(fs.f_frsize);
             let total = fs.f_blocks.saturating_mul(fs.f_frsize).max(1);
             if free < total / 10 || free < 1 << 30 {
-                warnings.push(site_failure(
-                    &site.data_dir().display().to_string(),
+                warnings.push(Failure::new(
+                    "site",
+                    data,
                     "at least 10 % and 1 GiB free for the next sync",
                     format!("{} MiB free of {} MiB", free >> 20, total >> 20),
                 ));
             }
         }
-        Err(e) => failures.push(site_failure(
-            &site.data_dir().display().to_string(),
+        Err(e) => failures.push(Failure::new(
+            "site",
+            data,
             "a readable data folder",
             e.to_string(),
         )),
@@ -216,79 +404,51 @@ fn site_checks(site: &Site, report: &mut Report) {
     report.area("site", checked, failures, warnings);
 }
 
-/// Every blob file of the store, with its size.
-fn store_blobs(data: &Path) -> Result<Vec<(std::path::PathBuf, u64)>, StorageError> {
+/// Every file under `store/sha256`, with its size; unreadable folders are failures.
+fn store_blobs(data: &Path) -> (Vec<(PathBuf, u64)>, Vec<Failure>) {
     let root = data.join("store/sha256");
-    let mut blobs = Vec::new();
+    let (mut blobs, mut failures) = (Vec::new(), Vec::new());
     let Ok(prefixes) = std::fs::read_dir(&root) else {
-        return Ok(blobs);
+        return (blobs, failures);
     };
     for prefix in prefixes.flatten() {
         let dir = prefix.path();
-        let entries = std::fs::read_dir(&dir).map_err(|source| StorageError::Read {
-            path: dir.clone(),
-            source,
-        })?;
-        for entry in entries.flatten() {
-            let size = entry.metadata().map_or(0, |m| m.len());
-            blobs.push((entry.path(), size));
+        match std::fs::read_dir(&dir) {
+            Ok(entries) => {
+                for entry in entries.flatten() {
+                    let size = entry.metadata().map_or(0, |m| m.len());
+                    blobs.push((entry.path(), size));
+                }
+            }
+            Err(e) => failures.push(Failure::new(
+                "store",
+                dir.display().to_string(),
+                "a folder of blobs",
+                e.to_string(),
+            )),
         }
     }
     blobs.sort();
-    Ok(blobs)
+    (blobs, failures)
 }
 
 /// Re-reads one blob; a failure when its content does not hash to its name.
 fn rehash(path: &Path, store: &ContentStore) -> Option<Failure> {
     let name = path.file_name()?.to_string_lossy().into_owned();
-    let failure = |expected: String, got: String| {
-        Some(Failure {
-            area: "store".into(),
-            what: path.display().to_string(),
+    let fail = |expected: String, got: String| {
+        Some(Failure::new(
+            "store",
+            path.display().to_string(),
             expected,
             got,
-        })
+        ))
     };
     let Some(digest) = Sha256::from_hex(&name).filter(|d| store.blob_path(d) == path) else {
-        return failure("a blob named by its SHA-256".into(), "a stray file".into());
+        return fail("a blob named by its SHA-256".into(), "a stray file".into());
     };
-    let mut hasher = <sha2::Sha256 as sha2::Digest>::new();
-    let mut file = match std::fs::File::open(path) {
-        Ok(f) => f,
-        Err(e) => return failure(format!("sha256 {digest}"), format!("unreadable: {e}")),
-    };
-    let mut buffer = vec![0u8; 256 * 1024];
-    loop {
-        match file.read(&mut buffer) {
-            Ok(0) => break,
-            Ok(n) => sha2::Digest::update(&mut hasher, &buffer[..n]),
-            Err(e) => return failure(format!("sha256 {digest}"), format!("unreadable: {e}")),
-        }
+    match hash_file(path) {
+        Ok(got) if got == digest => None,
+        Ok(got) => fail(format!("sha256 {digest}"), format!("sha256 {got}")),
+        Err(e) => fail(format!("sha256 {digest}"), format!("unreadable: {e}")),
     }
-    let got = Sha256::from_bytes(sha2::Digest::finalize(hasher).into());
-    (got != digest).then(|| Failure {
-        area: "store".into(),
-        what: path.display().to_string(),
-        expected: format!("sha256 {digest}"),
-        got: format!("sha256 {got}"),
-    })
-}
-
-/// The published trees: one per apt repository, mirror or combined suite, and the images.
-fn published_trees(data: &Path) -> Vec<(String, TreeSet)> {
-    let mut trees = Vec::new();
-    if let Ok(entries) = std::fs::read_dir(data.join("public/apt")) {
-        let mut names: Vec<String> = entries
-            .flatten()
-            .map(|e| e.file_name().to_string_lossy().into_owned())
-            .collect();
-        names.sort();
-        for name in names {
-            trees.push((format!("apt/{name}"), TreeSet::new(data, "apt", &name)));
-        }
-    }
-    if data.join("public/images").exists() {
-        trees.push(("images".into(), TreeSet::area(data, "images")));
-    }
-    trees
 }

@@ -3,12 +3,12 @@
 //! for that revision verify up to a root the site trusts and bind the advertised SHA3-384
 //! and size, and the blob is served whole (a random sample, or all with `--full`).
 
-use rand::seq::SliceRandom;
+use std::path::Path;
+
 use reqwest::Url;
 use serde_json::{Value, json};
 
-use super::apt::Depth;
-use super::{Failure, Report};
+use super::{Depth, Failure, Report, fetch_all};
 use crate::net::{Checksum, Http};
 use crate::site::Site;
 use crate::snap::catalog::Catalog;
@@ -28,7 +28,14 @@ fn failure(
     }
 }
 
-pub async fn check(site: &Site, http: &Http, base: &Url, depth: Depth, report: &mut Report) {
+pub async fn check(
+    site: &Site,
+    http: &Http,
+    base: &Url,
+    depth: Depth,
+    scratch: &Path,
+    report: &mut Report,
+) {
     let Ok(catalog) = Catalog::load(site.data_dir()) else {
         report.area(
             AREA,
@@ -167,32 +174,39 @@ pub async fn check(site: &Site, http: &Http, base: &Url, depth: Depth, report: &
                     e.to_string(),
                 )),
             }
-            if let Ok(url) = Url::parse(url) {
-                blobs.push((what, url, size, sha3));
+            if snap["revision"].as_u64() != Some(release.revision) {
+                failures.push(failure(
+                    format!("{what}: refresh download action"),
+                    format!("revision {}", release.revision),
+                    snap["revision"].to_string(),
+                ));
+            }
+            match Url::parse(url) {
+                Ok(url) => blobs.push((what, url, size, sha3)),
+                Err(e) => failures.push(failure(
+                    format!("{what}: download url"),
+                    "a URL",
+                    format!("{url:?}: {e}"),
+                )),
             }
         }
     }
     blobs.sort_by(|a, b| a.1.as_str().cmp(b.1.as_str()));
     blobs.dedup_by(|a, b| a.1 == b.1);
-    if !depth.full {
-        blobs.shuffle(&mut rand::thread_rng());
-        blobs.truncate(depth.sample);
-    }
-    let temp = tempfile::tempdir().expect("a temp folder");
-    for (i, (what, url, size, sha3)) in blobs.into_iter().enumerate() {
+    depth.sample(&mut blobs);
+    let items = blobs
+        .into_iter()
+        .map(|(what, url, size, sha3)| ((what, size, sha3), url, size, Checksum::Sha3_384(sha3)))
+        .collect();
+    for ((what, size, sha3), url, result) in fetch_all(http, scratch, items).await {
         checked += 1;
-        let partial = temp.path().join(i.to_string());
-        if let Err(e) = http
-            .download_checked(&url, size, Checksum::Sha3_384(sha3), &partial, None)
-            .await
-        {
+        if let Err(e) = result {
             failures.push(failure(
                 format!("{what}: {url}"),
                 format!("{size} bytes, sha3-384 {}", hex::encode(sha3)),
-                e.to_string(),
+                e,
             ));
         }
-        let _ = std::fs::remove_file(&partial);
     }
     report.area(AREA, checked, failures, Vec::new());
 }

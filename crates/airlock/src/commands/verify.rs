@@ -1,7 +1,7 @@
 use airlock_core::report::Reporter;
 
+use airlock_core::verify::Depth;
 use airlock_core::verify::Report;
-use airlock_core::verify::apt::Depth;
 
 use crate::cli::VerifyArgs;
 
@@ -19,7 +19,7 @@ pub fn run(
         }
     };
     let result: anyhow::Result<Report> = if args.offline {
-        airlock_core::verify::offline(&site, reporter).map_err(Into::into)
+        Ok(airlock_core::verify::offline(&site, reporter))
     } else {
         let base = args
             .url
@@ -49,7 +49,7 @@ pub fn run(
     if args.json {
         println!(
             "{}",
-            serde_json::json!({"passed": report.passed(), "areas": report.areas, "failures": report.failures})
+            serde_json::json!({"passed": report.passed(), "areas": report.areas, "failures": report.failures, "warnings": report.warnings})
         );
     } else {
         for area in &report.areas {
