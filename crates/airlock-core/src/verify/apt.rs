@@ -10,10 +10,10 @@ use std::path::Path;
 
 use reqwest::Url;
 
-use super::{Depth, Failure, Report, fetch_all};
+use super::{Failure, Report, Run, fetch_all};
 use crate::apt::release::ReleaseFile;
 use crate::config::MirrorMode;
-use crate::net::{Checksum, Http};
+use crate::net::Checksum;
 use crate::openpgp::{Keyring, cleartext_body};
 use crate::site::Site;
 use crate::storage::{Sha256, TreeSet};
@@ -28,14 +28,7 @@ enum Signer {
     Unsigned,
 }
 
-pub async fn check(
-    site: &Site,
-    http: &Http,
-    base: &Url,
-    depth: Depth,
-    scratch: &Path,
-    report: &mut Report,
-) {
+pub(super) async fn check(site: &Site, run: &Run<'_>, report: &mut Report) {
     let data = site.data_dir();
     // An unreadable site key is reported by the site checks; its trees cannot be checked.
     let site_keyring = site
@@ -106,14 +99,12 @@ pub async fn check(
             })
             .map(str::to_string)
             .collect();
-        let Ok(tree) = base.join(&format!("apt/{name}/")) else {
+        let Ok(tree) = run.base.join(&format!("apt/{name}/")) else {
             continue;
         };
         let mut suite_check = SuiteCheck {
-            http,
+            run,
             area: &area,
-            depth,
-            scratch,
             checked: 0,
             failures: Vec::new(),
             warnings: Vec::new(),
@@ -152,10 +143,8 @@ pub async fn check(
 }
 
 struct SuiteCheck<'a> {
-    http: &'a Http,
+    run: &'a Run<'a>,
     area: &'a str,
-    depth: Depth,
-    scratch: &'a Path,
     checked: usize,
     failures: Vec<Failure>,
     warnings: Vec<Failure>,
@@ -173,7 +162,7 @@ impl SuiteCheck<'_> {
     }
 
     async fn get(&mut self, url: &Url, what: &str) -> Option<bytes::Bytes> {
-        match self.http.get_small(url, RELEASE_LIMIT).await {
+        match self.run.http.get_small(url, RELEASE_LIMIT).await {
             Ok(Some(d)) => Some(d),
             Ok(None) => {
                 self.fail(url.as_str(), what, "404 Not Found");
@@ -271,11 +260,11 @@ impl SuiteCheck<'_> {
                     "Valid-Until in the future",
                     format!("expired on {until}: apt refuses this suite; publish again"),
                 );
-            } else if until < now + self.depth.horizon {
+            } else if until < now + self.run.depth.horizon {
                 self.warnings.push(Failure::new(
                     self.area,
                     release_url.as_str(),
-                    format!("Valid-Until beyond {}", now + self.depth.horizon),
+                    format!("Valid-Until beyond {}", now + self.run.depth.horizon),
                     format!("expires on {until}: publish before then, or every install stops"),
                 ));
             }
@@ -302,8 +291,9 @@ impl SuiteCheck<'_> {
             }
             for (i, url) in urls.iter().enumerate() {
                 self.checked += 1;
-                let local = self.scratch.join("index");
+                let local = self.run.scratch.join("index");
                 if let Err(e) = self
+                    .run
                     .http
                     .download_checked(url, file.size, Checksum::Sha256(sha256), &local, None)
                     .await
@@ -329,7 +319,7 @@ impl SuiteCheck<'_> {
         // The pool files, as apt-get install fetches them.
         pool.sort();
         pool.dedup();
-        self.depth.sample(&mut pool);
+        self.run.depth.sample(&mut pool);
         let items = pool
             .into_iter()
             .filter_map(|(filename, size, sha256)| {
@@ -337,7 +327,15 @@ impl SuiteCheck<'_> {
                 Some(((size, sha256), url, size, Checksum::Sha256(sha256)))
             })
             .collect();
-        for ((size, sha256), url, result) in fetch_all(self.http, self.scratch, items).await {
+        for ((size, sha256), url, result) in fetch_all(
+            self.run.http,
+            self.run.scratch,
+            items,
+            &format!("{} pool files", self.area),
+            self.run.reporter,
+        )
+        .await
+        {
             self.checked += 1;
             if let Err(e) = result {
                 self.fail(url.as_str(), format!("{size} bytes, sha256 {sha256}"), e);

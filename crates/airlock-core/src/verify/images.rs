@@ -3,11 +3,9 @@
 //! product listing items with a checked digest and path, bootloaders present, and items
 //! served whole (a random sample, or all with `--full`).
 
-use std::path::Path;
-
 use reqwest::Url;
 
-use super::{Depth, Failure, Report, fetch_all};
+use super::{Failure, Report, Run, fetch_all};
 use crate::config::ImagesMode;
 use crate::net::{Checksum, Http};
 use crate::openpgp::Keyring;
@@ -48,14 +46,8 @@ async fn signed<T: serde::de::DeserializeOwned>(
         .map_err(|e| format!("not a simplestreams document MAAS reads: {e}"))
 }
 
-pub async fn check(
-    site: &Site,
-    http: &Http,
-    base: &Url,
-    depth: Depth,
-    scratch: &Path,
-    report: &mut Report,
-) {
+pub(super) async fn check(site: &Site, run: &Run<'_>, report: &mut Report) {
+    let (http, base, depth) = (run.http, run.base, run.depth);
     let Some(config) = &site.config.images else {
         return;
     };
@@ -160,7 +152,9 @@ pub async fn check(
             Some(((what, size, sha256), url, size, Checksum::Sha256(sha256)))
         })
         .collect();
-    for ((what, size, sha256), url, result) in fetch_all(http, scratch, items).await {
+    for ((what, size, sha256), url, result) in
+        fetch_all(http, run.scratch, items, "image items", run.reporter).await
+    {
         checked += 1;
         if let Err(e) = result {
             failures.push(failure(

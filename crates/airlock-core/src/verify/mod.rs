@@ -107,11 +107,16 @@ impl Depth {
 
 /// Downloads, in parallel, each item's URL, checking size and digest while streaming, into
 /// files of `temp` removed at once; returns each item with what went wrong, if anything.
+/// Progress (bytes) goes to `reporter` under `label`.
 async fn fetch_all<T: Send + 'static>(
     http: &Http,
     temp: &Path,
     items: Vec<(T, Url, u64, Checksum)>,
+    label: &str,
+    reporter: &dyn Reporter,
 ) -> Vec<(T, Url, Result<(), String>)> {
+    let total = items.iter().map(|(_, _, size, _)| size).sum();
+    let task = reporter.start(label, Some(total), Unit::Bytes);
     let mut downloads = tokio::task::JoinSet::new();
     for (i, (item, url, size, checksum)) in items.into_iter().enumerate() {
         let (http, partial) = (http.clone(), temp.join(format!("fetch-{i}")));
@@ -121,17 +126,21 @@ async fn fetch_all<T: Send + 'static>(
                 .await
                 .map_err(|e| e.to_string());
             let _ = std::fs::remove_file(&partial);
-            (item, url, result)
+            (item, url, size, result)
         });
     }
     let mut results = Vec::new();
     while let Some(joined) = downloads.join_next().await {
         match joined {
-            Ok(result) => results.push(result),
+            Ok((item, url, size, result)) => {
+                reporter.advance(task, size);
+                results.push((item, url, result));
+            }
             // A task that panicked is a bug, but the other checks still count.
             Err(e) => tracing::error!("a verify download failed to run: {e}"),
         }
     }
+    reporter.finish(task);
     results
 }
 
@@ -320,7 +329,12 @@ fn hash_file(path: &Path) -> std::io::Result<Sha256> {
 }
 
 /// Checks, over HTTP at `base`, what the server serves, as clients fetch it.
-pub async fn online(site: &Site, base: &str, depth: Depth) -> Result<Report, crate::net::NetError> {
+pub async fn online(
+    site: &Site,
+    base: &str,
+    depth: Depth,
+    reporter: &dyn Reporter,
+) -> Result<Report, crate::net::NetError> {
     let sync = &site.config.sync;
     let http = Http::new(crate::net::HttpOptions {
         jobs: sync.jobs,
@@ -350,10 +364,26 @@ pub async fn online(site: &Site, base: &str, depth: Depth) -> Result<Report, cra
         }
     };
     site_checks(site, &mut report);
-    apt::check(site, &http, &base, depth, scratch.path(), &mut report).await;
-    images::check(site, &http, &base, depth, scratch.path(), &mut report).await;
-    snaps::check(site, &http, &base, depth, scratch.path(), &mut report).await;
+    let run = Run {
+        http: &http,
+        base: &base,
+        depth,
+        scratch: scratch.path(),
+        reporter,
+    };
+    apt::check(site, &run, &mut report).await;
+    images::check(site, &run, &mut report).await;
+    snaps::check(site, &run, &mut report).await;
     Ok(report)
+}
+
+/// What every online check works with.
+struct Run<'a> {
+    http: &'a Http,
+    base: &'a Url,
+    depth: Depth,
+    scratch: &'a Path,
+    reporter: &'a dyn Reporter,
 }
 
 /// The site itself: its signing key and certificate load, and its disk has room.

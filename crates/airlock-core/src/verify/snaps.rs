@@ -3,13 +3,11 @@
 //! for that revision verify up to a root the site trusts and bind the advertised SHA3-384
 //! and size, and the blob is served whole (a random sample, or all with `--full`).
 
-use std::path::Path;
-
 use reqwest::Url;
 use serde_json::{Value, json};
 
-use super::{Depth, Failure, Report, fetch_all};
-use crate::net::{Checksum, Http};
+use super::{Failure, Report, Run, fetch_all};
+use crate::net::Checksum;
 use crate::site::Site;
 use crate::snap::catalog::Catalog;
 
@@ -28,22 +26,19 @@ fn failure(
     }
 }
 
-pub async fn check(
-    site: &Site,
-    http: &Http,
-    base: &Url,
-    depth: Depth,
-    scratch: &Path,
-    report: &mut Report,
-) {
-    let Ok(catalog) = Catalog::load(site.data_dir()) else {
-        report.area(
-            AREA,
-            1,
-            vec![failure("the snap catalog", "readable", "damaged")],
-            Vec::new(),
-        );
-        return;
+pub(super) async fn check(site: &Site, run: &Run<'_>, report: &mut Report) {
+    let (http, base, depth) = (run.http, run.base, run.depth);
+    let catalog = match Catalog::load(site.data_dir()) {
+        Ok(c) => c,
+        Err(e) => {
+            report.area(
+                AREA,
+                1,
+                vec![failure("the snap catalog", "readable", e.to_string())],
+                Vec::new(),
+            );
+            return;
+        }
     };
     if catalog.snaps.is_empty() {
         return;
@@ -198,7 +193,9 @@ pub async fn check(
         .into_iter()
         .map(|(what, url, size, sha3)| ((what, size, sha3), url, size, Checksum::Sha3_384(sha3)))
         .collect();
-    for ((what, size, sha3), url, result) in fetch_all(http, scratch, items).await {
+    for ((what, size, sha3), url, result) in
+        fetch_all(http, run.scratch, items, "snaps", run.reporter).await
+    {
         checked += 1;
         if let Err(e) = result {
             failures.push(failure(

@@ -35,7 +35,7 @@ pub fn run(
             .build()
             .map_err(Into::into)
             .and_then(|rt| {
-                rt.block_on(airlock_core::verify::online(&site, &base, depth))
+                rt.block_on(airlock_core::verify::online(&site, &base, depth, reporter))
                     .map_err(Into::into)
             })
     };
