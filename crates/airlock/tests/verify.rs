@@ -113,14 +113,6 @@ fn verify_finds_damaged_and_missing_files_offline_and_online() {
     bytes[100] ^= 0xff;
     std::fs::set_permissions(&blob, std::fs::Permissions::from_mode(0o644)).unwrap();
     std::fs::write(&blob, &bytes).unwrap();
-    // The server keeps small files in memory while their inode, size and mtime (seconds) are
-    // unchanged, which a write in the same second would not show: date the damage.
-    let touched = std::process::Command::new("touch")
-        .args(["-d", "2001-01-01"])
-        .arg(&blob)
-        .status()
-        .unwrap();
-    assert!(touched.success());
     let (status, text, json) = verify(&site);
     assert_eq!(status, 1, "{text}");
     assert!(

@@ -51,17 +51,20 @@ pub enum Found {
 /// What identifies one version of a file: published files never change in place, so a new
 /// content always comes with a new inode.
 #[derive(Clone, Copy, PartialEq, Eq)]
-struct Identity {
+pub(crate) struct Identity {
     ino: u64,
     mtime: i64,
+    /// A rewrite within the same second must still change the identity.
+    mtime_nsec: i64,
     len: u64,
 }
 
 impl Identity {
-    fn of(meta: &Metadata) -> Identity {
+    pub(crate) fn of(meta: &Metadata) -> Identity {
         Identity {
             ino: meta.ino(),
             mtime: meta.mtime(),
+            mtime_nsec: meta.mtime_nsec(),
             len: meta.len(),
         }
     }
@@ -80,12 +83,17 @@ struct Validators {
 
 impl Validators {
     fn new(identity: Identity) -> Validators {
-        let Identity { ino, mtime, len } = identity;
+        let Identity {
+            ino,
+            mtime,
+            mtime_nsec,
+            len,
+        } = identity;
         let modified = UNIX_EPOCH + Duration::from_secs(mtime.max(0) as u64);
         Validators {
             identity,
             modified,
-            etag: header_value(&format!("\"{ino:x}-{mtime:x}-{len:x}\"")),
+            etag: header_value(&format!("\"{ino:x}-{mtime:x}.{mtime_nsec:x}-{len:x}\"")),
             last_modified: header_value(&httpdate::fmt_http_date(modified)),
             length: HeaderValue::from(len),
         }

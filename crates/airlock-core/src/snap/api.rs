@@ -38,17 +38,9 @@ struct Inner {
     data_dir: PathBuf,
     store: ContentStore,
     public_url: String,
-    catalog: Mutex<Option<(Stamp, Arc<Catalog>)>>,
+    /// The catalog file is replaced by rename, never rewritten in place.
+    catalog: Mutex<Option<(files::Identity, Arc<Catalog>)>>,
     blobs: files::SmallFiles,
-}
-
-/// One version of the catalog file (it is replaced by rename, never rewritten in place).
-#[derive(Clone, Copy, PartialEq, Eq)]
-struct Stamp {
-    ino: u64,
-    mtime: i64,
-    mtime_ns: i64,
-    len: u64,
 }
 
 impl StoreApi {
@@ -67,15 +59,9 @@ impl StoreApi {
 
     /// The current catalog: a `stat` per request, a reload when an import replaced it.
     fn catalog(&self) -> Result<Arc<Catalog>, String> {
-        use std::os::unix::fs::MetadataExt;
         let path = Catalog::path(&self.inner.data_dir);
         let stamp = match std::fs::metadata(&path) {
-            Ok(m) => Some(Stamp {
-                ino: m.ino(),
-                mtime: m.mtime(),
-                mtime_ns: m.mtime_nsec(),
-                len: m.len(),
-            }),
+            Ok(m) => Some(files::Identity::of(&m)),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
             Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
         };

@@ -310,6 +310,15 @@ impl Catalog {
         Ok(())
     }
 
+    /// A stored snap, or the error an operator who mistyped its name needs.
+    pub fn snap_mut(&mut self, name: &str) -> Result<&mut SnapEntry, SnapError> {
+        self.snaps.get_mut(name).ok_or_else(|| {
+            SnapError::Usage(format!(
+                "the store has no snap {name:?} (see airlock snap list)"
+            ))
+        })
+    }
+
     pub fn by_id(&self, snap_id: &str) -> Option<(&String, &SnapEntry)> {
         self.snaps.iter().find(|(_, s)| s.snap_id == snap_id)
     }

@@ -450,11 +450,7 @@ pub fn release(
 ) -> Result<Vec<String>, SnapError> {
     let _lock = site.lock(reporter)?;
     let mut catalog = Catalog::load(site.data_dir())?;
-    let entry = catalog.snaps.get_mut(name).ok_or_else(|| {
-        SnapError::Usage(format!(
-            "the store has no snap {name:?} (see airlock snap list)"
-        ))
-    })?;
+    let entry = catalog.snap_mut(name)?;
     let stored = entry.revisions.get(&revision).ok_or_else(|| {
         SnapError::Usage(format!(
             "{name} has no revision {revision}; it has {}",
@@ -500,11 +496,7 @@ pub fn remove(
 ) -> Result<Vec<u64>, SnapError> {
     let _lock = site.lock(reporter)?;
     let mut catalog = Catalog::load(site.data_dir())?;
-    let entry = catalog.snaps.get_mut(name).ok_or_else(|| {
-        SnapError::Usage(format!(
-            "the store has no snap {name:?} (see airlock snap list)"
-        ))
-    })?;
+    let entry = catalog.snap_mut(name)?;
     let removed: Vec<u64> = match revision {
         Some(r) => {
             if entry.revisions.remove(&r).is_none() {

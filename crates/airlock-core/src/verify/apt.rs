@@ -48,17 +48,7 @@ pub(super) async fn check(site: &Site, run: &Run<'_>, report: &mut Report) {
             Some(m) => match Keyring::load(&m.keyring) {
                 Ok(k) => Signer::Keyring(k),
                 Err(e) => {
-                    report.area(
-                        &area,
-                        1,
-                        vec![Failure::new(
-                            &area,
-                            "the upstream keyring",
-                            "readable",
-                            e.to_string(),
-                        )],
-                        Vec::new(),
-                    );
+                    report.broken(&area, "the upstream keyring", "readable", e.to_string());
                     continue;
                 }
             },
@@ -71,17 +61,7 @@ pub(super) async fn check(site: &Site, run: &Run<'_>, report: &mut Report) {
             Ok(Some(m)) => m,
             Ok(None) => continue,
             Err(e) => {
-                report.area(
-                    &area,
-                    1,
-                    vec![Failure::new(
-                        &area,
-                        "the tree's manifest",
-                        "readable",
-                        e.to_string(),
-                    )],
-                    Vec::new(),
-                );
+                report.broken(&area, "the tree's manifest", "readable", e.to_string());
                 continue;
             }
         };

@@ -19,12 +19,7 @@ fn failure(
     expected: impl Into<String>,
     got: impl Into<String>,
 ) -> Failure {
-    Failure {
-        area: AREA.into(),
-        what: what.into(),
-        expected: expected.into(),
-        got: got.into(),
-    }
+    Failure::new(AREA, what, expected, got)
 }
 
 /// A clearsigned JSON document, checked with `keyring` and parsed.
@@ -64,12 +59,7 @@ pub(super) async fn check(site: &Site, run: &Run<'_>, report: &mut Report) {
     let keyring = match keyring {
         Ok(k) => k,
         Err(e) => {
-            report.area(
-                AREA,
-                1,
-                vec![failure("the keyring given to MAAS", "readable", e)],
-                Vec::new(),
-            );
+            report.broken(AREA, "the keyring given to MAAS", "readable", e);
             return;
         }
     };
@@ -83,12 +73,7 @@ pub(super) async fn check(site: &Site, run: &Run<'_>, report: &mut Report) {
     let index: Index = match signed(http, &keyring, &index_url).await {
         Ok(i) => i,
         Err(e) => {
-            report.area(
-                AREA,
-                1,
-                vec![failure(index_url.as_str(), "a signed index", e)],
-                Vec::new(),
-            );
+            report.broken(AREA, index_url.as_str(), "a signed index", e);
             return;
         }
     };

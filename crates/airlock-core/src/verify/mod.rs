@@ -73,6 +73,22 @@ impl Report {
         self.failures.is_empty()
     }
 
+    /// An area whose checks could not start: one failure says why.
+    fn broken(
+        &mut self,
+        area: &str,
+        what: impl Into<String>,
+        expected: &str,
+        got: impl Into<String>,
+    ) {
+        self.area(
+            area,
+            1,
+            vec![Failure::new(area, what, expected, got)],
+            Vec::new(),
+        );
+    }
+
     fn area(&mut self, area: &str, checked: usize, failures: Vec<Failure>, warnings: Vec<Failure>) {
         self.areas.push(AreaResult {
             area: area.to_string(),
@@ -201,17 +217,7 @@ pub fn offline(site: &Site, reporter: &dyn Reporter) -> Report {
             Ok(Some(m)) => m,
             Ok(None) => continue,
             Err(e) => {
-                report.area(
-                    &area,
-                    1,
-                    vec![Failure::new(
-                        &area,
-                        "the tree's manifest",
-                        "readable",
-                        e.to_string(),
-                    )],
-                    Vec::new(),
-                );
+                report.broken(&area, "the tree's manifest", "readable", e.to_string());
                 continue;
             }
         };
@@ -229,16 +235,11 @@ pub fn offline(site: &Site, reporter: &dyn Reporter) -> Report {
     let catalog = match Catalog::load(data) {
         Ok(c) => c,
         Err(e) => {
-            report.area(
+            report.broken(
                 "snaps",
-                1,
-                vec![Failure::new(
-                    "snaps",
-                    Catalog::path(data).display().to_string(),
-                    "a readable catalog",
-                    e.to_string(),
-                )],
-                Vec::new(),
+                Catalog::path(data).display().to_string(),
+                "a readable catalog",
+                e.to_string(),
             );
             return report;
         }
@@ -349,17 +350,7 @@ pub async fn online(
     let scratch = match scratch(site) {
         Ok(dir) => dir,
         Err(e) => {
-            report.area(
-                "site",
-                1,
-                vec![Failure::new(
-                    "site",
-                    "a scratch folder in the store",
-                    "writable",
-                    e,
-                )],
-                Vec::new(),
-            );
+            report.broken("site", "a scratch folder in the store", "writable", e);
             return Ok(report);
         }
     };

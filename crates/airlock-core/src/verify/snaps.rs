@@ -18,12 +18,7 @@ fn failure(
     expected: impl Into<String>,
     got: impl Into<String>,
 ) -> Failure {
-    Failure {
-        area: AREA.into(),
-        what: what.into(),
-        expected: expected.into(),
-        got: got.into(),
-    }
+    Failure::new(AREA, what, expected, got)
 }
 
 pub(super) async fn check(site: &Site, run: &Run<'_>, report: &mut Report) {
@@ -31,12 +26,7 @@ pub(super) async fn check(site: &Site, run: &Run<'_>, report: &mut Report) {
     let catalog = match Catalog::load(site.data_dir()) {
         Ok(c) => c,
         Err(e) => {
-            report.area(
-                AREA,
-                1,
-                vec![failure("the snap catalog", "readable", e.to_string())],
-                Vec::new(),
-            );
+            report.broken(AREA, "the snap catalog", "readable", e.to_string());
             return;
         }
     };
@@ -46,12 +36,7 @@ pub(super) async fn check(site: &Site, run: &Run<'_>, report: &mut Report) {
     let trust = match crate::snap::site_trust(site) {
         Ok(t) => t,
         Err(e) => {
-            report.area(
-                AREA,
-                1,
-                vec![failure("[snaps] trusted_keys", "readable", e.to_string())],
-                Vec::new(),
-            );
+            report.broken(AREA, "[snaps] trusted_keys", "readable", e.to_string());
             return;
         }
     };
