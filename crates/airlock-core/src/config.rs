@@ -11,6 +11,10 @@ use std::time::Duration;
 use serde::{Deserialize, Deserializer};
 use toml::Spanned;
 
+mod network;
+
+pub use network::{DnsConfig, ProxyConfig, Route};
+
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read config {path}")]
@@ -46,6 +50,8 @@ pub struct Config {
     pub images: Option<ImagesConfig>,
     pub snaps: SnapsConfig,
     pub sync: SyncConfig,
+    pub proxy: ProxyConfig,
+    pub dns: DnsConfig,
 }
 
 /// The offline snap store (`[snaps]`).
@@ -467,6 +473,17 @@ impl Config {
                 ));
             }
         };
+        let proxy = network::proxy(
+            raw.proxy,
+            &network::Trees {
+                apt: &names,
+                mirrors: &mirrors,
+                images: images.as_ref(),
+            },
+            url_host(&public_url).as_deref(),
+        )
+        .map_err(invalid)?;
+        let dns = network::dns(raw.dns, &public_url).map_err(invalid)?;
         Ok(Config {
             path: path.to_path_buf(),
             site: SiteConfig {
@@ -513,6 +530,8 @@ impl Config {
                 timeout: raw.sync.timeout.unwrap_or(Period(Duration::from_secs(30))),
                 retries: raw.sync.retries.unwrap_or(4),
             },
+            proxy,
+            dns,
         })
     }
 
@@ -522,6 +541,15 @@ impl Config {
 
     pub fn mirror(&self, name: &str) -> Option<&AptMirrorConfig> {
         self.apt.mirrors.iter().find(|m| m.name.as_str() == name)
+    }
+
+    /// The names DNS should point at this server: every routed host and `[dns] names`.
+    pub fn overridden_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = self.proxy.routes.iter().map(|r| r.host.clone()).collect();
+        names.extend(self.dns.names.iter().cloned());
+        names.sort();
+        names.dedup();
+        names
     }
 }
 
@@ -569,6 +597,10 @@ struct RawConfig {
     snaps: RawSnaps,
     #[serde(default)]
     sync: RawSync,
+    #[serde(default)]
+    proxy: network::RawProxy,
+    #[serde(default)]
+    dns: network::RawDns,
 }
 
 #[derive(Deserialize, Default)]
@@ -1125,5 +1157,139 @@ valid_for = "7d"
             let text = format!("{}{junk}", &GOOD[..cut.min(GOOD.len())]);
             let _ = parse(&text);
         }
+    }
+
+    const MIRRORS: &str = r#"
+[site]
+public_url = "http://airlock.example:8080"
+
+[[apt.mirror]]
+name = "ubuntu"
+url = "http://gb.archive.ubuntu.com/ubuntu/"
+suites = ["noble"]
+components = ["main"]
+architectures = ["amd64"]
+keyring = "/usr/share/keyrings/ubuntu-archive-keyring.gpg"
+
+[[apt.mirror]]
+name = "inhouse"
+url = "http://10.0.0.1/debian"
+suites = ["stable"]
+components = ["main"]
+architectures = ["amd64"]
+allow_unsigned = true
+
+[images]
+url = "http://images.maas.io/ephemeral-v3/stable/"
+keyring = "/usr/share/keyrings/ubuntu-cloudimage-keyring.gpg"
+"#;
+
+    #[test]
+    fn proxy_routes_come_from_the_mirrors_and_the_config() {
+        let c = parse(&format!(
+            "{MIRRORS}\n[[proxy.route]]\nhost = \"Ports.Ubuntu.com.\"\npath = \"/ubuntu-ports/\"\nto = \"apt/ubuntu\"\n"
+        ))
+        .unwrap();
+        let routes: Vec<(String, String)> = c
+            .proxy
+            .routes
+            .iter()
+            .map(|r| {
+                (
+                    format!("{}{}", r.host, r.path),
+                    format!("{} {}", r.to, r.upstream),
+                )
+            })
+            .collect();
+        let expect =
+            |host: &str, to: &str, upstream: &str| (host.to_string(), format!("{to} {upstream}"));
+        assert_eq!(
+            routes,
+            [
+                expect(
+                    "ports.ubuntu.com/ubuntu-ports",
+                    "/apt/ubuntu",
+                    "http://ports.ubuntu.com/ubuntu-ports/"
+                ),
+                expect(
+                    "gb.archive.ubuntu.com/ubuntu",
+                    "/apt/ubuntu",
+                    "http://gb.archive.ubuntu.com/ubuntu/"
+                ),
+                expect(
+                    "archive.ubuntu.com/ubuntu",
+                    "/apt/ubuntu",
+                    "http://archive.ubuntu.com/ubuntu/"
+                ),
+                expect(
+                    "security.ubuntu.com/ubuntu",
+                    "/apt/ubuntu",
+                    "http://security.ubuntu.com/ubuntu/"
+                ),
+                // An address cannot be pointed here by DNS: no route for the in-house mirror.
+                expect(
+                    "images.maas.io/ephemeral-v3/stable",
+                    "/images",
+                    "http://images.maas.io/ephemeral-v3/stable/"
+                ),
+            ]
+        );
+        assert_eq!(
+            c.overridden_names(),
+            [
+                "archive.ubuntu.com",
+                "gb.archive.ubuntu.com",
+                "images.maas.io",
+                "ports.ubuntu.com",
+                "security.ubuntu.com"
+            ]
+        );
+        let none = parse(&format!("{MIRRORS}\n[proxy]\ndefaults = false\n")).unwrap();
+        assert!(none.proxy.routes.is_empty());
+    }
+
+    #[test]
+    fn proxy_and_dns_mistakes_are_named() {
+        for (extra, message) in [
+            (
+                "[[proxy.route]]\nhost = \"a.example\"\nto = \"apt/nope\"\n",
+                "no repo, mirror or publish is named \"nope\"",
+            ),
+            (
+                "[[proxy.route]]\nhost = \"a.example\"\nto = \"srv\"\n",
+                "must name a published tree",
+            ),
+            (
+                "[[proxy.route]]\nhost = \"a example\"\nto = \"images\"\n",
+                "is not a host name",
+            ),
+            (
+                "[[proxy.route]]\nhost = \"a.example\"\npath = \"/x/../y\"\nto = \"images\"\n",
+                "must look like",
+            ),
+            (
+                "[[proxy.route]]\nhost = \"a.example\"\nto = \"images\"\n[[proxy.route]]\nhost = \"A.example\"\npath = \"/\"\nto = \"apt/ubuntu\"\n",
+                "a.example is routed twice",
+            ),
+            (
+                "[proxy]\npassthrough = [\"esm.ubuntu.com\"]\n",
+                "must be HOST:PORT",
+            ),
+            ("[dns]\nlisten = \"127.0.0.1:53\"\n", "set [dns] address"),
+            ("[dns]\nnames = [\"not a name\"]\n", "is not a host name"),
+        ] {
+            let text = format!(
+                "{}{extra}",
+                MIRRORS.replace("airlock.example:8080", "127.0.0.1:8080")
+            );
+            let error = parse(&text).unwrap_err();
+            assert!(error.contains(message), "{extra}: {error}");
+        }
+        // An address in public_url is what DNS answers with unless told.
+        let c = parse(&MIRRORS.replace("airlock.example", "10.0.0.5")).unwrap();
+        assert_eq!(
+            c.dns.addresses,
+            ["10.0.0.5".parse::<std::net::IpAddr>().unwrap()]
+        );
     }
 }

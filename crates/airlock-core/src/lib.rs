@@ -13,13 +13,17 @@
 //! - [`apt`]: deb822, .deb files, local repos ([`apt::repo`]), Release files, publishing.
 //! - [`server`]: the HTTP server for everything published ([`server::router`]).
 //! - [`snap`]: the offline snap store: assertions, catalog, the API snapd calls.
+//! - [`proxy`]: requests for upstream names (archive.ubuntu.com ...) served from the mirrors.
+//! - [`dns`]: pointing those names at this server: config snippets and a small responder.
 //! - [`demo`]: a ready-made site for a first look.
 
 pub mod apt;
 pub mod config;
 pub mod demo;
+pub mod dns;
 pub mod net;
 pub mod openpgp;
+pub mod proxy;
 pub mod report;
 pub mod server;
 pub mod simplestreams;

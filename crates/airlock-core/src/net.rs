@@ -7,8 +7,9 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::StreamExt;
+use reqwest::StatusCode;
+pub use reqwest::Url;
 use reqwest::header::{CONTENT_RANGE, RANGE};
-use reqwest::{StatusCode, Url};
 use sha2::Digest;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::Semaphore;

@@ -62,6 +62,11 @@ pub enum Command {
     /// Prove that what is served is whole: over HTTP as apt, MAAS and snapd fetch it, or
     /// with --offline the data folder itself.
     Verify(VerifyArgs),
+    /// Point the mirrored upstream names (archive.ubuntu.com ...) at this server.
+    #[command(subcommand)]
+    Dns(DnsCommand),
+    /// What a running server answers for: proxy routes with their hits and recent misses.
+    Status(StatusArgs),
     /// Serve everything published over HTTP.
     Serve(ServeArgs),
     /// Build a demo site with a few packages, publish it and serve it.
@@ -108,6 +113,41 @@ pub struct VerifyArgs {
     #[arg(long)]
     pub offline: bool,
     /// One JSON document instead of the table, for monitoring.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DnsCommand {
+    /// Print the config that makes an existing resolver answer the routed names with this
+    /// server's address.
+    Config {
+        #[arg(long, value_enum, default_value_t = DnsFormat::Dnsmasq)]
+        format: DnsFormat,
+        /// The address to answer with (repeat for IPv4 and IPv6; default [dns] address).
+        #[arg(long = "address")]
+        addresses: Vec<std::net::IpAddr>,
+    },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum DnsFormat {
+    /// Lines for /etc/dnsmasq.d/.
+    Dnsmasq,
+    /// A server: clause for /etc/unbound/unbound.conf.d/.
+    Unbound,
+    /// A response policy zone for BIND 9.
+    BindRpz,
+    /// `maas` CLI commands adding the names to MAAS's DNS.
+    Maas,
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// The server to ask (default: the site's public_url).
+    #[arg(long)]
+    pub url: Option<String>,
+    /// The server's JSON as it is.
     #[arg(long)]
     pub json: bool,
 }

@@ -70,6 +70,36 @@ pub async fn home(State(state): State<ServerState>) -> Response {
         }
         page.push_str("sudo apt-get update</pre>");
     }
+    let routes = state.proxy().status().routes;
+    if !routes.is_empty() {
+        page.push_str(
+            "<h2>Upstream names</h2><p>Requests for these names (DNS pointed here, or clients with \
+             <code>Acquire::http::Proxy</code> set to this server) are answered from the local trees; \
+             <a href=\"/status.json\">status.json</a>.</p>\
+             <table><tr><th>upstream</th><th>served from</th><th>hits</th><th>misses</th><th>recent misses</th></tr>",
+        );
+        for r in &routes {
+            let _ = write!(
+                page,
+                "<tr><td>http://{}{}/</td><td><a href=\"{2}/\">{2}/</a></td><td>{3}</td><td>{4}</td><td>{5}</td></tr>",
+                escape(&r.host),
+                escape(&r.path),
+                escape(&r.to),
+                r.hits,
+                r.misses,
+                escape(
+                    &r.recent_misses
+                        .iter()
+                        .rev()
+                        .take(3)
+                        .cloned()
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                )
+            );
+        }
+        page.push_str("</table>");
+    }
     page.push_str("</body></html>\n");
     Html(page).into_response()
 }

@@ -4,6 +4,9 @@
 //!   publish; every request resolves it afresh);
 //! - `/airlock.gpg`, `/airlock.asc`: the site's public key;
 //! - `/v2/...`, `/api/v1/...`: the snap store API ([`crate::snap::api`]);
+//! - `/status.json`: the proxy routes with their hits and misses;
+//! - requests for upstream names (`Host: archive.ubuntu.com` or an absolute URL) go through
+//!   [`crate::proxy`] first, which maps them onto the published trees;
 //! - `/`: a page saying what is served and how to use it; folders get a plain listing.
 //!
 //! [`router`] is separate from [`serve`] so tests can call it in-process.
@@ -50,6 +53,7 @@ struct Inner {
     key_armored: Bytes,
     small_files: files::SmallFiles,
     snaps: crate::snap::api::StoreApi,
+    proxy: crate::proxy::Proxy,
 }
 
 impl ServerState {
@@ -63,8 +67,26 @@ impl ServerState {
                 key_armored: Bytes::from(key.public_armored()),
                 small_files: files::SmallFiles::default(),
                 snaps: crate::snap::api::StoreApi::new(data_dir, public_url),
+                proxy: crate::proxy::Proxy::default(),
             }),
         }
+    }
+
+    /// Answers for the upstream names of `config` too. `own_hosts` are this server's own
+    /// names (absolute URLs for them are not proxy requests).
+    pub fn with_proxy(
+        mut self,
+        config: &crate::config::ProxyConfig,
+        own_hosts: &[String],
+    ) -> ServerState {
+        Arc::get_mut(&mut self.inner)
+            .expect("configured before serving")
+            .proxy = crate::proxy::Proxy::new(config, own_hosts);
+        self
+    }
+
+    pub(crate) fn proxy(&self) -> &crate::proxy::Proxy {
+        &self.inner.proxy
     }
 }
 
@@ -101,14 +123,26 @@ impl ServerError {
 
 pub fn router(state: ServerState) -> Router {
     let snaps = crate::snap::api::router(state.inner.snaps.clone());
-    Router::new()
+    let app = Router::new()
         .route("/", get(index::home))
         .route("/airlock.gpg", get(key_binary))
         .route("/airlock.asc", get(key_armored))
+        .route("/status.json", get(status))
         .fallback(published)
-        .with_state(state)
-        .merge(snaps)
+        .with_state(state.clone())
+        .merge(snaps);
+    // Upstream names are mapped before routing, which only sees the path.
+    let proxied = tower::Layer::layer(
+        &middleware::from_fn_with_state(state, crate::proxy::route_request),
+        app,
+    );
+    Router::new()
+        .fallback_service(proxied)
         .layer(middleware::from_fn(access_log))
+}
+
+async fn status(State(state): State<ServerState>) -> Response {
+    crate::snap::api::ok_json(&serde_json::json!(state.proxy().status()))
 }
 
 /// One listening socket, with a handle per core: each core runs its own single-threaded event
@@ -321,6 +355,11 @@ async fn published(State(state): State<ServerState>, request: Request) -> Respon
         return response;
     }
     let raw_path = request.uri().path();
+    // What the client asked for, for redirects it will follow under the same name.
+    let client_path = request
+        .extensions()
+        .get::<crate::proxy::Routed>()
+        .map_or(raw_path, |r| r.original_path.as_str());
     let Some(segments) = safe_segments(raw_path) else {
         return (StatusCode::BAD_REQUEST, "invalid path\n").into_response();
     };
@@ -336,10 +375,12 @@ async fn published(State(state): State<ServerState>, request: Request) -> Respon
     match files::open(path.clone(), &state.inner.small_files).await {
         Ok(files::Found::File(reply)) => reply.respond(&method, request.headers()).await,
         Ok(files::Found::Directory) if raw_path.ends_with('/') => {
-            index::listing(&path, raw_path, &method).await
+            index::listing(&path, client_path, &method).await
         }
-        Ok(files::Found::Directory) => Redirect::permanent(&format!("{raw_path}/")).into_response(),
-        Ok(files::Found::Missing) => not_found(raw_path),
+        Ok(files::Found::Directory) => {
+            Redirect::permanent(&format!("{client_path}/")).into_response()
+        }
+        Ok(files::Found::Missing) => not_found(client_path),
         Err(e) => {
             tracing::error!("cannot read {}: {e}", path.display());
             (StatusCode::INTERNAL_SERVER_ERROR, "cannot read the file\n").into_response()

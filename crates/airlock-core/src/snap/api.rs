@@ -120,7 +120,7 @@ fn json_response(status: StatusCode, content_type: &'static str, value: &Value) 
     response
 }
 
-fn ok_json(value: &Value) -> Response {
+pub(crate) fn ok_json(value: &Value) -> Response {
     json_response(StatusCode::OK, "application/json", value)
 }
 

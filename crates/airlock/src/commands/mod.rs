@@ -2,6 +2,7 @@
 
 mod apt;
 mod demo;
+mod dns;
 mod images;
 mod init;
 mod key;
@@ -9,6 +10,7 @@ mod maas;
 mod publish;
 mod serve;
 mod snap;
+mod status;
 mod sync;
 mod tls;
 mod verify;
@@ -42,6 +44,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Verify(args) => verify::run(&cli.config, args, &*reporter),
         Command::Tls(command) => tls::run(&open(&cli.config)?, command),
         Command::Maas(command) => maas::run(&open(&cli.config)?, command),
+        Command::Dns(command) => dns::run(&open(&cli.config)?, command),
+        Command::Status(args) => status::run(&open(&cli.config)?, args),
     }
 }
 
@@ -67,6 +71,8 @@ pub fn hint(error: &anyhow::Error) -> Option<&'static str> {
         } else if let Some(e) = cause.downcast_ref::<MirrorError>() {
             e.hint()
         } else if let Some(e) = cause.downcast_ref::<SimplestreamsError>() {
+            e.hint()
+        } else if let Some(e) = cause.downcast_ref::<airlock_core::dns::responder::DnsError>() {
             e.hint()
         } else {
             None

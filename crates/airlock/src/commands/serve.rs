@@ -1,5 +1,6 @@
 use std::time::Duration;
 
+use airlock_core::dns::responder::Responder;
 use airlock_core::server::{Listeners, ServerState, serve};
 use airlock_core::site::Site;
 
@@ -8,7 +9,24 @@ use crate::cli::ServeArgs;
 pub fn run(site: &Site, args: ServeArgs) -> anyhow::Result<()> {
     let key = site.signing_key()?;
     let address = args.listen.unwrap_or(site.config.site.listen);
-    let state = ServerState::new(site.data_dir(), &site.config.site.public_url, &key);
+    let config = &site.config;
+    let own_hosts: Vec<String> = std::iter::once(&config.site.public_url)
+        .chain(config.site.tls.as_ref().map(|t| &t.public_url))
+        .filter_map(|url| airlock_core::config::url_host(url))
+        .collect();
+    let state = ServerState::new(site.data_dir(), &config.site.public_url, &key)
+        .with_proxy(&config.proxy, &own_hosts);
+    for route in &config.proxy.routes {
+        tracing::info!(
+            "answering for http://{}{}/ from {}/",
+            route.host,
+            route.path,
+            route.to
+        );
+    }
+    if let Some(listen) = config.dns.listen {
+        start_dns(site, listen)?;
+    }
     let mut listeners = Listeners::bind(address)?;
     tracing::info!(
         "listening on http://{}/ (clients use {})",
@@ -25,6 +43,41 @@ pub fn run(site: &Site, args: ServeArgs) -> anyhow::Result<()> {
         );
     }
     serve(listeners, state, shutdown_signal(), Duration::from_secs(30))?;
+    Ok(())
+}
+
+/// The DNS responder on a thread of its own; it lives as long as the process.
+fn start_dns(site: &Site, listen: std::net::SocketAddr) -> anyhow::Result<()> {
+    let names = site.config.overridden_names();
+    let responder = Responder::bind(&site.config.dns, listen, &names)?;
+    let addresses: Vec<String> = site
+        .config
+        .dns
+        .addresses
+        .iter()
+        .map(|a| a.to_string())
+        .collect();
+    tracing::info!(
+        "answering DNS on {} (udp and tcp): {} -> {}; other names {}",
+        responder.local_addr(),
+        names.join(", "),
+        addresses.join(", "),
+        match site.config.dns.upstream {
+            Some(upstream) =>
+                format!("forwarded to {upstream} for the site's networks, refused for others"),
+            None => "refused".to_string(),
+        }
+    );
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    std::thread::Builder::new()
+        .name("airlock-dns".into())
+        .spawn(move || {
+            if let Err(e) = runtime.block_on(responder.run()) {
+                tracing::error!("the DNS responder stopped: {e}");
+            }
+        })?;
     Ok(())
 }
 

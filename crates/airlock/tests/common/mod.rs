@@ -106,14 +106,18 @@ impl Site {
             .unwrap();
         let stderr = child.stderr.take().unwrap();
         let mut lines = BufReader::new(stderr).lines();
+        let mut startup = Vec::new();
         let address = loop {
             let line = lines
                 .next()
-                .expect("server exited before listening")
+                .unwrap_or_else(|| {
+                    panic!("server exited before listening:\n{}", startup.join("\n"))
+                })
                 .unwrap();
             if let Some(rest) = line.split("listening on http://").nth(1) {
                 break rest.split('/').next().unwrap().to_string();
             }
+            startup.push(line);
         };
         // With a certificate configured, the HTTPS address follows.
         let config = std::fs::read_to_string(self.config()).unwrap();
@@ -131,6 +135,7 @@ impl Site {
             child,
             url: format!("http://{address}"),
             https,
+            startup,
             log: Some(log),
         }
     }
@@ -163,6 +168,8 @@ pub struct Server {
     pub url: String,
     /// `https://ADDRESS` when the site serves HTTPS too.
     pub https: Option<String>,
+    /// What the server logged before it listened (routes, the DNS address).
+    pub startup: Vec<String>,
     log: Option<std::thread::JoinHandle<Vec<String>>>,
 }
 

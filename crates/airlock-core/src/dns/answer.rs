@@ -1,0 +1,231 @@
+//! What the responder does with one query, as a pure function of its bytes.
+
+use std::collections::HashSet;
+use std::net::IpAddr;
+
+use hickory_proto::op::{Edns, Message, MessageType, OpCode, ResponseCode};
+use hickory_proto::rr::rdata::{A, AAAA};
+use hickory_proto::rr::{DNSClass, RData, Record, RecordType};
+
+/// The largest UDP answer we send when the client says nothing (RFC 1035), and the most we
+/// ever offer (the DNS flag day 2020 size, which avoids IP fragmentation).
+const CLASSIC_UDP: usize = 512;
+const EDNS_UDP: u16 = 1232;
+
+/// The names answered and what with.
+#[derive(Debug, Clone)]
+pub struct Zone {
+    names: HashSet<String>,
+    addresses: Vec<IpAddr>,
+    ttl: u32,
+}
+
+impl Zone {
+    pub fn new(names: &[String], addresses: &[IpAddr], ttl: u32) -> Zone {
+        Zone {
+            names: names.iter().map(|n| n.to_ascii_lowercase()).collect(),
+            addresses: addresses.to_vec(),
+            ttl,
+        }
+    }
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum Decision {
+    /// Send these bytes back.
+    Answer(Vec<u8>),
+    /// Relay the query unchanged to the upstream resolver.
+    Forward,
+    /// Say nothing: not a query at all (answering responses invites loops).
+    Drop,
+}
+
+/// `may_forward`: an upstream is configured and the client is one of the site's own.
+/// `udp`: the answer must fit the client's advertised size or be marked truncated.
+pub fn decide(zone: &Zone, query: &[u8], may_forward: bool, udp: bool) -> Decision {
+    // Header: id (2), flags (2); the QR bit is the top bit of the flags.
+    if query.len() < 12 || query[2] & 0x80 != 0 {
+        return Decision::Drop;
+    }
+    let id = u16::from_be_bytes([query[0], query[1]]);
+    let Ok(request) = Message::from_vec(query) else {
+        return answer(Message::error_msg(id, OpCode::Query, ResponseCode::FormErr));
+    };
+    if request.metadata.message_type != MessageType::Query {
+        return Decision::Drop;
+    }
+    let mut response = Message::response(id, request.metadata.op_code);
+    response.metadata.recursion_desired = request.metadata.recursion_desired;
+    response.metadata.recursion_available = may_forward;
+    if request.edns.is_some() {
+        let mut edns = Edns::new();
+        edns.set_max_payload(EDNS_UDP);
+        response.set_edns(edns);
+    }
+    if request.metadata.op_code != OpCode::Query {
+        return answer(with_code(response, ResponseCode::NotImp));
+    }
+    let [question] = &request.queries[..] else {
+        return answer(with_code(response, ResponseCode::FormErr));
+    };
+    response.add_query(question.clone());
+    let name = question
+        .name()
+        .to_ascii()
+        .trim_end_matches('.')
+        .to_ascii_lowercase();
+    let kind = question.query_type();
+    // ANY is the classic amplification query: refused for every name (RFC 8482 allows it).
+    if kind == RecordType::ANY || question.query_class() != DNSClass::IN {
+        return answer(with_code(response, ResponseCode::Refused));
+    }
+    if !zone.names.contains(&name) {
+        return if may_forward {
+            Decision::Forward
+        } else {
+            answer(with_code(response, ResponseCode::Refused))
+        };
+    }
+    response.metadata.authoritative = true;
+    for address in &zone.addresses {
+        let rdata = match (kind, address) {
+            (RecordType::A, IpAddr::V4(v4)) => RData::A(A(*v4)),
+            (RecordType::AAAA, IpAddr::V6(v6)) => RData::AAAA(AAAA(*v6)),
+            // Other types, and the family not configured: no data, never the real address.
+            _ => continue,
+        };
+        response.add_answer(Record::from_rdata(question.name().clone(), zone.ttl, rdata));
+    }
+    let limit = if !udp {
+        usize::from(u16::MAX)
+    } else {
+        request.edns.as_ref().map_or(CLASSIC_UDP, |e| {
+            usize::from(e.max_payload().clamp(512, EDNS_UDP))
+        })
+    };
+    match response.to_vec() {
+        Ok(bytes) if bytes.len() <= limit => Decision::Answer(bytes),
+        _ => answer(response.truncate()),
+    }
+}
+
+fn with_code(mut response: Message, code: ResponseCode) -> Message {
+    response.metadata.response_code = code;
+    response
+}
+
+fn answer(message: Message) -> Decision {
+    match message.to_vec() {
+        Ok(bytes) => Decision::Answer(bytes),
+        Err(_) => Decision::Drop,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hickory_proto::op::Query;
+    use hickory_proto::rr::Name;
+
+    fn zone() -> Zone {
+        Zone::new(
+            &["archive.ubuntu.com".to_string()],
+            &["10.0.0.5".parse().unwrap(), "fd00::5".parse().unwrap()],
+            300,
+        )
+    }
+
+    fn query(name: &str, kind: RecordType) -> Vec<u8> {
+        let mut m = Message::query();
+        m.metadata.id = 0x1234;
+        m.metadata.recursion_desired = true;
+        m.add_query(Query::query(Name::from_ascii(name).unwrap(), kind));
+        m.to_vec().unwrap()
+    }
+
+    fn parsed(decision: Decision) -> Message {
+        match decision {
+            Decision::Answer(bytes) => Message::from_vec(&bytes).unwrap(),
+            other => panic!("expected an answer, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn routed_names_answer_the_configured_addresses() {
+        let a = parsed(decide(
+            &zone(),
+            &query("Archive.Ubuntu.com.", RecordType::A),
+            false,
+            true,
+        ));
+        assert_eq!(a.metadata.id, 0x1234);
+        assert!(a.metadata.authoritative);
+        assert_eq!(a.metadata.response_code, ResponseCode::NoError);
+        let addresses: Vec<String> = a.answers.iter().map(|r| r.data.to_string()).collect();
+        assert_eq!(addresses, ["10.0.0.5"]);
+        let aaaa = parsed(decide(
+            &zone(),
+            &query("archive.ubuntu.com.", RecordType::AAAA),
+            false,
+            true,
+        ));
+        assert_eq!(aaaa.answers.len(), 1);
+        // A type with nothing configured: an empty answer, not a forward.
+        let mx = parsed(decide(
+            &zone(),
+            &query("archive.ubuntu.com.", RecordType::MX),
+            true,
+            true,
+        ));
+        assert_eq!(mx.metadata.response_code, ResponseCode::NoError);
+        assert!(mx.answers.is_empty());
+    }
+
+    #[test]
+    fn other_names_are_refused_or_forwarded() {
+        let q = query("example.com.", RecordType::A);
+        let refused = parsed(decide(&zone(), &q, false, true));
+        assert_eq!(refused.metadata.response_code, ResponseCode::Refused);
+        assert!(!refused.metadata.recursion_available);
+        assert_eq!(decide(&zone(), &q, true, true), Decision::Forward);
+    }
+
+    #[test]
+    fn any_and_malformed_queries_are_refused_cheaply() {
+        let q = query("archive.ubuntu.com.", RecordType::ANY);
+        let any = parsed(decide(&zone(), &q, true, true));
+        assert_eq!(any.metadata.response_code, ResponseCode::Refused);
+        assert!(any.answers.is_empty());
+
+        let mut truncated = query("archive.ubuntu.com.", RecordType::A);
+        truncated.truncate(20);
+        let bytes = match decide(&zone(), &truncated, true, true) {
+            Decision::Answer(b) => b,
+            other => panic!("{other:?}"),
+        };
+        assert!(
+            bytes.len() <= truncated.len(),
+            "never larger than the query"
+        );
+        assert_eq!(
+            Message::from_vec(&bytes).unwrap().metadata.response_code,
+            ResponseCode::FormErr
+        );
+
+        // Too short for a header, or a response: silence.
+        assert_eq!(decide(&zone(), &[0u8; 5], true, true), Decision::Drop);
+        let mut response = query("archive.ubuntu.com.", RecordType::A);
+        response[2] |= 0x80;
+        assert_eq!(decide(&zone(), &response, true, true), Decision::Drop);
+    }
+
+    #[test]
+    fn two_questions_are_a_format_error() {
+        let mut m = Message::query();
+        for name in ["a.example.", "b.example."] {
+            m.add_query(Query::query(Name::from_ascii(name).unwrap(), RecordType::A));
+        }
+        let r = parsed(decide(&zone(), &m.to_vec().unwrap(), true, true));
+        assert_eq!(r.metadata.response_code, ResponseCode::FormErr);
+    }
+}

@@ -1,0 +1,302 @@
+//! The built-in responder: UDP and TCP on one address, answers from a [`Zone`], other names
+//! relayed byte for byte to the upstream resolver for the site's own networks, a per-client
+//! rate limit, bounded TCP connections. Not an open resolver.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream, UdpSocket};
+use tokio::sync::Semaphore;
+
+use super::{Decision, Zone, decide};
+use crate::config::DnsConfig;
+
+const FORWARD_TIMEOUT: Duration = Duration::from_secs(3);
+const TCP_IDLE: Duration = Duration::from_secs(10);
+const TCP_CONNECTIONS: usize = 64;
+const TCP_QUERIES_PER_CONNECTION: usize = 100;
+const FORWARDS_IN_FLIGHT: usize = 256;
+
+#[derive(Debug, thiserror::Error)]
+pub enum DnsError {
+    #[error("cannot listen for DNS on {address}")]
+    Bind {
+        address: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl DnsError {
+    pub fn hint(&self) -> Option<&'static str> {
+        let DnsError::Bind { source, .. } = self;
+        match source.kind() {
+            std::io::ErrorKind::PermissionDenied => {
+                Some("port 53 needs root or CAP_NET_BIND_SERVICE")
+            }
+            std::io::ErrorKind::AddrInUse => Some(
+                "another resolver listens there (systemd-resolved listens on 127.0.0.53:53): give [dns] listen a specific address",
+            ),
+            _ => None,
+        }
+    }
+}
+
+/// Sockets bound (so that errors show before serving starts), not yet answering.
+#[derive(Debug)]
+pub struct Responder {
+    udp: std::net::UdpSocket,
+    tcp: std::net::TcpListener,
+    shared: Arc<Shared>,
+}
+
+#[derive(Debug)]
+struct Shared {
+    zone: Zone,
+    upstream: Option<SocketAddr>,
+    allow: Vec<ipnet::IpNet>,
+    limiter: RateLimiter,
+    /// Bounds the forwards in flight; a query beyond it is dropped, as under overload.
+    forwards: Arc<Semaphore>,
+}
+
+impl Responder {
+    /// Binds UDP and TCP on the same address; with port 0, the port UDP got is used for TCP.
+    pub fn bind(
+        config: &DnsConfig,
+        listen: SocketAddr,
+        names: &[String],
+    ) -> Result<Responder, DnsError> {
+        let err = |address, source| DnsError::Bind { address, source };
+        let udp = std::net::UdpSocket::bind(listen).map_err(|e| err(listen, e))?;
+        let address = udp.local_addr().map_err(|e| err(listen, e))?;
+        let tcp = std::net::TcpListener::bind(address).map_err(|e| err(address, e))?;
+        udp.set_nonblocking(true).map_err(|e| err(address, e))?;
+        tcp.set_nonblocking(true).map_err(|e| err(address, e))?;
+        Ok(Responder {
+            udp,
+            tcp,
+            shared: Arc::new(Shared {
+                zone: Zone::new(names, &config.addresses, config.ttl),
+                upstream: config.upstream,
+                allow: config.allow.clone(),
+                limiter: RateLimiter::new(config.rate_limit),
+                forwards: Arc::new(Semaphore::new(FORWARDS_IN_FLIGHT)),
+            }),
+        })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.udp.local_addr().expect("bound")
+    }
+
+    /// Answers until the runtime stops.
+    pub async fn run(self) -> std::io::Result<()> {
+        let udp = Arc::new(UdpSocket::from_std(self.udp)?);
+        let tcp = TcpListener::from_std(self.tcp)?;
+        let shared = self.shared;
+        tokio::spawn(serve_tcp(tcp, shared.clone()));
+        let mut buffer = vec![0u8; 4096];
+        loop {
+            let (length, peer) = match udp.recv_from(&mut buffer).await {
+                Ok(received) => received,
+                Err(e) => {
+                    tracing::debug!("DNS: receive failed: {e}");
+                    continue;
+                }
+            };
+            if !shared.limiter.allow(peer.ip()) {
+                continue;
+            }
+            let query = &buffer[..length];
+            match decide(&shared.zone, query, shared.may_forward(peer.ip()), true) {
+                Decision::Answer(bytes) => {
+                    let _ = udp.send_to(&bytes, peer).await;
+                }
+                Decision::Drop => tracing::debug!("DNS: ignored {length} bytes from {peer}"),
+                Decision::Forward => {
+                    let Ok(permit) = shared.forwards.clone().try_acquire_owned() else {
+                        continue;
+                    };
+                    let (udp, shared, query) = (udp.clone(), shared.clone(), query.to_vec());
+                    tokio::spawn(async move {
+                        if let Some(reply) = shared.forward_udp(&query).await {
+                            let _ = udp.send_to(&reply, peer).await;
+                        }
+                        drop(permit);
+                    });
+                }
+            }
+        }
+    }
+}
+
+impl Shared {
+    fn may_forward(&self, client: IpAddr) -> bool {
+        let client = match client {
+            IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(client, IpAddr::V4),
+            v4 => v4,
+        };
+        self.upstream.is_some() && self.allow.iter().any(|net| net.contains(&client))
+    }
+
+    /// The upstream's answer to `query`, with the same id, or nothing after a timeout.
+    async fn forward_udp(&self, query: &[u8]) -> Option<Vec<u8>> {
+        let upstream = self.upstream?;
+        let bind: SocketAddr = if upstream.is_ipv4() {
+            "0.0.0.0:0".parse().ok()?
+        } else {
+            "[::]:0".parse().ok()?
+        };
+        let socket = UdpSocket::bind(bind).await.ok()?;
+        socket.connect(upstream).await.ok()?;
+        socket.send(query).await.ok()?;
+        let mut buffer = vec![0u8; 4096];
+        let result = tokio::time::timeout(FORWARD_TIMEOUT, async {
+            loop {
+                let n = socket.recv(&mut buffer).await.ok()?;
+                // Only the reply to this query (same id) goes back.
+                if n >= 12 && buffer[..2] == query[..2] {
+                    return Some(buffer[..n].to_vec());
+                }
+            }
+        })
+        .await;
+        if result.is_err() {
+            tracing::warn!("DNS: the upstream resolver {upstream} did not answer within 3 s");
+        }
+        result.ok().flatten()
+    }
+
+    async fn forward_tcp(&self, query: &[u8]) -> Option<Vec<u8>> {
+        let _permit = self.forwards.try_acquire().ok()?;
+        let upstream = self.upstream?;
+        tokio::time::timeout(FORWARD_TIMEOUT, async {
+            let mut stream = TcpStream::connect(upstream).await.ok()?;
+            write_frame(&mut stream, query).await.ok()?;
+            read_frame(&mut stream).await.ok()
+        })
+        .await
+        .ok()
+        .flatten()
+    }
+}
+
+async fn serve_tcp(listener: TcpListener, shared: Arc<Shared>) {
+    let connections = Arc::new(Semaphore::new(TCP_CONNECTIONS));
+    loop {
+        let Ok((stream, peer)) = listener.accept().await else {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            continue;
+        };
+        let Ok(permit) = connections.clone().try_acquire_owned() else {
+            tracing::debug!("DNS: too many TCP connections; closing the one from {peer}");
+            continue;
+        };
+        let shared = shared.clone();
+        tokio::spawn(async move {
+            let _ = tcp_connection(stream, peer, &shared).await;
+            drop(permit);
+        });
+    }
+}
+
+async fn tcp_connection(
+    mut stream: TcpStream,
+    peer: SocketAddr,
+    shared: &Shared,
+) -> std::io::Result<()> {
+    for _ in 0..TCP_QUERIES_PER_CONNECTION {
+        let query = match tokio::time::timeout(TCP_IDLE, read_frame(&mut stream)).await {
+            Ok(Ok(query)) => query,
+            _ => return Ok(()),
+        };
+        if !shared.limiter.allow(peer.ip()) {
+            return Ok(());
+        }
+        let reply = match decide(&shared.zone, &query, shared.may_forward(peer.ip()), false) {
+            Decision::Answer(bytes) => bytes,
+            Decision::Drop => return Ok(()),
+            Decision::Forward => match shared.forward_tcp(&query).await {
+                Some(reply) => reply,
+                None => return Ok(()),
+            },
+        };
+        write_frame(&mut stream, &reply).await?;
+    }
+    Ok(())
+}
+
+/// DNS over TCP: each message is preceded by its length in two bytes.
+async fn read_frame(stream: &mut TcpStream) -> std::io::Result<Vec<u8>> {
+    let length = stream.read_u16().await?;
+    let mut message = vec![0u8; usize::from(length)];
+    stream.read_exact(&mut message).await?;
+    Ok(message)
+}
+
+async fn write_frame(stream: &mut TcpStream, message: &[u8]) -> std::io::Result<()> {
+    let length = u16::try_from(message.len()).map_err(std::io::Error::other)?;
+    let mut framed = Vec::with_capacity(message.len() + 2);
+    framed.extend_from_slice(&length.to_be_bytes());
+    framed.extend_from_slice(message);
+    stream.write_all(&framed).await
+}
+
+/// A token bucket per client address: `rate` queries a second, bursts of twice that.
+#[derive(Debug)]
+struct RateLimiter {
+    rate: f64,
+    buckets: Mutex<HashMap<IpAddr, (f64, Instant)>>,
+}
+
+impl RateLimiter {
+    /// Addresses tracked before idle ones are forgotten (a spoofed flood cannot grow it).
+    const TRACKED: usize = 10_000;
+
+    fn new(rate: u32) -> RateLimiter {
+        RateLimiter {
+            rate: f64::from(rate),
+            buckets: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn allow(&self, client: IpAddr) -> bool {
+        let now = Instant::now();
+        let burst = self.rate * 2.0;
+        let mut buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
+        if buckets.len() >= Self::TRACKED && !buckets.contains_key(&client) {
+            buckets.retain(|_, (_, last)| now.duration_since(*last) < Duration::from_secs(2));
+            if buckets.len() >= Self::TRACKED {
+                return false;
+            }
+        }
+        let (tokens, last) = buckets.entry(client).or_insert((burst, now));
+        *tokens = (*tokens + now.duration_since(*last).as_secs_f64() * self.rate).min(burst);
+        *last = now;
+        if *tokens >= 1.0 {
+            *tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rate_limit_allows_a_burst_then_holds_back() {
+        let limiter = RateLimiter::new(10);
+        let client: IpAddr = "192.0.2.1".parse().unwrap();
+        let allowed = (0..100).filter(|_| limiter.allow(client)).count();
+        assert_eq!(allowed, 20);
+        // Another client has its own bucket.
+        assert!(limiter.allow("192.0.2.2".parse().unwrap()));
+    }
+}

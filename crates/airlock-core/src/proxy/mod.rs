@@ -1,0 +1,333 @@
+//! Answering for upstream host names: `GET /ubuntu/...` with `Host: archive.ubuntu.com`
+//! (transparent: DNS points the name here) or `GET http://archive.ubuntu.com/ubuntu/...`
+//! (clients with `Acquire::http::Proxy`) is served from the published tree the name is routed
+//! to. Nothing else is ever fetched on a client's behalf: an absolute URL for a host that is
+//! not routed is refused, as is `CONNECT` to anything not listed for passthrough.
+
+mod connect;
+
+use std::collections::VecDeque;
+use std::net::IpAddr;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+use crate::config::{ProxyConfig, Route};
+use crate::server::ServerState;
+
+/// How many recent misses each route remembers for the status page.
+const RECENT: usize = 20;
+
+/// The routes with their counters; one per server, shared by every worker.
+#[derive(Debug, Default)]
+pub struct Proxy {
+    routes: Vec<RouteState>,
+    /// Names of this server itself: absolute URLs for them are ordinary requests.
+    own_hosts: Vec<String>,
+    passthrough: Vec<String>,
+}
+
+#[derive(Debug)]
+struct RouteState {
+    route: Route,
+    hits: AtomicU64,
+    misses: AtomicU64,
+    recent_misses: Mutex<VecDeque<String>>,
+}
+
+/// Set on a request that came in under an upstream name: the path the client asked for,
+/// which redirects and listings must use rather than the tree's own path.
+#[derive(Clone, Debug)]
+pub struct Routed {
+    pub original_path: String,
+}
+
+/// What `/status.json` holds.
+#[derive(Debug, Serialize, serde::Deserialize)]
+pub struct Status {
+    pub routes: Vec<RouteStatus>,
+}
+
+/// What `/status.json` reports about one route.
+#[derive(Debug, Serialize, serde::Deserialize)]
+pub struct RouteStatus {
+    pub host: String,
+    pub path: String,
+    pub to: String,
+    pub derived_from: Option<String>,
+    pub hits: u64,
+    pub misses: u64,
+    pub recent_misses: Vec<String>,
+}
+
+impl Proxy {
+    pub fn new(config: &ProxyConfig, own_hosts: &[String]) -> Proxy {
+        Proxy {
+            routes: config
+                .routes
+                .iter()
+                .map(|route| RouteState {
+                    route: route.clone(),
+                    hits: AtomicU64::new(0),
+                    misses: AtomicU64::new(0),
+                    recent_misses: Mutex::new(VecDeque::new()),
+                })
+                .collect(),
+            own_hosts: own_hosts.iter().map(|h| normalize_host(h)).collect(),
+            passthrough: config.passthrough.clone(),
+        }
+    }
+
+    /// The route for `host` whose path is the longest prefix of `path`, and the path in the
+    /// published tree.
+    fn lookup(&self, host: &str, path: &str) -> Option<(usize, String)> {
+        self.routes
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| r.route.host == host)
+            .filter_map(|(i, r)| {
+                let rest = path.strip_prefix(r.route.path.as_str())?;
+                (rest.is_empty() || rest.starts_with('/')).then_some((i, r.route.path.len(), rest))
+            })
+            .max_by_key(|(_, len, _)| *len)
+            .map(|(i, _, rest)| (i, format!("{}{rest}", self.routes[i].route.to)))
+    }
+
+    fn routes_for(&self, host: &str) -> Vec<String> {
+        self.routes
+            .iter()
+            .filter(|r| r.route.host == host)
+            .map(|r| format!("{}/ -> {}/", r.route.path, r.route.to))
+            .collect()
+    }
+
+    fn is_own(&self, host: &str) -> bool {
+        host == "localhost"
+            || host.trim_matches(['[', ']']).parse::<IpAddr>().is_ok()
+            || self.own_hosts.iter().any(|h| h == host)
+    }
+
+    fn record(&self, index: usize, status: StatusCode, path: &str) {
+        let route = &self.routes[index];
+        if status == StatusCode::NOT_FOUND {
+            route.misses.fetch_add(1, Ordering::Relaxed);
+            let mut recent = route
+                .recent_misses
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            if recent.len() == RECENT {
+                recent.pop_front();
+            }
+            recent.push_back(path.to_string());
+        } else if status.is_success() || status.is_redirection() {
+            route.hits.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    pub fn status(&self) -> Status {
+        let routes = self
+            .routes
+            .iter()
+            .map(|r| RouteStatus {
+                host: r.route.host.clone(),
+                path: r.route.path.clone(),
+                to: r.route.to.clone(),
+                derived_from: r.route.derived_from.clone(),
+                hits: r.hits.load(Ordering::Relaxed),
+                misses: r.misses.load(Ordering::Relaxed),
+                recent_misses: r
+                    .recent_misses
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .iter()
+                    .cloned()
+                    .collect(),
+            })
+            .collect();
+        Status { routes }
+    }
+}
+
+/// Runs before routing: maps upstream names onto published trees, refuses what would make
+/// this an open proxy, and passes everything else through unchanged.
+pub async fn route_request(
+    State(state): State<ServerState>,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    let proxy = state.proxy();
+    if request.method() == Method::CONNECT {
+        return connect::handle(proxy, request).await;
+    }
+    let absolute = request.uri().authority().is_some();
+    let Some(host) = request_host(request.uri(), request.headers()) else {
+        return next.run(request).await;
+    };
+    let path = request.uri().path().to_string();
+    match proxy.lookup(&host, &path) {
+        Some((index, tree_path)) => {
+            let uri = match request.uri().query() {
+                Some(query) => format!("{tree_path}?{query}"),
+                None => tree_path,
+            };
+            let Ok(uri) = uri.parse::<Uri>() else {
+                return (StatusCode::BAD_REQUEST, "invalid path\n").into_response();
+            };
+            *request.uri_mut() = uri;
+            request.extensions_mut().insert(Routed {
+                original_path: path.clone(),
+            });
+            let response = next.run(request).await;
+            proxy.record(index, response.status(), &path);
+            response
+        }
+        None if !proxy.routes_for(&host).is_empty() => (
+            StatusCode::NOT_FOUND,
+            format!(
+                "http://{host}{path} is not routed here; routes for {host}: {}\n",
+                proxy.routes_for(&host).join(", ")
+            ),
+        )
+            .into_response(),
+        None if absolute && !proxy.is_own(&host) => {
+            tracing::warn!("refused a proxy request for http://{host}{path}: not routed");
+            (
+                StatusCode::FORBIDDEN,
+                format!(
+                    "{host} is not routed here: airlock answers only for the hosts of its mirrors and [[proxy.route]]s, it is not an open proxy\n"
+                ),
+            )
+                .into_response()
+        }
+        None => next.run(request).await,
+    }
+}
+
+/// The host a request is for: an absolute-form target's authority wins over `Host`.
+fn request_host(uri: &Uri, headers: &HeaderMap) -> Option<String> {
+    if let Some(host) = uri.host() {
+        return Some(normalize_host(host));
+    }
+    let value = headers.get(header::HOST)?.to_str().ok()?;
+    let host = match value.strip_prefix('[') {
+        // [v6]:port keeps its brackets, as url_host writes it.
+        Some(rest) => format!("[{}]", rest.split(']').next()?),
+        None => value.split(':').next()?.to_string(),
+    };
+    Some(normalize_host(&host))
+}
+
+fn normalize_host(host: &str) -> String {
+    host.trim_end_matches('.').to_ascii_lowercase()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn route(host: &str, path: &str, to: &str) -> Route {
+        Route {
+            host: host.into(),
+            path: path.into(),
+            to: to.into(),
+            upstream: format!("http://{host}{path}/"),
+            derived_from: None,
+        }
+    }
+
+    fn proxy() -> Proxy {
+        Proxy::new(
+            &ProxyConfig {
+                routes: vec![
+                    route("archive.ubuntu.com", "/ubuntu", "/apt/ubuntu"),
+                    route("archive.ubuntu.com", "/ubuntu/extra", "/apt/extra"),
+                    route("images.maas.io", "/ephemeral-v3/stable", "/images"),
+                    route("whole.example", "", "/apt/whole"),
+                ],
+                ..ProxyConfig::default()
+            },
+            &["airlock.example".to_string()],
+        )
+    }
+
+    #[test]
+    fn longest_prefix_on_segment_boundaries() {
+        let p = proxy();
+        let at = |host: &str, path: &str| p.lookup(host, path).map(|(_, p)| p);
+        assert_eq!(
+            at("archive.ubuntu.com", "/ubuntu/dists/noble/InRelease").as_deref(),
+            Some("/apt/ubuntu/dists/noble/InRelease")
+        );
+        assert_eq!(
+            at("archive.ubuntu.com", "/ubuntu/extra/pool/x.deb").as_deref(),
+            Some("/apt/extra/pool/x.deb")
+        );
+        assert_eq!(
+            at("archive.ubuntu.com", "/ubuntu").as_deref(),
+            Some("/apt/ubuntu")
+        );
+        assert_eq!(at("archive.ubuntu.com", "/ubuntu-ports/dists"), None);
+        assert_eq!(at("security.ubuntu.com", "/ubuntu/dists"), None);
+        assert_eq!(
+            at(
+                "images.maas.io",
+                "/ephemeral-v3/stable/streams/v1/index.sjson"
+            )
+            .as_deref(),
+            Some("/images/streams/v1/index.sjson")
+        );
+        assert_eq!(at("whole.example", "/x").as_deref(), Some("/apt/whole/x"));
+    }
+
+    #[test]
+    fn host_from_absolute_target_or_header() {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::HOST, "Archive.Ubuntu.COM.:8080".parse().unwrap());
+        let origin: Uri = "/ubuntu/x".parse().unwrap();
+        assert_eq!(
+            request_host(&origin, &headers).as_deref(),
+            Some("archive.ubuntu.com")
+        );
+        let absolute: Uri = "http://images.maas.io/x".parse().unwrap();
+        assert_eq!(
+            request_host(&absolute, &headers).as_deref(),
+            Some("images.maas.io")
+        );
+        headers.insert(header::HOST, "[::1]:8080".parse().unwrap());
+        assert_eq!(request_host(&origin, &headers).as_deref(), Some("[::1]"));
+    }
+
+    #[test]
+    fn own_names_and_addresses() {
+        let p = proxy();
+        for own in [
+            "airlock.example",
+            "localhost",
+            "127.0.0.1",
+            "[::1]",
+            "10.1.2.3",
+        ] {
+            assert!(p.is_own(own), "{own}");
+        }
+        assert!(!p.is_own("example.com"));
+    }
+
+    #[test]
+    fn counts_hits_and_keeps_recent_misses() {
+        let p = proxy();
+        p.record(0, StatusCode::OK, "/ubuntu/a");
+        p.record(0, StatusCode::NOT_MODIFIED, "/ubuntu/a");
+        for i in 0..25 {
+            p.record(0, StatusCode::NOT_FOUND, &format!("/ubuntu/missing{i}"));
+        }
+        let status = &p.status().routes[0];
+        assert_eq!((status.hits, status.misses), (2, 25));
+        assert_eq!(status.recent_misses.len(), RECENT);
+        assert_eq!(status.recent_misses.last().unwrap(), "/ubuntu/missing24");
+    }
+}
