@@ -190,6 +190,28 @@ architectures = ["amd64"]
 # jobs = 8          # parallel downloads
 # timeout = "30s"
 # retries = 4
+
+# Requests for the mirrors' upstream names (archive.ubuntu.com ..., when DNS points them here,
+# or from clients using this server as their HTTP proxy) are answered from the mirrors.
+# Routes come from the mirrors' URLs; add others, or turn that off:
+# [proxy]
+# defaults = true
+# upstream = false            # true on a gateway that can reach the upstreams: misses are
+#                             # fetched, checked against the signed indices and stored
+# passthrough = []            # HOST:PORT targets CONNECT may reach; all others are refused
+# [[proxy.route]]
+# host = "ports.ubuntu.com"
+# path = "/ubuntu-ports"
+# to = "apt/ubuntu-ports"     # a published tree: apt/NAME or images
+
+# DNS: `airlock dns config --format dnsmasq|unbound|bind-rpz|maas` prints the config for the
+# resolver the site has; or answer the names here (opt-in):
+# [dns]
+# listen = "0.0.0.0:53"
+# address = ["10.0.0.5"]      # this server as clients reach it (default: public_url's address)
+# upstream = "10.0.0.1:53"    # other names are forwarded there, for `allow` clients only
+# allow = ["10.0.0.0/8"]      # default: loopback and private networks
+# names = ["ntp.ubuntu.com"]  # more names to point here
 "#;
 
 #[cfg(test)]

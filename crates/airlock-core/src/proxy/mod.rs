@@ -5,11 +5,14 @@
 //! not routed is refused, as is `CONNECT` to anything not listed for passthrough.
 
 mod connect;
+mod pull;
+
+pub use pull::{PullError, PullThrough};
 
 use std::collections::VecDeque;
 use std::net::IpAddr;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
@@ -30,6 +33,7 @@ pub struct Proxy {
     /// Names of this server itself: absolute URLs for them are ordinary requests.
     own_hosts: Vec<String>,
     passthrough: Vec<String>,
+    pull: Option<Arc<PullThrough>>,
 }
 
 #[derive(Debug)]
@@ -37,6 +41,8 @@ struct RouteState {
     route: Route,
     hits: AtomicU64,
     misses: AtomicU64,
+    /// Answered from the upstream (pull-through) rather than the published tree.
+    pulled: AtomicU64,
     recent_misses: Mutex<VecDeque<String>>,
 }
 
@@ -62,6 +68,7 @@ pub struct RouteStatus {
     pub derived_from: Option<String>,
     pub hits: u64,
     pub misses: u64,
+    pub pulled: u64,
     pub recent_misses: Vec<String>,
 }
 
@@ -75,12 +82,20 @@ impl Proxy {
                     route: route.clone(),
                     hits: AtomicU64::new(0),
                     misses: AtomicU64::new(0),
+                    pulled: AtomicU64::new(0),
                     recent_misses: Mutex::new(VecDeque::new()),
                 })
                 .collect(),
             own_hosts: own_hosts.iter().map(|h| normalize_host(h)).collect(),
             passthrough: config.passthrough.clone(),
+            pull: None,
         }
+    }
+
+    /// Misses are fetched from the upstreams (a gateway with access to them).
+    pub fn pulling(mut self, pull: PullThrough) -> Proxy {
+        self.pull = Some(Arc::new(pull));
+        self
     }
 
     /// The route for `host` whose path is the longest prefix of `path`, and the path in the
@@ -140,6 +155,7 @@ impl Proxy {
                 derived_from: r.route.derived_from.clone(),
                 hits: r.hits.load(Ordering::Relaxed),
                 misses: r.misses.load(Ordering::Relaxed),
+                pulled: r.pulled.load(Ordering::Relaxed),
                 recent_misses: r
                     .recent_misses
                     .lock()
@@ -182,7 +198,21 @@ pub async fn route_request(
             request.extensions_mut().insert(Routed {
                 original_path: path.clone(),
             });
-            let response = next.run(request).await;
+            let pull = proxy.pull.as_ref().filter(|p| p.serves(index));
+            let asked = pull.map(|_| (request.method().clone(), request.headers().clone()));
+            let mut response = next.run(request).await;
+            if let (Some(pull), Some((method, headers))) = (pull, asked)
+                && response.status() == StatusCode::NOT_FOUND
+                && (method == Method::GET || method == Method::HEAD)
+            {
+                let rest = &path[proxy.routes[index].route.path.len()..];
+                response = pull
+                    .respond(index, rest, &method, &headers, state.small_files())
+                    .await;
+                if response.status().is_success() {
+                    proxy.routes[index].pulled.fetch_add(1, Ordering::Relaxed);
+                }
+            }
             proxy.record(index, response.status(), &path);
             response
         }

@@ -74,19 +74,19 @@ impl ServerState {
 
     /// Answers for the upstream names of `config` too. `own_hosts` are this server's own
     /// names (absolute URLs for them are not proxy requests).
-    pub fn with_proxy(
-        mut self,
-        config: &crate::config::ProxyConfig,
-        own_hosts: &[String],
-    ) -> ServerState {
+    pub fn with_proxy(mut self, proxy: crate::proxy::Proxy) -> ServerState {
         Arc::get_mut(&mut self.inner)
             .expect("configured before serving")
-            .proxy = crate::proxy::Proxy::new(config, own_hosts);
+            .proxy = proxy;
         self
     }
 
     pub(crate) fn proxy(&self) -> &crate::proxy::Proxy {
         &self.inner.proxy
+    }
+
+    pub(crate) fn small_files(&self) -> &files::SmallFiles {
+        &self.inner.small_files
     }
 }
 

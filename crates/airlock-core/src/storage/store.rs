@@ -85,6 +85,28 @@ impl ContentStore {
         Ok(())
     }
 
+    /// Moves one complete, verified download into the store at once, durably (fsync, rename,
+    /// fsync the folder): for a blob a client waits for, where a batch flush is too coarse.
+    pub fn adopt_now(&self, partial: &Path, digest: &Sha256) -> Result<PathBuf, StorageError> {
+        let target = self.blob_path(digest);
+        let err = |path: &Path| {
+            let path = path.to_path_buf();
+            move |source| StorageError::Write { path, source }
+        };
+        let file = fs::File::open(partial).map_err(err(partial))?;
+        file.set_permissions(std::fs::Permissions::from_mode(0o444))
+            .map_err(err(partial))?;
+        file.sync_all().map_err(err(partial))?;
+        let parent = target.parent().expect("blob has a parent");
+        fs::create_dir_all(parent).map_err(err(parent))?;
+        match rustix::fs::renameat_with(CWD, partial, CWD, &target, RenameFlags::NOREPLACE) {
+            Ok(()) => super::atomic::sync_dir(parent)?,
+            Err(rustix::io::Errno::EXIST) => fs::remove_file(partial).map_err(err(partial))?,
+            Err(e) => return Err(err(&target)(e.into())),
+        }
+        Ok(target)
+    }
+
     pub fn staging(&self) -> Staging {
         Staging {
             store: self.clone(),

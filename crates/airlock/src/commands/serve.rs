@@ -1,6 +1,7 @@
 use std::time::Duration;
 
 use airlock_core::dns::responder::Responder;
+use airlock_core::proxy::{Proxy, PullThrough};
 use airlock_core::server::{Listeners, ServerState, serve};
 use airlock_core::site::Site;
 
@@ -14,14 +15,22 @@ pub fn run(site: &Site, args: ServeArgs) -> anyhow::Result<()> {
         .chain(config.site.tls.as_ref().map(|t| &t.public_url))
         .filter_map(|url| airlock_core::config::url_host(url))
         .collect();
-    let state = ServerState::new(site.data_dir(), &config.site.public_url, &key)
-        .with_proxy(&config.proxy, &own_hosts);
+    let mut proxy = Proxy::new(&config.proxy, &own_hosts);
+    if config.proxy.pull_through {
+        proxy = proxy.pulling(PullThrough::new(config)?);
+    }
+    let state = ServerState::new(site.data_dir(), &config.site.public_url, &key).with_proxy(proxy);
     for route in &config.proxy.routes {
         tracing::info!(
-            "answering for http://{}{}/ from {}/",
+            "answering for http://{}{}/ from {}/{}",
             route.host,
             route.path,
-            route.to
+            route.to,
+            if config.proxy.pull_through {
+                format!(", misses fetched from {}", route.upstream)
+            } else {
+                String::new()
+            }
         );
     }
     if let Some(listen) = config.dns.listen {

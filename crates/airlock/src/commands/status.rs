@@ -37,15 +37,16 @@ pub fn run(site: &Site, args: StatusArgs) -> anyhow::Result<()> {
         return Ok(());
     }
     println!(
-        "{:<40} {:<20} {:>8} {:>8}",
-        "upstream", "served from", "hits", "misses"
+        "{:<40} {:<20} {:>8} {:>8} {:>8}",
+        "upstream", "served from", "hits", "pulled", "misses"
     );
     for route in &status.routes {
         println!(
-            "{:<40} {:<20} {:>8} {:>8}",
+            "{:<40} {:<20} {:>8} {:>8} {:>8}",
             format!("http://{}{}/", route.host, route.path),
             format!("{}/", route.to),
             route.hits,
+            route.pulled,
             route.misses
         );
         for miss in &route.recent_misses {

@@ -10,7 +10,7 @@
 //! `filtered` mode republishes the selected stanzas byte for byte, signed with the site key;
 //! `verbatim` mode republishes the upstream's signed files and every file they list.
 
-mod upstream;
+pub(crate) mod upstream;
 mod verbatim;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};

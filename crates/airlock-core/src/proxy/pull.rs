@@ -1,0 +1,600 @@
+//! Pull-through (`[proxy] upstream = true`), for a gateway that can reach the upstreams: a
+//! request the published tree cannot answer is fetched from the route's upstream, checked
+//! against the signed index set it belongs to, stored by content, then served; the next
+//! client gets it from the store.
+//!
+//! Freshness follows the InRelease, never a timer per file: a suite's InRelease is checked
+//! upstream at most every [`FRESH`] (bursts of `apt update` share one check, as
+//! apt-cacher-ng's FreshIndexMaxAge does), its signature verified with the mirror's keyring,
+//! and every index is served only as that InRelease lists it (by name or by hash). Pool files
+//! are served only when a verified Packages index lists them, with its size and SHA256: a
+//! path no index lists is never fetched, so this is no open proxy either. Identical misses
+//! wait for one download; nobody sees a byte before the whole file is verified.
+
+use std::collections::{HashMap, HashSet};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::http::{HeaderMap, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use tokio::sync::watch;
+
+use crate::apt::mirror::upstream::{self, UpstreamSuite};
+use crate::config::{AptMirrorConfig, Config};
+use crate::net::{Expected, Http, HttpOptions, Url};
+use crate::openpgp::Keyring;
+use crate::server::files::{self, SmallFiles, safe_segments};
+use crate::storage::{ContentStore, Sha256};
+
+/// How long a verified InRelease is served before the upstream is asked again.
+pub const FRESH: Duration = Duration::from_secs(30);
+
+#[derive(Debug, thiserror::Error)]
+pub enum PullError {
+    #[error(transparent)]
+    Keyring(#[from] crate::openpgp::OpenPgpError),
+    #[error(transparent)]
+    Net(#[from] crate::net::NetError),
+}
+
+/// The upstream side of every route that maps to an apt mirror.
+pub struct PullThrough {
+    http: Http,
+    store: ContentStore,
+    /// Decompressed indices while they are read.
+    scratch: PathBuf,
+    /// By route index; `None` for routes to trees that are not mirrors.
+    archives: Vec<Option<Archive>>,
+    downloads: Mutex<HashMap<Sha256, Outcome>>,
+}
+
+impl std::fmt::Debug for PullThrough {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PullThrough").finish_non_exhaustive()
+    }
+}
+
+/// How a download in flight ended, once it has: what its waiters watch.
+type Outcome = watch::Receiver<Option<Result<(), String>>>;
+
+/// One upstream archive as seen through one route.
+struct Archive {
+    base: Url,
+    mirror: AptMirrorConfig,
+    keyring: Option<Keyring>,
+    suites: Mutex<HashMap<String, Arc<Snapshot>>>,
+    /// One InRelease check at a time; the others wait and take its result.
+    refreshing: tokio::sync::Mutex<()>,
+    /// Pool paths the learned Packages indices list.
+    pool: Mutex<HashMap<String, Expected>>,
+    /// Indices read into `pool`; one reader at a time, so nobody looks up a half-read index.
+    learned: tokio::sync::Mutex<HashSet<Sha256>>,
+}
+
+/// A suite's verified state: the signed documents as stored, and what they list.
+struct Snapshot {
+    upstream: UpstreamSuite,
+    documents: HashMap<&'static str, Expected>,
+    checked: Instant,
+}
+
+/// Why a request cannot be answered, as the client should hear it.
+struct Refusal(StatusCode, String);
+
+impl PullThrough {
+    pub fn new(config: &Config) -> Result<PullThrough, PullError> {
+        let http = Http::new(HttpOptions {
+            jobs: config.sync.jobs,
+            timeout: config.sync.timeout.0,
+            retries: config.sync.retries,
+            extra_roots: Vec::new(),
+        })?;
+        let mut archives = Vec::new();
+        for route in &config.proxy.routes {
+            let mirror = route
+                .to
+                .strip_prefix("/apt/")
+                .and_then(|name| config.mirror(name));
+            let archive = match (mirror, Url::parse(&route.upstream)) {
+                (Some(mirror), Ok(base)) => {
+                    let keyring = if mirror.keyring.is_empty() {
+                        None
+                    } else {
+                        Some(Keyring::load(&mirror.keyring)?)
+                    };
+                    Some(Archive {
+                        base,
+                        mirror: mirror.clone(),
+                        keyring,
+                        suites: Mutex::default(),
+                        refreshing: tokio::sync::Mutex::new(()),
+                        pool: Mutex::default(),
+                        learned: tokio::sync::Mutex::default(),
+                    })
+                }
+                _ => None,
+            };
+            archives.push(archive);
+        }
+        let data = &config.site.data_dir;
+        Ok(PullThrough {
+            http,
+            store: ContentStore::new(data),
+            scratch: data.join("cache/pull-through"),
+            archives,
+            downloads: Mutex::default(),
+        })
+    }
+
+    pub fn serves(&self, route: usize) -> bool {
+        self.archives.get(route).is_some_and(Option::is_some)
+    }
+
+    /// Answers `path` (relative to the route's upstream) from the upstream, or says why not.
+    pub async fn respond(
+        self: &Arc<Self>,
+        route: usize,
+        path: &str,
+        method: &Method,
+        headers: &HeaderMap,
+        small_files: &SmallFiles,
+    ) -> Response {
+        let Some(Some(archive)) = self.archives.get(route) else {
+            return StatusCode::NOT_FOUND.into_response();
+        };
+        match self.locate(archive, path).await {
+            Ok(expected) => {
+                let blob = self.store.blob_path(&expected.sha256);
+                match files::open(blob.clone(), small_files).await {
+                    Ok(files::Found::File(reply)) => reply.respond(method, headers).await,
+                    _ => {
+                        tracing::error!("pull-through: {} vanished from the store", blob.display());
+                        (
+                            StatusCode::INTERNAL_SERVER_ERROR,
+                            "cannot read the stored file\n",
+                        )
+                            .into_response()
+                    }
+                }
+            }
+            Err(Refusal(status, message)) => (status, format!("{message}\n")).into_response(),
+        }
+    }
+
+    /// The stored blob for `path`, fetched and verified first when needed.
+    async fn locate(self: &Arc<Self>, archive: &Archive, path: &str) -> Result<Expected, Refusal> {
+        let segments = safe_segments(path)
+            .ok_or_else(|| Refusal(StatusCode::BAD_REQUEST, "invalid path".into()))?;
+        let segments: Vec<&str> = segments.iter().map(String::as_str).collect();
+        match segments.as_slice() {
+            [
+                "dists",
+                suite,
+                document @ ("InRelease" | "Release" | "Release.gpg"),
+            ] => {
+                let snapshot = self.snapshot(archive, suite, true).await?;
+                snapshot.documents.get(document).copied().ok_or_else(|| {
+                    Refusal(
+                        StatusCode::NOT_FOUND,
+                        format!("the upstream has no {document} for {suite}"),
+                    )
+                })
+            }
+            ["dists", suite, rest @ ..] => {
+                let snapshot = self.snapshot(archive, suite, false).await?;
+                let wanted = rest.join("/");
+                let (listed_path, expected) = listed(&snapshot.upstream, &wanted).ok_or_else(|| {
+                    Refusal(
+                        StatusCode::NOT_FOUND,
+                        format!("dists/{suite}/{wanted} is not listed in the upstream's InRelease of {suite}"),
+                    )
+                })?;
+                let url = upstream::url(&archive.base, &format!("dists/{suite}/{wanted}"));
+                self.obtain(expected, &url).await?;
+                if is_packages(&listed_path) {
+                    self.learn(archive, &snapshot, &listed_path, expected)
+                        .await?;
+                }
+                Ok(expected)
+            }
+            _ => {
+                let wanted = segments.join("/");
+                let expected = match archive.pool_entry(&wanted) {
+                    Some(expected) => expected,
+                    None => {
+                        // Not learned yet (a restart, or a client whose indices were current):
+                        // read the indices of the mirrored suites, then look again.
+                        self.learn_all(archive).await?;
+                        archive.pool_entry(&wanted).ok_or_else(|| {
+                            Refusal(
+                                StatusCode::NOT_FOUND,
+                                format!(
+                                    "{wanted} is not listed in any Packages index of {} ({}): only listed files are fetched",
+                                    archive.base,
+                                    archive.mirror.suites.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
+                                ),
+                            )
+                        })?
+                    }
+                };
+                let url = upstream::url(&archive.base, &wanted);
+                self.obtain(expected, &url).await?;
+                Ok(expected)
+            }
+        }
+    }
+
+    /// The verified state of `suite`; with `fresh`, re-checked upstream if older than FRESH.
+    async fn snapshot(
+        &self,
+        archive: &Archive,
+        suite: &str,
+        fresh: bool,
+    ) -> Result<Arc<Snapshot>, Refusal> {
+        if !archive.mirror.suites.iter().any(|s| s.as_str() == suite) {
+            return Err(Refusal(
+                StatusCode::NOT_FOUND,
+                format!(
+                    "suite {suite} is not mirrored from {} (suites: {})",
+                    archive.base,
+                    archive
+                        .mirror
+                        .suites
+                        .iter()
+                        .map(|s| s.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            ));
+        }
+        let current = || {
+            archive
+                .suites
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .get(suite)
+                .cloned()
+        };
+        let usable = |s: &Arc<Snapshot>| !fresh || s.checked.elapsed() < FRESH;
+        if let Some(snapshot) = current().filter(usable) {
+            return Ok(snapshot);
+        }
+        let _one_at_a_time = archive.refreshing.lock().await;
+        let previous = current();
+        if let Some(snapshot) = previous.clone().filter(usable) {
+            return Ok(snapshot);
+        }
+        let synced_before = previous
+            .as_ref()
+            .and_then(|p| p.upstream.release.date)
+            .map(|d| d.as_second());
+        let fetched = upstream::fetch_release(
+            &self.http,
+            &archive.base,
+            &archive.mirror,
+            archive.keyring.as_ref(),
+            suite,
+            jiff::Timestamp::now(),
+            synced_before,
+        )
+        .await;
+        let upstream = match (fetched, previous) {
+            (Ok(upstream), _) => upstream,
+            (Err(e), Some(previous)) => {
+                // Keep serving the last verified state (the upstream is down, or replays an
+                // older one); ask again after FRESH.
+                tracing::warn!("pull-through: {e}; serving the state verified before");
+                let kept = Arc::new(Snapshot {
+                    upstream: previous.upstream.clone(),
+                    documents: previous.documents.clone(),
+                    checked: Instant::now(),
+                });
+                archive.insert(suite, kept.clone());
+                return Ok(kept);
+            }
+            (Err(e), None) => {
+                tracing::warn!("pull-through: {e}");
+                return Err(Refusal(StatusCode::BAD_GATEWAY, e.to_string()));
+            }
+        };
+        let mut documents = HashMap::new();
+        for (name, bytes) in [
+            ("InRelease", &upstream.inrelease),
+            ("Release", &upstream.release_file),
+            ("Release.gpg", &upstream.release_gpg),
+        ] {
+            if let Some(bytes) = bytes {
+                documents.insert(name, self.store_bytes(bytes)?);
+            }
+        }
+        let snapshot = Arc::new(Snapshot {
+            upstream,
+            documents,
+            checked: Instant::now(),
+        });
+        archive.insert(suite, snapshot.clone());
+        Ok(snapshot)
+    }
+
+    fn store_bytes(&self, bytes: &[u8]) -> Result<Expected, Refusal> {
+        let expected = Expected {
+            size: bytes.len() as u64,
+            sha256: Sha256::of(bytes),
+        };
+        if !self.store.contains(&expected.sha256) {
+            let partial = self.store.partial_path(&expected.sha256);
+            let stored = upstream::create_parent(&partial)
+                .map_err(|e| e.to_string())
+                .and_then(|()| std::fs::write(&partial, bytes).map_err(|e| e.to_string()))
+                .and_then(|()| {
+                    self.store
+                        .adopt_now(&partial, &expected.sha256)
+                        .map_err(|e| e.to_string())
+                });
+            stored.map_err(|e| {
+                Refusal(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    format!("cannot store: {e}"),
+                )
+            })?;
+        }
+        Ok(expected)
+    }
+
+    /// Makes sure the store holds `expected`: one download per digest however many clients
+    /// ask at once; the others wait for its outcome.
+    async fn obtain(self: &Arc<Self>, expected: Expected, url: &Url) -> Result<(), Refusal> {
+        if self.store.contains(&expected.sha256) {
+            return Ok(());
+        }
+        let mut outcome = {
+            let mut downloads = self.downloads.lock().unwrap_or_else(|e| e.into_inner());
+            match downloads.get(&expected.sha256) {
+                Some(waiting) => waiting.clone(),
+                None => {
+                    let (done, outcome) = watch::channel(None);
+                    downloads.insert(expected.sha256, outcome.clone());
+                    // Its own task: a client that goes away does not cancel the others' download.
+                    let (this, url) = (self.clone(), url.clone());
+                    tokio::spawn(async move {
+                        let result = this.download(expected, &url).await;
+                        if let Err(e) = &result {
+                            tracing::warn!("pull-through: {e}");
+                        }
+                        this.downloads
+                            .lock()
+                            .unwrap_or_else(|e| e.into_inner())
+                            .remove(&expected.sha256);
+                        let _ = done.send(Some(result));
+                    });
+                    outcome
+                }
+            }
+        };
+        let result = outcome
+            .wait_for(Option::is_some)
+            .await
+            .map(|r| r.clone().expect("waited for it"))
+            .unwrap_or_else(|_| Err("the download task stopped".into()));
+        result.map_err(|e| Refusal(StatusCode::BAD_GATEWAY, e))
+    }
+
+    async fn download(&self, expected: Expected, url: &Url) -> Result<(), String> {
+        let partial = self.store.partial_path(&expected.sha256);
+        upstream::create_parent(&partial).map_err(|e| e.to_string())?;
+        self.http
+            .download(url, expected, &partial, None)
+            .await
+            .map_err(|e| format!("refused {e}"))?;
+        self.store
+            .adopt_now(&partial, &expected.sha256)
+            .map_err(|e| e.to_string())?;
+        tracing::info!(
+            "pull-through: stored {url} ({} bytes, verified)",
+            expected.size
+        );
+        Ok(())
+    }
+
+    /// Reads a stored Packages index into the archive's pool table.
+    async fn learn(
+        &self,
+        archive: &Archive,
+        snapshot: &Snapshot,
+        listed_path: &str,
+        expected: Expected,
+    ) -> Result<(), Refusal> {
+        let mut learned = archive.learned.lock().await;
+        if learned.contains(&expected.sha256) {
+            return Ok(());
+        }
+        let plain_name = listed_path.trim_end_matches(".xz").trim_end_matches(".gz");
+        let plain = snapshot.upstream.release.files.get(plain_name).cloned();
+        let blob = self.store.blob_path(&expected.sha256);
+        let (scratch, name) = (self.scratch.clone(), listed_path.to_string());
+        let url = upstream::url(
+            &archive.base,
+            &format!("dists/{}/{listed_path}", snapshot.upstream.suite),
+        );
+        let read = tokio::task::spawn_blocking(move || {
+            upstream::read_index(&blob, &name, plain.as_ref(), false, &scratch, &url)
+                .map(|(_, records)| records)
+        })
+        .await
+        .map_err(|e| e.to_string())
+        .and_then(|r| r.map_err(|e| e.to_string()));
+        let records = read.map_err(|e| Refusal(StatusCode::BAD_GATEWAY, e))?;
+        learned.insert(expected.sha256);
+        let mut pool = archive.pool.lock().unwrap_or_else(|e| e.into_inner());
+        for record in records {
+            pool.insert(
+                record.filename().to_string(),
+                Expected {
+                    size: record.size,
+                    sha256: record.sha256,
+                },
+            );
+        }
+        Ok(())
+    }
+
+    /// Fetches and reads the Packages indices of every mirrored suite, component and
+    /// architecture not read yet (the smallest compression the upstream lists).
+    async fn learn_all(self: &Arc<Self>, archive: &Archive) -> Result<(), Refusal> {
+        for suite in &archive.mirror.suites {
+            let snapshot = self.snapshot(archive, suite.as_str(), false).await?;
+            for component in &archive.mirror.components {
+                for arch in &archive.mirror.architectures {
+                    let dir = format!("{component}/binary-{arch}/Packages");
+                    let best = [".xz", ".gz", ""].iter().find_map(|ext| {
+                        let path = format!("{dir}{ext}");
+                        let listed = snapshot.upstream.release.files.get(&path)?;
+                        Some((
+                            path,
+                            Expected {
+                                size: listed.size,
+                                sha256: listed.sha256?,
+                            },
+                        ))
+                    });
+                    let Some((path, expected)) = best else {
+                        continue;
+                    };
+                    if archive.learned.lock().await.contains(&expected.sha256) {
+                        continue;
+                    }
+                    let (url, _) = upstream::listed_url(
+                        &archive.base,
+                        &snapshot.upstream,
+                        &path,
+                        &snapshot.upstream.release.files[&path],
+                    );
+                    self.obtain(expected, &url).await?;
+                    self.learn(archive, &snapshot, &path, expected).await?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Archive {
+    fn insert(&self, suite: &str, snapshot: Arc<Snapshot>) {
+        self.suites
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(suite.to_string(), snapshot);
+    }
+
+    fn pool_entry(&self, path: &str) -> Option<Expected> {
+        self.pool
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(path)
+            .copied()
+    }
+}
+
+/// What the InRelease says of `path` under `dists/SUITE/`: by its name, or by its digest for
+/// a `DIR/by-hash/SHA256/HEX` or `.../SHA512/HEX` path (apt asks for the strongest listed),
+/// with the name it is listed under. Downloads are always checked by size and SHA256.
+fn listed(suite: &UpstreamSuite, path: &str) -> Option<(String, Expected)> {
+    let files = &suite.release.files;
+    let expected = |listed: &crate::apt::release::ListedFile| {
+        Some(Expected {
+            size: listed.size,
+            sha256: listed.sha256?,
+        })
+    };
+    if let Some(listed) = files.get(path) {
+        return Some((path.to_string(), expected(listed)?));
+    }
+    let (dir, by_hash) = path.split_once("/by-hash/")?;
+    let (algorithm, hex) = by_hash.split_once('/')?;
+    let matches = |listed: &crate::apt::release::ListedFile| match algorithm {
+        "SHA256" => listed.sha256.is_some_and(|d| d.to_hex() == hex),
+        "SHA512" => listed.sha512.is_some_and(|d| hex::encode(d) == hex),
+        _ => false,
+    };
+    files.iter().find_map(|(name, listed)| {
+        let in_dir = name.rsplit_once('/').is_some_and(|(d, _)| d == dir);
+        if in_dir && matches(listed) {
+            Some((name.clone(), expected(listed)?))
+        } else {
+            None
+        }
+    })
+}
+
+fn is_packages(path: &str) -> bool {
+    let name = path.rsplit('/').next().unwrap_or(path);
+    matches!(name, "Packages" | "Packages.gz" | "Packages.xz")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::apt::release::ReleaseFile;
+
+    #[test]
+    fn indices_are_found_by_name_or_by_either_hash() {
+        let xz = Sha256::of(b"xz");
+        let sha512 = "ab".repeat(64);
+        let text = format!(
+            "Suite: noble\nAcquire-By-Hash: yes\nSHA256:\n {} 2 main/binary-amd64/Packages.xz\n {} 5 main/binary-arm64/Packages.xz\nSHA512:\n {sha512} 2 main/binary-amd64/Packages.xz\n",
+            xz.to_hex(),
+            Sha256::of(b"other").to_hex()
+        );
+        let release = ReleaseFile::parse(&text).unwrap();
+        let suite = UpstreamSuite {
+            suite: "noble".into(),
+            release,
+            inrelease: None,
+            release_file: None,
+            release_gpg: None,
+            digest: Sha256::of(text.as_bytes()),
+            signer: None,
+        };
+        let want = Some((
+            "main/binary-amd64/Packages.xz".to_string(),
+            Expected {
+                size: 2,
+                sha256: xz,
+            },
+        ));
+        assert_eq!(listed(&suite, "main/binary-amd64/Packages.xz"), want);
+        assert_eq!(
+            listed(
+                &suite,
+                &format!("main/binary-amd64/by-hash/SHA256/{}", xz.to_hex())
+            ),
+            want
+        );
+        assert_eq!(
+            listed(
+                &suite,
+                &format!("main/binary-amd64/by-hash/SHA512/{sha512}")
+            ),
+            want
+        );
+        // The right digest under another folder, unknown names, unknown algorithms: no.
+        assert_eq!(
+            listed(
+                &suite,
+                &format!("main/binary-arm64/by-hash/SHA256/{}", xz.to_hex())
+            ),
+            None
+        );
+        assert_eq!(listed(&suite, "main/binary-amd64/Packages"), None);
+        assert_eq!(
+            listed(
+                &suite,
+                &format!("main/binary-amd64/by-hash/MD5Sum/{}", xz.to_hex())
+            ),
+            None
+        );
+        assert!(is_packages("main/binary-amd64/Packages.gz"));
+        assert!(!is_packages("main/i18n/Translation-en.xz"));
+    }
+}
