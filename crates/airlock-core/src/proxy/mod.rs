@@ -14,11 +14,12 @@ use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use axum::extract::{Request, State};
+use axum::Router;
+use axum::extract::Request;
 use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
+use tower::ServiceExt;
 
 use crate::config::{ProxyConfig, Route};
 use crate::server::ServerState;
@@ -169,24 +170,24 @@ impl Proxy {
     }
 }
 
-/// Runs before routing: maps upstream names onto published trees, refuses what would make
-/// this an open proxy, and passes everything else through unchanged.
-pub async fn route_request(
-    State(state): State<ServerState>,
-    mut request: Request,
-    next: Next,
-) -> Response {
+/// Runs before `app` routes: maps upstream names onto published trees, refuses what would
+/// make this an open proxy, and passes everything else through unchanged.
+pub async fn route_request(state: &ServerState, mut request: Request, app: Router) -> Response {
     let proxy = state.proxy();
     if request.method() == Method::CONNECT {
         return connect::handle(proxy, request).await;
     }
     let absolute = request.uri().authority().is_some();
+    // Most requests name this server itself: no route can match them.
+    if proxy.routes.is_empty() && !absolute {
+        return run(app, request).await;
+    }
     let Some(host) = request_host(request.uri(), request.headers()) else {
-        return next.run(request).await;
+        return run(app, request).await;
     };
-    let path = request.uri().path().to_string();
-    match proxy.lookup(&host, &path) {
+    match proxy.lookup(&host, request.uri().path()) {
         Some((index, tree_path)) => {
+            let path = request.uri().path().to_string();
             let uri = match request.uri().query() {
                 Some(query) => format!("{tree_path}?{query}"),
                 None => tree_path,
@@ -200,7 +201,7 @@ pub async fn route_request(
             });
             let pull = proxy.pull.as_ref().filter(|p| p.serves(index));
             let asked = pull.map(|_| (request.method().clone(), request.headers().clone()));
-            let mut response = next.run(request).await;
+            let mut response = run(app, request).await;
             if let (Some(pull), Some((method, headers))) = (pull, asked)
                 && response.status() == StatusCode::NOT_FOUND
                 && (method == Method::GET || method == Method::HEAD)
@@ -219,13 +220,17 @@ pub async fn route_request(
         None if !proxy.routes_for(&host).is_empty() => (
             StatusCode::NOT_FOUND,
             format!(
-                "http://{host}{path} is not routed here; routes for {host}: {}\n",
+                "http://{host}{} is not routed here; routes for {host}: {}\n",
+                request.uri().path(),
                 proxy.routes_for(&host).join(", ")
             ),
         )
             .into_response(),
         None if absolute && !proxy.is_own(&host) => {
-            tracing::warn!("refused a proxy request for http://{host}{path}: not routed");
+            tracing::warn!(
+                "refused a proxy request for http://{host}{}: not routed",
+                request.uri().path()
+            );
             (
                 StatusCode::FORBIDDEN,
                 format!(
@@ -234,7 +239,14 @@ pub async fn route_request(
             )
                 .into_response()
         }
-        None => next.run(request).await,
+        None => run(app, request).await,
+    }
+}
+
+async fn run(app: Router, request: Request) -> Response {
+    match app.oneshot(request).await {
+        Ok(response) => response,
+        Err(never) => match never {},
     }
 }
 

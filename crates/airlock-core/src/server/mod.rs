@@ -11,6 +11,7 @@
 //!
 //! [`router`] is separate from [`serve`] so tests can call it in-process.
 
+mod balance;
 pub(crate) mod files;
 mod index;
 mod tls;
@@ -25,7 +26,6 @@ use axum::Router;
 use axum::body::Body;
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderValue, Method, StatusCode, header};
-use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 use axum::serve::ListenerExt;
@@ -121,7 +121,41 @@ impl ServerError {
     }
 }
 
-pub fn router(state: ServerState) -> Router {
+/// What every request goes through: the access log, then upstream names mapped onto the
+/// trees ([`crate::proxy`]: before routing, which only sees the path), then the routes.
+/// Written out rather than stacked middleware: each layer cost a boxed future per request.
+#[derive(Clone)]
+pub struct Front {
+    state: ServerState,
+    app: Router,
+}
+
+impl tower::Service<Request> for Front {
+    type Response = Response;
+    type Error = std::convert::Infallible;
+    type Future = std::pin::Pin<Box<dyn Future<Output = Result<Response, Self::Error>> + Send>>;
+
+    fn poll_ready(
+        &mut self,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: Request) -> Self::Future {
+        let (state, app) = (self.state.clone(), self.app.clone());
+        Box::pin(async move {
+            let log = AccessLog::start(&request);
+            let response = crate::proxy::route_request(&state, request, app).await;
+            if let Some(log) = log {
+                log.finish(&response);
+            }
+            Ok(response)
+        })
+    }
+}
+
+pub fn router(state: ServerState) -> Front {
     let snaps = crate::snap::api::router(state.inner.snaps.clone());
     let app = Router::new()
         .route("/", get(index::home))
@@ -131,14 +165,7 @@ pub fn router(state: ServerState) -> Router {
         .fallback(published)
         .with_state(state.clone())
         .merge(snaps);
-    // Upstream names are mapped before routing, which only sees the path.
-    let proxied = tower::Layer::layer(
-        &middleware::from_fn_with_state(state, crate::proxy::route_request),
-        app,
-    );
-    Router::new()
-        .fallback_service(proxied)
-        .layer(middleware::from_fn(access_log))
+    Front { state, app }
 }
 
 async fn status(State(state): State<ServerState>) -> Response {
@@ -238,6 +265,7 @@ pub fn serve(
     };
     let mut tls_sockets: Vec<Option<std::net::TcpListener>> = tls_sockets;
     tls_sockets.resize_with(listeners.sockets.len(), || None);
+    let loads = balance::Loads::new(listeners.sockets.len());
     let workers: Vec<_> = listeners
         .sockets
         .into_iter()
@@ -245,13 +273,14 @@ pub fn serve(
         .enumerate()
         .map(|(i, (socket, tls_socket))| {
             let (state, mut stopped) = (state.clone(), stopped.clone());
-            let tls_config = tls_config.clone();
+            let (tls_config, loads) = (tls_config.clone(), loads.clone());
             std::thread::Builder::new()
                 .name(format!("airlock-http-{i}"))
                 .spawn(move || -> Result<(), ServerError> {
                     let runtime = single_threaded()?;
                     runtime.block_on(async move {
                         let listener = TcpListener::from_std(socket).map_err(ServerError::Serve)?;
+                        let listener = balance::BalancedListener::new(listener, i, loads);
                         // Small responses must not wait for Nagle and delayed ACKs (25x fewer req/s).
                         let listener = listener.tap_io(|tcp| {
                             let _ = tcp.set_nodelay(true);
@@ -260,7 +289,7 @@ pub fn serve(
                             let listener = TcpListener::from_std(socket).map_err(ServerError::Serve)?;
                             tokio::spawn(tls::serve(listener, config, router(state.clone()), stopped.clone()));
                         }
-                        let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
+                        let app = axum::ServiceExt::<Request>::into_make_service_with_connect_info::<SocketAddr>(router(state));
                         let mut signal = stopped.clone();
                         let server = axum::serve(listener, app).with_graceful_shutdown(async move {
                             let _ = signal.wait_for(|s| *s).await;
@@ -295,29 +324,54 @@ fn single_threaded() -> Result<tokio::runtime::Runtime, ServerError> {
         .map_err(ServerError::Serve)
 }
 
-async fn access_log(request: Request, next: Next) -> Response {
-    let started = Instant::now();
-    let method = request.method().clone();
-    let uri = request.uri().clone();
-    let version = request.version();
-    let peer = request
-        .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map_or("-".to_string(), |c| c.0.ip().to_string());
-    let response = next.run(request).await;
-    let length = response
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("-")
-        .to_string();
-    tracing::info!(
-        target: "airlock::access",
-        "{peer} \"{method} {uri} {version:?}\" {} {length} {:.1}ms",
-        response.status().as_u16(),
-        started.elapsed().as_secs_f64() * 1000.0
-    );
-    response
+/// One line per request, like a web server's access log; nothing is gathered when the log
+/// level leaves it out (`--quiet`).
+struct AccessLog {
+    started: Instant,
+    method: Method,
+    uri: axum::http::Uri,
+    version: axum::http::Version,
+    peer: Option<SocketAddr>,
+}
+
+impl AccessLog {
+    fn start(request: &Request) -> Option<AccessLog> {
+        if !tracing::enabled!(target: "airlock::access", tracing::Level::INFO) {
+            return None;
+        }
+        Some(AccessLog {
+            started: Instant::now(),
+            method: request.method().clone(),
+            uri: request.uri().clone(),
+            version: request.version(),
+            peer: request
+                .extensions()
+                .get::<ConnectInfo<SocketAddr>>()
+                .map(|c| c.0),
+        })
+    }
+
+    fn finish(self, response: &Response) {
+        let AccessLog {
+            started,
+            method,
+            uri,
+            version,
+            peer,
+        } = self;
+        let peer = peer.map_or("-".to_string(), |p| p.ip().to_string());
+        let length = response
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("-");
+        tracing::info!(
+            target: "airlock::access",
+            "{peer} \"{method} {uri} {version:?}\" {} {length} {:.1}ms",
+            response.status().as_u16(),
+            started.elapsed().as_secs_f64() * 1000.0
+        );
+    }
 }
 
 async fn key_binary(State(state): State<ServerState>) -> Response {

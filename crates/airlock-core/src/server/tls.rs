@@ -4,7 +4,6 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::Router;
 use axum::extract::ConnectInfo;
 use hyper_util::rt::TokioIo;
 use hyper_util::server::graceful::GracefulShutdown;
@@ -21,7 +20,7 @@ const HANDSHAKE: Duration = Duration::from_secs(10);
 pub async fn serve(
     listener: TcpListener,
     config: Arc<rustls::ServerConfig>,
-    app: Router,
+    app: super::Front,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) {
     let acceptor = tokio_rustls::TlsAcceptor::from(config);
@@ -46,7 +45,7 @@ pub async fn serve(
                     .extensions_mut()
                     .insert(ConnectInfo::<SocketAddr>(peer));
                 request.extensions_mut().insert(Https);
-                request
+                request.map(axum::body::Body::new)
             },
         );
         let watcher = graceful.watcher();
