@@ -23,6 +23,7 @@ cleanup() { [ -n "$NGINX_PID" ] && kill "$NGINX_PID" 2>/dev/null; rm -rf "$WORK"
 trap cleanup EXIT
 export GNUPGHOME="$WORK/gnupg"; mkdir -m 700 "$GNUPGHOME"
 cd "$WORK"
+. "$ROOT/bench/lib.sh"
 gpg --batch --pinentry-mode loopback --passphrase '' --quick-gen-key 'Bench Images <img@example.invalid>' ed25519 sign never 2>/dev/null
 gpg --export > stream.gpg
 
@@ -60,25 +61,10 @@ for doc in up/streams/v1/*.json; do
 done
 BYTES=$(find up/noble -type f -printf '%s\n' | awk '{s+=$1} END{print s}')
 
-PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-mkdir -p nginx/tmp
-cat > nginx/nginx.conf <<CONF
-user root;
-worker_processes 2;
-pid $WORK/nginx/nginx.pid;
-error_log $WORK/nginx/error.log;
-events { worker_connections 1024; }
-http {
-  access_log off; sendfile on; tcp_nodelay on;
-  client_body_temp_path $WORK/nginx/tmp; proxy_temp_path $WORK/nginx/tmp;
-  fastcgi_temp_path $WORK/nginx/tmp; uwsgi_temp_path $WORK/nginx/tmp; scgi_temp_path $WORK/nginx/tmp;
-  server { listen 127.0.0.1:$PORT; root $WORK/up; }
-}
-CONF
-nginx -c "$WORK/nginx/nginx.conf" -g 'daemon off;' & NGINX_PID=$!
+PORT=$(free_port)
+start_nginx "$WORK/up" "$PORT"
 for _ in $(seq 100); do curl -fs -o /dev/null "http://127.0.0.1:$PORT/streams/v1/index.sjson" && break; sleep 0.05; done
 
-median() { sort -g | awk '{v[NR]=$1} END{print v[int((NR+1)/2)]}'; }
 curl_t=() airlock_t=() airlock_m=() noop_t=()
 for round in $(seq "$ROUNDS"); do
   # The limit: curl writing every item to the same filesystem, in parallel like airlock,

@@ -25,6 +25,7 @@ cleanup() { [ -n "$NGINX_PID" ] && kill "$NGINX_PID" 2>/dev/null; rm -rf "$WORK"
 trap cleanup EXIT
 export GNUPGHOME="$WORK/gnupg"; mkdir -m 700 "$GNUPGHOME"
 cd "$WORK"
+. "$ROOT/bench/lib.sh"
 
 gpg --batch --pinentry-mode loopback --passphrase '' --quick-gen-key 'Bench Upstream <up@example.invalid>' ed25519 sign never 2>/dev/null
 KEY=$(gpg --list-secret-keys --with-colons | awk -F: '/^fpr/{print $10; exit}')
@@ -71,22 +72,8 @@ if [ -n "$LISTS" ]; then
   BIG_COUNT=$(grep -c '^Package: ' big/dists/stable/main/binary-amd64/Packages)
 fi
 
-PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-mkdir -p nginx/tmp
-cat > nginx/nginx.conf <<CONF
-user root;
-worker_processes 2;
-pid $WORK/nginx/nginx.pid;
-error_log $WORK/nginx/error.log;
-events { worker_connections 1024; }
-http {
-  access_log off; sendfile on; tcp_nodelay on; keepalive_requests 100000;
-  client_body_temp_path $WORK/nginx/tmp; proxy_temp_path $WORK/nginx/tmp;
-  fastcgi_temp_path $WORK/nginx/tmp; uwsgi_temp_path $WORK/nginx/tmp; scgi_temp_path $WORK/nginx/tmp;
-  server { listen 127.0.0.1:$PORT; root $WORK; }
-}
-CONF
-nginx -c "$WORK/nginx/nginx.conf" -g 'daemon off;' & NGINX_PID=$!
+PORT=$(free_port)
+start_nginx "$WORK" "$PORT"
 for _ in $(seq 100); do curl -fs -o /dev/null "http://127.0.0.1:$PORT/up/dists/stable/InRelease" && break; sleep 0.05; done
 
 timed() { # NAME CMD...: wall seconds and peak RSS (KB) into T and M
@@ -134,7 +121,6 @@ run_airlock() {
   fastest "$AIRLOCK" --quiet --config site/airlock.toml sync; N=$T; T=$t; M=$m
 }
 
-median() { sort -g | awk '{v[NR]=$1} END{print v[int((NR+1)/2)]}'; }
 declare -A TIME RSS NOOP
 bench() { # PART TOOLS...
   local part=$1; shift

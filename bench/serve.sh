@@ -25,6 +25,7 @@ PIDS=()
 cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$WORK"; }
 trap cleanup EXIT
 cd "$WORK"
+. "$ROOT/bench/lib.sh"
 
 # A repo holding one small and one large package, published.
 "$AIRLOCK" --quiet init site >/dev/null
@@ -47,8 +48,6 @@ SMALL=/apt/bench/dists/stable/small.bin
 sync
 LARGE=/apt/bench/pool/main/l/large/large_1_amd64.deb
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_for() { for _ in $(seq 100); do curl -fs -o /dev/null "$1" && return 0; sleep 0.05; done; echo "no answer from $1" >&2; exit 1; }
 
 # Both servers run side by side (idle until asked); the small-file runs alternate between them
 # for ROUNDS rounds and medians are kept, so that a slow minute of the machine does not
@@ -57,28 +56,13 @@ AIRLOCK_PORT=$(free_port)
 "$AIRLOCK" --quiet --config site/airlock.toml serve --listen "127.0.0.1:$AIRLOCK_PORT" 2>/dev/null &
 PIDS+=($!)
 NGINX_PORT=$(free_port)
-mkdir -p nginx/tmp
-cat > nginx/nginx.conf <<CONF
-user root;
-worker_processes 2;
-pid $WORK/nginx/nginx.pid;
-error_log $WORK/nginx/error.log;
-events { worker_connections 1024; }
-http {
-  access_log off;
-  sendfile on; tcp_nopush on; tcp_nodelay on; keepalive_requests 100000;
-  client_body_temp_path $WORK/nginx/tmp; proxy_temp_path $WORK/nginx/tmp;
-  fastcgi_temp_path $WORK/nginx/tmp; uwsgi_temp_path $WORK/nginx/tmp; scgi_temp_path $WORK/nginx/tmp;
-  server { listen 127.0.0.1:$NGINX_PORT; root $PUBLIC; }
-}
-CONF
-nginx -c "$WORK/nginx/nginx.conf" -g 'daemon off;' &
+start_nginx "$PUBLIC" "$NGINX_PORT"
+PIDS+=("$NGINX_PID")
 PIDS+=($!)
 AIRLOCK_URL="http://127.0.0.1:$AIRLOCK_PORT" NGINX_URL="http://127.0.0.1:$NGINX_PORT"
 wait_for "$AIRLOCK_URL$SMALL"; wait_for "$NGINX_URL$SMALL"
 
 reqs() { wrk -t2 -c50 -d"${SECONDS_OF_LOAD}s" "$@" | awk '/Requests\/sec/{print $2}'; }
-median() { sort -n | awk '{v[NR]=$1} END{print (NR%2)? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2}'; }
 for round in $(seq "$ROUNDS"); do
   a=$(reqs "$AIRLOCK_URL$SMALL")
   r=$(reqs -H 'Host: archive.ubuntu.com' "$AIRLOCK_URL/ubuntu/dists/stable/small.bin")

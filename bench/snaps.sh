@@ -25,6 +25,7 @@ PIDS=()
 cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$WORK"; }
 trap cleanup EXIT
 cd "$WORK"
+. "$ROOT/bench/lib.sh"
 
 # A snap holding SNAP_MB of incompressible data, signed by a bench root the site trusts.
 mkdir -p tree/meta
@@ -37,8 +38,6 @@ rm -rf tree
 printf '[site]\ndata_dir = "data"\nlisten = "127.0.0.1:0"\nsigning_key = "airlock.key"\n\n[snaps]\ntrusted_keys = "root.assert"\n' > site/airlock.toml
 "$AIRLOCK" --quiet --config site/airlock.toml snap import bench-snap_1.snap --channel stable >/dev/null
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_for() { for _ in $(seq 100); do curl -fs -o /dev/null "$1" && return 0; sleep 0.05; done; echo "no answer from $1" >&2; exit 1; }
 best_download() { # URL -> best bytes/s of 3
   local best=0 bps
   for _ in 1 2 3; do
@@ -95,22 +94,8 @@ PY
 )
 BLOB_PATH=$(find site/data/store -name "$BLOB*" -type f | head -1)
 port=$(free_port)
-mkdir -p nginx/tmp
-cat > nginx/nginx.conf <<CONF
-user root;
-worker_processes 2;
-pid $WORK/nginx/nginx.pid;
-error_log $WORK/nginx/error.log;
-events { worker_connections 1024; }
-http {
-  access_log off;
-  sendfile on; tcp_nopush on; tcp_nodelay on; keepalive_requests 100000;
-  client_body_temp_path $WORK/nginx/tmp; proxy_temp_path $WORK/nginx/tmp;
-  fastcgi_temp_path $WORK/nginx/tmp; uwsgi_temp_path $WORK/nginx/tmp; scgi_temp_path $WORK/nginx/tmp;
-  server { listen 127.0.0.1:$port; root $WORK; }
-}
-CONF
-nginx -c "$WORK/nginx/nginx.conf" -g 'daemon off;' &
+start_nginx "$WORK" "$port"
+PIDS+=("$NGINX_PID")
 PIDS+=($!)
 wait_for "http://127.0.0.1:$port/$BLOB_PATH"
 NGINX_BPS=$(best_download "http://127.0.0.1:$port/$BLOB_PATH")

@@ -199,6 +199,14 @@ fn apt_and_curl_reach_the_mirror_under_ubuntu_names() {
         b"GET /ubuntu/dists/noble/InRelease HTTP/1.1\r\nHost: archive.ubuntu.com\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab",
     );
     assert!(two_lengths.starts_with("HTTP/1.1 400"), "{two_lengths}");
+    // apt pipelines: 20 requests sent at once, then one asking to close, all answered in order.
+    let mut pipelined =
+        "GET /ubuntu/dists/noble/InRelease HTTP/1.1\r\nHost: archive.ubuntu.com\r\n\r\n".repeat(20);
+    pipelined.push_str(
+        "GET /ubuntu/dists/noble/Release HTTP/1.1\r\nHost: archive.ubuntu.com\r\nConnection: close\r\n\r\n",
+    );
+    let answers = raw(&address, pipelined.as_bytes());
+    assert_eq!(answers.matches("HTTP/1.1 200 OK").count(), 21, "{answers}");
     let huge = format!(
         "GET /ubuntu/dists/noble/InRelease HTTP/1.1\r\nHost: archive.ubuntu.com\r\nX-Big: {}\r\n\r\n",
         "a".repeat(1 << 20)

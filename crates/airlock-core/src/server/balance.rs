@@ -57,11 +57,8 @@ impl BalancedListener {
     }
 }
 
-impl axum::serve::Listener for BalancedListener {
-    type Io = Counted;
-    type Addr = SocketAddr;
-
-    async fn accept(&mut self) -> (Counted, SocketAddr) {
+impl BalancedListener {
+    pub async fn accept(&mut self) -> (Counted, SocketAddr) {
         loop {
             if self.busier_than_others() {
                 tokio::time::sleep(Duration::from_millis(1)).await;
@@ -84,10 +81,6 @@ impl axum::serve::Listener for BalancedListener {
                 }
             }
         }
-    }
-
-    fn local_addr(&self) -> io::Result<SocketAddr> {
-        self.inner.local_addr()
     }
 }
 

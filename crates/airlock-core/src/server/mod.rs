@@ -12,9 +12,9 @@
 //! [`router`] is separate from [`serve`] so tests can call it in-process.
 
 mod balance;
+mod connections;
 pub(crate) mod files;
 mod index;
-mod tls;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -28,7 +28,6 @@ use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
-use axum::serve::ListenerExt;
 use bytes::Bytes;
 use tokio::net::TcpListener;
 
@@ -266,6 +265,7 @@ pub fn serve(
     let mut tls_sockets: Vec<Option<std::net::TcpListener>> = tls_sockets;
     tls_sockets.resize_with(listeners.sockets.len(), || None);
     let loads = balance::Loads::new(listeners.sockets.len());
+    let tls_loads = balance::Loads::new(listeners.sockets.len());
     let workers: Vec<_> = listeners
         .sockets
         .into_iter()
@@ -273,29 +273,24 @@ pub fn serve(
         .enumerate()
         .map(|(i, (socket, tls_socket))| {
             let (state, mut stopped) = (state.clone(), stopped.clone());
-            let (tls_config, loads) = (tls_config.clone(), loads.clone());
+            let (tls_config, loads, tls_loads) = (tls_config.clone(), loads.clone(), tls_loads.clone());
             std::thread::Builder::new()
                 .name(format!("airlock-http-{i}"))
                 .spawn(move || -> Result<(), ServerError> {
                     let runtime = single_threaded()?;
                     runtime.block_on(async move {
-                        let listener = TcpListener::from_std(socket).map_err(ServerError::Serve)?;
-                        let listener = balance::BalancedListener::new(listener, i, loads);
-                        // Small responses must not wait for Nagle and delayed ACKs (25x fewer req/s).
-                        let listener = listener.tap_io(|tcp| {
-                            let _ = tcp.set_nodelay(true);
-                        });
-                        if let (Some(socket), Some(config)) = (tls_socket, tls_config) {
+                        let balanced = |socket, loads| -> Result<_, ServerError> {
                             let listener = TcpListener::from_std(socket).map_err(ServerError::Serve)?;
-                            tokio::spawn(tls::serve(listener, config, router(state.clone()), stopped.clone()));
+                            Ok(balance::BalancedListener::new(listener, i, loads))
+                        };
+                        if let (Some(socket), Some(config)) = (tls_socket, tls_config) {
+                            let acceptor = tokio_rustls::TlsAcceptor::from(config);
+                            let https = connections::serve(balanced(socket, tls_loads)?, Some(acceptor), router(state.clone()), stopped.clone());
+                            tokio::spawn(https);
                         }
-                        let app = axum::ServiceExt::<Request>::into_make_service_with_connect_info::<SocketAddr>(router(state));
-                        let mut signal = stopped.clone();
-                        let server = axum::serve(listener, app).with_graceful_shutdown(async move {
-                            let _ = signal.wait_for(|s| *s).await;
-                        });
+                        let server = connections::serve(balanced(socket, loads)?, None, router(state), stopped.clone());
                         tokio::select! {
-                            result = server => result.map_err(ServerError::Serve),
+                            () = server => Ok(()),
                             _ = async { let _ = stopped.wait_for(|s| *s).await; tokio::time::sleep(drain).await } => {
                                 tracing::warn!("requests still running after {}s; stopping anyway", drain.as_secs());
                                 Ok(())

@@ -1,0 +1,31 @@
+# Helpers shared by the benchmarks; source it once WORK (the scratch folder) is set.
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+# wait_for URL: until it answers (5 s at most).
+wait_for() { for _ in $(seq 100); do curl -fs -o /dev/null "$1" && return 0; sleep 0.05; done; echo "no answer from $1" >&2; exit 1; }
+
+# start_nginx ROOT PORT: the peer every benchmark compares with or fetches from: nginx with 2
+# workers, sendfile and long keep-alive, serving ROOT on 127.0.0.1:PORT; pid in NGINX_PID.
+start_nginx() {
+  mkdir -p "$WORK/nginx/tmp"
+  cat > "$WORK/nginx/nginx.conf" <<CONF
+user root;
+worker_processes 2;
+pid $WORK/nginx/nginx.pid;
+error_log $WORK/nginx/error.log;
+events { worker_connections 1024; }
+http {
+  access_log off;
+  sendfile on; tcp_nopush on; tcp_nodelay on; keepalive_requests 100000;
+  client_body_temp_path $WORK/nginx/tmp; proxy_temp_path $WORK/nginx/tmp;
+  fastcgi_temp_path $WORK/nginx/tmp; uwsgi_temp_path $WORK/nginx/tmp; scgi_temp_path $WORK/nginx/tmp;
+  server { listen 127.0.0.1:$2; root $1; }
+}
+CONF
+  nginx -c "$WORK/nginx/nginx.conf" -g 'daemon off;' &
+  NGINX_PID=$!
+}
+
+# median < numbers: the middle one (the lower middle for an even count).
+median() { sort -g | awk '{v[NR]=$1} END{print v[int((NR+1)/2)]}'; }
