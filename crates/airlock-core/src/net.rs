@@ -212,6 +212,22 @@ impl Http {
         self.request_small(url, &[], None, limit).await
     }
 
+    /// The time a server says it is (its `Date` header on a HEAD request).
+    pub async fn server_date(&self, url: &Url) -> Result<Option<jiff::Timestamp>, NetError> {
+        let response = self
+            .client
+            .head(url.clone())
+            .send()
+            .await
+            .map_err(|e| transport(url, e))?;
+        Ok(response
+            .headers()
+            .get(reqwest::header::DATE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| httpdate::parse_http_date(v).ok())
+            .and_then(|t| jiff::Timestamp::try_from(t).ok()))
+    }
+
     /// A GET (or, with a body, a JSON POST) with extra headers, answered by a small document;
     /// `None` for 404/410. Retried like every request.
     pub async fn request_small(

@@ -147,3 +147,47 @@ pub fn server_config(cert: &Path, key: &Path) -> Result<Arc<rustls::ServerConfig
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(Arc::new(config))
 }
+
+/// When the first certificate of a PEM file stops being valid.
+pub fn certificate_expiry(cert: &Path) -> Result<jiff::Timestamp, TlsError> {
+    let load = |reason: String| TlsError::Load {
+        path: cert.to_path_buf(),
+        reason,
+    };
+    let bytes = fs_err::read(cert).map_err(|e| load(e.to_string()))?;
+    let (_, pem) =
+        x509_parser::pem::parse_x509_pem(&bytes).map_err(|e| load(format!("not PEM: {e}")))?;
+    let parsed = pem
+        .parse_x509()
+        .map_err(|e| load(format!("not an X.509 certificate: {e}")))?;
+    jiff::Timestamp::from_second(parsed.validity().not_after.timestamp())
+        .map_err(|e| load(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn certificate_expiry_is_read_from_the_pem() {
+        let dir = tempfile::tempdir().unwrap();
+        let files = init(dir.path(), &["airlock.example".to_string()]).unwrap();
+        let until = certificate_expiry(&files.cert).unwrap();
+        let now = jiff::Timestamp::now();
+        // About two years from now.
+        let days = until.duration_since(now).as_hours() / 24;
+        assert!((700..=740).contains(&days), "{until}");
+        assert_eq!(
+            certificate_expiry(&files.ca_cert).unwrap().to_string(),
+            "2046-01-01T00:00:00Z"
+        );
+        let bad = dir.path().join("bad.pem");
+        std::fs::write(&bad, "not a certificate").unwrap();
+        assert!(
+            certificate_expiry(&bad)
+                .unwrap_err()
+                .to_string()
+                .contains("bad.pem")
+        );
+    }
+}

@@ -115,6 +115,16 @@ pub struct VerifyArgs {
     /// One JSON document instead of the table, for monitoring.
     #[arg(long)]
     pub json: bool,
+    /// The DNS server the site's machines use (IP or IP:PORT): the overridden names must
+    /// resolve there to [dns] address (default: this machine's resolver).
+    #[arg(long, value_parser = resolver_address)]
+    pub resolver: Option<std::net::SocketAddr>,
+}
+
+fn resolver_address(text: &str) -> Result<std::net::SocketAddr, String> {
+    text.parse()
+        .or_else(|_| text.parse::<std::net::IpAddr>().map(|ip| (ip, 53).into()))
+        .map_err(|_| format!("{text:?} is not an address (10.0.0.1 or 10.0.0.1:53)"))
 }
 
 #[derive(Debug, Subcommand)]

@@ -138,6 +138,7 @@ fn responder_answers_routed_names_and_forwards_only_for_the_site() {
             resolver.port
         ),
     );
+    site.ok(&["publish"]);
     let server = site.serve();
     let port = dns_port(&server);
 
@@ -208,6 +209,49 @@ fn responder_answers_routed_names_and_forwards_only_for_the_site() {
     assert!(socket.recv(&mut reply).is_err(), "no answer to 3 bytes");
     let again = dig(port, &["archive.ubuntu.com", "A"]);
     assert_eq!(answers(&again), ["archive.ubuntu.com. A 192.0.2.10"]);
+
+    // verify: every name resolves to this server through the responder, every route answers
+    // with its tree's bytes.
+    let resolver_arg = format!("127.0.0.1:{port}");
+    let verify = site.run(&["verify", "--url", &server.url, "--resolver", &resolver_arg]);
+    let text = String::from_utf8_lossy(&verify.stdout).into_owned();
+    assert!(
+        verify.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&verify.stderr)
+    );
+    for area in ["proxy", "dns"] {
+        assert!(
+            text.lines()
+                .any(|l| l.starts_with(area) && l.ends_with(" ok")),
+            "{text}"
+        );
+    }
+
+    // A resolver that sends one name elsewhere: verify names exactly that name.
+    let config = site.ok(&[
+        "dns",
+        "config",
+        "--format",
+        "dnsmasq",
+        "--address",
+        "192.0.2.10",
+    ]);
+    let wrong = Dnsmasq::start(&config.replace(
+        "address=/images.maas.io/192.0.2.10",
+        "address=/images.maas.io/192.0.2.66",
+    ));
+    let resolver_arg = format!("127.0.0.1:{}", wrong.port);
+    let verify = site.run(&["verify", "--url", &server.url, "--resolver", &resolver_arg]);
+    let text = String::from_utf8_lossy(&verify.stdout).into_owned();
+    assert_eq!(verify.status.code(), Some(1), "{text}");
+    let failed: Vec<&str> = text.lines().filter(|l| l.starts_with("FAILED ")).collect();
+    assert_eq!(failed.len(), 1, "only the damaged name fails: {text}");
+    assert!(
+        failed[0].starts_with("FAILED dns: images.maas.io via"),
+        "{text}"
+    );
+    assert!(text.contains("got      192.0.2.66"), "{text}");
     drop(server);
 
     // A client outside [dns] allow gets no recursion: other names are refused.

@@ -49,11 +49,13 @@ fn apt_and_curl_reach_the_mirror_under_ubuntu_names() {
         "ed25519",
         &format!(
             "{}\n[proxy]\n\n[[proxy.route]]\nhost = \"archive.ubuntu.com\"\npath = \"/ubuntu\"\nto = \"apt/ubuntu\"\n\n\
-             [[proxy.route]]\nhost = \"security.ubuntu.com\"\npath = \"/ubuntu/\"\nto = \"apt/ubuntu\"\n",
+             [[proxy.route]]\nhost = \"security.ubuntu.com\"\npath = \"/ubuntu/\"\nto = \"apt/ubuntu\"\n\n\
+             [[apt.repo]]\nname = \"other\"\nsuites = [\"stable\"]\ncomponents = [\"main\"]\narchitectures = [\"amd64\"]\n",
             archive.mirror_config("ubuntu", &upstream.url, "")
         ),
     );
     site.ok(&["sync"]);
+    site.ok(&["publish"]);
     let server = site.serve();
     let address = server.url.trim_start_matches("http://").to_string();
     let proxy = format!("Acquire::http::Proxy={}", server.url);
@@ -219,6 +221,36 @@ fn apt_and_curl_reach_the_mirror_under_ubuntu_names() {
     );
     let out = curl(&["-f", "--resolve", &resolve, &in_release]);
     assert!(out.status.success(), "still serving after the bad requests");
+
+    // verify: each route answers with its tree's bytes (two suites on two routes).
+    let verify = site.run(&["verify", "--url", &server.url]);
+    let text = stdout(&verify);
+    assert!(verify.status.success(), "{text}");
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("proxy") && l.contains(" 4 checked") && l.ends_with(" ok")),
+        "{text}"
+    );
+    // The config now routes archive.ubuntu.com to another tree, the server still runs the old
+    // one: verify names that route, and nothing else.
+    let config = std::fs::read_to_string(site.config()).unwrap();
+    let edited = config.replacen(
+        "path = \"/ubuntu\"\nto = \"apt/ubuntu\"",
+        "path = \"/ubuntu\"\nto = \"apt/other\"",
+        1,
+    );
+    assert_ne!(config, edited);
+    std::fs::write(site.config(), &edited).unwrap();
+    let verify = site.run(&["verify", "--url", &server.url]);
+    let text = stdout(&verify);
+    assert_eq!(verify.status.code(), Some(1), "{text}");
+    let failed: Vec<&str> = text.lines().filter(|l| l.starts_with("FAILED ")).collect();
+    assert_eq!(
+        failed,
+        ["FAILED proxy: http://archive.ubuntu.com/ubuntu/dists/stable/InRelease"],
+        "{text}"
+    );
+    std::fs::write(site.config(), &config).unwrap();
 
     // The counters saw it all.
     let status = site.ok(&["status", "--url", &server.url]);

@@ -4,13 +4,15 @@
 //!   blob of the content store re-hashed (in parallel, streaming) against its name, every file
 //!   a published tree names there and of the right content, every snap blob present.
 //! - [`online`]: what clients would do, over HTTP against the running server ([`apt`],
-//!   [`images`], [`snaps`]), plus the site's own key, certificate and disk.
+//!   [`images`], [`snaps`], the upstream names and what DNS answers for them), plus the site's
+//!   own key, certificate and disk.
 //!
 //! Both keep going after a failure and report all of them; damage is a failed check, never a
 //! reason to stop.
 
 pub mod apt;
 pub mod images;
+mod proxy;
 pub mod snaps;
 
 use std::io::Read;
@@ -330,10 +332,13 @@ fn hash_file(path: &Path) -> std::io::Result<Sha256> {
 }
 
 /// Checks, over HTTP at `base`, what the server serves, as clients fetch it.
+/// `resolver`: the DNS server the site's machines use, to check the overridden names with
+/// (default: this machine's).
 pub async fn online(
     site: &Site,
     base: &str,
     depth: Depth,
+    resolver: Option<std::net::SocketAddr>,
     reporter: &dyn Reporter,
 ) -> Result<Report, crate::net::NetError> {
     let sync = &site.config.sync;
@@ -355,6 +360,9 @@ pub async fn online(
         }
     };
     site_checks(site, &mut report);
+    if !server_check(&http, &base, &mut report).await {
+        return Ok(report);
+    }
     let run = Run {
         http: &http,
         base: &base,
@@ -365,6 +373,8 @@ pub async fn online(
     apt::check(site, &run, &mut report).await;
     images::check(site, &run, &mut report).await;
     snaps::check(site, &run, &mut report).await;
+    proxy::check(site, &run, &mut report).await;
+    proxy::check_dns(site, resolver, &mut report).await;
     Ok(report)
 }
 
@@ -375,6 +385,46 @@ struct Run<'a> {
     depth: Depth,
     scratch: &'a Path,
     reporter: &'a dyn Reporter,
+}
+
+/// A certificate closer than this to its end is a warning.
+const CERTIFICATE_NOTICE: jiff::SignedDuration = jiff::SignedDuration::from_hours(30 * 24);
+/// Clocks further apart than this make signatures look expired or from the future.
+const CLOCK_SKEW: i64 = 300;
+
+/// The server answers, and its clock agrees with this machine's (from its Date header).
+/// False when it does not answer at all: one failure says so, rather than one per check.
+async fn server_check(http: &Http, base: &Url, report: &mut Report) -> bool {
+    let what = format!("the clock of {base}");
+    let failures = match http.server_date(base).await {
+        Ok(Some(date)) => {
+            let skew = date.as_second() - jiff::Timestamp::now().as_second();
+            if skew.abs() > CLOCK_SKEW {
+                vec![Failure::new(
+                    "server",
+                    what,
+                    "within 5 minutes of this machine's",
+                    format!(
+                        "{skew:+} s off ({date}): Valid-Until and signature dates are judged by it"
+                    ),
+                )]
+            } else {
+                Vec::new()
+            }
+        }
+        Ok(None) => vec![Failure::new("server", what, "a Date header", "none")],
+        Err(e) => {
+            report.broken(
+                "server",
+                base.to_string(),
+                "a server answering (is airlock serve running? --url names another)",
+                e.to_string(),
+            );
+            return false;
+        }
+    };
+    report.area("server", 1, failures, Vec::new());
+    true
 }
 
 /// The site itself: its signing key and certificate load, and its disk has room.
@@ -398,6 +448,27 @@ fn site_checks(site: &Site, report: &mut Report) {
                 "loadable with its key",
                 e.to_string(),
             ));
+        }
+        // An expired certificate stops snapd at once, and nothing outside can renew it.
+        checked += 1;
+        let what = format!("the HTTPS certificate {}", tls.cert.display());
+        match crate::tls::certificate_expiry(&tls.cert) {
+            Ok(until) if until < jiff::Timestamp::now() => failures.push(Failure::new(
+                "site",
+                what,
+                "valid",
+                format!("expired on {until}: airlock tls init makes a new one"),
+            )),
+            Ok(until) if until < jiff::Timestamp::now() + CERTIFICATE_NOTICE => {
+                warnings.push(Failure::new(
+                    "site",
+                    what,
+                    "valid for 30 more days",
+                    format!("expires on {until}: airlock tls init makes a new one"),
+                ))
+            }
+            Ok(_) => {}
+            Err(e) => failures.push(Failure::new("site", what, "readable", e.to_string())),
         }
     }
     checked += 1;

@@ -35,8 +35,14 @@ pub fn run(
             .build()
             .map_err(Into::into)
             .and_then(|rt| {
-                rt.block_on(airlock_core::verify::online(&site, &base, depth, reporter))
-                    .map_err(Into::into)
+                rt.block_on(airlock_core::verify::online(
+                    &site,
+                    &base,
+                    depth,
+                    args.resolver,
+                    reporter,
+                ))
+                .map_err(Into::into)
             })
     };
     let report = match result {
