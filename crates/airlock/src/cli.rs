@@ -119,6 +119,10 @@ pub struct VerifyArgs {
     /// resolve there to [dns] address (default: this machine's resolver).
     #[arg(long, value_parser = resolver_address)]
     pub resolver: Option<std::net::SocketAddr>,
+    /// After the checks, print a runbook of what clients are told: addresses, keys, apt
+    /// sources, the names to point here, the MAAS and snapd settings.
+    #[arg(long, conflicts_with_all = ["offline", "json"])]
+    pub client_config: bool,
 }
 
 fn resolver_address(text: &str) -> Result<std::net::SocketAddr, String> {

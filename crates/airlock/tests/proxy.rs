@@ -231,6 +231,26 @@ fn apt_and_curl_reach_the_mirror_under_ubuntu_names() {
             .any(|l| l.starts_with("proxy") && l.contains(" 4 checked") && l.ends_with(" ok")),
         "{text}"
     );
+    // The runbook of what was just checked.
+    let runbook = site.ok(&["verify", "--url", &server.url, "--client-config"]);
+    for line in [
+        "every check passed".to_string(),
+        format!(
+            "deb [signed-by=/etc/apt/keyrings/airlock.gpg] {}/apt/ubuntu noble main",
+            server.url
+        ),
+        format!(
+            "deb [signed-by=/etc/apt/keyrings/airlock.gpg] {}/apt/other stable main",
+            server.url
+        ),
+        format!(
+            "http://archive.ubuntu.com/ubuntu/ -> {}/apt/ubuntu/",
+            server.url
+        ),
+        "DNS: archive.ubuntu.com, security.ubuntu.com -> [dns] address is not set".to_string(),
+    ] {
+        assert!(runbook.contains(&line), "{line}\n{runbook}");
+    }
     // The config now routes archive.ubuntu.com to another tree, the server still runs the old
     // one: verify names that route, and nothing else.
     let config = std::fs::read_to_string(site.config()).unwrap();

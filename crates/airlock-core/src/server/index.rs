@@ -11,12 +11,13 @@ use super::ServerState;
 use crate::apt::deb822;
 
 /// One published suite as its Release file describes it.
-struct PublishedSuite {
-    repo: String,
-    suite: String,
-    components: String,
-    architectures: String,
-    date: String,
+#[derive(Debug, Clone)]
+pub struct PublishedSuite {
+    pub repo: String,
+    pub suite: String,
+    pub components: String,
+    pub architectures: String,
+    pub date: String,
 }
 
 pub async fn home(State(state): State<ServerState>) -> Response {
@@ -104,7 +105,8 @@ pub async fn home(State(state): State<ServerState>) -> Response {
     Html(page).into_response()
 }
 
-fn published_suites(apt_dir: &Path) -> Vec<PublishedSuite> {
+/// Every suite published under `apt_dir` (`data/public/apt`), by repo then suite.
+pub fn published_suites(apt_dir: &Path) -> Vec<PublishedSuite> {
     let mut suites = Vec::new();
     for repo in sorted_names(apt_dir) {
         let dists = apt_dir.join(&repo).join("dists");

@@ -32,6 +32,7 @@ use bytes::Bytes;
 use tokio::net::TcpListener;
 
 use files::safe_segments;
+pub use index::{PublishedSuite, published_suites};
 
 use crate::openpgp::SiteKey;
 

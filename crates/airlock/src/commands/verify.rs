@@ -91,8 +91,133 @@ pub fn run(
             }
         );
     }
+    if args.client_config {
+        let base = args.url.as_deref().unwrap_or(&site.config.site.public_url);
+        print!("{}", runbook(&site, base, &report));
+    }
     if !report.passed() {
         std::process::exit(1);
     }
     Ok(())
+}
+
+/// What an operator's runbook needs: where clients go, with which key, and what to set on
+/// them, MAAS and DNS; all of it from what was just checked.
+fn runbook(site: &airlock_core::site::Site, base: &str, report: &Report) -> String {
+    use std::fmt::Write;
+    let config = &site.config;
+    let base = base.trim_end_matches('/');
+    let mut out = String::new();
+    let verdict = if report.passed() {
+        "every check passed".to_string()
+    } else {
+        format!("{} checks FAILED: fix those first", report.failures.len())
+    };
+    let _ = writeln!(
+        out,
+        "\n# Runbook for this airlock site, as `airlock verify` found it on {} ({verdict}).",
+        jiff::Timestamp::now().strftime("%Y-%m-%d %H:%M UTC")
+    );
+    let _ = writeln!(out, "\n## Server\nHTTP: {base}/");
+    if let Some(tls) = &config.site.tls {
+        let _ = writeln!(
+            out,
+            "HTTPS: {}/ (clients trust the site CA: `airlock snap client-config` prints how)",
+            tls.public_url
+        );
+    }
+    match site.signing_key() {
+        Ok(key) => {
+            let _ = writeln!(
+                out,
+                "Site key: {} ({base}/airlock.gpg binary, for apt signed-by= and MAAS; {base}/airlock.asc armored)",
+                key.fingerprint()
+            );
+        }
+        Err(e) => {
+            let _ = writeln!(out, "Site key: cannot be read: {e}");
+        }
+    }
+
+    let suites = airlock_core::server::published_suites(&site.data_dir().join("public/apt"));
+    if !suites.is_empty() {
+        let _ = writeln!(
+            out,
+            "\n## apt (on each machine)\nsudo curl -fsSL {base}/airlock.gpg -o /etc/apt/keyrings/airlock.gpg"
+        );
+        for s in &suites {
+            let verbatim = config
+                .mirror(&s.repo)
+                .filter(|m| m.mode == airlock_core::config::MirrorMode::Verbatim);
+            let keyring = match verbatim {
+                // A verbatim mirror keeps the upstream's signature: clients keep its key.
+                Some(m) => m
+                    .keyring
+                    .first()
+                    .map_or("the upstream's keyring".into(), |k| k.display().to_string()),
+                None => "/etc/apt/keyrings/airlock.gpg".to_string(),
+            };
+            let _ = writeln!(
+                out,
+                "deb [signed-by={keyring}] {base}/apt/{} {} {}",
+                s.repo, s.suite, s.components
+            );
+        }
+    }
+
+    if !config.proxy.routes.is_empty() {
+        let _ = writeln!(
+            out,
+            "\n## Upstream names answered here (sources.list entries naming them keep working; a\n\
+             ## filtered mirror is signed by the site key: signed-by= it)"
+        );
+        for r in &config.proxy.routes {
+            let _ = writeln!(out, "http://{}{}/ -> {base}{}/", r.host, r.path, r.to);
+        }
+        let addresses: Vec<String> = config.dns.addresses.iter().map(|a| a.to_string()).collect();
+        let _ = writeln!(
+            out,
+            "DNS: {} -> {}\n  (the resolver's config: airlock dns config --format dnsmasq|unbound|bind-rpz|maas)\n\
+             Or, without DNS: Acquire::http::Proxy \"{base}/\"; in /etc/apt/apt.conf.d/",
+            config.overridden_names().join(", "),
+            if addresses.is_empty() {
+                "[dns] address is not set".to_string()
+            } else {
+                addresses.join(", ")
+            }
+        );
+    }
+
+    let _ = writeln!(out, "\n## MAAS");
+    if config.images.is_some() {
+        let _ = writeln!(
+            out,
+            "Boot images: {base}/images/ (the commands: airlock maas boot-source)"
+        );
+    }
+    // The archive MAAS installs machines from: a mirror, or a combined suite built on one.
+    let archive = config
+        .apt
+        .publish
+        .first()
+        .map(|p| p.name.as_str())
+        .or_else(|| config.apt.mirrors.first().map(|m| m.name.as_str()));
+    if let Some(name) = archive {
+        let _ = writeln!(
+            out,
+            "Package archive (Settings > Package repos, \"Ubuntu archive\"): {base}/apt/{name}/"
+        );
+    }
+    if site.data_dir().join("state/snaps/catalog.json").exists() {
+        let _ = writeln!(
+            out,
+            "\n## Snaps\nStore: {}/ (snapd's settings: airlock snap client-config)",
+            config
+                .site
+                .tls
+                .as_ref()
+                .map_or(base, |t| t.public_url.as_str())
+        );
+    }
+    out
 }
