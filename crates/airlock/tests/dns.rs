@@ -334,7 +334,7 @@ fn generated_configs_work_in_the_real_resolvers() {
     let maas = config("maas");
     assert!(
         maas.contains(
-            "maas $PROFILE dnsresources create fqdn=images.maas.io ip_addresses=192.0.2.10"
+            "maas $PROFILE dnsresources create name=@ domain=images.maas.io ip_addresses=192.0.2.10"
         ),
         "{maas}"
     );

@@ -40,6 +40,8 @@ pub struct DnsConfig {
     pub listen: Option<SocketAddr>,
     /// What the overridden names resolve to: this server's addresses.
     pub addresses: Vec<IpAddr>,
+    /// `addresses` were set in `[dns]`, not guessed from public_url: the site overrides names.
+    pub addresses_set: bool,
     /// Other names are forwarded there, for clients in `allow` only.
     pub upstream: Option<SocketAddr>,
     pub allow: Vec<ipnet::IpNet>,
@@ -152,7 +154,12 @@ pub(super) fn proxy(
             // An IP or this server's own name cannot be overridden by DNS, and routing it
             // would capture requests meant for airlock itself.
             let own = own_host.is_some_and(|h| h.eq_ignore_ascii_case(&route.host));
-            if own || route.host == "localhost" || route.host.parse::<IpAddr>().is_ok() {
+            let address = route
+                .host
+                .trim_matches(['[', ']'])
+                .parse::<IpAddr>()
+                .is_ok();
+            if own || route.host == "localhost" || address {
                 continue;
             }
             if !routes
@@ -197,7 +204,6 @@ fn routes_for(url: &str, to: &str, name: &str) -> Vec<Route> {
     {
         hosts.extend(["archive.ubuntu.com", "security.ubuntu.com"].map(String::from));
     }
-    hosts.dedup();
     let mut seen = HashSet::new();
     hosts
         .into_iter()
@@ -288,6 +294,7 @@ fn upstream_url(raw: &str) -> Result<String, String> {
 }
 
 pub(super) fn dns(raw: RawDns, public_url: &str) -> Result<DnsConfig, String> {
+    let addresses_set = raw.address.is_some();
     let addresses = match raw.address {
         Some(a) => a.0,
         // A public URL naming an address is the address clients should be sent to.
@@ -327,6 +334,7 @@ pub(super) fn dns(raw: RawDns, public_url: &str) -> Result<DnsConfig, String> {
     Ok(DnsConfig {
         listen: raw.listen,
         addresses,
+        addresses_set,
         upstream: raw.upstream,
         allow,
         names,

@@ -28,6 +28,21 @@ impl Zone {
             ttl,
         }
     }
+
+    /// A name or any name below it, as the dnsmasq, unbound and RPZ configs answer them
+    /// (country mirrors like gb.archive.ubuntu.com included).
+    fn covers(&self, name: &str) -> bool {
+        let mut rest = name;
+        loop {
+            if self.names.contains(rest) {
+                return true;
+            }
+            match rest.split_once('.') {
+                Some((_, parent)) => rest = parent,
+                None => return false,
+            }
+        }
+    }
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -79,7 +94,7 @@ pub fn decide(zone: &Zone, query: &[u8], may_forward: bool, udp: bool) -> Decisi
     if kind == RecordType::ANY || question.query_class() != DNSClass::IN {
         return answer(with_code(response, ResponseCode::Refused));
     }
-    if !zone.names.contains(&name) {
+    if !zone.covers(&name) {
         return if may_forward {
             Decision::Forward
         } else {
@@ -183,6 +198,24 @@ mod tests {
 
     #[test]
     fn other_names_are_refused_or_forwarded() {
+        let below = parsed(decide(
+            &zone(),
+            &query("gb.archive.ubuntu.com.", RecordType::A),
+            false,
+            true,
+        ));
+        assert_eq!(
+            below.answers.len(),
+            1,
+            "names below a routed one are answered too"
+        );
+        let beside = parsed(decide(
+            &zone(),
+            &query("xarchive.ubuntu.com.", RecordType::A),
+            false,
+            true,
+        ));
+        assert_eq!(beside.metadata.response_code, ResponseCode::Refused);
         let q = query("example.com.", RecordType::A);
         let refused = parsed(decide(&zone(), &q, false, true));
         assert_eq!(refused.metadata.response_code, ResponseCode::Refused);

@@ -90,16 +90,17 @@ pub fn render(format: Format, names: &[String], addresses: &[IpAddr], ttl: u32) 
             out.push_str(
                 "# airlock: MAAS answers DNS for its machines with bind9; these commands add the\n\
                  # mirrored upstream names to it. Replace $PROFILE with your MAAS CLI profile.\n\
-                 # Each name becomes a domain of its own, so that MAAS answers for that exact name\n\
-                 # only: creating the domain ubuntu.com instead would make MAAS authoritative for\n\
-                 # every ubuntu.com name and break the ones not mirrored.\n",
+                 # Each name becomes a domain of its own with its address at the apex (@), so\n\
+                 # that MAAS answers for that name only: creating the domain ubuntu.com instead\n\
+                 # would make MAAS authoritative for every ubuntu.com name and break the ones not\n\
+                 # mirrored. (Written from MAAS's documentation; not tried against a MAAS.)\n",
             );
             let joined: Vec<String> = addresses.iter().map(IpAddr::to_string).collect();
             for name in names {
                 let _ = writeln!(
                     out,
                     "maas $PROFILE domains create name={name} authoritative=true\n\
-                     maas $PROFILE dnsresources create fqdn={name} ip_addresses={}",
+                     maas $PROFILE dnsresources create name=@ domain={name} ip_addresses={}",
                     joined.join(",")
                 );
             }

@@ -166,7 +166,10 @@ impl Shared {
         })
         .await;
         if result.is_err() {
-            tracing::warn!("DNS: the upstream resolver {upstream} did not answer within 3 s");
+            tracing::warn!(
+                "DNS: the upstream resolver {upstream} did not answer within {} s",
+                FORWARD_TIMEOUT.as_secs()
+            );
         }
         result.ok().flatten()
     }
@@ -250,7 +253,13 @@ async fn write_frame(stream: &mut TcpStream, message: &[u8]) -> std::io::Result<
 #[derive(Debug)]
 struct RateLimiter {
     rate: f64,
-    buckets: Mutex<HashMap<IpAddr, (f64, Instant)>>,
+    buckets: Mutex<Buckets>,
+}
+
+#[derive(Debug)]
+struct Buckets {
+    by_client: HashMap<IpAddr, (f64, Instant)>,
+    pruned: Instant,
 }
 
 impl RateLimiter {
@@ -260,7 +269,10 @@ impl RateLimiter {
     fn new(rate: u32) -> RateLimiter {
         RateLimiter {
             rate: f64::from(rate),
-            buckets: Mutex::new(HashMap::new()),
+            buckets: Mutex::new(Buckets {
+                by_client: HashMap::new(),
+                pruned: Instant::now(),
+            }),
         }
     }
 
@@ -268,13 +280,20 @@ impl RateLimiter {
         let now = Instant::now();
         let burst = self.rate * 2.0;
         let mut buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
-        if buckets.len() >= Self::TRACKED && !buckets.contains_key(&client) {
-            buckets.retain(|_, (_, last)| now.duration_since(*last) < Duration::from_secs(2));
-            if buckets.len() >= Self::TRACKED {
+        let Buckets { by_client, pruned } = &mut *buckets;
+        if by_client.len() >= Self::TRACKED && !by_client.contains_key(&client) {
+            // At most once a second, or a flood from spoofed sources would make every packet
+            // walk the whole table. A bucket idle for 2 s is full again: forgetting it loses
+            // nothing.
+            if now.duration_since(*pruned) >= Duration::from_secs(1) {
+                by_client.retain(|_, (_, last)| now.duration_since(*last) < Duration::from_secs(2));
+                *pruned = now;
+            }
+            if by_client.len() >= Self::TRACKED {
                 return false;
             }
         }
-        let (tokens, last) = buckets.entry(client).or_insert((burst, now));
+        let (tokens, last) = by_client.entry(client).or_insert((burst, now));
         *tokens = (*tokens + now.duration_since(*last).as_secs_f64() * self.rate).min(burst);
         *last = now;
         if *tokens >= 1.0 {

@@ -43,7 +43,10 @@ pub async fn handle(proxy: &Proxy, request: Request) -> Response {
     {
         Ok(Ok(stream)) => stream,
         Ok(Err(e)) => return bad_gateway(&target, &e.to_string()),
-        Err(_) => return bad_gateway(&target, "no answer within 10 s"),
+        Err(_) => {
+            let why = format!("no answer within {} s", CONNECT_TIMEOUT.as_secs());
+            return bad_gateway(&target, &why);
+        }
     };
     tokio::spawn(async move {
         match hyper::upgrade::on(request).await {

@@ -128,6 +128,7 @@ impl Proxy {
             || self.own_hosts.iter().any(|h| h == host)
     }
 
+    /// Counts an answer: a hit (pulled files included), or a miss remembered by path.
     fn record(&self, index: usize, status: StatusCode, path: &str) {
         let route = &self.routes[index];
         if status == StatusCode::NOT_FOUND {
@@ -175,6 +176,13 @@ impl Proxy {
 pub async fn route_request(state: &ServerState, mut request: Request, app: Router) -> Response {
     let proxy = state.proxy();
     if request.method() == Method::CONNECT {
+        if request.extensions().get::<crate::server::Https>().is_some() {
+            return (
+                StatusCode::METHOD_NOT_ALLOWED,
+                "CONNECT is answered on the plain HTTP port only\n",
+            )
+                .into_response();
+        }
         return connect::handle(proxy, request).await;
     }
     let absolute = request.uri().authority().is_some();
@@ -185,62 +193,54 @@ pub async fn route_request(state: &ServerState, mut request: Request, app: Route
     let Some(host) = request_host(request.uri(), request.headers()) else {
         return run(app, request).await;
     };
-    match proxy.lookup(&host, request.uri().path()) {
-        Some((index, tree_path)) => {
-            let path = request.uri().path().to_string();
-            let uri = match request.uri().query() {
-                Some(query) => format!("{tree_path}?{query}"),
-                None => tree_path,
-            };
-            let Ok(uri) = uri.parse::<Uri>() else {
-                return (StatusCode::BAD_REQUEST, "invalid path\n").into_response();
-            };
-            *request.uri_mut() = uri;
-            request.extensions_mut().insert(Routed {
-                original_path: path.clone(),
-            });
-            let pull = proxy.pull.as_ref().filter(|p| p.serves(index));
-            let asked = pull.map(|_| (request.method().clone(), request.headers().clone()));
-            let mut response = run(app, request).await;
-            if let (Some(pull), Some((method, headers))) = (pull, asked)
-                && response.status() == StatusCode::NOT_FOUND
-                && (method == Method::GET || method == Method::HEAD)
-            {
-                let rest = &path[proxy.routes[index].route.path.len()..];
-                response = pull
-                    .respond(index, rest, &method, &headers, state.small_files())
-                    .await;
-                if response.status().is_success() {
-                    proxy.routes[index].pulled.fetch_add(1, Ordering::Relaxed);
-                }
-            }
-            proxy.record(index, response.status(), &path);
-            response
-        }
-        None if !proxy.routes_for(&host).is_empty() => (
-            StatusCode::NOT_FOUND,
-            format!(
-                "http://{host}{} is not routed here; routes for {host}: {}\n",
-                request.uri().path(),
-                proxy.routes_for(&host).join(", ")
-            ),
-        )
-            .into_response(),
-        None if absolute && !proxy.is_own(&host) => {
-            tracing::warn!(
-                "refused a proxy request for http://{host}{}: not routed",
-                request.uri().path()
+    let Some((index, tree_path)) = proxy.lookup(&host, request.uri().path()) else {
+        let path = request.uri().path();
+        let host_routes = proxy.routes_for(&host);
+        if !host_routes.is_empty() {
+            let message = format!(
+                "http://{host}{path} is not routed here; routes for {host}: {}\n",
+                host_routes.join(", ")
             );
-            (
-                StatusCode::FORBIDDEN,
-                format!(
-                    "{host} is not routed here: airlock answers only for the hosts of its mirrors and [[proxy.route]]s, it is not an open proxy\n"
-                ),
-            )
-                .into_response()
+            return (StatusCode::NOT_FOUND, message).into_response();
         }
-        None => run(app, request).await,
+        if absolute && !proxy.is_own(&host) {
+            tracing::warn!("refused a proxy request for http://{host}{path}: not routed");
+            let message = format!(
+                "{host} is not routed here: airlock answers only for the hosts of its mirrors and [[proxy.route]]s, it is not an open proxy\n"
+            );
+            return (StatusCode::FORBIDDEN, message).into_response();
+        }
+        return run(app, request).await;
+    };
+    let path = request.uri().path().to_string();
+    let uri = match request.uri().query() {
+        Some(query) => format!("{tree_path}?{query}"),
+        None => tree_path,
+    };
+    let Ok(uri) = uri.parse::<Uri>() else {
+        return (StatusCode::BAD_REQUEST, "invalid path\n").into_response();
+    };
+    *request.uri_mut() = uri;
+    request.extensions_mut().insert(Routed {
+        original_path: path.clone(),
+    });
+    let pull = proxy.pull.as_ref().filter(|p| p.serves(index));
+    let asked = pull.map(|_| (request.method().clone(), request.headers().clone()));
+    let mut response = run(app, request).await;
+    if let (Some(pull), Some((method, headers))) = (pull, asked)
+        && response.status() == StatusCode::NOT_FOUND
+        && (method == Method::GET || method == Method::HEAD)
+    {
+        let rest = &path[proxy.routes[index].route.path.len()..];
+        response = pull
+            .respond(index, rest, &method, &headers, state.small_files())
+            .await;
+        if response.status().is_success() {
+            proxy.routes[index].pulled.fetch_add(1, Ordering::Relaxed);
+        }
     }
+    proxy.record(index, response.status(), &path);
+    response
 }
 
 async fn run(app: Router, request: Request) -> Response {

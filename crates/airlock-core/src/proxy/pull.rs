@@ -58,6 +58,19 @@ impl std::fmt::Debug for PullThrough {
 /// How a download in flight ended, once it has: what its waiters watch.
 type Outcome = watch::Receiver<Option<Result<(), String>>>;
 
+/// Removes a download from the table when its task ends.
+struct Forget(Arc<PullThrough>, Sha256);
+
+impl Drop for Forget {
+    fn drop(&mut self) {
+        self.0
+            .downloads
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&self.1);
+    }
+}
+
 /// One upstream archive as seen through one route.
 struct Archive {
     base: Url,
@@ -184,17 +197,25 @@ impl PullThrough {
             ["dists", suite, rest @ ..] => {
                 let snapshot = self.snapshot(archive, suite, false).await?;
                 let wanted = rest.join("/");
-                let (listed_path, expected) = listed(&snapshot.upstream, &wanted).ok_or_else(|| {
-                    Refusal(
-                        StatusCode::NOT_FOUND,
-                        format!("dists/{suite}/{wanted} is not listed in the upstream's InRelease of {suite}"),
-                    )
-                })?;
+                let Some((listed_path, expected)) = listed(&snapshot.upstream, &wanted) else {
+                    // A by-hash name of an index an earlier InRelease listed (a client that
+                    // updated just before the refresh): its content is what its name says.
+                    return self.stored_by_hash(&wanted).ok_or_else(|| {
+                        Refusal(
+                            StatusCode::NOT_FOUND,
+                            format!("dists/{suite}/{wanted} is not listed in the upstream's InRelease of {suite}"),
+                        )
+                    });
+                };
                 let url = upstream::url(&archive.base, &format!("dists/{suite}/{wanted}"));
                 self.obtain(expected, &url).await?;
-                if is_packages(&listed_path) {
-                    self.learn(archive, &snapshot, &listed_path, expected)
-                        .await?;
+                if is_packages(&listed_path)
+                    && let Err(Refusal(_, e)) =
+                        self.learn(archive, &snapshot, &listed_path, expected).await
+                {
+                    // The client gets its verified index all the same; pool files it lists
+                    // will be refused until an index that reads is learned.
+                    tracing::warn!("pull-through: cannot read {listed_path} of {suite}: {e}");
                 }
                 Ok(expected)
             }
@@ -212,7 +233,7 @@ impl PullThrough {
                                 format!(
                                     "{wanted} is not listed in any Packages index of {} ({}): only listed files are fetched",
                                     archive.base,
-                                    archive.mirror.suites.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
+                                    archive.suites()
                                 ),
                             )
                         })?
@@ -223,6 +244,14 @@ impl PullThrough {
                 Ok(expected)
             }
         }
+    }
+
+    /// A `.../by-hash/SHA256/HEX` file already in the store.
+    fn stored_by_hash(&self, path: &str) -> Option<Expected> {
+        let (_, hex) = path.split_once("/by-hash/SHA256/")?;
+        let sha256 = Sha256::from_hex(hex)?;
+        let size = std::fs::metadata(self.store.blob_path(&sha256)).ok()?.len();
+        Some(Expected { size, sha256 })
     }
 
     /// The verified state of `suite`; with `fresh`, re-checked upstream if older than FRESH.
@@ -238,13 +267,7 @@ impl PullThrough {
                 format!(
                     "suite {suite} is not mirrored from {} (suites: {})",
                     archive.base,
-                    archive
-                        .mirror
-                        .suites
-                        .iter()
-                        .map(|s| s.as_str())
-                        .collect::<Vec<_>>()
-                        .join(", ")
+                    archive.suites()
                 ),
             ));
         }
@@ -305,7 +328,7 @@ impl PullThrough {
             ("Release.gpg", &upstream.release_gpg),
         ] {
             if let Some(bytes) = bytes {
-                documents.insert(name, self.store_bytes(bytes)?);
+                documents.insert(name, self.store_bytes(bytes.clone()).await?);
             }
         }
         let snapshot = Arc::new(Snapshot {
@@ -317,28 +340,41 @@ impl PullThrough {
         Ok(snapshot)
     }
 
-    fn store_bytes(&self, bytes: &[u8]) -> Result<Expected, Refusal> {
+    /// Stores a verified document, off the event loop (it flushes to disk).
+    async fn store_bytes(&self, bytes: bytes::Bytes) -> Result<Expected, Refusal> {
         let expected = Expected {
             size: bytes.len() as u64,
-            sha256: Sha256::of(bytes),
+            sha256: Sha256::of(&bytes),
         };
-        if !self.store.contains(&expected.sha256) {
-            let partial = self.store.partial_path(&expected.sha256);
-            let stored = upstream::create_parent(&partial)
-                .map_err(|e| e.to_string())
-                .and_then(|()| std::fs::write(&partial, bytes).map_err(|e| e.to_string()))
-                .and_then(|()| {
-                    self.store
-                        .adopt_now(&partial, &expected.sha256)
-                        .map_err(|e| e.to_string())
-                });
-            stored.map_err(|e| {
-                Refusal(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    format!("cannot store: {e}"),
-                )
-            })?;
+        if self.store.contains(&expected.sha256) {
+            return Ok(expected);
         }
+        let store = self.store.clone();
+        let stored = tokio::task::spawn_blocking(move || -> Result<(), String> {
+            // A file of its own: another route (security.ubuntu.com and archive.ubuntu.com
+            // share suites) may store the same document at the same moment.
+            let dir = store.partial_named("");
+            fs_err::create_dir_all(&dir).map_err(|e| e.to_string())?;
+            let mut temp = tempfile::Builder::new()
+                .prefix(".pull-")
+                .tempfile_in(&dir)
+                .map_err(|e| e.to_string())?;
+            std::io::Write::write_all(&mut temp, &bytes).map_err(|e| e.to_string())?;
+            let (_, path) = temp.keep().map_err(|e| e.to_string())?;
+            store
+                .adopt_now(&path, &expected.sha256)
+                .map(drop)
+                .map_err(|e| e.to_string())
+        })
+        .await
+        .map_err(|e| e.to_string())
+        .and_then(|r| r);
+        stored.map_err(|e| {
+            Refusal(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!("cannot store: {e}"),
+            )
+        })?;
         Ok(expected)
     }
 
@@ -350,6 +386,10 @@ impl PullThrough {
         }
         let mut outcome = {
             let mut downloads = self.downloads.lock().unwrap_or_else(|e| e.into_inner());
+            // Again under the lock: a download may have finished since the first look.
+            if self.store.contains(&expected.sha256) {
+                return Ok(());
+            }
             match downloads.get(&expected.sha256) {
                 Some(waiting) => waiting.clone(),
                 None => {
@@ -358,14 +398,14 @@ impl PullThrough {
                     // Its own task: a client that goes away does not cancel the others' download.
                     let (this, url) = (self.clone(), url.clone());
                     tokio::spawn(async move {
+                        // Forgotten however the task ends, a panic included: the next
+                        // request then tries again.
+                        let forget = Forget(this.clone(), expected.sha256);
                         let result = this.download(expected, &url).await;
                         if let Err(e) = &result {
                             tracing::warn!("pull-through: {e}");
                         }
-                        this.downloads
-                            .lock()
-                            .unwrap_or_else(|e| e.into_inner())
-                            .remove(&expected.sha256);
+                        drop(forget);
                         let _ = done.send(Some(result));
                     });
                     outcome
@@ -381,14 +421,19 @@ impl PullThrough {
     }
 
     async fn download(&self, expected: Expected, url: &Url) -> Result<(), String> {
-        let partial = self.store.partial_path(&expected.sha256);
+        // Not the sync's partial file: a sync running meanwhile must not write into this one.
+        let partial = self
+            .store
+            .partial_named(&format!("pull-{}", expected.sha256.to_hex()));
         upstream::create_parent(&partial).map_err(|e| e.to_string())?;
         self.http
             .download(url, expected, &partial, None)
             .await
             .map_err(|e| format!("refused {e}"))?;
-        self.store
-            .adopt_now(&partial, &expected.sha256)
+        let store = self.store.clone();
+        tokio::task::spawn_blocking(move || store.adopt_now(&partial, &expected.sha256))
+            .await
+            .map_err(|e| e.to_string())?
             .map_err(|e| e.to_string())?;
         tracing::info!(
             "pull-through: stored {url} ({} bytes, verified)",
@@ -450,13 +495,7 @@ impl PullThrough {
                     let best = [".xz", ".gz", ""].iter().find_map(|ext| {
                         let path = format!("{dir}{ext}");
                         let listed = snapshot.upstream.release.files.get(&path)?;
-                        Some((
-                            path,
-                            Expected {
-                                size: listed.size,
-                                sha256: listed.sha256?,
-                            },
-                        ))
+                        Some((path, expected_of(listed)?))
                     });
                     let Some((path, expected)) = best else {
                         continue;
@@ -480,6 +519,12 @@ impl PullThrough {
 }
 
 impl Archive {
+    /// The mirrored suites, for messages.
+    fn suites(&self) -> String {
+        let names: Vec<&str> = self.mirror.suites.iter().map(|s| s.as_str()).collect();
+        names.join(", ")
+    }
+
     fn insert(&self, suite: &str, snapshot: Arc<Snapshot>) {
         self.suites
             .lock()
@@ -501,14 +546,8 @@ impl Archive {
 /// with the name it is listed under. Downloads are always checked by size and SHA256.
 fn listed(suite: &UpstreamSuite, path: &str) -> Option<(String, Expected)> {
     let files = &suite.release.files;
-    let expected = |listed: &crate::apt::release::ListedFile| {
-        Some(Expected {
-            size: listed.size,
-            sha256: listed.sha256?,
-        })
-    };
     if let Some(listed) = files.get(path) {
-        return Some((path.to_string(), expected(listed)?));
+        return Some((path.to_string(), expected_of(listed)?));
     }
     let (dir, by_hash) = path.split_once("/by-hash/")?;
     let (algorithm, hex) = by_hash.split_once('/')?;
@@ -520,10 +559,18 @@ fn listed(suite: &UpstreamSuite, path: &str) -> Option<(String, Expected)> {
     files.iter().find_map(|(name, listed)| {
         let in_dir = name.rsplit_once('/').is_some_and(|(d, _)| d == dir);
         if in_dir && matches(listed) {
-            Some((name.clone(), expected(listed)?))
+            Some((name.clone(), expected_of(listed)?))
         } else {
             None
         }
+    })
+}
+
+/// What a download of a listed file must be: its size and SHA256 (None if only SHA512 is given).
+fn expected_of(listed: &crate::apt::release::ListedFile) -> Option<Expected> {
+    Some(Expected {
+        size: listed.size,
+        sha256: listed.sha256?,
     })
 }
 

@@ -72,8 +72,7 @@ impl ServerState {
         }
     }
 
-    /// Answers for the upstream names of `config` too. `own_hosts` are this server's own
-    /// names (absolute URLs for them are not proxy requests).
+    /// Answers for upstream names too, as `proxy` routes them.
     pub fn with_proxy(mut self, proxy: crate::proxy::Proxy) -> ServerState {
         Arc::get_mut(&mut self.inner)
             .expect("configured before serving")
@@ -284,12 +283,24 @@ pub fn serve(
                             let listener = TcpListener::from_std(socket).map_err(ServerError::Serve)?;
                             Ok(balance::BalancedListener::new(listener, i, loads))
                         };
-                        if let (Some(socket), Some(config)) = (tls_socket, tls_config) {
-                            let acceptor = tokio_rustls::TlsAcceptor::from(config);
-                            let https = connections::serve(balanced(socket, tls_loads)?, Some(acceptor), router(state.clone()), stopped.clone());
-                            tokio::spawn(https);
-                        }
-                        let server = connections::serve(balanced(socket, loads)?, None, router(state), stopped.clone());
+                        let https = match (tls_socket, tls_config) {
+                            (Some(socket), Some(config)) => {
+                                let acceptor = tokio_rustls::TlsAcceptor::from(config);
+                                Some(connections::serve(balanced(socket, tls_loads)?, Some(acceptor), router(state.clone()), stopped.clone()))
+                            }
+                            _ => None,
+                        };
+                        let http = connections::serve(balanced(socket, loads)?, None, router(state), stopped.clone());
+                        // Both drain before the loop stops: an HTTPS download is a request in
+                        // flight like any other.
+                        let server = async move {
+                            match https {
+                                Some(https) => {
+                                    tokio::join!(http, https);
+                                }
+                                None => http.await,
+                            }
+                        };
                         tokio::select! {
                             () = server => Ok(()),
                             _ = async { let _ = stopped.wait_for(|s| *s).await; tokio::time::sleep(drain).await } => {

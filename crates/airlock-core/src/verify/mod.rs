@@ -360,6 +360,8 @@ pub async fn online(
         }
     };
     site_checks(site, &mut report);
+    // DNS does not need the server.
+    proxy::check_dns(site, resolver, &mut report).await;
     if !server_check(&http, &base, &mut report).await {
         return Ok(report);
     }
@@ -374,7 +376,6 @@ pub async fn online(
     images::check(site, &run, &mut report).await;
     snaps::check(site, &run, &mut report).await;
     proxy::check(site, &run, &mut report).await;
-    proxy::check_dns(site, resolver, &mut report).await;
     Ok(report)
 }
 

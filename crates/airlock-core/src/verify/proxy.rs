@@ -124,7 +124,7 @@ pub(super) async fn check_dns(site: &Site, resolver: Option<SocketAddr>, report:
     let config = &site.config;
     let names = config.overridden_names();
     let expected: BTreeSet<IpAddr> = config.dns.addresses.iter().copied().collect();
-    if names.is_empty() || (expected.is_empty() && resolver.is_none()) {
+    if names.is_empty() || (!config.dns.addresses_set && resolver.is_none()) {
         return;
     }
     if expected.is_empty() {
