@@ -309,7 +309,6 @@ impl SuiteCheck<'_> {
             .collect();
         for ((size, sha256), url, result) in fetch_all(
             self.run.http,
-            self.run.scratch,
             items,
             &format!("{} pool files", self.area),
             self.run.reporter,

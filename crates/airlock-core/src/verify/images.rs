@@ -138,7 +138,7 @@ pub(super) async fn check(site: &Site, run: &Run<'_>, report: &mut Report) {
         })
         .collect();
     for ((what, size, sha256), url, result) in
-        fetch_all(http, run.scratch, items, "image items", run.reporter).await
+        fetch_all(http, items, "image items", run.reporter).await
     {
         checked += 1;
         if let Err(e) = result {

@@ -123,12 +123,11 @@ impl Depth {
     }
 }
 
-/// Downloads, in parallel, each item's URL, checking size and digest while streaming, into
-/// files of `temp` removed at once; returns each item with what went wrong, if anything.
+/// Fetches, in parallel, each item's URL, checking size and digest while streaming and
+/// keeping nothing; returns each item with what went wrong, if anything.
 /// Progress (bytes) goes to `reporter` under `label`.
 async fn fetch_all<T: Send + 'static>(
     http: &Http,
-    temp: &Path,
     items: Vec<(T, Url, u64, Checksum)>,
     label: &str,
     reporter: &dyn Reporter,
@@ -136,14 +135,13 @@ async fn fetch_all<T: Send + 'static>(
     let total = items.iter().map(|(_, _, size, _)| size).sum();
     let task = reporter.start(label, Some(total), Unit::Bytes);
     let mut downloads = tokio::task::JoinSet::new();
-    for (i, (item, url, size, checksum)) in items.into_iter().enumerate() {
-        let (http, partial) = (http.clone(), temp.join(format!("fetch-{i}")));
+    for (item, url, size, checksum) in items {
+        let http = http.clone();
         downloads.spawn(async move {
             let result = http
-                .download_checked(&url, size, checksum, &partial, None)
+                .check_served(&url, size, checksum)
                 .await
                 .map_err(|e| e.to_string());
-            let _ = std::fs::remove_file(&partial);
             (item, url, size, result)
         });
     }

@@ -178,9 +178,7 @@ pub(super) async fn check(site: &Site, run: &Run<'_>, report: &mut Report) {
         .into_iter()
         .map(|(what, url, size, sha3)| ((what, size, sha3), url, size, Checksum::Sha3_384(sha3)))
         .collect();
-    for ((what, size, sha3), url, result) in
-        fetch_all(http, run.scratch, items, "snaps", run.reporter).await
-    {
+    for ((what, size, sha3), url, result) in fetch_all(http, items, "snaps", run.reporter).await {
         checked += 1;
         if let Err(e) = result {
             failures.push(failure(
