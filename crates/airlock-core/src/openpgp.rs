@@ -210,6 +210,23 @@ impl SiteKey {
         &self.public
     }
 
+    /// When the key stops being valid, if its self-signatures say so (airlock's own keys
+    /// never expire; an imported one may).
+    pub fn expires(&self) -> Option<jiff::Timestamp> {
+        let lifetime = self
+            .public
+            .details
+            .users
+            .iter()
+            .flat_map(|u| &u.signatures)
+            .chain(&self.public.details.direct_signatures)
+            .filter_map(|s| s.key_expiration_time())
+            .map(|d| d.as_secs())
+            .find(|secs| *secs > 0)?;
+        let created = self.public.primary_key.created_at().as_secs();
+        jiff::Timestamp::from_second(i64::from(created) + i64::from(lifetime)).ok()
+    }
+
     fn signature_config(&self, typ: SignatureType) -> Result<SignatureConfig, pgp::errors::Error> {
         let key = &self.secret.primary_key;
         let mut config = SignatureConfig::v4(typ, key.algorithm(), HashAlgorithm::Sha512);
@@ -577,6 +594,7 @@ mod tests {
         let key = SiteKey::generate(KeyAlgorithm::Ed25519, "Test <t@example.invalid>").unwrap();
         assert_eq!(key.fingerprint().len(), 40);
         assert_eq!(key.algorithm(), "ed25519");
+        assert_eq!(key.expires(), None, "airlock's keys do not expire");
         let signed = key.clearsign("Origin: x \n- dash line\n").unwrap();
         assert!(signed.starts_with("-----BEGIN PGP SIGNED MESSAGE-----\nHash: SHA512\n\n"));
         assert!(signed.contains("Origin: x\n- - dash line\n-----BEGIN PGP SIGNATURE-----"));
@@ -668,5 +686,36 @@ mod tests {
                 .contains("no signature by a key of the keyring"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn expiry_of_a_key_made_by_gpg() {
+        let home = tempfile::tempdir().unwrap();
+        let gpg = |args: &[&str]| {
+            let out = std::process::Command::new("gpg")
+                .env("GNUPGHOME", home.path())
+                .args(["--batch", "--pinentry-mode", "loopback", "--passphrase", ""])
+                .args(args)
+                .output()
+                .expect("gpg");
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            out.stdout
+        };
+        gpg(&[
+            "--quick-gen-key",
+            "Expiring <e@example.invalid>",
+            "ed25519",
+            "sign",
+            "10d",
+        ]);
+        let file = home.path().join("key.gpg");
+        std::fs::write(&file, gpg(&["--export-secret-keys"])).unwrap();
+        let until = SiteKey::load(&file).unwrap().expires().expect("an expiry");
+        let days = until.duration_since(jiff::Timestamp::now()).as_hours() / 24;
+        assert!((9..=10).contains(&days), "{until}");
     }
 }

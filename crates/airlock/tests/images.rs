@@ -506,4 +506,34 @@ fn verbatim_stream_keeps_the_upstream_signature_and_every_file() {
     assert_eq!(read_versions_as_maas(&base, &stream.keyring, 2).len(), 10);
     let out = site.run(&["images", "add", "--os", "rhel", "--release", "9", "x.tgz"]);
     assert!(String::from_utf8_lossy(&out.stderr).contains("custom images need mode = \"curated\""));
+
+    // verify passes; then the keyring MAAS is given turns armored: that one check fails.
+    site.ok(&["verify", "--url", &server.url]);
+    let armored = site.path().join("upstream.asc");
+    let out = std::process::Command::new("gpg")
+        .args(["--batch", "--enarmor", "-o"])
+        .arg(&armored)
+        .arg(&stream.keyring)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let config = std::fs::read_to_string(site.config()).unwrap();
+    std::fs::write(
+        site.config(),
+        config.replace(
+            &stream.keyring.display().to_string(),
+            &armored.display().to_string(),
+        ),
+    )
+    .unwrap();
+    let out = site.run(&["verify", "--url", &server.url]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    let failed: Vec<&str> = text.lines().filter(|l| l.starts_with("FAILED ")).collect();
+    assert_eq!(
+        failed,
+        [format!("FAILED images: {}", armored.display())],
+        "{text}"
+    );
+    assert!(text.contains("gpg --dearmor"), "{text}");
 }

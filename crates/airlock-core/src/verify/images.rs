@@ -49,6 +49,26 @@ pub(super) async fn check(site: &Site, run: &Run<'_>, report: &mut Report) {
     if !site.data_dir().join("public/images").exists() {
         return;
     }
+    // MAAS reads the keyring file it is given as binary (keyring_filename): an armored one
+    // makes every import fail.
+    if config.mode == ImagesMode::Verbatim {
+        let armored: Vec<Failure> = config
+            .keyring
+            .iter()
+            .filter(|k| std::fs::read(k).is_ok_and(|b| b.starts_with(b"-----BEGIN PGP")))
+            .map(|k| {
+                failure(
+                    k.display().to_string(),
+                    "a binary keyring, as MAAS reads it",
+                    format!(
+                        "armored text: give MAAS `gpg --dearmor < {0} > {0}.gpg`",
+                        k.display()
+                    ),
+                )
+            })
+            .collect();
+        report.area("images keyring", config.keyring.len(), armored, Vec::new());
+    }
     let keyring = match config.mode {
         ImagesMode::Curated => site
             .signing_key()

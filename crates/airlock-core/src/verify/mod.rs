@@ -386,7 +386,7 @@ struct Run<'a> {
     reporter: &'a dyn Reporter,
 }
 
-/// A certificate closer than this to its end is a warning.
+/// A certificate or signing key closer than this to its end is a warning.
 const CERTIFICATE_NOTICE: jiff::SignedDuration = jiff::SignedDuration::from_hours(30 * 24);
 /// Clocks further apart than this make signatures look expired or from the future.
 const CLOCK_SKEW: i64 = 300;
@@ -430,13 +430,29 @@ async fn server_check(http: &Http, base: &Url, report: &mut Report) -> bool {
 fn site_checks(site: &Site, report: &mut Report) {
     let (mut failures, mut warnings) = (Vec::new(), Vec::new());
     let mut checked = 1;
-    if let Err(e) = site.signing_key() {
-        failures.push(Failure::new(
+    match site.signing_key().map(|k| k.expires()) {
+        Err(e) => failures.push(Failure::new(
             "site",
             "the signing key",
             "loadable",
             e.to_string(),
-        ));
+        )),
+        // Every Release and stream signed with it becomes unverifiable on that day.
+        Ok(Some(until)) if until < jiff::Timestamp::now() => failures.push(Failure::new(
+            "site",
+            "the signing key",
+            "not expired",
+            format!("expired on {until}"),
+        )),
+        Ok(Some(until)) if until < jiff::Timestamp::now() + CERTIFICATE_NOTICE => {
+            warnings.push(Failure::new(
+                "site",
+                "the signing key",
+                "valid for 30 more days",
+                format!("expires on {until}"),
+            ))
+        }
+        Ok(_) => {}
     }
     if let Some(tls) = &site.config.site.tls {
         checked += 1;
