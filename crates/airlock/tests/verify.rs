@@ -169,3 +169,54 @@ fn verify_finds_damaged_and_missing_files_offline_and_online() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
 }
+
+/// A sampled verify checks every pool file new since the last one: a file a sync just brought
+/// in, damaged, is found even with a sample of none.
+#[test]
+fn sampled_verify_checks_what_is_new_since_the_last() {
+    let site = Site::new("ed25519", REPO);
+    let debs = tempfile::tempdir().unwrap();
+    let hello = dpkg_deb(debs.path(), "hello", "1.0", "amd64", "", "gzip");
+    site.include("stable", "main", &hello);
+    site.ok(&["publish"]);
+    let server = site.serve();
+    let sampled = |site: &Site| {
+        let out = site.run(&["verify", "--url", &server.url, "--sample", "0"]);
+        (
+            out.status.code().unwrap(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
+    };
+    // The first run samples (none here) and records what is listed.
+    let (status, text) = sampled(&site);
+    assert_eq!(status, 0, "{text}");
+
+    let world = dpkg_deb(debs.path(), "world", "1.0", "amd64", "", "gzip");
+    site.include("stable", "main", &world);
+    site.ok(&["publish"]);
+    // Damage the new file's blob (the published file is a hard link to it).
+    let published = site
+        .public("local")
+        .join("pool/main/w/world/world_1.0_amd64.deb");
+    let mut bytes = std::fs::read(&published).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x55;
+    let mode = std::fs::metadata(&published).unwrap().permissions();
+    let mut writable = mode.clone();
+    writable.set_mode(0o644);
+    std::fs::set_permissions(&published, writable).unwrap();
+    std::fs::write(&published, &bytes).unwrap();
+    std::fs::set_permissions(&published, mode).unwrap();
+
+    let (status, text) = sampled(&site);
+    assert_eq!(status, 1, "{text}");
+    let failed: Vec<&str> = text.lines().filter(|l| l.starts_with("FAILED ")).collect();
+    assert_eq!(failed.len(), 1, "{text}");
+    assert!(
+        failed[0].contains("pool/main/w/world/world_1.0_amd64.deb"),
+        "{text}"
+    );
+    // It failed, so it is still "new" next time: found again.
+    let (status, text) = sampled(&site);
+    assert_eq!(status, 1, "{text}");
+}

@@ -299,7 +299,10 @@ impl SuiteCheck<'_> {
         // The pool files, as apt-get install fetches them.
         pool.sort();
         pool.dedup();
-        self.run.depth.sample(&mut pool);
+        let pool = self
+            .run
+            .seen
+            .pick(pool, |(_, _, sha256)| *sha256, &self.run.depth);
         let items = pool
             .into_iter()
             .filter_map(|(filename, size, sha256)| {
@@ -317,6 +320,7 @@ impl SuiteCheck<'_> {
         {
             self.checked += 1;
             if let Err(e) = result {
+                self.run.seen.forget(&sha256);
                 self.fail(url.as_str(), format!("{size} bytes, sha256 {sha256}"), e);
             }
         }

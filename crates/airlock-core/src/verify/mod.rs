@@ -13,6 +13,7 @@
 pub mod apt;
 pub mod images;
 mod proxy;
+mod seen;
 pub mod snaps;
 
 use std::io::Read;
@@ -369,11 +370,13 @@ pub async fn online(
         depth,
         scratch: scratch.path(),
         reporter,
+        seen: seen::Seen::load(site.data_dir()),
     };
     apt::check(site, &run, &mut report).await;
     images::check(site, &run, &mut report).await;
     snaps::check(site, &run, &mut report).await;
     proxy::check(site, &run, &mut report).await;
+    run.seen.save();
     Ok(report)
 }
 
@@ -384,6 +387,8 @@ struct Run<'a> {
     depth: Depth,
     scratch: &'a Path,
     reporter: &'a dyn Reporter,
+    /// The pool files listed at the last verify, and those listed now.
+    seen: seen::Seen,
 }
 
 /// A certificate or signing key closer than this to its end is a warning.
