@@ -96,6 +96,9 @@ pub enum KeyType {
 
 #[derive(Debug, Args)]
 pub struct VerifyArgs {
+    /// Only these areas (default all; the server itself is always checked).
+    #[arg(value_parser = clap::builder::PossibleValuesParser::new(airlock_core::verify::AREAS), conflicts_with = "offline")]
+    pub what: Vec<String>,
     /// The server to check (default: the site's public_url).
     #[arg(long)]
     pub url: Option<String>,

@@ -252,6 +252,23 @@ fn responder_answers_routed_names_and_forwards_only_for_the_site() {
         "{text}"
     );
     assert!(text.contains("got      192.0.2.66"), "{text}");
+    // Limited to DNS: the same failure, and only the DNS and server lines.
+    let verify = site.run(&[
+        "verify",
+        "--url",
+        &server.url,
+        "--resolver",
+        &resolver_arg,
+        "dns",
+    ]);
+    let text = String::from_utf8_lossy(&verify.stdout).into_owned();
+    assert_eq!(verify.status.code(), Some(1), "{text}");
+    let areas: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains(" checked "))
+        .map(|l| l.split_whitespace().next().unwrap())
+        .collect();
+    assert_eq!(areas, ["dns", "server"], "{text}");
     drop(server);
 
     // A client outside [dns] allow gets no recursion: other names are refused.

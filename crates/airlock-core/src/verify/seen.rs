@@ -71,8 +71,8 @@ impl Seen {
     }
 
     /// Records what this run saw; a failure to write only loses the "new" selection next time.
-    pub(super) fn save(self) {
-        let mut now = self.now.into_inner().unwrap_or_else(|e| e.into_inner());
+    pub(super) fn save(&self) {
+        let mut now = self.now.lock().unwrap_or_else(|e| e.into_inner()).clone();
         now.sort();
         now.dedup();
         let bytes: Vec<u8> = now.iter().flat_map(|d| *d.as_bytes()).collect();

@@ -40,6 +40,7 @@ pub fn run(
                     &base,
                     depth,
                     args.resolver,
+                    &args.what,
                     reporter,
                 ))
                 .map_err(Into::into)
