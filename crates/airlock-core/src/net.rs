@@ -294,52 +294,60 @@ impl Http {
         checksum: Checksum,
     ) -> Result<(), NetError> {
         self.retrying(url, || async {
-            let response = self.send(url, None).await?;
-            let status = response.status();
-            if !status.is_success() {
-                return Err(NetError::Status {
-                    url: url.to_string(),
-                    status,
-                });
-            }
             let mut hasher = checksum.hasher();
-            let mut got = 0u64;
-            let mut stream = response.bytes_stream();
-            while let Some(chunk) = stream.next().await {
-                let chunk = chunk.map_err(|e| NetError::Truncated {
-                    url: url.to_string(),
-                    got,
-                    expected: size,
-                    reason: transport(url, e).to_string(),
-                })?;
-                got += chunk.len() as u64;
-                if got > size {
-                    return Err(NetError::TooLarge {
-                        url: url.to_string(),
-                        limit: size,
-                    });
-                }
-                hasher.update(&chunk);
-            }
-            if got < size {
-                return Err(NetError::Truncated {
-                    url: url.to_string(),
-                    got,
-                    expected: size,
-                    reason: "the body ended early".into(),
-                });
-            }
-            checksum
-                .check(hasher)
-                .map_err(|(algorithm, expected, actual)| NetError::Mismatch {
-                    url: url.to_string(),
-                    algorithm,
-                    expected,
-                    actual,
-                    resumed: false,
-                })
+            self.read_body(url, size, |chunk| hasher.update(chunk))
+                .await?;
+            checksum.check(hasher).map_err(|m| mismatch(url, m, false))
         })
         .await
+    }
+
+    /// GETs `url` and hands its body to `sink` chunk by chunk; the body must be exactly `size`
+    /// bytes (more is refused as it arrives, less is a truncation).
+    async fn read_body(
+        &self,
+        url: &Url,
+        size: u64,
+        mut sink: impl FnMut(&[u8]),
+    ) -> Result<(), NetError> {
+        let response = self.send(url, None).await?;
+        let status = response.status();
+        if !status.is_success() {
+            return Err(NetError::Status {
+                url: url.to_string(),
+                status,
+            });
+        }
+        let mut got = 0u64;
+        let mut stream = response.bytes_stream();
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(|e| NetError::Truncated {
+                url: url.to_string(),
+                got,
+                expected: size,
+                reason: match transport(url, e) {
+                    NetError::Transport { reason, .. } => reason,
+                    other => other.to_string(),
+                },
+            })?;
+            got += chunk.len() as u64;
+            if got > size {
+                return Err(NetError::TooLarge {
+                    url: url.to_string(),
+                    limit: size,
+                });
+            }
+            sink(&chunk);
+        }
+        if got < size {
+            return Err(NetError::Truncated {
+                url: url.to_string(),
+                got,
+                expected: size,
+                reason: "the body ended early".into(),
+            });
+        }
+        Ok(())
     }
 
     /// Downloads `url` into `partial` (a file named by the expected digest), continuing what
@@ -477,15 +485,9 @@ impl Http {
                 });
             }
         }
-        if let Err((algorithm, want, actual)) = expected.checksum.check(hasher) {
+        if let Err(m) = expected.checksum.check(hasher) {
             let _ = tokio::fs::remove_file(partial).await;
-            return Err(NetError::Mismatch {
-                url: url.to_string(),
-                algorithm,
-                expected: want,
-                actual,
-                resumed,
-            });
+            return Err(mismatch(url, m, resumed));
         }
         Ok(())
     }
@@ -509,61 +511,40 @@ impl Http {
         partial: &Path,
         progress: Option<(&dyn Reporter, TaskId)>,
     ) -> Result<(), NetError> {
-        let response = self.send(url, None).await?;
-        let status = response.status();
-        if !status.is_success() {
-            return Err(NetError::Status {
-                url: url.to_string(),
-                status,
-            });
-        }
         let mut body = Vec::with_capacity(expected.size as usize);
-        let mut stream = response.bytes_stream();
-        while let Some(chunk) = stream.next().await {
-            let chunk = chunk.map_err(|e| NetError::Truncated {
-                url: url.to_string(),
-                got: body.len() as u64,
-                expected: expected.size,
-                reason: match transport(url, e) {
-                    NetError::Transport { reason, .. } => reason,
-                    other => other.to_string(),
-                },
-            })?;
-            if (body.len() + chunk.len()) as u64 > expected.size {
-                return Err(NetError::TooLarge {
-                    url: url.to_string(),
-                    limit: expected.size,
-                });
-            }
-            body.extend_from_slice(&chunk);
+        self.read_body(url, expected.size, |chunk| {
+            body.extend_from_slice(chunk);
             if let Some((reporter, task)) = progress {
                 reporter.advance(task, chunk.len() as u64);
             }
-        }
-        if (body.len() as u64) < expected.size {
-            return Err(NetError::Truncated {
-                url: url.to_string(),
-                got: body.len() as u64,
-                expected: expected.size,
-                reason: "the body ended early".into(),
-            });
-        }
+        })
+        .await?;
         let mut hasher = expected.checksum.hasher();
         hasher.update(&body);
-        if let Err((algorithm, want, actual)) = expected.checksum.check(hasher) {
-            return Err(NetError::Mismatch {
-                url: url.to_string(),
-                algorithm,
-                expected: want,
-                actual,
-                resumed: false,
-            });
-        }
+        expected
+            .checksum
+            .check(hasher)
+            .map_err(|m| mismatch(url, m, false))?;
         // A small write to the page cache: cheaper inline than a trip to the blocking pool.
         std::fs::write(partial, &body).map_err(|source| NetError::Write {
             path: partial.to_path_buf(),
             source,
         })
+    }
+}
+
+/// A digest that differs from the signed index's: the algorithm and both in hex.
+fn mismatch(
+    url: &Url,
+    (algorithm, expected, actual): (&'static str, String, String),
+    resumed: bool,
+) -> NetError {
+    NetError::Mismatch {
+        url: url.to_string(),
+        algorithm,
+        expected,
+        actual,
+        resumed,
     }
 }
 

@@ -37,6 +37,19 @@ fn raw(address: &str, request: &[u8]) -> String {
     String::from_utf8_lossy(&reply).into_owned()
 }
 
+/// `airlock status` and the numbers (hits, pulled, misses) of the archive.ubuntu.com route.
+fn archive_route_counts(site: &Site, url: &str) -> (String, Vec<u64>) {
+    let status = site.ok(&["status", "--url", url]);
+    let numbers = status
+        .lines()
+        .find(|l| l.starts_with("http://archive.ubuntu.com/ubuntu/"))
+        .unwrap_or_else(|| panic!("{status}"))
+        .split_whitespace()
+        .filter_map(|w| w.parse().ok())
+        .collect();
+    (status, numbers)
+}
+
 fn stdout(out: &std::process::Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
@@ -273,15 +286,7 @@ fn apt_and_curl_reach_the_mirror_under_ubuntu_names() {
     std::fs::write(site.config(), &config).unwrap();
 
     // The counters saw it all.
-    let status = site.ok(&["status", "--url", &server.url]);
-    let line = status
-        .lines()
-        .find(|l| l.starts_with("http://archive.ubuntu.com/ubuntu/"))
-        .unwrap_or_else(|| panic!("{status}"));
-    let numbers: Vec<u64> = line
-        .split_whitespace()
-        .filter_map(|w| w.parse().ok())
-        .collect();
+    let (status, numbers) = archive_route_counts(&site, &server.url);
     assert!(numbers[0] >= 4, "hits: {status}");
     assert!(
         status.contains("http://security.ubuntu.com/ubuntu/"),
@@ -473,15 +478,7 @@ fn pull_through_fetches_each_file_once_and_never_stores_a_bad_one() {
         "{asked:?}"
     );
     // Hits include the pulled files; misses are the refused paths.
-    let status = site.ok(&["status", "--url", &server.url]);
-    let line = status
-        .lines()
-        .find(|l| l.starts_with("http://archive.ubuntu.com/ubuntu/"))
-        .unwrap_or_else(|| panic!("{status}"));
-    let numbers: Vec<u64> = line
-        .split_whitespace()
-        .filter_map(|w| w.parse().ok())
-        .collect();
+    let (status, numbers) = archive_route_counts(&site, &server.url);
     assert!(numbers[1] >= 21, "pulled: {status}");
     assert!(numbers[2] >= 3, "misses: {status}");
 

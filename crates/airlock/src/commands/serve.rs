@@ -15,24 +15,29 @@ pub fn run(site: &Site, args: ServeArgs) -> anyhow::Result<()> {
         .chain(config.site.tls.as_ref().map(|t| &t.public_url))
         .filter_map(|url| airlock_core::config::url_host(url))
         .collect();
-    let mut proxy = Proxy::new(&config.proxy, &own_hosts);
-    if config.proxy.pull_through {
-        proxy = proxy.pulling(PullThrough::new(config)?);
-    }
-    let state = ServerState::new(site.data_dir(), &config.site.public_url, &key).with_proxy(proxy);
-    for route in &config.proxy.routes {
+    let pull = match config.proxy.pull_through {
+        true => Some(PullThrough::new(config)?),
+        false => None,
+    };
+    for (i, route) in config.proxy.routes.iter().enumerate() {
+        let pulled = pull.as_ref().is_some_and(|p| p.serves(i));
         tracing::info!(
             "answering for http://{}{}/ from {}/{}",
             route.host,
             route.path,
             route.to,
-            if config.proxy.pull_through {
+            if pulled {
                 format!(", misses fetched from {}", route.upstream)
             } else {
                 String::new()
             }
         );
     }
+    let mut proxy = Proxy::new(&config.proxy, &own_hosts);
+    if let Some(pull) = pull {
+        proxy = proxy.pulling(pull);
+    }
+    let state = ServerState::new(site.data_dir(), &config.site.public_url, &key).with_proxy(proxy);
     if let Some(listen) = config.dns.listen {
         start_dns(site, listen)?;
     }
