@@ -52,6 +52,14 @@ pub struct Config {
     pub sync: SyncConfig,
     pub proxy: ProxyConfig,
     pub dns: DnsConfig,
+    pub import: ImportConfig,
+}
+
+/// Bundles from another site (`[import]`).
+#[derive(Debug, Clone, Default)]
+pub struct ImportConfig {
+    /// OpenPGP keyrings of the sites whose bundles `airlock import` accepts.
+    pub trusted_keys: Vec<PathBuf>,
 }
 
 /// The offline snap store (`[snaps]`).
@@ -503,6 +511,11 @@ impl Config {
                 publish,
             },
             images,
+            import: ImportConfig {
+                trusted_keys: raw.import.trusted_keys.map_or_else(Vec::new, |k| {
+                    k.0.into_iter().map(|k| base.join(k)).collect()
+                }),
+            },
             snaps: SnapsConfig {
                 trusted_keys: raw.snaps.trusted_keys.map_or_else(Vec::new, |k| {
                     k.0.into_iter().map(|k| base.join(k)).collect()
@@ -601,6 +614,14 @@ struct RawConfig {
     proxy: network::RawProxy,
     #[serde(default)]
     dns: network::RawDns,
+    #[serde(default)]
+    import: RawImport,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawImport {
+    trusted_keys: Option<OneOrMore<PathBuf>>,
 }
 
 #[derive(Deserialize, Default)]

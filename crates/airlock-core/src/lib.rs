@@ -15,9 +15,11 @@
 //! - [`snap`]: the offline snap store: assertions, catalog, the API snapd calls.
 //! - [`proxy`]: requests for upstream names (archive.ubuntu.com ...) served from the mirrors.
 //! - [`dns`]: pointing those names at this server: config snippets and a small responder.
+//! - [`bundle`]: export and import across the gap: signed manifests, tar volumes.
 //! - [`demo`]: a ready-made site for a first look.
 
 pub mod apt;
+pub mod bundle;
 pub mod config;
 pub mod demo;
 pub mod dns;

@@ -212,6 +212,12 @@ architectures = ["amd64"]
 # upstream = "10.0.0.1:53"    # other names are forwarded there, for `allow` clients only
 # allow = ["10.0.0.0/8"]      # default: loopback and private networks
 # names = ["ntp.ubuntu.com"]  # more names to point here
+
+# Bundles across the gap: `airlock export --to DIR` on the connected side writes what this
+# site publishes, signed with its key; `airlock import DIR` on the air-gapped side accepts
+# bundles signed by these keys (the exporting site's airlock.gpg):
+# [import]
+# trusted_keys = ["connected-site.gpg"]
 "#;
 
 #[cfg(test)]

@@ -67,6 +67,13 @@ pub enum Command {
     Dns(DnsCommand),
     /// What a running server answers for: proxy routes with their hits and recent misses.
     Status(StatusArgs),
+    /// Write what this site publishes as a signed bundle, to carry across the gap.
+    Export(ExportArgs),
+    /// Check a bundle from a trusted site and serve what it holds, re-signed with this site's key.
+    Import(ImportArgs),
+    /// Look into bundles without importing them.
+    #[command(subcommand)]
+    Bundle(BundleCommand),
     /// Serve everything published over HTTP.
     Serve(ServeArgs),
     /// Build a demo site with a few packages, publish it and serve it.
@@ -132,6 +139,84 @@ fn resolver_address(text: &str) -> Result<std::net::SocketAddr, String> {
     text.parse()
         .or_else(|_| text.parse::<std::net::IpAddr>().map(|ip| (ip, 53).into()))
         .map_err(|_| format!("{text:?} is not an address (10.0.0.1 or 10.0.0.1:53)"))
+}
+
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// What to export: apt/NAME (or NAME) for a repo, mirror or combined suite, images, snaps.
+    /// Default: everything published.
+    pub what: Vec<String>,
+    /// The bundle folder to write (new or empty).
+    #[arg(long)]
+    pub to: PathBuf,
+    /// Only what this earlier bundle of the site (its folder or manifest.json) lacked: the
+    /// importing side must have imported that one.
+    #[arg(long)]
+    pub since: Option<PathBuf>,
+    /// Volumes of at most this size, for DVDs, USB disks or a diode's limit: bytes, or with a
+    /// unit: 700MiB, 4G (binary, as split(1)), 4.7GB (decimal).
+    #[arg(long, value_parser = byte_size)]
+    pub split: Option<u64>,
+    /// zstd-compressed volumes (volume-NNN.tar.zst): worth it for indices and images, not .debs.
+    #[arg(long)]
+    pub zstd: bool,
+}
+
+/// `4G`, `700MiB`, `4.7GB`, `1048576`.
+pub fn byte_size(text: &str) -> Result<u64, String> {
+    let split = text
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let number: f64 = number
+        .parse()
+        .map_err(|_| format!("{text:?} is not a size (700MiB, 4G, 4.7GB)"))?;
+    let factor: u64 = match unit.trim() {
+        "" | "B" => 1,
+        "K" | "KiB" => 1 << 10,
+        "M" | "MiB" => 1 << 20,
+        "G" | "GiB" => 1 << 30,
+        "T" | "TiB" => 1 << 40,
+        "KB" | "kB" => 1_000,
+        "MB" => 1_000_000,
+        "GB" => 1_000_000_000,
+        "TB" => 1_000_000_000_000,
+        other => {
+            return Err(format!(
+                "{other:?} is not a size unit (K, M, G, T, KiB ..., KB ...)"
+            ));
+        }
+    };
+    let bytes = (number * factor as f64) as u64;
+    if bytes < (1 << 20) {
+        return Err(format!(
+            "{text:?} is smaller than a volume can usefully be (1 MiB)"
+        ));
+    }
+    Ok(bytes)
+}
+
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// The bundle folder (manifest.json, its signature and the volumes, in any order).
+    pub bundle: PathBuf,
+    /// An exporting site's public key (airlock.gpg), besides [import] trusted_keys.
+    #[arg(long)]
+    pub keyring: Vec<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BundleCommand {
+    /// What a bundle holds, per content and volume, and who signed it.
+    Inspect(InspectArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct InspectArgs {
+    pub bundle: PathBuf,
+    /// An exporting site's public key, besides [import] trusted_keys.
+    #[arg(long)]
+    pub keyring: Vec<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]

@@ -52,6 +52,40 @@ pub fn format_date(t: jiff::Timestamp) -> String {
     t.strftime("%a, %d %b %Y %H:%M:%S UTC").to_string()
 }
 
+/// The same Release under another signer: Date, Valid-Until and Signed-By replaced (or
+/// Valid-Until dropped), every other line kept, so the index list stays exactly as it was.
+pub fn restamp(
+    text: &str,
+    date: jiff::Timestamp,
+    valid_until: Option<jiff::Timestamp>,
+    signed_by: &str,
+) -> String {
+    let mut out = String::with_capacity(text.len() + 64);
+    for line in text.split_inclusive('\n') {
+        let field = line.split_once(':').map(|(name, _)| name);
+        match field {
+            Some("Date") => {
+                let _ = writeln!(out, "Date: {}", format_date(date));
+                if let Some(until) = valid_until
+                    && !text.contains("\nValid-Until:")
+                {
+                    let _ = writeln!(out, "Valid-Until: {}", format_date(until));
+                }
+            }
+            Some("Valid-Until") => {
+                if let Some(until) = valid_until {
+                    let _ = writeln!(out, "Valid-Until: {}", format_date(until));
+                }
+            }
+            Some("Signed-By") => {
+                let _ = writeln!(out, "Signed-By: {signed_by}");
+            }
+            _ => out.push_str(line),
+        }
+    }
+    out
+}
+
 /// Renders the Release file. Only MD5Sum and SHA256 are listed: apt fetches by-hash with the
 /// strongest digest listed, so SHA256 is the one `by-hash/` needs to hold.
 pub fn render_release(info: &ReleaseInfo, files: &[IndexFile]) -> String {
@@ -212,6 +246,31 @@ impl ReleaseFile {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn restamp_changes_the_signer_fields_only() {
+        let listed = format!("SHA256:\n {} 1 main/Packages\n", "0".repeat(64));
+        let text = &format!(
+            "Origin: x\nDate: Tue, 01 Dec 2026 10:00:00 UTC\nValid-Until: Tue, 08 Dec 2026 10:00:00 UTC\nSigned-By: AAAA\n{listed}"
+        );
+        let date = jiff::Timestamp::from_second(1_800_000_000).unwrap();
+        let until = date + jiff::SignedDuration::from_hours(24);
+        let out = restamp(text, date, Some(until), "BBBB");
+        assert_eq!(
+            out,
+            format!(
+                "Origin: x\nDate: {}\nValid-Until: {}\nSigned-By: BBBB\n{listed}",
+                format_date(date),
+                format_date(until)
+            )
+        );
+        let parsed = ReleaseFile::parse(&out).unwrap();
+        assert_eq!(parsed.valid_until, Some(until));
+        let without = restamp(text, date, None, "BBBB");
+        assert!(!without.contains("Valid-Until"), "{without}");
+        let added = restamp("Date: x\nSigned-By: A\n", date, Some(until), "B");
+        assert!(added.contains("\nValid-Until: "), "{added}");
+    }
 
     #[test]
     fn renders_like_the_debian_archive() {

@@ -89,7 +89,7 @@ pub struct CustomImages {
 }
 
 impl CustomImages {
-    fn path(site: &Site) -> PathBuf {
+    pub fn path(site: &Site) -> PathBuf {
         site.data_dir().join("state/images/custom.json")
     }
 

@@ -235,7 +235,12 @@ pub async fn sync(
 
 /// Image files a publish drops stay for the site's grace period: a MAAS import that read
 /// the previous documents can still fetch what they list. Documents (streams/) are replaced.
-fn retain_files(site: &Site, manifest: &mut Manifest, previous: &Manifest, now: jiff::Timestamp) {
+pub(crate) fn retain_files(
+    site: &Site,
+    manifest: &mut Manifest,
+    previous: &Manifest,
+    now: jiff::Timestamp,
+) {
     let grace = site.config.site.grace.0.as_secs() as i64;
     manifest.retain_superseded(previous, now.as_second(), grace, |path| {
         !path.starts_with("streams/")

@@ -310,6 +310,15 @@ impl Catalog {
         Ok(())
     }
 
+    /// Every blob the catalog names: snaps, icons, assertions (hex SHA-256).
+    pub fn blobs(&self) -> impl Iterator<Item = &str> {
+        let revisions = self.snaps.values().flat_map(|s| s.revisions.values());
+        revisions
+            .flat_map(|r| std::iter::once(&r.sha256).chain(r.icon.as_ref().map(|i| &i.sha256)))
+            .chain(self.assertions.values().map(|a| &a.sha256))
+            .map(String::as_str)
+    }
+
     /// A stored snap, or the error an operator who mistyped its name needs.
     pub fn snap_mut(&mut self, name: &str) -> Result<&mut SnapEntry, SnapError> {
         self.snaps.get_mut(name).ok_or_else(|| {

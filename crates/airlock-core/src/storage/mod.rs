@@ -8,7 +8,7 @@ pub mod tree;
 
 use std::path::PathBuf;
 
-pub use atomic::{sync_dir, write_atomic};
+pub use atomic::{sync_dir, sync_filesystem, write_atomic};
 pub use digest::{CopyError, Hashes, MultiHasher, Sha256, copy_hashing};
 pub use lock::SiteLock;
 pub use store::{ContentStore, StagedBlob, Staging};

@@ -57,6 +57,12 @@ impl ContentStore {
         self.root.join("partial").join(name)
     }
 
+    /// Where `airlock import` keeps verified blobs until the whole bundle is here; kept across
+    /// runs, so that an interrupted import does not read its volumes again.
+    pub fn import_dir(&self) -> PathBuf {
+        self.root.join("import")
+    }
+
     /// Removes downloads left unfinished for longer than `age` (their upstream moved on).
     pub fn clean_partial(&self, age: std::time::Duration) -> Result<(), StorageError> {
         let dir = self.root.join("partial");

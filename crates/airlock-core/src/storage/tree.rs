@@ -85,7 +85,7 @@ impl Manifest {
             .map(|(_, v)| v.as_str())
     }
 
-    fn render(&self) -> String {
+    pub fn render(&self) -> String {
         let mut out = String::with_capacity(64 + self.entries.len() * 120);
         out.push_str(MANIFEST_MAGIC);
         out.push('\n');
@@ -99,7 +99,7 @@ impl Manifest {
         out
     }
 
-    fn parse(text: &str, origin: &Path) -> Result<Manifest, StorageError> {
+    pub fn parse(text: &str, origin: &Path) -> Result<Manifest, StorageError> {
         let bad = |line: usize, reason: &str| StorageError::Corrupt {
             path: origin.to_path_buf(),
             reason: format!("line {line}: {reason}"),

@@ -1,6 +1,7 @@
 //! One function per command: arguments in, one library call, output out.
 
 mod apt;
+mod bundle;
 mod demo;
 mod dns;
 mod images;
@@ -46,6 +47,9 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Maas(command) => maas::run(&open(&cli.config)?, command),
         Command::Dns(command) => dns::run(&open(&cli.config)?, command),
         Command::Status(args) => status::run(&open(&cli.config)?, args),
+        Command::Export(args) => bundle::export(&open(&cli.config)?, args, &*reporter),
+        Command::Import(args) => bundle::import(&open(&cli.config)?, args, &*reporter),
+        Command::Bundle(command) => bundle::run(&cli.config, command),
     }
 }
 
@@ -69,6 +73,8 @@ pub fn hint(error: &anyhow::Error) -> Option<&'static str> {
         } else if let Some(e) = cause.downcast_ref::<ServerError>() {
             e.hint()
         } else if let Some(e) = cause.downcast_ref::<MirrorError>() {
+            e.hint()
+        } else if let Some(e) = cause.downcast_ref::<airlock_core::bundle::BundleError>() {
             e.hint()
         } else if let Some(e) = cause.downcast_ref::<SimplestreamsError>() {
             e.hint()

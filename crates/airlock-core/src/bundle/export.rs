@@ -1,0 +1,432 @@
+//! `airlock export`: what the site publishes, as a signed bundle. Read-only on the site; blobs
+//! stream from the store into the volumes, checked against their names on the way.
+
+use std::collections::{BTreeMap, HashSet};
+use std::path::{Path, PathBuf};
+
+use super::BundleError;
+use super::manifest::{
+    self, Area, BaseBundle, BlobEntry, BlobRef, BundleManifest, Content, Exporter, Kind, Signing,
+    Volume,
+};
+use super::volume::{VolumeWriter, entry_size, tar_budget};
+use crate::apt::repo::RepoState;
+use crate::config::{ImagesMode, MirrorMode};
+use crate::openpgp::Keyring;
+use crate::report::{Reporter, Unit};
+use crate::simplestreams::custom::CustomImages;
+use crate::site::Site;
+use crate::snap::catalog::Catalog;
+use crate::storage::{Sha256, StorageError, TreeSet, write_atomic};
+
+pub struct ExportOptions {
+    pub to: PathBuf,
+    /// A previous bundle of this site (its folder or manifest.json): only what it lacked.
+    pub since: Option<PathBuf>,
+    /// Most bytes per volume.
+    pub split: Option<u64>,
+    pub zstd: bool,
+    /// `apt/NAME` (or `NAME`), `images`, `snaps`; empty means everything published.
+    pub what: Vec<String>,
+    pub now: jiff::Timestamp,
+}
+
+#[derive(Debug)]
+pub struct ExportReport {
+    pub manifest: BundleManifest,
+    pub dir: PathBuf,
+    /// Contents asked for that have nothing published yet.
+    pub unpublished: Vec<String>,
+}
+
+/// A content and where its blobs come from.
+struct Gathered {
+    content: Content,
+    /// Blobs of the content, from the store.
+    stored: Vec<(Sha256, u64)>,
+    /// The tree manifest and state file: bytes that are not store blobs on this side.
+    extra: Vec<Vec<u8>>,
+}
+
+/// Where one blob of the bundle comes from.
+enum Source {
+    Store,
+    Memory(Vec<u8>),
+}
+
+pub fn export(
+    site: &Site,
+    options: &ExportOptions,
+    reporter: &dyn Reporter,
+) -> Result<ExportReport, BundleError> {
+    let key = site.signing_key()?;
+    let base = match &options.since {
+        Some(path) => {
+            let own = Keyring::new(vec![key.public_key().clone()]);
+            let base = manifest::read(path, Some(&own))?;
+            if let Some(Err(reason)) = &base.signer {
+                return Err(BundleError::Manifest {
+                    path: manifest::manifest_path(path),
+                    reason: format!("--since takes a bundle this site exported: {reason}"),
+                });
+            }
+            Some(base)
+        }
+        None => None,
+    };
+    let in_base: HashSet<&str> = base
+        .iter()
+        .flat_map(|b| b.manifest.blobs.iter().map(|e| e.sha256.as_str()))
+        .collect();
+
+    let (gathered, unpublished) = gather(site, &options.what)?;
+    if gathered.is_empty() {
+        return Err(BundleError::Export(
+            "nothing to export: no repo, mirror, image stream or snap is published yet".into(),
+        ));
+    }
+
+    // Every blob once, with where it comes from; each content counts the blobs it brings first.
+    let mut blobs: BTreeMap<Sha256, (u64, Source)> = BTreeMap::new();
+    let mut contents = Vec::new();
+    for g in gathered {
+        let mut content = g.content;
+        let extra = g.extra.into_iter().map(|b| {
+            let digest = Sha256::of(&b);
+            (digest, b.len() as u64, Source::Memory(b))
+        });
+        let stored = g.stored.into_iter().map(|(d, s)| (d, s, Source::Store));
+        for (digest, size, source) in extra.chain(stored) {
+            if blobs.contains_key(&digest) {
+                continue;
+            }
+            if !in_base.contains(digest.to_hex().as_str()) {
+                content.new_files += 1;
+                content.new_bytes += size;
+            }
+            blobs.insert(digest, (size, source));
+        }
+        contents.push(content);
+    }
+
+    let budget = tar_budget(options.split.unwrap_or(u64::MAX), options.zstd);
+    if let Some((digest, (size, _))) = blobs
+        .iter()
+        .filter(|(d, _)| !in_base.contains(d.to_hex().as_str()))
+        .max_by_key(|(_, (size, _))| *size)
+        && entry_size(*size) > budget
+    {
+        return Err(BundleError::Export(format!(
+            "blob {digest} ({size} bytes) does not fit in a volume of {} bytes: give --split a larger size",
+            options.split.unwrap_or(u64::MAX)
+        )));
+    }
+
+    prepare_dir(&options.to)?;
+    let created = jiff::Timestamp::from_second(options.now.as_second()).expect("a valid time");
+    let id = format!(
+        "{}-{:08x}",
+        created.strftime("%Y%m%dT%H%M%SZ"),
+        rand::random::<u32>()
+    );
+    let store = site.store();
+    let total: u64 = blobs
+        .iter()
+        .filter(|(d, _)| !in_base.contains(d.to_hex().as_str()))
+        .map(|(_, (size, _))| size)
+        .sum();
+    let task = reporter.start(&format!("export {id}"), Some(total), Unit::Bytes);
+    let mut volumes: Vec<Volume> = Vec::new();
+    let mut entries = Vec::with_capacity(blobs.len());
+    let mut writer: Option<(String, VolumeWriter)> = None;
+    for (digest, (size, source)) in &blobs {
+        let hex = digest.to_hex();
+        if in_base.contains(hex.as_str()) {
+            entries.push(BlobEntry {
+                sha256: hex,
+                size: *size,
+                volume: None,
+            });
+            continue;
+        }
+        if writer
+            .as_ref()
+            .is_some_and(|(_, w)| w.tar_bytes + entry_size(*size) > budget)
+        {
+            let (name, full) = writer.take().expect("checked");
+            volumes.push(finish(name, full)?);
+        }
+        if writer.is_none() {
+            let name = format!(
+                "volume-{:03}.tar{}",
+                volumes.len() + 1,
+                if options.zstd { ".zst" } else { "" }
+            );
+            let path = options.to.join(&name);
+            let opened = VolumeWriter::create(&path, options.zstd, created.as_second() as u64)?;
+            writer = Some((name, opened));
+        }
+        let (name, out) = writer.as_mut().expect("opened above");
+        let progress = |n| reporter.advance(task, n);
+        match source {
+            Source::Memory(bytes) => {
+                out.append(digest, *size, &mut &bytes[..], Path::new(&hex), progress)?
+            }
+            Source::Store => {
+                let path = store.blob_path(digest);
+                let mut file = std::fs::File::open(&path).map_err(|source| {
+                    BundleError::Storage(StorageError::Read {
+                        path: path.clone(),
+                        source,
+                    })
+                })?;
+                out.append(digest, *size, &mut file, &path, progress)?;
+            }
+        }
+        entries.push(BlobEntry {
+            sha256: hex,
+            size: *size,
+            volume: Some(name.clone()),
+        });
+    }
+    if let Some((name, last)) = writer {
+        volumes.push(finish(name, last)?);
+    }
+    reporter.finish(task);
+
+    let manifest = BundleManifest {
+        format: manifest::FORMAT,
+        id,
+        created: created.to_string(),
+        exporter: Exporter {
+            fingerprint: key.fingerprint(),
+            url: site.config.site.public_url.clone(),
+        },
+        base: base.as_ref().map(|b| BaseBundle {
+            id: b.manifest.id.clone(),
+            sha256: b.sha256.to_hex(),
+        }),
+        contents,
+        volumes,
+        blobs: entries,
+    };
+    let mut bytes = serde_json::to_vec_pretty(&manifest).expect("the manifest serialises");
+    bytes.push(b'\n');
+    let signature = key.sign_detached(&bytes)?;
+    // The manifest last: a folder without one is an unfinished export.
+    write_atomic(
+        &options.to.join(manifest::SIGNATURE),
+        signature.as_bytes(),
+        0o644,
+    )?;
+    write_atomic(&options.to.join(manifest::MANIFEST), &bytes, 0o644)?;
+    Ok(ExportReport {
+        manifest,
+        dir: options.to.clone(),
+        unpublished,
+    })
+}
+
+fn finish(name: String, writer: VolumeWriter) -> Result<Volume, BundleError> {
+    let blobs = writer.blobs;
+    let size = writer.finish()?;
+    Ok(Volume { name, size, blobs })
+}
+
+/// The target folder: new, empty, or left by an unfinished export (no manifest), whose
+/// volumes are replaced.
+fn prepare_dir(dir: &Path) -> Result<(), BundleError> {
+    let refuse = |reason: &str| BundleError::Export(format!("{}: {reason}", dir.display()));
+    if dir.join(manifest::MANIFEST).exists() {
+        return Err(refuse(
+            "already holds a bundle; export to a new folder (bundles are never overwritten)",
+        ));
+    }
+    let write_err = |source| {
+        BundleError::Storage(StorageError::Write {
+            path: dir.to_path_buf(),
+            source,
+        })
+    };
+    match std::fs::read_dir(dir) {
+        Ok(entries) => {
+            for entry in entries {
+                let entry = entry.map_err(write_err)?;
+                let name = entry.file_name().to_string_lossy().into_owned();
+                let ours = name.starts_with("volume-") || name == manifest::SIGNATURE;
+                if !ours {
+                    return Err(refuse(&format!(
+                        "is not empty ({name}); export to a new or empty folder"
+                    )));
+                }
+                std::fs::remove_file(entry.path()).map_err(write_err)?;
+            }
+            Ok(())
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            std::fs::create_dir_all(dir).map_err(write_err)
+        }
+        Err(e) => Err(write_err(e)),
+    }
+}
+
+/// The contents to export, and those asked for that have nothing published.
+fn gather(site: &Site, what: &[String]) -> Result<(Vec<Gathered>, Vec<String>), BundleError> {
+    let config = &site.config;
+    let data = site.data_dir();
+    let mut candidates: Vec<(Area, String, Kind, Signing)> = Vec::new();
+    for repo in &config.apt.repos {
+        candidates.push((Area::Apt, repo.name.to_string(), Kind::Repo, Signing::Site));
+    }
+    for mirror in &config.apt.mirrors {
+        let signing = match mirror.mode {
+            MirrorMode::Filtered => Signing::Site,
+            MirrorMode::Verbatim => Signing::Upstream,
+        };
+        candidates.push((Area::Apt, mirror.name.to_string(), Kind::Mirror, signing));
+    }
+    for publish in &config.apt.publish {
+        candidates.push((
+            Area::Apt,
+            publish.name.to_string(),
+            Kind::Publish,
+            Signing::Site,
+        ));
+    }
+    let images_signing = match config.images.as_ref().map(|i| i.mode) {
+        Some(ImagesMode::Verbatim) => Signing::Upstream,
+        _ => Signing::Site,
+    };
+    candidates.push((Area::Images, "images".into(), Kind::Images, images_signing));
+    candidates.push((Area::Snaps, "snaps".into(), Kind::Snaps, Signing::Upstream));
+
+    let label = |area: Area, name: &str| match area {
+        Area::Apt => format!("apt/{name}"),
+        Area::Images => "images".to_string(),
+        Area::Snaps => "snaps".to_string(),
+    };
+    let mut wanted: Vec<String> = Vec::new();
+    for w in what {
+        let full = if w.contains('/') || w == "images" || w == "snaps" {
+            w.clone()
+        } else {
+            format!("apt/{w}")
+        };
+        if !candidates.iter().any(|(a, n, _, _)| label(*a, n) == full) {
+            let known: Vec<String> = candidates.iter().map(|(a, n, _, _)| label(*a, n)).collect();
+            return Err(BundleError::Export(format!(
+                "{w} is not something this site publishes (it has: {})",
+                known.join(", ")
+            )));
+        }
+        wanted.push(full);
+    }
+
+    let mut gathered = Vec::new();
+    let mut unpublished = Vec::new();
+    for (area, name, kind, signing) in candidates {
+        let label = label(area, &name);
+        if !wanted.is_empty() && !wanted.contains(&label) {
+            continue;
+        }
+        let (tree, state_path) = match area {
+            Area::Apt => (
+                TreeSet::new(data, "apt", &name).current()?,
+                (kind == Kind::Repo).then(|| RepoState::path(site, &name)),
+            ),
+            Area::Images => (
+                TreeSet::area(data, "images").current()?,
+                Some(CustomImages::path(site)),
+            ),
+            Area::Snaps => (None, Some(Catalog::path(data))),
+        };
+        let state = match state_path {
+            Some(path) => read_if_exists(&path)?,
+            None => None,
+        };
+        let mut stored = Vec::new();
+        let mut extra = Vec::new();
+        let mut content = Content {
+            area,
+            name,
+            kind,
+            signing,
+            tree: None,
+            state: None,
+            files: 0,
+            bytes: 0,
+            new_files: 0,
+            new_bytes: 0,
+        };
+        if let Some(tree) = &tree {
+            for entry in tree.entries.values() {
+                stored.push((entry.sha256, entry.size));
+            }
+            content.files = tree.entries.len() as u64;
+            content.bytes = tree.entries.values().map(|e| e.size).sum();
+            let text = tree.render().into_bytes();
+            content.tree = Some(blob_ref(&text));
+            extra.push(text);
+        }
+        if area == Area::Snaps {
+            let Some(bytes) = &state else {
+                if wanted.contains(&label) {
+                    unpublished.push(label);
+                }
+                continue;
+            };
+            let catalog: Catalog =
+                serde_json::from_slice(bytes).map_err(|e| StorageError::Corrupt {
+                    path: Catalog::path(data),
+                    reason: e.to_string(),
+                })?;
+            let store = site.store();
+            for hex in catalog.blobs() {
+                let digest = manifest::digest(hex).map_err(|reason| StorageError::Corrupt {
+                    path: Catalog::path(data),
+                    reason,
+                })?;
+                let path = store.blob_path(&digest);
+                let size = std::fs::metadata(&path)
+                    .map_err(|source| StorageError::Read { path, source })?
+                    .len();
+                stored.push((digest, size));
+                content.files += 1;
+                content.bytes += size;
+            }
+        } else if tree.is_none() {
+            if wanted.contains(&label) || area == Area::Apt {
+                unpublished.push(label);
+            }
+            continue;
+        }
+        if let Some(bytes) = state {
+            content.state = Some(blob_ref(&bytes));
+            extra.push(bytes);
+        }
+        gathered.push(Gathered {
+            content,
+            stored,
+            extra,
+        });
+    }
+    Ok((gathered, unpublished))
+}
+
+fn blob_ref(bytes: &[u8]) -> BlobRef {
+    BlobRef {
+        sha256: Sha256::of(bytes).to_hex(),
+        size: bytes.len() as u64,
+    }
+}
+
+fn read_if_exists(path: &Path) -> Result<Option<Vec<u8>>, StorageError> {
+    match std::fs::read(path) {
+        Ok(bytes) => Ok(Some(bytes)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(source) => Err(StorageError::Read {
+            path: path.to_path_buf(),
+            source,
+        }),
+    }
+}

@@ -1,0 +1,707 @@
+//! `airlock import`: a bundle checked entry by entry and byte by byte, staged outside the store,
+//! then stored and switched in content by content, re-signed with this site's key.
+
+use std::collections::{HashMap, HashSet};
+use std::fs::File;
+use std::io::Read;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use serde::{Deserialize, Serialize};
+use sha2::Digest;
+
+use super::BundleError;
+use super::manifest::{self, Area, BundleManifest, Content, Kind, Signing, Volume};
+use super::resign;
+use super::volume;
+use crate::apt::repo::RepoState;
+use crate::openpgp::{Keyring, SiteKey};
+use crate::report::{Reporter, Unit};
+use crate::simplestreams::custom::CustomImages;
+use crate::site::Site;
+use crate::snap::catalog::Catalog;
+use crate::storage::{
+    ContentStore, CopyError, Manifest, Sha256, StorageError, TreeSet, write_atomic,
+};
+
+pub struct ImportOptions {
+    pub dir: PathBuf,
+    /// Exporter keyrings besides `[import] trusted_keys`.
+    pub keyrings: Vec<PathBuf>,
+    pub now: jiff::Timestamp,
+}
+
+#[derive(Debug)]
+pub struct ImportReport {
+    pub id: String,
+    pub signer: String,
+    pub base: Option<String>,
+    /// Each content switched, with its file count.
+    pub contents: Vec<(String, u64)>,
+    /// Contents this site's config does not name: served, but no command here maintains them.
+    pub unconfigured: Vec<String>,
+    pub new_blobs: u64,
+    pub new_bytes: u64,
+    /// Blobs the store or an earlier, interrupted import already had.
+    pub present_blobs: u64,
+}
+
+pub fn import(
+    site: &Site,
+    options: &ImportOptions,
+    reporter: &dyn Reporter,
+) -> Result<ImportReport, BundleError> {
+    let _lock = site.lock(reporter)?;
+    let mut keyrings = site.config.import.trusted_keys.clone();
+    keyrings.extend(options.keyrings.iter().cloned());
+    if keyrings.is_empty() {
+        return Err(BundleError::NoTrustedKeys);
+    }
+    let keyring = Keyring::load(&keyrings)?;
+    let signed = manifest::read(&options.dir, Some(&keyring))?;
+    let bundle = &signed.manifest;
+    let signer = match signed.signer {
+        Some(Ok(signer)) => signer,
+        _ => {
+            let reason = match signed.signer {
+                Some(Err(reason)) => reason,
+                _ => "no signature checked".into(),
+            };
+            return Err(BundleError::Untrusted {
+                path: manifest::manifest_path(&options.dir),
+                claimed: bundle.exporter.fingerprint.clone(),
+                reason,
+            });
+        }
+    };
+    let mut log = ImportLog::load(site)?;
+    log.admit(bundle)?;
+
+    let store = site.store();
+    let mut staged = Staged::open(&store)?;
+    let mut needed: HashMap<Sha256, (u64, Option<&str>)> = HashMap::new();
+    let mut present_blobs = 0;
+    for blob in &bundle.blobs {
+        let digest = blob_digest(&options.dir, &blob.sha256)?;
+        if store.contains(&digest) || staged.has(&digest) {
+            present_blobs += 1;
+        } else {
+            needed.insert(digest, (blob.size, blob.volume.as_deref()));
+        }
+    }
+    let (mut new_blobs, mut new_bytes) = (0, 0);
+    let mut missing = Vec::new();
+    for volume in &bundle.volumes {
+        let wanted = needed
+            .values()
+            .filter(|(_, v)| *v == Some(volume.name.as_str()))
+            .count() as u64;
+        if wanted == 0 {
+            continue;
+        }
+        let path = options.dir.join(&volume.name);
+        if !path.is_file() {
+            missing.push((volume.name.clone(), wanted));
+            continue;
+        }
+        let (blobs, bytes) =
+            read_volume(&path, volume, bundle, &mut needed, &mut staged, reporter)?;
+        new_blobs += blobs;
+        new_bytes += bytes;
+        staged.flush()?;
+    }
+    if !missing.is_empty() {
+        return Err(BundleError::MissingVolumes {
+            dir: options.dir.clone(),
+            volumes: missing,
+        });
+    }
+    if let Some(digest) = needed.keys().next() {
+        return Err(BundleError::Incomplete {
+            id: bundle.id.clone(),
+            count: needed.len(),
+            first: digest.to_hex(),
+            content: "its base bundle".into(),
+        });
+    }
+
+    // Every content whole before anything is stored or switched.
+    let here = |d: &Sha256| store.contains(d) || staged.has(d);
+    let mut ready = Vec::new();
+    for content in &bundle.contents {
+        let read = |r: &manifest::BlobRef| -> Result<Vec<u8>, BundleError> {
+            let digest = blob_digest(&options.dir, &r.sha256)?;
+            let path = staged
+                .path_of(&digest)
+                .unwrap_or_else(|| store.blob_path(&digest));
+            std::fs::read(&path)
+                .map_err(|e| BundleError::Storage(StorageError::Read { path, source: e }))
+        };
+        let tree = match &content.tree {
+            Some(r) => {
+                let text = String::from_utf8(read(r)?).unwrap_or_default();
+                let origin = PathBuf::from(format!("{} (tree of {})", r.sha256, content.label()));
+                Some(Manifest::parse(&text, &origin)?)
+            }
+            None if content.area == Area::Snaps => None,
+            None => {
+                return Err(tree_missing(content));
+            }
+        };
+        let state = content.state.as_ref().map(read).transpose()?;
+        let mut references: Vec<Sha256> = tree
+            .iter()
+            .flat_map(|t| t.entries.values().map(|e| e.sha256))
+            .collect();
+        if content.area == Area::Snaps {
+            let Some(bytes) = &state else {
+                return Err(tree_missing(content));
+            };
+            let catalog: Catalog =
+                serde_json::from_slice(bytes).map_err(|e| BundleError::Tree {
+                    content: content.label(),
+                    path: "catalog.json".into(),
+                    reason: e.to_string(),
+                })?;
+            for hex in catalog.blobs() {
+                references.push(blob_digest(&options.dir, hex)?);
+            }
+        }
+        let absent: Vec<&Sha256> = references.iter().filter(|d| !here(d)).collect();
+        if let Some(first) = absent.first() {
+            return Err(BundleError::Incomplete {
+                id: bundle.id.clone(),
+                count: absent.len(),
+                first: first.to_hex(),
+                content: content.label(),
+            });
+        }
+        ready.push((content, tree, state));
+    }
+
+    // Stored at once (one flush), then each content switched.
+    let staging = store.staging();
+    for blob in &bundle.blobs {
+        let digest = blob_digest(&options.dir, &blob.sha256)?;
+        if let Some(path) = staged.path_of(&digest) {
+            staging.adopt(path, digest);
+        }
+    }
+    staging.commit()?;
+    let key = if ready
+        .iter()
+        .any(|(c, _, _)| c.signing == Signing::Site && c.area != Area::Snaps)
+    {
+        Some(site.signing_key()?)
+    } else {
+        None
+    };
+    let mut report = ImportReport {
+        id: bundle.id.clone(),
+        signer,
+        base: bundle.base.as_ref().map(|b| b.id.clone()),
+        contents: Vec::new(),
+        unconfigured: Vec::new(),
+        new_blobs,
+        new_bytes,
+        present_blobs,
+    };
+    for (content, tree, state) in ready {
+        let files = switch(
+            site,
+            content,
+            tree,
+            state,
+            key.as_ref(),
+            &bundle.id,
+            options.now,
+        )?;
+        if !configured(site, content) {
+            report.unconfigured.push(content.label());
+        }
+        report.contents.push((content.label(), files));
+    }
+    log.record(bundle, &signed.sha256, options.now);
+    log.save(site)?;
+    Ok(report)
+}
+
+fn tree_missing(content: &Content) -> BundleError {
+    BundleError::Tree {
+        content: content.label(),
+        path: "-".into(),
+        reason: "the manifest gives no tree for it".into(),
+    }
+}
+
+fn blob_digest(dir: &Path, hex: &str) -> Result<Sha256, BundleError> {
+    manifest::digest(hex).map_err(|reason| BundleError::Manifest {
+        path: manifest::manifest_path(dir),
+        reason,
+    })
+}
+
+/// Streams one volume: every entry checked against the manifest before its bytes are read;
+/// blobs already here skipped unread; new ones staged once their digest matches.
+fn read_volume(
+    path: &Path,
+    volume: &Volume,
+    bundle: &BundleManifest,
+    needed: &mut HashMap<Sha256, (u64, Option<&str>)>,
+    staged: &mut Staged,
+    reporter: &dyn Reporter,
+) -> Result<(u64, u64), BundleError> {
+    let mut listed: HashMap<Sha256, u64> = HashMap::new();
+    for blob in bundle
+        .blobs
+        .iter()
+        .filter(|b| b.volume.as_deref() == Some(&volume.name))
+    {
+        listed.insert(
+            manifest::digest(&blob.sha256).expect("checked on reading"),
+            blob.size,
+        );
+    }
+    let volume_err = |reason: String| BundleError::Volume {
+        volume: path.to_path_buf(),
+        reason,
+    };
+    let size = std::fs::metadata(path).map(|m| m.len()).ok();
+    let count = Arc::new(AtomicU64::new(0));
+    let reader = volume::open(path, count.clone())?;
+    let task = reporter.start(&format!("import {}", volume.name), size, Unit::Bytes);
+    let mut reported = 0;
+    let mut archive = tar::Archive::new(reader);
+    let entries = archive
+        .entries()
+        .map_err(|e| volume_err(format!("not a tar volume: {e}")))?;
+    let mut seen = HashSet::new();
+    let (mut new_blobs, mut new_bytes) = (0, 0);
+    let mut last = String::from("the start");
+    for entry in entries {
+        let mut entry = entry.map_err(|e| {
+            volume_err(format!(
+                "cannot read the entry after {last}: {e} (a truncated or damaged volume)"
+            ))
+        })?;
+        let name_bytes = entry.path_bytes().into_owned();
+        let name = String::from_utf8_lossy(&name_bytes).into_owned();
+        let entry_err = |reason: String| BundleError::Entry {
+            volume: path.to_path_buf(),
+            entry: name.clone(),
+            reason,
+        };
+        if let Some(problem) = volume::entry_problem(entry.header().entry_type(), &name_bytes) {
+            return Err(entry_err(problem));
+        }
+        let digest = manifest::digest(&name["blobs/".len()..]).map_err(entry_err)?;
+        let Some(&size) = listed.get(&digest) else {
+            return Err(entry_err(format!(
+                "the manifest does not list this blob in {}",
+                volume.name
+            )));
+        };
+        if !seen.insert(digest) {
+            return Err(entry_err("appears twice in the volume".into()));
+        }
+        let header_size = entry
+            .header()
+            .size()
+            .map_err(|e| entry_err(e.to_string()))?;
+        if header_size != size {
+            return Err(entry_err(format!(
+                "its tar header says {header_size} bytes, the manifest {size}"
+            )));
+        }
+        if needed.remove(&digest).is_some() {
+            staged.write(&digest, size, &mut entry).map_err(entry_err)?;
+            new_blobs += 1;
+            new_bytes += size;
+        }
+        last = name;
+        let now = count.load(Ordering::Relaxed);
+        reporter.advance(task, now - reported);
+        reported = now;
+    }
+    reporter.finish(task);
+    let absent: Vec<&Sha256> = listed.keys().filter(|d| !seen.contains(*d)).collect();
+    if let Some(first) = absent.first() {
+        return Err(volume_err(format!(
+            "ends without {} blob(s) the manifest lists in it (first: {first}): a truncated volume, or one of another bundle",
+            absent.len()
+        )));
+    }
+    Ok((new_blobs, new_bytes))
+}
+
+/// Verified blobs waiting in `store/import/` until the whole bundle is here.
+///
+/// Files are named by digest only once their bytes matched it. A flush of the filesystem after
+/// each volume is recorded by touching `.flushed`; files newer than that may not have reached
+/// the disk before a power cut, so a later run hashes them again before trusting them.
+struct Staged {
+    dir: PathBuf,
+    have: HashSet<Sha256>,
+    buffer: Vec<u8>,
+}
+
+const FLUSHED: &str = ".flushed";
+
+impl Staged {
+    fn open(store: &ContentStore) -> Result<Staged, BundleError> {
+        let dir = store.import_dir();
+        let write_err = |path: &Path| {
+            let path = path.to_path_buf();
+            move |source| BundleError::Storage(StorageError::Write { path, source })
+        };
+        std::fs::create_dir_all(&dir).map_err(|e| write_err(&dir)(e))?;
+        let flushed = std::fs::metadata(dir.join(FLUSHED))
+            .and_then(|m| m.modified())
+            .ok();
+        let mut have = HashSet::new();
+        let entries = std::fs::read_dir(&dir).map_err(write_err(&dir))?;
+        for entry in entries {
+            let entry = entry.map_err(write_err(&dir))?;
+            let path = entry.path();
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if name == FLUSHED {
+                continue;
+            }
+            let Some(digest) = manifest::digest(&name).ok() else {
+                // An unfinished write.
+                std::fs::remove_file(&path).map_err(write_err(&path))?;
+                continue;
+            };
+            let modified = entry.metadata().and_then(|m| m.modified()).ok();
+            let trusted = matches!((flushed, modified), (Some(f), Some(m)) if m < f);
+            if trusted || hash_file(&path).is_ok_and(|d| d == digest) {
+                have.insert(digest);
+            } else {
+                std::fs::remove_file(&path).map_err(write_err(&path))?;
+            }
+        }
+        Ok(Staged {
+            dir,
+            have,
+            buffer: volume::copy_buffer(),
+        })
+    }
+
+    fn has(&self, digest: &Sha256) -> bool {
+        self.have.contains(digest)
+    }
+
+    fn path_of(&self, digest: &Sha256) -> Option<PathBuf> {
+        self.has(digest).then(|| self.dir.join(digest.to_hex()))
+    }
+
+    /// Copies exactly `size` bytes from `reader`, and names the file by its digest only if it
+    /// is `digest`.
+    fn write(&mut self, digest: &Sha256, size: u64, reader: &mut impl Read) -> Result<(), String> {
+        let temp = self.dir.join(format!(".{digest}.partial"));
+        let _ = std::fs::remove_file(&temp);
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o444)
+            .open(&temp)
+            .map_err(|e| format!("cannot write {}: {e}", temp.display()))?;
+        let result = copy_checked(reader, &mut file, &mut self.buffer, size, digest);
+        drop(file);
+        if let Err(reason) = result {
+            let _ = std::fs::remove_file(&temp);
+            return Err(reason);
+        }
+        let target = self.dir.join(digest.to_hex());
+        std::fs::rename(&temp, &target)
+            .map_err(|e| format!("cannot write {}: {e}", target.display()))?;
+        self.have.insert(*digest);
+        Ok(())
+    }
+
+    /// Makes every staged blob durable, and records that it is.
+    fn flush(&self) -> Result<(), BundleError> {
+        crate::storage::sync_filesystem(&self.dir)?;
+        write_atomic(&self.dir.join(FLUSHED), b"", 0o644)?;
+        Ok(())
+    }
+}
+
+fn copy_checked(
+    reader: &mut impl Read,
+    out: &mut File,
+    buffer: &mut [u8],
+    size: u64,
+    digest: &Sha256,
+) -> Result<(), String> {
+    let truncated =
+        |got| format!("the volume ends inside this entry, after {got} of {size} bytes (truncated)");
+    let (actual, got) = match volume::copy_sha256(reader, out, buffer, size, &mut |_| {}) {
+        Ok(done) => done,
+        Err(CopyError::Read(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+            return Err(truncated(0));
+        }
+        Err(CopyError::Read(e)) => return Err(format!("cannot read it: {e}")),
+        Err(CopyError::Write(e)) => return Err(format!("cannot stage it: {e}")),
+    };
+    if got != size {
+        return Err(truncated(got));
+    }
+    if actual != *digest {
+        return Err(format!(
+            "its content is not the blob it is named after (its SHA-256 is {actual})"
+        ));
+    }
+    Ok(())
+}
+
+fn hash_file(path: &Path) -> std::io::Result<Sha256> {
+    let mut file = File::open(path)?;
+    let mut hasher = sha2::Sha256::new();
+    std::io::copy(&mut file, &mut hasher)?;
+    Ok(Sha256::from_bytes(hasher.finalize().into()))
+}
+
+/// Makes one content of the bundle what this site serves.
+fn switch(
+    site: &Site,
+    content: &Content,
+    tree: Option<Manifest>,
+    state: Option<Vec<u8>>,
+    key: Option<&SiteKey>,
+    id: &str,
+    now: jiff::Timestamp,
+) -> Result<u64, BundleError> {
+    let data = site.data_dir();
+    let store = site.store();
+    let label = content.label();
+    let state_path = match content.kind {
+        Kind::Repo => Some(RepoState::path(site, &content.name)),
+        Kind::Images => Some(CustomImages::path(site)),
+        Kind::Snaps => Some(Catalog::path(data)),
+        Kind::Mirror | Kind::Publish => None,
+    };
+    if let (Some(path), Some(bytes)) = (&state_path, &state) {
+        let dir = path.parent().expect("state files are in a folder");
+        std::fs::create_dir_all(dir).map_err(|e| StorageError::Write {
+            path: dir.to_path_buf(),
+            source: e,
+        })?;
+        write_atomic(path, bytes, 0o644)?;
+    }
+    let Some(mut manifest) = tree else {
+        return Ok(0);
+    };
+    let staging = store.staging();
+    let grace = site.config.site.grace.0.as_secs() as i64;
+    let trees = match content.area {
+        Area::Apt => TreeSet::new(data, "apt", &content.name).with_shared(&["pool"]),
+        _ => TreeSet::area(data, "images"),
+    };
+    let previous = trees.current()?.unwrap_or_default();
+    if content.signing == Signing::Site {
+        let key = key.expect("loaded when a content is signed by the site");
+        match content.area {
+            Area::Apt => resign::apt(
+                &label,
+                &mut manifest,
+                &store,
+                &staging,
+                key,
+                valid_for(site, content),
+                now,
+            )?,
+            _ => resign::streams(&label, &mut manifest, &store, &staging, key)?,
+        }
+    }
+    match content.area {
+        Area::Apt => crate::apt::publish::retain_superseded(&previous, &mut manifest, now, grace),
+        _ => crate::simplestreams::mirror::retain_files(site, &mut manifest, &previous, now),
+    }
+    manifest.notes.retain(|(k, _)| k != IMPORTED_NOTE);
+    manifest.notes.push((IMPORTED_NOTE.into(), id.to_string()));
+    let files = manifest.entries.len() as u64;
+    trees.publish(&store, staging, &manifest, &previous)?;
+    Ok(files)
+}
+
+const IMPORTED_NOTE: &str = "imported";
+
+fn valid_for(site: &Site, content: &Content) -> Option<std::time::Duration> {
+    let apt = &site.config.apt;
+    let name = content.name.as_str();
+    let period = match content.kind {
+        Kind::Repo => {
+            apt.repos
+                .iter()
+                .find(|r| r.name.as_str() == name)?
+                .valid_for
+        }
+        Kind::Mirror => {
+            apt.mirrors
+                .iter()
+                .find(|m| m.name.as_str() == name)?
+                .valid_for
+        }
+        Kind::Publish => {
+            apt.publish
+                .iter()
+                .find(|p| p.name.as_str() == name)?
+                .valid_for
+        }
+        Kind::Images | Kind::Snaps => None,
+    };
+    period.map(|p| p.0)
+}
+
+fn configured(site: &Site, content: &Content) -> bool {
+    let apt = &site.config.apt;
+    let name = content.name.as_str();
+    match content.kind {
+        Kind::Repo => apt.repos.iter().any(|r| r.name.as_str() == name),
+        Kind::Mirror => apt.mirrors.iter().any(|m| m.name.as_str() == name),
+        Kind::Publish => apt.publish.iter().any(|p| p.name.as_str() == name),
+        Kind::Images | Kind::Snaps => true,
+    }
+}
+
+/// The bundles this site imported (`data/state/bundles/imported.json`): incremental bundles
+/// need their base here, and an older bundle must not roll a content back.
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct ImportLog {
+    bundles: Vec<ImportedBundle>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct ImportedBundle {
+    id: String,
+    created: String,
+    exporter: String,
+    sha256: String,
+    imported: String,
+}
+
+impl ImportLog {
+    fn path(site: &Site) -> PathBuf {
+        site.data_dir().join("state/bundles/imported.json")
+    }
+
+    fn load(site: &Site) -> Result<ImportLog, BundleError> {
+        let path = Self::path(site);
+        match std::fs::read(&path) {
+            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| {
+                BundleError::Storage(StorageError::Corrupt {
+                    path,
+                    reason: e.to_string(),
+                })
+            }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(ImportLog::default()),
+            Err(source) => Err(StorageError::Read { path, source }.into()),
+        }
+    }
+
+    /// Refuses a bundle whose base is not here, or that is older than one already imported
+    /// from the same site. The same bundle again is fine (a re-run).
+    fn admit(&self, bundle: &BundleManifest) -> Result<(), BundleError> {
+        if let Some(base) = &bundle.base
+            && !self
+                .bundles
+                .iter()
+                .any(|b| b.id == base.id && b.sha256 == base.sha256)
+        {
+            return Err(BundleError::MissingBase {
+                id: bundle.id.clone(),
+                base: base.id.clone(),
+            });
+        }
+        let time = |t: &str| t.parse::<jiff::Timestamp>().ok();
+        let created = time(&bundle.created);
+        let newer = self
+            .bundles
+            .iter()
+            .filter(|b| b.exporter == bundle.exporter.fingerprint && b.id != bundle.id)
+            .filter(|b| time(&b.created) > created)
+            .max_by_key(|b| time(&b.created));
+        if let Some(newer) = newer {
+            return Err(BundleError::Older {
+                id: bundle.id.clone(),
+                created: bundle.created.clone(),
+                newer: newer.id.clone(),
+                newer_created: newer.created.clone(),
+            });
+        }
+        Ok(())
+    }
+
+    fn record(&mut self, bundle: &BundleManifest, sha256: &Sha256, now: jiff::Timestamp) {
+        self.bundles.retain(|b| b.id != bundle.id);
+        self.bundles.push(ImportedBundle {
+            id: bundle.id.clone(),
+            created: bundle.created.clone(),
+            exporter: bundle.exporter.fingerprint.clone(),
+            sha256: sha256.to_hex(),
+            imported: now.to_string(),
+        });
+    }
+
+    fn save(&self, site: &Site) -> Result<(), BundleError> {
+        let path = Self::path(site);
+        let dir = path.parent().expect("in a folder");
+        std::fs::create_dir_all(dir).map_err(|e| StorageError::Write {
+            path: dir.to_path_buf(),
+            source: e,
+        })?;
+        let mut bytes = serde_json::to_vec_pretty(self).expect("the log serialises");
+        bytes.push(b'\n');
+        write_atomic(&path, &bytes, 0o644)?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bundle::manifest::{BaseBundle, Exporter};
+
+    fn bundle(id: &str, created: &str, base: Option<&str>) -> BundleManifest {
+        BundleManifest {
+            format: manifest::FORMAT,
+            id: id.into(),
+            created: created.into(),
+            exporter: Exporter {
+                fingerprint: "A".into(),
+                url: String::new(),
+            },
+            base: base.map(|b| BaseBundle {
+                id: b.into(),
+                sha256: Sha256::of(b.as_bytes()).to_hex(),
+            }),
+            contents: Vec::new(),
+            volumes: Vec::new(),
+            blobs: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn admits_in_order_and_refuses_rollback_and_unknown_bases() {
+        let mut log = ImportLog::default();
+        let first = bundle("one", "2026-12-01T00:00:00Z", None);
+        let second = bundle("two", "2026-12-08T00:00:00Z", Some("one"));
+        let err = log.admit(&second).unwrap_err();
+        assert!(err.to_string().contains("import one first"), "{err}");
+        log.admit(&first).unwrap();
+        log.record(&first, &Sha256::of(b"one"), jiff::Timestamp::now());
+        log.admit(&second).unwrap();
+        log.record(&second, &Sha256::of(b"two"), jiff::Timestamp::now());
+        // The same bundle again is a re-run; an older one would roll back.
+        log.admit(&second).unwrap();
+        let err = log.admit(&first).unwrap_err();
+        assert!(matches!(err, BundleError::Older { .. }), "{err}");
+        // Another exporter's bundles are not compared.
+        let mut other = bundle("three", "2026-11-01T00:00:00Z", None);
+        other.exporter.fingerprint = "B".into();
+        log.admit(&other).unwrap();
+    }
+}

@@ -1,0 +1,351 @@
+//! The bundle manifest: what a bundle holds, signed by the exporting site.
+//!
+//! `manifest.json` lists every content (a published tree and its state file) and every blob
+//! with its digest, size and volume; `manifest.json.asc` is a detached signature by the
+//! exporting site's key, so `gpgv` can check a bundle as well as airlock.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use super::BundleError;
+use crate::openpgp::Keyring;
+use crate::storage::Sha256;
+
+/// The manifest format this airlock writes and the newest it reads.
+pub const FORMAT: u32 = 1;
+pub const MANIFEST: &str = "manifest.json";
+pub const SIGNATURE: &str = "manifest.json.asc";
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct BundleManifest {
+    pub format: u32,
+    /// Unique and sortable: the creation time, then random hex.
+    pub id: String,
+    /// RFC 3339.
+    pub created: String,
+    pub exporter: Exporter,
+    /// The bundle this one adds to (`--since`): its blobs are not in the volumes.
+    pub base: Option<BaseBundle>,
+    pub contents: Vec<Content>,
+    pub volumes: Vec<Volume>,
+    pub blobs: Vec<BlobEntry>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Exporter {
+    pub fingerprint: String,
+    pub url: String,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct BaseBundle {
+    pub id: String,
+    /// SHA-256 of the base's manifest.json.
+    pub sha256: String,
+}
+
+/// One published thing: an apt repo, mirror or combined suite, the image stream, the snaps.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Content {
+    pub area: Area,
+    pub name: String,
+    pub kind: Kind,
+    pub signing: Signing,
+    /// The published tree's manifest (`storage::Manifest`), itself a blob.
+    pub tree: Option<BlobRef>,
+    /// The state file the area's commands edit (repo packages, custom images, snap catalog).
+    pub state: Option<BlobRef>,
+    /// Files and bytes of the whole content, and of the blobs first carried by this bundle.
+    pub files: u64,
+    pub bytes: u64,
+    pub new_files: u64,
+    pub new_bytes: u64,
+}
+
+impl Content {
+    /// How operators name it: `apt/NAME`, `images`, `snaps`.
+    pub fn label(&self) -> String {
+        match self.area {
+            Area::Apt => format!("apt/{}", self.name),
+            Area::Images => "images".into(),
+            Area::Snaps => "snaps".into(),
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Area {
+    Apt,
+    Images,
+    Snaps,
+}
+
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Kind {
+    Repo,
+    Mirror,
+    Publish,
+    Images,
+    Snaps,
+}
+
+/// Who signs what clients check: the importing site (re-signed on import) or the upstream
+/// (verbatim trees, kept byte for byte).
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Signing {
+    Site,
+    Upstream,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct BlobRef {
+    pub sha256: String,
+    pub size: u64,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Volume {
+    pub name: String,
+    pub size: u64,
+    pub blobs: u64,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct BlobEntry {
+    pub sha256: String,
+    pub size: u64,
+    /// The volume holding it; none when the base bundle carried it.
+    pub volume: Option<String>,
+}
+
+/// A manifest read from a bundle folder, with its exact bytes and who signed them.
+#[derive(Debug)]
+pub struct SignedManifest {
+    pub manifest: BundleManifest,
+    pub sha256: Sha256,
+    /// The verifying key's fingerprint; none when no keyring was given (inspect).
+    pub signer: Option<Result<String, String>>,
+}
+
+/// The manifest path, given the bundle folder or the manifest itself.
+pub fn manifest_path(path: &Path) -> PathBuf {
+    if path.is_dir() {
+        path.join(MANIFEST)
+    } else {
+        path.to_path_buf()
+    }
+}
+
+/// Reads a bundle's manifest; with a keyring, the signature must verify against it.
+pub fn read(path: &Path, keyring: Option<&Keyring>) -> Result<SignedManifest, BundleError> {
+    let path = manifest_path(path);
+    let bad = |reason: String| BundleError::Manifest {
+        path: path.clone(),
+        reason,
+    };
+    let bytes = std::fs::read(&path).map_err(|e| bad(format!("cannot read it: {e}")))?;
+    let signer = keyring.map(|keyring| {
+        let signature_path = path.with_file_name(SIGNATURE);
+        let signature = fs_err::read(&signature_path).map_err(|e| e.to_string())?;
+        keyring
+            .verify_detached(&bytes, &signature, &signature_path.display().to_string())
+            .map(|v| v.signer)
+            .map_err(|e| e.to_string())
+    });
+    // The format first: a newer manifest may not parse as this one.
+    #[derive(Deserialize)]
+    struct Probe {
+        format: u32,
+    }
+    let probe: Probe =
+        serde_json::from_slice(&bytes).map_err(|e| bad(format!("not a bundle manifest: {e}")))?;
+    if probe.format > FORMAT {
+        return Err(BundleError::NewerFormat {
+            path,
+            found: probe.format,
+        });
+    }
+    let manifest: BundleManifest =
+        serde_json::from_slice(&bytes).map_err(|e| bad(format!("not a bundle manifest: {e}")))?;
+    check(&manifest).map_err(bad)?;
+    Ok(SignedManifest {
+        manifest,
+        sha256: Sha256::of(&bytes),
+        signer,
+    })
+}
+
+/// What no honest exporter writes: names that are not ours to create, digests that are not
+/// digests, blobs in volumes the manifest does not list.
+fn check(manifest: &BundleManifest) -> Result<(), String> {
+    for content in &manifest.contents {
+        let fits = match (content.area, content.kind) {
+            (Area::Apt, Kind::Repo | Kind::Mirror | Kind::Publish) => {
+                content.name.parse::<crate::config::Name>().is_ok()
+            }
+            (Area::Images, Kind::Images) => content.name == "images",
+            (Area::Snaps, Kind::Snaps) => content.name == "snaps",
+            _ => false,
+        };
+        if !fits {
+            return Err(format!(
+                "content {:?} ({:?} {:?}) is not one this site can hold",
+                content.name, content.area, content.kind
+            ));
+        }
+        for blob in content.tree.iter().chain(&content.state) {
+            digest(&blob.sha256)?;
+        }
+    }
+    for volume in &manifest.volumes {
+        if !valid_volume_name(&volume.name) {
+            return Err(format!(
+                "volume name {:?} is not a plain file name",
+                volume.name
+            ));
+        }
+    }
+    for blob in &manifest.blobs {
+        digest(&blob.sha256)?;
+        if let Some(v) = &blob.volume
+            && !manifest.volumes.iter().any(|x| &x.name == v)
+        {
+            return Err(format!(
+                "blob {} names volume {v:?}, which it does not list",
+                blob.sha256
+            ));
+        }
+    }
+    Ok(())
+}
+
+pub fn digest(hex: &str) -> Result<Sha256, String> {
+    // Lowercase only: one spelling per blob, as the store and the tar entries name them.
+    if hex.bytes().any(|b| b.is_ascii_uppercase()) {
+        return Err(format!("{hex:?} is not a lowercase SHA-256 digest"));
+    }
+    Sha256::from_hex(hex).ok_or_else(|| format!("{hex:?} is not a SHA-256 digest"))
+}
+
+fn valid_volume_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 100
+        && !name.starts_with('.')
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::openpgp::{KeyAlgorithm, SiteKey};
+
+    fn sample() -> BundleManifest {
+        let blob = Sha256::of(b"x").to_hex();
+        BundleManifest {
+            format: FORMAT,
+            id: "20261201T000000Z-00000000".into(),
+            created: "2026-12-01T00:00:00Z".into(),
+            exporter: Exporter {
+                fingerprint: "AB".into(),
+                url: "http://a".into(),
+            },
+            base: None,
+            contents: vec![Content {
+                area: Area::Apt,
+                name: "local".into(),
+                kind: Kind::Repo,
+                signing: Signing::Site,
+                tree: Some(BlobRef {
+                    sha256: blob.clone(),
+                    size: 1,
+                }),
+                state: None,
+                files: 1,
+                bytes: 1,
+                new_files: 1,
+                new_bytes: 1,
+            }],
+            volumes: vec![Volume {
+                name: "volume-001.tar".into(),
+                size: 2048,
+                blobs: 1,
+            }],
+            blobs: vec![BlobEntry {
+                sha256: blob,
+                size: 1,
+                volume: Some("volume-001.tar".into()),
+            }],
+        }
+    }
+
+    fn write(dir: &Path, key: &SiteKey, text: &str) {
+        std::fs::write(dir.join(MANIFEST), text).unwrap();
+        let signature = key.sign_detached(text.as_bytes()).unwrap();
+        std::fs::write(dir.join(SIGNATURE), signature).unwrap();
+    }
+
+    #[test]
+    fn reads_checks_and_refuses() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = SiteKey::generate(KeyAlgorithm::Ed25519, "a").unwrap();
+        let other = SiteKey::generate(KeyAlgorithm::Ed25519, "b").unwrap();
+        let trusted = Keyring::new(vec![key.public_key().clone()]);
+        let stranger = Keyring::new(vec![other.public_key().clone()]);
+        let text = serde_json::to_string_pretty(&sample()).unwrap();
+        write(dir.path(), &key, &text);
+
+        let read_back = read(dir.path(), Some(&trusted)).unwrap();
+        assert_eq!(read_back.manifest, sample());
+        assert_eq!(read_back.signer, Some(Ok(key.fingerprint())));
+        assert!(matches!(
+            read(dir.path(), Some(&stranger)).unwrap().signer,
+            Some(Err(_))
+        ));
+
+        // Altered after signing.
+        std::fs::write(
+            dir.path().join(MANIFEST),
+            text.replace("http://a", "http://b"),
+        )
+        .unwrap();
+        assert!(matches!(
+            read(dir.path(), Some(&trusted)).unwrap().signer,
+            Some(Err(_))
+        ));
+
+        // A newer format is named, whatever else it holds.
+        write(dir.path(), &key, r#"{"format": 2, "whatever": []}"#);
+        let err = read(dir.path(), Some(&trusted)).unwrap_err();
+        assert!(
+            matches!(err, BundleError::NewerFormat { found: 2, .. }),
+            "{err}"
+        );
+
+        // Names that would leave the data folder, and blobs in unlisted volumes.
+        let mut hostile = sample();
+        hostile.contents[0].name = "../../etc".into();
+        write(dir.path(), &key, &serde_json::to_string(&hostile).unwrap());
+        let err = read(dir.path(), None).unwrap_err();
+        assert!(
+            err.to_string().contains("not one this site can hold"),
+            "{err}"
+        );
+        let mut hostile = sample();
+        hostile.volumes[0].name = "../x.tar".into();
+        hostile.blobs[0].volume = Some("../x.tar".into());
+        write(dir.path(), &key, &serde_json::to_string(&hostile).unwrap());
+        let err = read(dir.path(), None).unwrap_err();
+        assert!(err.to_string().contains("not a plain file name"), "{err}");
+        let mut hostile = sample();
+        hostile.blobs[0].volume = Some("volume-009.tar".into());
+        write(dir.path(), &key, &serde_json::to_string(&hostile).unwrap());
+        let err = read(dir.path(), None).unwrap_err();
+        assert!(err.to_string().contains("does not list"), "{err}");
+    }
+}

@@ -1,0 +1,123 @@
+//! Crossing the gap: a signed bundle of what a site publishes, exported on the connected
+//! side and imported on the air-gapped one.
+//!
+//! A bundle is a folder: `manifest.json` (every content and every blob, with digests), its
+//! detached signature by the exporting site, and tar volumes (optionally zstd) of blobs named
+//! `blobs/<sha256>`, nothing else. An incremental bundle (`--since`) carries only the blobs its
+//! base did not. The importer checks the signature, then every entry and every byte, stages
+//! blobs outside the store until all are there, and only then stores them and switches each
+//! content, re-signed with its own key where clients check the site's signature.
+
+pub mod export;
+pub mod import;
+pub mod manifest;
+mod resign;
+mod volume;
+
+use std::path::PathBuf;
+
+pub use export::{ExportOptions, ExportReport, export};
+pub use import::{ImportOptions, ImportReport, import};
+pub use manifest::{BundleManifest, Content, SignedManifest};
+
+use crate::openpgp::OpenPgpError;
+use crate::storage::StorageError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum BundleError {
+    #[error("{path}: {reason}")]
+    Manifest { path: PathBuf, reason: String },
+    #[error(
+        "{path}: bundle format {found} is newer than this airlock reads (up to {})",
+        manifest::FORMAT
+    )]
+    NewerFormat { path: PathBuf, found: u32 },
+    #[error(
+        "{path} is not signed by a key this site trusts (the manifest names exporter {claimed}): {reason}"
+    )]
+    Untrusted {
+        path: PathBuf,
+        claimed: String,
+        reason: String,
+    },
+    #[error("no exporter key to check bundles with")]
+    NoTrustedKeys,
+    #[error(
+        "bundle {id} adds to bundle {base}, which this site has not imported: import {base} first"
+    )]
+    MissingBase { id: String, base: String },
+    #[error(
+        "bundle {id} (created {created}) is older than bundle {newer} (created {newer_created}), already imported from the same site"
+    )]
+    Older {
+        id: String,
+        created: String,
+        newer: String,
+        newer_created: String,
+    },
+    #[error("{volume}: entry {entry}: {reason}")]
+    Entry {
+        volume: PathBuf,
+        entry: String,
+        reason: String,
+    },
+    #[error("{volume}: {reason}")]
+    Volume { volume: PathBuf, reason: String },
+    #[error("{}", missing_volumes(.dir, .volumes))]
+    MissingVolumes {
+        dir: PathBuf,
+        volumes: Vec<(String, u64)>,
+    },
+    #[error("bundle {id} lacks {count} blob(s) its contents need (first: {first} of {content})")]
+    Incomplete {
+        id: String,
+        count: usize,
+        first: String,
+        content: String,
+    },
+    #[error("{0}")]
+    Export(String),
+    #[error("{content}: {path}: {reason}")]
+    Tree {
+        content: String,
+        path: String,
+        reason: String,
+    },
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    #[error(transparent)]
+    OpenPgp(#[from] OpenPgpError),
+}
+
+fn missing_volumes(dir: &std::path::Path, volumes: &[(String, u64)]) -> String {
+    let list: Vec<String> = volumes
+        .iter()
+        .map(|(name, n)| format!("{name} ({n} blob(s) not here yet)"))
+        .collect();
+    format!(
+        "{} lacks volume(s) {}; what the other volumes held is kept: re-run the import when they are there",
+        dir.display(),
+        list.join(", ")
+    )
+}
+
+impl BundleError {
+    pub fn hint(&self) -> Option<&'static str> {
+        match self {
+            BundleError::NoTrustedKeys => Some(
+                "copy the exporting site's airlock.gpg here and list it in airlock.toml: [import] trusted_keys = [\"exporter.gpg\"], or pass --keyring",
+            ),
+            BundleError::Untrusted { .. } => Some(
+                "check that the bundle comes from the expected site and add its airlock.gpg to [import] trusted_keys",
+            ),
+            BundleError::NewerFormat { .. } => {
+                Some("import it with the airlock version that exported it, or a newer one")
+            }
+            BundleError::Entry { .. } | BundleError::Volume { .. } => Some(
+                "the volume was damaged or altered after export: copy it again from the exporting side (nothing here changed)",
+            ),
+            BundleError::OpenPgp(e) => e.hint(),
+            _ => None,
+        }
+    }
+}

@@ -1,0 +1,358 @@
+//! Volumes: plain tar (ustar) files, optionally zstd-compressed, of entries `blobs/<sha256>`.
+
+use std::fs::File;
+use std::io::{self, BufWriter, Read, Write};
+use std::path::{Path, PathBuf};
+
+use sha2::Digest;
+
+use super::BundleError;
+use crate::storage::{CopyError, Sha256};
+
+const BLOCK: u64 = 512;
+/// Two zero blocks end a tar archive.
+const TRAILER: u64 = 2 * BLOCK;
+const CHUNK: usize = 1 << 20;
+const ZSTD_MAGIC: [u8; 4] = [0x28, 0xb5, 0x2f, 0xfd];
+
+pub fn entry_name(digest: &Sha256) -> String {
+    format!("blobs/{digest}")
+}
+
+/// Bytes a blob of `size` takes in a tar stream: its header, its data padded to a block.
+pub fn entry_size(size: u64) -> u64 {
+    BLOCK + size.div_ceil(BLOCK) * BLOCK
+}
+
+/// The most tar bytes a volume of at most `limit` bytes on disk may hold: the whole of it, or
+/// with zstd what the worst case of incompressible data (stored blocks) still fits in.
+pub fn tar_budget(limit: u64, zstd: bool) -> u64 {
+    let budget = if zstd {
+        limit.saturating_sub(limit / 1024 + (64 << 10))
+    } else {
+        limit
+    };
+    budget.saturating_sub(TRAILER)
+}
+
+enum Sink {
+    Plain(BufWriter<File>),
+    Zstd(zstd::stream::write::Encoder<'static, BufWriter<File>>),
+}
+
+impl Write for Sink {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Sink::Plain(w) => w.write(buf),
+            Sink::Zstd(w) => w.write(buf),
+        }
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Sink::Plain(w) => w.flush(),
+            Sink::Zstd(w) => w.flush(),
+        }
+    }
+}
+
+/// One volume being written.
+pub struct VolumeWriter {
+    path: PathBuf,
+    sink: Sink,
+    mtime: u64,
+    buffer: Vec<u8>,
+    pub tar_bytes: u64,
+    pub blobs: u64,
+}
+
+/// Copies up to `limit` bytes from `reader` to `writer` through `buffer`, hashing them;
+/// returns the digest and how many bytes there were.
+pub fn copy_sha256(
+    reader: &mut dyn Read,
+    writer: &mut dyn Write,
+    buffer: &mut [u8],
+    limit: u64,
+    progress: &mut dyn FnMut(u64),
+) -> Result<(Sha256, u64), CopyError> {
+    let mut hasher = sha2::Sha256::new();
+    let mut copied = 0u64;
+    while copied < limit {
+        let want = buffer.len().min((limit - copied) as usize);
+        let n = match reader.read(&mut buffer[..want]) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(CopyError::Read(e)),
+        };
+        hasher.update(&buffer[..n]);
+        writer.write_all(&buffer[..n]).map_err(CopyError::Write)?;
+        copied += n as u64;
+        progress(n as u64);
+    }
+    Ok((Sha256::from_bytes(hasher.finalize().into()), copied))
+}
+
+/// One buffer per export or import: a fresh one per blob fragments the heap.
+pub fn copy_buffer() -> Vec<u8> {
+    vec![0u8; CHUNK]
+}
+
+impl VolumeWriter {
+    pub fn create(path: &Path, zstd: bool, mtime: u64) -> Result<VolumeWriter, BundleError> {
+        let file = File::create(path).map_err(|e| volume_err(path, "cannot create it", e))?;
+        let out = BufWriter::with_capacity(CHUNK, file);
+        let sink = if zstd {
+            let mut encoder = zstd::stream::write::Encoder::new(out, 3)
+                .map_err(|e| volume_err(path, "cannot start zstd", e))?;
+            let workers = std::thread::available_parallelism().map_or(1, |n| n.get() as u32);
+            encoder
+                .multithread(workers)
+                .map_err(|e| volume_err(path, "cannot start zstd workers", e))?;
+            Sink::Zstd(encoder)
+        } else {
+            Sink::Plain(out)
+        };
+        Ok(VolumeWriter {
+            path: path.to_path_buf(),
+            sink,
+            mtime,
+            buffer: copy_buffer(),
+            tar_bytes: 0,
+            blobs: 0,
+        })
+    }
+
+    /// Appends one blob, streaming it from `reader` and checking that it is `size` bytes with
+    /// digest `digest` (a store damaged on disk must not travel).
+    pub fn append(
+        &mut self,
+        digest: &Sha256,
+        size: u64,
+        reader: &mut dyn Read,
+        origin: &Path,
+        mut progress: impl FnMut(u64),
+    ) -> Result<(), BundleError> {
+        let name = entry_name(digest);
+        let mut header = tar::Header::new_ustar();
+        header
+            .set_path(&name)
+            .map_err(|e| volume_err(&self.path, "cannot name an entry", e))?;
+        header.set_size(size);
+        header.set_mode(0o444);
+        header.set_mtime(self.mtime);
+        header.set_entry_type(tar::EntryType::Regular);
+        header.set_cksum();
+        let write_err = |e| volume_err(&self.path, "cannot write it", e);
+        self.sink.write_all(header.as_bytes()).map_err(write_err)?;
+        let (got, copied) = copy_sha256(
+            reader,
+            &mut self.sink,
+            &mut self.buffer,
+            size,
+            &mut progress,
+        )
+        .map_err(|e| match e {
+            CopyError::Read(e) => store_err(origin, e.to_string()),
+            CopyError::Write(e) => write_err(e),
+        })?;
+        let mut extra = [0u8; 1];
+        if copied != size || got != *digest || reader.read(&mut extra).unwrap_or(0) > 0 {
+            return Err(store_err(
+                origin,
+                format!(
+                    "is not the blob {digest} of {size} bytes the site lists: run `airlock verify --offline`"
+                ),
+            ));
+        }
+        let padding = (entry_size(size) - BLOCK - size) as usize;
+        self.sink
+            .write_all(&[0u8; BLOCK as usize][..padding])
+            .map_err(write_err)?;
+        self.tar_bytes += entry_size(size);
+        self.blobs += 1;
+        Ok(())
+    }
+
+    /// Ends the archive and flushes it to disk; returns the file's size.
+    pub fn finish(mut self) -> Result<u64, BundleError> {
+        let path = self.path.clone();
+        let err = |what, e| volume_err(&path, what, e);
+        self.sink
+            .write_all(&[0u8; TRAILER as usize])
+            .map_err(|e| err("cannot write it", e))?;
+        let out = match self.sink {
+            Sink::Plain(w) => w,
+            Sink::Zstd(w) => w.finish().map_err(|e| err("cannot finish zstd", e))?,
+        };
+        let file = out
+            .into_inner()
+            .map_err(|e| err("cannot write it", e.into_error()))?;
+        file.sync_all().map_err(|e| err("cannot flush it", e))?;
+        let size = file
+            .metadata()
+            .map_err(|e| err("cannot read its size", e))?
+            .len();
+        Ok(size)
+    }
+}
+
+fn volume_err(path: &Path, what: &str, e: io::Error) -> BundleError {
+    BundleError::Volume {
+        volume: path.to_path_buf(),
+        reason: format!("{what}: {e}"),
+    }
+}
+
+fn store_err(origin: &Path, reason: String) -> BundleError {
+    BundleError::Export(format!("{}: {reason}", origin.display()))
+}
+
+/// Counts the bytes read from a volume file, for progress.
+pub struct Counting<R> {
+    pub inner: R,
+    pub count: std::sync::Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl<R: Read> Read for Counting<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.count
+            .fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
+        Ok(n)
+    }
+}
+
+/// Opens a volume for reading, decompressing when it starts with zstd's magic number.
+pub fn open(
+    path: &Path,
+    count: std::sync::Arc<std::sync::atomic::AtomicU64>,
+) -> Result<Box<dyn Read>, BundleError> {
+    let mut file = File::open(path).map_err(|e| volume_err(path, "cannot open it", e))?;
+    let mut magic = [0u8; 4];
+    let n = read_full(&mut file, &mut magic).map_err(|e| volume_err(path, "cannot read it", e))?;
+    let head = io::Cursor::new(magic[..n].to_vec());
+    let counted = Counting {
+        inner: head.chain(file),
+        count,
+    };
+    let reader = io::BufReader::with_capacity(CHUNK, counted);
+    if magic[..n] == ZSTD_MAGIC {
+        let decoder = zstd::stream::read::Decoder::with_buffer(reader)
+            .map_err(|e| volume_err(path, "cannot start zstd", e))?;
+        Ok(Box::new(decoder))
+    } else {
+        Ok(Box::new(reader))
+    }
+}
+
+fn read_full(reader: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match reader.read(&mut buf[filled..])? {
+            0 => break,
+            n => filled += n,
+        }
+    }
+    Ok(filled)
+}
+
+/// Why an entry is not a blob this bundle may carry; `None` when it is `blobs/<sha256>`.
+pub fn entry_problem(kind: tar::EntryType, path: &[u8]) -> Option<String> {
+    let text = String::from_utf8_lossy(path);
+    if path.starts_with(b"/") {
+        return Some("an absolute path; a bundle holds only blobs/<sha256>".into());
+    }
+    if text.split('/').any(|c| c == "..") {
+        return Some("a path with '..'; a bundle holds only blobs/<sha256>".into());
+    }
+    let what = match kind {
+        tar::EntryType::Regular => None,
+        tar::EntryType::Symlink => Some("a symbolic link"),
+        tar::EntryType::Link => Some("a hard link"),
+        tar::EntryType::Char | tar::EntryType::Block => Some("a device file"),
+        tar::EntryType::Fifo => Some("a FIFO"),
+        tar::EntryType::Directory => Some("a folder"),
+        _ => Some("not a regular file"),
+    };
+    if let Some(what) = what {
+        return Some(format!("{what}; a bundle holds only regular files"));
+    }
+    match text.strip_prefix("blobs/").map(super::manifest::digest) {
+        Some(Ok(_)) => None,
+        _ => Some("not named blobs/<sha256>".into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refuses_everything_but_blobs() {
+        let blob = format!("blobs/{}", Sha256::of(b"x"));
+        assert_eq!(
+            entry_problem(tar::EntryType::Regular, blob.as_bytes()),
+            None
+        );
+        let cases: [(tar::EntryType, &str, &str); 7] = [
+            (tar::EntryType::Regular, "/etc/passwd", "absolute"),
+            (tar::EntryType::Regular, "blobs/../../x", "'..'"),
+            (tar::EntryType::Symlink, &blob, "symbolic link"),
+            (tar::EntryType::Link, &blob, "hard link"),
+            (tar::EntryType::Char, &blob, "device"),
+            (tar::EntryType::Regular, "blobs/ABC", "not named"),
+            (tar::EntryType::Regular, "other", "not named"),
+        ];
+        for (kind, path, expected) in cases {
+            let problem = entry_problem(kind, path.as_bytes()).unwrap();
+            assert!(problem.contains(expected), "{path}: {problem}");
+        }
+    }
+
+    #[test]
+    fn written_volumes_read_back_with_tar() {
+        let dir = tempfile::tempdir().unwrap();
+        for zstd in [false, true] {
+            let path = dir.path().join(format!("v-{zstd}.tar"));
+            let mut writer = VolumeWriter::create(&path, zstd, 0).unwrap();
+            let blobs: Vec<Vec<u8>> = vec![b"one".to_vec(), vec![7u8; 3000], Vec::new()];
+            for blob in &blobs {
+                let digest = Sha256::of(blob);
+                writer
+                    .append(&digest, blob.len() as u64, &mut &blob[..], &path, |_| {})
+                    .unwrap();
+            }
+            let expected = writer.tar_bytes;
+            let size = writer.finish().unwrap();
+            if !zstd {
+                assert_eq!(size, expected + TRAILER);
+            }
+            let reader = open(&path, Default::default()).unwrap();
+            let mut archive = tar::Archive::new(reader);
+            let mut read = Vec::new();
+            for entry in archive.entries().unwrap() {
+                let mut entry = entry.unwrap();
+                let mut bytes = Vec::new();
+                entry.read_to_end(&mut bytes).unwrap();
+                assert_eq!(
+                    entry.path_bytes().as_ref(),
+                    entry_name(&Sha256::of(&bytes)).as_bytes()
+                );
+                read.push(bytes);
+            }
+            assert_eq!(read, blobs);
+        }
+    }
+
+    #[test]
+    fn a_damaged_store_blob_is_not_exported() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("v.tar");
+        let mut writer = VolumeWriter::create(&path, false, 0).unwrap();
+        let digest = Sha256::of(b"right");
+        let err = writer
+            .append(&digest, 5, &mut &b"wrong"[..], Path::new("blob"), |_| {})
+            .unwrap_err();
+        assert!(err.to_string().contains("verify --offline"), "{err}");
+    }
+}
