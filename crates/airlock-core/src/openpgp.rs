@@ -282,6 +282,12 @@ impl SiteKey {
 fn concise(error: &pgp::errors::Error) -> String {
     let text = error.to_string();
     let text = text.split(" Error(").next().unwrap_or(&text);
+    // A digest mismatch comes as a failed assertion with both byte lists: its last words say it.
+    let text = if text.contains("assertion failed") {
+        text.rsplit(": ").next().unwrap_or(text)
+    } else {
+        text
+    };
     text.trim_end_matches([':', ' ']).to_string()
 }
 

@@ -69,8 +69,13 @@ pub fn import(
                 Some(Err(reason)) => reason,
                 _ => "no signature checked".into(),
             };
+            let path = manifest::manifest_path(&options.dir);
+            // A trusted key whose signature does not match: the bytes changed.
+            if reason.contains("bad signature by key") {
+                return Err(BundleError::Altered { path, reason });
+            }
             return Err(BundleError::Untrusted {
-                path: manifest::manifest_path(&options.dir),
+                path,
                 claimed: bundle.exporter.fingerprint.clone(),
                 reason,
             });

@@ -40,6 +40,8 @@ pub enum BundleError {
         claimed: String,
         reason: String,
     },
+    #[error("{path} was changed after it was signed: {reason}")]
+    Altered { path: PathBuf, reason: String },
     #[error("no exporter key to check bundles with")]
     NoTrustedKeys,
     #[error(
@@ -110,6 +112,9 @@ impl BundleError {
             BundleError::Untrusted { .. } => Some(
                 "check that the bundle comes from the expected site and add its airlock.gpg to [import] trusted_keys",
             ),
+            BundleError::Altered { .. } => {
+                Some("copy the bundle again from the exporting side; nothing here changed")
+            }
             BundleError::NewerFormat { .. } => {
                 Some("import it with the airlock version that exported it, or a newer one")
             }

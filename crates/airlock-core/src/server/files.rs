@@ -75,6 +75,8 @@ impl Identity {
 #[derive(Clone)]
 struct Validators {
     identity: Identity,
+    /// The mtime to the nanosecond, and the end of its second: what Last-Modified says.
+    changed: SystemTime,
     modified: SystemTime,
     etag: HeaderValue,
     last_modified: HeaderValue,
@@ -89,9 +91,14 @@ impl Validators {
             mtime_nsec,
             len,
         } = identity;
-        let modified = UNIX_EPOCH + Duration::from_secs(mtime.max(0) as u64);
+        let changed = UNIX_EPOCH + Duration::new(mtime.max(0) as u64, mtime_nsec.max(0) as u32);
+        // Dates count whole seconds: rounding the mtime up, a client that got this date
+        // asks If-Modified-Since a time after it, and any later replacement, even within the
+        // same second, is after that time.
+        let modified = UNIX_EPOCH + Duration::from_secs(mtime.max(0) as u64 + 1);
         Validators {
             identity,
+            changed,
             modified,
             etag: header_value(&format!("\"{ino:x}-{mtime:x}.{mtime_nsec:x}-{len:x}\"")),
             last_modified: header_value(&httpdate::fmt_http_date(modified)),
@@ -218,10 +225,15 @@ impl FileReply {
         let etag = validators.etag.to_str().unwrap_or_default();
         let modified = validators.modified;
         let size = validators.identity.len;
+        // A file changed during the current second gets no Last-Modified until the second
+        // is over (a date must not be in the future). apt, which sends If-Modified-Since and
+        // no If-None-Match, then asks with the response's Date, of the file's own second,
+        // and gets the file again rather than a 304 for one replaced within that second.
+        let dated = SystemTime::now() >= modified;
 
-        if not_modified(headers, etag, modified) {
+        if not_modified(headers, etag, validators.changed) {
             let mut response = StatusCode::NOT_MODIFIED.into_response();
-            set_validators(response.headers_mut(), &validators);
+            set_validators(response.headers_mut(), &validators, dated);
             return response;
         }
         let range = match headers.get(header::RANGE).and_then(|v| v.to_str().ok()) {
@@ -269,7 +281,7 @@ impl FileReply {
         };
         h.insert(header::CONTENT_LENGTH, length_value);
         h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
-        set_validators(h, &validators);
+        set_validators(h, &validators, dated);
         if status == StatusCode::PARTIAL_CONTENT {
             h.insert(
                 header::CONTENT_RANGE,
@@ -323,13 +335,16 @@ fn header_value(text: &str) -> HeaderValue {
     HeaderValue::from_str(text).expect("ASCII header value")
 }
 
-fn set_validators(h: &mut HeaderMap, validators: &Validators) {
+fn set_validators(h: &mut HeaderMap, validators: &Validators, dated: bool) {
     h.insert(header::ETAG, validators.etag.clone());
-    h.insert(header::LAST_MODIFIED, validators.last_modified.clone());
+    if dated {
+        h.insert(header::LAST_MODIFIED, validators.last_modified.clone());
+    }
 }
 
-/// RFC 9110 13.2.2: If-None-Match wins over If-Modified-Since.
-fn not_modified(headers: &HeaderMap, etag: &str, modified: SystemTime) -> bool {
+/// RFC 9110 13.2.2: If-None-Match wins over If-Modified-Since, which holds only for a file
+/// changed (to the nanosecond) before the time the client gives.
+fn not_modified(headers: &HeaderMap, etag: &str, changed: SystemTime) -> bool {
     if let Some(tags) = headers
         .get(header::IF_NONE_MATCH)
         .and_then(|v| v.to_str().ok())
@@ -343,7 +358,7 @@ fn not_modified(headers: &HeaderMap, etag: &str, modified: SystemTime) -> bool {
         .get(header::IF_MODIFIED_SINCE)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| httpdate::parse_http_date(v).ok())
-        .is_some_and(|since| modified <= since)
+        .is_some_and(|since| changed < since)
 }
 
 /// A Range applies only if If-Range (when present) still names this file.

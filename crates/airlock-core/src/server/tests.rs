@@ -36,6 +36,14 @@ fn fixture() -> Fixture {
         );
     }
     staging.commit().unwrap();
+    // Files of a past publish: dated (see `fresh_files_have_no_date`).
+    let an_hour_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
+    for entry in manifest.entries.values() {
+        std::fs::File::open(store.blob_path(&entry.sha256))
+            .unwrap()
+            .set_modified(an_hour_ago)
+            .unwrap();
+    }
     TreeSet::new(dir.path(), "apt", "local")
         .with_shared(&["pool"])
         .publish(&store, store.staging(), &manifest, &Manifest::default())
@@ -67,6 +75,48 @@ async fn request(f: &Fixture, req: Request<Body>) -> (StatusCode, axum::http::He
 
 fn get(uri: &str) -> axum::http::request::Builder {
     Request::builder().uri(uri)
+}
+
+/// A file replaced twice within one second must not look unchanged to If-Modified-Since:
+/// a file of the current second carries no date, and a client asking with the date of that
+/// second (apt uses the response's Date) gets the file.
+#[tokio::test]
+async fn fresh_files_have_no_date() {
+    let f = fixture();
+    let data = f._dir.path();
+    let store = ContentStore::new(data);
+    let set = TreeSet::new(data, "apt", "local").with_shared(&["pool"]);
+    let uri = "/apt/local/dists/stable/InRelease";
+    let second = || httpdate::fmt_http_date(std::time::SystemTime::now());
+    // Within one second of the publish, which a tick of the clock may spoil: then again.
+    for attempt in 0u8.. {
+        let started = second();
+        let previous = set.current().unwrap().unwrap();
+        let mut manifest = previous.clone();
+        let staging = store.staging();
+        let content = format!("signed again {attempt}\n");
+        let sha256 = staging.add_bytes(content.as_bytes()).unwrap();
+        manifest.add("dists/stable/InRelease", sha256, content.len() as u64);
+        set.publish(&store, staging, &manifest, &previous).unwrap();
+        let (status, headers, body) = request(&f, get(uri).body(Body::empty()).unwrap()).await;
+        let (again, _, _) = request(
+            &f,
+            get(uri)
+                .header(header::IF_MODIFIED_SINCE, &started)
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+        if second() != started && attempt < 5 {
+            continue;
+        }
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(body, content.as_bytes());
+        assert!(!headers.contains_key(header::LAST_MODIFIED));
+        assert!(headers.contains_key(header::ETAG));
+        assert_eq!(again, StatusCode::OK);
+        break;
+    }
 }
 
 #[tokio::test]
