@@ -5,7 +5,7 @@ mod common;
 
 use std::process::Command;
 
-use common::{Apt, Site, curl, dpkg_deb};
+use common::{Apt, Site, curl, dpkg_deb, gpgv};
 
 const REPO: &str = r#"
 [[apt.repo]]
@@ -17,19 +17,6 @@ origin = "airlock tests"
 label = "airlock tests"
 valid_for = "7d"
 "#;
-
-fn gpgv(keyring: &std::path::Path, args: &[&std::path::Path]) -> (bool, String) {
-    let out = Command::new("gpgv")
-        .arg("--keyring")
-        .arg(keyring)
-        .args(args)
-        .output()
-        .unwrap();
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
 
 fn repo_serves_apt_and_gpgv(key_type: &str, algorithm_in_gpgv: &str) {
     let site = Site::new(key_type, REPO);

@@ -16,13 +16,12 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use airlock_core::apt::deb::{Compression, DebBuilder};
-use airlock_core::apt::deb822;
-use airlock_core::openpgp::{KeyAlgorithm, SiteKey};
-use airlock_core::snap::assertion::{self, Assertion, account_key_body, key_id, public_key_packet};
+use airlock_core::openpgp::SiteKey;
 use airlock_core::storage::Sha256;
-use common::stream::Stream;
+use common::snaps::{Authority, SNAP_ID, build_snap, snap_yaml};
+use common::stream::{Stream, signed_document};
 use common::upstream::{Archive, Upstream, pkg};
-use common::{AIRLOCK, Apt, Site, curl, dpkg_deb};
+use common::{AIRLOCK, Apt, Site, assert_store_sound, assert_suite_whole, curl, dpkg_deb, gpgv};
 use serde_json::Value;
 use sha2::Digest;
 use sha3::Sha3_384;
@@ -40,7 +39,6 @@ const GA: &str = "com.ubuntu.maas.stable:v3:boot:24.04:amd64:ga-24.04";
 const HWE: &str = "com.ubuntu.maas.stable:v3:boot:24.04:amd64:hwe-24.04";
 const UEFI: &str = "com.ubuntu.maas.stable:1:grub-efi-signed:uefi:amd64";
 const PXE: &str = "com.ubuntu.maas.stable:1:pxelinux:pxe:i386";
-const SNAP_ID: &str = "hElL0A1rl0ck5nap1dF0rTest5xxxxxx";
 
 // ---------------------------------------------------------------------------------------------
 // Site A exports, site B imports and serves.
@@ -106,7 +104,7 @@ fn site_b_serves_what_site_a_exported() {
         out.contains("mirror: published") && out.contains("images: published"),
         "{out}"
     );
-    let snap = build_snap(work.path(), "hello-airlock_1.snap", &snap_yaml("1.0"));
+    let snap = build_snap(work.path(), "hello-airlock_1.snap", &snap_yaml("1.0"), "xz");
     authority.assert_file(&snap, 1);
     let out = a.ok(&[
         "snap",
@@ -137,18 +135,8 @@ fn site_b_serves_what_site_a_exported() {
             .collect::<BTreeSet<_>>()
     );
     // The signature is an ordinary detached OpenPGP one: gpgv checks it with A's public key.
-    let gpgv = Command::new("gpgv")
-        .arg("--keyring")
-        .arg(a.keyring())
-        .arg(bundle.join("manifest.json.asc"))
-        .arg(bundle.join("manifest.json"))
-        .output()
-        .unwrap();
-    assert!(
-        gpgv.status.success(),
-        "gpgv: {}",
-        String::from_utf8_lossy(&gpgv.stderr)
-    );
+    let (ok, text) = manifest_gpgv(&bundle, &a.keyring());
+    assert!(ok, "gpgv: {text}");
     // Volumes hold regular files named blobs/<sha256>, mode 0444, exactly the blobs the
     // manifest places in them; every file of every content is there (a full bundle).
     assert_volumes_as_listed(&bundle);
@@ -193,13 +181,8 @@ fn site_b_serves_what_site_a_exported() {
             "{repo}: {release}"
         );
         assert!(!release.contains(&fingerprint(&a)), "{repo}: {release}");
-        let with_a = Command::new("gpgv")
-            .arg("--keyring")
-            .arg(a.keyring())
-            .arg(dists.join("InRelease"))
-            .output()
-            .unwrap();
-        assert!(!with_a.status.success(), "{repo}: InRelease still A's");
+        let (with_a, _) = gpgv(&a.keyring(), &[&dists.join("InRelease")]);
+        assert!(!with_a, "{repo}: InRelease still A's");
     }
 
     // The image stream, read as MAAS reads it, signed by B.
@@ -1009,108 +992,24 @@ fn changes(before: &BTreeMap<String, Vec<u8>>, after: &BTreeMap<String, Vec<u8>>
         .collect()
 }
 
-/// The packages `repo` serves ("NAME VERSION"), having checked that its tree is whole:
-/// InRelease signed by the site's key, every listed index with its SHA-256, every pool file
-/// with its stanza's. None when nothing is published under that name.
+/// The packages `repo` serves ("NAME VERSION"), having checked that each of its signed suites
+/// is whole (see `assert_suite_whole`). None when nothing is published under that name.
 fn served_packages(site: &Site, repo: &str) -> Option<BTreeSet<String>> {
     let root = site.public(repo);
     std::fs::symlink_metadata(&root).ok()?;
     let mut packages = BTreeSet::new();
     let mut suites = 0;
     for suite in std::fs::read_dir(root.join("dists")).unwrap() {
-        let dists = suite.unwrap().path();
-        if !dists.join("InRelease").is_file() {
+        let suite = suite.unwrap();
+        if !suite.path().join("InRelease").is_file() {
             continue;
         }
         suites += 1;
-        let out = Command::new("gpgv")
-            .arg("--keyring")
-            .arg(site.keyring())
-            .arg(dists.join("InRelease"))
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}: InRelease does not verify with the site key",
-            dists.display()
-        );
-        let release = std::fs::read_to_string(dists.join("Release")).unwrap();
-        let paragraph = deb822::paragraphs(&release).next().unwrap().unwrap();
-        for line in paragraph
-            .get("SHA256")
-            .unwrap()
-            .lines()
-            .filter(|l| !l.trim().is_empty())
-        {
-            let mut parts = line.split_whitespace();
-            let (digest, _, path) = (
-                parts.next().unwrap(),
-                parts.next().unwrap(),
-                parts.next().unwrap(),
-            );
-            let bytes = std::fs::read(dists.join(path))
-                .unwrap_or_else(|e| panic!("{}/{path}: {e}", dists.display()));
-            assert_eq!(Sha256::of(&bytes).to_hex(), digest, "{path}");
-            if path.ends_with("/Packages") {
-                let text = String::from_utf8(bytes).unwrap();
-                for stanza in deb822::paragraphs(&text) {
-                    let stanza = stanza.unwrap();
-                    let file = root.join(stanza.get("Filename").unwrap());
-                    let content =
-                        std::fs::read(&file).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
-                    assert_eq!(
-                        Sha256::of(&content).to_hex(),
-                        stanza.get("SHA256").unwrap(),
-                        "{}",
-                        file.display()
-                    );
-                    packages.insert(format!(
-                        "{} {}",
-                        stanza.get("Package").unwrap(),
-                        stanza.get("Version").unwrap()
-                    ));
-                }
-            }
-        }
+        let suite = suite.file_name().into_string().unwrap();
+        packages.extend(assert_suite_whole(site, repo, &suite).packages);
     }
     assert!(suites > 0, "{repo}: no signed suite");
     Some(packages)
-}
-
-/// Every blob of the store holds the content its name says.
-fn assert_store_sound(site: &Site) {
-    let store = site.path().join("data/store/sha256");
-    for shard in std::fs::read_dir(store).unwrap() {
-        for blob in std::fs::read_dir(shard.unwrap().path()).unwrap() {
-            let blob = blob.unwrap().path();
-            let name = blob.file_name().unwrap().to_string_lossy().into_owned();
-            assert_eq!(sha256_file(&blob), name, "blob {name}");
-        }
-    }
-}
-
-/// GETs a clearsigned document, checks it with gpgv and `keyring`, returns its JSON.
-fn signed_document(url: &str, keyring: &Path) -> Value {
-    let out = curl(&["-fs", url]);
-    assert!(out.status.success(), "GET {url}");
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("document.sjson");
-    std::fs::write(&file, &out.stdout).unwrap();
-    let gpgv = Command::new("gpgv")
-        .arg("--keyring")
-        .arg(keyring)
-        .arg(&file)
-        .output()
-        .unwrap();
-    assert!(
-        gpgv.status.success(),
-        "gpgv {url}: {}",
-        String::from_utf8_lossy(&gpgv.stderr)
-    );
-    let text = String::from_utf8(out.stdout).unwrap();
-    // As MAAS reads it: from the first '{' to the signature.
-    let body = &text[text.find('{').unwrap()..text.find("-----BEGIN PGP SIGNATURE").unwrap()];
-    serde_json::from_str(body).unwrap()
 }
 
 /// Reads a served stream as MAAS does: the index and every products document, signatures
@@ -1215,18 +1114,19 @@ fn write_signed_manifest(bundle: &Path, value: &Value, key: &SiteKey) {
     let signature = key.sign_detached(&bytes).unwrap();
     std::fs::write(bundle.join("manifest.json"), &bytes).unwrap();
     std::fs::write(bundle.join("manifest.json.asc"), signature).unwrap();
-    let gpgv = Command::new("gpgv")
-        .arg("--keyring")
-        .arg(key_keyring(key, bundle))
-        .arg(bundle.join("manifest.json.asc"))
-        .arg(bundle.join("manifest.json"))
-        .output()
-        .unwrap();
-    assert!(
-        gpgv.status.success(),
-        "re-signed manifest: {}",
-        String::from_utf8_lossy(&gpgv.stderr)
-    );
+    let (ok, text) = manifest_gpgv(bundle, &key_keyring(key, bundle));
+    assert!(ok, "re-signed manifest: {text}");
+}
+
+/// gpgv checks manifest.json against its detached signature manifest.json.asc with `keyring`.
+fn manifest_gpgv(bundle: &Path, keyring: &Path) -> (bool, String) {
+    gpgv(
+        keyring,
+        &[
+            &bundle.join("manifest.json.asc"),
+            &bundle.join("manifest.json"),
+        ],
+    )
 }
 
 /// `key`'s public keyring, written beside the bundle (outside it).
@@ -1384,169 +1284,4 @@ fn seal(header: &mut [u8; 512]) {
     header[148..156].fill(b' ');
     let sum: u32 = header.iter().map(|&b| u32::from(b)).sum();
     header[148..156].copy_from_slice(format!("{sum:06o}\0 ").as_bytes());
-}
-
-// ---------------------------------------------------------------------------------------------
-// Helpers: a snap and its assertions, signed by a test root (as in tests/snaps.rs).
-// ---------------------------------------------------------------------------------------------
-
-/// A root authority (trusted through `[snaps] trusted_keys`) and its store key.
-struct Authority {
-    root: SiteKey,
-    store: SiteKey,
-}
-
-fn encode(assertions: &[&Assertion]) -> Vec<u8> {
-    let mut out = Vec::new();
-    for a in assertions {
-        out.extend_from_slice(a.encoded());
-        out.extend_from_slice(b"\n\n");
-    }
-    out
-}
-
-impl Authority {
-    fn new() -> Authority {
-        // snapd reads RSA account-keys only.
-        let key = || SiteKey::generate(KeyAlgorithm::Rsa4096, "snap test").unwrap();
-        Authority {
-            root: key(),
-            store: key(),
-        }
-    }
-
-    fn sign(&self, signer: &SiteKey, headers: &[(&str, &str)], body: &str) -> Assertion {
-        assertion::sign(headers, body.as_bytes(), signer.secret_key()).unwrap()
-    }
-
-    fn account_key(&self, signer: &SiteKey, key: &SiteKey) -> Assertion {
-        let id = key_id(&public_key_packet(key.secret_key()));
-        self.sign(
-            signer,
-            &[
-                ("type", "account-key"),
-                ("authority-id", "testroot"),
-                ("public-key-sha3-384", &id),
-                ("account-id", "testroot"),
-                ("name", "store"),
-                ("since", "2020-01-01T00:00:00Z"),
-            ],
-            &account_key_body(key.secret_key()),
-        )
-    }
-
-    /// Writes root.assert in `dir`: the root's self-signed account-key and its account.
-    fn root_file(&self, dir: &Path) -> PathBuf {
-        let root_key = self.account_key(&self.root, &self.root);
-        let account = self.sign(
-            &self.root,
-            &[
-                ("type", "account"),
-                ("authority-id", "testroot"),
-                ("account-id", "testroot"),
-                ("display-name", "Test Root"),
-                ("username", "testroot"),
-                ("validation", "certified"),
-                ("timestamp", "2020-01-01T00:00:00Z"),
-            ],
-            "",
-        );
-        let path = dir.join("root.assert");
-        std::fs::write(&path, encode(&[&root_key, &account])).unwrap();
-        path
-    }
-
-    /// Writes NAME.assert next to the snap: store key, publisher, declaration, revision.
-    fn assert_file(&self, snap: &Path, revision: u64) -> PathBuf {
-        let bytes = std::fs::read(snap).unwrap();
-        let digest = assertion::snap_digest_b64(&Sha3_384::digest(&bytes));
-        let size = bytes.len().to_string();
-        let revision = revision.to_string();
-        let assertions = [
-            self.account_key(&self.root, &self.store),
-            self.sign(
-                &self.store,
-                &[
-                    ("type", "account"),
-                    ("authority-id", "testroot"),
-                    ("account-id", "publisher1"),
-                    ("display-name", "Airlock Tester"),
-                    ("username", "tester"),
-                    ("validation", "verified"),
-                    ("timestamp", "2024-01-01T00:00:00Z"),
-                ],
-                "",
-            ),
-            self.sign(
-                &self.store,
-                &[
-                    ("type", "snap-declaration"),
-                    ("authority-id", "testroot"),
-                    ("series", "16"),
-                    ("snap-id", SNAP_ID),
-                    ("publisher-id", "publisher1"),
-                    ("snap-name", "hello-airlock"),
-                    ("timestamp", "2024-01-01T00:00:00Z"),
-                ],
-                "",
-            ),
-            self.sign(
-                &self.store,
-                &[
-                    ("type", "snap-revision"),
-                    ("authority-id", "testroot"),
-                    ("snap-sha3-384", &digest),
-                    ("developer-id", "publisher1"),
-                    ("snap-id", SNAP_ID),
-                    ("snap-revision", &revision),
-                    ("snap-size", &size),
-                    ("timestamp", "2024-02-01T00:00:00Z"),
-                ],
-                "",
-            ),
-        ];
-        let path = snap.with_extension("assert");
-        std::fs::write(&path, encode(&assertions.iter().collect::<Vec<_>>())).unwrap();
-        path
-    }
-}
-
-/// A real snap: a squashfs image made by mksquashfs.
-fn build_snap(dir: &Path, file: &str, yaml: &str) -> PathBuf {
-    let tree = dir.join(format!("{file}.tree"));
-    std::fs::create_dir_all(tree.join("meta/gui")).unwrap();
-    std::fs::create_dir_all(tree.join("bin")).unwrap();
-    std::fs::write(tree.join("meta/snap.yaml"), yaml).unwrap();
-    std::fs::write(
-        tree.join("meta/gui/icon.png"),
-        b"\x89PNG\r\n\x1a\nnot really",
-    )
-    .unwrap();
-    std::fs::write(
-        tree.join("bin/hello"),
-        "#!/bin/sh\necho hello from airlock\n",
-    )
-    .unwrap();
-    let snap = dir.join(file);
-    let out = Command::new("mksquashfs")
-        .arg(&tree)
-        .arg(&snap)
-        .args(["-noappend", "-all-root", "-no-progress", "-comp", "xz"])
-        .output()
-        .expect("mksquashfs (squashfs-tools) is installed");
-    assert!(
-        out.status.success(),
-        "mksquashfs: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    snap
-}
-
-fn snap_yaml(version: &str) -> String {
-    format!(
-        "name: hello-airlock\nversion: '{version}'\nsummary: Says hello from the air gap\n\
-         description: A test snap carried by a bundle.\nbase: core22\n\
-         confinement: strict\ngrade: stable\nlicense: MIT\narchitectures: [amd64]\n\
-         apps:\n  hello-airlock:\n    command: bin/hello\n"
-    )
 }

@@ -10,9 +10,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use airlock_core::apt::deb::DebBuilder;
-use airlock_core::apt::deb822;
-use airlock_core::storage::Sha256;
-use common::{AIRLOCK, Site};
+use common::{AIRLOCK, Site, assert_store_sound, assert_suite_whole};
 
 const REPO: &str = r#"
 [[apt.repo]]
@@ -58,67 +56,16 @@ fn killed(site: &Site, args: &[&str], delay: Duration) -> bool {
 }
 
 /// The served tree of `repo` is whole: signed Release files, every listed index with its
-/// digest, every pool file with its digest.
+/// digest and its by-hash copy, every pool file with its digest.
 fn assert_served_tree_whole(site: &Site, repo: &str) {
-    let root = site.public(repo);
     for suite in ["stable", "testing"] {
-        let dists = root.join("dists").join(suite);
-        let out = Command::new("gpgv")
-            .arg("--keyring")
-            .arg(site.keyring())
-            .arg(dists.join("InRelease"))
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "{suite}: InRelease does not verify");
-        let release = std::fs::read_to_string(dists.join("Release")).unwrap();
-        let paragraph = deb822::paragraphs(&release).next().unwrap().unwrap();
-        let sha256 = paragraph.get("SHA256").unwrap();
-        for line in sha256.lines().filter(|l| !l.trim().is_empty()) {
-            let mut parts = line.split_whitespace();
-            let (digest, _, path) = (
-                parts.next().unwrap(),
-                parts.next().unwrap(),
-                parts.next().unwrap(),
-            );
-            let bytes =
-                std::fs::read(dists.join(path)).unwrap_or_else(|e| panic!("{suite}/{path}: {e}"));
-            assert_eq!(Sha256::of(&bytes).to_hex(), digest, "{suite}/{path}");
+        let dists = site.public(repo).join("dists").join(suite);
+        for (path, digest) in assert_suite_whole(site, repo, suite).indices {
             let by_hash = dists
-                .join(Path::new(path).parent().unwrap())
+                .join(Path::new(&path).parent().unwrap())
                 .join("by-hash/SHA256")
                 .join(digest);
             assert!(by_hash.is_file(), "{suite}/{path} by-hash");
-            if path.ends_with("/Packages") {
-                let text = String::from_utf8(bytes).unwrap();
-                for stanza in deb822::paragraphs(&text) {
-                    let stanza = stanza.unwrap();
-                    let file = root.join(stanza.get("Filename").unwrap());
-                    let content =
-                        std::fs::read(&file).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
-                    assert_eq!(
-                        Sha256::of(&content).to_hex(),
-                        stanza.get("SHA256").unwrap(),
-                        "{}",
-                        file.display()
-                    );
-                }
-            }
-        }
-    }
-}
-
-/// Every blob of the store holds the content its name says.
-fn assert_store_sound(site: &Site) {
-    let store = site.path().join("data/store/sha256");
-    for shard in std::fs::read_dir(store).unwrap() {
-        for blob in std::fs::read_dir(shard.unwrap().path()).unwrap() {
-            let blob = blob.unwrap().path();
-            let name = blob.file_name().unwrap().to_string_lossy().into_owned();
-            assert_eq!(
-                Sha256::of(&std::fs::read(&blob).unwrap()).to_hex(),
-                name,
-                "blob {name}"
-            );
         }
     }
 }

@@ -7,7 +7,7 @@ mod common;
 
 use std::collections::BTreeSet;
 
-use common::stream::{BOOTLOADERS, Stream, UBUNTU};
+use common::stream::{BOOTLOADERS, Stream, UBUNTU, clearsigned_json, get_clearsigned};
 use common::upstream::{Fault, Upstream};
 use common::{Site, curl};
 use serde_json::Value;
@@ -20,32 +20,15 @@ fn config(stream: &Stream, url: &str) -> String {
     )
 }
 
-/// GETs a clearsigned document, checks it with gpgv and the given keyring, returns its JSON.
+/// GETs a clearsigned document, checks it with gpgv and the given keyring and that it has no
+/// dash-escaped line, returns its JSON.
 fn signed_document(url: &str, keyring: &std::path::Path) -> Value {
-    let out = curl(&["-fs", url]);
-    assert!(out.status.success(), "GET {url}");
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("document.sjson");
-    std::fs::write(&file, &out.stdout).unwrap();
-    let gpgv = std::process::Command::new("gpgv")
-        .arg("--keyring")
-        .arg(keyring)
-        .arg(&file)
-        .output()
-        .unwrap();
-    assert!(
-        gpgv.status.success(),
-        "gpgv {url}: {}",
-        String::from_utf8_lossy(&gpgv.stderr)
-    );
-    let text = String::from_utf8(out.stdout).unwrap();
+    let text = get_clearsigned(url, keyring);
     assert!(
         !text.lines().any(|l| l.starts_with("- ")),
         "dash-escaped lines in {url}"
     );
-    // As MAAS 3.8 reads it: from the first '{' to the signature.
-    let body = &text[text.find('{').unwrap()..text.find("-----BEGIN PGP SIGNATURE").unwrap()];
-    serde_json::from_str(body).unwrap()
+    clearsigned_json(&text)
 }
 
 /// Reads the served stream as MAAS does; returns product names, checking every item.

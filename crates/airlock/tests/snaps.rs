@@ -9,202 +9,11 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
-use airlock_core::openpgp::{KeyAlgorithm, SiteKey};
-use airlock_core::snap::assertion::{self, Assertion, account_key_body, key_id, public_key_packet};
+use airlock_core::snap::assertion::Assertion;
+use common::snaps::{Authority, SNAP_ID, build_snap, encode, snap_yaml};
 use common::{Site, curl};
 use serde_json::{Value, json};
 use sha3::{Digest, Sha3_384};
-
-const SNAP_ID: &str = "hElL0A1rl0ck5nap1dF0rTest5xxxxxx";
-
-/// A root authority (trusted through `[snaps] trusted_keys`) and its store key.
-struct Authority {
-    root: SiteKey,
-    store: SiteKey,
-}
-
-fn key() -> SiteKey {
-    SiteKey::generate(KeyAlgorithm::Rsa4096, "snap test").unwrap()
-}
-
-fn encode(assertions: &[&Assertion]) -> Vec<u8> {
-    let mut out = Vec::new();
-    for a in assertions {
-        out.extend_from_slice(a.encoded());
-        out.extend_from_slice(b"\n\n");
-    }
-    out
-}
-
-impl Authority {
-    fn new() -> Authority {
-        Authority {
-            root: key(),
-            store: key(),
-        }
-    }
-
-    fn sign(&self, signer: &SiteKey, headers: &[(&str, &str)], body: &str) -> Assertion {
-        assertion::sign(headers, body.as_bytes(), signer.secret_key()).unwrap()
-    }
-
-    fn account_key(&self, signer: &SiteKey, key: &SiteKey) -> Assertion {
-        let id = key_id(&public_key_packet(key.secret_key()));
-        self.sign(
-            signer,
-            &[
-                ("type", "account-key"),
-                ("authority-id", "testroot"),
-                ("public-key-sha3-384", &id),
-                ("account-id", "testroot"),
-                ("name", "store"),
-                ("since", "2020-01-01T00:00:00Z"),
-            ],
-            &account_key_body(key.secret_key()),
-        )
-    }
-
-    /// What the site trusts: the root's self-signed account-key and its account.
-    fn root_file(&self, dir: &Path) -> PathBuf {
-        let root_key = self.account_key(&self.root, &self.root);
-        let account = self.sign(
-            &self.root,
-            &[
-                ("type", "account"),
-                ("authority-id", "testroot"),
-                ("account-id", "testroot"),
-                ("display-name", "Test Root"),
-                ("username", "testroot"),
-                ("validation", "certified"),
-                ("timestamp", "2020-01-01T00:00:00Z"),
-            ],
-            "",
-        );
-        let path = dir.join("root.assert");
-        std::fs::write(&path, encode(&[&root_key, &account])).unwrap();
-        path
-    }
-
-    /// The chain `snap download` writes for a snap: store key, publisher, declaration, revision.
-    fn snap_assertions(&self, snap: &Path, revision: u64, size: Option<u64>) -> Vec<Assertion> {
-        self.assertions_for(snap, "hello-airlock", SNAP_ID, revision, size)
-    }
-
-    fn assertions_for(
-        &self,
-        snap: &Path,
-        name: &str,
-        snap_id: &str,
-        revision: u64,
-        size: Option<u64>,
-    ) -> Vec<Assertion> {
-        let bytes = std::fs::read(snap).unwrap();
-        let digest = assertion::snap_digest_b64(&Sha3_384::digest(&bytes));
-        let size = size.unwrap_or(bytes.len() as u64).to_string();
-        let revision = revision.to_string();
-        vec![
-            self.account_key(&self.root, &self.store),
-            self.sign(
-                &self.store,
-                &[
-                    ("type", "account"),
-                    ("authority-id", "testroot"),
-                    ("account-id", "publisher1"),
-                    ("display-name", "Airlock Tester"),
-                    ("username", "tester"),
-                    ("validation", "verified"),
-                    ("timestamp", "2024-01-01T00:00:00Z"),
-                ],
-                "",
-            ),
-            self.sign(
-                &self.store,
-                &[
-                    ("type", "snap-declaration"),
-                    ("authority-id", "testroot"),
-                    ("series", "16"),
-                    ("snap-id", snap_id),
-                    ("publisher-id", "publisher1"),
-                    ("snap-name", name),
-                    ("timestamp", "2024-01-01T00:00:00Z"),
-                ],
-                "",
-            ),
-            self.sign(
-                &self.store,
-                &[
-                    ("type", "snap-revision"),
-                    ("authority-id", "testroot"),
-                    ("snap-sha3-384", &digest),
-                    ("developer-id", "publisher1"),
-                    ("snap-id", snap_id),
-                    ("snap-revision", &revision),
-                    ("snap-size", &size),
-                    ("timestamp", "2024-02-01T00:00:00Z"),
-                ],
-                "",
-            ),
-        ]
-    }
-
-    /// Writes NAME.assert next to the snap.
-    fn assert_file(&self, snap: &Path, revision: u64) -> PathBuf {
-        self.assert_file_for(snap, "hello-airlock", SNAP_ID, revision)
-    }
-
-    fn assert_file_for(&self, snap: &Path, name: &str, snap_id: &str, revision: u64) -> PathBuf {
-        let assertions = self.assertions_for(snap, name, snap_id, revision, None);
-        let path = snap.with_extension("assert");
-        std::fs::write(&path, encode(&assertions.iter().collect::<Vec<_>>())).unwrap();
-        path
-    }
-}
-
-/// A real snap: a squashfs image made by mksquashfs with the given compressor.
-fn build_snap(dir: &Path, file: &str, yaml: &str, compressor: &str) -> PathBuf {
-    let tree = dir.join(format!("{file}.tree"));
-    std::fs::create_dir_all(tree.join("meta/gui")).unwrap();
-    std::fs::create_dir_all(tree.join("bin")).unwrap();
-    std::fs::write(tree.join("meta/snap.yaml"), yaml).unwrap();
-    std::fs::write(
-        tree.join("meta/gui/icon.png"),
-        b"\x89PNG\r\n\x1a\nnot really",
-    )
-    .unwrap();
-    std::fs::write(
-        tree.join("bin/hello"),
-        "#!/bin/sh\necho hello from airlock\n",
-    )
-    .unwrap();
-    let snap = dir.join(file);
-    let out = Command::new("mksquashfs")
-        .arg(&tree)
-        .arg(&snap)
-        .args([
-            "-noappend",
-            "-all-root",
-            "-no-progress",
-            "-comp",
-            compressor,
-        ])
-        .output()
-        .expect("mksquashfs (squashfs-tools) is installed");
-    assert!(
-        out.status.success(),
-        "mksquashfs: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    snap
-}
-
-fn yaml(version: &str) -> String {
-    format!(
-        "name: hello-airlock\nversion: '{version}'\nsummary: Says hello from the air gap\n\
-         description: A test snap served by airlock's offline store.\nbase: core22\n\
-         confinement: strict\ngrade: stable\nlicense: MIT\narchitectures: [amd64]\n\
-         apps:\n  hello-airlock:\n    command: bin/hello\n"
-    )
-}
 
 fn site_with(authority: &Authority) -> Site {
     let scratch = tempfile::tempdir().unwrap();
@@ -326,8 +135,13 @@ fn snapd_reads_the_offline_store() {
     );
     site.ok(&["tls", "init"]);
     let work = tempfile::tempdir().unwrap();
-    let one = build_snap(work.path(), "hello-airlock_1.snap", &yaml("1.0"), "xz");
-    let two = build_snap(work.path(), "hello-airlock_2.snap", &yaml("2.0"), "lzo");
+    let one = build_snap(work.path(), "hello-airlock_1.snap", &snap_yaml("1.0"), "xz");
+    let two = build_snap(
+        work.path(),
+        "hello-airlock_2.snap",
+        &snap_yaml("2.0"),
+        "lzo",
+    );
     authority.assert_file(&one, 1);
     authority.assert_file(&two, 2);
 
@@ -637,7 +451,7 @@ fn bad_snaps_are_refused_and_nothing_changes() {
     let site = site_with(&authority);
     let work = tempfile::tempdir().unwrap();
     let dir = work.path();
-    let good = build_snap(dir, "hello-airlock_1.snap", &yaml("1.0"), "gzip");
+    let good = build_snap(dir, "hello-airlock_1.snap", &snap_yaml("1.0"), "gzip");
     authority.assert_file(&good, 1);
     site.ok(&[
         "snap",
@@ -653,7 +467,7 @@ fn bad_snaps_are_refused_and_nothing_changes() {
         std::fs::write(&path, encode(&assertions.iter().collect::<Vec<_>>())).unwrap();
         path
     };
-    let other = build_snap(dir, "other.snap", &yaml("1.1"), "zstd");
+    let other = build_snap(dir, "other.snap", &snap_yaml("1.1"), "zstd");
     let truncated = dir.join("truncated.snap");
     let whole = std::fs::read(&other).unwrap();
     // mksquashfs pads images to 4 KiB: cut well inside the image itself.
@@ -669,7 +483,7 @@ fn bad_snaps_are_refused_and_nothing_changes() {
     let renamed = build_snap(
         dir,
         "renamed.snap",
-        &yaml("1.0").replace("name: hello-airlock", "name: someone-else"),
+        &snap_yaml("1.0").replace("name: hello-airlock", "name: someone-else"),
         "xz",
     );
 
@@ -875,8 +689,8 @@ fn fetch_from_another_airlock_over_https() {
     );
     let out = a.ok(&["tls", "init"]);
     assert!(out.contains("new site CA"), "{out}");
-    let one = build_snap(dir, "hello-airlock_1.snap", &yaml("1.0"), "xz");
-    let two = build_snap(dir, "hello-airlock_2.snap", &yaml("2.0"), "xz");
+    let one = build_snap(dir, "hello-airlock_1.snap", &snap_yaml("1.0"), "xz");
+    let two = build_snap(dir, "hello-airlock_2.snap", &snap_yaml("2.0"), "xz");
     let prereqs = dir.join("prereqs");
     std::fs::create_dir(&prereqs).unwrap();
     std::fs::write(prereqs.join("broken.snap"), "no assertions for this one").unwrap();

@@ -385,7 +385,18 @@ pub(crate) fn write_signed_suite(
     }
     files.sort_by(|a, b| a.path.cmp(&b.path));
     let release = render_release(info, &files);
-    let inrelease = key.clearsign(&release)?;
+    add_signed_release(suite, &release, key, staging, manifest)
+}
+
+/// A suite's Release, with InRelease and Release.gpg signed by `key`.
+pub(crate) fn add_signed_release(
+    suite: &str,
+    release: &str,
+    key: &SiteKey,
+    staging: &Staging,
+    manifest: &mut Manifest,
+) -> Result<(), AptError> {
+    let inrelease = key.clearsign(release)?;
     let signature = key.sign_detached(release.as_bytes())?;
     for (name, bytes) in [
         ("Release", release.as_bytes()),

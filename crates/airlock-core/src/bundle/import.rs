@@ -443,7 +443,7 @@ fn copy_checked(
 ) -> Result<(), String> {
     let truncated =
         |got| format!("the volume ends inside this entry, after {got} of {size} bytes (truncated)");
-    let (actual, got) = match volume::copy_sha256(reader, out, buffer, size, &mut |_| {}) {
+    let (actual, got) = match crate::storage::copy_sha256(reader, out, buffer, size, &mut |_| {}) {
         Ok(done) => done,
         Err(CopyError::Read(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
             return Err(truncated(0));
@@ -594,17 +594,7 @@ impl ImportLog {
     }
 
     fn load(site: &Site) -> Result<ImportLog, BundleError> {
-        let path = Self::path(site);
-        match std::fs::read(&path) {
-            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| {
-                BundleError::Storage(StorageError::Corrupt {
-                    path,
-                    reason: e.to_string(),
-                })
-            }),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(ImportLog::default()),
-            Err(source) => Err(StorageError::Read { path, source }.into()),
-        }
+        Ok(crate::storage::load_json(&Self::path(site))?)
     }
 
     /// Refuses a bundle whose base is not here, or that is older than one already imported
@@ -652,16 +642,7 @@ impl ImportLog {
     }
 
     fn save(&self, site: &Site) -> Result<(), BundleError> {
-        let path = Self::path(site);
-        let dir = path.parent().expect("in a folder");
-        std::fs::create_dir_all(dir).map_err(|e| StorageError::Write {
-            path: dir.to_path_buf(),
-            source: e,
-        })?;
-        let mut bytes = serde_json::to_vec_pretty(self).expect("the log serialises");
-        bytes.push(b'\n');
-        write_atomic(&path, &bytes, 0o644)?;
-        Ok(())
+        Ok(crate::storage::save_json(&Self::path(site), self)?)
     }
 }
 

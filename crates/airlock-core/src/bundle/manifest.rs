@@ -209,8 +209,11 @@ fn check(manifest: &BundleManifest) -> Result<(), String> {
             ));
         }
     }
+    let mut seen = std::collections::HashSet::new();
     for blob in &manifest.blobs {
-        digest(&blob.sha256)?;
+        if !seen.insert(digest(&blob.sha256)?) {
+            return Err(format!("blob {} is listed twice", blob.sha256));
+        }
         if let Some(v) = &blob.volume
             && !manifest.volumes.iter().any(|x| &x.name == v)
         {

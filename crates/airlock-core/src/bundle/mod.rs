@@ -89,6 +89,8 @@ pub enum BundleError {
     Storage(#[from] StorageError),
     #[error(transparent)]
     OpenPgp(#[from] OpenPgpError),
+    #[error(transparent)]
+    Apt(#[from] crate::apt::AptError),
 }
 
 fn missing_volumes(dir: &std::path::Path, volumes: &[(String, u64)]) -> String {

@@ -2,6 +2,7 @@
 //! site trust its key only.
 
 use super::BundleError;
+use crate::apt::publish::add_signed_release;
 use crate::apt::release::{ReleaseFile, restamp};
 use crate::openpgp::{SiteKey, cleartext_body};
 use crate::storage::{ContentStore, Manifest, Staging, StorageError};
@@ -42,20 +43,7 @@ pub fn apt(
         };
         let valid_until = period.and_then(|p| now.checked_add(p).ok());
         let release = restamp(&text, now, valid_until, &key.fingerprint());
-        let inrelease = key.clearsign(&release)?;
-        let signature = key.sign_detached(release.as_bytes())?;
-        for (name, bytes) in [
-            ("Release", release.as_bytes()),
-            ("InRelease", inrelease.as_bytes()),
-            ("Release.gpg", signature.as_bytes()),
-        ] {
-            let path = format!("dists/{suite}/{name}");
-            if name == "Release.gpg" && !manifest.entries.contains_key(&path) {
-                continue;
-            }
-            let sha256 = staging.add_bytes(bytes)?;
-            manifest.add(&path, sha256, bytes.len() as u64);
-        }
+        add_signed_release(&suite, &release, key, staging, manifest)?;
     }
     Ok(())
 }

@@ -94,27 +94,11 @@ impl CustomImages {
     }
 
     pub fn load(site: &Site) -> Result<CustomImages, SimplestreamsError> {
-        let path = Self::path(site);
-        match std::fs::read_to_string(&path) {
-            Ok(text) => serde_json::from_str(&text).map_err(|e| SimplestreamsError::State {
-                path,
-                reason: e.to_string(),
-            }),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(CustomImages::default()),
-            Err(source) => Err(crate::storage::StorageError::Read { path, source }.into()),
-        }
+        Ok(crate::storage::load_json(&Self::path(site))?)
     }
 
     fn save(&self, site: &Site) -> Result<(), SimplestreamsError> {
-        let path = Self::path(site);
-        let dir = path.parent().expect("state file has a folder");
-        fs_err::create_dir_all(dir).map_err(|source| crate::storage::StorageError::Write {
-            path: dir.to_path_buf(),
-            source,
-        })?;
-        let text = serde_json::to_string_pretty(self).expect("state serialises");
-        write_atomic(&path, text.as_bytes(), 0o644)?;
-        Ok(())
+        Ok(crate::storage::save_json(&Self::path(site), self)?)
     }
 
     /// Refuses a custom image whose os and release a stream product also has: MAAS would

@@ -24,8 +24,6 @@ pub enum SimplestreamsError {
     Custom { what: String, reason: String },
     #[error("filetype {filetype} cannot be served in a stream MAAS 3.8 reads (only tgz can)")]
     NotStreamable { filetype: String },
-    #[error("{path}: {reason}")]
-    State { path: PathBuf, reason: String },
     #[error(transparent)]
     Net(#[from] NetError),
     #[error(transparent)]

@@ -9,7 +9,6 @@ use serde::{Deserialize, Serialize};
 
 use super::SnapError;
 use super::snapfile::SnapMeta;
-use crate::storage::{StorageError, write_atomic};
 
 pub const RISKS: [&str; 4] = ["stable", "candidate", "beta", "edge"];
 
@@ -284,30 +283,12 @@ impl Catalog {
     }
 
     pub fn load(data_dir: &Path) -> Result<Catalog, SnapError> {
-        let path = Self::path(data_dir);
-        match std::fs::read(&path) {
-            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| {
-                SnapError::Storage(StorageError::Corrupt {
-                    path,
-                    reason: e.to_string(),
-                })
-            }),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Catalog::default()),
-            Err(source) => Err(StorageError::Read { path, source }.into()),
-        }
+        Ok(crate::storage::load_json(&Self::path(data_dir))?)
     }
 
     /// Replaces the catalog in one rename: the server sees the old one or the new one.
     pub fn save(&self, data_dir: &Path) -> Result<(), SnapError> {
-        let path = Self::path(data_dir);
-        let dir = path.parent().expect("catalog has a folder");
-        fs_err::create_dir_all(dir).map_err(|source| StorageError::Write {
-            path: dir.to_path_buf(),
-            source,
-        })?;
-        let text = serde_json::to_vec_pretty(self).expect("catalog serialises");
-        write_atomic(&path, &text, 0o644)?;
-        Ok(())
+        Ok(crate::storage::save_json(&Self::path(data_dir), self)?)
     }
 
     /// Every blob the catalog names: snaps, icons, assertions (hex SHA-256).

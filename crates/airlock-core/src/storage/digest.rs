@@ -127,6 +127,33 @@ pub fn copy_hashing(reader: &mut impl Read, writer: &mut impl Write) -> Result<H
     })
 }
 
+/// Copies up to `limit` bytes from `reader` to `writer` through `buffer`, hashing them;
+/// returns the digest and how many bytes there were.
+pub fn copy_sha256(
+    reader: &mut dyn Read,
+    writer: &mut dyn Write,
+    buffer: &mut [u8],
+    limit: u64,
+    progress: &mut dyn FnMut(u64),
+) -> Result<(Sha256, u64), CopyError> {
+    let mut hasher = sha2::Sha256::new();
+    let mut copied = 0u64;
+    while copied < limit {
+        let want = buffer.len().min((limit - copied) as usize);
+        let n = match reader.read(&mut buffer[..want]) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(CopyError::Read(e)),
+        };
+        hasher.update(&buffer[..n]);
+        writer.write_all(&buffer[..n]).map_err(CopyError::Write)?;
+        copied += n as u64;
+        progress(n as u64);
+    }
+    Ok((Sha256::from_bytes(hasher.finalize().into()), copied))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

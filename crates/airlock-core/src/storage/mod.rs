@@ -3,14 +3,16 @@
 mod atomic;
 mod digest;
 mod lock;
+mod state;
 mod store;
 pub mod tree;
 
 use std::path::PathBuf;
 
 pub use atomic::{sync_dir, sync_filesystem, write_atomic};
-pub use digest::{CopyError, Hashes, MultiHasher, Sha256, copy_hashing};
+pub use digest::{CopyError, Hashes, MultiHasher, Sha256, copy_hashing, copy_sha256};
 pub use lock::SiteLock;
+pub use state::{load_json, save_json};
 pub use store::{ContentStore, StagedBlob, Staging};
 pub use tree::{Entry, Manifest, TreeSet};
 

@@ -3,13 +3,17 @@
 //! state folder.
 #![allow(dead_code)]
 
+pub mod snaps;
 pub mod stream;
 pub mod upstream;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
+
+use airlock_core::apt::deb822;
+use airlock_core::storage::Sha256;
 
 pub const AIRLOCK: &str = env!("CARGO_BIN_EXE_airlock");
 
@@ -320,4 +324,101 @@ pub fn curl(args: &[&str]) -> Output {
         .args(args)
         .output()
         .unwrap()
+}
+
+/// gpgv with `keyring` on `files` (a clearsigned file, or a detached signature then its data):
+/// whether the signature verified, and what gpgv said.
+pub fn gpgv(keyring: &Path, files: &[&Path]) -> (bool, String) {
+    let out = Command::new("gpgv")
+        .arg("--keyring")
+        .arg(keyring)
+        .args(files)
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// What [`assert_suite_whole`] checked in one suite.
+pub struct WholeSuite {
+    /// Each index the Release lists: its path under `dists/SUITE` and its SHA-256 (hex).
+    pub indices: Vec<(String, String)>,
+    /// The packages its Packages indices list, as "NAME VERSION".
+    pub packages: BTreeSet<String>,
+}
+
+/// Checks that `dists/SUITE` of the repo `repo` the site serves is whole: InRelease verifies
+/// with the site's key (gpgv), every index the Release lists has its listed SHA-256, and every
+/// pool file a Packages index lists has its stanza's SHA-256.
+pub fn assert_suite_whole(site: &Site, repo: &str, suite: &str) -> WholeSuite {
+    let root = site.public(repo);
+    let dists = root.join("dists").join(suite);
+    let (ok, text) = gpgv(&site.keyring(), &[&dists.join("InRelease")]);
+    assert!(
+        ok,
+        "{}: InRelease does not verify with the site key\n{text}",
+        dists.display()
+    );
+    let release = std::fs::read_to_string(dists.join("Release")).unwrap();
+    let paragraph = deb822::paragraphs(&release).next().unwrap().unwrap();
+    let mut whole = WholeSuite {
+        indices: Vec::new(),
+        packages: BTreeSet::new(),
+    };
+    for line in paragraph
+        .get("SHA256")
+        .unwrap()
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+    {
+        let mut parts = line.split_whitespace();
+        let (digest, _, path) = (
+            parts.next().unwrap(),
+            parts.next().unwrap(),
+            parts.next().unwrap(),
+        );
+        let bytes = std::fs::read(dists.join(path))
+            .unwrap_or_else(|e| panic!("{}/{path}: {e}", dists.display()));
+        assert_eq!(Sha256::of(&bytes).to_hex(), digest, "{suite}/{path}");
+        if path.ends_with("/Packages") {
+            let text = String::from_utf8(bytes).unwrap();
+            for stanza in deb822::paragraphs(&text) {
+                let stanza = stanza.unwrap();
+                let file = root.join(stanza.get("Filename").unwrap());
+                let content =
+                    std::fs::read(&file).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+                assert_eq!(
+                    Sha256::of(&content).to_hex(),
+                    stanza.get("SHA256").unwrap(),
+                    "{}",
+                    file.display()
+                );
+                whole.packages.insert(format!(
+                    "{} {}",
+                    stanza.get("Package").unwrap(),
+                    stanza.get("Version").unwrap()
+                ));
+            }
+        }
+        whole.indices.push((path.to_string(), digest.to_string()));
+    }
+    whole
+}
+
+/// Every blob of the site's store holds the content its name says.
+pub fn assert_store_sound(site: &Site) {
+    let store = site.path().join("data/store/sha256");
+    for shard in std::fs::read_dir(store).unwrap() {
+        for blob in std::fs::read_dir(shard.unwrap().path()).unwrap() {
+            let blob = blob.unwrap().path();
+            let name = blob.file_name().unwrap().to_string_lossy().into_owned();
+            assert_eq!(
+                Sha256::of(&std::fs::read(&blob).unwrap()).to_hex(),
+                name,
+                "blob {name}"
+            );
+        }
+    }
 }

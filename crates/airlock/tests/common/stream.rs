@@ -9,6 +9,8 @@ use std::process::Command;
 use serde_json::{Value, json};
 use sha2::Digest;
 
+use super::{curl, gpgv};
+
 pub const UBUNTU: &str = "com.ubuntu.maas:stable:v3:download";
 pub const BOOTLOADERS: &str = "com.ubuntu.maas:stable:1:bootloader-download";
 pub const SERIALS: [&str; 2] = ["20250101", "20250201"];
@@ -200,4 +202,29 @@ impl Stream {
         self.write_signed(&Self::products_path(UBUNTU), &document);
         self.write_index();
     }
+}
+
+/// GETs a clearsigned document and checks its signature with gpgv and `keyring`; returns its
+/// text.
+pub fn get_clearsigned(url: &str, keyring: &Path) -> String {
+    let out = curl(&["-fs", url]);
+    assert!(out.status.success(), "GET {url}");
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("document.sjson");
+    std::fs::write(&file, &out.stdout).unwrap();
+    let (ok, text) = gpgv(keyring, &[&file]);
+    assert!(ok, "gpgv {url}: {text}");
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// The JSON of a clearsigned document, read as MAAS 3.8 reads it: from the first '{' to the
+/// signature.
+pub fn clearsigned_json(text: &str) -> Value {
+    let body = &text[text.find('{').unwrap()..text.find("-----BEGIN PGP SIGNATURE").unwrap()];
+    serde_json::from_str(body).unwrap()
+}
+
+/// GETs a clearsigned document, checks it with gpgv and `keyring`, returns its JSON.
+pub fn signed_document(url: &str, keyring: &Path) -> Value {
+    clearsigned_json(&get_clearsigned(url, keyring))
 }
