@@ -9,7 +9,7 @@ use super::manifest::{
     self, Area, BaseBundle, BlobEntry, BlobRef, BundleManifest, Content, Exporter, Kind, Signing,
     Volume,
 };
-use super::volume::{VolumeWriter, entry_size, tar_budget};
+use super::volume::{ReadAhead, VolumeWriter, entry_size, tar_budget};
 use crate::apt::repo::RepoState;
 use crate::config::{ImagesMode, MirrorMode};
 use crate::openpgp::Keyring;
@@ -174,12 +174,13 @@ pub fn export(
             }
             Source::Store => {
                 let path = store.blob_path(digest);
-                let mut file = std::fs::File::open(&path).map_err(|source| {
+                let file = std::fs::File::open(&path).map_err(|source| {
                     BundleError::Storage(StorageError::Read {
                         path: path.clone(),
                         source,
                     })
                 })?;
+                let mut file = ReadAhead::new(file);
                 out.append(digest, *size, &mut file, &path, progress)?;
             }
         }

@@ -413,8 +413,18 @@ impl Staged {
             .mode(0o444)
             .open(&temp)
             .map_err(|e| format!("cannot write {}: {e}", temp.display()))?;
-        let result = copy_checked(reader, &mut file, &mut self.buffer, size, digest);
-        drop(file);
+        // Large blobs are written on a thread of their own while this one hashes.
+        let result = if size >= PIPED {
+            let mut piped = volume::PipeWriter::new(volume::WriteBehind::new(file));
+            copy_checked(reader, &mut piped, &mut self.buffer, size, digest).and_then(|()| {
+                piped
+                    .finish()
+                    .map(drop)
+                    .map_err(|e| format!("cannot stage it: {e}"))
+            })
+        } else {
+            copy_checked(reader, &mut file, &mut self.buffer, size, digest)
+        };
         if let Err(reason) = result {
             let _ = std::fs::remove_file(&temp);
             return Err(reason);
@@ -434,9 +444,12 @@ impl Staged {
     }
 }
 
+/// Blobs from this size on are staged through a [`volume::PipeWriter`].
+const PIPED: u64 = 4 << 20;
+
 fn copy_checked(
     reader: &mut impl Read,
-    out: &mut File,
+    out: &mut dyn std::io::Write,
     buffer: &mut [u8],
     size: u64,
     digest: &Sha256,

@@ -34,8 +34,8 @@ pub fn tar_budget(limit: u64, zstd: bool) -> u64 {
 }
 
 enum Sink {
-    Plain(BufWriter<File>),
-    Zstd(zstd::stream::write::Encoder<'static, BufWriter<File>>),
+    Plain(BufWriter<WriteBehind>),
+    Zstd(zstd::stream::write::Encoder<'static, BufWriter<WriteBehind>>),
 }
 
 impl Write for Sink {
@@ -56,11 +56,98 @@ impl Write for Sink {
 /// One volume being written.
 pub struct VolumeWriter {
     path: PathBuf,
-    sink: Sink,
+    sink: PipeWriter<Sink>,
     mtime: u64,
     buffer: Vec<u8>,
     pub tar_bytes: u64,
     pub blobs: u64,
+}
+
+/// A writer whose writes happen on a thread of their own, so that hashing (on the caller's
+/// thread) and writing overlap: on 2 cores, one pass of hash-then-write takes the sum of
+/// both. Buffers go back and forth through a bounded channel: memory stays at a few chunks.
+pub struct PipeWriter<W: Write + Send + 'static> {
+    chunks: Option<std::sync::mpsc::SyncSender<Vec<u8>>>,
+    free: std::sync::mpsc::Receiver<Vec<u8>>,
+    pending: Vec<u8>,
+    thread: Option<std::thread::JoinHandle<(W, io::Result<()>)>>,
+}
+
+impl<W: Write + Send + 'static> PipeWriter<W> {
+    pub fn new(mut inner: W) -> PipeWriter<W> {
+        let (chunks, received) = std::sync::mpsc::sync_channel::<Vec<u8>>(4);
+        let (give_back, free) = std::sync::mpsc::channel();
+        let thread = std::thread::spawn(move || {
+            for mut chunk in received {
+                if let Err(e) = inner.write_all(&chunk) {
+                    return (inner, Err(e));
+                }
+                chunk.clear();
+                let _ = give_back.send(chunk);
+            }
+            (inner, Ok(()))
+        });
+        PipeWriter {
+            chunks: Some(chunks),
+            free,
+            pending: Vec::with_capacity(CHUNK),
+            thread: Some(thread),
+        }
+    }
+
+    fn send_pending(&mut self) -> io::Result<()> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        let next = self
+            .free
+            .try_recv()
+            .unwrap_or_else(|_| Vec::with_capacity(CHUNK));
+        let chunk = std::mem::replace(&mut self.pending, next);
+        let sent = self.chunks.as_ref().map(|c| c.send(chunk));
+        match sent {
+            Some(Ok(())) => Ok(()),
+            // The thread stopped: its error says why.
+            _ => Err(self
+                .stop()
+                .err()
+                .unwrap_or_else(|| io::Error::other("writer stopped"))),
+        }
+    }
+
+    fn stop(&mut self) -> io::Result<W> {
+        self.chunks = None;
+        let thread = self
+            .thread
+            .take()
+            .ok_or_else(|| io::Error::other("writer stopped"))?;
+        let (inner, result) = thread
+            .join()
+            .map_err(|_| io::Error::other("writer thread panicked"))?;
+        result.map(|()| inner)
+    }
+
+    /// Writes what is left and hands back the inner writer.
+    pub fn finish(mut self) -> io::Result<W> {
+        self.send_pending()?;
+        self.stop()
+    }
+}
+
+impl<W: Write + Send + 'static> Write for PipeWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let room = CHUNK.saturating_sub(self.pending.len()).max(1);
+        let n = room.min(buf.len());
+        self.pending.extend_from_slice(&buf[..n]);
+        if self.pending.len() >= CHUNK {
+            self.send_pending()?;
+        }
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.send_pending()
+    }
 }
 
 /// One buffer per export or import: a fresh one per blob fragments the heap.
@@ -71,7 +158,7 @@ pub fn copy_buffer() -> Vec<u8> {
 impl VolumeWriter {
     pub fn create(path: &Path, zstd: bool, mtime: u64) -> Result<VolumeWriter, BundleError> {
         let file = File::create(path).map_err(|e| volume_err(path, "cannot create it", e))?;
-        let out = BufWriter::with_capacity(CHUNK, file);
+        let out = BufWriter::with_capacity(CHUNK, WriteBehind::new(file));
         let sink = if zstd {
             let mut encoder = zstd::stream::write::Encoder::new(out, 3)
                 .map_err(|e| volume_err(path, "cannot start zstd", e))?;
@@ -85,7 +172,7 @@ impl VolumeWriter {
         };
         Ok(VolumeWriter {
             path: path.to_path_buf(),
-            sink,
+            sink: PipeWriter::new(sink),
             mtime,
             buffer: copy_buffer(),
             tar_bytes: 0,
@@ -151,13 +238,15 @@ impl VolumeWriter {
         self.sink
             .write_all(&[0u8; TRAILER as usize])
             .map_err(|e| err("cannot write it", e))?;
-        let out = match self.sink {
+        let sink = self.sink.finish().map_err(|e| err("cannot write it", e))?;
+        let out = match sink {
             Sink::Plain(w) => w,
             Sink::Zstd(w) => w.finish().map_err(|e| err("cannot finish zstd", e))?,
         };
         let file = out
             .into_inner()
-            .map_err(|e| err("cannot write it", e.into_error()))?;
+            .map_err(|e| err("cannot write it", e.into_error()))?
+            .into_file();
         file.sync_all().map_err(|e| err("cannot flush it", e))?;
         let size = file
             .metadata()
@@ -176,6 +265,96 @@ fn volume_err(path: &Path, what: &str, e: io::Error) -> BundleError {
 
 fn store_err(origin: &Path, reason: String) -> BundleError {
     BundleError::Export(format!("{}: {reason}", origin.display()))
+}
+
+/// A file written from start to end, whose written pages the kernel is asked to write back
+/// as it goes (and to drop once clean): left to itself it lets gigabytes pile up under the
+/// dirty limit, and the final flush then waits for all of them at once.
+pub struct WriteBehind {
+    file: File,
+    written: u64,
+    advised: u64,
+}
+
+const BEHIND: u64 = 32 << 20;
+
+impl WriteBehind {
+    pub fn new(file: File) -> WriteBehind {
+        WriteBehind {
+            file,
+            written: 0,
+            advised: 0,
+        }
+    }
+
+    pub fn into_file(self) -> File {
+        self.file
+    }
+}
+
+impl Write for WriteBehind {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.file.write(buf)?;
+        self.written += n as u64;
+        if self.written >= self.advised + BEHIND {
+            // The window before last is written back by now and dropped; the last one starts
+            // going. Advice only: a failure costs speed, not correctness.
+            let from = self.advised.saturating_sub(BEHIND);
+            let _ = rustix::fs::fadvise(
+                &self.file,
+                from,
+                std::num::NonZeroU64::new(self.written - from),
+                rustix::fs::Advice::DontNeed,
+            );
+            self.advised = self.written;
+        }
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.file.flush()
+    }
+}
+
+/// A file read from start to end, with the kernel asked to fetch the next `AHEAD` bytes while
+/// this side hashes and writes the current ones: the default readahead (128 KiB) leaves a
+/// cold read waiting on the disk at every chunk.
+pub struct ReadAhead {
+    file: File,
+    position: u64,
+    requested: u64,
+}
+
+const AHEAD: u64 = 32 << 20;
+
+impl ReadAhead {
+    pub fn new(file: File) -> ReadAhead {
+        let _ = rustix::fs::fadvise(&file, 0, None, rustix::fs::Advice::Sequential);
+        ReadAhead {
+            file,
+            position: 0,
+            requested: 0,
+        }
+    }
+}
+
+impl Read for ReadAhead {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.position + AHEAD / 2 >= self.requested {
+            let from = self.requested.max(self.position);
+            // Advice only: a failure costs speed, not correctness.
+            let _ = rustix::fs::fadvise(
+                &self.file,
+                from,
+                std::num::NonZeroU64::new(AHEAD),
+                rustix::fs::Advice::WillNeed,
+            );
+            self.requested = from + AHEAD;
+        }
+        let n = self.file.read(buf)?;
+        self.position += n as u64;
+        Ok(n)
+    }
 }
 
 /// Counts the bytes read from a volume file, for progress.
@@ -198,7 +377,8 @@ pub fn open(
     path: &Path,
     count: std::sync::Arc<std::sync::atomic::AtomicU64>,
 ) -> Result<Box<dyn Read>, BundleError> {
-    let mut file = File::open(path).map_err(|e| volume_err(path, "cannot open it", e))?;
+    let file = File::open(path).map_err(|e| volume_err(path, "cannot open it", e))?;
+    let mut file = ReadAhead::new(file);
     let mut magic = [0u8; 4];
     let n = read_full(&mut file, &mut magic).map_err(|e| volume_err(path, "cannot read it", e))?;
     let head = io::Cursor::new(magic[..n].to_vec());
