@@ -64,11 +64,7 @@ pub fn import(
     let bundle = &signed.manifest;
     let signer = match signed.signer {
         Some(Ok(signer)) => signer,
-        _ => {
-            let reason = match signed.signer {
-                Some(Err(reason)) => reason,
-                _ => "no signature checked".into(),
-            };
+        Some(Err(reason)) => {
             let path = manifest::manifest_path(&options.dir);
             // A trusted key whose signature does not match: the bytes changed.
             if reason.contains("bad signature by key") {
@@ -80,6 +76,7 @@ pub fn import(
                 reason,
             });
         }
+        None => unreachable!("read with a keyring checks the signature"),
     };
     let mut log = ImportLog::load(site)?;
     log.admit(bundle)?;
@@ -96,16 +93,16 @@ pub fn import(
             needed.insert(digest, (blob.size, blob.volume.as_deref()));
         }
     }
+    let mut wanted_from: HashMap<&str, u64> = HashMap::new();
+    for volume in needed.values().filter_map(|(_, v)| *v) {
+        *wanted_from.entry(volume).or_default() += 1;
+    }
     let (mut new_blobs, mut new_bytes) = (0, 0);
     let mut missing = Vec::new();
     for volume in &bundle.volumes {
-        let wanted = needed
-            .values()
-            .filter(|(_, v)| *v == Some(volume.name.as_str()))
-            .count() as u64;
-        if wanted == 0 {
+        let Some(&wanted) = wanted_from.get(volume.name.as_str()) else {
             continue;
-        }
+        };
         let path = options.dir.join(&volume.name);
         if !path.is_file() {
             missing.push((volume.name.clone(), wanted));
@@ -146,8 +143,11 @@ pub fn import(
         };
         let tree = match &content.tree {
             Some(r) => {
-                let text = String::from_utf8(read(r)?).unwrap_or_default();
                 let origin = PathBuf::from(format!("{} (tree of {})", r.sha256, content.label()));
+                let text = String::from_utf8(read(r)?).map_err(|_| StorageError::Corrupt {
+                    path: origin.clone(),
+                    reason: "not UTF-8".into(),
+                })?;
                 Some(Manifest::parse(&text, &origin)?)
             }
             None if content.area == Area::Snaps => None,
