@@ -18,24 +18,15 @@ use std::time::Duration;
 use airlock_core::apt::deb::{Compression, DebBuilder};
 use airlock_core::openpgp::SiteKey;
 use airlock_core::storage::Sha256;
-use common::snaps::{Authority, SNAP_ID, build_snap, snap_yaml};
-use common::stream::{Stream, signed_document};
-use common::upstream::{Archive, Upstream, pkg};
-use common::{AIRLOCK, Apt, Site, assert_store_sound, assert_suite_whole, curl, dpkg_deb, gpgv};
+use common::site::{GA, LOCAL, WholeSite, whole_site};
+use common::snaps::SNAP_ID;
+use common::stream::signed_document;
+use common::upstream::pkg;
+use common::{AIRLOCK, Apt, Site, assert_store_sound, assert_suite_whole, curl, gpgv};
 use serde_json::Value;
 use sha2::Digest;
 use sha3::Sha3_384;
 
-const LOCAL: &str = r#"
-[[apt.repo]]
-name = "local"
-suites = ["stable"]
-components = ["main"]
-architectures = ["amd64"]
-valid_for = "7d"
-"#;
-
-const GA: &str = "com.ubuntu.maas.stable:v3:boot:24.04:amd64:ga-24.04";
 const HWE: &str = "com.ubuntu.maas.stable:v3:boot:24.04:amd64:hwe-24.04";
 const UEFI: &str = "com.ubuntu.maas.stable:1:grub-efi-signed:uefi:amd64";
 const PXE: &str = "com.ubuntu.maas.stable:1:pxelinux:pxe:i386";
@@ -43,21 +34,6 @@ const PXE: &str = "com.ubuntu.maas.stable:1:pxelinux:pxe:i386";
 // ---------------------------------------------------------------------------------------------
 // Site A exports, site B imports and serves.
 // ---------------------------------------------------------------------------------------------
-
-/// The content sections A and B share: the local repo, a filtered mirror of `archive`, the
-/// noble/amd64 images of `stream`, the snaps (trusting the test root in root.assert).
-fn content_config(
-    archive: &Archive,
-    archive_url: &str,
-    stream: &Stream,
-    stream_url: &str,
-) -> String {
-    format!(
-        "{LOCAL}\n{}\n[images]\nurl = \"{stream_url}\"\nkeyring = \"{}\"\n\n[[images.select]]\nos = \"ubuntu\"\nrelease = \"noble\"\narches = [\"amd64\"]\n\n[snaps]\ntrusted_keys = \"root.assert\"\n\n[sync]\ntimeout = \"2s\"\nretries = 1\n",
-        archive.mirror_config("mirror", archive_url, "packages = [\"app\"]"),
-        stream.keyring.display()
-    )
-}
 
 fn sources(site: &Site, url: &str) -> String {
     format!(
@@ -68,52 +44,19 @@ fn sources(site: &Site, url: &str) -> String {
 
 #[test]
 fn site_b_serves_what_site_a_exported() {
-    // Two RSA keys take a few seconds: made while the upstreams are built.
-    let authority = std::thread::spawn(Authority::new);
-    let work = tempfile::tempdir().unwrap();
-    let archive = Archive::new(
-        "ed25519",
-        &["stable"],
-        &["main"],
-        &["amd64"],
-        &[
-            pkg("stable", "main", "app", "1.0", "amd64", "Depends: libfoo\n"),
-            pkg("stable", "main", "libfoo", "1.0", "amd64", ""),
-            pkg("stable", "main", "unrelated", "1.0", "amd64", ""),
-        ],
-    );
-    let archive_upstream = Upstream::serve(archive.path());
-    let stream = Stream::new();
-    let stream_upstream = Upstream::serve(stream.path());
-    let authority = authority.join().unwrap();
-    let config = content_config(
-        &archive,
-        &archive_upstream.url,
-        &stream,
-        &stream_upstream.url,
-    );
-
     // Site A: every kind of content.
-    let a = Site::new("ed25519", &config);
-    authority.root_file(a.path());
-    let hello = dpkg_deb(&work.path().join("debs"), "hello", "1.0", "amd64", "", "xz");
-    a.include("stable", "main", &hello);
-    a.ok(&["publish"]);
-    let out = a.ok(&["sync"]);
-    assert!(
-        out.contains("mirror: published") && out.contains("images: published"),
-        "{out}"
-    );
-    let snap = build_snap(work.path(), "hello-airlock_1.snap", &snap_yaml("1.0"), "xz");
-    authority.assert_file(&snap, 1);
-    let out = a.ok(&[
-        "snap",
-        "import",
-        snap.to_str().unwrap(),
-        "--channel",
-        "stable",
-    ]);
-    assert!(out.contains("imported hello-airlock revision 1"), "{out}");
+    let WholeSite {
+        work,
+        archive,
+        archive_upstream,
+        stream,
+        stream_upstream,
+        authority: _,
+        config,
+        hello,
+        snap,
+        site: a,
+    } = whole_site("");
 
     let bundle = work.path().join("bundle");
     let id = export(&a, &bundle, &[]);

@@ -3,6 +3,8 @@
 //! state folder.
 #![allow(dead_code)]
 
+pub mod dnsmasq;
+pub mod site;
 pub mod snaps;
 pub mod stream;
 pub mod upstream;
@@ -100,9 +102,15 @@ impl Site {
     }
 
     pub fn serve(&self) -> Server {
+        self.serve_with(&self.config())
+    }
+
+    /// `airlock serve` with another config file (beside airlock.toml, for the same data
+    /// folder): a server started with a config other than the one the site has now.
+    pub fn serve_with(&self, config: &Path) -> Server {
         let mut child = Command::new(AIRLOCK)
             .arg("--config")
-            .arg(self.config())
+            .arg(config)
             .arg("serve")
             .stderr(Stdio::piped())
             .stdout(Stdio::null())
@@ -124,7 +132,7 @@ impl Site {
             startup.push(line);
         };
         // With a certificate configured, the HTTPS address follows.
-        let config = std::fs::read_to_string(self.config()).unwrap();
+        let config = std::fs::read_to_string(config).unwrap();
         let https = config.contains("tls_cert").then(|| {
             loop {
                 let line = lines.next().expect("server exited before HTTPS").unwrap();
