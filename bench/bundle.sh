@@ -90,17 +90,7 @@ echo "building site A: $COUNT packages of $SIZE_MB MB..."
 REPO='[[apt.repo]]\nname = "bench"\nsuites = ["stable"]\ncomponents = ["main"]\narchitectures = ["amd64"]\n'
 printf "[site]\ndata_dir = \"data\"\nlisten = \"127.0.0.1:0\"\nsigning_key = \"airlock.key\"\n\n$REPO" > A/airlock.toml
 printf "[site]\ndata_dir = \"data\"\nlisten = \"127.0.0.1:0\"\nsigning_key = \"airlock.key\"\n\n$REPO\n[import]\ntrusted_keys = [\"../A/airlock.gpg\"]\n" > B/airlock.toml
-mkdir debs
-for i in $(seq "$COUNT"); do
-  mkdir -p "pkg/DEBIAN" "pkg/usr/share/bench"
-  printf 'Package: big%s\nVersion: 1\nArchitecture: amd64\nMaintainer: B <b@example.invalid>\nDescription: big\n' "$i" > pkg/DEBIAN/control
-  head -c $((SIZE_MB * 1024 * 1024)) /dev/urandom > pkg/usr/share/bench/blob
-  dpkg-deb --root-owner-group -Znone --build pkg "debs/big${i}.deb" >/dev/null
-  rm -rf pkg
-done
-"$AIRLOCK" --quiet --config A/airlock.toml apt include bench stable main debs >/dev/null
-rm -rf debs
-"$AIRLOCK" --quiet --config A/airlock.toml publish >/dev/null
+fill_bench_repo A/airlock.toml "$COUNT" "$SIZE_MB"
 STORE=A/data/store/sha256
 BYTES=$(du -sbL "$STORE" | awk '{print $1}')
 FILES=$(find "$STORE" -type f | wc -l)

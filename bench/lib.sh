@@ -29,3 +29,20 @@ CONF
 
 # median < numbers: the middle one (the lower middle for an even count).
 median() { sort -g | awk '{v[NR]=$1} END{print v[int((NR+1)/2)]}'; }
+
+# Fills the repo "bench" of the site whose config is $1 with $2 packages of $3 MB of random
+# bytes each (uncompressed .debs: building them costs no compression) and publishes it.
+fill_bench_repo() {
+  local config=$1 count=$2 size_mb=$3 i
+  mkdir debs
+  for i in $(seq "$count"); do
+    mkdir -p "pkg/DEBIAN" "pkg/usr/share/bench"
+    printf 'Package: big%s\nVersion: 1\nArchitecture: amd64\nMaintainer: B <b@example.invalid>\nDescription: big\n' "$i" > pkg/DEBIAN/control
+    head -c $((size_mb * 1024 * 1024)) /dev/urandom > pkg/usr/share/bench/blob
+    dpkg-deb --root-owner-group -Znone --build pkg "debs/big${i}.deb" >/dev/null
+    rm -rf pkg
+  done
+  "$AIRLOCK" --quiet --config "$config" apt include bench stable main debs >/dev/null
+  rm -rf debs
+  "$AIRLOCK" --quiet --config "$config" publish >/dev/null
+}

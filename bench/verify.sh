@@ -33,17 +33,7 @@ echo "building a site of $COUNT packages of $SIZE_MB MB..."
 "$AIRLOCK" --quiet init site >/dev/null
 PORT=$(free_port)
 printf '[site]\ndata_dir = "data"\nlisten = "127.0.0.1:%s"\nsigning_key = "airlock.key"\n\n[[apt.repo]]\nname = "bench"\nsuites = ["stable"]\ncomponents = ["main"]\narchitectures = ["amd64"]\n' "$PORT" > site/airlock.toml
-mkdir debs
-for i in $(seq "$COUNT"); do
-  mkdir -p "pkg/DEBIAN" "pkg/usr/share/bench"
-  printf 'Package: big%s\nVersion: 1\nArchitecture: amd64\nMaintainer: B <b@example.invalid>\nDescription: big\n' "$i" > pkg/DEBIAN/control
-  head -c $((SIZE_MB * 1024 * 1024)) /dev/urandom > pkg/usr/share/bench/blob
-  dpkg-deb --root-owner-group -Znone --build pkg "debs/big${i}.deb" >/dev/null
-  rm -rf pkg
-done
-"$AIRLOCK" --quiet --config site/airlock.toml apt include bench stable main debs >/dev/null
-rm -rf debs
-"$AIRLOCK" --quiet --config site/airlock.toml publish >/dev/null
+fill_bench_repo site/airlock.toml "$COUNT" "$SIZE_MB"
 BLOBS=$(find site/data/store/sha256 -type f)
 BYTES=$(du -sbL site/data/store/sha256 | awk '{print $1}')
 sync

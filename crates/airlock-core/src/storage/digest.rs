@@ -113,16 +113,7 @@ pub enum CopyError {
 pub fn copy_hashing(reader: &mut impl Read, writer: &mut impl Write) -> Result<Hashes, CopyError> {
     COPY_BUFFER.with_borrow_mut(|buffer| {
         let mut hasher = MultiHasher::default();
-        loop {
-            let n = match reader.read(buffer) {
-                Ok(0) => break,
-                Ok(n) => n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(CopyError::Read(e)),
-            };
-            hasher.update(&buffer[..n]);
-            writer.write_all(&buffer[..n]).map_err(CopyError::Write)?;
-        }
+        copy_through(reader, writer, buffer, u64::MAX, |chunk| hasher.update(chunk))?;
         Ok(hasher.finish())
     })
 }
@@ -137,21 +128,35 @@ pub fn copy_sha256(
     progress: &mut dyn FnMut(u64),
 ) -> Result<(Sha256, u64), CopyError> {
     let mut hasher = sha2::Sha256::new();
+    let copied = copy_through(reader, writer, buffer, limit, |chunk| {
+        hasher.update(chunk);
+        progress(chunk.len() as u64);
+    })?;
+    Ok((Sha256::from_bytes(hasher.finalize().into()), copied))
+}
+
+/// The copy loop: every chunk is shown to `each` before it is written.
+fn copy_through(
+    reader: &mut (impl Read + ?Sized),
+    writer: &mut (impl Write + ?Sized),
+    buffer: &mut [u8],
+    limit: u64,
+    mut each: impl FnMut(&[u8]),
+) -> Result<u64, CopyError> {
     let mut copied = 0u64;
     while copied < limit {
-        let want = buffer.len().min((limit - copied) as usize);
+        let want = buffer.len().min(usize::try_from(limit - copied).unwrap_or(usize::MAX));
         let n = match reader.read(&mut buffer[..want]) {
             Ok(0) => break,
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => return Err(CopyError::Read(e)),
         };
-        hasher.update(&buffer[..n]);
+        each(&buffer[..n]);
         writer.write_all(&buffer[..n]).map_err(CopyError::Write)?;
         copied += n as u64;
-        progress(n as u64);
     }
-    Ok((Sha256::from_bytes(hasher.finalize().into()), copied))
+    Ok(copied)
 }
 
 #[cfg(test)]
