@@ -113,7 +113,9 @@ pub enum CopyError {
 pub fn copy_hashing(reader: &mut impl Read, writer: &mut impl Write) -> Result<Hashes, CopyError> {
     COPY_BUFFER.with_borrow_mut(|buffer| {
         let mut hasher = MultiHasher::default();
-        copy_through(reader, writer, buffer, u64::MAX, |chunk| hasher.update(chunk))?;
+        copy_through(reader, writer, buffer, u64::MAX, |chunk| {
+            hasher.update(chunk)
+        })?;
         Ok(hasher.finish())
     })
 }
@@ -145,7 +147,9 @@ fn copy_through(
 ) -> Result<u64, CopyError> {
     let mut copied = 0u64;
     while copied < limit {
-        let want = buffer.len().min(usize::try_from(limit - copied).unwrap_or(usize::MAX));
+        let want = buffer
+            .len()
+            .min(usize::try_from(limit - copied).unwrap_or(usize::MAX));
         let n = match reader.read(&mut buffer[..want]) {
             Ok(0) => break,
             Ok(n) => n,
