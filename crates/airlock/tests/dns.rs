@@ -208,6 +208,36 @@ fn responder_answers_routed_names_and_forwards_only_for_the_site() {
         .map(|l| l.split_whitespace().next().unwrap())
         .collect();
     assert_eq!(areas, ["dns", "server"], "{text}");
+
+    // Ports listening: with [dns] listen naming the responder's port, verify asks it; with a
+    // port nobody listens on, that is the one failure.
+    let served_config = std::fs::read_to_string(site.config()).unwrap();
+    let listens_on = |port: u16| {
+        std::fs::write(
+            site.config(),
+            served_config.replace(
+                "listen = \"127.0.0.1:0\"\naddress",
+                &format!("listen = \"127.0.0.1:{port}\"\naddress"),
+            ),
+        )
+        .unwrap();
+        let verify = site.run(&["verify", "--url", &server.url, "site"]);
+        let text = String::from_utf8_lossy(&verify.stdout).into_owned();
+        (verify.status.code(), text)
+    };
+    let (code, text) = listens_on(port);
+    assert_eq!(code, Some(0), "{text}");
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("server") && l.contains("2 checked")),
+        "{text}"
+    );
+    let (code, text) = listens_on(common::dnsmasq::free_port());
+    assert_eq!(code, Some(1), "{text}");
+    let failed: Vec<&str> = text.lines().filter(|l| l.starts_with("FAILED ")).collect();
+    assert_eq!(failed.len(), 1, "{text}");
+    assert!(failed[0].contains("([dns] listen)"), "{text}");
+    std::fs::write(site.config(), served_config).unwrap();
     drop(server);
 
     // A client outside [dns] allow gets no recursion: other names are refused.

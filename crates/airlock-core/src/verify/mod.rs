@@ -371,7 +371,7 @@ pub async fn online(
     if wants("dns") {
         proxy::check_dns(site, resolver, &mut report).await;
     }
-    if !server_check(&http, &base, &mut report).await {
+    if !server_check(site, &http, &base, &mut report).await {
         return Ok(report);
     }
     let run = Run {
@@ -415,11 +415,12 @@ const CERTIFICATE_NOTICE: jiff::SignedDuration = jiff::SignedDuration::from_hour
 /// Clocks further apart than this make signatures look expired or from the future.
 const CLOCK_SKEW: i64 = 300;
 
-/// The server answers, and its clock agrees with this machine's (from its Date header).
-/// False when it does not answer at all: one failure says so, rather than one per check.
-async fn server_check(http: &Http, base: &Url, report: &mut Report) -> bool {
+/// The server answers, and its clock agrees with this machine's (from its Date header); the
+/// other ports the site configures listen. False when the server does not answer at all: one
+/// failure says so, rather than one per check.
+async fn server_check(site: &Site, http: &Http, base: &Url, report: &mut Report) -> bool {
     let what = format!("the clock of {base}");
-    let failures = match http.server_date(base).await {
+    let mut failures = match http.server_date(base).await {
         Ok(Some(date)) => {
             let skew = date.as_second() - jiff::Timestamp::now().as_second();
             if skew.abs() > CLOCK_SKEW {
@@ -446,7 +447,9 @@ async fn server_check(http: &Http, base: &Url, report: &mut Report) -> bool {
             return false;
         }
     };
-    report.area("server", 1, failures, Vec::new());
+    let (checked, closed) = proxy::listeners(site).await;
+    failures.extend(closed);
+    report.area("server", 1 + checked, failures, Vec::new());
     true
 }
 
