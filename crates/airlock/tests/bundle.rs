@@ -445,6 +445,13 @@ fn bad_bundles_leave_site_b_unchanged() {
             vec![&volume, &entry],
         ),
         (
+            // A reader that follows GNU long names reads their data into memory first: this
+            // one claims 1 GiB (and has none). Refused as an entry, before any of it is read.
+            "GNU long name of 1 GiB",
+            Box::new(|e| insert_before(e, &entry, ustar("././@LongLink", b'L', "", 1 << 30))),
+            vec![&volume, "@LongLink"],
+        ),
+        (
             "duplicate entry",
             Box::new(|e| {
                 let i = position(e, &entry);

@@ -251,16 +251,22 @@ fn prepare_dir(dir: &Path) -> Result<(), BundleError> {
     };
     match std::fs::read_dir(dir) {
         Ok(entries) => {
+            // Everything checked before anything is removed.
+            let mut ours = Vec::new();
             for entry in entries {
                 let entry = entry.map_err(write_err)?;
                 let name = entry.file_name().to_string_lossy().into_owned();
-                let ours = name.starts_with("volume-") || name == manifest::SIGNATURE;
-                if !ours {
+                let volume = name.starts_with("volume-")
+                    && (name.ends_with(".tar") || name.ends_with(".tar.zst"));
+                if !(volume || name == manifest::SIGNATURE) || !entry.path().is_file() {
                     return Err(refuse(&format!(
                         "is not empty ({name}); export to a new or empty folder"
                     )));
                 }
-                std::fs::remove_file(entry.path()).map_err(write_err)?;
+                ours.push(entry.path());
+            }
+            for path in ours {
+                std::fs::remove_file(&path).map_err(write_err)?;
             }
             Ok(())
         }
@@ -429,5 +435,34 @@ fn read_if_exists(path: &Path) -> Result<Option<Vec<u8>>, StorageError> {
             path: path.to_path_buf(),
             source,
         }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_folder_is_checked_whole_before_anything_is_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        let unfinished = dir.path().join("volume-001.tar");
+        std::fs::write(&unfinished, b"left by an interrupted export").unwrap();
+        std::fs::write(dir.path().join("volume-notes.txt"), b"the operator's").unwrap();
+        let err = prepare_dir(dir.path()).unwrap_err();
+        assert!(err.to_string().contains("volume-notes.txt"), "{err}");
+        assert!(
+            unfinished.exists(),
+            "nothing is removed from a folder that is refused"
+        );
+
+        std::fs::remove_file(dir.path().join("volume-notes.txt")).unwrap();
+        prepare_dir(dir.path()).unwrap();
+        assert!(
+            !unfinished.exists(),
+            "an unfinished export's volumes are replaced"
+        );
+        std::fs::write(dir.path().join(manifest::MANIFEST), b"{}").unwrap();
+        let err = prepare_dir(dir.path()).unwrap_err();
+        assert!(err.to_string().contains("already holds a bundle"), "{err}");
     }
 }

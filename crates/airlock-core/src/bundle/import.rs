@@ -78,6 +78,14 @@ pub fn import(
         }
         None => unreachable!("read with a keyring checks the signature"),
     };
+    // The history is the signer's: a manifest may not speak for another site.
+    if signer != bundle.exporter.fingerprint {
+        return Err(BundleError::Untrusted {
+            path: manifest::manifest_path(&options.dir),
+            claimed: bundle.exporter.fingerprint.clone(),
+            reason: format!("it is signed by {signer}, not by the exporter it names"),
+        });
+    }
     let mut log = ImportLog::load(site)?;
     log.admit(bundle)?;
 
@@ -132,6 +140,8 @@ pub fn import(
     // Every content whole before anything is stored or switched.
     let here = |d: &Sha256| store.contains(d) || staged.has(d);
     let mut ready = Vec::new();
+    // What the switched trees will name: staged ones among them enter the store below.
+    let mut referenced: HashSet<Sha256> = HashSet::new();
     for content in &bundle.contents {
         let read = |r: &manifest::BlobRef| -> Result<Vec<u8>, BundleError> {
             let digest = blob_digest(&options.dir, &r.sha256)?;
@@ -174,6 +184,9 @@ pub fn import(
                 references.push(blob_digest(&options.dir, hex)?);
             }
         }
+        for r in content.tree.iter().chain(&content.state) {
+            references.push(blob_digest(&options.dir, &r.sha256)?);
+        }
         let absent: Vec<&Sha256> = references.iter().filter(|d| !here(d)).collect();
         if let Some(first) = absent.first() {
             return Err(BundleError::Incomplete {
@@ -183,15 +196,26 @@ pub fn import(
                 content: content.label(),
             });
         }
+        if let (Area::Apt, Some(tree)) = (content.area, &tree) {
+            pool_unchanged(site, content, tree)?;
+        }
+        referenced.extend(references);
         ready.push((content, tree, state));
     }
 
     // Stored at once (one flush), then each content switched.
     let staging = store.staging();
-    for blob in &bundle.blobs {
-        let digest = blob_digest(&options.dir, &blob.sha256)?;
-        if let Some(path) = staged.path_of(&digest) {
-            staging.adopt(path, digest);
+    let now = std::time::SystemTime::now();
+    for digest in &referenced {
+        if let Some(path) = staged.path_of(digest) {
+            // Dated now, not when it was staged (maybe days ago): the server's Last-Modified
+            // must not go back when a tree switches to it.
+            let dated = File::open(&path).and_then(|f| f.set_modified(now));
+            dated.map_err(|source| StorageError::Write {
+                path: path.clone(),
+                source,
+            })?;
+            staging.adopt(path, *digest);
         }
     }
     staging.commit()?;
@@ -231,6 +255,29 @@ pub fn import(
     log.record(bundle, &signed.sha256, options.now);
     log.save(site)?;
     Ok(report)
+}
+
+/// A pool file never changes content: clients holding this site's indices would get other
+/// bytes than they list (a repo of the same name made here, with a package of the same name
+/// and version). Refused before anything is switched.
+fn pool_unchanged(site: &Site, content: &Content, tree: &Manifest) -> Result<(), BundleError> {
+    let Some(served) = TreeSet::new(site.data_dir(), "apt", &content.name).current()? else {
+        return Ok(());
+    };
+    for (path, entry) in tree.entries.iter().filter(|(p, _)| p.starts_with("pool/")) {
+        if served
+            .entries
+            .get(path)
+            .is_some_and(|e| e.sha256 != entry.sha256)
+        {
+            return Err(BundleError::Tree {
+                content: content.label(),
+                path: path.clone(),
+                reason: "this site serves other bytes under that name, and a pool file never changes: remove that package here and import again".into(),
+            });
+        }
+    }
+    Ok(())
 }
 
 fn tree_missing(content: &Content) -> BundleError {
@@ -279,9 +326,12 @@ fn read_volume(
     let task = reporter.start(&format!("import {}", volume.name), size, Unit::Bytes);
     let mut reported = 0;
     let mut archive = tar::Archive::new(reader);
+    // Raw: GNU long names and PAX headers come out as entries (and are refused) instead of
+    // being read into memory by the tar reader, whatever size they claim.
     let entries = archive
         .entries()
-        .map_err(|e| volume_err(format!("not a tar volume: {e}")))?;
+        .map_err(|e| volume_err(format!("not a tar volume: {e}")))?
+        .raw(true);
     let mut seen = HashSet::new();
     let (mut new_blobs, mut new_bytes) = (0, 0);
     let mut last = String::from("the start");
@@ -315,7 +365,7 @@ fn read_volume(
             .header()
             .size()
             .map_err(|e| entry_err(e.to_string()))?;
-        if header_size != size {
+        if header_size != size || entry.size() != size {
             return Err(entry_err(format!(
                 "its tar header says {header_size} bytes, the manifest {size}"
             )));
@@ -344,8 +394,9 @@ fn read_volume(
 /// Verified blobs waiting in `store/import/` until the whole bundle is here.
 ///
 /// Files are named by digest only once their bytes matched it. A flush of the filesystem after
-/// each volume is recorded by touching `.flushed`; files newer than that may not have reached
-/// the disk before a power cut, so a later run hashes them again before trusting them.
+/// each volume is recorded by listing every staged digest in `.flushed`; files not listed
+/// may not have reached the disk before a power cut, so a later run hashes them again before
+/// trusting them (a list, not a time: the clock of an air-gapped host may step back).
 struct Staged {
     dir: PathBuf,
     have: HashSet<Sha256>,
@@ -362,9 +413,11 @@ impl Staged {
             move |source| BundleError::Storage(StorageError::Write { path, source })
         };
         std::fs::create_dir_all(&dir).map_err(|e| write_err(&dir)(e))?;
-        let flushed = std::fs::metadata(dir.join(FLUSHED))
-            .and_then(|m| m.modified())
-            .ok();
+        let flushed: HashSet<String> = std::fs::read_to_string(dir.join(FLUSHED))
+            .unwrap_or_default()
+            .lines()
+            .map(str::to_string)
+            .collect();
         let mut have = HashSet::new();
         let entries = std::fs::read_dir(&dir).map_err(write_err(&dir))?;
         for entry in entries {
@@ -379,9 +432,7 @@ impl Staged {
                 std::fs::remove_file(&path).map_err(write_err(&path))?;
                 continue;
             };
-            let modified = entry.metadata().and_then(|m| m.modified()).ok();
-            let trusted = matches!((flushed, modified), (Some(f), Some(m)) if m < f);
-            if trusted || hash_file(&path).is_ok_and(|d| d == digest) {
+            if flushed.contains(&name) || hash_file(&path).is_ok_and(|d| d == digest) {
                 have.insert(digest);
             } else {
                 std::fs::remove_file(&path).map_err(write_err(&path))?;
@@ -439,7 +490,9 @@ impl Staged {
     /// Makes every staged blob durable, and records that it is.
     fn flush(&self) -> Result<(), BundleError> {
         crate::storage::sync_filesystem(&self.dir)?;
-        write_atomic(&self.dir.join(FLUSHED), b"", 0o644)?;
+        let mut list: Vec<String> = self.have.iter().map(Sha256::to_hex).collect();
+        list.sort();
+        write_atomic(&self.dir.join(FLUSHED), list.join("\n").as_bytes(), 0o644)?;
         Ok(())
     }
 }
@@ -456,10 +509,12 @@ fn copy_checked(
 ) -> Result<(), String> {
     let truncated =
         |got| format!("the volume ends inside this entry, after {got} of {size} bytes (truncated)");
-    let (actual, got) = match crate::storage::copy_sha256(reader, out, buffer, size, &mut |_| {}) {
+    let mut read = 0;
+    let copied = crate::storage::copy_sha256(reader, out, buffer, size, &mut |n| read += n);
+    let (actual, got) = match copied {
         Ok(done) => done,
         Err(CopyError::Read(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
-            return Err(truncated(0));
+            return Err(truncated(read));
         }
         Err(CopyError::Read(e)) => return Err(format!("cannot read it: {e}")),
         Err(CopyError::Write(e)) => return Err(format!("cannot stage it: {e}")),
@@ -501,13 +556,27 @@ fn switch(
         Kind::Snaps => Some(Catalog::path(data)),
         Kind::Mirror | Kind::Publish => None,
     };
-    if let (Some(path), Some(bytes)) = (&state_path, &state) {
-        let dir = path.parent().expect("state files are in a folder");
-        std::fs::create_dir_all(dir).map_err(|e| StorageError::Write {
-            path: dir.to_path_buf(),
-            source: e,
-        })?;
-        write_atomic(path, bytes, 0o644)?;
+    match (&state_path, &state) {
+        (Some(path), Some(bytes)) => {
+            let dir = path.parent().expect("state files are in a folder");
+            std::fs::create_dir_all(dir).map_err(|source| StorageError::Write {
+                path: dir.to_path_buf(),
+                source,
+            })?;
+            write_atomic(path, bytes, 0o644)?;
+        }
+        // The exporter had none (no custom images, say): neither has this site now.
+        (Some(path), None) => match std::fs::remove_file(path) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                return Err(StorageError::Write {
+                    path: path.clone(),
+                    source: e,
+                }
+                .into());
+            }
+            _ => {}
+        },
+        _ => {}
     }
     let Some(mut manifest) = tree else {
         return Ok(0);

@@ -134,6 +134,16 @@ impl<W: Write + Send + 'static> PipeWriter<W> {
     }
 }
 
+/// On an error path: the thread stops with the channel and is waited for, never left writing.
+impl<W: Write + Send + 'static> Drop for PipeWriter<W> {
+    fn drop(&mut self) {
+        self.chunks = None;
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
 impl<W: Write + Send + 'static> Write for PipeWriter<W> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         let room = CHUNK.saturating_sub(self.pending.len()).max(1);

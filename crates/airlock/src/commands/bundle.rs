@@ -74,9 +74,11 @@ pub fn run(config: &Path, command: BundleCommand) -> anyhow::Result<()> {
 
 fn inspect(config: &Path, args: InspectArgs) -> anyhow::Result<()> {
     // A config is optional here: inspecting a bundle needs no site.
-    let mut keyrings = Site::open(config)
-        .map(|s| s.config.import.trusted_keys)
-        .unwrap_or_default();
+    let mut keyrings = if config.exists() {
+        Site::open(config)?.config.import.trusted_keys
+    } else {
+        Vec::new()
+    };
     keyrings.extend(args.keyring);
     let keyring = if keyrings.is_empty() {
         None
@@ -93,6 +95,9 @@ fn inspect(config: &Path, args: InspectArgs) -> anyhow::Result<()> {
         m.id, m.format, m.created
     );
     let trust = match signer {
+        Some(Ok(signer)) if signer != m.exporter.fingerprint => {
+            format!("signed by {signer}, not by the exporter it names: import refuses it")
+        }
         Some(Ok(signer)) => format!("signature good, by trusted key {signer}"),
         Some(Err(reason)) => format!("NOT trusted here: {reason}"),
         None => "signature not checked: no [import] trusted_keys and no --keyring".into(),
