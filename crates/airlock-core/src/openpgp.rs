@@ -418,24 +418,28 @@ impl Keyring {
             what: what.to_string(),
             reason,
         };
-        let parsed: Vec<DetachedSignature> = if signature.starts_with(b"-----BEGIN") {
-            DetachedSignature::from_armor_many(Cursor::new(signature))
-                .map_err(|e| bad(concise(&e)))?
-                .0
-                .collect::<Result<_, _>>()
-                .map_err(|e| bad(concise(&e)))?
-        } else {
-            DetachedSignature::from_bytes_many(Cursor::new(signature))
-                .map_err(|e| bad(concise(&e)))?
-                .collect::<Result<_, _>>()
-                .map_err(|e| bad(concise(&e)))?
-        };
-        let signatures: Vec<pgp::packet::Signature> =
-            parsed.into_iter().map(|d| d.signature).collect();
+        let signatures = detached_signatures(signature).map_err(bad)?;
         let signer = self.check(&signatures, data).map_err(bad)?;
         Ok(Verified {
             text: String::new(),
             signer,
+        })
+    }
+
+    /// Whether a key of this keyring (or a subkey) made one of these detached signatures,
+    /// valid or not: a known signer whose signature fails means the data changed.
+    pub fn knows_signer_of(&self, signature: &[u8]) -> bool {
+        let Ok(signatures) = detached_signatures(signature) else {
+            return false;
+        };
+        signatures.iter().any(|sig| {
+            self.keys.iter().any(|key| {
+                names_issuer(sig, &key.primary_key)
+                    || key
+                        .public_subkeys
+                        .iter()
+                        .any(|sub| names_issuer(sig, &sub.key))
+            })
         })
     }
 
@@ -471,6 +475,23 @@ impl Keyring {
         }
         Err(reason)
     }
+}
+
+/// The signatures of a detached signature file, armored or binary.
+fn detached_signatures(signature: &[u8]) -> Result<Vec<pgp::packet::Signature>, String> {
+    let parsed: Vec<DetachedSignature> = if signature.starts_with(b"-----BEGIN") {
+        DetachedSignature::from_armor_many(Cursor::new(signature))
+            .map_err(|e| concise(&e))?
+            .0
+            .collect::<Result<_, _>>()
+            .map_err(|e| concise(&e))?
+    } else {
+        DetachedSignature::from_bytes_many(Cursor::new(signature))
+            .map_err(|e| concise(&e))?
+            .collect::<Result<_, _>>()
+            .map_err(|e| concise(&e))?
+    };
+    Ok(parsed.into_iter().map(|d| d.signature).collect())
 }
 
 /// Verifies `signature` with `key` if the signature names that key as its issuer and the key

@@ -51,7 +51,6 @@ fn site_b_serves_what_site_a_exported() {
         archive_upstream,
         stream,
         stream_upstream,
-        authority: _,
         config,
         hello,
         snap,
@@ -586,7 +585,6 @@ fn import_killed_with_sigkill_completes_on_rerun() {
     // Killed at increasing delays until a run gets to the end by itself.
     let mut delay = Duration::from_millis(10);
     let mut interrupted = 0;
-    let mut served_new_after_kill = 0;
     let (output, present_before) = loop {
         let present_before = present(&b, &manifest);
         let log = work.path().join(format!("import-{interrupted}.out"));
@@ -612,9 +610,6 @@ fn import_killed_with_sigkill_completes_on_rerun() {
             served == old || served == new,
             "after a kill at {delay:?}: {served:?}"
         );
-        if served == new {
-            served_new_after_kill += 1;
-        }
         assert!(interrupted < 30, "the import never finished");
         delay = delay * 3 / 2;
     };
@@ -633,12 +628,8 @@ fn import_killed_with_sigkill_completes_on_rerun() {
         (total - present_before, present_before),
         "{output}"
     );
-    assert!(here > 0, "{output}");
     assert_eq!(served_packages(&b, "local"), Some(new));
     assert_store_sound(&b);
-    if served_new_after_kill > 0 {
-        eprintln!("{served_new_after_kill} kills landed after the switch");
-    }
 
     // apt-get reads the result.
     let server = b.serve();

@@ -7,7 +7,7 @@ mod common;
 
 use std::collections::BTreeSet;
 
-use common::stream::{BOOTLOADERS, Stream, UBUNTU, clearsigned_json, get_clearsigned};
+use common::stream::{BOOTLOADERS, Stream, UBUNTU, signed_document};
 use common::upstream::{Fault, Upstream};
 use common::{Site, curl};
 use serde_json::Value;
@@ -18,17 +18,6 @@ fn config(stream: &Stream, url: &str) -> String {
         "[images]\nurl = \"{url}/\"\nkeyring = \"{}\"\n\n[[images.select]]\nos = \"ubuntu\"\nrelease = \"noble\"\narches = [\"amd64\"]\n\n[sync]\ntimeout = \"2s\"\nretries = 1\n",
         stream.keyring.display()
     )
-}
-
-/// GETs a clearsigned document, checks it with gpgv and the given keyring and that it has no
-/// dash-escaped line, returns its JSON.
-fn signed_document(url: &str, keyring: &std::path::Path) -> Value {
-    let text = get_clearsigned(url, keyring);
-    assert!(
-        !text.lines().any(|l| l.starts_with("- ")),
-        "dash-escaped lines in {url}"
-    );
-    clearsigned_json(&text)
 }
 
 /// Reads the served stream as MAAS does; returns product names, checking every item.

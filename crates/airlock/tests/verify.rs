@@ -211,12 +211,7 @@ fn sampled_verify_checks_what_is_new_since_the_last() {
     let mut bytes = std::fs::read(&published).unwrap();
     let middle = bytes.len() / 2;
     bytes[middle] ^= 0x55;
-    let mode = std::fs::metadata(&published).unwrap().permissions();
-    let mut writable = mode.clone();
-    writable.set_mode(0o644);
-    std::fs::set_permissions(&published, writable).unwrap();
-    std::fs::write(&published, &bytes).unwrap();
-    std::fs::set_permissions(&published, mode).unwrap();
+    write_in_place(&published, &bytes);
 
     let (status, text) = sampled(&site);
     assert_eq!(status, 1, "{text}");

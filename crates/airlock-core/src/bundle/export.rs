@@ -64,19 +64,19 @@ pub fn export(
         Some(path) => {
             let own = Keyring::new(vec![key.public_key().clone()]);
             let base = manifest::read(path, Some(&own))?;
-            if let Some(Err(reason)) = &base.signer {
+            if let Some(Err(bad)) = &base.signer {
                 return Err(BundleError::Manifest {
                     path: manifest::manifest_path(path),
-                    reason: format!("--since takes a bundle this site exported: {reason}"),
+                    reason: format!("--since takes a bundle this site exported: {}", bad.reason),
                 });
             }
             Some(base)
         }
         None => None,
     };
-    let in_base: HashSet<&str> = base
+    let in_base: HashSet<Sha256> = base
         .iter()
-        .flat_map(|b| b.manifest.blobs.iter().map(|e| e.sha256.as_str()))
+        .flat_map(|b| b.manifest.blobs.iter().map(|e| e.sha256))
         .collect();
 
     let (gathered, unpublished) = gather(site, &options.what)?;
@@ -100,7 +100,7 @@ pub fn export(
             if blobs.contains_key(&digest) {
                 continue;
             }
-            if !in_base.contains(digest.to_hex().as_str()) {
+            if !in_base.contains(&digest) {
                 content.new_files += 1;
                 content.new_bytes += size;
             }
@@ -109,11 +109,9 @@ pub fn export(
         contents.push(content);
     }
 
+    let carried = || blobs.iter().filter(|(d, _)| !in_base.contains(*d));
     let budget = tar_budget(options.split.unwrap_or(u64::MAX), options.zstd);
-    if let Some((digest, (size, _))) = blobs
-        .iter()
-        .filter(|(d, _)| !in_base.contains(d.to_hex().as_str()))
-        .max_by_key(|(_, (size, _))| *size)
+    if let Some((digest, (size, _))) = carried().max_by_key(|(_, (size, _))| *size)
         && entry_size(*size) > budget
     {
         return Err(BundleError::Export(format!(
@@ -130,20 +128,15 @@ pub fn export(
         rand::random::<u32>()
     );
     let store = site.store();
-    let total: u64 = blobs
-        .iter()
-        .filter(|(d, _)| !in_base.contains(d.to_hex().as_str()))
-        .map(|(_, (size, _))| size)
-        .sum();
+    let total: u64 = carried().map(|(_, (size, _))| size).sum();
     let task = reporter.start(&format!("export {id}"), Some(total), Unit::Bytes);
     let mut volumes: Vec<Volume> = Vec::new();
     let mut entries = Vec::with_capacity(blobs.len());
     let mut writer: Option<(String, VolumeWriter)> = None;
     for (digest, (size, source)) in &blobs {
-        let hex = digest.to_hex();
-        if in_base.contains(hex.as_str()) {
+        if in_base.contains(digest) {
             entries.push(BlobEntry {
-                sha256: hex,
+                sha256: *digest,
                 size: *size,
                 volume: None,
             });
@@ -169,9 +162,13 @@ pub fn export(
         let (name, out) = writer.as_mut().expect("opened above");
         let progress = |n| reporter.advance(task, n);
         match source {
-            Source::Memory(bytes) => {
-                out.append(digest, *size, &mut &bytes[..], Path::new(&hex), progress)?
-            }
+            Source::Memory(bytes) => out.append(
+                digest,
+                *size,
+                &mut &bytes[..],
+                Path::new(&digest.to_hex()),
+                progress,
+            )?,
             Source::Store => {
                 let path = store.blob_path(digest);
                 let file = std::fs::File::open(&path).map_err(|source| {
@@ -185,7 +182,7 @@ pub fn export(
             }
         }
         entries.push(BlobEntry {
-            sha256: hex,
+            sha256: *digest,
             size: *size,
             volume: Some(name.clone()),
         });
@@ -205,7 +202,7 @@ pub fn export(
         },
         base: base.as_ref().map(|b| BaseBundle {
             id: b.manifest.id.clone(),
-            sha256: b.sha256.to_hex(),
+            sha256: b.sha256,
         }),
         contents,
         volumes,
@@ -281,21 +278,43 @@ fn prepare_dir(dir: &Path) -> Result<(), BundleError> {
 fn gather(site: &Site, what: &[String]) -> Result<(Vec<Gathered>, Vec<String>), BundleError> {
     let config = &site.config;
     let data = site.data_dir();
-    let mut candidates: Vec<(Area, String, Kind, Signing)> = Vec::new();
+    let candidate = |area, name: &str, kind, signing| Content {
+        area,
+        name: name.to_string(),
+        kind,
+        signing,
+        tree: None,
+        state: None,
+        files: 0,
+        bytes: 0,
+        new_files: 0,
+        new_bytes: 0,
+    };
+    let mut candidates: Vec<Content> = Vec::new();
     for repo in &config.apt.repos {
-        candidates.push((Area::Apt, repo.name.to_string(), Kind::Repo, Signing::Site));
+        candidates.push(candidate(
+            Area::Apt,
+            repo.name.as_str(),
+            Kind::Repo,
+            Signing::Site,
+        ));
     }
     for mirror in &config.apt.mirrors {
         let signing = match mirror.mode {
             MirrorMode::Filtered => Signing::Site,
             MirrorMode::Verbatim => Signing::Upstream,
         };
-        candidates.push((Area::Apt, mirror.name.to_string(), Kind::Mirror, signing));
+        candidates.push(candidate(
+            Area::Apt,
+            mirror.name.as_str(),
+            Kind::Mirror,
+            signing,
+        ));
     }
     for publish in &config.apt.publish {
-        candidates.push((
+        candidates.push(candidate(
             Area::Apt,
-            publish.name.to_string(),
+            publish.name.as_str(),
             Kind::Publish,
             Signing::Site,
         ));
@@ -304,14 +323,19 @@ fn gather(site: &Site, what: &[String]) -> Result<(Vec<Gathered>, Vec<String>), 
         Some(ImagesMode::Verbatim) => Signing::Upstream,
         _ => Signing::Site,
     };
-    candidates.push((Area::Images, "images".into(), Kind::Images, images_signing));
-    candidates.push((Area::Snaps, "snaps".into(), Kind::Snaps, Signing::Upstream));
+    candidates.push(candidate(
+        Area::Images,
+        "images",
+        Kind::Images,
+        images_signing,
+    ));
+    candidates.push(candidate(
+        Area::Snaps,
+        "snaps",
+        Kind::Snaps,
+        Signing::Upstream,
+    ));
 
-    let label = |area: Area, name: &str| match area {
-        Area::Apt => format!("apt/{name}"),
-        Area::Images => "images".to_string(),
-        Area::Snaps => "snaps".to_string(),
-    };
     let mut wanted: Vec<String> = Vec::new();
     for w in what {
         let full = if w.contains('/') || w == "images" || w == "snaps" {
@@ -319,8 +343,8 @@ fn gather(site: &Site, what: &[String]) -> Result<(Vec<Gathered>, Vec<String>), 
         } else {
             format!("apt/{w}")
         };
-        if !candidates.iter().any(|(a, n, _, _)| label(*a, n) == full) {
-            let known: Vec<String> = candidates.iter().map(|(a, n, _, _)| label(*a, n)).collect();
+        if !candidates.iter().any(|c| c.label() == full) {
+            let known: Vec<String> = candidates.iter().map(Content::label).collect();
             return Err(BundleError::Export(format!(
                 "{w} is not something this site publishes (it has: {})",
                 known.join(", ")
@@ -331,11 +355,12 @@ fn gather(site: &Site, what: &[String]) -> Result<(Vec<Gathered>, Vec<String>), 
 
     let mut gathered = Vec::new();
     let mut unpublished = Vec::new();
-    for (area, name, kind, signing) in candidates {
-        let label = label(area, &name);
+    for mut content in candidates {
+        let label = content.label();
         if !wanted.is_empty() && !wanted.contains(&label) {
             continue;
         }
+        let (area, name, kind) = (content.area, content.name.clone(), content.kind);
         let (tree, state_path) = match area {
             Area::Apt => (
                 TreeSet::new(data, "apt", &name).current()?,
@@ -353,18 +378,6 @@ fn gather(site: &Site, what: &[String]) -> Result<(Vec<Gathered>, Vec<String>), 
         };
         let mut stored = Vec::new();
         let mut extra = Vec::new();
-        let mut content = Content {
-            area,
-            name,
-            kind,
-            signing,
-            tree: None,
-            state: None,
-            files: 0,
-            bytes: 0,
-            new_files: 0,
-            new_bytes: 0,
-        };
         if let Some(tree) = &tree {
             for entry in tree.entries.values() {
                 stored.push((entry.sha256, entry.size));
@@ -389,10 +402,11 @@ fn gather(site: &Site, what: &[String]) -> Result<(Vec<Gathered>, Vec<String>), 
                 })?;
             let store = site.store();
             for hex in catalog.blobs() {
-                let digest = manifest::digest(hex).map_err(|reason| StorageError::Corrupt {
-                    path: Catalog::path(data),
-                    reason,
-                })?;
+                let digest =
+                    Sha256::parse_lowercase(hex).map_err(|reason| StorageError::Corrupt {
+                        path: Catalog::path(data),
+                        reason,
+                    })?;
                 let path = store.blob_path(&digest);
                 let size = std::fs::metadata(&path)
                     .map_err(|source| StorageError::Read { path, source })?
@@ -422,7 +436,7 @@ fn gather(site: &Site, what: &[String]) -> Result<(Vec<Gathered>, Vec<String>), 
 
 fn blob_ref(bytes: &[u8]) -> BlobRef {
     BlobRef {
-        sha256: Sha256::of(bytes).to_hex(),
+        sha256: Sha256::of(bytes),
         size: bytes.len() as u64,
     }
 }

@@ -10,7 +10,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde::{Deserialize, Serialize};
-use sha2::Digest;
 
 use super::BundleError;
 use super::manifest::{self, Area, BundleManifest, Content, Kind, Signing, Volume};
@@ -64,10 +63,10 @@ pub fn import(
     let bundle = &signed.manifest;
     let signer = match signed.signer {
         Some(Ok(signer)) => signer,
-        Some(Err(reason)) => {
+        Some(Err(bad)) => {
             let path = manifest::manifest_path(&options.dir);
-            // A trusted key whose signature does not match: the bytes changed.
-            if reason.contains("bad signature by key") {
+            let reason = bad.reason;
+            if bad.by_known_key {
                 return Err(BundleError::Altered { path, reason });
             }
             return Err(BundleError::Untrusted {
@@ -94,7 +93,7 @@ pub fn import(
     let mut needed: HashMap<Sha256, (u64, Option<&str>)> = HashMap::new();
     let mut present_blobs = 0;
     for blob in &bundle.blobs {
-        let digest = blob_digest(&options.dir, &blob.sha256)?;
+        let digest = blob.sha256;
         if store.contains(&digest) || staged.has(&digest) {
             present_blobs += 1;
         } else {
@@ -144,7 +143,7 @@ pub fn import(
     let mut referenced: HashSet<Sha256> = HashSet::new();
     for content in &bundle.contents {
         let read = |r: &manifest::BlobRef| -> Result<Vec<u8>, BundleError> {
-            let digest = blob_digest(&options.dir, &r.sha256)?;
+            let digest = r.sha256;
             let path = staged
                 .path_of(&digest)
                 .unwrap_or_else(|| store.blob_path(&digest));
@@ -181,12 +180,16 @@ pub fn import(
                     reason: e.to_string(),
                 })?;
             for hex in catalog.blobs() {
-                references.push(blob_digest(&options.dir, hex)?);
+                references.push(Sha256::parse_lowercase(hex).map_err(|reason| {
+                    BundleError::Tree {
+                        content: content.label(),
+                        path: "catalog.json".into(),
+                        reason,
+                    }
+                })?);
             }
         }
-        for r in content.tree.iter().chain(&content.state) {
-            references.push(blob_digest(&options.dir, &r.sha256)?);
-        }
+        references.extend(content.tree.iter().chain(&content.state).map(|r| r.sha256));
         let absent: Vec<&Sha256> = references.iter().filter(|d| !here(d)).collect();
         if let Some(first) = absent.first() {
             return Err(BundleError::Incomplete {
@@ -247,7 +250,7 @@ pub fn import(
             &bundle.id,
             options.now,
         )?;
-        if !configured(site, content) {
+        if configured(site, content).is_none() {
             report.unconfigured.push(content.label());
         }
         report.contents.push((content.label(), files));
@@ -288,13 +291,6 @@ fn tree_missing(content: &Content) -> BundleError {
     }
 }
 
-fn blob_digest(dir: &Path, hex: &str) -> Result<Sha256, BundleError> {
-    manifest::digest(hex).map_err(|reason| BundleError::Manifest {
-        path: manifest::manifest_path(dir),
-        reason,
-    })
-}
-
 /// Streams one volume: every entry checked against the manifest before its bytes are read;
 /// blobs already here skipped unread; new ones staged once their digest matches.
 fn read_volume(
@@ -311,10 +307,7 @@ fn read_volume(
         .iter()
         .filter(|b| b.volume.as_deref() == Some(&volume.name))
     {
-        listed.insert(
-            manifest::digest(&blob.sha256).expect("checked on reading"),
-            blob.size,
-        );
+        listed.insert(blob.sha256, blob.size);
     }
     let volume_err = |reason: String| BundleError::Volume {
         volume: path.to_path_buf(),
@@ -351,7 +344,7 @@ fn read_volume(
         if let Some(problem) = volume::entry_problem(entry.header().entry_type(), &name_bytes) {
             return Err(entry_err(problem));
         }
-        let digest = manifest::digest(&name["blobs/".len()..]).map_err(entry_err)?;
+        let digest = Sha256::parse_lowercase(&name["blobs/".len()..]).map_err(entry_err)?;
         let Some(&size) = listed.get(&digest) else {
             return Err(entry_err(format!(
                 "the manifest does not list this blob in {}",
@@ -427,12 +420,12 @@ impl Staged {
             if name == FLUSHED {
                 continue;
             }
-            let Some(digest) = manifest::digest(&name).ok() else {
+            let Ok(digest) = Sha256::parse_lowercase(&name) else {
                 // An unfinished write.
                 std::fs::remove_file(&path).map_err(write_err(&path))?;
                 continue;
             };
-            if flushed.contains(&name) || hash_file(&path).is_ok_and(|d| d == digest) {
+            if flushed.contains(&name) || Sha256::of_file(&path).is_ok_and(|d| d == digest) {
                 have.insert(digest);
             } else {
                 std::fs::remove_file(&path).map_err(write_err(&path))?;
@@ -530,13 +523,6 @@ fn copy_checked(
     Ok(())
 }
 
-fn hash_file(path: &Path) -> std::io::Result<Sha256> {
-    let mut file = File::open(path)?;
-    let mut hasher = sha2::Sha256::new();
-    std::io::copy(&mut file, &mut hasher)?;
-    Ok(Sha256::from_bytes(hasher.finalize().into()))
-}
-
 /// Makes one content of the bundle what this site serves.
 fn switch(
     site: &Site,
@@ -597,7 +583,7 @@ fn switch(
                 &store,
                 &staging,
                 key,
-                valid_for(site, content),
+                configured(site, content).flatten(),
                 now,
             )?,
             _ => resign::streams(&label, &mut manifest, &store, &staging, key)?,
@@ -616,7 +602,9 @@ fn switch(
 
 const IMPORTED_NOTE: &str = "imported";
 
-fn valid_for(site: &Site, content: &Content) -> Option<std::time::Duration> {
+/// How this site's config knows the content: `None` when it does not name it (served, but no
+/// command here maintains it), else the Release validity it gives (apt only).
+fn configured(site: &Site, content: &Content) -> Option<Option<std::time::Duration>> {
     let apt = &site.config.apt;
     let name = content.name.as_str();
     let period = match content.kind {
@@ -640,18 +628,7 @@ fn valid_for(site: &Site, content: &Content) -> Option<std::time::Duration> {
         }
         Kind::Images | Kind::Snaps => None,
     };
-    period.map(|p| p.0)
-}
-
-fn configured(site: &Site, content: &Content) -> bool {
-    let apt = &site.config.apt;
-    let name = content.name.as_str();
-    match content.kind {
-        Kind::Repo => apt.repos.iter().any(|r| r.name.as_str() == name),
-        Kind::Mirror => apt.mirrors.iter().any(|m| m.name.as_str() == name),
-        Kind::Publish => apt.publish.iter().any(|p| p.name.as_str() == name),
-        Kind::Images | Kind::Snaps => true,
-    }
+    Some(period.map(|p| p.0))
 }
 
 /// The bundles this site imported (`data/state/bundles/imported.json`): incremental bundles
@@ -666,7 +643,7 @@ struct ImportedBundle {
     id: String,
     created: String,
     exporter: String,
-    sha256: String,
+    sha256: Sha256,
     imported: String,
 }
 
@@ -718,7 +695,7 @@ impl ImportLog {
             id: bundle.id.clone(),
             created: bundle.created.clone(),
             exporter: bundle.exporter.fingerprint.clone(),
-            sha256: sha256.to_hex(),
+            sha256: *sha256,
             imported: now.to_string(),
         });
     }
@@ -744,7 +721,7 @@ mod tests {
             },
             base: base.map(|b| BaseBundle {
                 id: b.into(),
-                sha256: Sha256::of(b.as_bytes()).to_hex(),
+                sha256: Sha256::of(b.as_bytes()),
             }),
             contents: Vec::new(),
             volumes: Vec::new(),

@@ -42,7 +42,7 @@ pub struct Exporter {
 pub struct BaseBundle {
     pub id: String,
     /// SHA-256 of the base's manifest.json.
-    pub sha256: String,
+    pub sha256: Sha256,
 }
 
 /// One published thing: an apt repo, mirror or combined suite, the image stream, the snaps.
@@ -103,7 +103,7 @@ pub enum Signing {
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct BlobRef {
-    pub sha256: String,
+    pub sha256: Sha256,
     pub size: u64,
 }
 
@@ -116,7 +116,7 @@ pub struct Volume {
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct BlobEntry {
-    pub sha256: String,
+    pub sha256: Sha256,
     pub size: u64,
     /// The volume holding it; none when the base bundle carried it.
     pub volume: Option<String>,
@@ -128,7 +128,15 @@ pub struct SignedManifest {
     pub manifest: BundleManifest,
     pub sha256: Sha256,
     /// The verifying key's fingerprint; none when no keyring was given (inspect).
-    pub signer: Option<Result<String, String>>,
+    pub signer: Option<Result<String, BadSignature>>,
+}
+
+/// Why the signature did not verify.
+#[derive(Debug, PartialEq)]
+pub struct BadSignature {
+    pub reason: String,
+    /// The keyring has the signing key: the manifest changed after it was signed.
+    pub by_known_key: bool,
 }
 
 /// The manifest path, given the bundle folder or the manifest itself.
@@ -150,11 +158,17 @@ pub fn read(path: &Path, keyring: Option<&Keyring>) -> Result<SignedManifest, Bu
     let bytes = std::fs::read(&path).map_err(|e| bad(format!("cannot read it: {e}")))?;
     let signer = keyring.map(|keyring| {
         let signature_path = path.with_file_name(SIGNATURE);
-        let signature = fs_err::read(&signature_path).map_err(|e| e.to_string())?;
+        let signature = fs_err::read(&signature_path).map_err(|e| BadSignature {
+            reason: e.to_string(),
+            by_known_key: false,
+        })?;
         keyring
             .verify_detached(&bytes, &signature, &signature_path.display().to_string())
             .map(|v| v.signer)
-            .map_err(|e| e.to_string())
+            .map_err(|e| BadSignature {
+                reason: e.to_string(),
+                by_known_key: keyring.knows_signer_of(&signature),
+            })
     });
     // The format first: a newer manifest may not parse as this one.
     #[derive(Deserialize)]
@@ -179,8 +193,8 @@ pub fn read(path: &Path, keyring: Option<&Keyring>) -> Result<SignedManifest, Bu
     })
 }
 
-/// What no honest exporter writes: names that are not ours to create, digests that are not
-/// digests, blobs in volumes the manifest does not list.
+/// What no honest exporter writes: names that are not ours to create, blobs listed twice or
+/// in volumes the manifest does not list (digests are checked as they are parsed).
 fn check(manifest: &BundleManifest) -> Result<(), String> {
     for content in &manifest.contents {
         let fits = match (content.area, content.kind) {
@@ -197,9 +211,6 @@ fn check(manifest: &BundleManifest) -> Result<(), String> {
                 content.name, content.area, content.kind
             ));
         }
-        for blob in content.tree.iter().chain(&content.state) {
-            digest(&blob.sha256)?;
-        }
     }
     for volume in &manifest.volumes {
         if !valid_volume_name(&volume.name) {
@@ -211,7 +222,7 @@ fn check(manifest: &BundleManifest) -> Result<(), String> {
     }
     let mut seen = std::collections::HashSet::new();
     for blob in &manifest.blobs {
-        if !seen.insert(digest(&blob.sha256)?) {
+        if !seen.insert(blob.sha256) {
             return Err(format!("blob {} is listed twice", blob.sha256));
         }
         if let Some(v) = &blob.volume
@@ -224,14 +235,6 @@ fn check(manifest: &BundleManifest) -> Result<(), String> {
         }
     }
     Ok(())
-}
-
-pub fn digest(hex: &str) -> Result<Sha256, String> {
-    // Lowercase only: one spelling per blob, as the store and the tar entries name them.
-    if hex.bytes().any(|b| b.is_ascii_uppercase()) {
-        return Err(format!("{hex:?} is not a lowercase SHA-256 digest"));
-    }
-    Sha256::from_hex(hex).ok_or_else(|| format!("{hex:?} is not a SHA-256 digest"))
 }
 
 fn valid_volume_name(name: &str) -> bool {
@@ -249,7 +252,7 @@ mod tests {
     use crate::openpgp::{KeyAlgorithm, SiteKey};
 
     fn sample() -> BundleManifest {
-        let blob = Sha256::of(b"x").to_hex();
+        let blob = Sha256::of(b"x");
         BundleManifest {
             format: FORMAT,
             id: "20261201T000000Z-00000000".into(),
@@ -265,7 +268,7 @@ mod tests {
                 kind: Kind::Repo,
                 signing: Signing::Site,
                 tree: Some(BlobRef {
-                    sha256: blob.clone(),
+                    sha256: blob,
                     size: 1,
                 }),
                 state: None,
@@ -308,7 +311,10 @@ mod tests {
         assert_eq!(read_back.signer, Some(Ok(key.fingerprint())));
         assert!(matches!(
             read(dir.path(), Some(&stranger)).unwrap().signer,
-            Some(Err(_))
+            Some(Err(BadSignature {
+                by_known_key: false,
+                ..
+            }))
         ));
 
         // Altered after signing.
@@ -319,7 +325,10 @@ mod tests {
         .unwrap();
         assert!(matches!(
             read(dir.path(), Some(&trusted)).unwrap().signer,
-            Some(Err(_))
+            Some(Err(BadSignature {
+                by_known_key: true,
+                ..
+            }))
         ));
 
         // A newer format is named, whatever else it holds.

@@ -438,7 +438,7 @@ pub fn entry_problem(kind: tar::EntryType, path: &[u8]) -> Option<String> {
     if let Some(what) = what {
         return Some(format!("{what}; a bundle holds only regular files"));
     }
-    match text.strip_prefix("blobs/").map(super::manifest::digest) {
+    match text.strip_prefix("blobs/").map(Sha256::parse_lowercase) {
         Some(Ok(_)) => None,
         _ => Some("not named blobs/<sha256>".into()),
     }

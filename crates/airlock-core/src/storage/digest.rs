@@ -27,12 +27,47 @@ impl Sha256 {
         Some(Sha256(out))
     }
 
+    /// Lowercase hex only: one spelling per digest, as store paths and bundle entries name them.
+    pub fn parse_lowercase(text: &str) -> Result<Self, String> {
+        if text.bytes().any(|b| b.is_ascii_uppercase()) {
+            return Err(format!("{text:?} is not a lowercase SHA-256 digest"));
+        }
+        Sha256::from_hex(text).ok_or_else(|| format!("{text:?} is not a SHA-256 digest"))
+    }
+
+    /// The digest of a file's content, read in 256 KiB chunks.
+    pub fn of_file(path: &std::path::Path) -> io::Result<Sha256> {
+        let mut hasher = sha2::Sha256::new();
+        let mut file = std::fs::File::open(path)?;
+        let mut buffer = vec![0u8; 256 * 1024];
+        loop {
+            match file.read(&mut buffer)? {
+                0 => break,
+                n => hasher.update(&buffer[..n]),
+            }
+        }
+        Ok(Sha256::from_bytes(hasher.finalize().into()))
+    }
+
     pub fn to_hex(&self) -> String {
         hex::encode(self.0)
     }
 
     pub fn as_bytes(&self) -> &[u8; 32] {
         &self.0
+    }
+}
+
+impl serde::Serialize for Sha256 {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.to_hex())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Sha256 {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        Sha256::parse_lowercase(&text).map_err(serde::de::Error::custom)
     }
 }
 

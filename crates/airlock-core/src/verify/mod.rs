@@ -16,7 +16,6 @@ mod proxy;
 mod seen;
 pub mod snaps;
 
-use std::io::Read;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
@@ -310,30 +309,17 @@ fn served_file(
     if (file.dev(), file.ino()) == (blob.dev(), blob.ino()) {
         return None; // the blob is re-hashed with the store
     }
-    match hash_file(served) {
+    match Sha256::of_file(served) {
         Ok(d) if d == entry.sha256 => None,
         Ok(d) => fail(format!("a copy whose sha256 is {d}")),
         Err(e) => fail(format!("unreadable: {e}")),
     }
 }
 
-fn hash_file(path: &Path) -> std::io::Result<Sha256> {
-    let mut hasher = <sha2::Sha256 as sha2::Digest>::new();
-    let mut file = std::fs::File::open(path)?;
-    let mut buffer = vec![0u8; 256 * 1024];
-    loop {
-        match file.read(&mut buffer)? {
-            0 => break,
-            n => sha2::Digest::update(&mut hasher, &buffer[..n]),
-        }
-    }
-    Ok(Sha256::from_bytes(sha2::Digest::finalize(hasher).into()))
-}
-
-/// Checks, over HTTP at `base`, what the server serves, as clients fetch it.
 /// The areas an online verify can be limited to.
 pub const AREAS: [&str; 6] = ["site", "apt", "images", "snaps", "proxy", "dns"];
 
+/// Checks, over HTTP at `base`, what the server serves, as clients fetch it.
 /// `resolver`: the DNS server the site's machines use, to check the overridden names with
 /// (default: this machine's). `only`: some of [`AREAS`] (none: all); the server itself is
 /// always checked.
@@ -447,10 +433,63 @@ async fn server_check(site: &Site, http: &Http, base: &Url, report: &mut Report)
             return false;
         }
     };
-    let (checked, closed) = proxy::listeners(site).await;
+    let (checked, closed) = listeners(site).await;
     failures.extend(closed);
     report.area("server", 1 + checked, failures, Vec::new());
     true
+}
+
+/// The ports the site configures besides HTTP listen: the HTTPS side accepts connections, the
+/// DNS responder answers for a routed name. Returns how many were checked and the failures.
+async fn listeners(site: &Site) -> (usize, Vec<Failure>) {
+    let config = &site.config;
+    let (mut checked, mut failures) = (0, Vec::new());
+    let wait = proxy::DNS_TIMEOUT;
+    if let Some(target) = config.site.tls.as_ref().and_then(|t| dial_target(t.listen)) {
+        checked += 1;
+        let got = match tokio::time::timeout(wait, tokio::net::TcpStream::connect(target)).await {
+            Ok(Ok(_)) => None,
+            Ok(Err(e)) => Some(e.to_string()),
+            Err(_) => Some(format!("no answer within {} s", wait.as_secs())),
+        };
+        if let Some(got) = got {
+            failures.push(Failure::new(
+                "server",
+                format!("the HTTPS port {target} (tls_listen)"),
+                "listening (tls_cert is set: airlock serve opens it)",
+                got,
+            ));
+        }
+    }
+    let names = config.overridden_names();
+    if let (Some(target), Some(name)) = (config.dns.listen.and_then(dial_target), names.first()) {
+        checked += 1;
+        if let Err(got) = proxy::query(target, name).await {
+            failures.push(Failure::new(
+                "server",
+                format!("the DNS responder {target} ([dns] listen), asked for {name}"),
+                "an answer",
+                got,
+            ));
+        }
+    }
+    (checked, failures)
+}
+
+/// Where this machine reaches a listen address: a wildcard on loopback; port 0 (tests) is
+/// whatever the server got, so nothing to dial.
+fn dial_target(listen: std::net::SocketAddr) -> Option<std::net::SocketAddr> {
+    let mut target = listen;
+    if target.port() == 0 {
+        return None;
+    }
+    if target.ip().is_unspecified() {
+        target.set_ip(match target {
+            std::net::SocketAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
+            std::net::SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+        });
+    }
+    Some(target)
 }
 
 /// The site itself: its signing key and certificate load, and its disk has room.
@@ -580,7 +619,7 @@ fn rehash(path: &Path, store: &ContentStore) -> Option<Failure> {
     let Some(digest) = Sha256::from_hex(&name).filter(|d| store.blob_path(d) == path) else {
         return fail("a blob named by its SHA-256".into(), "a stray file".into());
     };
-    match hash_file(path) {
+    match Sha256::of_file(path) {
         Ok(got) if got == digest => None,
         Ok(got) => fail(format!("sha256 {digest}"), format!("sha256 {got}")),
         Err(e) => fail(format!("sha256 {digest}"), format!("unreadable: {e}")),

@@ -12,11 +12,10 @@ use hickory_proto::rr::{Name, RData, RecordType};
 
 use super::{Failure, Report, Run};
 use crate::config::Route;
-use crate::net::Url;
 use crate::site::Site;
 
 const LIMIT: u64 = 64 << 20;
-const DNS_TIMEOUT: Duration = Duration::from_secs(3);
+pub(super) const DNS_TIMEOUT: Duration = Duration::from_secs(3);
 
 pub(super) async fn check(site: &Site, run: &Run<'_>, report: &mut Report) {
     let config = &site.config;
@@ -171,72 +170,8 @@ pub(super) async fn check_dns(site: &Site, resolver: Option<SocketAddr>, report:
     report.area("dns", names.len(), failures, Vec::new());
 }
 
-/// The ports the site configures besides HTTP listen: the HTTPS side accepts connections, the
-/// DNS responder answers for a routed name. Returns how many were checked and the failures.
-pub(super) async fn listeners(site: &Site) -> (usize, Vec<Failure>) {
-    let config = &site.config;
-    let (mut checked, mut failures) = (0, Vec::new());
-    if let Some(tls) = &config.site.tls {
-        checked += 1;
-        let url = Url::parse(&tls.public_url).ok();
-        let target = url
-            .as_ref()
-            .and_then(|u| Some((u.host_str()?.to_string(), u.port_or_known_default()?)));
-        let got = match target {
-            None => Some(format!("{} is not a URL with a host", tls.public_url)),
-            Some((host, port)) => {
-                let host = host
-                    .trim_start_matches('[')
-                    .trim_end_matches(']')
-                    .to_string();
-                match tokio::time::timeout(
-                    DNS_TIMEOUT,
-                    tokio::net::TcpStream::connect((host, port)),
-                )
-                .await
-                {
-                    Ok(Ok(_)) => None,
-                    Ok(Err(e)) => Some(e.to_string()),
-                    Err(_) => Some(format!("no answer within {} s", DNS_TIMEOUT.as_secs())),
-                }
-            }
-        };
-        if let Some(got) = got {
-            failures.push(Failure::new(
-                "server",
-                format!("the HTTPS port {}", tls.public_url),
-                "listening (tls_cert is set: airlock serve opens it)",
-                got,
-            ));
-        }
-    }
-    let names = config.overridden_names();
-    // Port 0 (tests) is whatever the server got: nothing to ask here.
-    let dns = config.dns.listen.filter(|l| l.port() != 0);
-    if let (Some(listen), Some(name)) = (dns, names.first()) {
-        checked += 1;
-        // A wildcard address is reached on loopback.
-        let mut target = listen;
-        if target.ip().is_unspecified() {
-            target.set_ip(match target {
-                SocketAddr::V4(_) => IpAddr::from([127, 0, 0, 1]),
-                SocketAddr::V6(_) => IpAddr::from(std::net::Ipv6Addr::LOCALHOST),
-            });
-        }
-        if let Err(got) = query(target, name).await {
-            failures.push(Failure::new(
-                "server",
-                format!("the DNS responder {target} ([dns] listen), asked for {name}"),
-                "an answer",
-                got,
-            ));
-        }
-    }
-    (checked, failures)
-}
-
 /// A and AAAA for `name` from `resolver` over UDP.
-async fn query(resolver: SocketAddr, name: &str) -> Result<BTreeSet<IpAddr>, String> {
+pub(super) async fn query(resolver: SocketAddr, name: &str) -> Result<BTreeSet<IpAddr>, String> {
     let fqdn = Name::from_ascii(format!("{name}.")).map_err(|e| e.to_string())?;
     let bind: SocketAddr = if resolver.is_ipv4() {
         ([0, 0, 0, 0], 0).into()

@@ -99,7 +99,7 @@ fn inspect(config: &Path, args: InspectArgs) -> anyhow::Result<()> {
             format!("signed by {signer}, not by the exporter it names: import refuses it")
         }
         Some(Ok(signer)) => format!("signature good, by trusted key {signer}"),
-        Some(Err(reason)) => format!("NOT trusted here: {reason}"),
+        Some(Err(bad)) => format!("NOT trusted here: {}", bad.reason),
         None => "signature not checked: no [import] trusted_keys and no --keyring".into(),
     };
     println!(

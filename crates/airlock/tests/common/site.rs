@@ -37,8 +37,6 @@ pub struct WholeSite {
     /// The test image stream.
     pub stream: Stream,
     pub stream_upstream: Upstream,
-    /// The root the site trusts for snaps (root.assert in the site's folder).
-    pub authority: Authority,
     /// The content sections (without the caller's extra config), for another site that is to
     /// carry the same content.
     pub config: String,
@@ -52,7 +50,7 @@ pub struct WholeSite {
 
 /// The content sections of a whole site: the local repo, a filtered mirror of `archive`, the
 /// noble/amd64 images of `stream`, the snaps (trusting the test root in root.assert).
-pub fn content_config(
+fn content_config(
     archive: &Archive,
     archive_url: &str,
     stream: &Stream,
@@ -119,7 +117,6 @@ pub fn whole_site(extra: &str) -> WholeSite {
         archive_upstream,
         stream,
         stream_upstream,
-        authority,
         config,
         hello,
         snap,

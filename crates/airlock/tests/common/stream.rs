@@ -224,7 +224,13 @@ pub fn clearsigned_json(text: &str) -> Value {
     serde_json::from_str(body).unwrap()
 }
 
-/// GETs a clearsigned document, checks it with gpgv and `keyring`, returns its JSON.
+/// GETs a clearsigned document, checks it with gpgv and `keyring` and that it has no
+/// dash-escaped line (MAAS reads the JSON between the headers as is), returns its JSON.
 pub fn signed_document(url: &str, keyring: &Path) -> Value {
-    clearsigned_json(&get_clearsigned(url, keyring))
+    let text = get_clearsigned(url, keyring);
+    assert!(
+        !text.lines().any(|l| l.starts_with("- ")),
+        "dash-escaped lines in {url}"
+    );
+    clearsigned_json(&text)
 }
