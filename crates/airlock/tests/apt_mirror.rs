@@ -5,7 +5,7 @@
 mod common;
 
 use common::upstream::{Archive, Pkg, Upstream, pkg};
-use common::{Apt, Site};
+use common::{Apt, Site, store_blobs, sync_history};
 
 /// Dependencies cross suites (libfoo >= 1.1 is only in stable-updates) and components
 /// (helper is in contrib), go through a virtual package (mail-transport-agent), an
@@ -170,6 +170,8 @@ fn resync_is_cheap_and_incremental() {
     site.ok(&["sync"]);
     upstream.take_requests();
     let before = site.snapshot();
+    let first_blobs = store_blobs(&site);
+    let first_bytes: u64 = first_blobs.values().sum();
 
     // Nothing changed upstream: one request per suite, nothing written.
     let out = site.ok(&["sync"]);
@@ -204,6 +206,20 @@ fn resync_is_cheap_and_incremental() {
     assert!(
         requests.iter().any(|r| r.contains("/by-hash/SHA256/")),
         "{requests:?}"
+    );
+    // The history verify estimates the next sync from: what each run added to the store (the
+    // unchanged one added nothing and is not a run).
+    let update_bytes: u64 = store_blobs(&site)
+        .iter()
+        .filter(|(name, _)| !first_blobs.contains_key(*name))
+        .map(|(_, size)| size)
+        .sum();
+    assert_eq!(
+        sync_history(&site),
+        [
+            ("apt/mirror".to_string(), "first".to_string(), first_bytes),
+            ("apt/mirror".to_string(), "update".to_string(), update_bytes)
+        ]
     );
 
     let server = site.serve();

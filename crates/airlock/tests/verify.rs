@@ -2,7 +2,8 @@
 //! and over HTTP as apt-get fetches it; then a blob damaged on disk, one deleted, and the
 //! server down, each reported by name with exit status 1. A whole site (local repo, mirror,
 //! image stream, snap, routes, DNS) passes every check; then each damage an operator meets,
-//! one at a time, fails exactly the check of the damaged thing.
+//! one at a time (a disk too full for the next sync among them), fails exactly the check of
+//! the damaged thing.
 
 mod common;
 
@@ -340,6 +341,17 @@ fn assert_damage(step: &str, (status, json): (i32, Value), area: &str, what: &st
     assert_areas(step, &json, &[area]);
 }
 
+/// The bytes an unprivileged writer may still put on the filesystem of `path` (`df`).
+fn free_bytes(path: &Path) -> u64 {
+    let out = std::process::Command::new("df")
+        .args(["--output=avail", "-B1"])
+        .arg(path)
+        .output()
+        .unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    text.lines().nth(1).unwrap().trim().parse().unwrap()
+}
+
 /// Writes `bytes` into `path` in place (the same inode: the store's blob and every tree that
 /// links it), as a bad disk or a stray write does; the file's mode is kept.
 fn write_in_place(path: &Path, bytes: &[u8]) {
@@ -589,6 +601,36 @@ fn verify_names_each_damage_on_a_whole_site() {
     );
     drop(resolver);
     resolver = Dnsmasq::start(&resolver_snippet);
+
+    // 9. A disk that cannot hold the next sync: the mirror's updates on record have been as
+    // large as the room left on this disk (the first sync, which fetched the whole mirror, is
+    // no measure of an update). Undone by restoring the history.
+    let history = site.path().join("data/state/history.json");
+    let recorded = std::fs::read(&history).unwrap();
+    let mut runs: Value = serde_json::from_slice(&recorded).unwrap();
+    assert_eq!(runs["runs"][0]["kind"], "first", "{runs:#}");
+    let free = free_bytes(&site.path().join("data"));
+    runs["runs"]
+        .as_array_mut()
+        .unwrap()
+        .push(serde_json::json!({
+            "source": "apt/mirror", "kind": "update", "at": "2026-11-20T04:00:00Z", "bytes": free,
+        }));
+    std::fs::write(&history, serde_json::to_vec(&runs).unwrap()).unwrap();
+    let (status, json) = verify_site(site, &server.url, resolver.port);
+    assert_damage(
+        "a disk that cannot hold the next sync",
+        (status, json.clone()),
+        "site",
+        &site.path().join("data").display().to_string(),
+        " free of ",
+    );
+    let expected = json["failures"][0]["expected"].as_str().unwrap();
+    assert!(
+        expected.contains("apt/mirror") && expected.contains("on 2026-11-20"),
+        "{expected}"
+    );
+    std::fs::write(&history, recorded).unwrap();
 
     // Every damage undone: the whole site passes again, with the same checks.
     let (status, json) = verify_site(site, &server.url, resolver.port);

@@ -21,6 +21,7 @@ use crate::report::{Reporter, Unit};
 use crate::simplestreams::custom::CustomImages;
 use crate::site::Site;
 use crate::snap::catalog::Catalog;
+use crate::storage::history::{History, Run, RunKind};
 use crate::storage::{
     ContentStore, CopyError, Manifest, Sha256, StorageError, TreeSet, write_atomic,
 };
@@ -221,7 +222,7 @@ pub fn import(
             staging.adopt(path, *digest);
         }
     }
-    staging.commit()?;
+    let added = staging.commit()?;
     let key = if ready
         .iter()
         .any(|(c, _, _)| c.signing == Signing::Site && c.area != Area::Snaps)
@@ -257,6 +258,17 @@ pub fn import(
     }
     log.record(bundle, &signed.sha256, options.now);
     log.save(site)?;
+    let run = Run {
+        source: "import".into(),
+        kind: if bundle.base.is_some() {
+            RunKind::Update
+        } else {
+            RunKind::First
+        },
+        at: options.now,
+        bytes: added,
+    };
+    History::record_or_warn(site.data_dir(), run, reporter);
     Ok(report)
 }
 

@@ -374,7 +374,7 @@ fn republish(
     let state = CustomImages::path(site);
     let before = std::fs::read(&state).ok();
     images.save(site)?;
-    let result = super::mirror::publish(site, &key, stream, staging, &previous, now);
+    let result = super::mirror::publish(site, &key, stream, staging, &previous, now).map(drop);
     if result.is_err() {
         match before {
             Some(bytes) => write_atomic(&state, &bytes, 0o644)?,

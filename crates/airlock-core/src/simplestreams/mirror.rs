@@ -19,6 +19,7 @@ use crate::net::{Http, HttpOptions};
 use crate::openpgp::{Keyring, SiteKey};
 use crate::report::{Reporter, Unit};
 use crate::site::Site;
+use crate::storage::history::{History, Run, RunKind};
 use crate::storage::{Manifest, Sha256, Staging, TreeSet};
 
 const UPSTREAM_NOTE: &str = "upstream-documents";
@@ -216,20 +217,32 @@ pub async fn sync(
         .into_iter()
         .map(|(path, (sha256, size, _))| (path, (sha256, size)))
         .collect();
+    let same_selection = previous.note(CONFIG_NOTE).next() == Some(config_digest.as_str());
     let notes = vec![
         (UPSTREAM_NOTE.to_string(), upstream_digest),
         (CONFIG_NOTE.to_string(), config_digest),
     ];
-    if config.mode == ImagesMode::Verbatim {
-        publish_verbatim(site, raw, files, notes, staging, &previous, now)?;
-        return Ok(report);
-    }
-    let stream = Stream {
-        documents: kept,
-        files,
-        notes,
+    let added = if config.mode == ImagesMode::Verbatim {
+        publish_verbatim(site, raw, files, notes, staging, &previous, now)?
+    } else {
+        let stream = Stream {
+            documents: kept,
+            files,
+            notes,
+        };
+        publish(site, &key, stream, staging, &previous, now)?
     };
-    publish(site, &key, stream, staging, &previous, now)?;
+    let run = Run {
+        source: "images".into(),
+        kind: if same_selection {
+            RunKind::Update
+        } else {
+            RunKind::First
+        },
+        at: now,
+        bytes: added,
+    };
+    History::record_or_warn(site.data_dir(), run, &*reporter);
     Ok(report)
 }
 
@@ -256,7 +269,7 @@ fn publish_verbatim(
     staging: Staging,
     previous: &Manifest,
     now: jiff::Timestamp,
-) -> Result<(), SimplestreamsError> {
+) -> Result<u64, SimplestreamsError> {
     if !super::custom::CustomImages::load(site)?.images.is_empty() {
         return Err(SimplestreamsError::Custom {
             what: "custom images".into(),
@@ -274,8 +287,7 @@ fn publish_verbatim(
         add(&staging, &mut manifest, &path, &bytes)?;
     }
     retain_files(site, &mut manifest, previous, now);
-    trees(site).publish(&site.store(), staging, &manifest, previous)?;
-    Ok(())
+    Ok(trees(site).publish(&site.store(), staging, &manifest, previous)?)
 }
 
 /// What a published stream is made of, besides the custom images.
@@ -287,7 +299,8 @@ pub(super) struct Stream {
     pub notes: Vec<(String, String)>,
 }
 
-/// Signs and publishes `stream` plus the site's custom images, in one switch.
+/// Signs and publishes `stream` plus the site's custom images, in one switch; returns the
+/// bytes the store gained.
 pub(super) fn publish(
     site: &Site,
     key: &SiteKey,
@@ -295,7 +308,7 @@ pub(super) fn publish(
     staging: Staging,
     previous: &Manifest,
     now: jiff::Timestamp,
-) -> Result<(), SimplestreamsError> {
+) -> Result<u64, SimplestreamsError> {
     let custom = super::custom::CustomImages::load(site)?;
     custom.check_collisions(&stream.documents)?;
     let keep = site.config.images.as_ref().map_or(1, |c| c.keep);
@@ -375,8 +388,7 @@ pub(super) fn publish(
         &format!("{index_path}.sjson"),
         signed.as_bytes(),
     )?;
-    trees(site).publish(&site.store(), staging, &manifest, previous)?;
-    Ok(())
+    Ok(trees(site).publish(&site.store(), staging, &manifest, previous)?)
 }
 
 /// The published stream without its custom images: what `images add` and `images remove`

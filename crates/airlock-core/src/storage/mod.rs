@@ -2,6 +2,7 @@
 
 mod atomic;
 mod digest;
+pub mod history;
 mod lock;
 mod state;
 mod store;

@@ -235,21 +235,23 @@ impl Staging {
     }
 
     /// Moves every staged blob to its name, durably. Identical content already present is kept.
-    pub fn commit(self) -> Result<(), StorageError> {
-        if self.commit_unflushed()? {
+    /// Returns the bytes the store gained (blobs it did not have).
+    pub fn commit(self) -> Result<u64, StorageError> {
+        let added = self.commit_unflushed()?;
+        if added.is_some() {
             sync_filesystem(&self.store.root)?;
         }
-        Ok(())
+        Ok(added.unwrap_or(0))
     }
 
     /// Like [`Staging::commit`], but leaves the renames to the caller's next flush of the
     /// filesystem: a tree publish flushes once before its switch, and nothing refers to the new
-    /// names durably before that. Returns whether anything was renamed.
-    pub(super) fn commit_unflushed(&self) -> Result<bool, StorageError> {
+    /// names durably before that. Returns the bytes gained when anything was renamed.
+    pub(super) fn commit_unflushed(&self) -> Result<Option<u64>, StorageError> {
         let mut pending = std::mem::take(&mut *self.pending.lock().expect("staging lock"));
         pending.append(&mut self.adopted.lock().expect("staging lock"));
         if pending.is_empty() {
-            return Ok(false);
+            return Ok(None);
         }
         // The same content may be staged twice (two identical indices): one copy is enough.
         pending.sort_by(|a, b| a.1.cmp(&b.1).then_with(|| a.0.cmp(&b.0)));
@@ -274,15 +276,18 @@ impl Staging {
                 fs::create_dir_all(parent).map_err(write_err)?;
                 made.lock().expect("folders").insert(parent.to_path_buf());
             }
+            let size = std::fs::metadata(temp).map_or(0, |m| m.len());
             // Never replace a blob: readers may have it open, and its content is the same.
             match rustix::fs::renameat_with(CWD, temp, CWD, &target, RenameFlags::NOREPLACE) {
-                Ok(()) => Ok(()),
-                Err(rustix::io::Errno::EXIST) => fs::remove_file(temp).map_err(write_err),
+                Ok(()) => Ok(size),
+                Err(rustix::io::Errno::EXIST) => {
+                    fs::remove_file(temp).map(|()| 0).map_err(write_err)
+                }
                 Err(e) => Err(write_err(e.into())),
             }
         });
-        results.into_iter().collect::<Result<Vec<()>, _>>()?;
-        Ok(true)
+        let added = results.into_iter().sum::<Result<u64, _>>()?;
+        Ok(Some(added))
     }
 }
 

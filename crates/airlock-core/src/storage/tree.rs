@@ -217,15 +217,15 @@ impl TreeSet {
 
     /// Commits `staging` (the blobs the manifest adds), materialises `manifest` and makes it the
     /// served tree; `previous` is the manifest served until now (empty if none). Removes what
-    /// no tree serves any more.
+    /// no tree serves any more. Returns the bytes the store gained.
     pub fn publish(
         &self,
         store: &ContentStore,
         staging: Staging,
         manifest: &Manifest,
         previous: &Manifest,
-    ) -> Result<(), StorageError> {
-        staging.commit_unflushed()?;
+    ) -> Result<u64, StorageError> {
+        let added = staging.commit_unflushed()?.unwrap_or(0);
         let id = new_tree_id();
         let building = self.trees.join(format!("{id}.building"));
         let final_dir = self.trees.join(&id);
@@ -265,7 +265,8 @@ impl TreeSet {
         for path in stale_shared {
             remove_with_empty_parents(&self.shared_root(), &path)?;
         }
-        remove_if_exists(&self.dirty_marker())
+        remove_if_exists(&self.dirty_marker())?;
+        Ok(added)
     }
 
     /// Finishes what an interrupted publish left undone around the served tree (`current`):

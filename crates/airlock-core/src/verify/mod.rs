@@ -27,8 +27,9 @@ use crate::net::{Checksum, Http};
 use crate::report::{Reporter, Unit};
 use crate::site::Site;
 use crate::snap::catalog::Catalog;
+use crate::storage::history::History;
 use crate::storage::{ContentStore, Sha256, TreeSet};
-use crate::util::parallel_map;
+use crate::util::{human_bytes, parallel_map};
 
 /// One check that failed (or warns): what, where, what was expected, what was found.
 #[derive(Debug, Clone, Serialize)]
@@ -558,13 +559,20 @@ fn site_checks(site: &Site, report: &mut Report) {
         Ok(fs) => {
             let free = fs.f_bavail.saturating_mul(fs.f_frsize);
             let total = fs.f_blocks.saturating_mul(fs.f_frsize).max(1);
-            if free < total / 10 || free < 1 << 30 {
-                warnings.push(Failure::new(
+            match room_for_next_sync(site, free, total) {
+                Ok(None) => {}
+                Ok(Some((expected, got, true))) => {
+                    failures.push(Failure::new("site", data, expected, got))
+                }
+                Ok(Some((expected, got, false))) => {
+                    warnings.push(Failure::new("site", data, expected, got))
+                }
+                Err(e) => failures.push(Failure::new(
                     "site",
                     data,
-                    "at least 10 % and 1 GiB free for the next sync",
-                    format!("{} MiB free of {} MiB", free >> 20, total >> 20),
-                ));
+                    "a readable sync history",
+                    e.to_string(),
+                )),
             }
         }
         Err(e) => failures.push(Failure::new(
@@ -575,6 +583,61 @@ fn site_checks(site: &Site, report: &mut Report) {
         )),
     }
     report.area("site", checked, failures, warnings);
+}
+
+/// Left free besides the next sync's estimate: its temp files, trees and logs.
+const SYNC_SPARE: u64 = 1 << 30;
+
+/// Whether the disk holds the next sync (or import): `(expected, got, fatal)` when it may not.
+/// The estimate is the largest recent update of each configured source; without one, a
+/// rule of thumb.
+fn room_for_next_sync(
+    site: &Site,
+    free: u64,
+    total: u64,
+) -> Result<Option<(String, String, bool)>, crate::storage::StorageError> {
+    let got = format!("{} free of {}", human_bytes(free), human_bytes(total));
+    let configured = |source: &str| match source.split_once('/') {
+        Some(("apt", name)) => site.config.mirror(name).is_some(),
+        _ => source == "import" || (source == "images" && site.config.images.is_some()),
+    };
+    let spare = human_bytes(SYNC_SPARE);
+    let Some(estimate) = History::load(site.data_dir())?.estimate(configured) else {
+        let short = free < total / 10 || free < SYNC_SPARE;
+        let expected = format!(
+            "at least 10 % and {spare} free (no update on record to estimate the next sync from)"
+        );
+        return Ok(short.then_some((expected, got, false)));
+    };
+    let basis: Vec<String> = estimate
+        .basis
+        .iter()
+        .map(|run| {
+            let day = run.at.strftime("%Y-%m-%d");
+            format!("{} {} on {day}", run.source, human_bytes(run.bytes))
+        })
+        .collect();
+    let needs = |syncs: u64| {
+        estimate
+            .bytes
+            .saturating_mul(syncs)
+            .saturating_add(SYNC_SPARE)
+    };
+    let expected = |what: &str, syncs: u64| {
+        format!(
+            "room for {what}: {} (largest recent updates: {}; plus {spare} spare)",
+            human_bytes(needs(syncs)),
+            basis.join(", ")
+        )
+    };
+    Ok(if free < needs(1) {
+        Some((expected("the next sync", 1), got, true))
+    } else if free < needs(2) {
+        // Room for one more only: the one after fails, maybe while nobody watches.
+        Some((expected("the next two syncs", 2), got, false))
+    } else {
+        None
+    })
 }
 
 /// Every file under `store/sha256`, with its size; unreadable folders are failures.

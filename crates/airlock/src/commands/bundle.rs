@@ -6,8 +6,8 @@ use airlock_core::openpgp::Keyring;
 use airlock_core::report::Reporter;
 use airlock_core::site::Site;
 
-use super::sync::human_bytes;
 use crate::cli::{BundleCommand, ExportArgs, ImportArgs, InspectArgs};
+use airlock_core::util::human_bytes;
 
 pub fn export(site: &Site, args: ExportArgs, reporter: &dyn Reporter) -> anyhow::Result<()> {
     let options = ExportOptions {

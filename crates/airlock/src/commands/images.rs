@@ -16,7 +16,7 @@ pub fn run(site: &Site, command: ImagesCommand, reporter: &dyn Reporter) -> anyh
                     product.name,
                     product.versions.join(" "),
                     product.files,
-                    super::sync::human_bytes(product.bytes),
+                    airlock_core::util::human_bytes(product.bytes),
                     if product.custom { "  (custom)" } else { "" }
                 );
             }

@@ -106,7 +106,7 @@ pub fn run(
                         "  revision {}  {}  {}  {}",
                         revision.revision,
                         revision.meta.version,
-                        super::sync::human_bytes(revision.size),
+                        airlock_core::util::human_bytes(revision.size),
                         if channels.is_empty() {
                             "(no channel)".to_string()
                         } else {

@@ -5,6 +5,7 @@ use airlock_core::apt::mirror::{self, MirrorReport, SyncOptions};
 use airlock_core::report::Reporter;
 use airlock_core::simplestreams::mirror::{self as images, ImagesReport};
 use airlock_core::site::Site;
+use airlock_core::util::human_bytes;
 
 use crate::cli::SyncArgs;
 
@@ -121,19 +122,4 @@ fn print_report(report: &MirrorReport, reporter: &dyn Reporter, verbose: bool) {
         report.reused_files,
         report.unsatisfied.len()
     );
-}
-
-pub fn human_bytes(bytes: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KB", "MB", "GB", "TB"];
-    let mut value = bytes as f64;
-    let mut unit = 0;
-    while value >= 1000.0 && unit < UNITS.len() - 1 {
-        value /= 1000.0;
-        unit += 1;
-    }
-    if unit == 0 {
-        format!("{bytes} B")
-    } else {
-        format!("{value:.1} {}", UNITS[unit])
-    }
 }

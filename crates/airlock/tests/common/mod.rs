@@ -415,6 +415,40 @@ pub fn assert_suite_whole(site: &Site, repo: &str, suite: &str) -> WholeSuite {
     whole
 }
 
+/// Every blob of the site's store, with its size.
+pub fn store_blobs(site: &Site) -> BTreeMap<String, u64> {
+    let mut blobs = BTreeMap::new();
+    let Ok(shards) = std::fs::read_dir(site.path().join("data/store/sha256")) else {
+        return blobs;
+    };
+    for shard in shards {
+        for blob in std::fs::read_dir(shard.unwrap().path()).unwrap() {
+            let blob = blob.unwrap();
+            let name = blob.file_name().to_string_lossy().into_owned();
+            blobs.insert(name, blob.metadata().unwrap().len());
+        }
+    }
+    blobs
+}
+
+/// The site's sync history: (source, kind, bytes) of every run on record, oldest first.
+pub fn sync_history(site: &Site) -> Vec<(String, String, u64)> {
+    let path = site.path().join("data/state/history.json");
+    let json: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    json["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|run| {
+            (
+                run["source"].as_str().unwrap().to_string(),
+                run["kind"].as_str().unwrap().to_string(),
+                run["bytes"].as_u64().unwrap(),
+            )
+        })
+        .collect()
+}
+
 /// Every blob of the site's store holds the content its name says.
 pub fn assert_store_sound(site: &Site) {
     let store = site.path().join("data/store/sha256");

@@ -30,6 +30,7 @@ use crate::net::{Http, HttpOptions, NetError};
 use crate::openpgp::{Keyring, OpenPgpError, SiteKey};
 use crate::report::{Reporter, Unit};
 use crate::site::Site;
+use crate::storage::history::{History, Run, RunKind};
 use crate::storage::{Manifest, Sha256, Staging, StorageError, TreeSet};
 
 const CONFIG_NOTE: &str = "mirror-config";
@@ -331,6 +332,7 @@ async fn sync_mirror(
     phase("pool complete");
     // 6. The new tree, switched in at once.
     let mut manifest = Manifest::default();
+    let same_selection = previous.note(CONFIG_NOTE).next() == Some(digest.as_str());
     manifest.notes.push((CONFIG_NOTE.into(), digest));
     for s in &suites {
         let date = s
@@ -399,8 +401,19 @@ async fn sync_mirror(
     );
     let staging = Arc::try_unwrap(staging)
         .unwrap_or_else(|_| unreachable!("every download task has finished"));
-    trees.publish(&store, staging, &manifest, &previous)?;
+    let added = trees.publish(&store, staging, &manifest, &previous)?;
     phase("published");
+    let run = Run {
+        source: format!("apt/{name}"),
+        kind: if same_selection {
+            RunKind::Update
+        } else {
+            RunKind::First
+        },
+        at: options.now,
+        bytes: added,
+    };
+    History::record_or_warn(site.data_dir(), run, &*reporter);
     Ok(report)
 }
 

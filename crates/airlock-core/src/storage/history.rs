@@ -1,0 +1,176 @@
+//! What each sync and import added to the store (`data/state/history.json`): the basis of
+//! `airlock verify`'s estimate of the room the next one needs.
+//!
+//! A first sync (or one after its selection changed) fetches a whole mirror and says nothing
+//! about the next, so the estimate takes only updates: the largest of the last few of each
+//! source, summed over the sources still configured.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use super::StorageError;
+use super::state::{load_json, save_json};
+use crate::report::Reporter;
+
+/// Updates kept per source: enough to cover a busy week of daily syncs.
+const KEEP: usize = 10;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RunKind {
+    /// Nothing published before, or the selection changed: the whole selection was fetched.
+    First,
+    /// The same selection brought up to date.
+    Update,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Run {
+    /// `apt/NAME` for a mirror, `images`, `import`.
+    pub source: String,
+    pub kind: RunKind,
+    pub at: jiff::Timestamp,
+    /// What the store gained: new blobs only, as they take room on disk.
+    pub bytes: u64,
+}
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub struct History {
+    runs: Vec<Run>,
+}
+
+/// The room the next sync needs, and what it is based on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Estimate {
+    pub bytes: u64,
+    /// The largest recent update of each source counted.
+    pub basis: Vec<Run>,
+}
+
+impl History {
+    fn path(data_dir: &Path) -> PathBuf {
+        data_dir.join("state/history.json")
+    }
+
+    pub fn load(data_dir: &Path) -> Result<History, StorageError> {
+        load_json(&Self::path(data_dir))
+    }
+
+    /// Adds one run, keeping the last [`KEEP`] updates and the last first run of its source.
+    pub fn record(data_dir: &Path, run: Run) -> Result<(), StorageError> {
+        let mut history = History::load(data_dir)?;
+        history.runs.push(run);
+        history.trim();
+        save_json(&Self::path(data_dir), &history)
+    }
+
+    /// [`History::record`] after a publish: the run itself succeeded, so a failure here is
+    /// only a warning.
+    pub fn record_or_warn(data_dir: &Path, run: Run, reporter: &dyn Reporter) {
+        if let Err(e) = History::record(data_dir, run) {
+            reporter.warn(&format!(
+                "{e}: the next sync's room estimate will miss this run"
+            ));
+        }
+    }
+
+    fn trim(&mut self) {
+        let mut seen: BTreeMap<(&str, RunKind), usize> = BTreeMap::new();
+        let mut keep = vec![false; self.runs.len()];
+        for (i, run) in self.runs.iter().enumerate().rev() {
+            let count = seen.entry((&run.source, run.kind)).or_default();
+            *count += 1;
+            let limit = if run.kind == RunKind::First { 1 } else { KEEP };
+            keep[i] = *count <= limit;
+        }
+        let mut keep = keep.into_iter();
+        self.runs.retain(|_| keep.next().unwrap_or(false));
+    }
+
+    /// The next sync's estimate over the sources `counted` accepts (those still configured);
+    /// `None` when none of them has an update on record.
+    pub fn estimate(&self, counted: impl Fn(&str) -> bool) -> Option<Estimate> {
+        let mut largest: BTreeMap<&str, &Run> = BTreeMap::new();
+        for run in &self.runs {
+            if run.kind != RunKind::Update || !counted(&run.source) {
+                continue;
+            }
+            let entry = largest.entry(&run.source).or_insert(run);
+            if run.bytes > entry.bytes {
+                *entry = run;
+            }
+        }
+        if largest.is_empty() {
+            return None;
+        }
+        let basis: Vec<Run> = largest.into_values().cloned().collect();
+        Some(Estimate {
+            bytes: basis.iter().map(|r| r.bytes).sum(),
+            basis,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(source: &str, kind: RunKind, bytes: u64) -> Run {
+        Run {
+            source: source.into(),
+            kind,
+            at: jiff::Timestamp::UNIX_EPOCH,
+            bytes,
+        }
+    }
+
+    #[test]
+    fn estimate_is_the_largest_recent_update_of_each_source() {
+        let history = History {
+            runs: vec![
+                run("apt/ubuntu", RunKind::First, 500 << 30),
+                run("apt/ubuntu", RunKind::Update, 3 << 30),
+                run("apt/ubuntu", RunKind::Update, 1 << 30),
+                run("images", RunKind::Update, 2 << 30),
+                run("apt/gone", RunKind::Update, 9 << 30),
+            ],
+        };
+        let estimate = history.estimate(|s| s != "apt/gone").unwrap();
+        assert_eq!(estimate.bytes, 5 << 30);
+        assert_eq!(
+            estimate.basis,
+            vec![
+                run("apt/ubuntu", RunKind::Update, 3 << 30),
+                run("images", RunKind::Update, 2 << 30)
+            ]
+        );
+        // A first sync alone says nothing about the next.
+        let first = History {
+            runs: vec![run("apt/ubuntu", RunKind::First, 500 << 30)],
+        };
+        assert_eq!(first.estimate(|_| true), None);
+    }
+
+    #[test]
+    fn record_keeps_the_last_updates_and_first_run_of_each_source() {
+        let dir = tempfile::tempdir().unwrap();
+        History::record(dir.path(), run("images", RunKind::First, 7)).unwrap();
+        History::record(dir.path(), run("images", RunKind::First, 8)).unwrap();
+        for bytes in 0..15 {
+            History::record(dir.path(), run("apt/ubuntu", RunKind::Update, bytes)).unwrap();
+        }
+        History::record(dir.path(), run("images", RunKind::Update, 1)).unwrap();
+        let history = History::load(dir.path()).unwrap();
+        let bytes: Vec<(&str, u64)> = history
+            .runs
+            .iter()
+            .map(|r| (r.source.as_str(), r.bytes))
+            .collect();
+        let mut expected = vec![("images", 8)];
+        expected.extend((5..15).map(|b| ("apt/ubuntu", b)));
+        expected.push(("images", 1));
+        assert_eq!(bytes, expected);
+    }
+}
