@@ -22,7 +22,10 @@ use common::site::{GA, LOCAL, WholeSite, whole_site};
 use common::snaps::SNAP_ID;
 use common::stream::signed_document;
 use common::upstream::pkg;
-use common::{AIRLOCK, Apt, Site, assert_store_sound, assert_suite_whole, curl, gpgv};
+use common::{
+    AIRLOCK, Apt, Site, assert_store_sound, assert_suite_whole, curl, gpgv, store_blobs,
+    sync_history,
+};
 use serde_json::Value;
 use sha2::Digest;
 use sha3::Sha3_384;
@@ -172,11 +175,28 @@ fn site_b_serves_what_site_a_exported() {
         item["sha256"] = Sha256::of(&kernel).to_hex().into();
         product["versions"]["20250301"] = version;
     });
+    let stored = store_blobs(&a);
     let out = a.ok(&["sync"]);
     assert!(
         out.contains("mirror: published") && out.contains("images: published"),
         "{out}"
     );
+    // Each source's update is on record with what it added to the store.
+    let updates: Vec<(String, String, u64)> = sync_history(&a)
+        .into_iter()
+        .filter(|(_, kind, _)| kind == "update")
+        .collect();
+    assert_eq!(
+        updates.iter().map(|u| u.0.as_str()).collect::<Vec<_>>(),
+        ["apt/mirror", "images"]
+    );
+    let added: u64 = store_blobs(&a)
+        .iter()
+        .filter(|(name, _)| !stored.contains_key(*name))
+        .map(|(_, size)| size)
+        .sum();
+    assert_eq!(updates.iter().map(|u| u.2).sum::<u64>(), added);
+    assert!(updates[1].2 > kernel.len() as u64, "{updates:?}");
     let bundle2 = work.path().join("bundle2");
     let since = bundle.join("manifest.json");
     let id2 = export(&a, &bundle2, &["--since", since.to_str().unwrap()]);
@@ -275,6 +295,26 @@ fn site_b_serves_what_site_a_exported() {
     assert_eq!(stream_upstream.take_requests(), Vec::<String>::new());
     let out = b.ok(&["verify", "--offline"]);
     assert!(out.contains("all checks passed"), "{out}");
+    // What each import added to B's store, recorded for verify's room estimate: every blob
+    // each bundle carried (the incremental's are all new to B).
+    assert_eq!(
+        sync_history(&b),
+        [
+            ("import".into(), "first".into(), carried_bytes(&bundle)),
+            ("import".into(), "update".into(), carried_bytes(&bundle2)),
+        ]
+    );
+}
+
+/// The bytes of the blobs a bundle's volumes carry (not those its base had).
+fn carried_bytes(bundle: &Path) -> u64 {
+    manifest(bundle)["blobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|b| !b["volume"].is_null())
+        .map(|b| b["size"].as_u64().unwrap())
+        .sum()
 }
 
 // ---------------------------------------------------------------------------------------------
