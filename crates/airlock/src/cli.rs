@@ -43,7 +43,8 @@ pub enum Command {
     /// Manage local apt repositories of your own .deb files.
     #[command(subcommand)]
     Apt(AptCommand),
-    /// Sign and publish repositories; clients see the new state all at once.
+    /// Sign and publish repositories; clients see the new state all at once. Also signs
+    /// imported mirrors again before they expire (run it daily on the air-gapped side).
     Publish(PublishArgs),
     /// Fetch the configured upstream mirrors, verify everything, publish what changed.
     Sync(SyncArgs),
@@ -414,7 +415,7 @@ pub enum AptCommand {
 
 #[derive(Debug, Args)]
 pub struct PublishArgs {
-    /// Repos to publish (default: all).
+    /// Repos, and imported mirrors, to publish (default: all).
     pub repos: Vec<String>,
 }
 

@@ -21,7 +21,7 @@ use airlock_core::storage::Sha256;
 use common::site::{GA, LOCAL, WholeSite, whole_site};
 use common::snaps::SNAP_ID;
 use common::stream::signed_document;
-use common::upstream::pkg;
+use common::upstream::{Archive, Upstream, pkg};
 use common::{
     AIRLOCK, Apt, Site, assert_store_sound, assert_suite_whole, curl, gpgv, store_blobs,
     sync_history,
@@ -687,6 +687,152 @@ fn import_killed_with_sigkill_completes_on_rerun() {
         apt.downloaded("big-7_1.0_amd64.deb"),
         std::fs::read(big.join("big-7_1.0_amd64.deb")).unwrap()
     );
+}
+
+/// What an abandoned import staged leaves after two weeks, at the next import; a blob staged
+/// recently (a bundle whose other volumes are on their way) stays.
+#[test]
+fn abandoned_staged_blobs_leave_after_two_weeks() {
+    let work = tempfile::tempdir().unwrap();
+    let a = Site::new("ed25519", LOCAL);
+    a.include(
+        "stable",
+        "main",
+        &random_deb(&work.path().join("debs"), "seed", "1.0", 1_000),
+    );
+    a.ok(&["publish"]);
+    let bundle = work.path().join("bundle");
+    export(&a, &bundle, &[]);
+    let b = Site::new("ed25519", &format!("{LOCAL}{}", trusting(&a)));
+    let staged = b.path().join("data/store/import");
+    std::fs::create_dir_all(&staged).unwrap();
+    let stage = |bytes: &[u8], days: u64| {
+        let path = staged.join(Sha256::of(bytes).to_hex());
+        std::fs::write(&path, bytes).unwrap();
+        let then = std::time::SystemTime::now() - Duration::from_secs(days * 86_400);
+        std::fs::File::options()
+            .write(true)
+            .open(&path)
+            .unwrap()
+            .set_modified(then)
+            .unwrap();
+        path
+    };
+    let abandoned = stage(b"staged by an import abandoned three weeks ago", 21);
+    let recent = stage(b"staged yesterday, the rest of its bundle on its way", 1);
+    import(&b, &bundle);
+    assert!(!abandoned.exists());
+    assert!(recent.exists());
+    assert_eq!(
+        served_packages(&b, "local"),
+        Some(BTreeSet::from(["seed 1.0".to_string()]))
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// An imported mirror between bundles.
+// ---------------------------------------------------------------------------------------------
+
+/// On the air-gapped side no sync renews an imported mirror: `airlock publish` signs its
+/// Release again once half its validity is gone, so apt keeps working past the Valid-Until
+/// it was imported with, until the next bundle comes.
+#[test]
+fn publish_keeps_an_imported_mirror_valid() {
+    let work = tempfile::tempdir().unwrap();
+    let archive = Archive::new(
+        "ed25519",
+        &["stable"],
+        &["main"],
+        &["amd64"],
+        &[pkg("stable", "main", "app", "1.0", "amd64", "")],
+    );
+    let upstream = Upstream::serve(archive.path());
+    let a = Site::new(
+        "ed25519",
+        &archive.mirror_config("mirror", &upstream.url, ""),
+    );
+    a.ok(&["sync"]);
+    let bundle = work.path().join("bundle");
+    export(&a, &bundle, &[]);
+    // B names the mirror (it never syncs it) with a validity of 6 s.
+    let period = 6;
+    let b = Site::new(
+        "ed25519",
+        &format!(
+            "{}{}",
+            archive.mirror_config(
+                "mirror",
+                "http://192.0.2.1/unused",
+                &format!("valid_for = \"{period}s\"")
+            ),
+            trusting(&a)
+        ),
+    );
+    import(&b, &bundle);
+    let release = |b: &Site| {
+        let text =
+            std::fs::read_to_string(b.public("mirror").join("dists/stable/Release")).unwrap();
+        let field = |name: &str| {
+            let value = text
+                .lines()
+                .find_map(|l| l.strip_prefix(&format!("{name}: ")))
+                .unwrap_or_else(|| panic!("no {name} in {text}"));
+            let time = jiff::fmt::rfc2822::parse(value).unwrap().timestamp();
+            time.as_second()
+        };
+        (field("Date"), field("Valid-Until"))
+    };
+    let (date, until) = release(&b);
+    assert_eq!(until - date, period);
+
+    // Less than half the validity gone: nothing to do.
+    let out = b.ok(&["publish"]);
+    assert!(
+        out.contains("mirror/stable: unchanged (1 packages"),
+        "{out}"
+    );
+    assert_eq!(release(&b), (date, until));
+
+    // Past half of it: signed again, valid for another period from now.
+    sleep_until(date + period / 2 + 1);
+    let out = b.ok(&["publish", "mirror"]);
+    assert!(
+        out.contains("mirror/stable: published (1 packages, valid until"),
+        "{out}"
+    );
+    let (new_date, new_until) = release(&b);
+    assert!(
+        new_date > date && new_until == new_date + period,
+        "{new_date} {new_until}"
+    );
+    let inrelease = b.public("mirror").join("dists/stable/InRelease");
+    let (ok, text) = gpgv(&b.keyring(), &[&inrelease]);
+    assert!(ok, "{text}");
+
+    // After the Valid-Until it was imported with, apt (checking it) still updates and installs.
+    sleep_until(until + 1);
+    let server = b.serve();
+    let apt = Apt::new(
+        &format!(
+            "deb [signed-by={}] {}/apt/mirror stable main",
+            b.keyring().display(),
+            server.url
+        ),
+        "amd64",
+    );
+    apt.ok(&["update"]);
+    apt.ok(&["download", "app"]);
+}
+
+/// Sleeps until the Unix time `second` has begun.
+fn sleep_until(second: i64) {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap();
+    let target = std::time::Duration::from_secs(second as u64);
+    if let Some(wait) = target.checked_sub(now) {
+        std::thread::sleep(wait);
+    }
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -90,7 +90,8 @@ pub fn import(
     log.admit(bundle)?;
 
     let store = site.store();
-    let mut staged = Staged::open(&store)?;
+    let listed: HashSet<Sha256> = bundle.blobs.iter().map(|b| b.sha256).collect();
+    let mut staged = Staged::open(&store, &listed)?;
     let mut needed: HashMap<Sha256, (u64, Option<&str>)> = HashMap::new();
     let mut present_blobs = 0;
     for blob in &bundle.blobs {
@@ -410,8 +411,13 @@ struct Staged {
 
 const FLUSHED: &str = ".flushed";
 
+/// Staged blobs of another bundle are removed once this old: that import was abandoned.
+const ABANDONED: std::time::Duration = std::time::Duration::from_secs(14 * 86_400);
+
 impl Staged {
-    fn open(store: &ContentStore) -> Result<Staged, BundleError> {
+    /// The staged blobs, those of bundles other than the one `listed` describes removed when
+    /// older than [`ABANDONED`].
+    fn open(store: &ContentStore, listed: &HashSet<Sha256>) -> Result<Staged, BundleError> {
         let dir = store.import_dir();
         let write_err = |path: &Path| {
             let path = path.to_path_buf();
@@ -437,7 +443,14 @@ impl Staged {
                 std::fs::remove_file(&path).map_err(write_err(&path))?;
                 continue;
             };
-            if flushed.contains(&name) || Sha256::of_file(&path).is_ok_and(|d| d == digest) {
+            let abandoned = !listed.contains(&digest)
+                && entry
+                    .metadata()
+                    .and_then(|m| m.modified())
+                    .is_ok_and(|t| t.elapsed().is_ok_and(|age| age > ABANDONED));
+            if abandoned {
+                std::fs::remove_file(&path).map_err(write_err(&path))?;
+            } else if flushed.contains(&name) || Sha256::of_file(&path).is_ok_and(|d| d == digest) {
                 have.insert(digest);
             } else {
                 std::fs::remove_file(&path).map_err(write_err(&path))?;
@@ -612,7 +625,8 @@ fn switch(
     Ok(files)
 }
 
-const IMPORTED_NOTE: &str = "imported";
+/// Notes the bundle a tree came from.
+pub(super) const IMPORTED_NOTE: &str = "imported";
 
 /// How this site's config knows the content: `None` when it does not name it (served, but no
 /// command here maintains it), else the Release validity it gives (apt only).

@@ -11,6 +11,7 @@
 pub mod export;
 pub mod import;
 pub mod manifest;
+pub mod refresh;
 mod resign;
 mod volume;
 

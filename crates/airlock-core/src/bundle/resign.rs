@@ -19,8 +19,16 @@ pub fn apt(
     valid_for: Option<std::time::Duration>,
     now: jiff::Timestamp,
 ) -> Result<(), BundleError> {
-    let suites: Vec<String> = manifest
-        .entries
+    for suite in suites(manifest) {
+        let release = SignedRelease::read(content, manifest, store, &suite, valid_for)?;
+        release.resign(manifest, staging, key, now)?;
+    }
+    Ok(())
+}
+
+/// The suites an apt tree publishes (each has its InRelease).
+pub(super) fn suites(tree: &Manifest) -> Vec<String> {
+    tree.entries
         .iter()
         .filter(|(_, e)| e.retired.is_none())
         .filter_map(|(path, _)| {
@@ -28,12 +36,30 @@ pub fn apt(
                 .strip_suffix("/InRelease")
                 .map(str::to_string)
         })
-        .collect();
-    for suite in suites {
-        let release_path = format!("dists/{suite}/Release");
-        let text = read_text(content, manifest, store, &release_path)?;
+        .collect()
+}
+
+/// The Release of one suite of a tree, with the validity period it is to be given.
+pub(super) struct SignedRelease {
+    pub suite: String,
+    pub text: String,
+    pub parsed: ReleaseFile,
+    /// `valid_for` of this site's config, else the period the Release was given.
+    pub period: Option<jiff::SignedDuration>,
+}
+
+impl SignedRelease {
+    pub fn read(
+        content: &str,
+        manifest: &Manifest,
+        store: &ContentStore,
+        suite: &str,
+        valid_for: Option<std::time::Duration>,
+    ) -> Result<SignedRelease, BundleError> {
+        let path = format!("dists/{suite}/Release");
+        let text = read_text(content, manifest, store, &path)?;
         let parsed =
-            ReleaseFile::parse(&text).map_err(|reason| tree_err(content, &release_path, reason))?;
+            ReleaseFile::parse(&text).map_err(|reason| tree_err(content, &path, reason))?;
         let period = match valid_for {
             Some(period) => jiff::SignedDuration::try_from(period).ok(),
             None => match (parsed.date, parsed.valid_until) {
@@ -41,11 +67,28 @@ pub fn apt(
                 _ => None,
             },
         };
-        let valid_until = period.and_then(|p| now.checked_add(p).ok());
-        let release = restamp(&text, now, valid_until, &key.fingerprint());
-        add_signed_release(&suite, &release, key, staging, manifest)?;
+        Ok(SignedRelease {
+            suite: suite.to_string(),
+            text,
+            parsed,
+            period,
+        })
     }
-    Ok(())
+
+    /// Restamped (Date now, Valid-Until a period from now, Signed-By `key`) and signed again
+    /// into `manifest`; returns the new Valid-Until.
+    pub fn resign(
+        &self,
+        manifest: &mut Manifest,
+        staging: &Staging,
+        key: &SiteKey,
+        now: jiff::Timestamp,
+    ) -> Result<Option<jiff::Timestamp>, BundleError> {
+        let valid_until = self.period.and_then(|p| now.checked_add(p).ok());
+        let release = restamp(&self.text, now, valid_until, &key.fingerprint());
+        add_signed_release(&self.suite, &release, key, staging, manifest)?;
+        Ok(valid_until)
+    }
 }
 
 /// Every signed document of an image stream: `.sjson` clearsigned again over the same text,
@@ -79,7 +122,7 @@ pub fn streams(
     Ok(())
 }
 
-fn read_text(
+pub(super) fn read_text(
     content: &str,
     manifest: &Manifest,
     store: &ContentStore,

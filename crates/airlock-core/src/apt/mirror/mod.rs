@@ -436,16 +436,17 @@ fn previous_counts(previous: &Manifest, config: &AptMirrorConfig) -> Vec<(String
     config
         .suites
         .iter()
-        .map(|s| {
-            let count = previous
-                .note(PACKAGES_NOTE)
-                .filter_map(|v| v.split_once(' '))
-                .find(|(suite, _)| *suite == s.as_str())
-                .and_then(|(_, n)| n.parse().ok())
-                .unwrap_or(0);
-            (s.to_string(), count)
-        })
+        .map(|s| (s.to_string(), published_packages(previous, s.as_str())))
         .collect()
+}
+
+/// The packages a mirror's tree publishes in `suite`, as its sync noted them.
+pub(crate) fn published_packages(tree: &Manifest, suite: &str) -> usize {
+    tree.note(PACKAGES_NOTE)
+        .filter_map(|v| v.split_once(' '))
+        .find(|(s, _)| *s == suite)
+        .and_then(|(_, n)| n.parse().ok())
+        .unwrap_or(0)
 }
 
 fn release_info(
