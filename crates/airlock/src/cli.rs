@@ -43,8 +43,10 @@ pub enum Command {
     /// Manage local apt repositories of your own .deb files.
     #[command(subcommand)]
     Apt(AptCommand),
-    /// Sign and publish repositories; clients see the new state all at once. Also signs
-    /// imported mirrors again before they expire (run it daily on the air-gapped side).
+    /// Sign and publish repositories; clients see the new state all at once
+    ///
+    /// Also renews what would expire: suites half way to their Valid-Until, and imported
+    /// mirrors on the air-gapped side, where no sync runs. Run it daily (cron or a timer).
     Publish(PublishArgs),
     /// Fetch the configured upstream mirrors, verify everything, publish what changed.
     Sync(SyncArgs),
