@@ -9,7 +9,8 @@ use super::manifest::{
     self, Area, BaseBundle, BlobEntry, BlobRef, BundleManifest, Content, Exporter, Kind, Signing,
     Volume,
 };
-use super::volume::{ReadAhead, VolumeWriter, entry_size, tar_budget};
+use super::reader::{BlobReader, Job};
+use super::volume::{VolumeWriter, entry_size, tar_budget};
 use crate::apt::repo::RepoState;
 use crate::config::{ImagesMode, MirrorMode};
 use crate::openpgp::Keyring;
@@ -133,6 +134,17 @@ pub fn export(
     let mut volumes: Vec<Volume> = Vec::new();
     let mut entries = Vec::with_capacity(blobs.len());
     let mut writer: Option<(String, VolumeWriter)> = None;
+    // Read ahead on a thread of their own, in the order they are written.
+    let jobs = carried()
+        .map(|(digest, (size, source))| {
+            let job = match source {
+                Source::Store => Job::File(store.blob_path(digest)),
+                Source::Memory(bytes) => Job::Memory(bytes.clone()),
+            };
+            (job, *size)
+        })
+        .collect();
+    let mut reader = BlobReader::start(jobs);
     for (digest, (size, source)) in &blobs {
         if in_base.contains(digest) {
             entries.push(BlobEntry {
@@ -160,27 +172,13 @@ pub fn export(
             writer = Some((name, opened));
         }
         let (name, out) = writer.as_mut().expect("opened above");
-        let progress = |n| reporter.advance(task, n);
-        match source {
-            Source::Memory(bytes) => out.append(
-                digest,
-                *size,
-                &mut &bytes[..],
-                Path::new(&digest.to_hex()),
-                progress,
-            )?,
-            Source::Store => {
-                let path = store.blob_path(digest);
-                let file = std::fs::File::open(&path).map_err(|source| {
-                    BundleError::Storage(StorageError::Read {
-                        path: path.clone(),
-                        source,
-                    })
-                })?;
-                let mut file = ReadAhead::new(file);
-                out.append(digest, *size, &mut file, &path, progress)?;
-            }
-        }
+        let origin = match source {
+            Source::Memory(_) => PathBuf::from(digest.to_hex()),
+            Source::Store => store.blob_path(digest),
+        };
+        out.append(digest, *size, &mut reader, &origin, |n| {
+            reporter.advance(task, n)
+        })?;
         entries.push(BlobEntry {
             sha256: *digest,
             size: *size,

@@ -11,6 +11,7 @@
 pub mod export;
 pub mod import;
 pub mod manifest;
+mod reader;
 pub mod refresh;
 mod resign;
 mod volume;

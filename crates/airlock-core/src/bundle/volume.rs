@@ -3,9 +3,13 @@
 use std::fs::File;
 use std::io::{self, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
+use std::sync::mpsc::{Receiver, Sender, SyncSender};
+
+use sha2::Digest;
 
 use super::BundleError;
-use crate::storage::{CopyError, Sha256, copy_sha256};
+use super::reader::BlobReader;
+use crate::storage::Sha256;
 
 const BLOCK: u64 = 512;
 /// Two zero blocks end a tar archive.
@@ -58,7 +62,6 @@ pub struct VolumeWriter {
     path: PathBuf,
     sink: PipeWriter<Sink>,
     mtime: u64,
-    buffer: Vec<u8>,
     pub tar_bytes: u64,
     pub blobs: u64,
 }
@@ -67,28 +70,33 @@ pub struct VolumeWriter {
 /// thread) and writing overlap: on 2 cores, one pass of hash-then-write takes the sum of
 /// both. Buffers go back and forth through a bounded channel: memory stays at a few chunks.
 pub struct PipeWriter<W: Write + Send + 'static> {
-    chunks: Option<std::sync::mpsc::SyncSender<Vec<u8>>>,
-    free: std::sync::mpsc::Receiver<Vec<u8>>,
+    chunks: Option<SyncSender<Chunk>>,
+    /// Where this writer's own buffers come back.
+    home: Sender<Vec<u8>>,
+    free: Receiver<Vec<u8>>,
     pending: Vec<u8>,
     thread: Option<std::thread::JoinHandle<(W, io::Result<()>)>>,
 }
 
+/// A buffer, the length of its data, and where it goes once written.
+type Chunk = (Vec<u8>, usize, Sender<Vec<u8>>);
+
 impl<W: Write + Send + 'static> PipeWriter<W> {
     pub fn new(mut inner: W) -> PipeWriter<W> {
-        let (chunks, received) = std::sync::mpsc::sync_channel::<Vec<u8>>(4);
-        let (give_back, free) = std::sync::mpsc::channel();
+        let (chunks, received) = std::sync::mpsc::sync_channel::<Chunk>(4);
+        let (home, free) = std::sync::mpsc::channel();
         let thread = std::thread::spawn(move || {
-            for mut chunk in received {
-                if let Err(e) = inner.write_all(&chunk) {
+            for (chunk, n, home) in received {
+                if let Err(e) = inner.write_all(&chunk[..n]) {
                     return (inner, Err(e));
                 }
-                chunk.clear();
-                let _ = give_back.send(chunk);
+                let _ = home.send(chunk);
             }
             (inner, Ok(()))
         });
         PipeWriter {
             chunks: Some(chunks),
+            home,
             free,
             pending: Vec::with_capacity(CHUNK),
             thread: Some(thread),
@@ -99,11 +107,30 @@ impl<W: Write + Send + 'static> PipeWriter<W> {
         if self.pending.is_empty() {
             return Ok(());
         }
-        let next = self
+        let mut next = self
             .free
             .try_recv()
             .unwrap_or_else(|_| Vec::with_capacity(CHUNK));
+        next.clear();
         let chunk = std::mem::replace(&mut self.pending, next);
+        let n = chunk.len();
+        let home = self.home.clone();
+        self.send((chunk, n, home))
+    }
+
+    /// Writes the first `n` bytes of `chunk` without copying them, after what was written
+    /// before; the buffer is then sent to `home`, to be filled again.
+    pub fn write_chunk(
+        &mut self,
+        chunk: Vec<u8>,
+        n: usize,
+        home: &Sender<Vec<u8>>,
+    ) -> io::Result<()> {
+        self.send_pending()?;
+        self.send((chunk, n, home.clone()))
+    }
+
+    fn send(&mut self, chunk: Chunk) -> io::Result<()> {
         let sent = self.chunks.as_ref().map(|c| c.send(chunk));
         match sent {
             Some(Ok(())) => Ok(()),
@@ -184,19 +211,18 @@ impl VolumeWriter {
             path: path.to_path_buf(),
             sink: PipeWriter::new(sink),
             mtime,
-            buffer: copy_buffer(),
             tar_bytes: 0,
             blobs: 0,
         })
     }
 
-    /// Appends one blob, streaming it from `reader` and checking that it is `size` bytes with
-    /// digest `digest` (a store damaged on disk must not travel).
+    /// Appends the next blob of `blobs`, checking that it is `size` bytes with digest
+    /// `digest` (a store damaged on disk must not travel).
     pub fn append(
         &mut self,
         digest: &Sha256,
         size: u64,
-        reader: &mut dyn Read,
+        blobs: &mut BlobReader,
         origin: &Path,
         mut progress: impl FnMut(u64),
     ) -> Result<(), BundleError> {
@@ -212,25 +238,31 @@ impl VolumeWriter {
         header.set_cksum();
         let write_err = |e| volume_err(&self.path, "cannot write it", e);
         self.sink.write_all(header.as_bytes()).map_err(write_err)?;
-        let (got, copied) = copy_sha256(
-            reader,
-            &mut self.sink,
-            &mut self.buffer,
-            size,
-            &mut progress,
-        )
-        .map_err(|e| match e {
-            CopyError::Read(e) => store_err(origin, e.to_string()),
-            CopyError::Write(e) => write_err(e),
-        })?;
-        let mut extra = [0u8; 1];
-        if copied != size || got != *digest || reader.read(&mut extra).unwrap_or(0) > 0 {
-            return Err(store_err(
+        let mut hasher = sha2::Sha256::new();
+        let mut copied = 0;
+        let home = blobs.home();
+        let mismatch = || {
+            store_err(
                 origin,
                 format!(
                     "is not the blob {digest} of {size} bytes the site lists: run `airlock verify --offline`"
                 ),
-            ));
+            )
+        };
+        while let Some((chunk, n)) = blobs
+            .next_chunk()
+            .map_err(|e| store_err(origin, e.to_string()))?
+        {
+            copied += n as u64;
+            if copied > size {
+                return Err(mismatch());
+            }
+            hasher.update(&chunk[..n]);
+            self.sink.write_chunk(chunk, n, &home).map_err(write_err)?;
+            progress(n as u64);
+        }
+        if copied != size || Sha256::from_bytes(hasher.finalize().into()) != *digest {
+            return Err(mismatch());
         }
         let padding = (entry_size(size) - BLOCK - size) as usize;
         self.sink
@@ -406,12 +438,15 @@ pub fn open(
     }
 }
 
-fn read_full(reader: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
+/// Reads until `buf` is full or the end; returns how much it holds.
+pub(super) fn read_full(reader: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
     let mut filled = 0;
     while filled < buf.len() {
-        match reader.read(&mut buf[filled..])? {
-            0 => break,
-            n => filled += n,
+        match reader.read(&mut buf[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
         }
     }
     Ok(filled)
@@ -446,6 +481,7 @@ pub fn entry_problem(kind: tar::EntryType, path: &[u8]) -> Option<String> {
 
 #[cfg(test)]
 mod tests {
+    use super::super::reader::Job;
     use super::*;
 
     #[test]
@@ -477,10 +513,15 @@ mod tests {
             let path = dir.path().join(format!("v-{zstd}.tar"));
             let mut writer = VolumeWriter::create(&path, zstd, 0).unwrap();
             let blobs: Vec<Vec<u8>> = vec![b"one".to_vec(), vec![7u8; 3000], Vec::new()];
+            let jobs = blobs
+                .iter()
+                .map(|b| (Job::Memory(b.clone()), b.len() as u64))
+                .collect();
+            let mut reader = BlobReader::start(jobs);
             for blob in &blobs {
                 let digest = Sha256::of(blob);
                 writer
-                    .append(&digest, blob.len() as u64, &mut &blob[..], &path, |_| {})
+                    .append(&digest, blob.len() as u64, &mut reader, &path, |_| {})
                     .unwrap();
             }
             let expected = writer.tar_bytes;
@@ -511,9 +552,15 @@ mod tests {
         let path = dir.path().join("v.tar");
         let mut writer = VolumeWriter::create(&path, false, 0).unwrap();
         let digest = Sha256::of(b"right");
-        let err = writer
-            .append(&digest, 5, &mut &b"wrong"[..], Path::new("blob"), |_| {})
-            .unwrap_err();
-        assert!(err.to_string().contains("verify --offline"), "{err}");
+        // Its bytes changed, or it grew: read from the store as it is now.
+        for (bytes, size) in [(&b"wrong"[..], 5), (b"right, and more", 5)] {
+            let blob = dir.path().join("blob");
+            std::fs::write(&blob, bytes).unwrap();
+            let mut reader = BlobReader::start(vec![(Job::File(blob.clone()), size)]);
+            let err = writer
+                .append(&digest, size, &mut reader, &blob, |_| {})
+                .unwrap_err();
+            assert!(err.to_string().contains("verify --offline"), "{err}");
+        }
     }
 }
