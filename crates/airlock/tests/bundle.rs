@@ -690,16 +690,14 @@ fn import_killed_with_sigkill_completes_on_rerun() {
 }
 
 /// What an abandoned import staged leaves after two weeks, at the next import; a blob staged
-/// recently (a bundle whose other volumes are on their way) stays.
+/// recently (a bundle whose other volumes are on their way) stays, and so does an old one the
+/// bundle being imported lists (it is used, not read again).
 #[test]
 fn abandoned_staged_blobs_leave_after_two_weeks() {
     let work = tempfile::tempdir().unwrap();
     let a = Site::new("ed25519", LOCAL);
-    a.include(
-        "stable",
-        "main",
-        &random_deb(&work.path().join("debs"), "seed", "1.0", 1_000),
-    );
+    let seed = random_deb(&work.path().join("debs"), "seed", "1.0", 1_000);
+    a.include("stable", "main", &seed);
     a.ok(&["publish"]);
     let bundle = work.path().join("bundle");
     export(&a, &bundle, &[]);
@@ -720,9 +718,19 @@ fn abandoned_staged_blobs_leave_after_two_weeks() {
     };
     let abandoned = stage(b"staged by an import abandoned three weeks ago", 21);
     let recent = stage(b"staged yesterday, the rest of its bundle on its way", 1);
+    let listed = stage(&std::fs::read(&seed).unwrap(), 21);
+    // `import` checks that the summary counts the staged seed as already here.
     import(&b, &bundle);
     assert!(!abandoned.exists());
     assert!(recent.exists());
+    assert!(!listed.exists(), "the listed blob moved into the store");
+    assert!(
+        b.path()
+            .join("data/store/sha256")
+            .join(&sha256_file(&seed)[..2])
+            .join(sha256_file(&seed))
+            .exists()
+    );
     assert_eq!(
         served_packages(&b, "local"),
         Some(BTreeSet::from(["seed 1.0".to_string()]))
@@ -747,15 +755,22 @@ fn publish_keeps_an_imported_mirror_valid() {
         &[pkg("stable", "main", "app", "1.0", "amd64", "")],
     );
     let upstream = Upstream::serve(archive.path());
+    // Beside it, a verbatim mirror of the same upstream: its signature is the upstream's,
+    // which B cannot renew, so publish leaves it alone.
     let a = Site::new(
         "ed25519",
-        &archive.mirror_config("mirror", &upstream.url, ""),
+        &format!(
+            "{}{}",
+            archive.mirror_config("mirror", &upstream.url, ""),
+            archive.mirror_config("verbatim", &upstream.url, "mode = \"verbatim\"")
+        ),
     );
     a.ok(&["sync"]);
     let bundle = work.path().join("bundle");
     export(&a, &bundle, &[]);
-    // B names the mirror (it never syncs it) with a validity of 6 s.
-    let period = 6;
+    // B names the mirror (it never syncs it) with a validity of 12 s: half of it is the time
+    // each step below has, on a loaded machine too.
+    let period = 12;
     let b = Site::new(
         "ed25519",
         &format!(
@@ -788,10 +803,20 @@ fn publish_keeps_an_imported_mirror_valid() {
     // Less than half the validity gone: nothing to do.
     let out = b.ok(&["publish"]);
     assert!(
-        out.contains("mirror/stable: unchanged (1 packages"),
+        out.contains("mirror/stable: unchanged (1 packages") && !out.contains("verbatim"),
         "{out}"
     );
+    let verbatim = b.snapshot();
     assert_eq!(release(&b), (date, until));
+    // A name that is neither a repo nor an imported mirror is refused, naming both kinds.
+    let out = b.run(&["publish", "nosuch"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success()
+            && stderr.contains("no repo named \"nosuch\"")
+            && stderr.contains("imported and signed by this site: mirror)"),
+        "{stderr}"
+    );
 
     // Past half of it: signed again, valid for another period from now.
     sleep_until(date + period / 2 + 1);
@@ -808,6 +833,17 @@ fn publish_keeps_an_imported_mirror_valid() {
     let inrelease = b.public("mirror").join("dists/stable/InRelease");
     let (ok, text) = gpgv(&b.keyring(), &[&inrelease]);
     assert!(ok, "{text}");
+    let out = b.ok(&["publish"]);
+    assert!(!out.contains("verbatim"), "{out}");
+    let verbatim_files = |snapshot: &BTreeMap<String, Vec<u8>>| {
+        snapshot
+            .iter()
+            .filter(|(path, _)| path.contains("/verbatim"))
+            .map(|(p, b)| (p.clone(), b.clone()))
+            .collect::<Vec<_>>()
+    };
+    assert!(!verbatim_files(&verbatim).is_empty());
+    assert_eq!(verbatim_files(&b.snapshot()), verbatim_files(&verbatim));
 
     // After the Valid-Until it was imported with, apt (checking it) still updates and installs.
     sleep_until(until + 1);

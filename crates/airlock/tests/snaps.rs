@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use airlock_core::snap::assertion::Assertion;
 use common::snaps::{Authority, SNAP_ID, build_snap, encode, snap_yaml};
-use common::{Site, curl};
+use common::{Site, curl, sync_history};
 use serde_json::{Value, json};
 use sha3::{Digest, Sha3_384};
 
@@ -805,6 +805,24 @@ fn fetch_from_another_airlock_over_https() {
         !again.contains("fetched") && again.contains("had hello-airlock revision 2"),
         "{again}"
     );
+    // Each snap's first fetch is on record with what it added to the store (its blobs and
+    // assertions), the second fetch not at all: verify estimates the next from updates.
+    let runs = sync_history(&b);
+    let sources: Vec<(&str, &str)> = runs
+        .iter()
+        .map(|(source, kind, _)| (source.as_str(), kind.as_str()))
+        .collect();
+    assert_eq!(
+        sources,
+        [
+            ("snaps/core22", "first"),
+            ("snaps/hello-airlock", "first"),
+            ("snaps/snapd", "first")
+        ]
+    );
+    let hello_bytes = runs[1].2;
+    let blobs = std::fs::metadata(&one).unwrap().len() + std::fs::metadata(&two).unwrap().len();
+    assert!(hello_bytes > blobs, "{hello_bytes} <= {blobs}");
 
     // B serves what it fetched: the same bytes and channels.
     let server_b = b.serve();

@@ -91,7 +91,7 @@ fn publish_one(
         if manifests.contains_key(&source.tree) {
             continue;
         }
-        let tree = TreeSet::new(site.data_dir(), "apt", source.tree.as_str());
+        let tree = TreeSet::apt(site.data_dir(), source.tree.as_str());
         match tree.current()? {
             Some(manifest) => {
                 manifests.insert(&source.tree, manifest);
@@ -138,15 +138,14 @@ fn publish_one(
     }
     let input = Sha256::of(input.as_bytes()).to_hex();
 
-    let trees = TreeSet::new(site.data_dir(), "apt", config.name.as_str()).with_shared(&["pool"]);
+    let trees = TreeSet::apt(site.data_dir(), config.name.as_str());
     let previous = trees.current()?.unwrap_or_default();
     let written_at: Option<i64> = previous
         .note(WRITTEN_NOTE)
         .next()
         .and_then(|t| t.parse().ok());
-    // Re-signed once half the validity is gone, well before clients refuse it.
     let refresh_due = config.valid_for.is_some_and(|period| {
-        written_at.is_none_or(|t| now.as_second() >= t + period.0.as_secs() as i64 / 2)
+        written_at.is_none_or(|t| super::release::renewal_due(t, period.0.as_secs() as i64, now))
     });
     if previous.note(INPUT_NOTE).next() == Some(input.as_str()) && !refresh_due {
         trees.tidy(&previous)?;

@@ -111,7 +111,7 @@ fn publish_repo(
     let repo = config.name.as_str();
     let state = RepoState::load(site, repo)?;
     warn_unpublished(&state, config, reporter);
-    let trees = TreeSet::new(site.data_dir(), "apt", repo).with_shared(&["pool"]);
+    let trees = TreeSet::apt(site.data_dir(), repo);
     let previous = trees.current()?.unwrap_or_default();
     let previous_notes = SuiteNote::parse(&previous);
     let store = site.store();
@@ -132,9 +132,9 @@ fn publish_repo(
         let input = input_digest(config, suite, key, &indices).to_hex();
         let kept = previous_notes.get(suite).filter(|note| {
             let refresh_due = match (note.valid_until, config.valid_for) {
-                // Re-sign once half the validity is gone, well before clients refuse it.
                 (Some(until), Some(period)) => {
-                    now.as_second() >= until - period.0.as_secs() as i64 / 2
+                    let period = period.0.as_secs() as i64;
+                    super::release::renewal_due(until - period, period, now)
                 }
                 _ => false,
             };

@@ -47,6 +47,12 @@ impl IndexFile {
     }
 }
 
+/// Whether a Release signed at `signed` and valid for `period` (seconds both) is to be signed
+/// again at `now`: once half its validity is gone, well before clients refuse it.
+pub fn renewal_due(signed: i64, period: i64, now: jiff::Timestamp) -> bool {
+    now.as_second() >= signed.saturating_add(period / 2)
+}
+
 /// Release dates as Debian's archive writes them (RFC 2822 in UTC).
 pub fn format_date(t: jiff::Timestamp) -> String {
     t.strftime("%a, %d %b %Y %H:%M:%S UTC").to_string()

@@ -361,7 +361,7 @@ fn gather(site: &Site, what: &[String]) -> Result<(Vec<Gathered>, Vec<String>), 
         let (area, name, kind) = (content.area, content.name.clone(), content.kind);
         let (tree, state_path) = match area {
             Area::Apt => (
-                TreeSet::new(data, "apt", &name).current()?,
+                TreeSet::apt(data, &name).current()?,
                 (kind == Kind::Repo).then(|| RepoState::path(site, &name)),
             ),
             Area::Images => (

@@ -224,6 +224,13 @@ pub fn import(
         }
     }
     let added = staging.commit()?;
+    // A content new here makes this import a first one for the room estimate: it says nothing
+    // about the next bundle.
+    let first = ready.iter().any(|(content, _, _)| match content.area {
+        Area::Apt => !TreeSet::apt(site.data_dir(), &content.name).is_published(),
+        Area::Images => !TreeSet::area(site.data_dir(), "images").is_published(),
+        Area::Snaps => !Catalog::path(site.data_dir()).exists(),
+    });
     let key = if ready
         .iter()
         .any(|(c, _, _)| c.signing == Signing::Site && c.area != Area::Snaps)
@@ -261,11 +268,7 @@ pub fn import(
     log.save(site)?;
     let run = Run {
         source: "import".into(),
-        kind: if bundle.base.is_some() {
-            RunKind::Update
-        } else {
-            RunKind::First
-        },
+        kind: RunKind::first_when(first),
         at: options.now,
         bytes: added,
     };
@@ -277,7 +280,7 @@ pub fn import(
 /// bytes than they list (a repo of the same name made here, with a package of the same name
 /// and version). Refused before anything is switched.
 fn pool_unchanged(site: &Site, content: &Content, tree: &Manifest) -> Result<(), BundleError> {
-    let Some(served) = TreeSet::new(site.data_dir(), "apt", &content.name).current()? else {
+    let Some(served) = TreeSet::apt(site.data_dir(), &content.name).current()? else {
         return Ok(());
     };
     for (path, entry) in tree.entries.iter().filter(|(p, _)| p.starts_with("pool/")) {
@@ -456,6 +459,17 @@ impl Staged {
                 std::fs::remove_file(&path).map_err(write_err(&path))?;
             }
         }
+        // The list names only what is still here: a blob staged again under a listed name
+        // would be trusted unflushed.
+        let still: Vec<&String> = flushed
+            .iter()
+            .filter(|name| Sha256::parse_lowercase(name).is_ok_and(|d| have.contains(&d)))
+            .collect();
+        if still.len() != flushed.len() {
+            let mut list: Vec<&str> = still.into_iter().map(String::as_str).collect();
+            list.sort_unstable();
+            write_atomic(&dir.join(FLUSHED), list.join("\n").as_bytes(), 0o644)?;
+        }
         Ok(Staged {
             dir,
             have,
@@ -595,7 +609,7 @@ fn switch(
     let staging = store.staging();
     let grace = site.config.site.grace.0.as_secs() as i64;
     let trees = match content.area {
-        Area::Apt => TreeSet::new(data, "apt", &content.name).with_shared(&["pool"]),
+        Area::Apt => TreeSet::apt(data, &content.name),
         _ => TreeSet::area(data, "images"),
     };
     let previous = trees.current()?.unwrap_or_default();
@@ -618,8 +632,15 @@ fn switch(
         Area::Apt => crate::apt::publish::retain_superseded(&previous, &mut manifest, now, grace),
         _ => crate::simplestreams::mirror::retain_files(site, &mut manifest, &previous, now),
     }
-    manifest.notes.retain(|(k, _)| k != IMPORTED_NOTE);
+    manifest
+        .notes
+        .retain(|(k, _)| k != IMPORTED_NOTE && k != RESIGNED_NOTE);
     manifest.notes.push((IMPORTED_NOTE.into(), id.to_string()));
+    if let (Some(key), Signing::Site) = (key, content.signing) {
+        manifest
+            .notes
+            .push((RESIGNED_NOTE.into(), key.fingerprint()));
+    }
     let files = manifest.entries.len() as u64;
     trees.publish(&store, staging, &manifest, &previous)?;
     Ok(files)
@@ -627,6 +648,8 @@ fn switch(
 
 /// Notes the bundle a tree came from.
 pub(super) const IMPORTED_NOTE: &str = "imported";
+/// Notes the key an imported tree was signed again with (none: verbatim, the upstream's).
+pub(super) const RESIGNED_NOTE: &str = "resigned";
 
 /// How this site's config knows the content: `None` when it does not name it (served, but no
 /// command here maintains it), else the Release validity it gives (apt only).

@@ -12,7 +12,7 @@ pub mod export;
 pub mod import;
 pub mod manifest;
 mod reader;
-pub mod refresh;
+pub mod renew;
 mod resign;
 mod volume;
 
@@ -46,6 +46,15 @@ pub enum BundleError {
     Altered { path: PathBuf, reason: String },
     #[error("no exporter key to check bundles with")]
     NoTrustedKeys,
+    #[error(
+        "no repo named {name:?} in {config} (configured: {repos}), nor a mirror imported here (imported and signed by this site: {imported})"
+    )]
+    NotImported {
+        name: String,
+        config: PathBuf,
+        repos: String,
+        imported: String,
+    },
     #[error(
         "bundle {id} adds to bundle {base}, which this site has not imported: import {base} first"
     )]

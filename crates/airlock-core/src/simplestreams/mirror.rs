@@ -234,11 +234,7 @@ pub async fn sync(
     };
     let run = Run {
         source: "images".into(),
-        kind: if same_selection {
-            RunKind::Update
-        } else {
-            RunKind::First
-        },
+        kind: RunKind::first_when(!same_selection),
         at: now,
         bytes: added,
     };

@@ -3,7 +3,7 @@
 //! its assertions), checked exactly as an import is, with the prerequisites snapd will ask
 //! for (base, snapd, content providers). Another airlock is a valid upstream.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -17,6 +17,7 @@ use crate::net::{Checksum, Http, HttpOptions, NetError};
 use crate::report::Reporter;
 use crate::site::Site;
 use crate::storage::StorageError;
+use crate::storage::history::{History, Run, RunKind};
 
 /// Store JSON and assertions are small; anything beyond this is not what we asked for.
 const SMALL: u64 = 4 << 20;
@@ -91,8 +92,9 @@ pub async fn fetch(
             })
         })
         .collect();
+    let known = Catalog::load(site.data_dir())?.snaps;
     let mut seen: Vec<Wanted> = Vec::new();
-    let mut fetched = Vec::new();
+    let mut fetched: Vec<Fetched> = Vec::new();
     while let Some(wanted) = queue.pop_front() {
         if seen.iter().any(|s| {
             s.name == wanted.name
@@ -128,6 +130,25 @@ pub async fn fetch(
             }
         }
         fetched.push(one);
+    }
+    // Each snap a source of the room estimate; one new here is a first fetch.
+    let mut added: BTreeMap<&str, u64> = BTreeMap::new();
+    for one in &fetched {
+        *added.entry(&one.imported.name).or_default() += one.imported.added;
+    }
+    for (name, bytes) in added {
+        let kind = RunKind::first_when(!known.contains_key(name));
+        // Nothing new is no run, as an unchanged mirror is none.
+        if bytes == 0 && kind == RunKind::Update {
+            continue;
+        }
+        let run = Run {
+            source: format!("snaps/{name}"),
+            kind,
+            at: jiff::Timestamp::now(),
+            bytes,
+        };
+        History::record_or_warn(site.data_dir(), run, &*reporter);
     }
     Ok(fetched)
 }

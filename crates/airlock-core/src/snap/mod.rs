@@ -75,6 +75,8 @@ pub struct Imported {
     pub channels: Vec<String>,
     /// Whether this revision was new to the store.
     pub new: bool,
+    /// The bytes the store gained.
+    pub added: u64,
     /// What snapd will ask for with it: the base and content default-providers, with whether
     /// the store has them.
     pub prerequisites: Vec<(String, bool)>,
@@ -279,7 +281,7 @@ fn import_locked(
             })
         })
         .transpose()?;
-    staging.commit()?;
+    let added = staging.commit()?;
 
     let now = jiff::Timestamp::now().to_string();
     let entry = catalog
@@ -362,6 +364,7 @@ fn import_locked(
         architectures,
         channels: released,
         new,
+        added,
         prerequisites,
     })
 }

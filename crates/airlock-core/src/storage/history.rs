@@ -26,9 +26,19 @@ pub enum RunKind {
     Update,
 }
 
+impl RunKind {
+    pub fn first_when(first: bool) -> RunKind {
+        if first {
+            RunKind::First
+        } else {
+            RunKind::Update
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Run {
-    /// `apt/NAME` for a mirror, `images`, `import`.
+    /// `apt/NAME` for a mirror, `images`, `snaps/NAME`, `import`.
     pub source: String,
     pub kind: RunKind,
     pub at: jiff::Timestamp,
@@ -69,6 +79,17 @@ impl History {
     /// [`History::record`] after a publish: the run itself succeeded, so a failure here is
     /// only a warning.
     pub fn record_or_warn(data_dir: &Path, run: Run, reporter: &dyn Reporter) {
+        // A damaged history would stop every later record: kept aside, a new one begun.
+        if let Err(StorageError::Corrupt { path, reason }) = History::load(data_dir) {
+            let aside = path.with_extension("json.damaged");
+            if std::fs::rename(&path, &aside).is_ok() {
+                reporter.warn(&format!(
+                    "{} was damaged ({reason}): kept as {}, a new history begins",
+                    path.display(),
+                    aside.display()
+                ));
+            }
+        }
         if let Err(e) = History::record(data_dir, run) {
             reporter.warn(&format!(
                 "{e}: the next sync's room estimate will miss this run"
@@ -93,8 +114,10 @@ impl History {
     /// `None` when none of them has an update on record.
     pub fn estimate(&self, counted: impl Fn(&str) -> bool) -> Option<Estimate> {
         let mut largest: BTreeMap<&str, &Run> = BTreeMap::new();
-        for run in &self.runs {
-            if run.kind != RunKind::Update || !counted(&run.source) {
+        for run in self.runs.iter().filter(|r| counted(&r.source)) {
+            if run.kind == RunKind::First {
+                // Updates before it were of another selection.
+                largest.remove(run.source.as_str());
                 continue;
             }
             let entry = largest.entry(&run.source).or_insert(run);
@@ -146,6 +169,14 @@ mod tests {
                 run("images", RunKind::Update, 2 << 30)
             ]
         );
+        // A new selection: the updates before it no longer count.
+        let mut changed = History {
+            runs: history.runs.clone(),
+        };
+        changed.runs.push(run("images", RunKind::First, 40 << 30));
+        changed.runs.push(run("images", RunKind::Update, 1 << 30));
+        let estimate = changed.estimate(|s| s != "apt/gone").unwrap();
+        assert_eq!(estimate.bytes, 4 << 30);
         // A first sync alone says nothing about the next.
         let first = History {
             runs: vec![run("apt/ubuntu", RunKind::First, 500 << 30)],

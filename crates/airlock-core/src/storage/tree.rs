@@ -177,6 +177,11 @@ impl TreeSet {
         }
     }
 
+    /// An apt repo, mirror or combined suite: its pool is shared by its trees.
+    pub fn apt(data_dir: &Path, name: &str) -> Self {
+        TreeSet::new(data_dir, "apt", name).with_shared(&["pool"])
+    }
+
     /// A tree served as a whole area (`public/AREA`, such as `/images/`).
     pub fn area(data_dir: &Path, area: &str) -> Self {
         TreeSet {
@@ -203,6 +208,44 @@ impl TreeSet {
             source,
         })?;
         Manifest::parse(&text, &path).map(Some)
+    }
+
+    /// The notes of the served tree's manifest, without its entries (a mirror's run to
+    /// megabytes; its notes come first).
+    pub fn current_notes(&self) -> Result<Option<Vec<(String, String)>>, StorageError> {
+        let Some(id) = self.current_id() else {
+            return Ok(None);
+        };
+        let path = self.trees.join(format!("{id}.manifest"));
+        let read_err = |source| StorageError::Read {
+            path: path.clone(),
+            source,
+        };
+        let file = fs::File::open(&path).map_err(read_err)?;
+        let mut notes = Vec::new();
+        for (i, line) in io::BufRead::lines(io::BufReader::new(file)).enumerate() {
+            let line = line.map_err(read_err)?;
+            if i == 0 {
+                if line != MANIFEST_MAGIC {
+                    return Err(StorageError::Corrupt {
+                        path,
+                        reason: "line 1: not an airlock manifest".into(),
+                    });
+                }
+                continue;
+            }
+            let Some(note) = line.strip_prefix('@') else {
+                break;
+            };
+            let (k, v) = note.split_once(' ').unwrap_or((note, ""));
+            notes.push((k.to_string(), v.to_string()));
+        }
+        Ok(Some(notes))
+    }
+
+    /// Whether a tree is served at all.
+    pub fn is_published(&self) -> bool {
+        self.current_id().is_some()
     }
 
     fn current_id(&self) -> Option<String> {
@@ -537,9 +580,12 @@ mod tests {
         let store = ContentStore::new(dir.path());
         let set = TreeSet::new(dir.path(), "apt", "local");
         assert_eq!(set.current().unwrap(), None);
+        assert!(!set.is_published());
+        assert_eq!(set.current_notes().unwrap(), None);
 
         let mut m1 = Manifest::default();
         m1.notes.push(("suite".into(), "stable x".into()));
+        m1.notes.push(("empty".into(), String::new()));
         m1.entries
             .insert("dists/stable/Release".into(), entry(&store, b"one"));
         set.publish(&store, store.staging(), &m1, &Manifest::default())
@@ -547,6 +593,8 @@ mod tests {
         let served = dir.path().join("public/apt/local/dists/stable/Release");
         assert_eq!(std::fs::read(&served).unwrap(), b"one");
         assert_eq!(set.current().unwrap().as_ref(), Some(&m1));
+        assert!(set.is_published());
+        assert_eq!(set.current_notes().unwrap(), Some(m1.notes.clone()));
 
         let mut m2 = Manifest::default();
         m2.entries

@@ -57,7 +57,7 @@ pub(super) async fn check(site: &Site, run: &Run<'_>, report: &mut Report) {
                 None => continue,
             },
         };
-        let manifest = match TreeSet::new(data, "apt", &name).current() {
+        let manifest = match TreeSet::apt(data, &name).current() {
             Ok(Some(m)) => m,
             Ok(None) => continue,
             Err(e) => {

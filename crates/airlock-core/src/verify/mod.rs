@@ -208,7 +208,7 @@ pub fn offline(site: &Site, reporter: &dyn Reporter) -> Report {
 
     let mut trees: Vec<(String, TreeSet)> = apt_trees(data)
         .into_iter()
-        .map(|name| (format!("apt/{name}"), TreeSet::new(data, "apt", &name)))
+        .map(|name| (format!("apt/{name}"), TreeSet::apt(data, &name)))
         .collect();
     if data.join("public/images").exists() {
         trees.push(("images".into(), TreeSet::area(data, "images")));
@@ -599,6 +599,8 @@ fn room_for_next_sync(
     let got = format!("{} free of {}", human_bytes(free), human_bytes(total));
     let configured = |source: &str| match source.split_once('/') {
         Some(("apt", name)) => site.config.mirror(name).is_some(),
+        // Prerequisites (bases, snapd) come with the configured snaps.
+        Some(("snaps", _)) => !site.config.snaps.snaps.is_empty(),
         _ => source == "import" || (source == "images" && site.config.images.is_some()),
     };
     let spare = human_bytes(SYNC_SPARE);

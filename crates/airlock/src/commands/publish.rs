@@ -1,6 +1,6 @@
 use airlock_core::apt::combine;
 use airlock_core::apt::publish::{self, PublishReport, SuiteStatus};
-use airlock_core::bundle::refresh;
+use airlock_core::bundle::renew;
 use airlock_core::report::Reporter;
 use airlock_core::site::Site;
 
@@ -8,24 +8,35 @@ use crate::cli::PublishArgs;
 
 pub fn run(site: &Site, args: PublishArgs, reporter: &dyn Reporter) -> anyhow::Result<()> {
     let now = jiff::Timestamp::now();
-    // Imported mirrors are named too: on the air-gapped side, publish keeps them valid.
-    let imported = refresh::imported_mirrors(site)?;
+    // Names that are no repo here are imported mirrors: on the air-gapped side no sync renews
+    // them. Renewed first, so that a broken repo does not let them expire.
     let all = args.repos.is_empty();
-    let (mirrors, repos): (Vec<String>, Vec<String>) =
-        args.repos.into_iter().partition(|n| imported.contains(n));
+    let (repos, mirrors): (Vec<String>, Vec<String>) = args
+        .repos
+        .into_iter()
+        .partition(|n| site.config.repo(n).is_some());
+    let renewed = renew::renew_imported(site, (!all).then_some(&mirrors[..]), reporter, now)?;
+    print_reports(&renewed.reports);
     // An empty list of repos means every repo.
     if all || !repos.is_empty() {
         let reports = publish::publish(site, &repos, reporter, now)?;
         print_reports(&reports);
-        // Combined suites follow the repos they take from; all of them are due for renewal
-        // checks when everything is published (some take from mirrors only).
+        // Combined suites follow the repos they take from; all of them are checked for
+        // renewal when everything is published (some take from mirrors only).
         let published: Vec<String> = reports.iter().map(|r| r.repo.clone()).collect();
         let changed = (!all).then_some(published.as_slice());
         let combined = combine::publish_combined(site, changed, reporter, now)?;
         print_reports(&combined);
     }
-    let mirrors = if all { imported } else { mirrors };
-    print_reports(&refresh::refresh_imported(site, &mirrors, reporter, now)?);
+    // Every failure told; the last one is the command's error.
+    let mut failed = renewed.failed.into_iter().peekable();
+    while let Some((name, e)) = failed.next() {
+        let e = anyhow::Error::from(e).context(format!("cannot sign imported mirror {name} again"));
+        if failed.peek().is_none() {
+            return Err(e);
+        }
+        reporter.warn(&format!("{e:#}"));
+    }
     Ok(())
 }
 

@@ -236,7 +236,7 @@ async fn sync_mirror(
         store: store.clone(),
         base,
     });
-    let trees = TreeSet::new(site.data_dir(), "apt", &name).with_shared(&["pool"]);
+    let trees = TreeSet::apt(site.data_dir(), &name);
     let previous = trees.current()?.unwrap_or_default();
     let synced: HashMap<String, (String, Option<i64>)> = previous
         .note(UPSTREAM_NOTE)
@@ -405,11 +405,7 @@ async fn sync_mirror(
     phase("published");
     let run = Run {
         source: format!("apt/{name}"),
-        kind: if same_selection {
-            RunKind::Update
-        } else {
-            RunKind::First
-        },
+        kind: RunKind::first_when(!same_selection),
         at: options.now,
         bytes: added,
     };
@@ -429,7 +425,7 @@ fn refresh_due(previous: &Manifest, config: &AptMirrorConfig, now: jiff::Timesta
     else {
         return true;
     };
-    now.as_second() >= written + period.0.as_secs() as i64 / 2
+    crate::apt::release::renewal_due(written, period.0.as_secs() as i64, now)
 }
 
 fn previous_counts(previous: &Manifest, config: &AptMirrorConfig) -> Vec<(String, usize)> {
