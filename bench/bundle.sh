@@ -24,6 +24,9 @@
 # each byte read then written, as an export or import must), on the same filesystem; one
 # core's hashing speed with sha256sum and openssl. Peak RSS of airlock over all rounds.
 # Medians of ROUNDS. The default takes about 25 minutes on 2 cores (sha256sum's 0.2 GB/s).
+# Another device: with OTHER_DIR set (a folder on another disk, or /dev/shm), airlock also
+# exports to it and imports from it, so that this disk only reads or only writes (as with a
+# USB disk); those runs are set against the disk's read and write speed respectively.
 # At most three copies of the data are on the disk at once (A's store and both exports, then
 # both exports and one import; A's store is deleted before the imports); the free space is
 # checked first.
@@ -126,6 +129,16 @@ for mode in cold warm; do
   done
 done
 "$AIRLOCK" --config A/airlock.toml bundle inspect out/air >/dev/null
+OTHER=
+if [ -n "${OTHER_DIR:-}" ]; then
+  OTHER=$(mktemp -d "$OTHER_DIR/airlock-bundle.XXXXXX")
+  trap 'cleanup; rm -rf "$OTHER"' EXIT
+  other_export() { "$AIRLOCK" --quiet --config A/airlock.toml export --to "$OTHER/air" && sync; }
+  for round in $(seq "$ROUNDS"); do
+    rm -rf "$OTHER/air"; inputs cold "$STORE"; t=$(seconds other_export); add other.export "$t"
+    echo "export to $OTHER_DIR, cold, round $round: airlock $t s"
+  done
+fi
 rm -rf A/data   # the exports stay, for the imports: still three copies at most
 sync
 
@@ -150,6 +163,13 @@ for mode in cold warm; do
     echo "import, $mode, round $round: airlock $t s, tar -x then sha256sum -c $(printf '%s' "${T[import.$mode.peer]}" | tail -1) s"
   done
 done
+if [ -n "$OTHER" ]; then
+  other_import() { "$AIRLOCK" --quiet --config B/airlock.toml import "$OTHER/air" && sync; }
+  for round in $(seq "$ROUNDS"); do
+    fresh_b; t=$(seconds other_import); add other.import "$t"
+    echo "import from $OTHER_DIR, round $round: airlock $t s"
+  done
+fi
 "$AIRLOCK" --quiet --config B/airlock.toml verify --offline >/dev/null || { echo "verify --offline of site B failed after the import" >&2; exit 1; }
 while read -r digest _; do
   [ -f "B/data/store/sha256/${digest:0:2}/$digest" ] || { echo "site B lacks blob $digest of site A after the import" >&2; exit 1; }
@@ -179,3 +199,7 @@ for side in export import; do
   AIR=$(med "$side.cold.air")
   echo "$side: airlock peak RSS $((rss / 1024)) MB; cold, $(pct "$AIR" "$DISK")% of the disk's sequential speed (the slower of read and write; target 70%), $(pct "$AIR" "$DISK_C")% of a dd copy"
 done
+if [ -n "$OTHER" ]; then
+  E=$(med other.export) I=$(med other.import)
+  echo "another device ($OTHER_DIR): export to it $E s ($(gbps "$E") GB/s), $(pct "$E" "$DISK_R")% of the disk's read speed; import from it $I s ($(gbps "$I") GB/s), $(pct "$I" "$DISK_W")% of its write speed (target 70%)"
+fi

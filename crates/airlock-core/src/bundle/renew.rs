@@ -56,13 +56,12 @@ pub fn renew_imported(
         }
     };
     let mut renewed = Renewed::default();
-    let mut key = None;
+    if chosen.is_empty() {
+        return Ok(renewed);
+    }
+    let key = site.signing_key()?;
     for name in chosen {
-        let key = match &mut key {
-            Some(key) => key,
-            None => key.insert(site.signing_key()?),
-        };
-        match renew(site, &name, key, now) {
+        match renew(site, &name, &key, now) {
             Ok(report) => renewed.reports.push(report),
             Err(e) => renewed.failed.push((name, e)),
         }

@@ -1,9 +1,10 @@
-//! What each sync and import added to the store (`data/state/history.json`): the basis of
-//! `airlock verify`'s estimate of the room the next one needs.
+//! What each sync, snap fetch and import added to the store (`data/state/history.json`): the
+//! basis of `airlock verify`'s estimate of the room the next one needs.
 //!
-//! A first sync (or one after its selection changed) fetches a whole mirror and says nothing
-//! about the next, so the estimate takes only updates: the largest of the last few of each
-//! source, summed over the sources still configured.
+//! A first run (a new mirror, a changed selection, an import bringing a content new here)
+//! fetches it whole and says nothing about the next, so the estimate takes only the updates
+//! since: the largest of the last few of each source, summed over the sources still
+//! configured.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
