@@ -199,6 +199,7 @@ architectures = ["amd64"]
 # upstream = false            # true on a gateway that can reach the upstreams: misses are
 #                             # fetched, checked against the signed indices and stored
 # passthrough = []            # HOST:PORT targets CONNECT may reach; all others are refused
+# tunnel_idle = "10m"         # a CONNECT tunnel idle this long both ways is closed
 # [[proxy.route]]
 # host = "ports.ubuntu.com"
 # path = "/ubuntu-ports"

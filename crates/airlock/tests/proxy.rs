@@ -308,10 +308,13 @@ fn connect_passes_through_only_listed_targets() {
         .trim_start_matches("http://")
         .trim_end_matches('/')
         .to_string();
+    // A second listed target that accepts and then only waits: the tunnel's idle limit.
+    let waiting = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let idle_target = waiting.local_addr().unwrap().to_string();
     let site = Site::new(
         "ed25519",
         &format!(
-            "{}\n[proxy]\npassthrough = [\"{target}\"]\n",
+            "{}\n[proxy]\npassthrough = [\"{target}\", \"{idle_target}\"]\ntunnel_idle = \"1s\"\n",
             archive.mirror_config("ubuntu", &upstream.url, "")
         ),
     );
@@ -333,6 +336,46 @@ fn connect_passes_through_only_listed_targets() {
     assert!(
         String::from_utf8_lossy(&out.stderr).contains("403"),
         "{out:?}"
+    );
+
+    // A tunnel with bytes moving every 0.3 s outlives its 1 s idle limit; once nothing moves,
+    // airlock closes both ends.
+    let address = server.url.trim_start_matches("http://");
+    let mut client = TcpStream::connect(address).unwrap();
+    client
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    write!(
+        client,
+        "CONNECT {idle_target} HTTP/1.1\r\nHost: {idle_target}\r\n\r\n"
+    )
+    .unwrap();
+    let mut head = [0u8; 256];
+    let n = client.read(&mut head).unwrap();
+    assert!(
+        String::from_utf8_lossy(&head[..n]).starts_with("HTTP/1.1 200"),
+        "{}",
+        String::from_utf8_lossy(&head[..n])
+    );
+    let (mut far, _) = waiting.accept().unwrap();
+    far.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    for _ in 0..8 {
+        client.write_all(b"ping").unwrap();
+        let mut got = [0u8; 4];
+        far.read_exact(&mut got).unwrap();
+        assert_eq!(&got, b"ping");
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    let mut rest = Vec::new();
+    assert_eq!(
+        client.read_to_end(&mut rest).unwrap(),
+        0,
+        "closed, client side"
+    );
+    assert_eq!(
+        far.read_to_end(&mut rest).unwrap(),
+        0,
+        "closed, upstream side"
     );
 }
 

@@ -8,7 +8,7 @@ use serde::Deserialize;
 use super::{AptMirrorConfig, ImagesConfig, Name, url_host};
 
 /// Requests for upstream names (transparent or proxy-style) answered from published trees.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct ProxyConfig {
     /// Configured routes first, then those derived from the mirrors.
     pub routes: Vec<Route>,
@@ -16,6 +16,19 @@ pub struct ProxyConfig {
     pub pull_through: bool,
     /// `host:port` targets that `CONNECT` may reach; everything else is refused.
     pub passthrough: Vec<String>,
+    /// A `CONNECT` tunnel where no byte moved either way for this long is closed.
+    pub tunnel_idle: std::time::Duration,
+}
+
+impl Default for ProxyConfig {
+    fn default() -> ProxyConfig {
+        ProxyConfig {
+            routes: Vec::new(),
+            pull_through: false,
+            passthrough: Vec::new(),
+            tunnel_idle: TUNNEL_IDLE,
+        }
+    }
 }
 
 /// `http://HOST/PATH/...` is served from the published tree `TO/...`.
@@ -61,6 +74,7 @@ pub(super) struct RawProxy {
     upstream: bool,
     #[serde(default)]
     passthrough: Vec<String>,
+    tunnel_idle: Option<super::Period>,
     #[serde(default)]
     route: Vec<RawRoute>,
 }
@@ -71,10 +85,15 @@ impl Default for RawProxy {
             defaults: true,
             upstream: false,
             passthrough: Vec::new(),
+            tunnel_idle: None,
             route: Vec::new(),
         }
     }
 }
+
+/// Long enough for an interactive session left alone a while, short enough that tunnels of
+/// clients that went away do not pile up.
+const TUNNEL_IDLE: std::time::Duration = std::time::Duration::from_secs(600);
 
 fn yes() -> bool {
     true
@@ -185,6 +204,7 @@ pub(super) fn proxy(
         routes,
         pull_through: raw.upstream,
         passthrough,
+        tunnel_idle: raw.tunnel_idle.map_or(TUNNEL_IDLE, |p| p.0),
     })
 }
 

@@ -1,12 +1,16 @@
 //! `CONNECT host:port`: refused unless `[proxy] passthrough` lists the target, then a plain
 //! byte tunnel (HTTPS cannot be checked or cached, only passed on).
 
+use std::io;
 use std::time::Duration;
 
 use axum::extract::Request;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use hyper_util::rt::TokioIo;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::time::timeout;
 
 use super::{Proxy, normalize_host};
 
@@ -35,12 +39,7 @@ pub async fn handle(proxy: &Proxy, request: Request) -> Response {
         )
             .into_response();
     }
-    let upstream = match tokio::time::timeout(
-        CONNECT_TIMEOUT,
-        tokio::net::TcpStream::connect(&target),
-    )
-    .await
-    {
+    let upstream = match tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(&target)).await {
         Ok(Ok(stream)) => stream,
         Ok(Err(e)) => return bad_gateway(&target, &e.to_string()),
         Err(_) => {
@@ -48,12 +47,11 @@ pub async fn handle(proxy: &Proxy, request: Request) -> Response {
             return bad_gateway(&target, &why);
         }
     };
+    let idle = proxy.tunnel_idle;
     tokio::spawn(async move {
         match hyper::upgrade::on(request).await {
             Ok(upgraded) => {
-                let mut client = TokioIo::new(upgraded);
-                let mut upstream = upstream;
-                if let Err(e) = tokio::io::copy_bidirectional(&mut client, &mut upstream).await {
+                if let Err(e) = tunnel(TokioIo::new(upgraded), upstream, idle).await {
                     tracing::debug!("tunnel to {target} ended: {e}");
                 }
             }
@@ -61,6 +59,41 @@ pub async fn handle(proxy: &Proxy, request: Request) -> Response {
         }
     });
     StatusCode::OK.into_response()
+}
+
+/// Bytes both ways until both sides have closed, or until none moved for `idle`: a client
+/// that went away without closing would otherwise hold its upstream connection forever.
+async fn tunnel(
+    client: impl AsyncRead + AsyncWrite,
+    upstream: TcpStream,
+    idle: Duration,
+) -> io::Result<()> {
+    let (mut from_client, mut to_client) = tokio::io::split(client);
+    let (mut from_upstream, mut to_upstream) = upstream.into_split();
+    let (mut up, mut down) = (vec![0u8; 16 << 10], vec![0u8; 16 << 10]);
+    let (mut client_open, mut upstream_open) = (true, true);
+    let stalled = || io::Error::new(io::ErrorKind::TimedOut, "idle");
+    while client_open || upstream_open {
+        // A fresh timer each round: any byte either way starts the wait again.
+        tokio::select! {
+            read = from_client.read(&mut up), if client_open => match read? {
+                0 => {
+                    client_open = false;
+                    to_upstream.shutdown().await?;
+                }
+                n => timeout(idle, to_upstream.write_all(&up[..n])).await.map_err(|_| stalled())??,
+            },
+            read = from_upstream.read(&mut down), if upstream_open => match read? {
+                0 => {
+                    upstream_open = false;
+                    to_client.shutdown().await?;
+                }
+                n => timeout(idle, to_client.write_all(&down[..n])).await.map_err(|_| stalled())??,
+            },
+            () = tokio::time::sleep(idle) => return Err(stalled()),
+        }
+    }
+    Ok(())
 }
 
 fn bad_gateway(target: &str, why: &str) -> Response {

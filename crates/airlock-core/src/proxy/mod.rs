@@ -34,6 +34,7 @@ pub struct Proxy {
     /// Names of this server itself: absolute URLs for them are ordinary requests.
     own_hosts: Vec<String>,
     passthrough: Vec<String>,
+    tunnel_idle: std::time::Duration,
     pull: Option<Arc<PullThrough>>,
 }
 
@@ -89,6 +90,7 @@ impl Proxy {
                 .collect(),
             own_hosts: own_hosts.iter().map(|h| normalize_host(h)).collect(),
             passthrough: config.passthrough.clone(),
+            tunnel_idle: config.tunnel_idle,
             pull: None,
         }
     }
