@@ -23,6 +23,7 @@ pub mod bundle;
 pub mod config;
 pub mod demo;
 pub mod dns;
+pub mod gc;
 pub mod net;
 pub mod openpgp;
 pub mod proxy;

@@ -77,6 +77,11 @@ pub enum Command {
     /// Look into bundles without importing them.
     #[command(subcommand)]
     Bundle(BundleCommand),
+    /// Free the disk: remove stored files nothing published or kept refers to any more
+    ///
+    /// A file stays until the grace period ([site] grace) has passed since it was stored, and
+    /// trees keep what they dropped for that long too, so clients mid-update never miss one.
+    Gc(GcArgs),
     /// Serve everything published over HTTP.
     Serve(ServeArgs),
     /// Build a demo site with a few packages, publish it and serve it.
@@ -413,6 +418,13 @@ pub enum AptCommand {
         #[arg(long)]
         json: bool,
     },
+}
+
+#[derive(Debug, Args)]
+pub struct GcArgs {
+    /// Count what would be removed, remove nothing.
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 #[derive(Debug, Args)]

@@ -352,3 +352,82 @@ fn a_second_server_cannot_take_the_port() {
     ]);
     assert_eq!(out.stdout, b"200");
 }
+
+/// `airlock gc` frees what nothing refers to any more, and only that: a removed package's file
+/// stays while the tree keeps it for the grace period, then leaves; what is published, and
+/// anything stored within the grace period, stays; apt still fetches everything listed.
+#[test]
+fn gc_removes_only_what_nothing_refers_to() {
+    let site = Site::new("ed25519", &format!("grace = \"2s\"\n{REPO}"));
+    let debs = site.path().join("debs");
+    let tool = dpkg_deb(&debs, "tool", "1.0", "amd64", "", "xz");
+    let other = dpkg_deb(&debs, "other", "1.0", "amd64", "", "xz");
+    site.include("stable", "main", &tool);
+    site.include("stable", "main", &other);
+    site.ok(&["publish"]);
+    let store = site.path().join("data/store/sha256");
+    let blob = |bytes: &[u8]| {
+        let hex = airlock_core::storage::Sha256::of(bytes).to_hex();
+        store.join(&hex[..2]).join(hex)
+    };
+    // Two files nothing refers to: one stored three days ago, one just now.
+    let plant = |bytes: &[u8], age: u64| {
+        let path = blob(bytes);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, bytes).unwrap();
+        let then = std::time::SystemTime::now() - std::time::Duration::from_secs(age);
+        let file = std::fs::File::options().write(true).open(&path).unwrap();
+        file.set_modified(then).unwrap();
+        path
+    };
+    let old = plant(b"left by a sync three days ago", 3 * 86_400);
+    let fresh = plant(b"stored a moment ago by the pull-through proxy", 0);
+    let other_blob = blob(&std::fs::read(&other).unwrap());
+
+    let out = site.ok(&["gc", "--dry-run"]);
+    assert!(out.starts_with("would remove 1 files"), "{out}");
+    assert!(old.exists());
+    let out = site.ok(&["gc"]);
+    assert!(out.starts_with("removed 1 files"), "{out}");
+    assert!(!old.exists() && fresh.exists());
+
+    // `other` removed: its file stays in the tree for the grace period, so in the store too.
+    site.ok(&["apt", "remove", "local", "stable", "other"]);
+    site.ok(&["publish"]);
+    let out = site.ok(&["gc"]);
+    assert!(out.starts_with("removed 0 files"), "{out}");
+    assert!(other_blob.exists());
+
+    // Past the grace period, the next publish drops it from the tree and gc from the store.
+    std::thread::sleep(std::time::Duration::from_millis(2500));
+    let third = dpkg_deb(&debs, "third", "1.0", "amd64", "", "xz");
+    site.include("stable", "main", &third);
+    site.ok(&["publish"]);
+    // With them go the indices the first two publishes wrote, no longer kept either.
+    let out = site.ok(&["gc"]);
+    assert!(
+        out.starts_with("removed ") && !out.starts_with("removed 0 "),
+        "{out}"
+    );
+    assert!(!other_blob.exists() && !fresh.exists());
+
+    let out = site.ok(&["verify", "--offline"]);
+    assert!(out.contains("all checks passed"), "{out}");
+    let server = site.serve();
+    let apt = Apt::new(
+        &format!(
+            "deb [signed-by={}] {}/apt/local stable main",
+            site.keyring().display(),
+            server.url
+        ),
+        "amd64",
+    );
+    apt.ok(&["update"]);
+    apt.ok(&["download", "tool", "third"]);
+    assert_eq!(
+        apt.downloaded("tool_1.0_amd64.deb"),
+        std::fs::read(&tool).unwrap()
+    );
+    let (ok, _) = apt.run(&["download", "other"]);
+    assert!(!ok, "other is gone");
+}

@@ -304,6 +304,29 @@ fn site_b_serves_what_site_a_exported() {
             ("import".into(), "update".into(), carried_bytes(&bundle2)),
         ]
     );
+
+    // gc with a grace period of 1 s, past it: on both sides, every kind of content (repo,
+    // mirror, stream with custom images, snaps) keeps every file it needs.
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    for site in [&a, &b] {
+        let config = std::fs::read_to_string(site.config()).unwrap();
+        std::fs::write(
+            site.config(),
+            config.replacen("[site]\n", "[site]\ngrace = \"1s\"\n", 1),
+        )
+        .unwrap();
+        let out = site.ok(&["gc"]);
+        assert!(out.starts_with("removed "), "{out}");
+        let out = site.ok(&["verify", "--offline"]);
+        assert!(out.contains("all checks passed"), "{out}");
+    }
+    apt.ok(&["update"]);
+    apt.ok(&["download", "app"]);
+    assert_eq!(
+        read_stream(&images, &b.keyring())[GA],
+        BTreeSet::from(["20250301".to_string()])
+    );
+    assert_snap_served(&server.url, &snap, 1);
 }
 
 /// The bytes of the blobs a bundle's volumes carry (not those its base had).

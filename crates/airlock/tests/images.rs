@@ -422,6 +422,19 @@ fn custom_images_join_the_stream() {
         curl(&["-fs", &root_tgz]).stdout,
         std::fs::read(&tgz).unwrap()
     );
+
+    // gc past a grace period of 1 s keeps everything the stream and the custom images name.
+    let config = std::fs::read_to_string(site.config()).unwrap();
+    std::fs::write(
+        site.config(),
+        config.replacen("[site]\n", "[site]\ngrace = \"1s\"\n", 1),
+    )
+    .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    site.ok(&["gc"]);
+    let out = site.ok(&["verify", "--offline"]);
+    assert!(out.contains("all checks passed"), "{out}");
+    assert_eq!(read_as_maas(&base, &site.keyring()).len(), 4);
 }
 
 /// `mode = "verbatim"`: the upstream's signed documents byte for byte (clients keep the

@@ -24,6 +24,7 @@ use airlock_core::openpgp::OpenPgpError;
 use airlock_core::server::ServerError;
 use airlock_core::simplestreams::SimplestreamsError;
 use airlock_core::site::{Site, SiteError};
+use airlock_core::util::human_bytes;
 
 use crate::cli::{Cli, Command};
 use crate::reporters::TerminalReporter;
@@ -50,6 +51,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Export(args) => bundle::export(&open(&cli.config)?, args, &*reporter),
         Command::Import(args) => bundle::import(&open(&cli.config)?, args, &*reporter),
         Command::Bundle(command) => bundle::run(&cli.config, command),
+        Command::Gc(args) => gc(&open(&cli.config)?, args.dry_run, &*reporter),
     }
 }
 
@@ -84,4 +86,22 @@ pub fn hint(error: &anyhow::Error) -> Option<&'static str> {
             None
         }
     })
+}
+
+fn gc(
+    site: &Site,
+    dry_run: bool,
+    reporter: &dyn airlock_core::report::Reporter,
+) -> anyhow::Result<()> {
+    let report = airlock_core::gc::collect(site, dry_run, reporter)?;
+    let verb = if dry_run { "would remove" } else { "removed" };
+    println!(
+        "{verb} {} files no longer referenced ({}); kept {} referenced, and {} unreferenced stored within the grace period ({})",
+        report.removed,
+        human_bytes(report.removed_bytes),
+        report.referenced,
+        report.young,
+        human_bytes(report.young_bytes)
+    );
+    Ok(())
 }

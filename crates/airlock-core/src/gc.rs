@@ -1,0 +1,161 @@
+//! Garbage collection of the content store: blobs that no tree (served, superseded but kept
+//! for the grace period, or left by a crash), no local repo, no custom image and no snap of
+//! the catalog names any more leave the store.
+//!
+//! Anything that cannot be read makes the whole collection stop before a file is removed: a
+//! blob is removed only when the site is known not to need it. A blob stored less than the
+//! grace period ago stays too: the pull-through proxy stores without the site lock, and its
+//! recent files are its cache.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+
+use crate::apt::AptError;
+use crate::apt::repo::RepoState;
+use crate::report::{Reporter, Unit};
+use crate::simplestreams::SimplestreamsError;
+use crate::simplestreams::custom::CustomImages;
+use crate::site::Site;
+use crate::snap::SnapError;
+use crate::snap::catalog::Catalog;
+use crate::storage::{Manifest, Sha256, StorageError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum GcError {
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    #[error(transparent)]
+    Apt(#[from] AptError),
+    #[error(transparent)]
+    Images(#[from] SimplestreamsError),
+    #[error(transparent)]
+    Snap(#[from] SnapError),
+    #[error("{path}: {reason}; nothing was removed")]
+    Reference { path: PathBuf, reason: String },
+}
+
+#[derive(Debug, Default)]
+pub struct GcReport {
+    /// Blobs the site refers to.
+    pub referenced: usize,
+    /// Blobs removed (or, in a dry run, to be removed) and their bytes.
+    pub removed: usize,
+    pub removed_bytes: u64,
+    /// Unreferenced blobs kept because they are younger than the grace period.
+    pub young: usize,
+    pub young_bytes: u64,
+}
+
+/// Removes the blobs the site no longer refers to and stored longer than the grace period
+/// ago; with `dry_run`, only counts them.
+pub fn collect(site: &Site, dry_run: bool, reporter: &dyn Reporter) -> Result<GcReport, GcError> {
+    let _lock = site.lock(reporter)?;
+    let referenced = references(site)?;
+    let grace = site.config.site.grace.0;
+    let root = site.data_dir().join("store/sha256");
+    let mut report = GcReport {
+        referenced: referenced.len(),
+        ..GcReport::default()
+    };
+    let Ok(shards) = std::fs::read_dir(&root) else {
+        return Ok(report);
+    };
+    let task = reporter.start("collecting unreferenced blobs", None, Unit::Items);
+    for shard in shards {
+        let shard = shard.map_err(read_err(&root))?.path();
+        for blob in std::fs::read_dir(&shard).map_err(read_err(&shard))? {
+            let blob = blob.map_err(read_err(&shard))?;
+            let name = blob.file_name();
+            let name = name.to_string_lossy();
+            // Stray files are verify's business, not ours.
+            let Some(digest) = Sha256::from_hex(&name) else {
+                continue;
+            };
+            reporter.advance(task, 1);
+            if referenced.contains(&digest) {
+                continue;
+            }
+            let path = blob.path();
+            let metadata = blob.metadata().map_err(read_err(&path))?;
+            let age = metadata.modified().ok().and_then(|t| t.elapsed().ok());
+            if age.is_none_or(|age| age < grace) {
+                report.young += 1;
+                report.young_bytes += metadata.len();
+                continue;
+            }
+            if !dry_run {
+                std::fs::remove_file(&path)
+                    .map_err(|source| StorageError::Write { path, source })?;
+            }
+            report.removed += 1;
+            report.removed_bytes += metadata.len();
+        }
+    }
+    reporter.finish(task);
+    Ok(report)
+}
+
+fn read_err(path: &Path) -> impl Fn(std::io::Error) -> StorageError + use<> {
+    let path = path.to_path_buf();
+    move |source| StorageError::Read {
+        path: path.clone(),
+        source,
+    }
+}
+
+/// Every blob the site refers to.
+fn references(site: &Site) -> Result<HashSet<Sha256>, GcError> {
+    let data = site.data_dir();
+    let mut referenced = HashSet::new();
+    // Every tree manifest: the served ones, those kept for the grace period, leftovers.
+    let trees = data.join("trees");
+    let mut folders = vec![trees.join("images")];
+    if let Ok(names) = std::fs::read_dir(trees.join("apt")) {
+        for name in names {
+            folders.push(name.map_err(read_err(&trees))?.path());
+        }
+    }
+    for folder in folders {
+        let Ok(entries) = std::fs::read_dir(&folder) else {
+            continue;
+        };
+        for entry in entries {
+            let path = entry.map_err(read_err(&folder))?.path();
+            if path.extension().is_none_or(|e| e != "manifest") || !path.is_file() {
+                continue;
+            }
+            let text = std::fs::read_to_string(&path).map_err(read_err(&path))?;
+            let manifest = Manifest::parse(&text, &path)?;
+            referenced.extend(manifest.entries.values().map(|e| e.sha256));
+        }
+    }
+    // Local repos, also those no longer configured: their packages stay until removed.
+    let states = data.join("state/apt");
+    if let Ok(entries) = std::fs::read_dir(&states) {
+        for entry in entries {
+            let path = entry.map_err(read_err(&states))?.path();
+            let Some(repo) = path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .and_then(|n| n.strip_suffix(".packages"))
+            else {
+                continue;
+            };
+            let state = RepoState::load(site, repo)?;
+            referenced.extend(state.packages.iter().map(|p| p.package.sha256));
+        }
+    }
+    let hex = |path: PathBuf, value: &str| {
+        Sha256::parse_lowercase(value).map_err(|reason| GcError::Reference { path, reason })
+    };
+    for image in CustomImages::load(site)?.images {
+        let path = CustomImages::path(site);
+        referenced.insert(hex(path.clone(), &image.sha256)?);
+        referenced.insert(hex(path, &image.manifest_sha256)?);
+    }
+    let catalog = Catalog::load(data)?;
+    for value in catalog.blobs() {
+        referenced.insert(hex(Catalog::path(data), value)?);
+    }
+    Ok(referenced)
+}
