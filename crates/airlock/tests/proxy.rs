@@ -537,4 +537,42 @@ fn pull_through_fetches_each_file_once_and_never_stores_a_bad_one() {
         ["dists/noble/InRelease"],
         "only the InRelease is checked again"
     );
+
+    // `airlock gc` past a grace period of 1 s empties the cache (no tree names those files)
+    // while the gateway runs: its clients still get everything, fetched and checked again.
+    let config = std::fs::read_to_string(site.config()).unwrap();
+    let aged = site.path().join("aged.toml");
+    std::fs::write(
+        &aged,
+        config.replacen("[site]\n", "[site]\ngrace = \"1s\"\n", 1),
+    )
+    .unwrap();
+    std::thread::sleep(Duration::from_millis(1100));
+    let gc = std::process::Command::new(common::AIRLOCK)
+        .arg("--config")
+        .arg(&aged)
+        .arg("gc")
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&gc.stdout);
+    assert!(
+        gc.status.success() && !said.starts_with("removed 0 "),
+        "{said}"
+    );
+    let apt = Apt::new(
+        &format!(
+            "deb [signed-by={}] http://archive.ubuntu.com/ubuntu noble main",
+            archive.keyring.display()
+        ),
+        "amd64",
+    );
+    let proxy = format!("Acquire::http::Proxy={}", server.url);
+    apt.ok(&["-o", &proxy, "update"]);
+    apt.ok(&["-o", &proxy, "download", "hello"]);
+    let asked = upstream.take_requests();
+    assert!(
+        asked.iter().any(|r| r == "dists/noble/InRelease")
+            && asked.iter().any(|r| r.starts_with("pool/")),
+        "{asked:?}"
+    );
 }

@@ -186,7 +186,18 @@ impl PullThrough {
                 suite,
                 document @ ("InRelease" | "Release" | "Release.gpg"),
             ] => {
-                let snapshot = self.snapshot(archive, suite, true).await?;
+                let mut snapshot = self.snapshot(archive, suite, true).await?;
+                let gone = |s: &Snapshot| {
+                    s.documents
+                        .get(document)
+                        .is_some_and(|e| !self.store.contains(&e.sha256))
+                };
+                // Removed by `airlock gc` (stored longer ago than the grace period, and no
+                // tree names it): fetched and verified again.
+                if gone(&snapshot) {
+                    archive.forget(suite);
+                    snapshot = self.snapshot(archive, suite, true).await?;
+                }
                 snapshot.documents.get(document).copied().ok_or_else(|| {
                     Refusal(
                         StatusCode::NOT_FOUND,
@@ -523,6 +534,13 @@ impl Archive {
     fn suites(&self) -> String {
         let names: Vec<&str> = self.mirror.suites.iter().map(|s| s.as_str()).collect();
         names.join(", ")
+    }
+
+    fn forget(&self, suite: &str) {
+        self.suites
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(suite);
     }
 
     fn insert(&self, suite: &str, snapshot: Arc<Snapshot>) {
