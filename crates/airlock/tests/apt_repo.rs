@@ -5,7 +5,7 @@ mod common;
 
 use std::process::Command;
 
-use common::{Apt, Site, curl, dpkg_deb, gpgv};
+use common::{Apt, Site, curl, dpkg_deb, gpgv, write_aged};
 
 const REPO: &str = r#"
 [[apt.repo]]
@@ -373,11 +373,7 @@ fn gc_removes_only_what_nothing_refers_to() {
     // Two files nothing refers to: one stored three days ago, one just now.
     let plant = |bytes: &[u8], age: u64| {
         let path = blob(bytes);
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(&path, bytes).unwrap();
-        let then = std::time::SystemTime::now() - std::time::Duration::from_secs(age);
-        let file = std::fs::File::options().write(true).open(&path).unwrap();
-        file.set_modified(then).unwrap();
+        write_aged(&path, bytes, std::time::Duration::from_secs(age));
         path
     };
     let old = plant(b"left by a sync three days ago", 3 * 86_400);

@@ -24,7 +24,7 @@ use common::stream::signed_document;
 use common::upstream::{Archive, Upstream, pkg};
 use common::{
     AIRLOCK, Apt, Site, assert_store_sound, assert_suite_whole, curl, gpgv, store_blobs,
-    sync_history,
+    sync_history, write_aged,
 };
 use serde_json::Value;
 use sha2::Digest;
@@ -309,12 +309,7 @@ fn site_b_serves_what_site_a_exported() {
     // mirror, stream with custom images, snaps) keeps every file it needs.
     std::thread::sleep(std::time::Duration::from_millis(1100));
     for site in [&a, &b] {
-        let config = std::fs::read_to_string(site.config()).unwrap();
-        std::fs::write(
-            site.config(),
-            config.replacen("[site]\n", "[site]\ngrace = \"1s\"\n", 1),
-        )
-        .unwrap();
+        site.set_grace("1s");
         let out = site.ok(&["gc"]);
         assert!(out.starts_with("removed "), "{out}");
         let out = site.ok(&["verify", "--offline"]);
@@ -729,14 +724,7 @@ fn abandoned_staged_blobs_leave_after_two_weeks() {
     std::fs::create_dir_all(&staged).unwrap();
     let stage = |bytes: &[u8], days: u64| {
         let path = staged.join(Sha256::of(bytes).to_hex());
-        std::fs::write(&path, bytes).unwrap();
-        let then = std::time::SystemTime::now() - Duration::from_secs(days * 86_400);
-        std::fs::File::options()
-            .write(true)
-            .open(&path)
-            .unwrap()
-            .set_modified(then)
-            .unwrap();
+        write_aged(&path, bytes, Duration::from_secs(days * 86_400));
         path
     };
     let abandoned = stage(b"staged by an import abandoned three weeks ago", 21);

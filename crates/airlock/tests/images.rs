@@ -424,12 +424,7 @@ fn custom_images_join_the_stream() {
     );
 
     // gc past a grace period of 1 s keeps everything the stream and the custom images name.
-    let config = std::fs::read_to_string(site.config()).unwrap();
-    std::fs::write(
-        site.config(),
-        config.replacen("[site]\n", "[site]\ngrace = \"1s\"\n", 1),
-    )
-    .unwrap();
+    site.set_grace("1s");
     std::thread::sleep(std::time::Duration::from_millis(1100));
     site.ok(&["gc"]);
     let out = site.ok(&["verify", "--offline"]);

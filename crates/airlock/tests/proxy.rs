@@ -540,25 +540,10 @@ fn pull_through_fetches_each_file_once_and_never_stores_a_bad_one() {
 
     // `airlock gc` past a grace period of 1 s empties the cache (no tree names those files)
     // while the gateway runs: its clients still get everything, fetched and checked again.
-    let config = std::fs::read_to_string(site.config()).unwrap();
-    let aged = site.path().join("aged.toml");
-    std::fs::write(
-        &aged,
-        config.replacen("[site]\n", "[site]\ngrace = \"1s\"\n", 1),
-    )
-    .unwrap();
+    site.set_grace("1s");
     std::thread::sleep(Duration::from_millis(1100));
-    let gc = std::process::Command::new(common::AIRLOCK)
-        .arg("--config")
-        .arg(&aged)
-        .arg("gc")
-        .output()
-        .unwrap();
-    let said = String::from_utf8_lossy(&gc.stdout);
-    assert!(
-        gc.status.success() && !said.starts_with("removed 0 "),
-        "{said}"
-    );
+    let said = site.ok(&["gc"]);
+    assert!(!said.starts_with("removed 0 "), "{said}");
     let apt = Apt::new(
         &format!(
             "deb [signed-by={}] http://archive.ubuntu.com/ubuntu noble main",

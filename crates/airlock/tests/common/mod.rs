@@ -101,6 +101,13 @@ impl Site {
         out
     }
 
+    /// Sets `[site] grace` (how long dropped files are kept, and stored ones spared by gc).
+    pub fn set_grace(&self, grace: &str) {
+        let config = std::fs::read_to_string(self.config()).unwrap();
+        let setting = format!("[site]\ngrace = \"{grace}\"\n");
+        std::fs::write(self.config(), config.replacen("[site]\n", &setting, 1)).unwrap();
+    }
+
     pub fn serve(&self) -> Server {
         self.serve_with(&self.config())
     }
@@ -413,6 +420,15 @@ pub fn assert_suite_whole(site: &Site, repo: &str, suite: &str) -> WholeSuite {
         whole.indices.push((path.to_string(), digest.to_string()));
     }
     whole
+}
+
+/// Writes `bytes` to `path` dated `age` ago, as a file stored back then.
+pub fn write_aged(path: &Path, bytes: &[u8], age: std::time::Duration) {
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(path, bytes).unwrap();
+    let file = std::fs::File::options().write(true).open(path).unwrap();
+    file.set_modified(std::time::SystemTime::now() - age)
+        .unwrap();
 }
 
 /// Every blob of the site's store, with its size.
