@@ -825,7 +825,7 @@ fn publish_keeps_an_imported_mirror_valid() {
     assert!(
         !out.status.success()
             && stderr.contains("no repo named \"nosuch\"")
-            && stderr.contains("imported and signed by this site: mirror)"),
+            && stderr.contains("(imported: mirror, verbatim)"),
         "{stderr}"
     );
 

@@ -311,10 +311,18 @@ fn connect_passes_through_only_listed_targets() {
     // A second listed target that accepts and then only waits: the tunnel's idle limit.
     let waiting = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let idle_target = waiting.local_addr().unwrap().to_string();
+    // And one that sends back what it reads, as it reads it: traffic both ways at once.
+    let echo = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let echo_target = echo.local_addr().unwrap().to_string();
+    std::thread::spawn(move || {
+        let (mut stream, _) = echo.accept().unwrap();
+        let mut back = stream.try_clone().unwrap();
+        let _ = std::io::copy(&mut stream, &mut back);
+    });
     let site = Site::new(
         "ed25519",
         &format!(
-            "{}\n[proxy]\npassthrough = [\"{target}\", \"{idle_target}\"]\ntunnel_idle = \"1s\"\n",
+            "{}\n[proxy]\npassthrough = [\"{target}\", \"{idle_target}\", \"{echo_target}\"]\ntunnel_idle = \"1s\"\n",
             archive.mirror_config("ubuntu", &upstream.url, "")
         ),
     );
@@ -338,25 +346,42 @@ fn connect_passes_through_only_listed_targets() {
         "{out:?}"
     );
 
+    let address = server.url.trim_start_matches("http://");
+    let open_tunnel = |target: &str| {
+        let mut client = TcpStream::connect(address).unwrap();
+        client
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        write!(
+            client,
+            "CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n\r\n"
+        )
+        .unwrap();
+        let mut head = [0u8; 256];
+        let n = client.read(&mut head).unwrap();
+        let head = String::from_utf8_lossy(&head[..n]);
+        assert!(
+            head.starts_with("HTTP/1.1 200") && head.ends_with("\r\n\r\n"),
+            "{head}"
+        );
+        client
+    };
+
+    // 32 MiB sent through the tunnel while its echo comes back: both ways at once, far
+    // more than the sockets buffer, and all of it arrives.
+    let mut client = open_tunnel(&echo_target);
+    let mut sender = client.try_clone().unwrap();
+    let sent: Vec<u8> = (0..32u32 << 20).map(|i| (i % 251) as u8).collect();
+    let expected = sent.clone();
+    let sending = std::thread::spawn(move || sender.write_all(&sent).unwrap());
+    let mut echoed = vec![0u8; expected.len()];
+    client.read_exact(&mut echoed).unwrap();
+    sending.join().unwrap();
+    assert!(echoed == expected, "the echo differs");
+
     // A tunnel with bytes moving every 0.3 s outlives its 1 s idle limit; once nothing moves,
     // airlock closes both ends.
-    let address = server.url.trim_start_matches("http://");
-    let mut client = TcpStream::connect(address).unwrap();
-    client
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .unwrap();
-    write!(
-        client,
-        "CONNECT {idle_target} HTTP/1.1\r\nHost: {idle_target}\r\n\r\n"
-    )
-    .unwrap();
-    let mut head = [0u8; 256];
-    let n = client.read(&mut head).unwrap();
-    assert!(
-        String::from_utf8_lossy(&head[..n]).starts_with("HTTP/1.1 200"),
-        "{}",
-        String::from_utf8_lossy(&head[..n])
-    );
+    let mut client = open_tunnel(&idle_target);
     let (mut far, _) = waiting.accept().unwrap();
     far.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     for _ in 0..8 {

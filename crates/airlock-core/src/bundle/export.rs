@@ -134,17 +134,20 @@ pub fn export(
     let mut volumes: Vec<Volume> = Vec::new();
     let mut entries = Vec::with_capacity(blobs.len());
     let mut writer: Option<(String, VolumeWriter)> = None;
-    // Read ahead on a thread of their own, in the order they are written.
-    let jobs = carried()
+    // Read ahead on a thread of their own, in the order they are written; the bytes made
+    // in memory move there.
+    let jobs = blobs
+        .iter_mut()
+        .filter(|(digest, _)| !in_base.contains(*digest))
         .map(|(digest, (size, source))| {
             let job = match source {
-                Source::Store => Job::File(store.blob_path(digest)),
-                Source::Memory(bytes) => Job::Memory(bytes.clone()),
+                Source::Store => Job::Store(*digest),
+                Source::Memory(bytes) => Job::Memory(std::mem::take(bytes)),
             };
             (job, *size)
         })
         .collect();
-    let mut reader = BlobReader::start(jobs);
+    let mut reader = BlobReader::start(store.clone(), jobs);
     for (digest, (size, source)) in &blobs {
         if in_base.contains(digest) {
             entries.push(BlobEntry {

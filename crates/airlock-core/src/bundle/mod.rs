@@ -47,7 +47,7 @@ pub enum BundleError {
     #[error("no exporter key to check bundles with")]
     NoTrustedKeys,
     #[error(
-        "no repo named {name:?} in {config} (configured: {repos}), nor a mirror imported here (imported and signed by this site: {imported})"
+        "no repo named {name:?} in {config} (configured: {repos}), nor a mirror imported here (imported: {imported})"
     )]
     NotImported {
         name: String,

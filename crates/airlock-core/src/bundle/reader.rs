@@ -6,10 +6,10 @@
 
 use std::fs::File;
 use std::io;
-use std::path::PathBuf;
 use std::sync::mpsc::{Receiver, Sender, SyncSender};
 
 use super::volume::{ReadAhead, read_full};
+use crate::storage::{ContentStore, Sha256};
 
 const CHUNK: usize = 1 << 20;
 /// Chunks read ahead of the caller: enough to ride over a slow read, few enough to keep
@@ -18,7 +18,8 @@ const AHEAD: usize = 16;
 
 /// Where a blob's bytes come from.
 pub enum Job {
-    File(PathBuf),
+    /// The store's blob of that digest.
+    Store(Sha256),
     /// Made in memory by the export (the trees' manifests, state files).
     Memory(Vec<u8>),
 }
@@ -39,12 +40,12 @@ pub struct BlobReader {
 impl BlobReader {
     /// Starts reading `jobs` in order, each blob `size` bytes as listed: one byte more is read
     /// when there is one, so that a file longer than listed shows, but no more.
-    pub fn start(jobs: Vec<(Job, u64)>) -> BlobReader {
+    pub fn start(store: ContentStore, jobs: Vec<(Job, u64)>) -> BlobReader {
         let (send, pieces) = std::sync::mpsc::sync_channel(AHEAD);
         let (free, recycled) = std::sync::mpsc::channel();
         let thread = std::thread::spawn(move || {
             for (job, size) in jobs {
-                if !read_job(job, size, &send, &recycled) {
+                if !read_job(&store, job, size, &send, &recycled) {
                     return;
                 }
             }
@@ -85,14 +86,20 @@ impl Drop for BlobReader {
 }
 
 /// Sends one blob's chunks and its end; false when the caller is gone or the blob failed.
-fn read_job(job: Job, size: u64, send: &SyncSender<Piece>, recycled: &Receiver<Vec<u8>>) -> bool {
+fn read_job(
+    store: &ContentStore,
+    job: Job,
+    size: u64,
+    send: &SyncSender<Piece>,
+    recycled: &Receiver<Vec<u8>>,
+) -> bool {
     let path = match job {
         Job::Memory(bytes) => {
             let n = bytes.len();
             return (n == 0 || send.send(Piece::Data(bytes, n)).is_ok())
                 && send.send(Piece::End).is_ok();
         }
-        Job::File(path) => path,
+        Job::Store(digest) => store.blob_path(&digest),
     };
     let mut file = match File::open(&path) {
         Ok(file) => ReadAhead::new(file),
@@ -103,7 +110,9 @@ fn read_job(job: Job, size: u64, send: &SyncSender<Piece>, recycled: &Receiver<V
     };
     let mut left = size + 1;
     while left > 0 {
-        let mut chunk = recycled.try_recv().unwrap_or_else(|_| vec![0; CHUNK]);
+        // Only read buffers come back into use: an in-memory blob's own buffer is dropped.
+        let reused = std::iter::from_fn(|| recycled.try_recv().ok()).find(|c| c.len() == CHUNK);
+        let mut chunk = reused.unwrap_or_else(|| vec![0; CHUNK]);
         let want = chunk.len().min(usize::try_from(left).unwrap_or(usize::MAX));
         let n = match read_full(&mut file, &mut chunk[..want]) {
             Ok(n) => n,

@@ -10,7 +10,7 @@ use crate::apt::release::renewal_due;
 use crate::openpgp::SiteKey;
 use crate::report::Reporter;
 use crate::site::Site;
-use crate::storage::{StorageError, TreeSet};
+use crate::storage::TreeSet;
 
 /// What a renewal did: a report per mirror, and the mirrors it could not renew (the others
 /// were renewed all the same).
@@ -35,7 +35,9 @@ pub fn renew_imported(
         return Ok(Renewed::default());
     }
     let _lock = site.lock(reporter)?;
-    let imported = imported_mirrors(site)?;
+    let mut renewed = Renewed::default();
+    let (imported, unreadable) = imported_mirrors(site);
+    renewed.failed.extend(unreadable);
     let chosen: Vec<String> = match names {
         None => imported,
         Some(names) => {
@@ -55,13 +57,14 @@ pub fn renew_imported(
             names.to_vec()
         }
     };
-    let mut renewed = Renewed::default();
     if chosen.is_empty() {
         return Ok(renewed);
     }
     let key = site.signing_key()?;
     for name in chosen {
         match renew(site, &name, &key, now) {
+            // A verbatim mirror has no suite this site signs.
+            Ok(report) if report.suites.is_empty() => {}
             Ok(report) => renewed.reports.push(report),
             Err(e) => renewed.failed.push((name, e)),
         }
@@ -69,13 +72,14 @@ pub fn renew_imported(
     Ok(renewed)
 }
 
-/// The apt trees an import re-signed here that no publish of this site maintains: mirrors,
-/// whether this config names them or not. Only their manifests' notes are read.
-fn imported_mirrors(site: &Site) -> Result<Vec<String>, StorageError> {
+/// The apt trees an import made that no publish of this site maintains: mirrors, whether this
+/// config names them or not (only their manifests' notes are read); and the trees whose notes
+/// could not be read, each on its own.
+fn imported_mirrors(site: &Site) -> (Vec<String>, Vec<(String, BundleError)>) {
     let apt = &site.config.apt;
-    let mut names = Vec::new();
+    let (mut names, mut unreadable) = (Vec::new(), Vec::new());
     let Ok(entries) = std::fs::read_dir(site.data_dir().join("trees/apt")) else {
-        return Ok(names);
+        return (names, unreadable);
     };
     for entry in entries.flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
@@ -83,14 +87,16 @@ fn imported_mirrors(site: &Site) -> Result<Vec<String>, StorageError> {
         {
             continue;
         }
-        let notes = TreeSet::apt(site.data_dir(), &name).current_notes()?;
-        let has = |key: &str| notes.iter().flatten().any(|(k, _)| k == key);
-        if has(IMPORTED_NOTE) && has(RESIGNED_NOTE) {
-            names.push(name);
+        match TreeSet::apt(site.data_dir(), &name).current_notes() {
+            Ok(notes) if notes.iter().flatten().any(|(k, _)| k == IMPORTED_NOTE) => {
+                names.push(name)
+            }
+            Ok(_) => {}
+            Err(e) => unreadable.push((name, e.into())),
         }
     }
     names.sort();
-    Ok(names)
+    (names, unreadable)
 }
 
 fn renew(
@@ -118,6 +124,9 @@ fn renew(
         suites: Vec::new(),
         written: false,
     };
+    // Imports before the note existed: a Release naming this key was signed here.
+    let resigned = previous.note(RESIGNED_NOTE).next().is_some();
+    let fingerprint = key.fingerprint();
     for suite in suites(&previous) {
         if !previous
             .entries
@@ -126,6 +135,14 @@ fn renew(
             continue;
         }
         let release = SignedRelease::read(name, &previous, &store, &suite, valid_for)?;
+        let ours = resigned
+            || release
+                .text
+                .lines()
+                .any(|l| l.strip_prefix("Signed-By: ") == Some(fingerprint.as_str()));
+        if !ours {
+            continue;
+        }
         // Half of the validity it was given gone, whatever the config says now.
         let until = release.parsed.valid_until;
         let due = match (release.parsed.date, until) {

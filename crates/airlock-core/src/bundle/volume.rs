@@ -483,6 +483,7 @@ pub fn entry_problem(kind: tar::EntryType, path: &[u8]) -> Option<String> {
 mod tests {
     use super::super::reader::Job;
     use super::*;
+    use crate::storage::ContentStore;
 
     #[test]
     fn refuses_everything_but_blobs() {
@@ -517,7 +518,7 @@ mod tests {
                 .iter()
                 .map(|b| (Job::Memory(b.clone()), b.len() as u64))
                 .collect();
-            let mut reader = BlobReader::start(jobs);
+            let mut reader = BlobReader::start(ContentStore::new(dir.path()), jobs);
             for blob in &blobs {
                 let digest = Sha256::of(blob);
                 writer
@@ -552,11 +553,13 @@ mod tests {
         let path = dir.path().join("v.tar");
         let mut writer = VolumeWriter::create(&path, false, 0).unwrap();
         let digest = Sha256::of(b"right");
+        let store = ContentStore::new(dir.path());
         // Its bytes changed, or it grew: read from the store as it is now.
         for (bytes, size) in [(&b"wrong"[..], 5), (b"right, and more", 5)] {
-            let blob = dir.path().join("blob");
+            let blob = store.blob_path(&digest);
+            std::fs::create_dir_all(blob.parent().unwrap()).unwrap();
             std::fs::write(&blob, bytes).unwrap();
-            let mut reader = BlobReader::start(vec![(Job::File(blob.clone()), size)]);
+            let mut reader = BlobReader::start(store.clone(), vec![(Job::Store(digest), size)]);
             let err = writer
                 .append(&digest, size, &mut reader, &blob, |_| {})
                 .unwrap_err();

@@ -2,15 +2,18 @@
 //! byte tunnel (HTTPS cannot be checked or cached, only passed on).
 
 use std::io;
-use std::time::Duration;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
 
 use axum::extract::Request;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use hyper_util::rt::TokioIo;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
-use tokio::time::timeout;
 
 use super::{Proxy, normalize_host};
 
@@ -64,36 +67,90 @@ pub async fn handle(proxy: &Proxy, request: Request) -> Response {
 /// Bytes both ways until both sides have closed, or until none moved for `idle`: a client
 /// that went away without closing would otherwise hold its upstream connection forever.
 async fn tunnel(
-    client: impl AsyncRead + AsyncWrite,
+    client: impl AsyncRead + AsyncWrite + Unpin,
     upstream: TcpStream,
     idle: Duration,
 ) -> io::Result<()> {
-    let (mut from_client, mut to_client) = tokio::io::split(client);
-    let (mut from_upstream, mut to_upstream) = upstream.into_split();
-    let (mut up, mut down) = (vec![0u8; 16 << 10], vec![0u8; 16 << 10]);
-    let (mut client_open, mut upstream_open) = (true, true);
-    let stalled = || io::Error::new(io::ErrorKind::TimedOut, "idle");
-    while client_open || upstream_open {
-        // A fresh timer each round: any byte either way starts the wait again.
-        tokio::select! {
-            read = from_client.read(&mut up), if client_open => match read? {
-                0 => {
-                    client_open = false;
-                    to_upstream.shutdown().await?;
-                }
-                n => timeout(idle, to_upstream.write_all(&up[..n])).await.map_err(|_| stalled())??,
-            },
-            read = from_upstream.read(&mut down), if upstream_open => match read? {
-                0 => {
-                    upstream_open = false;
-                    to_client.shutdown().await?;
-                }
-                n => timeout(idle, to_client.write_all(&down[..n])).await.map_err(|_| stalled())??,
-            },
-            () = tokio::time::sleep(idle) => return Err(stalled()),
+    let started = Instant::now();
+    let last = Arc::new(AtomicU64::new(0));
+    let mut client = Active::new(client, &last, started);
+    let mut upstream = Active::new(upstream, &last, started);
+    tokio::select! {
+        copied = tokio::io::copy_bidirectional(&mut client, &mut upstream) => copied.map(drop),
+        () = stalled(&last, started, idle) => Err(io::Error::new(io::ErrorKind::TimedOut, "idle")),
+    }
+}
+
+/// Returns once nothing was read or written for `idle`.
+async fn stalled(last: &AtomicU64, started: Instant, idle: Duration) {
+    loop {
+        let quiet = started
+            .elapsed()
+            .saturating_sub(Duration::from_millis(last.load(Ordering::Relaxed)));
+        if quiet >= idle {
+            return;
+        }
+        tokio::time::sleep(idle - quiet).await;
+    }
+}
+
+/// A stream that notes when bytes last moved through it, either way.
+struct Active<S> {
+    inner: S,
+    last: Arc<AtomicU64>,
+    started: Instant,
+}
+
+impl<S> Active<S> {
+    fn new(inner: S, last: &Arc<AtomicU64>, started: Instant) -> Active<S> {
+        Active {
+            inner,
+            last: last.clone(),
+            started,
         }
     }
-    Ok(())
+
+    fn moved(&self) {
+        let now = self.started.elapsed().as_millis() as u64;
+        self.last.store(now, Ordering::Relaxed);
+    }
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for Active<S> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let before = buf.filled().len();
+        let polled = Pin::new(&mut self.inner).poll_read(cx, buf);
+        if buf.filled().len() > before {
+            self.moved();
+        }
+        polled
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for Active<S> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let polled = Pin::new(&mut self.inner).poll_write(cx, buf);
+        if matches!(polled, Poll::Ready(Ok(n)) if n > 0) {
+            self.moved();
+        }
+        polled
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
 }
 
 fn bad_gateway(target: &str, why: &str) -> Response {

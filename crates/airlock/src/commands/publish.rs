@@ -17,6 +17,12 @@ pub fn run(site: &Site, args: PublishArgs, reporter: &dyn Reporter) -> anyhow::R
         .partition(|n| site.config.repo(n).is_some());
     let renewed = renew::renew_imported(site, (!all).then_some(&mirrors[..]), reporter, now)?;
     print_reports(&renewed.reports);
+    // Told now, whatever happens to the repos below.
+    let failed = renewed.failed.len();
+    for (name, e) in renewed.failed {
+        let e = anyhow::Error::from(e).context(format!("cannot sign imported mirror {name} again"));
+        reporter.warn(&format!("{e:#}"));
+    }
     // An empty list of repos means every repo.
     if all || !repos.is_empty() {
         let reports = publish::publish(site, &repos, reporter, now)?;
@@ -28,14 +34,10 @@ pub fn run(site: &Site, args: PublishArgs, reporter: &dyn Reporter) -> anyhow::R
         let combined = combine::publish_combined(site, changed, reporter, now)?;
         print_reports(&combined);
     }
-    // Every failure told; the last one is the command's error.
-    let mut failed = renewed.failed.into_iter().peekable();
-    while let Some((name, e)) = failed.next() {
-        let e = anyhow::Error::from(e).context(format!("cannot sign imported mirror {name} again"));
-        if failed.peek().is_none() {
-            return Err(e);
-        }
-        reporter.warn(&format!("{e:#}"));
+    if failed > 0 {
+        anyhow::bail!(
+            "{failed} imported mirror(s) could not be signed again (see the warnings above)"
+        );
     }
     Ok(())
 }
