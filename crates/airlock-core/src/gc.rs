@@ -18,7 +18,7 @@ use crate::simplestreams::custom::CustomImages;
 use crate::site::Site;
 use crate::snap::SnapError;
 use crate::snap::catalog::Catalog;
-use crate::storage::{Manifest, Sha256, StorageError};
+use crate::storage::{Sha256, StorageError, TreeSet};
 
 #[derive(Debug, thiserror::Error)]
 pub enum GcError {
@@ -108,24 +108,14 @@ fn references(site: &Site) -> Result<HashSet<Sha256>, GcError> {
     let data = site.data_dir();
     let mut referenced = HashSet::new();
     // Every tree manifest: the served ones, those kept for the grace period, leftovers.
-    let trees = data.join("trees");
-    let mut folders = vec![trees.join("images")];
-    if let Ok(names) = std::fs::read_dir(trees.join("apt")) {
-        for name in names {
-            folders.push(name.map_err(read_err(&trees))?.path());
-        }
-    }
-    for folder in folders {
-        let Ok(entries) = std::fs::read_dir(&folder) else {
-            continue;
-        };
-        for entry in entries {
-            let path = entry.map_err(read_err(&folder))?.path();
-            if path.extension().is_none_or(|e| e != "manifest") || !path.is_file() {
-                continue;
-            }
-            let text = std::fs::read_to_string(&path).map_err(read_err(&path))?;
-            let manifest = Manifest::parse(&text, &path)?;
+    let mut trees = vec![TreeSet::area(data, "images")];
+    trees.extend(
+        TreeSet::apt_names(data)?
+            .iter()
+            .map(|n| TreeSet::apt(data, n)),
+    );
+    for tree in trees {
+        for manifest in tree.manifests()? {
             referenced.extend(manifest.entries.values().map(|e| e.sha256));
         }
     }

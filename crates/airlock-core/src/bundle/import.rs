@@ -226,11 +226,12 @@ pub fn import(
     let added = staging.commit()?;
     // A content new here makes this import a first one for the room estimate: it says nothing
     // about the next bundle.
-    let first = ready.iter().any(|(content, _, _)| match content.area {
-        Area::Apt => !TreeSet::apt(site.data_dir(), &content.name).is_published(),
-        Area::Images => !TreeSet::area(site.data_dir(), "images").is_published(),
-        Area::Snaps => !Catalog::path(site.data_dir()).exists(),
-    });
+    let first = ready
+        .iter()
+        .any(|(content, _, _)| match trees_of(site, content) {
+            Some(trees) => !trees.is_published(),
+            None => !Catalog::path(site.data_dir()).exists(),
+        });
     let key = if ready
         .iter()
         .any(|(c, _, _)| c.signing == Signing::Site && c.area != Area::Snaps)
@@ -603,15 +604,12 @@ fn switch(
         },
         _ => {}
     }
-    let Some(mut manifest) = tree else {
+    // Snaps are a state file only: a tree given for them is not published anywhere.
+    let (Some(mut manifest), Some(trees)) = (tree, trees_of(site, content)) else {
         return Ok(0);
     };
     let staging = store.staging();
     let grace = site.config.site.grace.0.as_secs() as i64;
-    let trees = match content.area {
-        Area::Apt => TreeSet::apt(data, &content.name),
-        _ => TreeSet::area(data, "images"),
-    };
     let previous = trees.current()?.unwrap_or_default();
     if content.signing == Signing::Site {
         let key = key.expect("loaded when a content is signed by the site");
@@ -644,6 +642,15 @@ fn switch(
     let files = manifest.entries.len() as u64;
     trees.publish(&store, staging, &manifest, &previous)?;
     Ok(files)
+}
+
+/// The trees a content is published as; none for the snaps (a state file only).
+fn trees_of(site: &Site, content: &Content) -> Option<TreeSet> {
+    match content.area {
+        Area::Apt => Some(TreeSet::apt(site.data_dir(), &content.name)),
+        Area::Images => Some(TreeSet::area(site.data_dir(), "images")),
+        Area::Snaps => None,
+    }
 }
 
 /// Notes the bundle a tree came from.

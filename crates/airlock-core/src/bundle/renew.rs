@@ -78,11 +78,11 @@ pub fn renew_imported(
 fn imported_mirrors(site: &Site) -> (Vec<String>, Vec<(String, BundleError)>) {
     let apt = &site.config.apt;
     let (mut names, mut unreadable) = (Vec::new(), Vec::new());
-    let Ok(entries) = std::fs::read_dir(site.data_dir().join("trees/apt")) else {
-        return (names, unreadable);
+    let all = match TreeSet::apt_names(site.data_dir()) {
+        Ok(all) => all,
+        Err(e) => return (names, vec![("trees/apt".into(), e.into())]),
     };
-    for entry in entries.flatten() {
-        let name = entry.file_name().to_string_lossy().into_owned();
+    for name in all {
         if site.config.repo(&name).is_some() || apt.publish.iter().any(|p| p.name.as_str() == name)
         {
             continue;
@@ -95,7 +95,6 @@ fn imported_mirrors(site: &Site) -> (Vec<String>, Vec<(String, BundleError)>) {
             Err(e) => unreadable.push((name, e.into())),
         }
     }
-    names.sort();
     (names, unreadable)
 }
 

@@ -71,31 +71,47 @@ impl History {
 
     /// Adds one run, keeping the last [`KEEP`] updates and the last first run of its source.
     pub fn record(data_dir: &Path, run: Run) -> Result<(), StorageError> {
-        let mut history = History::load(data_dir)?;
-        history.runs.push(run);
-        history.trim();
-        save_json(&Self::path(data_dir), &history)
+        History::load(data_dir)?.with(run).save(data_dir)
     }
 
     /// [`History::record`] after a publish: the run itself succeeded, so a failure here is
     /// only a warning.
     pub fn record_or_warn(data_dir: &Path, run: Run, reporter: &dyn Reporter) {
-        // A damaged history would stop every later record: kept aside, a new one begun.
-        if let Err(StorageError::Corrupt { path, reason }) = History::load(data_dir) {
-            let aside = path.with_extension("json.damaged");
-            if std::fs::rename(&path, &aside).is_ok() {
+        let missed = |e: StorageError| {
+            reporter.warn(&format!(
+                "{e}: the next sync's room estimate will miss this run"
+            ))
+        };
+        let history = match History::load(data_dir) {
+            Ok(history) => history,
+            // A damaged history would stop every later record: kept aside, a new one begun.
+            Err(StorageError::Corrupt { path, reason }) => {
+                let aside = path.with_extension("json.damaged");
+                if let Err(source) = std::fs::rename(&path, &aside) {
+                    return missed(StorageError::Write { path, source });
+                }
                 reporter.warn(&format!(
                     "{} was damaged ({reason}): kept as {}, a new history begins",
                     path.display(),
                     aside.display()
                 ));
+                History::default()
             }
+            Err(e) => return missed(e),
+        };
+        if let Err(e) = history.with(run).save(data_dir) {
+            missed(e);
         }
-        if let Err(e) = History::record(data_dir, run) {
-            reporter.warn(&format!(
-                "{e}: the next sync's room estimate will miss this run"
-            ));
-        }
+    }
+
+    fn with(mut self, run: Run) -> History {
+        self.runs.push(run);
+        self.trim();
+        self
+    }
+
+    fn save(&self, data_dir: &Path) -> Result<(), StorageError> {
+        save_json(&Self::path(data_dir), self)
     }
 
     fn trim(&mut self) {

@@ -243,6 +243,65 @@ impl TreeSet {
         Ok(Some(notes))
     }
 
+    /// The names of the data folder's apt trees (`trees/apt/NAME`), served or not, sorted.
+    pub fn apt_names(data_dir: &Path) -> Result<Vec<String>, StorageError> {
+        let dir = data_dir.join("trees/apt");
+        let read_err = |source| StorageError::Read {
+            path: dir.clone(),
+            source,
+        };
+        let entries = match fs::read_dir(&dir) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(read_err(e)),
+        };
+        let mut names = Vec::new();
+        for entry in entries {
+            names.push(
+                entry
+                    .map_err(read_err)?
+                    .file_name()
+                    .to_string_lossy()
+                    .into_owned(),
+            );
+        }
+        names.sort();
+        Ok(names)
+    }
+
+    /// Every manifest the set keeps: the served tree's, and those of trees a publish has not
+    /// removed yet (superseded, or left by a crash).
+    pub fn manifests(&self) -> Result<Vec<Manifest>, StorageError> {
+        let entries = match fs::read_dir(&self.trees) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(source) => {
+                return Err(StorageError::Read {
+                    path: self.trees.clone(),
+                    source,
+                });
+            }
+        };
+        let mut manifests = Vec::new();
+        for entry in entries {
+            let path = entry
+                .map_err(|source| StorageError::Read {
+                    path: self.trees.clone(),
+                    source,
+                })?
+                .path();
+            if path.extension().is_none_or(|e| e != "manifest") || !path.is_file() {
+                continue;
+            }
+            let text = fs::read_to_string(&path).map_err(|source| StorageError::Read {
+                path: path.clone(),
+                source,
+            })?;
+            manifests.push(Manifest::parse(&text, &path)?);
+        }
+        Ok(manifests)
+    }
+
     /// Whether a tree is served at all.
     pub fn is_published(&self) -> bool {
         self.current_id().is_some()
@@ -602,8 +661,11 @@ mod tests {
         let mut retired = entry(&store, b"old");
         retired.retired = Some(1234);
         m2.entries.insert("pool/a/old.deb".into(), retired);
+        assert_eq!(set.manifests().unwrap(), vec![m1.clone()]);
         set.publish(&store, store.staging(), &m2, &m1).unwrap();
         assert_eq!(std::fs::read(&served).unwrap(), b"two");
+        assert_eq!(set.manifests().unwrap(), vec![m2.clone()]);
+        assert_eq!(TreeSet::apt_names(dir.path()).unwrap(), ["local"]);
         assert_eq!(set.current().unwrap(), Some(m2));
         // Only the served tree and its manifest remain.
         assert_eq!(
