@@ -586,3 +586,138 @@ fn pull_through_fetches_each_file_once_and_never_stores_a_bad_one() {
         "{asked:?}"
     );
 }
+
+/// The gateway pulls the image stream through too: MAAS, pointed at images.maas.io, gets
+/// the upstream's documents as the upstream signed them (checked here by gpgv with the
+/// upstream's key) and every file they list, each fetched once and checked first.
+#[test]
+fn pull_through_serves_the_image_stream_as_the_upstream_signed_it() {
+    use common::stream::{Stream, clearsigned_json};
+    use sha2::Digest;
+    let stream = Stream::new();
+    let upstream = Upstream::serve(stream.path());
+    let site = Site::new(
+        "ed25519",
+        &format!(
+            "[images]\nurl = \"http://images.maas.io/ephemeral-v3/stable/\"\nkeyring = \"{}\"\n\n[proxy]\nupstream = true\n\n[[proxy.route]]\nhost = \"images.maas.io\"\npath = \"/ephemeral-v3/stable\"\nto = \"images\"\nupstream = \"{}/\"\n",
+            stream.keyring.display(),
+            upstream.url
+        ),
+    );
+    let server = site.serve();
+    let get = |path: &str| {
+        curl(&[
+            "-s",
+            "--path-as-is",
+            "-w",
+            "\n%{http_code}",
+            "-x",
+            &server.url,
+            &format!("http://images.maas.io/ephemeral-v3/stable/{path}"),
+        ])
+        .stdout
+    };
+    let ok = |path: &str| {
+        let mut body = get(path);
+        let end = body.iter().rposition(|b| *b == b'\n').unwrap();
+        assert_eq!(
+            &body[end + 1..],
+            b"200",
+            "{path}: {}",
+            String::from_utf8_lossy(&body)
+        );
+        body.truncate(end);
+        body
+    };
+    let verified = |path: &str| {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("document.sjson");
+        std::fs::write(&file, ok(path)).unwrap();
+        let (good, said) = common::gpgv(&stream.keyring, &[&file]);
+        assert!(good, "gpgv {path}: {said}");
+        clearsigned_json(&std::fs::read_to_string(&file).unwrap())
+    };
+
+    // A file whose bytes differ from its signed products document: refused, not kept.
+    let tampered = "noble/amd64/20250201/squashfs";
+    upstream.fault(tampered, Fault::Corrupt);
+    let said = String::from_utf8(get(tampered)).unwrap();
+    assert!(
+        said.ends_with("502") && said.contains("the signed index says"),
+        "{said}"
+    );
+    upstream.clear_faults();
+
+    // Read as MAAS reads it: every document, every item.
+    let mut items = Vec::new();
+    let index = verified("streams/v1/index.sjson");
+    for (content_id, entry) in index["index"].as_object().unwrap() {
+        let products = verified(entry["path"].as_str().unwrap());
+        assert_eq!(&products["content_id"], content_id);
+        for product in products["products"].as_object().unwrap().values() {
+            for version in product["versions"].as_object().unwrap().values() {
+                for item in version["items"].as_object().unwrap().values() {
+                    let path = item["path"].as_str().unwrap();
+                    let body = ok(path);
+                    assert_eq!(body.len() as u64, item["size"].as_u64().unwrap(), "{path}");
+                    assert_eq!(
+                        hex::encode(sha2::Sha256::digest(&body)),
+                        item["sha256"].as_str().unwrap(),
+                        "{path}"
+                    );
+                    items.push(path.to_string());
+                }
+            }
+        }
+    }
+    assert!(items.len() > 20 && items.contains(&tampered.to_string()));
+    // The unsigned form is the verified text.
+    let json: serde_json::Value = serde_json::from_slice(&ok("streams/v1/index.json")).unwrap();
+    assert_eq!(json, index);
+    let asked = upstream.take_requests();
+    for path in items.iter().collect::<std::collections::BTreeSet<_>>() {
+        let times = asked
+            .iter()
+            .filter(|r| r.split(' ').next() == Some(path))
+            .count();
+        let want = if path == tampered { 2 } else { 1 };
+        assert_eq!(times, want, "{path}: {asked:?}");
+    }
+
+    // Again: everything from the store, documents included (checked at most every 30 s).
+    for path in &items {
+        ok(path);
+    }
+    ok("streams/v1/index.sjson");
+    assert_eq!(upstream.take_requests(), Vec::<String>::new());
+
+    // Paths no signed document lists are never fetched; nor are other document names.
+    for path in [
+        "noble/amd64/20250301/squashfs",
+        "streams/v1/other.sjson",
+        "streams/v1/index.json.gpg",
+        "../../etc/passwd",
+    ] {
+        let said = String::from_utf8(get(path)).unwrap();
+        assert!(
+            said.ends_with("404") || said.ends_with("400"),
+            "{path}: {said}"
+        );
+    }
+    assert_eq!(upstream.take_requests(), Vec::<String>::new());
+
+    // After a restart, with an index that no longer verifies: nothing is served from it.
+    drop(server);
+    let server = site.serve();
+    upstream.fault("streams/v1/index.sjson", Fault::Corrupt);
+    let said = curl(&[
+        "-s",
+        "-w",
+        "\n%{http_code}",
+        "-x",
+        &server.url,
+        "http://images.maas.io/ephemeral-v3/stable/streams/v1/index.sjson",
+    ]);
+    let said = String::from_utf8(said.stdout).unwrap();
+    assert!(said.ends_with("502"), "{said}");
+}

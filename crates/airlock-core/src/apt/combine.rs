@@ -408,6 +408,7 @@ fn combine(
                         component,
                         arch,
                         text,
+                        upstream: None,
                     },
                     count,
                 )

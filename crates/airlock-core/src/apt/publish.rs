@@ -21,7 +21,7 @@ use crate::config::AptRepoConfig;
 use crate::openpgp::SiteKey;
 use crate::report::{Reporter, Unit};
 use crate::site::Site;
-use crate::storage::{Manifest, Sha256, Staging, TreeSet};
+use crate::storage::{Manifest, Sha256, Staging, StorageError, TreeSet};
 use crate::util::parallel_map;
 
 /// Bumped when the layout of published files changes, so that an upgrade republishes.
@@ -178,6 +178,7 @@ fn publish_repo(
                         component: i.component.clone(),
                         arch: i.arch.clone(),
                         text: i.render(),
+                        upstream: None,
                     })
                     .collect();
                 write_signed_suite(&info, &texts, key, &staging, &mut manifest)?;
@@ -319,6 +320,26 @@ pub(crate) struct IndexText {
     pub component: String,
     pub arch: String,
     pub text: String,
+    /// Upstream's own compressed files of this index, used when `text` is upstream's.
+    pub upstream: Option<UpstreamIndex>,
+}
+
+/// An upstream's compressed files of one index, each checked against its signed Release.
+/// A mirror that keeps a whole index publishes them instead of compressing the text again:
+/// on Debian's main index that saves seconds of xz, and clients get upstream's smaller files.
+#[derive(Clone)]
+pub(crate) struct UpstreamIndex {
+    /// The text they decompress to, as the signed Release lists it.
+    pub plain: Sha256,
+    pub files: Vec<UpstreamFile>,
+}
+
+#[derive(Clone)]
+pub(crate) struct UpstreamFile {
+    pub format: Format,
+    /// A complete, verified download, adopted into the staging when used.
+    pub path: std::path::PathBuf,
+    pub sha256: Sha256,
 }
 
 impl IndexText {
@@ -345,34 +366,33 @@ pub(crate) fn write_signed_suite(
     manifest: &mut Manifest,
 ) -> Result<(), AptError> {
     let suite = &info.suite_dir;
-    // Compression is the expensive part: every (index, format) pair on its own core.
-    let jobs: Vec<(&String, Format)> = indices
+    let plains: Vec<Sha256> = indices
         .iter()
-        .flat_map(|i| [(&i.text, Format::Gzip), (&i.text, Format::Xz)])
+        .map(|i| Sha256::of(i.text.as_bytes()))
         .collect();
-    let mut compressed =
-        parallel_map(&jobs, |(text, format)| format.compress(text.as_bytes())).into_iter();
+    // Upstream's own file where the text is upstream's; otherwise ours, every (index, format)
+    // pair compressed on its own core: compression is the expensive part.
+    let reused = |i: usize, format: Format| {
+        let upstream = indices[i].upstream.as_ref()?;
+        (upstream.plain == plains[i])
+            .then(|| upstream.files.iter().find(|f| f.format == format))
+            .flatten()
+    };
+    let jobs: Vec<(usize, Format)> = (0..indices.len())
+        .flat_map(|i| [(i, Format::Gzip), (i, Format::Xz)])
+        .filter(|&(i, format)| reused(i, format).is_none())
+        .collect();
+    let mut compressed: BTreeMap<(usize, Format), std::io::Result<Vec<u8>>> = jobs
+        .iter()
+        .copied()
+        .zip(parallel_map(&jobs, |&(i, format)| {
+            format.compress(indices[i].text.as_bytes())
+        }))
+        .collect();
     let mut files: Vec<IndexFile> = Vec::new();
-    for index in indices {
-        let mut next = || {
-            compressed
-                .next()
-                .expect("one result per job")
-                .map_err(|e| AptError::Compress {
-                    what: format!("{suite}/{}/{}", index.location().0, index.location().1),
-                    source: e,
-                })
-        };
-        let (gz, xz) = (next()?, next()?);
-        let release = render_component_release(info, &index.component, &index.arch);
+    for (i, index) in indices.iter().enumerate() {
         let (dir, base) = index.location();
-        for (name, bytes) in [
-            (base.to_string(), index.text.as_bytes()),
-            (format!("{base}.gz"), &gz[..]),
-            (format!("{base}.xz"), &xz[..]),
-            ("Release".to_string(), release.as_bytes()),
-        ] {
-            let sha256 = staging.add_bytes(bytes)?;
+        let mut add = |name: String, bytes: &[u8], sha256: Sha256| {
             let size = bytes.len() as u64;
             manifest.add(
                 &format!("dists/{suite}/{dir}/by-hash/SHA256/{sha256}"),
@@ -381,7 +401,35 @@ pub(crate) fn write_signed_suite(
             );
             manifest.add(&format!("dists/{suite}/{dir}/{name}"), sha256, size);
             files.push(IndexFile::new(format!("{dir}/{name}"), bytes, sha256));
+        };
+        staging.add_digested(plains[i], index.text.as_bytes())?;
+        add(base.to_string(), index.text.as_bytes(), plains[i]);
+        for format in [Format::Gzip, Format::Xz] {
+            let name = format!("{base}.{}", format.extension());
+            if let Some(file) = reused(i, format) {
+                let bytes = std::fs::read(&file.path).map_err(|source| StorageError::Read {
+                    path: file.path.clone(),
+                    source,
+                })?;
+                staging.adopt(file.path.clone(), file.sha256);
+                add(name, &bytes, file.sha256);
+                continue;
+            }
+            let bytes = compressed
+                .remove(&(i, format))
+                .expect("compressed when not reused")
+                .map_err(|e| AptError::Compress {
+                    what: format!("{suite}/{dir}/{name}"),
+                    source: e,
+                })?;
+            add(name, &bytes, staging.add_bytes(&bytes)?);
         }
+        let release = render_component_release(info, &index.component, &index.arch);
+        add(
+            "Release".into(),
+            release.as_bytes(),
+            staging.add_bytes(release.as_bytes())?,
+        );
     }
     files.sort_by(|a, b| a.path.cmp(&b.path));
     let release = render_release(info, &files);
@@ -417,13 +465,27 @@ pub(crate) fn add_signed_release(
 /// against 30 ms on 1.1 MB of Packages, 10 % larger).
 const XZ_BLOCK: u64 = 256 * 1024;
 
-#[derive(Clone, Copy)]
-enum Format {
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum Format {
     Gzip,
     Xz,
 }
 
 impl Format {
+    /// The format of an index file named `name`, when it is one we publish.
+    pub(crate) fn of(name: &str) -> Option<Format> {
+        [Format::Gzip, Format::Xz]
+            .into_iter()
+            .find(|f| name.ends_with(&format!(".{}", f.extension())))
+    }
+
+    fn extension(self) -> &'static str {
+        match self {
+            Format::Gzip => "gz",
+            Format::Xz => "xz",
+        }
+    }
+
     fn compress(self, data: &[u8]) -> std::io::Result<Vec<u8>> {
         match self {
             Format::Gzip => {

@@ -9,7 +9,10 @@
 //! and every index is served only as that InRelease lists it (by name or by hash). Pool files
 //! are served only when a verified Packages index lists them, with its size and SHA256: a
 //! path no index lists is never fetched, so this is no open proxy either. Identical misses
-//! wait for one download; nobody sees a byte before the whole file is verified.
+//! wait for one download; nobody sees a byte before the whole file is verified. Image
+//! streams follow the same rules with their signed documents (see [`stream`]).
+
+mod stream;
 
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
@@ -44,8 +47,8 @@ pub struct PullThrough {
     store: ContentStore,
     /// Decompressed indices while they are read.
     scratch: PathBuf,
-    /// By route index; `None` for routes to trees that are not mirrors.
-    archives: Vec<Option<Archive>>,
+    /// By route index; `None` for routes to trees that are neither mirrors nor the stream.
+    sources: Vec<Option<Source>>,
     downloads: Mutex<HashMap<Sha256, Outcome>>,
 }
 
@@ -69,6 +72,12 @@ impl Drop for Forget {
             .unwrap_or_else(|e| e.into_inner())
             .remove(&self.1);
     }
+}
+
+/// What a route pulls from.
+enum Source {
+    Archive(Box<Archive>),
+    Stream(Box<stream::Stream>),
 }
 
 /// One upstream archive as seen through one route.
@@ -103,20 +112,25 @@ impl PullThrough {
             retries: config.sync.retries,
             extra_roots: Vec::new(),
         })?;
-        let mut archives = Vec::new();
+        let mut sources = Vec::new();
         for route in &config.proxy.routes {
             let mirror = route
                 .to
                 .strip_prefix("/apt/")
                 .and_then(|name| config.mirror(name));
-            let archive = match (mirror, Url::parse(&route.upstream)) {
-                (Some(mirror), Ok(base)) => {
+            let images = config.images.as_ref().filter(|_| route.to == "/images");
+            let source = match (mirror, images, Url::parse(&route.upstream)) {
+                (_, Some(images), Ok(base)) => Some(Source::Stream(Box::new(stream::Stream::new(
+                    base,
+                    Keyring::load(&images.keyring)?,
+                )))),
+                (Some(mirror), _, Ok(base)) => {
                     let keyring = if mirror.keyring.is_empty() {
                         None
                     } else {
                         Some(Keyring::load(&mirror.keyring)?)
                     };
-                    Some(Archive {
+                    Some(Source::Archive(Box::new(Archive {
                         base,
                         mirror: mirror.clone(),
                         keyring,
@@ -124,24 +138,24 @@ impl PullThrough {
                         refreshing: tokio::sync::Mutex::new(()),
                         pool: Mutex::default(),
                         learned: tokio::sync::Mutex::default(),
-                    })
+                    })))
                 }
                 _ => None,
             };
-            archives.push(archive);
+            sources.push(source);
         }
         let data = &config.site.data_dir;
         Ok(PullThrough {
             http,
             store: ContentStore::new(data),
             scratch: data.join("cache/pull-through"),
-            archives,
+            sources,
             downloads: Mutex::default(),
         })
     }
 
     pub fn serves(&self, route: usize) -> bool {
-        self.archives.get(route).is_some_and(Option::is_some)
+        self.sources.get(route).is_some_and(Option::is_some)
     }
 
     /// Answers `path` (relative to the route's upstream) from the upstream, or says why not.
@@ -153,10 +167,12 @@ impl PullThrough {
         headers: &HeaderMap,
         small_files: &SmallFiles,
     ) -> Response {
-        let Some(Some(archive)) = self.archives.get(route) else {
-            return StatusCode::NOT_FOUND.into_response();
+        let located = match self.sources.get(route) {
+            Some(Some(Source::Archive(archive))) => self.locate(archive, path).await,
+            Some(Some(Source::Stream(stream))) => self.locate_in_stream(stream, path).await,
+            _ => return StatusCode::NOT_FOUND.into_response(),
         };
-        match self.locate(archive, path).await {
+        match located {
             Ok(expected) => {
                 let blob = self.store.blob_path(&expected.sha256);
                 match files::open(blob.clone(), small_files).await {

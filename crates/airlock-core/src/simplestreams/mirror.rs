@@ -538,7 +538,7 @@ fn select(
 
 /// Fetches a clearsigned document and checks it; returns the signed text, the signer and
 /// the document as served.
-async fn fetch_signed(
+pub(crate) async fn fetch_signed(
     http: &Http,
     keyring: &Keyring,
     url: &Url,
@@ -558,7 +558,10 @@ async fn fetch_signed(
     Ok((verified.text, verified.signer, body))
 }
 
-fn parse<T: serde::de::DeserializeOwned>(text: &str, url: &Url) -> Result<T, SimplestreamsError> {
+pub(crate) fn parse<T: serde::de::DeserializeOwned>(
+    text: &str,
+    url: &Url,
+) -> Result<T, SimplestreamsError> {
     serde_json::from_str(text)
         .map_err(|e| SimplestreamsError::upstream(url, format!("not a valid document: {e}")))
 }

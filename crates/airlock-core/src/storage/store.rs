@@ -212,7 +212,7 @@ impl Staging {
     }
 
     /// Stages bytes whose digest is known; skips the write if the store has them.
-    fn add_digested(&self, digest: Sha256, bytes: &[u8]) -> Result<(), StorageError> {
+    pub fn add_digested(&self, digest: Sha256, bytes: &[u8]) -> Result<(), StorageError> {
         if self.store.contains(&digest) {
             return Ok(());
         }

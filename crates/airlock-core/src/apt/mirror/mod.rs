@@ -23,7 +23,9 @@ use self::upstream::{Context, UpstreamSuite, fetch_listed, fetch_release};
 use super::AptError;
 use super::closure::{Candidate, ClosureOptions, Unsatisfied, close};
 use super::index::{IndexRecord, SourceRecord, extract_stanzas};
-use super::publish::{IndexText, retain_superseded, write_signed_suite};
+use super::publish::{
+    Format, IndexText, UpstreamFile, UpstreamIndex, retain_superseded, write_signed_suite,
+};
 use super::release::ReleaseInfo;
 use crate::config::{AptMirrorConfig, MirrorMode};
 use crate::net::{Http, HttpOptions, NetError};
@@ -203,6 +205,8 @@ struct Index {
     url: Url,
     plain: upstream::PlainIndex,
     records: Vec<IndexRecord>,
+    /// Upstream's compressed files, kept when the whole index may be published as it is.
+    upstream: Option<UpstreamIndex>,
 }
 
 async fn sync_mirror(
@@ -303,7 +307,8 @@ async fn sync_mirror(
     // 3. The Packages indices (verbatim mirrors keep the compressed files they fetch).
     let staging = Arc::new(store.staging());
     let keep = (config.mode == MirrorMode::Verbatim).then_some(&*staging);
-    let indices = fetch_indices(&context, config, &suites, keep, &*reporter).await?;
+    let whole = config.mode == MirrorMode::Filtered && config.packages.is_none();
+    let indices = fetch_indices(&context, config, &suites, keep, whole, &*reporter).await?;
     let source_indices = if config.sources {
         fetch_sources(&context, config, &suites, keep).await?
     } else {
@@ -393,6 +398,7 @@ async fn sync_mirror(
             }
         }
     }
+    drop_unused_upstream(&indices, &staging);
     retain_superseded(
         &previous,
         &mut manifest,
@@ -478,13 +484,17 @@ fn release_info(
 }
 
 /// Fetches, checks, decompresses and reads every Packages index of the mirror.
+/// With `whole` (every package of every index is kept), upstream's compressed files are
+/// fetched too, to publish as they are (see [`UpstreamIndex`]).
 async fn fetch_indices(
     context: &Arc<Context>,
     config: &AptMirrorConfig,
     suites: &[UpstreamSuite],
     keep: Option<&Staging>,
+    whole: bool,
     reporter: &dyn Reporter,
 ) -> Result<Vec<Index>, MirrorError> {
+    const COMPRESSED: [&str; 2] = ["Packages.gz", "Packages.xz"];
     let mut jobs = Vec::new();
     for (i, suite) in suites.iter().enumerate() {
         for component in config.components.iter() {
@@ -498,7 +508,19 @@ async fn fetch_indices(
                     &dir,
                     &["Packages.gz", "Packages.xz", "Packages"],
                 )?;
-                jobs.push((i, component.to_string(), arch.to_string(), path));
+                let listed = |name: &str| {
+                    let path = format!("{dir}/{name}");
+                    suite.release.files.get(&path)?.sha256.map(|s| (path, s))
+                };
+                let upstream = whole
+                    .then(|| listed("Packages"))
+                    .flatten()
+                    .map(|(_, plain)| {
+                        let files: Vec<(String, Sha256)> =
+                            COMPRESSED.iter().filter_map(|name| listed(name)).collect();
+                        (plain, files)
+                    });
+                jobs.push((i, component.to_string(), arch.to_string(), path, upstream));
             }
         }
     }
@@ -509,11 +531,14 @@ async fn fetch_indices(
     );
     // Identical indices (an architecture-independent component) are fetched once.
     let mut unique: BTreeMap<Sha256, (usize, String)> = BTreeMap::new();
-    for (i, _, _, path) in &jobs {
+    for (i, _, _, path, upstream) in &jobs {
         let sha256 = suites[*i].release.files[path]
             .sha256
             .expect("chosen for its SHA256");
         unique.entry(sha256).or_insert((*i, path.clone()));
+        for (path, sha256) in upstream.iter().flat_map(|(_, files)| files) {
+            unique.entry(*sha256).or_insert((*i, path.clone()));
+        }
     }
     let downloads = unique.into_iter().map(|(sha256, (i, path))| async move {
         let (partial, _) = fetch_listed(
@@ -533,48 +558,66 @@ async fn fetch_indices(
             .collect();
     // Verbatim mirrors store the plain text too, so they need its digest.
     let hash_plain = keep.is_some();
-    let reads = jobs.into_iter().map(|(i, component, arch, path)| {
-        let suite = &suites[i];
-        let compressed = fetched[&suite.release.files[&path]
-            .sha256
-            .expect("chosen for its SHA256")]
-            .clone();
-        let url = upstream::url(&context.base, &format!("dists/{}/{path}", suite.suite));
-        let plain_listed = suite
-            .release
-            .files
-            .get(&format!("{component}/binary-{arch}/Packages"))
-            .cloned();
-        let tmp = context.store.temp_dir();
-        async move {
-            let url_for_task = url.clone();
-            let (plain, records) = tokio::task::spawn_blocking(move || {
-                upstream::read_index(
-                    &compressed,
-                    &path,
-                    plain_listed.as_ref(),
-                    hash_plain,
-                    &tmp,
-                    &url_for_task,
-                )
-            })
-            .await
-            .map_err(|e| MirrorError::upstream(&url, &format!("reading failed: {e}")))??;
-            reporter.advance(task, 1);
-            Ok::<_, MirrorError>(Index {
-                suite: i,
-                component,
-                arch,
-                url,
+    let reads = jobs
+        .into_iter()
+        .map(|(i, component, arch, path, upstream)| {
+            let suite = &suites[i];
+            let compressed = fetched[&suite.release.files[&path]
+                .sha256
+                .expect("chosen for its SHA256")]
+                .clone();
+            let url = upstream::url(&context.base, &format!("dists/{}/{path}", suite.suite));
+            let plain_listed = suite
+                .release
+                .files
+                .get(&format!("{component}/binary-{arch}/Packages"))
+                .cloned();
+            let tmp = context.store.temp_dir();
+            let upstream = upstream.map(|(plain, files)| UpstreamIndex {
                 plain,
-                records,
-            })
-        }
-    });
+                files: files
+                    .into_iter()
+                    .filter_map(|(path, sha256)| {
+                        Some(UpstreamFile {
+                            format: Format::of(&path)?,
+                            path: fetched[&sha256].clone(),
+                            sha256,
+                        })
+                    })
+                    .collect(),
+            });
+            async move {
+                let url_for_task = url.clone();
+                let (plain, records) = tokio::task::spawn_blocking(move || {
+                    upstream::read_index(
+                        &compressed,
+                        &path,
+                        plain_listed.as_ref(),
+                        hash_plain,
+                        &tmp,
+                        &url_for_task,
+                    )
+                })
+                .await
+                .map_err(|e| MirrorError::upstream(&url, &format!("reading failed: {e}")))??;
+                reporter.advance(task, 1);
+                Ok::<_, MirrorError>(Index {
+                    suite: i,
+                    component,
+                    arch,
+                    url,
+                    plain,
+                    records,
+                    upstream,
+                })
+            }
+        });
     let indices = futures_util::future::try_join_all(reads).await?;
     for (sha256, compressed) in fetched {
         match keep {
             Some(staging) => staging.adopt(compressed, sha256),
+            // Kept until the indices are written (see [`drop_unused_upstream`]).
+            None if whole => {}
             // Only a carrier: the plain text is what filtered mirrors use.
             None => {
                 let _ = std::fs::remove_file(&compressed);
@@ -583,6 +626,18 @@ async fn fetch_indices(
     }
     reporter.finish(task);
     Ok(indices)
+}
+
+/// Removes the upstream compressed files that no published index took.
+fn drop_unused_upstream(indices: &[Index], staging: &Staging) {
+    for file in indices
+        .iter()
+        .flat_map(|i| i.upstream.iter().flat_map(|u| &u.files))
+    {
+        if !staging.contains(&file.sha256) {
+            let _ = std::fs::remove_file(&file.path);
+        }
+    }
 }
 
 /// Selected records, per index, in index order.
@@ -789,6 +844,7 @@ fn filtered_indices(
                 component: index.component.clone(),
                 arch: index.arch.clone(),
                 text,
+                upstream: index.upstream.clone(),
             },
             chosen.len(),
         ));
@@ -826,6 +882,7 @@ fn filtered_sources(
             component: index.component.clone(),
             arch: "source".into(),
             text,
+            upstream: None,
         });
     }
     Ok(out)

@@ -1,0 +1,285 @@
+//! Pull-through for a simplestreams feed (images.maas.io): what MAAS asks for under the
+//! stream's route is fetched from the upstream, checked and stored, then served.
+//!
+//! Every document (`streams/v1/*.sjson`) must carry a signature the images keyring verifies;
+//! it is passed on as signed, so MAAS keeps trusting the upstream's own key, and `.json`
+//! asks get the verified text. A document is fetched again at most every [`FRESH`]. Image
+//! files are fetched only when a verified products document lists their path, and are
+//! checked against its size and SHA256 before anyone sees a byte.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use axum::http::StatusCode;
+
+use super::{FRESH, PullThrough, Refusal};
+use crate::net::{Expected, Url};
+use crate::openpgp::Keyring;
+use crate::server::files::safe_segments;
+use crate::simplestreams::document::{self, Index, Products};
+use crate::simplestreams::mirror::{fetch_signed, parse};
+
+/// One upstream stream as seen through one route.
+pub(super) struct Stream {
+    base: Url,
+    keyring: Keyring,
+    /// Verified documents by path without extension (`streams/v1/index`).
+    documents: Mutex<HashMap<String, Arc<Document>>>,
+    /// One document fetch at a time; the others wait and take its result.
+    refreshing: tokio::sync::Mutex<()>,
+    /// Item paths the verified products documents list.
+    items: Mutex<HashMap<String, Expected>>,
+}
+
+/// A verified document as stored: as signed, and its text.
+struct Document {
+    signed: Expected,
+    text: Expected,
+    /// For the index: the products documents it lists (paths without extension), with
+    /// their content ids.
+    lists: Vec<(String, String)>,
+    checked: Instant,
+}
+
+impl Stream {
+    pub(super) fn new(base: Url, keyring: Keyring) -> Stream {
+        Stream {
+            base,
+            keyring,
+            documents: Mutex::default(),
+            refreshing: tokio::sync::Mutex::new(()),
+            items: Mutex::default(),
+        }
+    }
+
+    fn document(&self, stem: &str) -> Option<Arc<Document>> {
+        self.documents
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(stem)
+            .cloned()
+    }
+
+    fn forget(&self, stem: &str) {
+        self.documents
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(stem);
+    }
+
+    fn item(&self, path: &str) -> Option<Expected> {
+        self.items
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(path)
+            .copied()
+    }
+}
+
+impl PullThrough {
+    /// The stored blob for `path` of a stream, fetched and verified first when needed.
+    pub(super) async fn locate_in_stream(
+        self: &Arc<Self>,
+        stream: &Stream,
+        path: &str,
+    ) -> Result<Expected, Refusal> {
+        let path = safe_segments(path)
+            .ok_or_else(|| Refusal(StatusCode::BAD_REQUEST, "invalid path".into()))?
+            .join("/");
+        let path = path.as_str();
+        if let Some(name) = path.strip_prefix("streams/") {
+            let (stem, signed) = match (name.strip_suffix(".sjson"), name.strip_suffix(".json")) {
+                (Some(stem), _) => (format!("streams/{stem}"), true),
+                (_, Some(stem)) => (format!("streams/{stem}"), false),
+                _ => {
+                    return Err(Refusal(
+                        StatusCode::NOT_FOUND,
+                        format!("{path}: only the stream's .sjson and .json documents are fetched"),
+                    ));
+                }
+            };
+            let content_id = if stem == document::INDEX_PATH {
+                None
+            } else {
+                let index = self
+                    .stream_document(stream, document::INDEX_PATH, None, false)
+                    .await?;
+                let listed = index.lists.iter().find(|(s, _)| *s == stem);
+                Some(listed.map(|(_, id)| id.clone()).ok_or_else(|| {
+                    Refusal(
+                        StatusCode::NOT_FOUND,
+                        format!("{path} is not listed in the index of {}", stream.base),
+                    )
+                })?)
+            };
+            let mut document = self
+                .stream_document(stream, &stem, content_id.as_deref(), true)
+                .await?;
+            // Removed by `airlock gc` (no tree names it): fetched and verified again.
+            let gone = |d: &Document| {
+                ![d.signed, d.text]
+                    .iter()
+                    .all(|e| self.store.contains(&e.sha256))
+            };
+            if gone(&document) {
+                stream.forget(&stem);
+                document = self
+                    .stream_document(stream, &stem, content_id.as_deref(), true)
+                    .await?;
+            }
+            return Ok(if signed {
+                document.signed
+            } else {
+                document.text
+            });
+        }
+        let expected = match stream.item(path) {
+            Some(expected) => expected,
+            None => {
+                // Not learned yet (a restart, or MAAS read the documents before): read every
+                // products document the index lists, then look again.
+                let index = self
+                    .stream_document(stream, document::INDEX_PATH, None, false)
+                    .await?;
+                for (stem, content_id) in &index.lists {
+                    self.stream_document(stream, stem, Some(content_id), false)
+                        .await?;
+                }
+                stream.item(path).ok_or_else(|| {
+                    Refusal(
+                        StatusCode::NOT_FOUND,
+                        format!(
+                            "{path} is not listed in any products document of {}: only listed files are fetched",
+                            stream.base
+                        ),
+                    )
+                })?
+            }
+        };
+        let url = stream
+            .base
+            .join(path)
+            .map_err(|e| Refusal(StatusCode::BAD_REQUEST, format!("{path}: {e}")))?;
+        self.obtain(expected, &url).await?;
+        Ok(expected)
+    }
+
+    /// A verified document of the stream (`content_id` for a products document); with
+    /// `fresh`, fetched again if older than FRESH. An upstream that fails keeps the last
+    /// verified one served.
+    async fn stream_document(
+        &self,
+        stream: &Stream,
+        stem: &str,
+        content_id: Option<&str>,
+        fresh: bool,
+    ) -> Result<Arc<Document>, Refusal> {
+        let usable = |d: &Arc<Document>| !fresh || d.checked.elapsed() < FRESH;
+        if let Some(document) = stream.document(stem).filter(usable) {
+            return Ok(document);
+        }
+        let _one_at_a_time = stream.refreshing.lock().await;
+        let previous = stream.document(stem);
+        if let Some(document) = previous.clone().filter(usable) {
+            return Ok(document);
+        }
+        let fetched = self.fetch_document(stream, stem, content_id).await;
+        let document = match (fetched, previous) {
+            (Ok(document), _) => Arc::new(document),
+            (Err(Refusal(_, e)), Some(previous)) => {
+                tracing::warn!("pull-through: {e}; serving the document verified before");
+                Arc::new(Document {
+                    signed: previous.signed,
+                    text: previous.text,
+                    lists: previous.lists.clone(),
+                    checked: Instant::now(),
+                })
+            }
+            (Err(refusal), None) => {
+                tracing::warn!("pull-through: {}", refusal.1);
+                return Err(refusal);
+            }
+        };
+        stream
+            .documents
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(stem.to_string(), document.clone());
+        Ok(document)
+    }
+
+    async fn fetch_document(
+        &self,
+        stream: &Stream,
+        stem: &str,
+        content_id: Option<&str>,
+    ) -> Result<Document, Refusal> {
+        let bad_gateway = |e: String| Refusal(StatusCode::BAD_GATEWAY, e);
+        let url = stream
+            .base
+            .join(&format!("{stem}.sjson"))
+            .map_err(|e| Refusal(StatusCode::BAD_REQUEST, format!("{stem}: {e}")))?;
+        let (text, _, signed) = fetch_signed(&self.http, &stream.keyring, &url)
+            .await
+            .map_err(|e| bad_gateway(e.to_string()))?;
+        let mut lists = Vec::new();
+        match content_id {
+            None => {
+                let index: Index = parse(&text, &url).map_err(|e| bad_gateway(e.to_string()))?;
+                for (id, entry) in index.index {
+                    // Listed as .sjson (images.maas.io's index.sjson) or .json.
+                    let stem = entry
+                        .path
+                        .strip_suffix(".sjson")
+                        .or(entry.path.strip_suffix(".json"));
+                    if entry.format == "products:1.0"
+                        && let Some(stem) = stem
+                    {
+                        lists.push((stem.to_string(), id));
+                    }
+                }
+            }
+            Some(content_id) => {
+                let products: Products =
+                    parse(&text, &url).map_err(|e| bad_gateway(e.to_string()))?;
+                if products.content_id != content_id {
+                    return Err(bad_gateway(format!(
+                        "{url}: content_id {:?}, but the index lists it as {content_id:?}",
+                        products.content_id
+                    )));
+                }
+                let mut items = HashMap::new();
+                for (name, product) in &products.products {
+                    for (version_name, version) in &product.versions {
+                        for (item_name, item) in &version.items {
+                            let sha256 = item.checked().map_err(|reason| {
+                                bad_gateway(format!(
+                                    "{url}: {name} {version_name} item {item_name}: {reason}"
+                                ))
+                            })?;
+                            items.insert(
+                                item.path.clone(),
+                                Expected {
+                                    size: item.size,
+                                    sha256,
+                                },
+                            );
+                        }
+                    }
+                }
+                stream
+                    .items
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .extend(items);
+            }
+        }
+        Ok(Document {
+            signed: self.store_bytes(signed).await?,
+            text: self.store_bytes(text.into()).await?,
+            lists,
+            checked: Instant::now(),
+        })
+    }
+}
