@@ -71,6 +71,7 @@ impl BalancedListener {
                         stream,
                         loads: self.loads.clone(),
                         index: self.index,
+                        ack_partial: false,
                     };
                     return (counted, peer);
                 }
@@ -90,11 +91,18 @@ pub struct Counted {
     stream: TcpStream,
     loads: Loads,
     index: usize,
+    /// ACK a read that ends inside a request at once (plain HTTP; see `poll_read`).
+    ack_partial: bool,
 }
 
 impl Counted {
     pub fn set_nodelay(&self, nodelay: bool) -> io::Result<()> {
         self.stream.set_nodelay(nodelay)
+    }
+
+    /// For plain HTTP only: TLS records never end like a request head.
+    pub fn ack_partial_requests(&mut self) {
+        self.ack_partial = true;
     }
 }
 
@@ -110,7 +118,19 @@ impl AsyncRead for Counted {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.stream).poll_read(cx, buf)
+        let before = buf.filled().len();
+        let read = Pin::new(&mut self.stream).poll_read(cx, buf);
+        let got = &buf.filled()[before..];
+        if self.ack_partial && !got.is_empty() && !got.ends_with(b"\r\n\r\n") {
+            // Part of a request: ACK it at once. apt (no TCP_NODELAY) holds the rest of a
+            // request it wrote in two pieces until the first is ACKed, and with no response
+            // to carry the ACK Linux delays it up to 40 ms. Measured with apt-get download of
+            // 500 cached packages through the gateway: 9 stalls of 31-41 ms, 0.6 s against
+            // 0.34 s. Only then: an immediate ACK before every response costs wrk a fifth of
+            // its requests per second.
+            let _ = rustix::net::sockopt::set_tcp_quickack(&self.stream, true);
+        }
+        read
     }
 }
 

@@ -47,13 +47,16 @@ pub async fn serve(
 ) {
     let connections = TaskTracker::new();
     loop {
-        let (io, peer) = tokio::select! {
+        let (mut io, peer) = tokio::select! {
             accepted = listener.accept() => accepted,
             _ = stopped(&mut stop) => break,
         };
         // Small responses must not wait for Nagle and delayed ACKs (25x fewer req/s).
         let _ = io.set_nodelay(true);
         let https = tls.is_some();
+        if !https {
+            io.ack_partial_requests();
+        }
         let service = app
             .clone()
             .map_request(move |mut request: axum::http::Request<Incoming>| {
