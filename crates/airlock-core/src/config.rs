@@ -62,6 +62,9 @@ pub struct ImportConfig {
     pub trusted_keys: Vec<PathBuf>,
 }
 
+/// The name snapd asks for its store by, when nothing tells it otherwise.
+pub const SNAP_STORE_HOST: &str = "api.snapcraft.io";
+
 /// The offline snap store (`[snaps]`).
 #[derive(Debug, Clone, Default)]
 pub struct SnapsConfig {
@@ -560,6 +563,16 @@ impl Config {
     pub fn overridden_names(&self) -> Vec<String> {
         let mut names: Vec<String> = self.proxy.routes.iter().map(|r| r.host.clone()).collect();
         names.extend(self.dns.names.iter().cloned());
+        // snapd finds its store only as https://api.snapcraft.io (port 443): a site serving
+        // HTTPS there answers for it, with the name in its certificate (`airlock tls init`).
+        if self
+            .site
+            .tls
+            .as_ref()
+            .is_some_and(|t| t.listen.port() == 443)
+        {
+            names.push(SNAP_STORE_HOST.to_string());
+        }
         names.sort();
         names.dedup();
         names
@@ -1267,6 +1280,21 @@ keyring = "/usr/share/keyrings/ubuntu-cloudimage-keyring.gpg"
         );
         let none = parse(&format!("{MIRRORS}\n[proxy]\ndefaults = false\n")).unwrap();
         assert!(none.proxy.routes.is_empty());
+        // HTTPS on port 443: the snap store's own name too; on another port snapd cannot
+        // reach it under that name.
+        for (port, answered) in [(443, true), (8443, false)] {
+            let tls = parse(&MIRRORS.replace(
+                "[site]\n",
+                &format!("[site]\ntls_cert = \"c.pem\"\ntls_key = \"k.pem\"\ntls_listen = \"0.0.0.0:{port}\"\n"),
+            ))
+            .unwrap();
+            let names = tls.overridden_names();
+            assert_eq!(
+                names.contains(&"api.snapcraft.io".to_string()),
+                answered,
+                "{names:?}"
+            );
+        }
     }
 
     #[test]

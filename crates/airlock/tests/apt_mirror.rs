@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::upstream::{Archive, Pkg, Upstream, pkg};
+use common::upstream::{Archive, Fault, Pkg, Upstream, pkg};
 use common::{Apt, Site, store_blobs, sync_history};
 
 /// Dependencies cross suites (libfoo >= 1.1 is only in stable-updates) and components
@@ -412,6 +412,61 @@ fn sigkill_during_sync_then_the_next_run_finishes_and_reuses() {
     }
     let partial = std::fs::read_dir(&partial).unwrap().count();
     assert_eq!(partial, 0, "downloads left behind");
+}
+
+/// A whole mirror publishes upstream's compressed indices only where it can: a component
+/// with nothing in it (its empty Packages.xz the same bytes as its empty Sources.xz, one
+/// download for both), a Packages.xz the Release lists but the upstream does not serve, an
+/// index whose plain text the Release does not list. The sync succeeds, apt reads the
+/// result, and no download is left behind.
+#[test]
+fn whole_mirror_takes_upstream_indices_only_where_it_can() {
+    let archive = Archive::new(
+        "ed25519",
+        &["stable"],
+        &["main", "contrib", "non-free"],
+        &["amd64"],
+        &[
+            pkg("stable", "main", "base", "1", "amd64", ""),
+            pkg("stable", "non-free", "blob", "1", "amd64", ""),
+        ],
+    );
+    let dists = archive.path().join("dists/stable");
+    std::fs::remove_file(dists.join("non-free/binary-amd64/Packages")).unwrap();
+    archive.relist("stable");
+    let upstream = Upstream::serve(archive.path());
+    upstream.fault("dists/stable/main/binary-amd64/Packages.xz", Fault::Hide);
+    let site = Site::new(
+        "ed25519",
+        &archive.mirror_config("mirror", &upstream.url, "sources = true"),
+    );
+    site.ok(&["sync"]);
+    let left = std::fs::read_dir(site.path().join("data/store/partial"))
+        .unwrap()
+        .count();
+    assert_eq!(left, 0, "downloads left behind");
+    let published = site.path().join("data/public/apt/mirror/dists/stable");
+    let same = |file: &str| {
+        std::fs::read(published.join(file)).unwrap() == std::fs::read(dists.join(file)).unwrap()
+    };
+    assert!(same("main/binary-amd64/Packages.gz"));
+    assert!(!same("main/binary-amd64/Packages.xz"), "compressed here");
+    assert!(same("contrib/binary-amd64/Packages.xz") && same("contrib/source/Sources.xz"));
+    assert!(
+        !same("non-free/binary-amd64/Packages.xz"),
+        "compressed here"
+    );
+    let server = site.serve();
+    let apt = Apt::new(
+        &format!(
+            "deb [signed-by={}] {}/apt/mirror stable main contrib non-free",
+            site.keyring().display(),
+            server.url
+        ),
+        "amd64",
+    );
+    apt.ok(&["update"]);
+    apt.ok(&["download", "base", "blob"]);
 }
 
 /// `[[apt.publish]]`: one signed suite made of a filtered mirror's two suites and a local

@@ -599,11 +599,17 @@ fn pull_through_serves_the_image_stream_as_the_upstream_signed_it() {
     let site = Site::new(
         "ed25519",
         &format!(
-            "[images]\nurl = \"http://images.maas.io/ephemeral-v3/stable/\"\nkeyring = \"{}\"\n\n[proxy]\nupstream = true\n\n[[proxy.route]]\nhost = \"images.maas.io\"\npath = \"/ephemeral-v3/stable\"\nto = \"images\"\nupstream = \"{}/\"\n",
+            "[images]\nurl = \"http://images.maas.io/ephemeral-v3/stable/\"\nkeyring = \"{}\"\n\n[proxy]\nupstream = true\n\n[[proxy.route]]\nhost = \"images.maas.io\"\npath = \"/ephemeral-v3/stable\"\nto = \"images\"\nupstream = \"{}\"\n",
             stream.keyring.display(),
             upstream.url
         ),
     );
+    // HTTPS beside HTTP, with the site CA: the certificate also names the routed hosts.
+    let config = std::fs::read_to_string(site.config()).unwrap();
+    let tls = "tls_cert = \"tls/server.pem\"\ntls_key = \"tls/server.key\"\ntls_listen = \"127.0.0.1:0\"\n";
+    let config = config.replacen("[site]\n", &format!("[site]\n{tls}"), 1);
+    std::fs::write(site.config(), config).unwrap();
+    site.ok(&["tls", "init"]);
     let server = site.serve();
     let get = |path: &str| {
         curl(&[
@@ -688,8 +694,26 @@ fn pull_through_serves_the_image_stream_as_the_upstream_signed_it() {
     for path in &items {
         ok(path);
     }
-    ok("streams/v1/index.sjson");
+    let signed = ok("streams/v1/index.sjson");
     assert_eq!(upstream.take_requests(), Vec::<String>::new());
+
+    // The same under https://images.maas.io for a client that trusts the site CA.
+    let https = server.https.clone().expect("HTTPS is configured");
+    let port = https.rsplit(':').next().unwrap();
+    let out = curl(&[
+        "-fsS",
+        "--cacert",
+        site.path().join("tls/ca.pem").to_str().unwrap(),
+        "--resolve",
+        &format!("images.maas.io:{port}:127.0.0.1"),
+        &format!("https://images.maas.io:{port}/ephemeral-v3/stable/streams/v1/index.sjson"),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(out.stdout, signed);
 
     // Paths no signed document lists are never fetched; nor are other document names.
     for path in [
@@ -706,18 +730,42 @@ fn pull_through_serves_the_image_stream_as_the_upstream_signed_it() {
     }
     assert_eq!(upstream.take_requests(), Vec::<String>::new());
 
-    // After a restart, with an index that no longer verifies: nothing is served from it.
+    let status = |server: &common::Server, path: &str| {
+        let out = curl(&[
+            "-s",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+            "-x",
+            &server.url,
+            &format!("http://images.maas.io/ephemeral-v3/stable/{path}"),
+        ]);
+        String::from_utf8(out.stdout).unwrap()
+    };
+    // After a restart (nothing learned in memory) with an index that no longer verifies:
+    // nothing is served on its word, stored files included.
     drop(server);
     let server = site.serve();
     upstream.fault("streams/v1/index.sjson", Fault::Corrupt);
-    let said = curl(&[
-        "-s",
-        "-w",
-        "\n%{http_code}",
-        "-x",
-        &server.url,
-        "http://images.maas.io/ephemeral-v3/stable/streams/v1/index.sjson",
-    ]);
-    let said = String::from_utf8(said.stdout).unwrap();
-    assert!(said.ends_with("502"), "{said}");
+    assert_eq!(status(&server, "streams/v1/index.sjson"), "502");
+    assert_eq!(status(&server, tampered), "502");
+    // A products document that fails keeps nobody from the others' files.
+    drop(server);
+    let server = site.serve();
+    upstream.clear_faults();
+    upstream.fault(
+        &format!("streams/v1/{}.sjson", common::stream::BOOTLOADERS),
+        Fault::Corrupt,
+    );
+    assert_eq!(status(&server, tampered), "200");
+    let bootloader = items
+        .iter()
+        .find(|p| p.starts_with("bootloaders/"))
+        .unwrap();
+    assert_eq!(status(&server, bootloader), "404");
+    // Asked for again, the failed document is not fetched again within 30 s.
+    upstream.take_requests();
+    assert_eq!(status(&server, bootloader), "404");
+    assert_eq!(upstream.take_requests(), Vec::<String>::new());
 }

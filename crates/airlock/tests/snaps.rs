@@ -360,7 +360,45 @@ fn snapd_reads_the_offline_store() {
         !ok,
         "snapd accepted a certificate it has no CA for: {untrusted}"
     );
-    let ca = std::fs::read_to_string(site.path().join("tls/ca.pem")).unwrap();
+    // Under the store's own name (a site with DNS pointing api.snapcraft.io here and HTTPS
+    // on port 443; here curl's --resolve and the port bound): the certificate covers the
+    // name, downloads are advertised under it, and the file comes back whole.
+    let port = https.rsplit(':').next().unwrap();
+    let resolve = format!("api.snapcraft.io:{port}:127.0.0.1");
+    let ca_file = site.path().join("tls/ca.pem");
+    let store = |url: &str| {
+        let out = curl(&[
+            "-fsS",
+            "--cacert",
+            ca_file.to_str().unwrap(),
+            "--resolve",
+            &resolve,
+            url,
+        ]);
+        assert!(
+            out.status.success(),
+            "{url}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out.stdout
+    };
+    let named = format!("https://api.snapcraft.io:{port}");
+    let info: Value = serde_json::from_slice(&store(&format!(
+        "{named}/v2/snaps/info/hello-airlock?architecture=amd64&fields=download"
+    )))
+    .unwrap();
+    let download = &info["channel-map"][0]["download"];
+    let url = download["url"].as_str().unwrap();
+    assert!(
+        url.starts_with(&format!("{named}/api/v1/snaps/download/")),
+        "{url}"
+    );
+    assert_eq!(
+        hex::encode(Sha3_384::digest(store(url))),
+        download["sha3-384"].as_str().unwrap()
+    );
+
+    let ca = std::fs::read_to_string(&ca_file).unwrap();
     let (ok, said) = snapd.snap(&["set", "system", &format!("store-certs.airlock={ca}")]);
     assert!(ok, "{said}");
     let (ok, info) = snapd.snap(&["info", "hello-airlock"]);

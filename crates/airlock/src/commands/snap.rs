@@ -173,6 +173,12 @@ fn client_config(site: &Site) {
         std::fs::read_to_string(path).ok()
     });
     let drop_in = format!("[Service]\nEnvironment=SNAPPY_FORCE_API_URL={url}/\n");
+    if tls.is_some_and(|t| t.listen.port() == 443) {
+        println!(
+            "# HTTPS on port 443: with {0} pointed here by DNS (airlock dns config), snapd needs only the site CA below (store-certs), not the drop-in.",
+            airlock_core::config::SNAP_STORE_HOST
+        );
+    }
     println!(
         "# snapd on each machine that installs snaps from this store (MAAS hosts, deployed machines):"
     );

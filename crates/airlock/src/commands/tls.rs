@@ -16,7 +16,12 @@ pub fn run(site: &Site, command: TlsCommand) -> anyhow::Result<()> {
         .into_iter()
         .chain(host(&site.config.site.public_url))
         .chain(extra)
-        .chain(["localhost", "127.0.0.1", "::1"].map(String::from));
+        .chain(["localhost", "127.0.0.1", "::1"].map(String::from))
+        // The upstream names DNS may point here (`airlock dns config`), so that HTTPS for
+        // them works too once clients trust the site CA; the snap store's in any case, as
+        // snapd knows its store by that name only.
+        .chain(site.config.overridden_names())
+        .chain([airlock_core::config::SNAP_STORE_HOST.to_string()]);
     for name in candidates {
         if !names.contains(&name) {
             names.push(name);

@@ -308,9 +308,19 @@ async fn sync_mirror(
     let staging = Arc::new(store.staging());
     let keep = (config.mode == MirrorMode::Verbatim).then_some(&*staging);
     let whole = config.mode == MirrorMode::Filtered && config.packages.is_none();
-    let indices = fetch_indices(&context, config, &suites, keep, whole, &*reporter).await?;
+    let mut carriers = Carriers::new();
+    let indices = fetch_indices(
+        &context,
+        config,
+        &suites,
+        keep,
+        whole,
+        &mut carriers,
+        &*reporter,
+    )
+    .await?;
     let source_indices = if config.sources {
-        fetch_sources(&context, config, &suites, keep).await?
+        fetch_sources(&context, config, &suites, keep, &mut carriers).await?
     } else {
         Vec::new()
     };
@@ -398,7 +408,7 @@ async fn sync_mirror(
             }
         }
     }
-    drop_unused_upstream(&indices, &staging);
+    drop_carriers(carriers, &staging);
     retain_superseded(
         &previous,
         &mut manifest,
@@ -485,13 +495,15 @@ fn release_info(
 
 /// Fetches, checks, decompresses and reads every Packages index of the mirror.
 /// With `whole` (every package of every index is kept), upstream's compressed files are
-/// fetched too, to publish as they are (see [`UpstreamIndex`]).
+/// fetched too, to publish as they are (see [`UpstreamIndex`]). Downloads the mirror does not
+/// keep (`keep`: verbatim) go to `carriers`.
 async fn fetch_indices(
     context: &Arc<Context>,
     config: &AptMirrorConfig,
     suites: &[UpstreamSuite],
     keep: Option<&Staging>,
     whole: bool,
+    carriers: &mut Carriers,
     reporter: &dyn Reporter,
 ) -> Result<Vec<Index>, MirrorError> {
     const COMPRESSED: [&str; 2] = ["Packages.gz", "Packages.xz"];
@@ -530,17 +542,22 @@ async fn fetch_indices(
         Unit::Items,
     );
     // Identical indices (an architecture-independent component) are fetched once.
-    let mut unique: BTreeMap<Sha256, (usize, String)> = BTreeMap::new();
-    for (i, _, _, path, upstream) in &jobs {
+    let mut needed: BTreeMap<Sha256, (usize, String)> = BTreeMap::new();
+    for (i, _, _, path, _) in &jobs {
         let sha256 = suites[*i].release.files[path]
             .sha256
             .expect("chosen for its SHA256");
-        unique.entry(sha256).or_insert((*i, path.clone()));
+        needed.entry(sha256).or_insert((*i, path.clone()));
+    }
+    let mut extra: BTreeMap<Sha256, (usize, String)> = BTreeMap::new();
+    for (i, _, _, _, upstream) in &jobs {
         for (path, sha256) in upstream.iter().flat_map(|(_, files)| files) {
-            unique.entry(*sha256).or_insert((*i, path.clone()));
+            if !needed.contains_key(sha256) {
+                extra.entry(*sha256).or_insert((*i, path.clone()));
+            }
         }
     }
-    let downloads = unique.into_iter().map(|(sha256, (i, path))| async move {
+    let download = |(sha256, (i, path)): (Sha256, (usize, String))| async move {
         let (partial, _) = fetch_listed(
             &context.http,
             &context.store,
@@ -550,12 +567,21 @@ async fn fetch_indices(
         )
         .await?;
         Ok::<_, MirrorError>((sha256, partial))
-    });
-    let fetched: BTreeMap<Sha256, std::path::PathBuf> =
-        futures_util::future::try_join_all(downloads)
+    };
+    let mut fetched: BTreeMap<Sha256, std::path::PathBuf> =
+        futures_util::future::try_join_all(needed.into_iter().map(download))
             .await?
             .into_iter()
             .collect();
+    // Upstream's other compressions only spare work: one that cannot be had is compressed here.
+    for result in futures_util::future::join_all(extra.into_iter().map(download)).await {
+        match result {
+            Ok((sha256, partial)) => {
+                fetched.insert(sha256, partial);
+            }
+            Err(e) => tracing::warn!("{e}; that index is compressed here instead"),
+        }
+    }
     // Verbatim mirrors store the plain text too, so they need its digest.
     let hash_plain = keep.is_some();
     let reads = jobs
@@ -580,7 +606,7 @@ async fn fetch_indices(
                     .filter_map(|(path, sha256)| {
                         Some(UpstreamFile {
                             format: Format::of(&path)?,
-                            path: fetched[&sha256].clone(),
+                            path: fetched.get(&sha256)?.clone(),
                             sha256,
                         })
                     })
@@ -616,26 +642,22 @@ async fn fetch_indices(
     for (sha256, compressed) in fetched {
         match keep {
             Some(staging) => staging.adopt(compressed, sha256),
-            // Kept until the indices are written (see [`drop_unused_upstream`]).
-            None if whole => {}
-            // Only a carrier: the plain text is what filtered mirrors use.
-            None => {
-                let _ = std::fs::remove_file(&compressed);
-            }
+            None => carriers.push((sha256, compressed)),
         }
     }
     reporter.finish(task);
     Ok(indices)
 }
 
-/// Removes the upstream compressed files that no published index took.
-fn drop_unused_upstream(indices: &[Index], staging: &Staging) {
-    for file in indices
-        .iter()
-        .flat_map(|i| i.upstream.iter().flat_map(|u| &u.files))
-    {
-        if !staging.contains(&file.sha256) {
-            let _ = std::fs::remove_file(&file.path);
+/// Downloaded indices a filtered mirror only reads, or may publish as they are: removed once
+/// the indices are written unless the staging took them. Identical files share one partial
+/// path, so none is removed before every index is written.
+type Carriers = Vec<(Sha256, std::path::PathBuf)>;
+
+fn drop_carriers(carriers: Carriers, staging: &Staging) {
+    for (sha256, path) in carriers {
+        if !staging.contains(&sha256) {
+            let _ = std::fs::remove_file(&path);
         }
     }
 }
@@ -894,6 +916,7 @@ async fn fetch_sources(
     config: &AptMirrorConfig,
     suites: &[UpstreamSuite],
     keep: Option<&Staging>,
+    carriers: &mut Carriers,
 ) -> Result<Vec<SourceIndex>, MirrorError> {
     let mut out = Vec::new();
     for (i, suite) in suites.iter().enumerate() {
@@ -932,9 +955,7 @@ async fn fetch_sources(
                 records.map_err(|e| MirrorError::upstream(&url, &format!("bad index: {e}")))?;
             match keep {
                 Some(staging) => staging.adopt(compressed, sha256),
-                None => {
-                    let _ = std::fs::remove_file(&compressed);
-                }
+                None => carriers.push((sha256, compressed)),
             }
             out.push(SourceIndex {
                 suite: i,

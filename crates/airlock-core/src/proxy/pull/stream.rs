@@ -19,6 +19,7 @@ use crate::openpgp::Keyring;
 use crate::server::files::safe_segments;
 use crate::simplestreams::document::{self, Index, Products};
 use crate::simplestreams::mirror::{fetch_signed, parse};
+use crate::storage::tree::check_relative_path;
 
 /// One upstream stream as seen through one route.
 pub(super) struct Stream {
@@ -26,6 +27,9 @@ pub(super) struct Stream {
     keyring: Keyring,
     /// Verified documents by path without extension (`streams/v1/index`).
     documents: Mutex<HashMap<String, Arc<Document>>>,
+    /// Documents that could not be had and never were, with when and why: asked upstream
+    /// again only after FRESH, however many clients want them meanwhile.
+    failed: Mutex<HashMap<String, (Instant, String)>>,
     /// One document fetch at a time; the others wait and take its result.
     refreshing: tokio::sync::Mutex<()>,
     /// Item paths the verified products documents list.
@@ -48,6 +52,7 @@ impl Stream {
             base,
             keyring,
             documents: Mutex::default(),
+            failed: Mutex::default(),
             refreshing: tokio::sync::Mutex::new(()),
             items: Mutex::default(),
         }
@@ -55,6 +60,14 @@ impl Stream {
 
     fn document(&self, stem: &str) -> Option<Arc<Document>> {
         self.documents
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(stem)
+            .cloned()
+    }
+
+    fn failure(&self, stem: &str) -> Option<(Instant, String)> {
+        self.failed
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .get(stem)
@@ -142,9 +155,11 @@ impl PullThrough {
                 let index = self
                     .stream_document(stream, document::INDEX_PATH, None, false)
                     .await?;
+                // One document that fails (told in the log) keeps nobody from the others.
                 for (stem, content_id) in &index.lists {
-                    self.stream_document(stream, stem, Some(content_id), false)
-                        .await?;
+                    let _ = self
+                        .stream_document(stream, stem, Some(content_id), false)
+                        .await;
                 }
                 stream.item(path).ok_or_else(|| {
                     Refusal(
@@ -184,6 +199,12 @@ impl PullThrough {
         if let Some(document) = previous.clone().filter(usable) {
             return Ok(document);
         }
+        if previous.is_none()
+            && let Some((when, why)) = stream.failure(stem)
+            && when.elapsed() < FRESH
+        {
+            return Err(Refusal(StatusCode::BAD_GATEWAY, why));
+        }
         let fetched = self.fetch_document(stream, stem, content_id).await;
         let document = match (fetched, previous) {
             (Ok(document), _) => Arc::new(document),
@@ -198,6 +219,11 @@ impl PullThrough {
             }
             (Err(refusal), None) => {
                 tracing::warn!("pull-through: {}", refusal.1);
+                stream
+                    .failed
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .insert(stem.to_string(), (Instant::now(), refusal.1.clone()));
                 return Err(refusal);
             }
         };
@@ -233,10 +259,15 @@ impl PullThrough {
                         .path
                         .strip_suffix(".sjson")
                         .or(entry.path.strip_suffix(".json"));
-                    if entry.format == "products:1.0"
-                        && let Some(stem) = stem
-                    {
-                        lists.push((stem.to_string(), id));
+                    match stem {
+                        _ if entry.format != "products:1.0" => {}
+                        Some(stem) if check_relative_path(stem).is_ok() => {
+                            lists.push((stem.to_string(), id));
+                        }
+                        _ => tracing::warn!(
+                            "pull-through: {url} lists {:?} for {id}: not a document path here",
+                            entry.path
+                        ),
                     }
                 }
             }
