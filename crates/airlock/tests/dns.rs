@@ -317,10 +317,20 @@ fn generated_configs_work_in_the_real_resolvers() {
         unbound.contains("local-data: \"archive.ubuntu.com. 300 IN A 192.0.2.10\""),
         "{unbound}"
     );
-    let maas = config("maas");
+    // MAAS splits ip_addresses on spaces (maasserver/forms/dnsresource.py): one argument.
+    let maas = site.ok(&[
+        "dns",
+        "config",
+        "--format",
+        "maas",
+        "--address",
+        "192.0.2.10",
+        "--address",
+        "2001:db8::10",
+    ]);
     assert!(
         maas.contains(
-            "maas $PROFILE dnsresources create name=@ domain=images.maas.io ip_addresses=192.0.2.10"
+            "maas $PROFILE dnsresources create name=@ domain=images.maas.io ip_addresses=\"192.0.2.10 2001:db8::10\""
         ),
         "{maas}"
     );

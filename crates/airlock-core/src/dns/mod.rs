@@ -93,15 +93,16 @@ pub fn render(format: Format, names: &[String], addresses: &[IpAddr], ttl: u32) 
                  # Each name becomes a domain of its own with its address at the apex (@), so\n\
                  # that MAAS answers for that name only: creating the domain ubuntu.com instead\n\
                  # would make MAAS authoritative for every ubuntu.com name and break the ones not\n\
-                 # mirrored. (Written from MAAS's documentation; not tried against a MAAS.)\n",
+                 # mirrored. (Checked against MAAS's source, which also takes @ for the apex\n\
+                 # and splits ip_addresses on spaces; not run against a MAAS.)\n",
             );
             let joined: Vec<String> = addresses.iter().map(IpAddr::to_string).collect();
             for name in names {
                 let _ = writeln!(
                     out,
                     "maas $PROFILE domains create name={name} authoritative=true\n\
-                     maas $PROFILE dnsresources create name=@ domain={name} ip_addresses={}",
-                    joined.join(",")
+                     maas $PROFILE dnsresources create name=@ domain={name} ip_addresses=\"{}\"",
+                    joined.join(" ")
                 );
             }
         }
