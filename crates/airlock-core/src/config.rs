@@ -563,16 +563,6 @@ impl Config {
     pub fn overridden_names(&self) -> Vec<String> {
         let mut names: Vec<String> = self.proxy.routes.iter().map(|r| r.host.clone()).collect();
         names.extend(self.dns.names.iter().cloned());
-        // snapd finds its store only as https://api.snapcraft.io (port 443): a site serving
-        // HTTPS there answers for it, with the name in its certificate (`airlock tls init`).
-        if self
-            .site
-            .tls
-            .as_ref()
-            .is_some_and(|t| t.listen.port() == 443)
-        {
-            names.push(SNAP_STORE_HOST.to_string());
-        }
         names.sort();
         names.dedup();
         names
@@ -1280,21 +1270,6 @@ keyring = "/usr/share/keyrings/ubuntu-cloudimage-keyring.gpg"
         );
         let none = parse(&format!("{MIRRORS}\n[proxy]\ndefaults = false\n")).unwrap();
         assert!(none.proxy.routes.is_empty());
-        // HTTPS on port 443: the snap store's own name too; on another port snapd cannot
-        // reach it under that name.
-        for (port, answered) in [(443, true), (8443, false)] {
-            let tls = parse(&MIRRORS.replace(
-                "[site]\n",
-                &format!("[site]\ntls_cert = \"c.pem\"\ntls_key = \"k.pem\"\ntls_listen = \"0.0.0.0:{port}\"\n"),
-            ))
-            .unwrap();
-            let names = tls.overridden_names();
-            assert_eq!(
-                names.contains(&"api.snapcraft.io".to_string()),
-                answered,
-                "{names:?}"
-            );
-        }
     }
 
     #[test]

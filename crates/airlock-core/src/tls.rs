@@ -150,6 +150,39 @@ pub fn server_config(cert: &Path, key: &Path) -> Result<Arc<rustls::ServerConfig
 
 /// When the first certificate of a PEM file stops being valid.
 pub fn certificate_expiry(cert: &Path) -> Result<jiff::Timestamp, TlsError> {
+    read_certificate(cert, |parsed| {
+        jiff::Timestamp::from_second(parsed.validity().not_after.timestamp())
+            .map_err(|e| e.to_string())
+    })
+}
+
+/// The DNS names the first certificate of a PEM file is valid for (lower case).
+pub fn certificate_names(cert: &Path) -> Result<Vec<String>, TlsError> {
+    read_certificate(cert, |parsed| {
+        let names = parsed
+            .subject_alternative_name()
+            .map_err(|e| e.to_string())?
+            .map(|san| {
+                san.value
+                    .general_names
+                    .iter()
+                    .filter_map(|n| match n {
+                        x509_parser::extensions::GeneralName::DNSName(d) => {
+                            Some(d.to_ascii_lowercase())
+                        }
+                        _ => None,
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        Ok(names)
+    })
+}
+
+fn read_certificate<T>(
+    cert: &Path,
+    read: impl FnOnce(&x509_parser::certificate::X509Certificate) -> Result<T, String>,
+) -> Result<T, TlsError> {
     let load = |reason: String| TlsError::Load {
         path: cert.to_path_buf(),
         reason,
@@ -160,8 +193,7 @@ pub fn certificate_expiry(cert: &Path) -> Result<jiff::Timestamp, TlsError> {
     let parsed = pem
         .parse_x509()
         .map_err(|e| load(format!("not an X.509 certificate: {e}")))?;
-    jiff::Timestamp::from_second(parsed.validity().not_after.timestamp())
-        .map_err(|e| load(e.to_string()))
+    read(&parsed).map_err(load)
 }
 
 #[cfg(test)]
@@ -173,6 +205,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let files = init(dir.path(), &["airlock.example".to_string()]).unwrap();
         let until = certificate_expiry(&files.cert).unwrap();
+        assert_eq!(certificate_names(&files.cert).unwrap(), ["airlock.example"]);
         let now = jiff::Timestamp::now();
         // About two years from now.
         let days = until.duration_since(now).as_hours() / 24;

@@ -763,9 +763,9 @@ fn pull_through_serves_the_image_stream_as_the_upstream_signed_it() {
         .iter()
         .find(|p| p.starts_with("bootloaders/"))
         .unwrap();
-    assert_eq!(status(&server, bootloader), "404");
+    assert_eq!(status(&server, bootloader), "502");
     // Asked for again, the failed document is not fetched again within 30 s.
     upstream.take_requests();
-    assert_eq!(status(&server, bootloader), "404");
+    assert_eq!(status(&server, bootloader), "502");
     assert_eq!(upstream.take_requests(), Vec::<String>::new());
 }

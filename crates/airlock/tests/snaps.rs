@@ -473,6 +473,27 @@ fn snapd_reads_the_offline_store() {
         std::fs::read(downloads.path().join("hello-airlock_2.snap")).unwrap(),
         std::fs::read(&two).unwrap()
     );
+    // A name DNS is told to point here after the certificate was made: verify warns, and a
+    // new certificate from `tls init` (same CA) settles it.
+    let config = std::fs::read_to_string(site.config()).unwrap();
+    std::fs::write(
+        site.config(),
+        format!("{config}\n[dns]\nnames = [\"late.example\"]\n"),
+    )
+    .unwrap();
+    let warned = |site: &Site| {
+        let out = site.run(&["verify", "site", "--json", "--url", base]);
+        let json: Value = serde_json::from_slice(&out.stdout).unwrap();
+        json["warnings"].as_array().unwrap().iter().any(|w| {
+            w["got"]
+                .as_str()
+                .unwrap_or("")
+                .contains("lacks late.example")
+        })
+    };
+    assert!(warned(&site));
+    site.ok(&["tls", "init"]);
+    assert!(!warned(&site));
     drop(server);
 }
 

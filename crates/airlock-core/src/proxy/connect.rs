@@ -51,6 +51,9 @@ pub async fn handle(proxy: &Proxy, request: Request) -> Response {
         }
     };
     let idle = proxy.tunnel_idle;
+    if let Some(quick_ack) = request.extensions().get::<crate::server::QuickAck>() {
+        quick_ack.off();
+    }
     tokio::spawn(async move {
         match hyper::upgrade::on(request).await {
             Ok(upgraded) => {

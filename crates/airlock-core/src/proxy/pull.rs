@@ -102,6 +102,7 @@ struct Snapshot {
 }
 
 /// Why a request cannot be answered, as the client should hear it.
+#[derive(Debug)]
 struct Refusal(StatusCode, String);
 
 impl PullThrough {

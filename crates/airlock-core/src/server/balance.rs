@@ -8,7 +8,7 @@ use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -71,7 +71,7 @@ impl BalancedListener {
                         stream,
                         loads: self.loads.clone(),
                         index: self.index,
-                        ack_partial: false,
+                        ack_partial: QuickAck::default(),
                     };
                     return (counted, peer);
                 }
@@ -92,7 +92,19 @@ pub struct Counted {
     loads: Loads,
     index: usize,
     /// ACK a read that ends inside a request at once (plain HTTP; see `poll_read`).
-    ack_partial: bool,
+    ack_partial: QuickAck,
+}
+
+/// Whether a connection ACKs partial request heads at once; shared with its requests so that
+/// one which turns the connection into a tunnel (CONNECT) can switch it off: a tunnel's bytes
+/// are no request heads, and an immediate ACK for each of its reads costs a syscall and a packet.
+#[derive(Debug, Clone, Default)]
+pub struct QuickAck(Arc<AtomicBool>);
+
+impl QuickAck {
+    pub fn off(&self) {
+        self.0.store(false, Ordering::Relaxed);
+    }
 }
 
 impl Counted {
@@ -100,9 +112,10 @@ impl Counted {
         self.stream.set_nodelay(nodelay)
     }
 
-    /// For plain HTTP only: TLS records never end like a request head.
-    pub fn ack_partial_requests(&mut self) {
-        self.ack_partial = true;
+    /// For plain HTTP only (TLS records never end like a request head); returns the switch.
+    pub fn ack_partial_requests(&mut self) -> QuickAck {
+        self.ack_partial.0.store(true, Ordering::Relaxed);
+        self.ack_partial.clone()
     }
 }
 
@@ -121,7 +134,10 @@ impl AsyncRead for Counted {
         let before = buf.filled().len();
         let read = Pin::new(&mut self.stream).poll_read(cx, buf);
         let got = &buf.filled()[before..];
-        if self.ack_partial && !got.is_empty() && !got.ends_with(b"\r\n\r\n") {
+        if !got.is_empty()
+            && !got.ends_with(b"\r\n\r\n")
+            && self.ack_partial.0.load(Ordering::Relaxed)
+        {
             // Part of a request: ACK it at once. apt (no TCP_NODELAY) holds the rest of a
             // request it wrote in two pieces until the first is ACKed, and with no response
             // to carry the ACK Linux delays it up to 40 ms. Measured with apt-get download of

@@ -54,9 +54,7 @@ pub async fn serve(
         // Small responses must not wait for Nagle and delayed ACKs (25x fewer req/s).
         let _ = io.set_nodelay(true);
         let https = tls.is_some();
-        if !https {
-            io.ack_partial_requests();
-        }
+        let quick_ack = (!https).then(|| io.ack_partial_requests());
         let service = app
             .clone()
             .map_request(move |mut request: axum::http::Request<Incoming>| {
@@ -65,6 +63,9 @@ pub async fn serve(
                     .insert(ConnectInfo::<SocketAddr>(peer));
                 if https {
                     request.extensions_mut().insert(Https);
+                }
+                if let Some(quick_ack) = &quick_ack {
+                    request.extensions_mut().insert(quick_ack.clone());
                 }
                 request.map(Body::new)
             });

@@ -31,6 +31,7 @@ use axum::routing::get;
 use bytes::Bytes;
 use tokio::net::TcpListener;
 
+pub use balance::QuickAck;
 use files::safe_segments;
 pub use index::{PublishedSuite, published_suites};
 

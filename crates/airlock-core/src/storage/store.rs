@@ -196,6 +196,15 @@ impl Staging {
         has(&self.pending) || has(&self.adopted)
     }
 
+    /// Whether the file at `path` was adopted.
+    pub fn has_adopted(&self, path: &Path) -> bool {
+        self.adopted
+            .lock()
+            .expect("staging lock")
+            .iter()
+            .any(|(p, _)| p == path)
+    }
+
     /// Stages a complete, verified download (at [`ContentStore::partial_path`]).
     pub fn adopt(&self, path: PathBuf, digest: Sha256) {
         self.adopted

@@ -552,6 +552,28 @@ fn site_checks(site: &Site, report: &mut Report) {
             Ok(_) => {}
             Err(e) => failures.push(Failure::new("site", what, "readable", e.to_string())),
         }
+        // DNS may point names here that a certificate made before they were configured
+        // lacks: clients reaching them over HTTPS would refuse it.
+        if let Ok(names) = crate::tls::certificate_names(&tls.cert) {
+            checked += 1;
+            let missing: Vec<String> = site
+                .config
+                .overridden_names()
+                .into_iter()
+                .filter(|n| !names.contains(n))
+                .collect();
+            if !missing.is_empty() {
+                warnings.push(Failure::new(
+                    "site",
+                    format!("the HTTPS certificate {}", tls.cert.display()),
+                    "naming every host DNS points here",
+                    format!(
+                        "lacks {}: airlock tls init makes one with them (clients keep the site CA)",
+                        missing.join(", ")
+                    ),
+                ));
+            }
+        }
     }
     checked += 1;
     let data = site.data_dir().display().to_string();

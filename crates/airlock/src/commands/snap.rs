@@ -173,10 +173,12 @@ fn client_config(site: &Site) {
         std::fs::read_to_string(path).ok()
     });
     let drop_in = format!("[Service]\nEnvironment=SNAPPY_FORCE_API_URL={url}/\n");
-    if tls.is_some_and(|t| t.listen.port() == 443) {
+    let store_host = airlock_core::config::SNAP_STORE_HOST;
+    if tls.is_some_and(|t| t.listen.port() == 443)
+        && site.config.dns.names.iter().any(|n| n == store_host)
+    {
         println!(
-            "# HTTPS on port 443: with {0} pointed here by DNS (airlock dns config), snapd needs only the site CA below (store-certs), not the drop-in.",
-            airlock_core::config::SNAP_STORE_HOST
+            "# HTTPS on port 443 and [dns] names has {store_host}: with DNS pointing it here (airlock dns config), snapd needs only the site CA below (store-certs), not the drop-in."
         );
     }
     println!(

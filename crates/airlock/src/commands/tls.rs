@@ -18,8 +18,8 @@ pub fn run(site: &Site, command: TlsCommand) -> anyhow::Result<()> {
         .chain(extra)
         .chain(["localhost", "127.0.0.1", "::1"].map(String::from))
         // The upstream names DNS may point here (`airlock dns config`), so that HTTPS for
-        // them works too once clients trust the site CA; the snap store's in any case, as
-        // snapd knows its store by that name only.
+        // them works too once clients trust the site CA; the snap store's in any case (snapd
+        // knows its store by that name only), for when [dns] names adds it.
         .chain(site.config.overridden_names())
         .chain([airlock_core::config::SNAP_STORE_HOST.to_string()]);
     for name in candidates {

@@ -568,13 +568,14 @@ async fn fetch_indices(
         .await?;
         Ok::<_, MirrorError>((sha256, partial))
     };
-    let mut fetched: BTreeMap<Sha256, std::path::PathBuf> =
-        futures_util::future::try_join_all(needed.into_iter().map(download))
-            .await?
-            .into_iter()
-            .collect();
+    let (needed, extra) = futures_util::future::join(
+        futures_util::future::try_join_all(needed.into_iter().map(download)),
+        futures_util::future::join_all(extra.into_iter().map(download)),
+    )
+    .await;
+    let mut fetched: BTreeMap<Sha256, std::path::PathBuf> = needed?.into_iter().collect();
     // Upstream's other compressions only spare work: one that cannot be had is compressed here.
-    for result in futures_util::future::join_all(extra.into_iter().map(download)).await {
+    for result in extra {
         match result {
             Ok((sha256, partial)) => {
                 fetched.insert(sha256, partial);
@@ -642,7 +643,7 @@ async fn fetch_indices(
     for (sha256, compressed) in fetched {
         match keep {
             Some(staging) => staging.adopt(compressed, sha256),
-            None => carriers.push((sha256, compressed)),
+            None => carriers.push(compressed),
         }
     }
     reporter.finish(task);
@@ -652,11 +653,11 @@ async fn fetch_indices(
 /// Downloaded indices a filtered mirror only reads, or may publish as they are: removed once
 /// the indices are written unless the staging took them. Identical files share one partial
 /// path, so none is removed before every index is written.
-type Carriers = Vec<(Sha256, std::path::PathBuf)>;
+type Carriers = Vec<std::path::PathBuf>;
 
 fn drop_carriers(carriers: Carriers, staging: &Staging) {
-    for (sha256, path) in carriers {
-        if !staging.contains(&sha256) {
+    for path in carriers {
+        if !staging.has_adopted(&path) {
             let _ = std::fs::remove_file(&path);
         }
     }
@@ -955,7 +956,7 @@ async fn fetch_sources(
                 records.map_err(|e| MirrorError::upstream(&url, &format!("bad index: {e}")))?;
             match keep {
                 Some(staging) => staging.adopt(compressed, sha256),
-                None => carriers.push((sha256, compressed)),
+                None => carriers.push(compressed),
             }
             out.push(SourceIndex {
                 suite: i,

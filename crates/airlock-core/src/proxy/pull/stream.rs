@@ -29,7 +29,7 @@ pub(super) struct Stream {
     documents: Mutex<HashMap<String, Arc<Document>>>,
     /// Documents that could not be had and never were, with when and why: asked upstream
     /// again only after FRESH, however many clients want them meanwhile.
-    failed: Mutex<HashMap<String, (Instant, String)>>,
+    failed: Mutex<HashMap<String, (Instant, StatusCode, String)>>,
     /// One document fetch at a time; the others wait and take its result.
     refreshing: tokio::sync::Mutex<()>,
     /// Item paths the verified products documents list.
@@ -66,7 +66,11 @@ impl Stream {
             .cloned()
     }
 
-    fn failure(&self, stem: &str) -> Option<(Instant, String)> {
+    fn url(&self, path: &str) -> Result<Url, Refusal> {
+        under(&self.base, path)
+    }
+
+    fn failure(&self, stem: &str) -> Option<(Instant, StatusCode, String)> {
         self.failed
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -155,27 +159,39 @@ impl PullThrough {
                 let index = self
                     .stream_document(stream, document::INDEX_PATH, None, false)
                     .await?;
-                // One document that fails (told in the log) keeps nobody from the others.
+                // One document that fails keeps nobody from the others; a path none of those
+                // read lists is a 502 while one failed (it may be there), a 404 otherwise.
+                let mut failed = Vec::new();
                 for (stem, content_id) in &index.lists {
-                    let _ = self
+                    if let Err(Refusal(_, why)) = self
                         .stream_document(stream, stem, Some(content_id), false)
-                        .await;
+                        .await
+                    {
+                        failed.push(why);
+                    }
                 }
                 stream.item(path).ok_or_else(|| {
-                    Refusal(
-                        StatusCode::NOT_FOUND,
-                        format!(
-                            "{path} is not listed in any products document of {}: only listed files are fetched",
-                            stream.base
-                        ),
-                    )
+                    if failed.is_empty() {
+                        Refusal(
+                            StatusCode::NOT_FOUND,
+                            format!(
+                                "{path} is not listed in any products document of {}: only listed files are fetched",
+                                stream.base
+                            ),
+                        )
+                    } else {
+                        Refusal(
+                            StatusCode::BAD_GATEWAY,
+                            format!(
+                                "{path} is not listed in the products documents read; not read: {}",
+                                failed.join("; ")
+                            ),
+                        )
+                    }
                 })?
             }
         };
-        let url = stream
-            .base
-            .join(path)
-            .map_err(|e| Refusal(StatusCode::BAD_REQUEST, format!("{path}: {e}")))?;
+        let url = stream.url(path)?;
         self.obtain(expected, &url).await?;
         Ok(expected)
     }
@@ -200,10 +216,10 @@ impl PullThrough {
             return Ok(document);
         }
         if previous.is_none()
-            && let Some((when, why)) = stream.failure(stem)
+            && let Some((when, status, why)) = stream.failure(stem)
             && when.elapsed() < FRESH
         {
-            return Err(Refusal(StatusCode::BAD_GATEWAY, why));
+            return Err(Refusal(status, why));
         }
         let fetched = self.fetch_document(stream, stem, content_id).await;
         let document = match (fetched, previous) {
@@ -223,7 +239,10 @@ impl PullThrough {
                     .failed
                     .lock()
                     .unwrap_or_else(|e| e.into_inner())
-                    .insert(stem.to_string(), (Instant::now(), refusal.1.clone()));
+                    .insert(
+                        stem.to_string(),
+                        (Instant::now(), refusal.0, refusal.1.clone()),
+                    );
                 return Err(refusal);
             }
         };
@@ -242,10 +261,7 @@ impl PullThrough {
         content_id: Option<&str>,
     ) -> Result<Document, Refusal> {
         let bad_gateway = |e: String| Refusal(StatusCode::BAD_GATEWAY, e);
-        let url = stream
-            .base
-            .join(&format!("{stem}.sjson"))
-            .map_err(|e| Refusal(StatusCode::BAD_REQUEST, format!("{stem}: {e}")))?;
+        let url = stream.url(&format!("{stem}.sjson"))?;
         let (text, _, signed) = fetch_signed(&self.http, &stream.keyring, &url)
             .await
             .map_err(|e| bad_gateway(e.to_string()))?;
@@ -312,5 +328,39 @@ impl PullThrough {
             lists,
             checked: Instant::now(),
         })
+    }
+}
+
+/// `path` under `base` and never elsewhere: a relative path may still carry a scheme
+/// (`https:host/x` joins to another host) or an authority (`//host/x`).
+fn under(base: &Url, path: &str) -> Result<Url, Refusal> {
+    let refused = |why: String| Refusal(StatusCode::BAD_REQUEST, format!("{path}: {why}"));
+    let url = base.join(path).map_err(|e| refused(e.to_string()))?;
+    if !url.as_str().starts_with(base.as_str()) {
+        return Err(refused(format!("leads outside {base}")));
+    }
+    Ok(url)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_stay_under_the_stream() {
+        let base = Url::parse("http://images.maas.io/ephemeral-v3/stable/").unwrap();
+        assert_eq!(
+            under(&base, "streams/v1/index.sjson").unwrap().as_str(),
+            "http://images.maas.io/ephemeral-v3/stable/streams/v1/index.sjson"
+        );
+        for path in [
+            "https:evil.example/x",
+            "//evil.example/x",
+            "/x",
+            "../x",
+            "http://evil/x",
+        ] {
+            assert!(under(&base, path).is_err(), "{path}");
+        }
     }
 }
