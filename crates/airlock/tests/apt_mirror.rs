@@ -440,7 +440,14 @@ fn whole_mirror_takes_upstream_indices_only_where_it_can() {
         "ed25519",
         &archive.mirror_config("mirror", &upstream.url, "sources = true"),
     );
-    site.ok(&["sync"]);
+    let out = site.run(&["sync"]);
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{said}");
+    assert!(
+        said.contains("main/binary-amd64/Packages.xz: HTTP 404")
+            && said.contains("that index is compressed here instead"),
+        "{said}"
+    );
     let left = std::fs::read_dir(site.path().join("data/store/partial"))
         .unwrap()
         .count();

@@ -580,7 +580,7 @@ async fn fetch_indices(
             Ok((sha256, partial)) => {
                 fetched.insert(sha256, partial);
             }
-            Err(e) => tracing::warn!("{e}; that index is compressed here instead"),
+            Err(e) => reporter.warn(&format!("{e}; that index is compressed here instead")),
         }
     }
     // Verbatim mirrors store the plain text too, so they need its digest.
