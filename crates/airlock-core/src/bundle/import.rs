@@ -766,6 +766,55 @@ mod tests {
     use super::*;
     use crate::bundle::manifest::{BaseBundle, Exporter};
 
+    /// What `.flushed` lists is trusted without hashing, so it must name only what is still
+    /// staged: a name it kept after its file left would let a later, unflushed file of that
+    /// name in unchecked.
+    #[test]
+    fn staged_blobs_are_trusted_only_while_flushed_and_present() {
+        let data = tempfile::tempdir().unwrap();
+        let store = ContentStore::new(data.path());
+        let dir = store.import_dir();
+        std::fs::create_dir_all(&dir).unwrap();
+        let put = |bytes: &[u8], days: u64| {
+            let digest = Sha256::of(bytes);
+            let path = dir.join(digest.to_hex());
+            std::fs::write(&path, bytes).unwrap();
+            let age = std::time::Duration::from_secs(days * 86_400);
+            File::options()
+                .write(true)
+                .open(&path)
+                .unwrap()
+                .set_modified(std::time::SystemTime::now() - age)
+                .unwrap();
+            (digest, path)
+        };
+        let (old, old_path) = put(b"flushed, of a bundle abandoned three weeks ago", 21);
+        let (kept, _) = put(b"flushed, of the bundle being imported", 21);
+        let (unflushed, _) = put(b"written, not yet flushed, intact", 0);
+        let (_, torn_path) = put(b"written, not yet flushed, torn by a power cut", 0);
+        std::fs::write(&torn_path, b"torn").unwrap();
+        let gone = Sha256::of(b"listed, but its file was removed since");
+        std::fs::write(dir.join("tmp-unfinished"), b"half").unwrap();
+        std::fs::write(
+            dir.join(FLUSHED),
+            [old, kept, gone].map(|d| d.to_hex()).join("\n"),
+        )
+        .unwrap();
+
+        let staged = Staged::open(&store, &HashSet::from([kept])).unwrap();
+        assert_eq!(staged.have, HashSet::from([kept, unflushed]));
+        assert!(!old_path.exists() && !torn_path.exists());
+        assert!(!dir.join("tmp-unfinished").exists());
+        let listed = std::fs::read_to_string(dir.join(FLUSHED)).unwrap();
+        assert_eq!(listed, kept.to_hex(), "only what is flushed and still here");
+
+        // The abandoned blob's name comes back with other bytes, unflushed: hashed, refused.
+        std::fs::write(&old_path, b"not what the name says").unwrap();
+        let staged = Staged::open(&store, &HashSet::from([kept])).unwrap();
+        assert_eq!(staged.have, HashSet::from([kept, unflushed]));
+        assert!(!old_path.exists());
+    }
+
     fn bundle(id: &str, created: &str, base: Option<&str>) -> BundleManifest {
         BundleManifest {
             format: manifest::FORMAT,
