@@ -148,41 +148,17 @@ pub fn server_config(cert: &Path, key: &Path) -> Result<Arc<rustls::ServerConfig
     Ok(Arc::new(config))
 }
 
-/// When the first certificate of a PEM file stops being valid.
-pub fn certificate_expiry(cert: &Path) -> Result<jiff::Timestamp, TlsError> {
-    read_certificate(cert, |parsed| {
-        jiff::Timestamp::from_second(parsed.validity().not_after.timestamp())
-            .map_err(|e| e.to_string())
-    })
+/// What `airlock verify` checks of a server certificate.
+#[derive(Debug)]
+pub struct CertificateInfo {
+    /// When it stops being valid.
+    pub expires: jiff::Timestamp,
+    /// The DNS names it is valid for, lower case.
+    pub names: Vec<String>,
 }
 
-/// The DNS names the first certificate of a PEM file is valid for (lower case).
-pub fn certificate_names(cert: &Path) -> Result<Vec<String>, TlsError> {
-    read_certificate(cert, |parsed| {
-        let names = parsed
-            .subject_alternative_name()
-            .map_err(|e| e.to_string())?
-            .map(|san| {
-                san.value
-                    .general_names
-                    .iter()
-                    .filter_map(|n| match n {
-                        x509_parser::extensions::GeneralName::DNSName(d) => {
-                            Some(d.to_ascii_lowercase())
-                        }
-                        _ => None,
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
-        Ok(names)
-    })
-}
-
-fn read_certificate<T>(
-    cert: &Path,
-    read: impl FnOnce(&x509_parser::certificate::X509Certificate) -> Result<T, String>,
-) -> Result<T, TlsError> {
+/// Reads the first certificate of a PEM file.
+pub fn certificate_info(cert: &Path) -> Result<CertificateInfo, TlsError> {
     let load = |reason: String| TlsError::Load {
         path: cert.to_path_buf(),
         reason,
@@ -193,7 +169,25 @@ fn read_certificate<T>(
     let parsed = pem
         .parse_x509()
         .map_err(|e| load(format!("not an X.509 certificate: {e}")))?;
-    read(&parsed).map_err(load)
+    let expires = jiff::Timestamp::from_second(parsed.validity().not_after.timestamp())
+        .map_err(|e| load(e.to_string()))?;
+    let names = parsed
+        .subject_alternative_name()
+        .map_err(|e| load(e.to_string()))?
+        .map(|san| {
+            san.value
+                .general_names
+                .iter()
+                .filter_map(|n| match n {
+                    x509_parser::extensions::GeneralName::DNSName(d) => {
+                        Some(d.to_ascii_lowercase())
+                    }
+                    _ => None,
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    Ok(CertificateInfo { expires, names })
 }
 
 #[cfg(test)]
@@ -201,23 +195,27 @@ mod tests {
     use super::*;
 
     #[test]
-    fn certificate_expiry_is_read_from_the_pem() {
+    fn certificate_expiry_and_names_are_read_from_the_pem() {
         let dir = tempfile::tempdir().unwrap();
         let files = init(dir.path(), &["airlock.example".to_string()]).unwrap();
-        let until = certificate_expiry(&files.cert).unwrap();
-        assert_eq!(certificate_names(&files.cert).unwrap(), ["airlock.example"]);
+        let info = certificate_info(&files.cert).unwrap();
+        let until = info.expires;
+        assert_eq!(info.names, ["airlock.example"]);
         let now = jiff::Timestamp::now();
         // About two years from now.
         let days = until.duration_since(now).as_hours() / 24;
         assert!((700..=740).contains(&days), "{until}");
         assert_eq!(
-            certificate_expiry(&files.ca_cert).unwrap().to_string(),
+            certificate_info(&files.ca_cert)
+                .unwrap()
+                .expires
+                .to_string(),
             "2046-01-01T00:00:00Z"
         );
         let bad = dir.path().join("bad.pem");
         std::fs::write(&bad, "not a certificate").unwrap();
         assert!(
-            certificate_expiry(&bad)
+            certificate_info(&bad)
                 .unwrap_err()
                 .to_string()
                 .contains("bad.pem")

@@ -140,10 +140,10 @@ impl AsyncRead for Counted {
         {
             // Part of a request: ACK it at once. apt (no TCP_NODELAY) holds the rest of a
             // request it wrote in two pieces until the first is ACKed, and with no response
-            // to carry the ACK Linux delays it up to 40 ms. Measured with apt-get download of
-            // 500 cached packages through the gateway: 9 stalls of 31-41 ms, 0.6 s against
-            // 0.34 s. Only then: an immediate ACK before every response costs wrk a fifth of
-            // its requests per second.
+            // to carry the ACK Linux delays it up to 40 ms: apt-get download of 500 cached
+            // packages through the gateway stalled 9 times for 31-41 ms (bench/pull.sh's
+            // second fetch went from 0.8x to 1.4x apt-cacher-ng). Only then: an immediate ACK
+            // before every response costs wrk a fifth of its requests per second.
             let _ = rustix::net::sockopt::set_tcp_quickack(&self.stream, true);
         }
         read

@@ -75,6 +75,25 @@ pub struct Item {
     pub fields: Map<String, Value>,
 }
 
+impl Products {
+    /// Every item with its checked digest (see [`Item::checked`]); an error names the
+    /// product, version and item.
+    pub fn checked_items(&self) -> Result<Vec<(&Item, Sha256)>, String> {
+        let mut items = Vec::new();
+        for (name, product) in &self.products {
+            for (version_name, version) in &product.versions {
+                for (item_name, item) in &version.items {
+                    let sha256 = item.checked().map_err(|reason| {
+                        format!("{name} {version_name} item {item_name}: {reason}")
+                    })?;
+                    items.push((item, sha256));
+                }
+            }
+        }
+        Ok(items)
+    }
+}
+
 impl Product {
     /// A string field of the product (`os`, `release`, `arch`...).
     pub fn field(&self, name: &str) -> Option<&str> {

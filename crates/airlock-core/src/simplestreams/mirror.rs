@@ -137,21 +137,14 @@ pub async fn sync(
     let mut listed: BTreeMap<String, (Sha256, u64, Url)> = BTreeMap::new();
     if config.mode == ImagesMode::Verbatim {
         for (_, url, products) in &documents {
-            for (name, product) in &products.products {
-                for (version_name, version) in &product.versions {
-                    for (item_name, item) in &version.items {
-                        let sha256 = item.checked().map_err(|reason| {
-                            SimplestreamsError::upstream(
-                                url,
-                                format!("{name} {version_name} item {item_name}: {reason}"),
-                            )
-                        })?;
-                        listed.insert(
-                            item.path.clone(),
-                            (sha256, item.size, join(&base, &item.path)?),
-                        );
-                    }
-                }
+            let items = products
+                .checked_items()
+                .map_err(|e| SimplestreamsError::upstream(url, e))?;
+            for (item, sha256) in items {
+                listed.insert(
+                    item.path.clone(),
+                    (sha256, item.size, join(&base, &item.path)?),
+                );
             }
         }
     }

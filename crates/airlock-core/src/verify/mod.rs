@@ -534,38 +534,49 @@ fn site_checks(site: &Site, report: &mut Report) {
         // An expired certificate stops snapd at once, and nothing outside can renew it.
         checked += 1;
         let what = format!("the HTTPS certificate {}", tls.cert.display());
-        match crate::tls::certificate_expiry(&tls.cert) {
-            Ok(until) if until < jiff::Timestamp::now() => failures.push(Failure::new(
+        let info = crate::tls::certificate_info(&tls.cert);
+        match &info {
+            Ok(info) if info.expires < jiff::Timestamp::now() => failures.push(Failure::new(
                 "site",
-                what,
+                what.clone(),
                 "valid",
-                format!("expired on {until}: airlock tls init makes a new one"),
+                format!(
+                    "expired on {}: airlock tls init makes a new one",
+                    info.expires
+                ),
             )),
-            Ok(until) if until < jiff::Timestamp::now() + CERTIFICATE_NOTICE => {
-                warnings.push(Failure::new(
+            Ok(info) if info.expires < jiff::Timestamp::now() + CERTIFICATE_NOTICE => warnings
+                .push(Failure::new(
                     "site",
-                    what,
+                    what.clone(),
                     "valid for 30 more days",
-                    format!("expires on {until}: airlock tls init makes a new one"),
-                ))
-            }
+                    format!(
+                        "expires on {}: airlock tls init makes a new one",
+                        info.expires
+                    ),
+                )),
             Ok(_) => {}
-            Err(e) => failures.push(Failure::new("site", what, "readable", e.to_string())),
+            Err(e) => failures.push(Failure::new(
+                "site",
+                what.clone(),
+                "readable",
+                e.to_string(),
+            )),
         }
         // DNS may point names here that a certificate made before they were configured
         // lacks: clients reaching them over HTTPS would refuse it.
-        if let Ok(names) = crate::tls::certificate_names(&tls.cert) {
+        if let Ok(info) = info {
             checked += 1;
             let missing: Vec<String> = site
                 .config
                 .overridden_names()
                 .into_iter()
-                .filter(|n| !names.contains(n))
+                .filter(|n| !info.names.contains(n))
                 .collect();
             if !missing.is_empty() {
                 warnings.push(Failure::new(
                     "site",
-                    format!("the HTTPS certificate {}", tls.cert.display()),
+                    what,
                     "naming every host DNS points here",
                     format!(
                         "lacks {}: airlock tls init makes one with them (clients keep the site CA)",

@@ -37,6 +37,7 @@ pub(super) struct Stream {
 }
 
 /// A verified document as stored: as signed, and its text.
+#[derive(Clone)]
 struct Document {
     signed: Expected,
     text: Expected,
@@ -64,10 +65,6 @@ impl Stream {
             .unwrap_or_else(|e| e.into_inner())
             .get(stem)
             .cloned()
-    }
-
-    fn url(&self, path: &str) -> Result<Url, Refusal> {
-        under(&self.base, path)
     }
 
     fn failure(&self, stem: &str) -> Option<(Instant, StatusCode, String)> {
@@ -105,10 +102,10 @@ impl PullThrough {
             .ok_or_else(|| Refusal(StatusCode::BAD_REQUEST, "invalid path".into()))?
             .join("/");
         let path = path.as_str();
-        if let Some(name) = path.strip_prefix("streams/") {
-            let (stem, signed) = match (name.strip_suffix(".sjson"), name.strip_suffix(".json")) {
-                (Some(stem), _) => (format!("streams/{stem}"), true),
-                (_, Some(stem)) => (format!("streams/{stem}"), false),
+        if path.starts_with("streams/") {
+            let (stem, signed) = match (path.strip_suffix(".sjson"), path.strip_suffix(".json")) {
+                (Some(stem), _) => (stem, true),
+                (_, Some(stem)) => (stem, false),
                 _ => {
                     return Err(Refusal(
                         StatusCode::NOT_FOUND,
@@ -131,7 +128,7 @@ impl PullThrough {
                 })?)
             };
             let mut document = self
-                .stream_document(stream, &stem, content_id.as_deref(), true)
+                .stream_document(stream, stem, content_id.as_deref(), true)
                 .await?;
             // Removed by `airlock gc` (no tree names it): fetched and verified again.
             let gone = |d: &Document| {
@@ -140,9 +137,9 @@ impl PullThrough {
                     .all(|e| self.store.contains(&e.sha256))
             };
             if gone(&document) {
-                stream.forget(&stem);
+                stream.forget(stem);
                 document = self
-                    .stream_document(stream, &stem, content_id.as_deref(), true)
+                    .stream_document(stream, stem, content_id.as_deref(), true)
                     .await?;
             }
             return Ok(if signed {
@@ -191,7 +188,7 @@ impl PullThrough {
                 })?
             }
         };
-        let url = stream.url(path)?;
+        let url = under(&stream.base, path)?;
         self.obtain(expected, &url).await?;
         Ok(expected)
     }
@@ -227,10 +224,8 @@ impl PullThrough {
             (Err(Refusal(_, e)), Some(previous)) => {
                 tracing::warn!("pull-through: {e}; serving the document verified before");
                 Arc::new(Document {
-                    signed: previous.signed,
-                    text: previous.text,
-                    lists: previous.lists.clone(),
                     checked: Instant::now(),
+                    ..(*previous).clone()
                 })
             }
             (Err(refusal), None) => {
@@ -261,7 +256,7 @@ impl PullThrough {
         content_id: Option<&str>,
     ) -> Result<Document, Refusal> {
         let bad_gateway = |e: String| Refusal(StatusCode::BAD_GATEWAY, e);
-        let url = stream.url(&format!("{stem}.sjson"))?;
+        let url = under(&stream.base, &format!("{stem}.sjson"))?;
         let (text, _, signed) = fetch_signed(&self.http, &stream.keyring, &url)
             .await
             .map_err(|e| bad_gateway(e.to_string()))?;
@@ -296,30 +291,17 @@ impl PullThrough {
                         products.content_id
                     )));
                 }
-                let mut items = HashMap::new();
-                for (name, product) in &products.products {
-                    for (version_name, version) in &product.versions {
-                        for (item_name, item) in &version.items {
-                            let sha256 = item.checked().map_err(|reason| {
-                                bad_gateway(format!(
-                                    "{url}: {name} {version_name} item {item_name}: {reason}"
-                                ))
-                            })?;
-                            items.insert(
-                                item.path.clone(),
-                                Expected {
-                                    size: item.size,
-                                    sha256,
-                                },
-                            );
-                        }
-                    }
-                }
+                let items = products
+                    .checked_items()
+                    .map_err(|e| bad_gateway(format!("{url}: {e}")))?;
                 stream
                     .items
                     .lock()
                     .unwrap_or_else(|e| e.into_inner())
-                    .extend(items);
+                    .extend(items.into_iter().map(|(item, sha256)| {
+                        let size = item.size;
+                        (item.path.clone(), Expected { size, sha256 })
+                    }));
             }
         }
         Ok(Document {
