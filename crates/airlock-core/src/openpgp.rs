@@ -81,11 +81,20 @@ impl std::fmt::Display for KeyAlgorithm {
     }
 }
 
-/// The site's signing key: a certify+sign primary key without subkeys.
-#[derive(Clone, Debug)]
+/// The site's signing key: a certify+sign primary key without subkeys. Its `Debug` names
+/// the key by fingerprint: the secret half never reaches a log or an error.
+#[derive(Clone)]
 pub struct SiteKey {
     secret: SignedSecretKey,
     public: SignedPublicKey,
+}
+
+impl std::fmt::Debug for SiteKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SiteKey")
+            .field("fingerprint", &self.fingerprint())
+            .finish_non_exhaustive()
+    }
 }
 
 impl SiteKey {
@@ -614,6 +623,15 @@ mod tests {
     fn trims_trailing_whitespace_per_line() {
         assert_eq!(canonical_text("a  \nb\t\n c \n"), "a\nb\n c\n");
         assert_eq!(canonical_text("x "), "x");
+    }
+
+    #[test]
+    fn debug_names_the_key_by_fingerprint_only() {
+        let key = SiteKey::generate(KeyAlgorithm::Ed25519, "Test <t@example.invalid>").unwrap();
+        assert_eq!(
+            format!("{key:?}"),
+            format!("SiteKey {{ fingerprint: {:?}, .. }}", key.fingerprint())
+        );
     }
 
     #[test]

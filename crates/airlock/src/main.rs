@@ -28,21 +28,39 @@ fn main() -> ExitCode {
     }
 }
 
+/// The crates whose records pass at whatever level the operator asks for. Every other target
+/// is capped at WARN, whatever `-v`, `AIRLOCK_LOG` or `RUST_LOG` says: rPGP logs each key
+/// packet it parses at DEBUG, secret half included, and a dependency added later must not be
+/// able to do the same without someone deciding to let it through here.
+const VERBOSE_CRATES: &[&str] = &["airlock", "airlock_core", "reqwest", "hickory_proto"];
+
 fn init_logging(cli: &Cli) {
+    use tracing_subscriber::Layer;
+    use tracing_subscriber::filter::{EnvFilter, FilterExt, filter_fn};
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+
     let default = match (cli.quiet, cli.verbose) {
         (true, _) => "warn",
         (false, 0) => "info",
         (false, 1) => "info,airlock=debug,airlock_core=debug",
         _ => "debug",
     };
-    let filter = tracing_subscriber::EnvFilter::try_from_env("AIRLOCK_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
+    let asked = EnvFilter::try_from_env("AIRLOCK_LOG")
+        .or_else(|_| EnvFilter::try_from_default_env())
+        .unwrap_or_else(|_| EnvFilter::new(default));
+    let capped = filter_fn(|metadata| {
+        *metadata.level() <= tracing::Level::WARN || {
+            let krate = metadata.target().split("::").next().unwrap_or_default();
+            VERBOSE_CRATES.contains(&krate)
+        }
+    });
+    let output = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_target(false)
-        .init();
+        .with_filter(asked.and(capped));
+    tracing_subscriber::registry().with(output).init();
 }
 
 /// `error: …`, then each cause once, then a hint where we know the fix.

@@ -37,6 +37,11 @@ impl Site {
             "init failed: {}",
             String::from_utf8_lossy(&out.stderr)
         );
+        Site::with_config(dir, repos)
+    }
+
+    /// A site in `dir`, where `airlock init` ran: its config is the [site] table, then `repos`.
+    pub fn with_config(dir: tempfile::TempDir, repos: &str) -> Site {
         let config = format!(
             "[site]\ndata_dir = \"data\"\nlisten = \"127.0.0.1:0\"\nsigning_key = \"airlock.key\"\n\n{repos}"
         );
@@ -115,7 +120,21 @@ impl Site {
     /// `airlock serve` with another config file (beside airlock.toml, for the same data
     /// folder): a server started with a config other than the one the site has now.
     pub fn serve_with(&self, config: &Path) -> Server {
-        let mut child = Command::new(AIRLOCK)
+        self.spawn_server(Command::new(AIRLOCK), config)
+    }
+
+    /// `airlock serve` logging everything it may (`-vvv`, trace level).
+    pub fn serve_traced(&self) -> Server {
+        let mut command = Command::new(AIRLOCK);
+        command
+            .env("AIRLOCK_LOG", "trace")
+            .env("RUST_LOG", "trace")
+            .arg("-vvv");
+        self.spawn_server(command, &self.config())
+    }
+
+    fn spawn_server(&self, mut command: Command, config: &Path) -> Server {
+        let mut child = command
             .arg("--config")
             .arg(config)
             .arg("serve")
