@@ -9,7 +9,13 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 ///
 /// Start with `airlock demo` for a look, or `airlock init` for a real site.
 #[derive(Debug, Parser)]
-#[command(name = "airlock", version, max_term_width = 100)]
+#[command(
+    name = "airlock",
+    version,
+    max_term_width = 100,
+    after_help = "Exit status: 0 on success; 1 when the command failed (verify: when a check failed); \
+                  2 for a usage error (verify: when it could not run)."
+)]
 pub struct Cli {
     /// The site's configuration file.
     #[arg(
@@ -21,7 +27,8 @@ pub struct Cli {
     )]
     pub config: PathBuf,
 
-    /// No progress bars and no informational messages; warnings and errors still go to stderr.
+    /// Nothing on success but what the command was asked for (a listing, a key, --json,
+    /// failed checks): no progress, no summaries. Warnings and errors still go to stderr.
     #[arg(long, short = 'q', global = true)]
     pub quiet: bool,
 

@@ -2,6 +2,7 @@
 
 mod cli;
 mod commands;
+mod printer;
 mod reporters;
 
 use std::process::ExitCode;

@@ -1,14 +1,18 @@
+use std::io::Write;
+
 use airlock_core::apt::repo::{self, RemoveFilter, RepoState};
 use airlock_core::report::Reporter;
 use airlock_core::site::Site;
 
 use crate::cli::AptCommand;
+use crate::printer::Printer;
 
 pub fn run(
     site: &Site,
     command: AptCommand,
     reporter: &dyn Reporter,
     verbose: bool,
+    printer: Printer,
 ) -> anyhow::Result<()> {
     match command {
         AptCommand::Include {
@@ -23,21 +27,25 @@ pub fn run(
             }
             if verbose {
                 for added in &report.added {
-                    println!("added {added}");
+                    writeln!(printer.status(), "added {added}")?;
                 }
                 for replaced in &report.replaced {
-                    println!("replaced {replaced}");
+                    writeln!(printer.status(), "replaced {replaced}")?;
                 }
             }
-            println!(
+            writeln!(
+                printer.status(),
                 "{repo}/{suite}/{component}: {} added, {} replaced, {} already there, {} skipped",
                 report.added.len(),
                 report.replaced.len(),
                 report.unchanged.len(),
                 report.skipped.len()
-            );
+            )?;
             if !report.added.is_empty() || !report.replaced.is_empty() {
-                println!("run `airlock publish` to make the changes visible to clients");
+                writeln!(
+                    printer.status(),
+                    "run `airlock publish` to make the changes visible to clients"
+                )?;
             }
         }
         AptCommand::Remove {
@@ -55,12 +63,19 @@ pub fn run(
             };
             let removed = repo::remove(site, &repo, &suite, &packages, &filter, reporter)?;
             for p in &removed {
-                println!(
+                writeln!(
+                    printer.status(),
                     "removed {} {} ({}) from {repo}/{suite}/{}",
-                    p.package.name, p.package.version, p.package.architecture, p.component
-                );
+                    p.package.name,
+                    p.package.version,
+                    p.package.architecture,
+                    p.component
+                )?;
             }
-            println!("run `airlock publish` to make the changes visible to clients");
+            writeln!(
+                printer.status(),
+                "run `airlock publish` to make the changes visible to clients"
+            )?;
         }
         AptCommand::List { repo, suite, json } => {
             repo::configured_repo(site, &repo, suite.as_deref(), None)?;
@@ -86,16 +101,19 @@ pub fn run(
                         })
                     })
                     .collect();
-                println!("{}", serde_json::to_string_pretty(&rows)?);
+                printer.json(&rows)?;
             } else {
-                print_table(&packages);
+                print_table(&packages, printer)?;
             }
         }
     }
     Ok(())
 }
 
-fn print_table(packages: &[&airlock_core::apt::repo::RepoPackage]) {
+fn print_table(
+    packages: &[&airlock_core::apt::repo::RepoPackage],
+    printer: Printer,
+) -> std::io::Result<()> {
     let header = ["SUITE", "COMPONENT", "PACKAGE", "VERSION", "ARCH", "SIZE"];
     let rows: Vec<[String; 6]> = packages
         .iter()
@@ -125,10 +143,11 @@ fn print_table(packages: &[&airlock_core::apt::repo::RepoPackage]) {
                 out.push_str(&format!("{cell:<w$}  "));
             }
         }
-        println!("{}", out.trim_end());
+        writeln!(printer.output(), "{}", out.trim_end())
     };
-    line(header);
+    line(header)?;
     for row in &rows {
-        line(row.each_ref().map(String::as_str));
+        line(row.each_ref().map(String::as_str))?;
     }
+    Ok(())
 }

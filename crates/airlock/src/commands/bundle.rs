@@ -1,3 +1,5 @@
+use std::io::Write;
+
 use std::path::Path;
 
 use airlock_core::bundle::manifest::{self, SignedManifest};
@@ -7,9 +9,15 @@ use airlock_core::report::Reporter;
 use airlock_core::site::Site;
 
 use crate::cli::{BundleCommand, ExportArgs, ImportArgs, InspectArgs};
+use crate::printer::Printer;
 use airlock_core::util::human_bytes;
 
-pub fn export(site: &Site, args: ExportArgs, reporter: &dyn Reporter) -> anyhow::Result<()> {
+pub fn export(
+    site: &Site,
+    args: ExportArgs,
+    reporter: &dyn Reporter,
+    printer: Printer,
+) -> anyhow::Result<()> {
     let options = ExportOptions {
         to: args.to,
         since: args.since,
@@ -23,56 +31,73 @@ pub fn export(site: &Site, args: ExportArgs, reporter: &dyn Reporter) -> anyhow:
         reporter.warn(&format!("{label} is not published yet: not in the bundle"));
     }
     let m = &report.manifest;
-    println!("bundle {} written to {}", m.id, report.dir.display());
-    print_contents(m);
+    writeln!(
+        printer.status(),
+        "bundle {} written to {}",
+        m.id,
+        report.dir.display()
+    )?;
+    print_contents(m, &mut printer.status())?;
     let carried: Vec<_> = m.blobs.iter().filter(|b| b.volume.is_some()).collect();
     let bytes: u64 = carried.iter().map(|b| b.size).sum();
     let on_top = match &m.base {
         Some(base) => format!("on top of {}", base.id),
         None => "full".into(),
     };
-    println!(
+    writeln!(
+        printer.status(),
         "bundle {}: {} blobs ({}) in {} volume(s), {on_top}",
         m.id,
         carried.len(),
         human_bytes(bytes),
         m.volumes.len()
-    );
+    )?;
     Ok(())
 }
 
-pub fn import(site: &Site, args: ImportArgs, reporter: &dyn Reporter) -> anyhow::Result<()> {
+pub fn import(
+    site: &Site,
+    args: ImportArgs,
+    reporter: &dyn Reporter,
+    printer: Printer,
+) -> anyhow::Result<()> {
     let options = ImportOptions {
         dir: args.bundle,
         keyrings: args.keyring,
         now: jiff::Timestamp::now(),
     };
     let report = bundle::import(site, &options, reporter)?;
-    println!("bundle {} signed by {}", report.id, report.signer);
+    writeln!(
+        printer.status(),
+        "bundle {} signed by {}",
+        report.id,
+        report.signer
+    )?;
     for (label, files) in &report.contents {
-        println!("  {label}: switched ({files} files)");
+        writeln!(printer.status(), "  {label}: switched ({files} files)")?;
     }
     for label in &report.unconfigured {
         reporter.warn(&format!(
             "{label} is served, but this site's airlock.toml does not configure it: add the same table as on the exporting site so that publish and verify know it"
         ));
     }
-    println!(
+    writeln!(
+        printer.status(),
         "imported {} new blobs ({}); {} were already here",
         report.new_blobs,
         human_bytes(report.new_bytes),
         report.present_blobs
-    );
+    )?;
     Ok(())
 }
 
-pub fn run(config: &Path, command: BundleCommand) -> anyhow::Result<()> {
+pub fn run(config: &Path, command: BundleCommand, printer: Printer) -> anyhow::Result<()> {
     match command {
-        BundleCommand::Inspect(args) => inspect(config, args),
+        BundleCommand::Inspect(args) => inspect(config, args, printer),
     }
 }
 
-fn inspect(config: &Path, args: InspectArgs) -> anyhow::Result<()> {
+fn inspect(config: &Path, args: InspectArgs, printer: Printer) -> anyhow::Result<()> {
     // A config is optional here: inspecting a bundle needs no site.
     let mut keyrings = if config.exists() {
         Site::open(config)?.config.import.trusted_keys
@@ -90,10 +115,13 @@ fn inspect(config: &Path, args: InspectArgs) -> anyhow::Result<()> {
         signer,
         ..
     } = manifest::read(&args.bundle, keyring.as_ref())?;
-    println!(
+    writeln!(
+        printer.output(),
         "bundle {} (format {}), created {}",
-        m.id, m.format, m.created
-    );
+        m.id,
+        m.format,
+        m.created
+    )?;
     let trust = match signer {
         Some(Ok(signer)) if signer != m.exporter.fingerprint => {
             format!("signed by {signer}, not by the exporter it names: import refuses it")
@@ -102,15 +130,17 @@ fn inspect(config: &Path, args: InspectArgs) -> anyhow::Result<()> {
         Some(Err(bad)) => format!("NOT trusted here: {}", bad.reason),
         None => "signature not checked: no [import] trusted_keys and no --keyring".into(),
     };
-    println!(
+    writeln!(
+        printer.output(),
         "exported by {} ({}): {trust}",
-        m.exporter.url, m.exporter.fingerprint
-    );
+        m.exporter.url,
+        m.exporter.fingerprint
+    )?;
     match &m.base {
-        Some(base) => println!("adds to bundle {}", base.id),
-        None => println!("full bundle"),
+        Some(base) => writeln!(printer.output(), "adds to bundle {}", base.id)?,
+        None => writeln!(printer.output(), "full bundle")?,
     }
-    print_contents(&m);
+    print_contents(&m, &mut printer.output())?;
     let dir = manifest::manifest_path(&args.bundle)
         .parent()
         .map(Path::to_path_buf)
@@ -122,25 +152,31 @@ fn inspect(config: &Path, args: InspectArgs) -> anyhow::Result<()> {
             Ok(size) => format!("present but {size} bytes: damaged or incomplete"),
             Err(_) => "missing".into(),
         };
-        println!(
+        writeln!(
+            printer.output(),
             "  {}: {} blobs, {}, {state}",
             volume.name,
             volume.blobs,
             human_bytes(volume.size)
-        );
+        )?;
     }
     Ok(())
 }
 
-fn print_contents(m: &airlock_core::bundle::BundleManifest) {
+fn print_contents(
+    m: &airlock_core::bundle::BundleManifest,
+    out: &mut impl Write,
+) -> std::io::Result<()> {
     for content in &m.contents {
-        println!(
+        writeln!(
+            out,
             "  {:<20} {:>7} files {:>10}   new here: {} files, {}",
             content.label(),
             content.files,
             human_bytes(content.bytes),
             content.new_files,
             human_bytes(content.new_bytes)
-        );
+        )?;
     }
+    Ok(())
 }

@@ -1,9 +1,12 @@
+use std::io::Write;
+
 use airlock_core::dns::{Format, render};
 use airlock_core::site::Site;
 
 use crate::cli::{DnsCommand, DnsFormat};
+use crate::printer::Printer;
 
-pub fn run(site: &Site, command: DnsCommand) -> anyhow::Result<()> {
+pub fn run(site: &Site, command: DnsCommand, printer: Printer) -> anyhow::Result<()> {
     let DnsCommand::Config { format, addresses } = command;
     let config = &site.config;
     let addresses = if addresses.is_empty() {
@@ -29,6 +32,10 @@ pub fn run(site: &Site, command: DnsCommand) -> anyhow::Result<()> {
         DnsFormat::BindRpz => Format::BindRpz,
         DnsFormat::Maas => Format::Maas,
     };
-    print!("{}", render(format, &names, &addresses, config.dns.ttl));
+    write!(
+        printer.output(),
+        "{}",
+        render(format, &names, &addresses, config.dns.ttl)
+    )?;
     Ok(())
 }

@@ -1,24 +1,33 @@
+use std::io::Write;
+
 use airlock_core::report::Reporter;
 use airlock_core::simplestreams::custom::{self, NewImage};
 use airlock_core::simplestreams::mirror;
 use airlock_core::site::Site;
 
 use crate::cli::{ImagesAddArgs, ImagesCommand};
+use crate::printer::Printer;
 
-pub fn run(site: &Site, command: ImagesCommand, reporter: &dyn Reporter) -> anyhow::Result<()> {
+pub fn run(
+    site: &Site,
+    command: ImagesCommand,
+    reporter: &dyn Reporter,
+    printer: Printer,
+) -> anyhow::Result<()> {
     let now = jiff::Timestamp::now();
     match command {
-        ImagesCommand::Add(args) => add(site, args, now, reporter),
+        ImagesCommand::Add(args) => add(site, args, now, reporter, printer),
         ImagesCommand::List => {
             for product in mirror::list(site)? {
-                println!(
+                writeln!(
+                    printer.output(),
                     "{}  {}  {} files, {}{}",
                     product.name,
                     product.versions.join(" "),
                     product.files,
                     airlock_core::util::human_bytes(product.bytes),
                     if product.custom { "  (custom)" } else { "" }
-                );
+                )?;
             }
             Ok(())
         }
@@ -38,7 +47,12 @@ pub fn run(site: &Site, command: ImagesCommand, reporter: &dyn Reporter) -> anyh
                 reporter,
             )?;
             for image in removed {
-                println!("removed {} {}", image.product_name(), image.version);
+                writeln!(
+                    printer.status(),
+                    "removed {} {}",
+                    image.product_name(),
+                    image.version
+                )?;
             }
             Ok(())
         }
@@ -50,6 +64,7 @@ fn add(
     args: ImagesAddArgs,
     now: jiff::Timestamp,
     reporter: &dyn Reporter,
+    printer: Printer,
 ) -> anyhow::Result<()> {
     let title = args
         .title
@@ -63,17 +78,19 @@ fn add(
         } else {
             format!("custom/{}-{}", args.os, args.release)
         };
-        println!(
+        writeln!(
+            printer.output(),
             "A {} image cannot be served in a stream MAAS 3.8 reads; upload it on the MAAS region instead:",
             args.filetype
-        );
-        println!(
+        )?;
+        writeln!(
+            printer.output(),
             "  maas $PROFILE boot-resources create name={name} title='{title}' architecture={}/{} filetype={} content@={}",
             args.arch,
             args.subarch,
             args.filetype,
             file.display()
-        );
+        )?;
         return Ok(());
     }
     let image = custom::add(
@@ -93,11 +110,12 @@ fn add(
         now,
         reporter,
     )?;
-    println!(
+    writeln!(
+        printer.status(),
         "added {} version {} ({} bytes); published in the image stream",
         image.product_name(),
         image.version,
         image.size
-    );
+    )?;
     Ok(())
 }

@@ -3,18 +3,23 @@ use std::io::Write;
 use airlock_core::site::Site;
 
 use crate::cli::KeyCommand;
+use crate::printer::Printer;
 
-pub fn run(site: &Site, command: KeyCommand) -> anyhow::Result<()> {
+pub fn run(site: &Site, command: KeyCommand, printer: Printer) -> anyhow::Result<()> {
     let key = site.signing_key()?;
     match command {
         KeyCommand::Show => {
-            println!("fingerprint  {}", key.fingerprint());
-            println!("algorithm    {}", key.algorithm());
+            writeln!(printer.output(), "fingerprint  {}", key.fingerprint())?;
+            writeln!(printer.output(), "algorithm    {}", key.algorithm())?;
             for user_id in key.user_ids() {
-                println!("user id      {user_id}");
+                writeln!(printer.output(), "user id      {user_id}")?;
             }
-            println!("created      {}", key.created());
-            println!("secret key   {}", site.config.site.signing_key.display());
+            writeln!(printer.output(), "created      {}", key.created())?;
+            writeln!(
+                printer.output(),
+                "secret key   {}",
+                site.config.site.signing_key.display()
+            )?;
         }
         KeyCommand::Export { armor } => {
             let bytes = if armor {

@@ -16,6 +16,8 @@ mod sync;
 mod tls;
 mod verify;
 
+use std::io::Write;
+
 use airlock_core::apt::AptError;
 use airlock_core::apt::mirror::MirrorError;
 use airlock_core::config::ConfigError;
@@ -27,31 +29,43 @@ use airlock_core::site::{Site, SiteError};
 use airlock_core::util::human_bytes;
 
 use crate::cli::{Cli, Command};
+use crate::printer::Printer;
 use crate::reporters::TerminalReporter;
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     let reporter = std::sync::Arc::new(TerminalReporter::new(cli.quiet));
+    let printer = Printer::new(cli.quiet);
     match cli.command {
-        Command::Init(args) => init::run(args),
-        Command::Demo(args) => demo::run(args, &*reporter),
-        Command::Key(command) => key::run(&open(&cli.config)?, command),
-        Command::Apt(command) => {
-            apt::run(&open(&cli.config)?, command, &*reporter, cli.verbose > 0)
-        }
-        Command::Publish(args) => publish::run(&open(&cli.config)?, args, &*reporter),
-        Command::Sync(args) => sync::run(&open(&cli.config)?, args, reporter, cli.verbose > 0),
+        Command::Init(args) => init::run(args, printer),
+        Command::Demo(args) => demo::run(args, &*reporter, printer),
+        Command::Key(command) => key::run(&open(&cli.config)?, command, printer),
+        Command::Apt(command) => apt::run(
+            &open(&cli.config)?,
+            command,
+            &*reporter,
+            cli.verbose > 0,
+            printer,
+        ),
+        Command::Publish(args) => publish::run(&open(&cli.config)?, args, &*reporter, printer),
+        Command::Sync(args) => sync::run(
+            &open(&cli.config)?,
+            args,
+            reporter,
+            cli.verbose > 0,
+            printer,
+        ),
         Command::Serve(args) => serve::run(&open(&cli.config)?, args),
-        Command::Images(command) => images::run(&open(&cli.config)?, command, &*reporter),
-        Command::Snap(command) => snap::run(&open(&cli.config)?, command, reporter),
-        Command::Verify(args) => verify::run(&cli.config, args, &*reporter),
-        Command::Tls(command) => tls::run(&open(&cli.config)?, command),
-        Command::Maas(command) => maas::run(&open(&cli.config)?, command),
-        Command::Dns(command) => dns::run(&open(&cli.config)?, command),
-        Command::Status(args) => status::run(&open(&cli.config)?, args),
-        Command::Export(args) => bundle::export(&open(&cli.config)?, args, &*reporter),
-        Command::Import(args) => bundle::import(&open(&cli.config)?, args, &*reporter),
-        Command::Bundle(command) => bundle::run(&cli.config, command),
-        Command::Gc(args) => gc(&open(&cli.config)?, args.dry_run, &*reporter),
+        Command::Images(command) => images::run(&open(&cli.config)?, command, &*reporter, printer),
+        Command::Snap(command) => snap::run(&open(&cli.config)?, command, reporter, printer),
+        Command::Verify(args) => verify::run(&cli.config, args, &*reporter, printer),
+        Command::Tls(command) => tls::run(&open(&cli.config)?, command, printer),
+        Command::Maas(command) => maas::run(&open(&cli.config)?, command, printer),
+        Command::Dns(command) => dns::run(&open(&cli.config)?, command, printer),
+        Command::Status(args) => status::run(&open(&cli.config)?, args, printer),
+        Command::Export(args) => bundle::export(&open(&cli.config)?, args, &*reporter, printer),
+        Command::Import(args) => bundle::import(&open(&cli.config)?, args, &*reporter, printer),
+        Command::Bundle(command) => bundle::run(&cli.config, command, printer),
+        Command::Gc(args) => gc(&open(&cli.config)?, args.dry_run, &*reporter, printer),
     }
 }
 
@@ -92,16 +106,18 @@ fn gc(
     site: &Site,
     dry_run: bool,
     reporter: &dyn airlock_core::report::Reporter,
+    printer: Printer,
 ) -> anyhow::Result<()> {
     let report = airlock_core::gc::collect(site, dry_run, reporter)?;
     let verb = if dry_run { "would remove" } else { "removed" };
-    println!(
+    writeln!(
+        printer.status(),
         "{verb} {} files no longer referenced ({}); kept {} referenced, and {} unreferenced stored within the grace period ({})",
         report.removed,
         human_bytes(report.removed_bytes),
         report.referenced,
         report.young,
         human_bytes(report.young_bytes)
-    );
+    )?;
     Ok(())
 }

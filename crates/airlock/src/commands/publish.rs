@@ -1,3 +1,5 @@
+use std::io::Write;
+
 use airlock_core::apt::combine;
 use airlock_core::apt::publish::{self, PublishReport, SuiteStatus};
 use airlock_core::bundle::renew;
@@ -5,8 +7,14 @@ use airlock_core::report::Reporter;
 use airlock_core::site::Site;
 
 use crate::cli::PublishArgs;
+use crate::printer::Printer;
 
-pub fn run(site: &Site, args: PublishArgs, reporter: &dyn Reporter) -> anyhow::Result<()> {
+pub fn run(
+    site: &Site,
+    args: PublishArgs,
+    reporter: &dyn Reporter,
+    printer: Printer,
+) -> anyhow::Result<()> {
     let now = jiff::Timestamp::now();
     // Names that are no repo here are imported mirrors: on the air-gapped side no sync renews
     // them. Renewed first, so that a broken repo does not let them expire.
@@ -16,7 +24,7 @@ pub fn run(site: &Site, args: PublishArgs, reporter: &dyn Reporter) -> anyhow::R
         .into_iter()
         .partition(|n| site.config.repo(n).is_some());
     let renewed = renew::renew_imported(site, (!all).then_some(&mirrors[..]), reporter, now)?;
-    print_reports(&renewed.reports);
+    print_reports(&renewed.reports, printer)?;
     // Told now, whatever happens to the repos below.
     let failed = renewed.failed.len();
     for (name, e) in renewed.failed {
@@ -26,13 +34,13 @@ pub fn run(site: &Site, args: PublishArgs, reporter: &dyn Reporter) -> anyhow::R
     // An empty list of repos means every repo.
     if all || !repos.is_empty() {
         let reports = publish::publish(site, &repos, reporter, now)?;
-        print_reports(&reports);
+        print_reports(&reports, printer)?;
         // Combined suites follow the repos they take from; all of them are checked for
         // renewal when everything is published (some take from mirrors only).
         let published: Vec<String> = reports.iter().map(|r| r.repo.clone()).collect();
         let changed = (!all).then_some(published.as_slice());
         let combined = combine::publish_combined(site, changed, reporter, now)?;
-        print_reports(&combined);
+        print_reports(&combined, printer)?;
     }
     if failed > 0 {
         anyhow::bail!(
@@ -42,7 +50,7 @@ pub fn run(site: &Site, args: PublishArgs, reporter: &dyn Reporter) -> anyhow::R
     Ok(())
 }
 
-pub fn print_reports(reports: &[PublishReport]) {
+pub fn print_reports(reports: &[PublishReport], printer: Printer) -> std::io::Result<()> {
     for report in reports {
         for suite in &report.suites {
             let status = match suite.status {
@@ -58,13 +66,21 @@ pub fn print_reports(reports: &[PublishReport]) {
                     )
                 })
                 .unwrap_or_default();
-            println!(
+            writeln!(
+                printer.status(),
                 "{}/{}: {status} ({} packages{until})",
-                report.repo, suite.suite, suite.packages
-            );
+                report.repo,
+                suite.suite,
+                suite.packages
+            )?;
         }
         if !report.written {
-            println!("{}: nothing changed, nothing written", report.repo);
+            writeln!(
+                printer.status(),
+                "{}: nothing changed, nothing written",
+                report.repo
+            )?;
         }
     }
+    Ok(())
 }

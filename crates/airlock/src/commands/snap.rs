@@ -1,19 +1,23 @@
+use std::io::Write;
+
 use airlock_core::report::Reporter;
 use airlock_core::site::Site;
 use airlock_core::snap::{self, ImportRequest, catalog::Catalog};
 
 use crate::cli::SnapCommand;
+use crate::printer::Printer;
 
 pub fn run(
     site: &Site,
     command: SnapCommand,
     reporter: std::sync::Arc<dyn Reporter>,
+    printer: Printer,
 ) -> anyhow::Result<()> {
     let reporter_ref: &dyn Reporter = &*reporter;
     match command {
-        SnapCommand::Fetch => fetch(site, reporter),
+        SnapCommand::Fetch => fetch(site, reporter, printer),
         SnapCommand::ClientConfig => {
-            client_config(site);
+            client_config(site, printer)?;
             Ok(())
         }
         SnapCommand::Import {
@@ -49,7 +53,7 @@ pub fn run(
                     architectures: architectures.clone(),
                 };
                 match snap::import(site, &trust, &request, reporter_ref) {
-                    Ok(imported) => report_import(&imported),
+                    Ok(imported) => report_import(&imported, printer)?,
                     Err(e) if files.len() > 1 => {
                         failed += 1;
                         eprintln!("refused {}: {e}", snap_file.display());
@@ -79,22 +83,25 @@ pub fn run(
                 &architectures,
                 reporter_ref,
             )? {
-                println!("released {name} {revision} to {released}");
+                writeln!(printer.status(), "released {name} {revision} to {released}")?;
             }
             Ok(())
         }
         SnapCommand::List => {
             let catalog = Catalog::load(site.data_dir())?;
             if catalog.snaps.is_empty() {
-                println!(
+                writeln!(
+                    printer.status(),
                     "no snaps yet: airlock snap import FILE.snap FILE.assert --channel stable"
-                );
+                )?;
             }
             for (name, entry) in &catalog.snaps {
-                println!(
+                writeln!(
+                    printer.status(),
                     "{name}  {}  publisher {}",
-                    entry.snap_id, entry.publisher.username
-                );
+                    entry.snap_id,
+                    entry.publisher.username
+                )?;
                 for revision in entry.revisions.values() {
                     let channels: Vec<String> = entry
                         .releases
@@ -102,7 +109,8 @@ pub fn run(
                         .filter(|r| r.revision == revision.revision)
                         .map(|r| format!("{} {}", r.architecture, r.channel()))
                         .collect();
-                    println!(
+                    writeln!(
+                        printer.status(),
                         "  revision {}  {}  {}  {}",
                         revision.revision,
                         revision.meta.version,
@@ -112,21 +120,25 @@ pub fn run(
                         } else {
                             channels.join(", ")
                         }
-                    );
+                    )?;
                 }
             }
             Ok(())
         }
         SnapCommand::Remove { name, revision } => {
             for r in snap::remove(site, &name, revision, reporter_ref)? {
-                println!("removed {name} revision {r}");
+                writeln!(printer.status(), "removed {name} revision {r}")?;
             }
             Ok(())
         }
     }
 }
 
-fn fetch(site: &Site, reporter: std::sync::Arc<dyn Reporter>) -> anyhow::Result<()> {
+fn fetch(
+    site: &Site,
+    reporter: std::sync::Arc<dyn Reporter>,
+    printer: Printer,
+) -> anyhow::Result<()> {
     if site.config.snaps.snaps.is_empty() {
         anyhow::bail!(
             "{} lists no snaps to fetch: add [[snaps.snap]] entries (name, channels, architectures)",
@@ -139,7 +151,8 @@ fn fetch(site: &Site, reporter: std::sync::Arc<dyn Reporter>) -> anyhow::Result<
         .build()?;
     let fetched = runtime.block_on(snap::fetch::fetch(site, &trust, reporter))?;
     for f in &fetched {
-        println!(
+        writeln!(
+            printer.status(),
             "{} {} revision {} ({}) for {} on {}{}",
             if f.downloaded { "fetched" } else { "had" },
             f.imported.name,
@@ -157,13 +170,13 @@ fn fetch(site: &Site, reporter: std::sync::Arc<dyn Reporter>) -> anyhow::Result<
             } else {
                 ""
             }
-        );
+        )?;
     }
     Ok(())
 }
 
 /// The runbook for clients: snapd's drop-in, the CA, and the same as cloud-init user data.
-fn client_config(site: &Site) {
+fn client_config(site: &Site, printer: Printer) -> std::io::Result<()> {
     let tls = site.config.site.tls.as_ref();
     let url = tls.map_or(site.config.site.public_url.as_str(), |t| {
         t.public_url.as_str()
@@ -177,67 +190,89 @@ fn client_config(site: &Site) {
     if tls.is_some_and(|t| t.listen.port() == 443)
         && site.config.dns.names.iter().any(|n| n == store_host)
     {
-        println!(
+        writeln!(
+            printer.output(),
             "# HTTPS on port 443 and [dns] names has {store_host}: with DNS pointing it here (airlock dns config), snapd needs only the site CA below (store-certs), not the drop-in."
-        );
+        )?;
     }
-    println!(
+    writeln!(
+        printer.output(),
         "# snapd on each machine that installs snaps from this store (MAAS hosts, deployed machines):"
-    );
-    println!("sudo mkdir -p /etc/systemd/system/snapd.service.d");
-    println!(
+    )?;
+    writeln!(
+        printer.output(),
+        "sudo mkdir -p /etc/systemd/system/snapd.service.d"
+    )?;
+    writeln!(
+        printer.output(),
         "sudo tee /etc/systemd/system/snapd.service.d/airlock-store.conf >/dev/null <<'EOF'\n{drop_in}EOF"
-    );
-    println!("sudo systemctl daemon-reload && sudo systemctl restart snapd.service");
+    )?;
+    writeln!(
+        printer.output(),
+        "sudo systemctl daemon-reload && sudo systemctl restart snapd.service"
+    )?;
     match &ca {
         Some(pem) => {
-            println!("# trust the site CA for store connections:");
-            println!(
+            writeln!(
+                printer.output(),
+                "# trust the site CA for store connections:"
+            )?;
+            writeln!(
+                printer.output(),
                 "sudo snap set system store-certs.airlock=\"$(cat <<'EOF'\n{}EOF\n)\"",
                 pem
-            );
+            )?;
         }
         None if url.starts_with("https://") => {
-            println!(
+            writeln!(
+                printer.output(),
                 "# the server certificate must be trusted: add its CA with snap set system store-certs.NAME=\"$(cat ca.pem)\""
-            );
+            )?;
         }
         None => {
-            println!(
+            writeln!(
+                printer.output(),
                 "# plain HTTP: set [site] tls_cert/tls_key (airlock tls init) for the HTTPS snapd expects of a store"
-            );
+            )?;
         }
     }
-    println!();
-    println!(
+    writeln!(printer.output())?;
+    writeln!(
+        printer.output(),
         "# cloud-init user data for machines MAAS deploys (MAAS: deploy with this user_data):"
-    );
-    println!("#cloud-config");
-    println!("write_files:");
-    println!("  - path: /etc/systemd/system/snapd.service.d/airlock-store.conf");
-    println!("    content: |");
+    )?;
+    writeln!(printer.output(), "#cloud-config")?;
+    writeln!(printer.output(), "write_files:")?;
+    writeln!(
+        printer.output(),
+        "  - path: /etc/systemd/system/snapd.service.d/airlock-store.conf"
+    )?;
+    writeln!(printer.output(), "    content: |")?;
     for line in drop_in.lines() {
-        println!("      {line}");
+        writeln!(printer.output(), "      {line}")?;
     }
     if let Some(pem) = &ca {
-        println!("  - path: /etc/airlock/ca.pem");
-        println!("    content: |");
+        writeln!(printer.output(), "  - path: /etc/airlock/ca.pem")?;
+        writeln!(printer.output(), "    content: |")?;
         for line in pem.lines() {
-            println!("      {line}");
+            writeln!(printer.output(), "      {line}")?;
         }
     }
-    println!("bootcmd:");
-    println!("  - [systemctl, daemon-reload]");
-    println!("  - [systemctl, restart, snapd.service]");
+    writeln!(printer.output(), "bootcmd:")?;
+    writeln!(printer.output(), "  - [systemctl, daemon-reload]")?;
+    writeln!(printer.output(), "  - [systemctl, restart, snapd.service]")?;
     if ca.is_some() {
-        println!(
+        writeln!(
+            printer.output(),
             "  - [sh, -c, 'snap set system store-certs.airlock=\"$(cat /etc/airlock/ca.pem)\"']"
-        );
+        )?;
     }
+    Ok(())
 }
 
-fn report_import(imported: &snap::Imported) {
-    println!(
+fn report_import(imported: &snap::Imported, printer: Printer) -> std::io::Result<()> {
+    writeln!(
+        printer.status(),
         "{} {} revision {} ({}){}",
         if imported.new {
             "imported"
@@ -252,19 +287,23 @@ fn report_import(imported: &snap::Imported) {
         } else {
             format!(", released to {}", imported.channels.join(", "))
         }
-    );
+    )?;
     if imported.channels.is_empty() {
-        println!(
+        writeln!(
+            printer.status(),
             "  not on any channel yet: airlock snap release {} {} stable",
-            imported.name, imported.revision
-        );
+            imported.name,
+            imported.revision
+        )?;
     }
     for (name, present) in &imported.prerequisites {
         if !present {
-            println!(
+            writeln!(
+                printer.status(),
                 "  snapd will also ask for {name}: import it too, or installs of {} fail",
                 imported.name
-            );
+            )?;
         }
     }
+    Ok(())
 }

@@ -1,3 +1,5 @@
+use std::io::Write;
+
 use std::time::Duration;
 
 use airlock_core::net::{Http, HttpOptions, Url};
@@ -5,8 +7,9 @@ use airlock_core::proxy::Status;
 use airlock_core::site::Site;
 
 use crate::cli::StatusArgs;
+use crate::printer::Printer;
 
-pub fn run(site: &Site, args: StatusArgs) -> anyhow::Result<()> {
+pub fn run(site: &Site, args: StatusArgs, printer: Printer) -> anyhow::Result<()> {
     let base = args
         .url
         .unwrap_or_else(|| site.config.site.public_url.clone());
@@ -25,32 +28,39 @@ pub fn run(site: &Site, args: StatusArgs) -> anyhow::Result<()> {
         .map_err(|e| anyhow::anyhow!("cannot ask the server at {base}: {e} (is `airlock serve` running? --url names another)"))?
         .ok_or_else(|| anyhow::anyhow!("{url} is not found: is that an airlock server?"))?;
     if args.json {
-        println!("{}", String::from_utf8_lossy(&body));
+        writeln!(printer.output(), "{}", String::from_utf8_lossy(&body))?;
         return Ok(());
     }
     let status: Status = serde_json::from_slice(&body)
         .map_err(|e| anyhow::anyhow!("{url} is not airlock's status: {e}"))?;
     if status.routes.is_empty() {
-        println!(
+        writeln!(
+            printer.output(),
             "no upstream names are routed (mirror an upstream by name, or add [[proxy.route]]s)"
-        );
+        )?;
         return Ok(());
     }
-    println!(
+    writeln!(
+        printer.output(),
         "{:<40} {:<20} {:>8} {:>8} {:>8}",
-        "upstream", "served from", "hits", "pulled", "misses"
-    );
+        "upstream",
+        "served from",
+        "hits",
+        "pulled",
+        "misses"
+    )?;
     for route in &status.routes {
-        println!(
+        writeln!(
+            printer.output(),
             "{:<40} {:<20} {:>8} {:>8} {:>8}",
             format!("http://{}{}/", route.host, route.path),
             format!("{}/", route.to),
             route.hits,
             route.pulled,
             route.misses
-        );
+        )?;
         for miss in &route.recent_misses {
-            println!("    missing: http://{}{miss}", route.host);
+            writeln!(printer.output(), "    missing: http://{}{miss}", route.host)?;
         }
     }
     Ok(())

@@ -1,3 +1,5 @@
+use std::io::Write;
+
 use std::sync::Arc;
 
 use airlock_core::apt::combine;
@@ -8,12 +10,14 @@ use airlock_core::site::Site;
 use airlock_core::util::human_bytes;
 
 use crate::cli::SyncArgs;
+use crate::printer::Printer;
 
 pub fn run(
     site: &Site,
     args: SyncArgs,
     reporter: Arc<dyn Reporter>,
     verbose: bool,
+    printer: Printer,
 ) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -35,12 +39,12 @@ pub fn run(
     if args.mirrors.is_empty() || !mirrors.is_empty() {
         let reports = runtime.block_on(mirror::sync(site, &mirrors, options, reporter.clone()))?;
         for report in &reports {
-            print_report(report, &*reporter, verbose);
+            print_report(report, &*reporter, verbose, printer)?;
         }
         // Combined suites follow the mirrors they take from.
         let synced: Vec<String> = reports.iter().map(|r| r.name.clone()).collect();
         let combined = combine::publish_combined(site, Some(&synced), &*reporter, now)?;
-        super::publish::print_reports(&combined);
+        super::publish::print_reports(&combined, printer)?;
     } else if !images {
         anyhow::bail!(
             "no [images] section in {}: nothing to sync",
@@ -49,22 +53,27 @@ pub fn run(
     }
     if images {
         let report = runtime.block_on(images::sync(site, args.jobs, now, reporter.clone()))?;
-        print_images(&report, verbose);
+        print_images(&report, verbose, printer)?;
     }
     Ok(())
 }
 
 const IMAGES: &str = "images";
 
-fn print_images(report: &ImagesReport, verbose: bool) {
+fn print_images(report: &ImagesReport, verbose: bool, printer: Printer) -> std::io::Result<()> {
     if verbose {
-        println!("images: signature by {} verified", report.signer);
+        writeln!(
+            printer.status(),
+            "images: signature by {} verified",
+            report.signer
+        )?;
     }
     if report.unchanged {
-        println!("images: upstream unchanged");
-        return;
+        writeln!(printer.status(), "images: upstream unchanged")?;
+        return Ok(());
     }
-    println!(
+    writeln!(
+        printer.status(),
         "images: published {} products ({} bootloaders), {} files; {} downloaded ({}), {} already stored",
         report.products,
         report.bootloaders,
@@ -72,14 +81,23 @@ fn print_images(report: &ImagesReport, verbose: bool) {
         report.downloaded_files,
         human_bytes(report.downloaded_bytes),
         report.reused_files
-    );
+    )?;
+    Ok(())
 }
 
-fn print_report(report: &MirrorReport, reporter: &dyn Reporter, verbose: bool) {
+fn print_report(
+    report: &MirrorReport,
+    reporter: &dyn Reporter,
+    verbose: bool,
+    printer: Printer,
+) -> std::io::Result<()> {
     let name = &report.name;
     if verbose {
         for (suite, signer) in &report.signers {
-            println!("{name}/{suite}: signature by {signer} verified");
+            writeln!(
+                printer.status(),
+                "{name}/{suite}: signature by {signer} verified"
+            )?;
         }
     }
     for pattern in &report.unmatched {
@@ -102,18 +120,20 @@ fn print_report(report: &MirrorReport, reporter: &dyn Reporter, verbose: bool) {
         .map(|(s, n)| format!("{s} {n}"))
         .collect();
     if report.unchanged {
-        println!(
+        writeln!(
+            printer.status(),
             "{name}: upstream unchanged ({} packages)",
             suites.join(", ")
-        );
-        return;
+        )?;
+        return Ok(());
     }
     let sources = if report.sources > 0 {
         format!(" and {} source packages", report.sources)
     } else {
         String::new()
     };
-    println!(
+    writeln!(
+        printer.status(),
         "{name}: published {} packages ({}){sources}; {} files downloaded ({}), {} already stored; {} unsatisfied dependencies",
         report.suites.iter().map(|(_, n)| n).sum::<usize>(),
         suites.join(", "),
@@ -121,5 +141,6 @@ fn print_report(report: &MirrorReport, reporter: &dyn Reporter, verbose: bool) {
         human_bytes(report.downloaded_bytes),
         report.reused_files,
         report.unsatisfied.len()
-    );
+    )?;
+    Ok(())
 }

@@ -1,8 +1,11 @@
+use std::io::Write;
+
 use airlock_core::site::Site;
 
 use crate::cli::TlsCommand;
+use crate::printer::Printer;
 
-pub fn run(site: &Site, command: TlsCommand) -> anyhow::Result<()> {
+pub fn run(site: &Site, command: TlsCommand, printer: Printer) -> anyhow::Result<()> {
     let TlsCommand::Init { names: extra } = command;
     // Certificate names are bare: no port, no IPv6 brackets.
     let host = |url: &str| {
@@ -34,24 +37,31 @@ pub fn run(site: &Site, command: TlsCommand) -> anyhow::Result<()> {
         .unwrap_or(std::path::Path::new("."))
         .join("tls");
     let files = airlock_core::tls::init(&dir, &names)?;
-    println!(
+    writeln!(
+        printer.status(),
         "server certificate for {}: {}",
         names.join(", "),
         files.cert.display()
-    );
+    )?;
     if files.new_ca {
-        println!(
+        writeln!(
+            printer.status(),
             "new site CA: {} (clients trust it: see airlock snap client-config)",
             files.ca_cert.display()
-        );
+        )?;
     } else {
-        println!("site CA kept: {}", files.ca_cert.display());
+        writeln!(
+            printer.status(),
+            "site CA kept: {}",
+            files.ca_cert.display()
+        )?;
     }
     if tls.is_none() {
-        println!(
+        writeln!(
+            printer.status(),
             "add to [site] in {}, then restart airlock serve:\n  tls_cert = \"tls/server.pem\"\n  tls_key = \"tls/server.key\"\n  tls_listen = \"0.0.0.0:8443\"",
             site.config.path.display()
-        );
+        )?;
     }
     Ok(())
 }

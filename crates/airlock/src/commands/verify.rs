@@ -1,15 +1,19 @@
+use std::io::Write;
+
 use airlock_core::report::Reporter;
 
 use airlock_core::verify::Depth;
 use airlock_core::verify::Report;
 
 use crate::cli::VerifyArgs;
+use crate::printer::Printer;
 
 /// Exit status 0 when every check passed, 1 when some failed, 2 when verify could not run.
 pub fn run(
     config: &std::path::Path,
     args: VerifyArgs,
     reporter: &dyn Reporter,
+    printer: Printer,
 ) -> anyhow::Result<()> {
     let site = match super::open(config) {
         Ok(site) => site,
@@ -54,13 +58,15 @@ pub fn run(
         }
     };
     if args.json {
-        println!(
+        writeln!(
+            printer.output(),
             "{}",
             serde_json::json!({"passed": report.passed(), "areas": report.areas, "failures": report.failures, "warnings": report.warnings})
-        );
+        )?;
     } else {
         for area in &report.areas {
-            println!(
+            writeln!(
+                printer.status(),
                 "{:<24} {:>8} checked  {}",
                 area.area,
                 area.checked,
@@ -69,32 +75,46 @@ pub fn run(
                 } else {
                     format!("{} FAILED", area.failed)
                 }
-            );
+            )?;
         }
         for w in &report.warnings {
-            println!(
+            writeln!(
+                printer.output(),
                 "WARNING {}: {}\n  expected {}\n  got      {}",
-                w.area, w.what, w.expected, w.got
-            );
+                w.area,
+                w.what,
+                w.expected,
+                w.got
+            )?;
         }
         for f in &report.failures {
-            println!(
+            writeln!(
+                printer.output(),
                 "FAILED {}: {}\n  expected {}\n  got      {}",
-                f.area, f.what, f.expected, f.got
-            );
+                f.area,
+                f.what,
+                f.expected,
+                f.got
+            )?;
         }
-        println!(
+        let mut last = if report.passed() {
+            printer.status()
+        } else {
+            printer.output()
+        };
+        writeln!(
+            last,
             "{}",
             if report.passed() {
                 "all checks passed".to_string()
             } else {
                 format!("{} checks failed", report.failures.len())
             }
-        );
+        )?;
     }
     if args.client_config {
         let base = args.url.as_deref().unwrap_or(&site.config.site.public_url);
-        print!("{}", runbook(&site, base, &report));
+        write!(printer.output(), "{}", runbook(&site, base, &report))?;
     }
     if !report.passed() {
         std::process::exit(1);
