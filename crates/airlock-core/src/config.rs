@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
 
+use crate::hint::Hint;
 use serde::{Deserialize, Deserializer};
 use toml::Spanned;
 
@@ -27,16 +28,15 @@ pub enum ConfigError {
     Invalid { path: PathBuf, message: String },
 }
 
-impl ConfigError {
-    /// What the operator can do about it, when we know.
-    pub fn hint(&self) -> Option<&'static str> {
+impl Hint for ConfigError {
+    fn hint(&self) -> Option<&'static str> {
         match self {
             ConfigError::Read { source, .. } if source.kind() == std::io::ErrorKind::NotFound => {
                 Some(
                     "create a site with `airlock init DIR`, then run airlock there or pass --config DIR/airlock.toml",
                 )
             }
-            _ => None,
+            ConfigError::Read { .. } | ConfigError::Invalid { .. } => None,
         }
     }
 }

@@ -7,6 +7,7 @@ use crate::apt::AptError;
 use crate::apt::deb::DebBuilder;
 use crate::apt::publish::{PublishReport, publish};
 use crate::apt::repo::{IncludeReport, include};
+use crate::hint::Hint;
 use crate::openpgp::KeyAlgorithm;
 use crate::report::Reporter;
 use crate::site::{Site, SiteError, init};
@@ -26,12 +27,12 @@ pub enum DemoError {
     Storage(#[from] StorageError),
 }
 
-impl DemoError {
-    pub fn hint(&self) -> Option<&'static str> {
+impl Hint for DemoError {
+    fn hint(&self) -> Option<&'static str> {
         match self {
             DemoError::Site(e) => e.hint(),
             DemoError::Apt(e) => e.hint(),
-            DemoError::Storage(_) => None,
+            DemoError::Storage(e) => e.hint(),
         }
     }
 }

@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 
 use crate::apt::AptError;
 use crate::apt::repo::RepoState;
+use crate::hint::Hint;
 use crate::report::{Reporter, Unit};
 use crate::simplestreams::SimplestreamsError;
 use crate::simplestreams::custom::CustomImages;
@@ -32,6 +33,20 @@ pub enum GcError {
     Snap(#[from] SnapError),
     #[error("{path}: {reason}; nothing was removed")]
     Reference { path: PathBuf, reason: String },
+}
+
+impl Hint for GcError {
+    fn hint(&self) -> Option<&'static str> {
+        match self {
+            GcError::Storage(e) => e.hint(),
+            GcError::Apt(e) => e.hint(),
+            GcError::Images(e) => e.hint(),
+            GcError::Snap(e) => e.hint(),
+            GcError::Reference { .. } => Some(
+                "gc removes nothing while a reference cannot be read: mend or restore that file, then run gc again",
+            ),
+        }
+    }
 }
 
 #[derive(Debug, Default)]

@@ -24,6 +24,7 @@ pub mod config;
 pub mod demo;
 pub mod dns;
 pub mod gc;
+pub mod hint;
 pub mod net;
 pub mod openpgp;
 pub mod proxy;

@@ -14,6 +14,7 @@ use sha2::Digest;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::Semaphore;
 
+use crate::hint::Hint;
 use crate::report::{Reporter, TaskId};
 use crate::storage::Sha256;
 
@@ -49,6 +50,29 @@ pub enum NetError {
     },
     #[error("cannot set up HTTPS: {0}")]
     Setup(String),
+}
+
+impl Hint for NetError {
+    fn hint(&self) -> Option<&'static str> {
+        match self {
+            NetError::Transport { .. } => Some(
+                "is the upstream reachable from here? ([sync] timeout and retries set the patience)",
+            ),
+            NetError::Mismatch { .. } => Some(
+                "the upstream served other bytes than its signed index lists: a proxy or mirror in between may be stale; sync again later",
+            ),
+            NetError::Write { source, .. } if source.kind() == std::io::ErrorKind::StorageFull => {
+                Some(
+                    "the disk is full: `airlock gc` frees what nothing refers to any more, or give the data folder more room",
+                )
+            }
+            NetError::Status { .. }
+            | NetError::TooLarge { .. }
+            | NetError::Truncated { .. }
+            | NetError::Write { .. }
+            | NetError::Setup(_) => None,
+        }
+    }
 }
 
 impl NetError {

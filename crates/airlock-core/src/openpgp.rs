@@ -8,6 +8,7 @@
 use std::io::Cursor;
 use std::path::{Path, PathBuf};
 
+use crate::hint::Hint;
 use pgp::composed::{
     ArmorOptions, CleartextSignedMessage, Deserializable, DetachedSignature, KeyType,
     SecretKeyParamsBuilder, SignedPublicKey, SignedSecretKey,
@@ -51,16 +52,20 @@ pub enum OpenPgpError {
     ParseKeyring { path: PathBuf, reason: String },
 }
 
-impl OpenPgpError {
-    /// What the operator can do about it, when we know.
-    pub fn hint(&self) -> Option<&'static str> {
+impl Hint for OpenPgpError {
+    fn hint(&self) -> Option<&'static str> {
         match self {
             OpenPgpError::ReadKey { .. }
             | OpenPgpError::ParseKey { .. }
             | OpenPgpError::LockedKey { .. } => Some(
                 "[site] signing_key in the config names the key file; `airlock init` creates one",
             ),
-            _ => None,
+            OpenPgpError::UnusableKey { .. }
+            | OpenPgpError::Generate { .. }
+            | OpenPgpError::Sign { .. }
+            | OpenPgpError::BadSignature { .. }
+            | OpenPgpError::ReadKeyring { .. }
+            | OpenPgpError::ParseKeyring { .. } => None,
         }
     }
 }

@@ -4,6 +4,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use crate::config::{Config, ConfigError};
+use crate::hint::Hint;
 use crate::openpgp::{KeyAlgorithm, OpenPgpError, SiteKey};
 use crate::report::Reporter;
 use crate::storage::{ContentStore, SiteLock, StorageError, write_atomic};
@@ -22,13 +23,13 @@ pub enum SiteError {
     Config(#[from] ConfigError),
 }
 
-impl SiteError {
-    /// What the operator can do about it, when we know.
-    pub fn hint(&self) -> Option<&'static str> {
+impl Hint for SiteError {
+    fn hint(&self) -> Option<&'static str> {
         match self {
+            SiteError::Storage(e) => e.hint(),
             SiteError::OpenPgp(e) => e.hint(),
             SiteError::Config(e) => e.hint(),
-            _ => None,
+            SiteError::Exists { .. } => None,
         }
     }
 }

@@ -14,6 +14,7 @@ use rcgen::{
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 
+use crate::hint::Hint;
 use crate::storage::{StorageError, write_atomic};
 
 #[derive(Debug, thiserror::Error)]
@@ -24,6 +25,18 @@ pub enum TlsError {
     Load { path: PathBuf, reason: String },
     #[error(transparent)]
     Storage(#[from] StorageError),
+}
+
+impl Hint for TlsError {
+    fn hint(&self) -> Option<&'static str> {
+        match self {
+            TlsError::Storage(e) => e.hint(),
+            TlsError::Load { .. } => Some(
+                "`airlock tls init` makes the site CA and a server certificate; [site] tls_cert and tls_key name them",
+            ),
+            TlsError::Generate(_) => None,
+        }
+    }
 }
 
 /// What `airlock tls init` wrote.

@@ -79,7 +79,46 @@ fn render_error(error: &anyhow::Error) {
         }
         seen.push(text);
     }
-    if let Some(hint) = commands::hint(error) {
+    if let Some(hint) = error.chain().find_map(hint_of) {
         eprintln!("  hint: {hint}");
     }
+}
+
+/// The hint of one error of the chain, when it is one of the library's: the outermost such
+/// error answers for the ones it wraps.
+fn hint_of(error: &(dyn std::error::Error + 'static)) -> Option<&'static str> {
+    use airlock_core::hint::Hint;
+    use airlock_core::{apt, bundle, config, demo, dns, gc, net, openpgp, server};
+    use airlock_core::{simplestreams, site, snap, storage, tls};
+    macro_rules! ask {
+        ($($error:ty),* $(,)?) => {
+            $(
+                if let Some(e) = error.downcast_ref::<$error>() {
+                    return e.hint();
+                }
+            )*
+        };
+    }
+    ask!(
+        apt::AptError,
+        apt::deb::DebError,
+        apt::index::IndexError,
+        apt::mirror::MirrorError,
+        bundle::BundleError,
+        config::ConfigError,
+        demo::DemoError,
+        dns::responder::DnsError,
+        gc::GcError,
+        net::NetError,
+        openpgp::OpenPgpError,
+        server::ServerError,
+        simplestreams::SimplestreamsError,
+        site::SiteError,
+        snap::SnapError,
+        snap::assertion::AssertionError,
+        snap::snapfile::SnapFileError,
+        storage::StorageError,
+        tls::TlsError,
+    );
+    None
 }

@@ -8,6 +8,7 @@
 use std::io::{self, Read, Seek, Write};
 use std::path::{Path, PathBuf};
 
+use crate::hint::Hint;
 use fs_err as fs;
 
 const AR_MAGIC: &[u8; 8] = b"!<arch>\n";
@@ -27,6 +28,17 @@ pub enum DebError {
     NotDeb { path: PathBuf, reason: String },
     #[error("{path} is truncated: {reason}")]
     Truncated { path: PathBuf, reason: String },
+}
+
+impl Hint for DebError {
+    fn hint(&self) -> Option<&'static str> {
+        match self {
+            DebError::NotDeb { .. } | DebError::Truncated { .. } => Some(
+                "give the .deb files dpkg-deb built, whole (`dpkg-deb --info FILE` reads them)",
+            ),
+            DebError::Read { .. } => None,
+        }
+    }
 }
 
 /// Returns the text of the `control` file inside the package at `path`.

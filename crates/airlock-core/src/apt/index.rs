@@ -4,6 +4,7 @@
 use std::io::{self, Read};
 
 use super::deb822::{self, Paragraph};
+use crate::hint::Hint;
 use crate::storage::Sha256;
 
 /// What mirroring needs to know of one package of an index, in one allocation: an index
@@ -170,6 +171,14 @@ pub enum IndexError {
     Read(#[from] io::Error),
     #[error("line {line}: {reason}")]
     Bad { line: usize, reason: String },
+}
+
+impl Hint for IndexError {
+    fn hint(&self) -> Option<&'static str> {
+        match self {
+            IndexError::Read(_) | IndexError::Bad { .. } => None,
+        }
+    }
 }
 
 const CHUNK: usize = 1 << 20;

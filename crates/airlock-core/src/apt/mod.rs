@@ -14,6 +14,7 @@ pub mod repo;
 
 use std::path::{Path, PathBuf};
 
+use crate::hint::Hint;
 use crate::openpgp::OpenPgpError;
 use crate::storage::StorageError;
 
@@ -66,20 +67,6 @@ pub enum AptError {
 }
 
 impl AptError {
-    /// What the operator can do about it, when we know.
-    pub fn hint(&self) -> Option<&'static str> {
-        match self {
-            AptError::UnknownRepo { .. } => {
-                Some("repos are defined by [[apt.repo]] sections of the config")
-            }
-            AptError::UnknownSuite { .. } | AptError::UnknownComponent { .. } => Some(
-                "suites and components of a repo are listed in its [[apt.repo]] section of the config",
-            ),
-            AptError::OpenPgp(e) => e.hint(),
-            _ => None,
-        }
-    }
-
     /// A .deb problem reported against the file the operator named (not our staged copy).
     fn deb(file: &Path, error: deb::DebError) -> AptError {
         use deb::DebError::*;
@@ -91,6 +78,28 @@ impl AptError {
         AptError::BadPackage {
             file: file.to_path_buf(),
             reason,
+        }
+    }
+}
+
+impl Hint for AptError {
+    fn hint(&self) -> Option<&'static str> {
+        match self {
+            AptError::UnknownRepo { .. } => {
+                Some("repos are defined by [[apt.repo]] sections of the config")
+            }
+            AptError::UnknownSuite { .. } | AptError::UnknownComponent { .. } => Some(
+                "suites and components of a repo are listed in its [[apt.repo]] section of the config",
+            ),
+            AptError::Several { first, .. } => first.hint(),
+            AptError::Deb(e) => e.hint(),
+            AptError::Storage(e) => e.hint(),
+            AptError::OpenPgp(e) => e.hint(),
+            AptError::NoPackages { .. }
+            | AptError::BadPackage { .. }
+            | AptError::NotFound { .. }
+            | AptError::Compress { .. }
+            | AptError::Combine { .. } => None,
         }
     }
 }

@@ -22,6 +22,7 @@ pub use export::{ExportOptions, ExportReport, export};
 pub use import::{ImportOptions, ImportReport, import};
 pub use manifest::{BundleManifest, Content, SignedManifest};
 
+use crate::hint::Hint;
 use crate::openpgp::OpenPgpError;
 use crate::storage::StorageError;
 
@@ -116,8 +117,8 @@ fn missing_volumes(dir: &std::path::Path, volumes: &[(String, u64)]) -> String {
     )
 }
 
-impl BundleError {
-    pub fn hint(&self) -> Option<&'static str> {
+impl Hint for BundleError {
+    fn hint(&self) -> Option<&'static str> {
         match self {
             BundleError::NoTrustedKeys => Some(
                 "copy the exporting site's airlock.gpg here and list it in airlock.toml: [import] trusted_keys = [\"exporter.gpg\"], or pass --keyring",
@@ -134,8 +135,17 @@ impl BundleError {
             BundleError::Entry { .. } | BundleError::Volume { .. } => Some(
                 "the volume was damaged or altered after export: copy it again from the exporting side (nothing here changed)",
             ),
+            BundleError::Storage(e) => e.hint(),
             BundleError::OpenPgp(e) => e.hint(),
-            _ => None,
+            BundleError::Apt(e) => e.hint(),
+            BundleError::Manifest { .. }
+            | BundleError::NotImported { .. }
+            | BundleError::MissingBase { .. }
+            | BundleError::Older { .. }
+            | BundleError::MissingVolumes { .. }
+            | BundleError::Incomplete { .. }
+            | BundleError::Export(_)
+            | BundleError::Tree { .. } => None,
         }
     }
 }

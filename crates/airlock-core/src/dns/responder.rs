@@ -13,6 +13,7 @@ use tokio::sync::Semaphore;
 
 use super::{Decision, Zone, decide};
 use crate::config::DnsConfig;
+use crate::hint::Hint;
 
 const FORWARD_TIMEOUT: Duration = Duration::from_secs(3);
 const TCP_IDLE: Duration = Duration::from_secs(10);
@@ -30,8 +31,8 @@ pub enum DnsError {
     },
 }
 
-impl DnsError {
-    pub fn hint(&self) -> Option<&'static str> {
+impl Hint for DnsError {
+    fn hint(&self) -> Option<&'static str> {
         let DnsError::Bind { source, .. } = self;
         match source.kind() {
             std::io::ErrorKind::PermissionDenied => {

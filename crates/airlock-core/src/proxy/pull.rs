@@ -25,6 +25,7 @@ use tokio::sync::watch;
 
 use crate::apt::mirror::upstream::{self, UpstreamSuite};
 use crate::config::{AptMirrorConfig, Config};
+use crate::hint::Hint;
 use crate::net::{Expected, Http, HttpOptions, Url};
 use crate::openpgp::Keyring;
 use crate::server::files::{self, SmallFiles, safe_segments};
@@ -39,6 +40,15 @@ pub enum PullError {
     Keyring(#[from] crate::openpgp::OpenPgpError),
     #[error(transparent)]
     Net(#[from] crate::net::NetError),
+}
+
+impl Hint for PullError {
+    fn hint(&self) -> Option<&'static str> {
+        match self {
+            PullError::Keyring(e) => e.hint(),
+            PullError::Net(e) => e.hint(),
+        }
+    }
 }
 
 /// The upstream side of every route that maps to an apt mirror.

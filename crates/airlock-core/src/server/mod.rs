@@ -35,6 +35,7 @@ pub use balance::QuickAck;
 use files::safe_segments;
 pub use index::{PublishedSuite, published_suites};
 
+use crate::hint::Hint;
 use crate::openpgp::SiteKey;
 
 /// Areas of the data folder's `public/` that are served, by first URL segment.
@@ -102,9 +103,8 @@ pub enum ServerError {
     Serve(#[source] std::io::Error),
 }
 
-impl ServerError {
-    /// What the operator can do about it, when we know.
-    pub fn hint(&self) -> Option<&'static str> {
+impl Hint for ServerError {
+    fn hint(&self) -> Option<&'static str> {
         match self {
             ServerError::Bind { source, .. } if source.kind() == std::io::ErrorKind::AddrInUse => {
                 Some(
@@ -116,7 +116,7 @@ impl ServerError {
             {
                 Some("ports below 1024 need root or CAP_NET_BIND_SERVICE; or use a port above 1024")
             }
-            _ => None,
+            ServerError::Bind { .. } | ServerError::Serve(_) => None,
         }
     }
 }

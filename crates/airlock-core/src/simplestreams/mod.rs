@@ -10,6 +10,7 @@ pub use select::Filter;
 
 use std::path::PathBuf;
 
+use crate::hint::Hint;
 use crate::net::NetError;
 use crate::openpgp::OpenPgpError;
 use crate::storage::StorageError;
@@ -39,18 +40,21 @@ impl SimplestreamsError {
             reason: reason.to_string(),
         }
     }
+}
 
-    /// What the operator can do about it, when we know.
-    pub fn hint(&self) -> Option<&'static str> {
+impl Hint for SimplestreamsError {
+    fn hint(&self) -> Option<&'static str> {
         match self {
-            SimplestreamsError::NotConfigured { .. } => {
-                Some("add an [images] section with the upstream url and keyring (see README.md)")
-            }
+            SimplestreamsError::NotConfigured { .. } => Some(
+                "add an [images] section with the upstream url and keyring (see docs/images.md)",
+            ),
             SimplestreamsError::NotStreamable { .. } => Some(
                 "upload it to MAAS with `maas PROFILE boot-resources create` (airlock images add prints the command)",
             ),
+            SimplestreamsError::Net(e) => e.hint(),
             SimplestreamsError::OpenPgp(e) => e.hint(),
-            _ => None,
+            SimplestreamsError::Storage(e) => e.hint(),
+            SimplestreamsError::Upstream { .. } | SimplestreamsError::Custom { .. } => None,
         }
     }
 }

@@ -7,6 +7,7 @@
 
 use std::fmt;
 
+use crate::hint::Hint;
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use sha3::{Digest, Sha3_384};
@@ -16,6 +17,14 @@ use sha3::{Digest, Sha3_384};
 pub struct AssertionError {
     pub what: String,
     pub reason: String,
+}
+
+impl Hint for AssertionError {
+    fn hint(&self) -> Option<&'static str> {
+        Some(
+            "give the assertions as `snap download` wrote them; they must verify up to Canonical's root or a root listed in [snaps] trusted_keys",
+        )
+    }
 }
 
 fn error(what: &str, reason: impl Into<String>) -> AssertionError {

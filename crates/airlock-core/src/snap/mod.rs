@@ -17,6 +17,7 @@ use std::path::{Path, PathBuf};
 
 use sha3::{Digest, Sha3_384};
 
+use crate::hint::Hint;
 use crate::report::Reporter;
 use crate::site::Site;
 use crate::storage::{Sha256, StorageError};
@@ -40,6 +41,24 @@ pub enum SnapError {
     Net(Box<crate::net::NetError>),
     #[error(transparent)]
     Storage(#[from] StorageError),
+}
+
+impl Hint for SnapError {
+    fn hint(&self) -> Option<&'static str> {
+        match self {
+            SnapError::Assertion(e) => e.hint(),
+            SnapError::SnapFile(e) => e.hint(),
+            SnapError::Refused { .. } => Some(
+                "import the .snap with the .assert file `snap download` wrote beside it, both as they were downloaded",
+            ),
+            SnapError::Upstream { .. } => {
+                Some("is the store reachable from here? [snaps] upstream (and upstream_ca) name it")
+            }
+            SnapError::Net(e) => e.hint(),
+            SnapError::Storage(e) => e.hint(),
+            SnapError::Usage(_) => None,
+        }
+    }
 }
 
 /// Canonical's root, plus the roots `[snaps] trusted_keys` names.

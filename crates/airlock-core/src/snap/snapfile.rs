@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::io::{BufReader, Read};
 use std::path::Path;
 
+use crate::hint::Hint;
 use backhand::{FilesystemReader, InnerNode};
 use serde::{Deserialize, Serialize};
 
@@ -16,6 +17,14 @@ const MAX_META: u64 = 1 << 20;
 pub struct SnapFileError {
     pub path: String,
     pub reason: String,
+}
+
+impl Hint for SnapFileError {
+    fn hint(&self) -> Option<&'static str> {
+        Some(
+            "give the .snap file as `snap download` wrote it; `unsquashfs -l FILE` reads a good one",
+        )
+    }
 }
 
 /// The fields the store API reports, from `meta/snap.yaml`.

@@ -18,14 +18,7 @@ mod verify;
 
 use std::io::Write;
 
-use airlock_core::apt::AptError;
-use airlock_core::apt::mirror::MirrorError;
-use airlock_core::config::ConfigError;
-use airlock_core::demo::DemoError;
-use airlock_core::openpgp::OpenPgpError;
-use airlock_core::server::ServerError;
-use airlock_core::simplestreams::SimplestreamsError;
-use airlock_core::site::{Site, SiteError};
+use airlock_core::site::Site;
 use airlock_core::util::human_bytes;
 
 use crate::cli::{Cli, Command};
@@ -71,35 +64,6 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
 
 fn open(config: &std::path::Path) -> anyhow::Result<Site> {
     Ok(Site::open(config)?)
-}
-
-/// The fix for errors we recognise, anywhere in the chain.
-pub fn hint(error: &anyhow::Error) -> Option<&'static str> {
-    error.chain().find_map(|cause| {
-        if let Some(e) = cause.downcast_ref::<AptError>() {
-            e.hint()
-        } else if let Some(e) = cause.downcast_ref::<ConfigError>() {
-            e.hint()
-        } else if let Some(e) = cause.downcast_ref::<OpenPgpError>() {
-            e.hint()
-        } else if let Some(e) = cause.downcast_ref::<SiteError>() {
-            e.hint()
-        } else if let Some(e) = cause.downcast_ref::<DemoError>() {
-            e.hint()
-        } else if let Some(e) = cause.downcast_ref::<ServerError>() {
-            e.hint()
-        } else if let Some(e) = cause.downcast_ref::<MirrorError>() {
-            e.hint()
-        } else if let Some(e) = cause.downcast_ref::<airlock_core::bundle::BundleError>() {
-            e.hint()
-        } else if let Some(e) = cause.downcast_ref::<SimplestreamsError>() {
-            e.hint()
-        } else if let Some(e) = cause.downcast_ref::<airlock_core::dns::responder::DnsError>() {
-            e.hint()
-        } else {
-            None
-        }
-    })
 }
 
 fn gc(

@@ -28,6 +28,7 @@ use super::publish::{
 };
 use super::release::ReleaseInfo;
 use crate::config::{AptMirrorConfig, MirrorMode};
+use crate::hint::Hint;
 use crate::net::{Http, HttpOptions, NetError};
 use crate::openpgp::{Keyring, OpenPgpError, SiteKey};
 use crate::report::{Reporter, Unit};
@@ -84,17 +85,19 @@ impl MirrorError {
             reason: reason.to_string(),
         }
     }
+}
 
-    pub fn hint(&self) -> Option<&'static str> {
+impl Hint for MirrorError {
+    fn hint(&self) -> Option<&'static str> {
         match self {
             MirrorError::UnknownMirror { .. } => {
                 Some("mirrors are defined by [[apt.mirror]] sections of the config")
             }
+            MirrorError::Net(e) => e.hint(),
             MirrorError::OpenPgp(e) => e.hint(),
-            MirrorError::Net(NetError::Transport { .. }) => Some(
-                "is the upstream reachable from here? ([sync] timeout and retries set the patience)",
-            ),
-            _ => None,
+            MirrorError::Storage(e) => e.hint(),
+            MirrorError::Apt(e) => e.hint(),
+            MirrorError::Upstream { .. } | MirrorError::Conflict { .. } => None,
         }
     }
 }
