@@ -41,6 +41,69 @@ impl Hint for DebError {
     }
 }
 
+/// Opens a package given as input and checks, from its first bytes and its member headers
+/// alone, that it is a whole ar archive: a device, a FIFO or a file of another kind is refused
+/// before anything is copied. Returns the file, read from its start.
+pub fn open_checked(path: &Path) -> Result<std::fs::File, DebError> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let read_err = |source| DebError::Read {
+        path: path.to_path_buf(),
+        source,
+    };
+    let not_deb = |reason: String| DebError::NotDeb {
+        path: path.to_path_buf(),
+        reason,
+    };
+    // Non-blocking, so that opening a FIFO returns at once; it is refused just below.
+    let mut file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32)
+        .open(path)
+        .map_err(read_err)?;
+    let meta = file.metadata().map_err(read_err)?;
+    if !meta.is_file() {
+        let kind = meta.file_type();
+        use std::os::unix::fs::FileTypeExt;
+        let what = if kind.is_char_device() || kind.is_block_device() {
+            "a device"
+        } else if kind.is_fifo() {
+            "a FIFO"
+        } else if kind.is_socket() {
+            "a socket"
+        } else {
+            "not a regular file"
+        };
+        return Err(not_deb(format!("it is {what}; give the .deb file itself")));
+    }
+    let length = meta.len();
+    let mut magic = [0u8; 8];
+    if file.read_exact(&mut magic).is_err() || &magic != AR_MAGIC {
+        return Err(not_deb("not an ar archive".into()));
+    }
+    // Every member header in turn: its size must be a number and the member must fit.
+    let mut at = AR_MAGIC.len() as u64;
+    while at < length {
+        let mut header = [0u8; 60];
+        file.seek(io::SeekFrom::Start(at)).map_err(read_err)?;
+        file.read_exact(&mut header)
+            .map_err(|e| truncated_or(path, e, "bad ar member header"))?;
+        let size = std::str::from_utf8(&header[48..58])
+            .ok()
+            .and_then(|s| s.trim_end().parse::<u64>().ok())
+            .filter(|_| &header[58..60] == b"`\n")
+            .ok_or_else(|| not_deb(format!("bad ar member header at byte {at}")))?;
+        at += 60 + size + size % 2;
+    }
+    if at > length + 1 {
+        return Err(DebError::Truncated {
+            path: path.to_path_buf(),
+            reason: format!("the archive declares {at} bytes but the file has {length}"),
+        });
+    }
+    file.seek(io::SeekFrom::Start(0)).map_err(read_err)?;
+    Ok(file)
+}
+
 /// Returns the text of the `control` file inside the package at `path`.
 pub fn read_control(path: &Path) -> Result<String, DebError> {
     let not_deb = |reason: String| DebError::NotDeb {
@@ -88,6 +151,12 @@ pub fn read_control(path: &Path) -> Result<String, DebError> {
             (0, other) => {
                 return Err(not_deb(format!(
                     "first member is {other:?}, not debian-binary"
+                )));
+            }
+            (1, _) if size > MAX_CONTROL_TAR => {
+                return Err(not_deb(format!(
+                    "its {name} member is {size} bytes, more than the {} MiB a control member may have",
+                    MAX_CONTROL_TAR >> 20
                 )));
             }
             (1, n) if n.starts_with("control.tar") => {

@@ -17,7 +17,7 @@ use super::package::{BinaryPackage, compare_versions};
 use crate::config::AptRepoConfig;
 use crate::report::{Reporter, Unit};
 use crate::site::Site;
-use crate::storage::{StagedBlob, Staging, StorageError, write_atomic};
+use crate::storage::{Manifest, StagedBlob, Staging, StorageError, TreeSet, write_atomic};
 use crate::util::parallel_map;
 
 const SUITE_FIELD: &str = "Airlock-Suite";
@@ -235,6 +235,16 @@ pub fn include(
 
     let mut state = RepoState::load(site, repo)?;
     check_pool_conflicts(&state, component, &incoming)?;
+    let served = TreeSet::apt(site.data_dir(), repo).current()?;
+    if let Some(served) = served {
+        let grace = site.config.site.grace.0.as_secs() as i64;
+        check_served_pool(
+            &served,
+            &incoming,
+            grace,
+            jiff::Timestamp::now().as_second(),
+        )?;
+    }
     let report = merge(&mut state, suite, component, incoming, config.keep_versions);
     staging.commit()?;
     if !report.added.is_empty() || !report.replaced.is_empty() {
@@ -292,10 +302,7 @@ fn stage_deb(
     component: &str,
     config: &AptRepoConfig,
 ) -> Result<BinaryPackage, AptError> {
-    let mut reader = fs::File::open(file).map_err(|source| StorageError::Read {
-        path: file.to_path_buf(),
-        source,
-    })?;
+    let mut reader = super::deb::open_checked(file).map_err(|e| AptError::deb(file, e))?;
     let StagedBlob { hashes, temp_path } = staging.add_reader(file, &mut reader)?;
     // Parse the staged copy: it cannot change under us between hashing and reading.
     let control = read_control(&temp_path).map_err(|e| AptError::deb(file, e))?;
@@ -354,6 +361,46 @@ fn check_pool_conflicts(
             &package.filename,
             (package, format!("{} (in {component})", file.display())),
         );
+    }
+    Ok(())
+}
+
+/// A pool path the served tree still holds (current, or kept for the grace period after a
+/// remove) names the bytes clients with an older index expect there: other bytes under that
+/// path would fail their hash check, so they are refused until the old file has left.
+fn check_served_pool(
+    served: &Manifest,
+    incoming: &[(PathBuf, BinaryPackage)],
+    grace: i64,
+    now: i64,
+) -> Result<(), AptError> {
+    for (file, package) in incoming {
+        let Some(entry) = served.entries.get(&package.filename) else {
+            continue;
+        };
+        // Past its grace period, the next publish drops the old file anyway.
+        let expired = entry.retired.is_some_and(|retired| retired + grace <= now);
+        if entry.sha256 == package.sha256 || expired {
+            continue;
+        }
+        let until = match entry.retired {
+            Some(retired) => format!(
+                "until {} (the grace period after its removal, [site] grace)",
+                jiff::Timestamp::from_second(retired + grace)
+                    .map(|t| t.to_string())
+                    .unwrap_or_else(|_| "the grace period has passed".into())
+            ),
+            None => {
+                "until a publish removes it and the grace period ([site] grace) has passed".into()
+            }
+        };
+        return Err(AptError::BadPackage {
+            file: file.clone(),
+            reason: format!(
+                "{} {} ({}) with other content is still served as {} to clients that read an older index, {until}; include these bytes after that, or give the rebuilt package a new version",
+                package.name, package.version, package.architecture, package.filename
+            ),
+        });
     }
     Ok(())
 }
