@@ -124,6 +124,50 @@ pub fn decide(zone: &Zone, query: &[u8], may_forward: bool, udp: bool) -> Decisi
     }
 }
 
+/// The most a client takes over UDP for `query`: its EDNS size, at least 512 and at most
+/// `ceiling`; 512 without EDNS (RFC 1035).
+pub fn udp_limit(query: &[u8], ceiling: usize) -> usize {
+    Message::from_vec(query)
+        .ok()
+        .and_then(|m| m.edns.map(|e| usize::from(e.max_payload())))
+        .map_or(CLASSIC_UDP, |size| {
+            size.clamp(CLASSIC_UDP, ceiling.max(CLASSIC_UDP))
+        })
+}
+
+/// Whether a reply says it was cut short (TC).
+pub fn is_truncated(reply: &[u8]) -> bool {
+    reply.len() >= 12 && reply[2] & 0x02 != 0
+}
+
+/// A forwarded `reply` as it may go back over UDP to a client that takes `limit` bytes:
+/// whole when it fits, else its header and question with TC set, so that the client asks
+/// again over TCP. A reply that cannot be read becomes SERVFAIL.
+pub fn fit_udp(reply: Vec<u8>, query: &[u8], limit: usize) -> Option<Vec<u8>> {
+    if reply.len() <= limit {
+        return Some(reply);
+    }
+    match Message::from_vec(&reply).map(|m| m.truncate().to_vec()) {
+        Ok(Ok(cut)) if cut.len() <= limit => Some(cut),
+        _ => server_failure(query),
+    }
+}
+
+/// SERVFAIL for `query`, its id and question kept: what a client gets when the upstream
+/// resolver gives no usable answer, rather than silence until its own timeout.
+pub fn server_failure(query: &[u8]) -> Option<Vec<u8>> {
+    let request = Message::from_vec(query).ok()?;
+    let mut response = Message::error_msg(
+        request.metadata.id,
+        request.metadata.op_code,
+        ResponseCode::ServFail,
+    );
+    response.metadata.recursion_desired = request.metadata.recursion_desired;
+    response.metadata.recursion_available = true;
+    response.add_queries(request.queries);
+    response.to_vec().ok()
+}
+
 fn with_code(mut response: Message, code: ResponseCode) -> Message {
     response.metadata.response_code = code;
     response
@@ -250,6 +294,52 @@ mod tests {
         let mut response = query("archive.ubuntu.com.", RecordType::A);
         response[2] |= 0x80;
         assert_eq!(decide(&zone(), &response, true, true), Decision::Drop);
+    }
+
+    /// An upstream answer of `records` TXT records of 200 bytes each, to `query`.
+    fn big_reply(query: &[u8], records: usize) -> Vec<u8> {
+        use hickory_proto::rr::rdata::TXT;
+        let request = Message::from_vec(query).unwrap();
+        let mut reply = Message::response(request.metadata.id, OpCode::Query);
+        reply.add_queries(request.queries.clone());
+        for i in 0..records {
+            let text = format!("{i:03}{}", "x".repeat(197));
+            reply.add_answer(Record::from_rdata(
+                request.queries[0].name().clone(),
+                60,
+                RData::TXT(TXT::new(vec![text])),
+            ));
+        }
+        reply.to_vec().unwrap()
+    }
+
+    #[test]
+    fn forwarded_answers_fit_the_client_or_say_truncated() {
+        let plain = query("big.example.", RecordType::TXT);
+        assert_eq!(udp_limit(&plain, 4096), 512, "no EDNS: 512");
+        let mut with_edns = Message::from_vec(&plain).unwrap();
+        let mut edns = Edns::new();
+        edns.set_max_payload(65000);
+        with_edns.set_edns(edns);
+        let with_edns = with_edns.to_vec().unwrap();
+        assert_eq!(udp_limit(&with_edns, 4096), 4096, "at most the ceiling");
+
+        let reply = big_reply(&plain, 30);
+        assert!(reply.len() > 4096);
+        let cut = fit_udp(reply.clone(), &plain, 512).unwrap();
+        assert!(cut.len() <= 512 && is_truncated(&cut));
+        let cut = Message::from_vec(&cut).unwrap();
+        assert_eq!(cut.metadata.id, 0x1234);
+        assert_eq!(cut.queries.len(), 1);
+        assert!(cut.answers.is_empty());
+        // Small enough: unchanged.
+        let small = big_reply(&plain, 1);
+        assert_eq!(fit_udp(small.clone(), &plain, 512), Some(small));
+        // Garbage that does not fit: SERVFAIL, not the garbage cut short.
+        let failed = fit_udp(vec![0xff; 600], &plain, 512).unwrap();
+        let failed = Message::from_vec(&failed).unwrap();
+        assert_eq!(failed.metadata.response_code, ResponseCode::ServFail);
+        assert_eq!(failed.metadata.id, 0x1234);
     }
 
     #[test]

@@ -11,15 +11,25 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
 use tokio::sync::Semaphore;
 
+use super::answer::{fit_udp, is_truncated, server_failure, udp_limit};
 use super::{Decision, Zone, decide};
 use crate::config::DnsConfig;
 use crate::hint::Hint;
 
 const FORWARD_TIMEOUT: Duration = Duration::from_secs(3);
-const TCP_IDLE: Duration = Duration::from_secs(10);
+/// A TCP connection with no query for this long is closed (RFC 7766 asks for seconds).
+const TCP_IDLE: Duration = Duration::from_secs(5);
+/// However busy, a TCP connection is closed after this long: clients open another.
+const TCP_LIFETIME: Duration = Duration::from_secs(60);
 const TCP_CONNECTIONS: usize = 64;
-const TCP_QUERIES_PER_CONNECTION: usize = 100;
+/// No client holds more than this many of the TCP connections.
+const TCP_PER_CLIENT: usize = 8;
 const FORWARDS_IN_FLIGHT: usize = 256;
+/// The most a forwarded answer may be over UDP, whatever the client offers; larger ones go
+/// back truncated, and the client asks again over TCP.
+const FORWARD_UDP_MAX: usize = 4096;
+/// The largest DNS message over UDP.
+const UDP_MESSAGE_MAX: usize = 65_535;
 
 #[derive(Debug, thiserror::Error)]
 pub enum DnsError {
@@ -124,7 +134,7 @@ impl Responder {
                     };
                     let (udp, shared, query) = (udp.clone(), shared.clone(), query.to_vec());
                     tokio::spawn(async move {
-                        if let Some(reply) = shared.forward_udp(&query).await {
+                        if let Some(reply) = shared.forward_for_udp(&query).await {
                             let _ = udp.send_to(&reply, peer).await;
                         }
                         drop(permit);
@@ -144,6 +154,20 @@ impl Shared {
         self.upstream.is_some() && self.allow.iter().any(|net| net.contains(&client))
     }
 
+    /// What goes back to a UDP client for a forwarded `query`: the upstream's answer (asked
+    /// again over TCP when the upstream truncated it) cut to what the client takes, or
+    /// SERVFAIL when the upstream gives none.
+    async fn forward_for_udp(&self, query: &[u8]) -> Option<Vec<u8>> {
+        let reply = match self.forward_udp(query).await {
+            Some(cut) if is_truncated(&cut) => self.forward_tcp(query).await.or(Some(cut)),
+            other => other,
+        };
+        match reply {
+            Some(reply) => fit_udp(reply, query, udp_limit(query, FORWARD_UDP_MAX)),
+            None => server_failure(query),
+        }
+    }
+
     /// The upstream's answer to `query`, with the same id, or nothing after a timeout.
     async fn forward_udp(&self, query: &[u8]) -> Option<Vec<u8>> {
         let upstream = self.upstream?;
@@ -155,7 +179,7 @@ impl Shared {
         let socket = UdpSocket::bind(bind).await.ok()?;
         socket.connect(upstream).await.ok()?;
         socket.send(query).await.ok()?;
-        let mut buffer = vec![0u8; 4096];
+        let mut buffer = vec![0u8; UDP_MESSAGE_MAX];
         let result = tokio::time::timeout(FORWARD_TIMEOUT, async {
             loop {
                 let n = socket.recv(&mut buffer).await.ok()?;
@@ -190,20 +214,21 @@ impl Shared {
 }
 
 async fn serve_tcp(listener: TcpListener, shared: Arc<Shared>) {
-    let connections = Arc::new(Semaphore::new(TCP_CONNECTIONS));
+    let slots = Arc::new(TcpSlots::new(TCP_CONNECTIONS, TCP_PER_CLIENT));
     loop {
         let Ok((stream, peer)) = listener.accept().await else {
             tokio::time::sleep(Duration::from_millis(50)).await;
             continue;
         };
-        let Ok(permit) = connections.clone().try_acquire_owned() else {
-            tracing::debug!("DNS: too many TCP connections; closing the one from {peer}");
+        let Some(slot) = slots.admit(peer.ip()) else {
+            tracing::debug!("DNS: {peer} holds {TCP_PER_CLIENT} TCP connections; closing another");
             continue;
         };
         let shared = shared.clone();
         tokio::spawn(async move {
-            let _ = tcp_connection(stream, peer, &shared).await;
-            drop(permit);
+            let _ =
+                tokio::time::timeout(TCP_LIFETIME, tcp_connection(stream, peer, &shared, &slot))
+                    .await;
         });
     }
 }
@@ -212,12 +237,17 @@ async fn tcp_connection(
     mut stream: TcpStream,
     peer: SocketAddr,
     shared: &Shared,
+    slot: &Slot,
 ) -> std::io::Result<()> {
-    for _ in 0..TCP_QUERIES_PER_CONNECTION {
-        let query = match tokio::time::timeout(TCP_IDLE, read_frame(&mut stream)).await {
-            Ok(Ok(query)) => query,
-            _ => return Ok(()),
+    loop {
+        let query = tokio::select! {
+            read = tokio::time::timeout(TCP_IDLE, read_frame(&mut stream)) => match read {
+                Ok(Ok(query)) => query,
+                _ => return Ok(()),
+            },
+            () = slot.evicted() => return Ok(()),
         };
+        slot.touch();
         if !shared.limiter.allow(peer.ip()) {
             return Ok(());
         }
@@ -226,12 +256,119 @@ async fn tcp_connection(
             Decision::Drop => return Ok(()),
             Decision::Forward => match shared.forward_tcp(&query).await {
                 Some(reply) => reply,
-                None => return Ok(()),
+                None => match server_failure(&query) {
+                    Some(failure) => failure,
+                    None => return Ok(()),
+                },
             },
         };
         write_frame(&mut stream, &reply).await?;
     }
-    Ok(())
+}
+
+/// The TCP connections open, by client: at most `per_client` each; when all `total` are
+/// taken, a newcomer takes the place of the connection idle longest among those of the
+/// client holding the most (one client cannot keep the others out).
+#[derive(Debug)]
+struct TcpSlots {
+    total: usize,
+    per_client: usize,
+    open: Mutex<SlotTable>,
+}
+
+#[derive(Debug, Default)]
+struct SlotTable {
+    next: u64,
+    by_id: HashMap<u64, SlotState>,
+}
+
+#[derive(Debug)]
+struct SlotState {
+    client: IpAddr,
+    last: Instant,
+    evict: Arc<tokio::sync::Notify>,
+}
+
+/// One admitted connection; leaving it frees the place.
+#[derive(Debug)]
+struct Slot {
+    id: u64,
+    slots: Arc<TcpSlots>,
+    evict: Arc<tokio::sync::Notify>,
+}
+
+impl TcpSlots {
+    fn new(total: usize, per_client: usize) -> TcpSlots {
+        TcpSlots {
+            total,
+            per_client,
+            open: Mutex::new(SlotTable::default()),
+        }
+    }
+
+    fn table(&self) -> std::sync::MutexGuard<'_, SlotTable> {
+        self.open.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn admit(self: &Arc<Self>, client: IpAddr) -> Option<Slot> {
+        let mut table = self.table();
+        let held = |table: &SlotTable, who: IpAddr| {
+            table.by_id.values().filter(|s| s.client == who).count()
+        };
+        if held(&table, client) >= self.per_client {
+            return None;
+        }
+        if table.by_id.len() >= self.total {
+            let mut counts: HashMap<IpAddr, usize> = HashMap::new();
+            for state in table.by_id.values() {
+                *counts.entry(state.client).or_default() += 1;
+            }
+            let (&greediest, _) = counts.iter().max_by_key(|(_, n)| **n)?;
+            let (&victim, _) = table
+                .by_id
+                .iter()
+                .filter(|(_, s)| s.client == greediest)
+                .min_by_key(|(_, s)| s.last)?;
+            if let Some(state) = table.by_id.remove(&victim) {
+                state.evict.notify_one();
+            }
+        }
+        let id = table.next;
+        table.next += 1;
+        let evict = Arc::new(tokio::sync::Notify::new());
+        table.by_id.insert(
+            id,
+            SlotState {
+                client,
+                last: Instant::now(),
+                evict: evict.clone(),
+            },
+        );
+        Some(Slot {
+            id,
+            slots: self.clone(),
+            evict,
+        })
+    }
+}
+
+impl Slot {
+    fn touch(&self) {
+        if let Some(state) = self.slots.table().by_id.get_mut(&self.id) {
+            state.last = Instant::now();
+        }
+    }
+
+    /// Resolves when a newcomer took this connection's place.
+    async fn evicted(&self) {
+        self.evict.notified().await;
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.slots.table().by_id.remove(&self.id);
+    }
 }
 
 /// DNS over TCP: each message is preceded by its length in two bytes.
@@ -309,6 +446,36 @@ impl RateLimiter {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tcp_slots_cap_each_client_and_evict_from_the_greediest() {
+        let slots = Arc::new(TcpSlots::new(4, 3));
+        let (a, b, c): (IpAddr, IpAddr, IpAddr) = (
+            "192.0.2.1".parse().unwrap(),
+            "192.0.2.2".parse().unwrap(),
+            "192.0.2.3".parse().unwrap(),
+        );
+        let first = slots.admit(a).unwrap();
+        std::thread::sleep(Duration::from_millis(2));
+        let held: Vec<Slot> = (0..2).map(|_| slots.admit(a).unwrap()).collect();
+        first.touch();
+        assert!(slots.admit(a).is_none(), "a client's own cap");
+        let _b = slots.admit(b).unwrap();
+        // Full: c takes the place of a's connection idle longest (not `first`, just used).
+        let _c = slots.admit(c).unwrap();
+        let table = slots.table();
+        assert_eq!(table.by_id.len(), 4);
+        assert!(table.by_id.contains_key(&first.id));
+        assert_eq!(
+            held.iter()
+                .filter(|s| table.by_id.contains_key(&s.id))
+                .count(),
+            1
+        );
+        drop(table);
+        drop(held);
+        assert_eq!(slots.table().by_id.len(), 3, "leaving frees the place");
+    }
 
     #[test]
     fn rate_limit_allows_a_burst_then_holds_back() {
