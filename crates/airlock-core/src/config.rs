@@ -9,6 +9,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use crate::hint::Hint;
+use crate::storage::{StorageError, read_limited_text};
 use serde::{Deserialize, Deserializer};
 use toml::Spanned;
 
@@ -22,7 +23,7 @@ pub enum ConfigError {
     Read {
         path: PathBuf,
         #[source]
-        source: std::io::Error,
+        source: StorageError,
     },
     #[error("invalid config {path}: {message}")]
     Invalid { path: PathBuf, message: String },
@@ -31,11 +32,12 @@ pub enum ConfigError {
 impl Hint for ConfigError {
     fn hint(&self) -> Option<&'static str> {
         match self {
-            ConfigError::Read { source, .. } if source.kind() == std::io::ErrorKind::NotFound => {
-                Some(
-                    "create a site with `airlock init DIR`, then run airlock there or pass --config DIR/airlock.toml",
-                )
-            }
+            ConfigError::Read {
+                source: StorageError::Read { source, .. },
+                ..
+            } if source.kind() == std::io::ErrorKind::NotFound => Some(
+                "create a site with `airlock init DIR`, then run airlock there or pass --config DIR/airlock.toml",
+            ),
             ConfigError::Read { .. } | ConfigError::Invalid { .. } => None,
         }
     }
@@ -255,9 +257,13 @@ impl AptRepoConfig {
 
 impl Config {
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        let text = fs_err::read_to_string(path).map_err(|source| ConfigError::Read {
-            path: path.to_path_buf(),
-            source,
+        // A config is a few KiB; one listing thousands of packages stays far below this.
+        const MAX_CONFIG: u64 = 4 << 20;
+        let text = read_limited_text(path, MAX_CONFIG, "a config").map_err(|source| {
+            ConfigError::Read {
+                path: path.to_path_buf(),
+                source,
+            }
         })?;
         Self::parse(&text, path)
     }

@@ -19,13 +19,20 @@ use pgp::ser::Serialize;
 use pgp::types::{KeyDetails, Password, Timestamp, VerifyingKey};
 use smallvec::smallvec;
 
+use crate::storage::read_limited;
+
+/// Key files are a few KiB (an RSA-4096 secret key with its certifications under 10).
+const MAX_KEY: u64 = 1 << 20;
+/// Keyrings hold a handful of keys; Debian's whole archive keyring is under 100 KiB.
+const MAX_KEYRING: u64 = 16 << 20;
+
 #[derive(Debug, thiserror::Error)]
 pub enum OpenPgpError {
     #[error("cannot read signing key {path}")]
     ReadKey {
         path: PathBuf,
         #[source]
-        source: std::io::Error,
+        source: crate::storage::StorageError,
     },
     #[error("{path} is not an OpenPGP secret key: {reason}")]
     ParseKey { path: PathBuf, reason: String },
@@ -46,7 +53,7 @@ pub enum OpenPgpError {
     ReadKeyring {
         path: PathBuf,
         #[source]
-        source: std::io::Error,
+        source: crate::storage::StorageError,
     },
     #[error("{path} is not an OpenPGP keyring: {reason}")]
     ParseKeyring { path: PathBuf, reason: String },
@@ -130,9 +137,11 @@ impl SiteKey {
 
     /// Loads an armored or binary secret key file.
     pub fn load(path: &Path) -> Result<SiteKey, OpenPgpError> {
-        let bytes = fs_err::read(path).map_err(|source| OpenPgpError::ReadKey {
-            path: path.to_path_buf(),
-            source,
+        let bytes = read_limited(path, MAX_KEY, "a signing key").map_err(|source| {
+            OpenPgpError::ReadKey {
+                path: path.to_path_buf(),
+                source,
+            }
         })?;
         let parse_err = |e: pgp::errors::Error| OpenPgpError::ParseKey {
             path: path.to_path_buf(),
@@ -359,9 +368,11 @@ impl Keyring {
     pub fn load(paths: &[PathBuf]) -> Result<Keyring, OpenPgpError> {
         let mut keys = Vec::new();
         for path in paths {
-            let bytes = fs_err::read(path).map_err(|source| OpenPgpError::ReadKeyring {
-                path: path.clone(),
-                source,
+            let bytes = read_limited(path, MAX_KEYRING, "a keyring").map_err(|source| {
+                OpenPgpError::ReadKeyring {
+                    path: path.clone(),
+                    source,
+                }
             })?;
             let parsed = Self::parse(&bytes, &path.display().to_string()).map_err(|e| {
                 OpenPgpError::ParseKeyring {

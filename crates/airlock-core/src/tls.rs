@@ -15,7 +15,10 @@ use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 
 use crate::hint::Hint;
-use crate::storage::{StorageError, write_atomic};
+use crate::storage::{StorageError, read_limited, read_limited_text, write_atomic};
+
+/// PEM certificate chains and keys are a few KiB.
+const MAX_PEM: u64 = 1 << 20;
 
 #[derive(Debug, thiserror::Error)]
 pub enum TlsError {
@@ -91,10 +94,7 @@ pub fn init(dir: &Path, names: &[String]) -> Result<TlsFiles, TlsError> {
         });
     }
     let (ca_key, new_ca) = if ca_key_path.exists() {
-        let text = fs_err::read_to_string(&ca_key_path).map_err(|source| StorageError::Read {
-            path: ca_key_path.clone(),
-            source,
-        })?;
+        let text = read_limited_text(&ca_key_path, MAX_PEM, "a PEM key")?;
         let key = KeyPair::from_pem(&text).map_err(|e| TlsError::Load {
             path: ca_key_path.clone(),
             reason: e.to_string(),
@@ -144,14 +144,15 @@ pub fn server_config(cert: &Path, key: &Path) -> Result<Arc<rustls::ServerConfig
         path: path.to_path_buf(),
         reason,
     };
-    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
-        .map_err(|e| load(cert, e.to_string()))?
+    let chain_pem = read_limited(cert, MAX_PEM, "a PEM certificate chain")?;
+    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(&chain_pem)
         .collect::<Result<_, _>>()
         .map_err(|e| load(cert, e.to_string()))?;
     if chain.is_empty() {
         return Err(load(cert, "holds no PEM certificate".into()));
     }
-    let private = PrivateKeyDer::from_pem_file(key).map_err(|e| load(key, e.to_string()))?;
+    let key_pem = read_limited(key, MAX_PEM, "a PEM key")?;
+    let private = PrivateKeyDer::from_pem_slice(&key_pem).map_err(|e| load(key, e.to_string()))?;
     let _ = rustls::crypto::ring::default_provider().install_default();
     let mut config = rustls::ServerConfig::builder()
         .with_no_client_auth()
@@ -176,7 +177,7 @@ pub fn certificate_info(cert: &Path) -> Result<CertificateInfo, TlsError> {
         path: cert.to_path_buf(),
         reason,
     };
-    let bytes = fs_err::read(cert).map_err(|e| load(e.to_string()))?;
+    let bytes = read_limited(cert, MAX_PEM, "a PEM certificate chain")?;
     let (_, pem) =
         x509_parser::pem::parse_x509_pem(&bytes).map_err(|e| load(format!("not PEM: {e}")))?;
     let parsed = pem

@@ -136,3 +136,51 @@ fn other_bytes_for_a_pool_file_still_served_are_refused() {
     // The same bytes again are welcome.
     site.include("stable", "main", &first);
 }
+
+#[test]
+fn files_given_by_the_operator_are_read_within_named_limits() {
+    // A signing key that is a device: named at once, not read until memory runs out.
+    let site = Site::new("ed25519", REPO);
+    let config = std::fs::read_to_string(site.config()).unwrap();
+    std::fs::write(
+        site.config(),
+        config.replace(
+            "signing_key = \"airlock.key\"",
+            "signing_key = \"/dev/zero\"",
+        ),
+    )
+    .unwrap();
+    let out = Command::new("timeout")
+        .args(["20", AIRLOCK, "--config"])
+        .arg(site.config())
+        .arg("publish")
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && said.contains("/dev/zero is a device, not a regular file"),
+        "{said}"
+    );
+
+    // A 1 GB manifest.json (sparse): refused by its size before a byte is read, in little
+    // memory.
+    let bundle = site.path().join("bundle");
+    std::fs::create_dir_all(&bundle).unwrap();
+    let manifest = std::fs::File::create(bundle.join("manifest.json")).unwrap();
+    manifest.set_len(1 << 30).unwrap();
+    let out = Command::new("/usr/bin/time")
+        .args(["-f", "%M", AIRLOCK, "bundle", "inspect"])
+        .arg(&bundle)
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{said}");
+    assert!(
+        said.contains(
+            "manifest.json is larger than 256 MiB, the most airlock reads for a bundle manifest"
+        ),
+        "{said}"
+    );
+    let peak_kib: u64 = said.lines().last().unwrap().trim().parse().unwrap();
+    assert!(peak_kib < 64 * 1024, "bundle inspect took {peak_kib} KiB");
+}

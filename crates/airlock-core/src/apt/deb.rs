@@ -45,7 +45,6 @@ impl Hint for DebError {
 /// alone, that it is a whole ar archive: a device, a FIFO or a file of another kind is refused
 /// before anything is copied. Returns the file, read from its start.
 pub fn open_checked(path: &Path) -> Result<std::fs::File, DebError> {
-    use std::os::unix::fs::OpenOptionsExt;
     let read_err = |source| DebError::Read {
         path: path.to_path_buf(),
         source,
@@ -54,27 +53,13 @@ pub fn open_checked(path: &Path) -> Result<std::fs::File, DebError> {
         path: path.to_path_buf(),
         reason,
     };
-    // Non-blocking, so that opening a FIFO returns at once; it is refused just below.
-    let mut file = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32)
-        .open(path)
-        .map_err(read_err)?;
-    let meta = file.metadata().map_err(read_err)?;
-    if !meta.is_file() {
-        let kind = meta.file_type();
-        use std::os::unix::fs::FileTypeExt;
-        let what = if kind.is_char_device() || kind.is_block_device() {
-            "a device"
-        } else if kind.is_fifo() {
-            "a FIFO"
-        } else if kind.is_socket() {
-            "a socket"
-        } else {
-            "not a regular file"
-        };
-        return Err(not_deb(format!("it is {what}; give the .deb file itself")));
-    }
+    let (mut file, meta) = crate::storage::open_regular(path).map_err(|e| match e {
+        crate::storage::StorageError::NotRegular { kind, .. } => {
+            not_deb(format!("it is {kind}; give the .deb file itself"))
+        }
+        crate::storage::StorageError::Read { source, .. } => read_err(source),
+        other => not_deb(other.to_string()),
+    })?;
     let length = meta.len();
     let mut magic = [0u8; 8];
     if file.read_exact(&mut magic).is_err() || &magic != AR_MAGIC {

@@ -10,7 +10,11 @@ use serde::{Deserialize, Serialize};
 
 use super::BundleError;
 use crate::openpgp::Keyring;
-use crate::storage::Sha256;
+use crate::storage::{Sha256, read_limited};
+
+/// A manifest lists each blob in about 200 bytes: this allows over a million.
+const MAX_MANIFEST: u64 = 256 << 20;
+const MAX_SIGNATURE: u64 = 1 << 20;
 
 /// The manifest format this airlock writes and the newest it reads.
 pub const FORMAT: u32 = 1;
@@ -155,13 +159,16 @@ pub fn read(path: &Path, keyring: Option<&Keyring>) -> Result<SignedManifest, Bu
         path: path.clone(),
         reason,
     };
-    let bytes = std::fs::read(&path).map_err(|e| bad(format!("cannot read it: {e}")))?;
+    let bytes = read_limited(&path, MAX_MANIFEST, "a bundle manifest")?;
     let signer = keyring.map(|keyring| {
         let signature_path = path.with_file_name(SIGNATURE);
-        let signature = fs_err::read(&signature_path).map_err(|e| BadSignature {
-            reason: e.to_string(),
-            by_known_key: false,
-        })?;
+        let signature =
+            read_limited(&signature_path, MAX_SIGNATURE, "a signature").map_err(|e| {
+                BadSignature {
+                    reason: e.to_string(),
+                    by_known_key: false,
+                }
+            })?;
         keyring
             .verify_detached(&bytes, &signature, &signature_path.display().to_string())
             .map(|v| v.signer)

@@ -4,6 +4,7 @@ mod atomic;
 mod digest;
 pub mod history;
 mod lock;
+mod read;
 mod state;
 mod store;
 pub mod tree;
@@ -14,6 +15,7 @@ use std::path::PathBuf;
 pub use atomic::{sync_dir, sync_filesystem, write_atomic};
 pub use digest::{CopyError, Hashes, MultiHasher, Sha256, copy_hashing, copy_sha256};
 pub use lock::SiteLock;
+pub use read::{file_kind, open_regular, read_limited, read_limited_text};
 pub use state::{load_json, save_json};
 pub use store::{ContentStore, StagedBlob, Staging};
 pub use tree::{Entry, Manifest, TreeSet};
@@ -40,6 +42,23 @@ pub enum StorageError {
     },
     #[error("{path} is damaged: {reason}")]
     Corrupt { path: PathBuf, reason: String },
+    #[error("{path} is larger than {}, the most airlock reads for {what}", human_limit(*.limit))]
+    TooLarge {
+        path: PathBuf,
+        limit: u64,
+        what: &'static str,
+    },
+    #[error("{path} is {kind}, not a regular file")]
+    NotRegular { path: PathBuf, kind: &'static str },
+}
+
+/// A limit as people write it: "1 MiB", or bytes when it is no whole number of KiB.
+fn human_limit(limit: u64) -> String {
+    match limit {
+        l if l >= 1 << 20 && l % (1 << 20) == 0 => format!("{} MiB", l >> 20),
+        l if l >= 1 << 10 && l % (1 << 10) == 0 => format!("{} KiB", l >> 10),
+        l => format!("{l} bytes"),
+    }
 }
 
 impl Hint for StorageError {
@@ -64,9 +83,13 @@ impl Hint for StorageError {
             StorageError::Corrupt { .. } => Some(
                 "`airlock verify --offline` lists what is damaged; a publish or sync writes good copies again",
             ),
-            StorageError::Read { .. } | StorageError::Write { .. } | StorageError::Lock { .. } => {
-                None
+            StorageError::NotRegular { .. } => {
+                Some("name the file itself, not a device, FIFO or folder")
             }
+            StorageError::Read { .. }
+            | StorageError::Write { .. }
+            | StorageError::Lock { .. }
+            | StorageError::TooLarge { .. } => None,
         }
     }
 }
