@@ -72,10 +72,18 @@ impl Site {
 #[derive(Debug)]
 pub struct InitOutcome {
     pub config: PathBuf,
-    pub secret_key: PathBuf,
-    pub public_binary: PathBuf,
-    pub public_armored: PathBuf,
+    pub key: KeyFiles,
     pub data_dir: PathBuf,
+}
+
+/// A signing key as written: the secret (mode 0600) and its public halves beside it.
+#[derive(Debug)]
+pub struct KeyFiles {
+    pub secret_key: PathBuf,
+    /// `NAME.gpg`: binary, for apt's signed-by= and MAAS.
+    pub public_binary: PathBuf,
+    /// `NAME.asc`: armored.
+    pub public_armored: PathBuf,
     pub fingerprint: String,
 }
 
@@ -83,18 +91,10 @@ pub struct InitOutcome {
 /// `airlock.asc`) and the data folder in `dir`.
 pub fn init(dir: &Path, algorithm: KeyAlgorithm, user_id: &str) -> Result<InitOutcome, SiteError> {
     let config = dir.join("airlock.toml");
-    let secret_key = dir.join("airlock.key");
-    let public_binary = dir.join("airlock.gpg");
-    let public_armored = dir.join("airlock.asc");
-    for path in [&config, &secret_key, &public_binary, &public_armored] {
-        if path.exists() {
-            return Err(SiteError::Exists { path: path.clone() });
-        }
+    if config.exists() {
+        return Err(SiteError::Exists { path: config });
     }
-    let key = SiteKey::generate(algorithm, user_id)?;
-    write_atomic(&secret_key, key.secret_armored()?.as_bytes(), 0o600)?;
-    write_atomic(&public_binary, &key.public_binary(), 0o644)?;
-    write_atomic(&public_armored, key.public_armored().as_bytes(), 0o644)?;
+    let key = generate_key(&dir.join("airlock.key"), algorithm, user_id)?;
     write_atomic(&config, CONFIG_TEMPLATE.as_bytes(), 0o644)?;
     let parsed = Config::load(&config)?;
     let data_dir = parsed.site.data_dir.clone();
@@ -110,10 +110,36 @@ pub fn init(dir: &Path, algorithm: KeyAlgorithm, user_id: &str) -> Result<InitOu
     )?;
     Ok(InitOutcome {
         config,
-        secret_key,
+        key,
+        data_dir,
+    })
+}
+
+/// Makes a signing key at `secret_key` (which must not exist yet), with its public halves
+/// beside it (`.gpg` and `.asc` in place of its extension): `airlock init`, and a packaged
+/// site's first start, whose config names the key.
+pub fn generate_key(
+    secret_key: &Path,
+    algorithm: KeyAlgorithm,
+    user_id: &str,
+) -> Result<KeyFiles, SiteError> {
+    let public_binary = secret_key.with_extension("gpg");
+    let public_armored = secret_key.with_extension("asc");
+    for path in [secret_key, &public_binary, &public_armored] {
+        if path.exists() {
+            return Err(SiteError::Exists {
+                path: path.to_path_buf(),
+            });
+        }
+    }
+    let key = SiteKey::generate(algorithm, user_id)?;
+    write_atomic(secret_key, key.secret_armored()?.as_bytes(), 0o600)?;
+    write_atomic(&public_binary, &key.public_binary(), 0o644)?;
+    write_atomic(&public_armored, key.public_armored().as_bytes(), 0o644)?;
+    Ok(KeyFiles {
+        secret_key: secret_key.to_path_buf(),
         public_binary,
         public_armored,
-        data_dir,
         fingerprint: key.fingerprint(),
     })
 }

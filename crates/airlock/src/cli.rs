@@ -116,6 +116,15 @@ pub enum KeyType {
     Rsa4096,
 }
 
+impl KeyType {
+    pub fn algorithm(self) -> airlock_core::openpgp::KeyAlgorithm {
+        match self {
+            KeyType::Ed25519 => airlock_core::openpgp::KeyAlgorithm::Ed25519,
+            KeyType::Rsa4096 => airlock_core::openpgp::KeyAlgorithm::Rsa4096,
+        }
+    }
+}
+
 #[derive(Debug, Args)]
 pub struct VerifyArgs {
     /// Only these areas (default all; the server itself is always checked).
@@ -377,6 +386,16 @@ pub enum MaasCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum KeyCommand {
+    /// Make the signing key the config names (`[site] signing_key`), with its public halves
+    /// beside it (.gpg, .asc); refuses to replace one. A packaged site's first start uses it.
+    Generate {
+        /// Algorithm of the signing key.
+        #[arg(long, value_enum, default_value_t = KeyType::Ed25519)]
+        key_type: KeyType,
+        /// User ID of the signing key.
+        #[arg(long, default_value = "airlock site key")]
+        name: String,
+    },
     /// Print the fingerprint and details of the signing key.
     Show,
     /// Write the public key to stdout (binary, or armored with --armor).

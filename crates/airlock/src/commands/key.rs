@@ -6,8 +6,25 @@ use crate::cli::KeyCommand;
 use crate::printer::Printer;
 
 pub fn run(site: &Site, command: KeyCommand, printer: Printer) -> anyhow::Result<()> {
+    if let KeyCommand::Generate { key_type, name } = &command {
+        let files = airlock_core::site::generate_key(
+            &site.config.site.signing_key,
+            key_type.algorithm(),
+            name,
+        )?;
+        writeln!(
+            printer.status(),
+            "signing key {} (secret, mode 0600), public {} and {}; fingerprint {}",
+            files.secret_key.display(),
+            files.public_binary.display(),
+            files.public_armored.display(),
+            files.fingerprint
+        )?;
+        return Ok(());
+    }
     let key = site.signing_key()?;
     match command {
+        KeyCommand::Generate { .. } => unreachable!("handled above"),
         KeyCommand::Show => {
             writeln!(printer.output(), "fingerprint  {}", key.fingerprint())?;
             writeln!(printer.output(), "algorithm    {}", key.algorithm())?;
