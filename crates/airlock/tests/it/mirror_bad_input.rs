@@ -1,14 +1,12 @@
 //! A misbehaving upstream: each fault is refused with an error naming the URL and the reason,
 //! and what airlock serves stays exactly as before.
 
-mod common;
-
 use std::collections::BTreeMap;
 use std::path::Path;
 
+use crate::common::Site;
+use crate::common::upstream::{Archive, Fault, Upstream, pkg};
 use airlock_core::storage::Sha256;
-use common::Site;
-use common::upstream::{Archive, Fault, Upstream, pkg};
 
 fn archive() -> Archive {
     Archive::new(

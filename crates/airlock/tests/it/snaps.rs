@@ -3,15 +3,13 @@
 //! (started by hand in its own root) running `snap info` and `snap find` against it, and the
 //! store API checked request by request as snapd sends them.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
+use crate::common::snaps::{Authority, SNAP_ID, build_snap, encode, snap_yaml};
+use crate::common::{Site, curl, sync_history};
 use airlock_core::snap::assertion::Assertion;
-use common::snaps::{Authority, SNAP_ID, build_snap, encode, snap_yaml};
-use common::{Site, curl, sync_history};
 use serde_json::{Value, json};
 use sha3::{Digest, Sha3_384};
 

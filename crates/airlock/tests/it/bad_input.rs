@@ -1,12 +1,10 @@
 //! Bad input gets one clear error naming the file and the reason, a non-zero exit, and leaves
 //! the site exactly as it was (every file of the data folder, config and keys compared).
 
-mod common;
-
 use std::path::{Path, PathBuf};
 
+use crate::common::{AIRLOCK, Site, dpkg_deb};
 use airlock_core::apt::deb::{Compression, DebBuilder};
-use common::{Site, dpkg_deb};
 
 const REPO: &str = r#"
 [[apt.repo]]
@@ -296,7 +294,7 @@ fn bad_config_points_at_the_line() {
     }
     std::fs::write(site.config(), config).unwrap();
 
-    let out = std::process::Command::new(common::AIRLOCK)
+    let out = std::process::Command::new(AIRLOCK)
         .args(["--config", "/nonexistent/airlock.toml", "publish"])
         .output()
         .unwrap();

@@ -2,14 +2,12 @@
 //! forwarding to a real resolver (dnsmasq on loopback), and the generated configs run or
 //! checked by the programs they are for (dnsmasq, named-checkzone).
 
-mod common;
-
 use std::net::UdpSocket;
 use std::process::Command;
 use std::time::Duration;
 
-use common::Site;
-use common::dnsmasq::Dnsmasq;
+use crate::common::dnsmasq::{Dnsmasq, free_port};
+use crate::common::{Server, Site};
 
 const ROUTES: &str = "[[apt.repo]]\nname = \"local\"\nsuites = [\"stable\"]\ncomponents = [\"main\"]\narchitectures = [\"amd64\"]\n\n\
 [[proxy.route]]\nhost = \"archive.ubuntu.com\"\npath = \"/ubuntu\"\nto = \"apt/local\"\n\n\
@@ -50,7 +48,7 @@ fn answers(answer: &str) -> Vec<String> {
         .unwrap_or_default()
 }
 
-fn dns_port(server: &common::Server) -> u16 {
+fn dns_port(server: &Server) -> u16 {
     let line = server
         .startup
         .iter()
@@ -232,7 +230,7 @@ fn responder_answers_routed_names_and_forwards_only_for_the_site() {
             .any(|l| l.starts_with("server") && l.contains("2 checked")),
         "{text}"
     );
-    let (code, text) = listens_on(common::dnsmasq::free_port());
+    let (code, text) = listens_on(free_port());
     assert_eq!(code, Some(1), "{text}");
     let failed: Vec<&str> = text.lines().filter(|l| l.starts_with("FAILED ")).collect();
     assert_eq!(failed.len(), 1, "{text}");

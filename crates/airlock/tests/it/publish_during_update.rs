@@ -1,13 +1,11 @@
 //! Clients updating while the repo is republished never see an error: apt-get update and
 //! apt-get download run in loops while new versions are included and published.
 
-mod common;
-
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use crate::common::{Apt, Site, dpkg_deb};
 use airlock_core::apt::deb::DebBuilder;
-use common::{Apt, Site, dpkg_deb};
 
 const REPO: &str = r#"
 [[apt.repo]]

@@ -5,19 +5,17 @@
 //! one at a time (a disk too full for the next sync among them), fails exactly the check of
 //! the damaged thing.
 
-mod common;
-
 use std::collections::BTreeMap;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use crate::common::dnsmasq::Dnsmasq;
+use crate::common::site::{GA, GA_KERNEL, whole_site};
+use crate::common::snaps::SNAP_ID;
+use crate::common::stream::clearsigned_json;
+use crate::common::{AIRLOCK, Site, dpkg_deb};
 use airlock_core::apt::deb822;
-use common::dnsmasq::Dnsmasq;
-use common::site::{GA, GA_KERNEL, whole_site};
-use common::snaps::SNAP_ID;
-use common::stream::clearsigned_json;
-use common::{Site, dpkg_deb};
 use serde_json::Value;
 
 const REPO: &str = r#"
@@ -169,7 +167,7 @@ fn verify_finds_damaged_and_missing_files_offline_and_online() {
     );
 
     // No such site: could not run.
-    let out = std::process::Command::new(common::AIRLOCK)
+    let out = std::process::Command::new(AIRLOCK)
         .args([
             "--config",
             "/nonexistent/airlock.toml",

@@ -2,7 +2,6 @@
 //! upstreams. A local repo holding one package, a filtered mirror of a test archive, the
 //! noble/amd64 images of a test stream (curated, re-signed by the site) and a snap released to
 //! stable.
-#![allow(dead_code)]
 
 use std::path::PathBuf;
 

@@ -4,15 +4,13 @@
 //! writes is searched for the secret bytes of the site keys and the TLS keys: hex in either
 //! case with or without separators, decimal byte lists, and base64.
 
-mod common;
-
 use std::path::Path;
 use std::process::{Command, Output};
 
+use crate::common::site::whole_site;
+use crate::common::upstream::pkg;
+use crate::common::{AIRLOCK, Site, curl, dpkg_deb};
 use base64::Engine;
-use common::site::whole_site;
-use common::upstream::pkg;
-use common::{AIRLOCK, Site, curl};
 
 /// Everything a command wrote, with what ran, for the scan.
 struct Transcript(Vec<(String, Vec<u8>)>);
@@ -64,7 +62,7 @@ fn no_command_writes_secret_key_material_at_any_verbosity() {
 
     // publish and sync, each with something to sign.
     let debs = work.path().join("more");
-    let deb = common::dpkg_deb(&debs, "extra", "1.0", "amd64", "", "xz");
+    let deb = dpkg_deb(&debs, "extra", "1.0", "amd64", "", "xz");
     a.include("stable", "main", &deb);
     said.run(Some(&a.config()), &["publish"]);
     archive.add(&pkg(

@@ -1,7 +1,6 @@
 //! Helpers for the integration tests: a site in a temp folder, the real `airlock` binary, real
 //! `.deb` files built by dpkg-deb, a real server on 127.0.0.1 port 0, and apt-get in a private
 //! state folder.
-#![allow(dead_code)]
 
 pub mod dnsmasq;
 pub mod site;
