@@ -3,20 +3,13 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::common::site::local_repo;
 use crate::common::{AIRLOCK, Site, dpkg_deb};
 use airlock_core::apt::deb::{Compression, DebBuilder};
 
-const REPO: &str = r#"
-[[apt.repo]]
-name = "local"
-suites = ["stable"]
-components = ["main"]
-architectures = ["amd64"]
-"#;
-
 /// A site with one package included and published: the state that must survive.
 fn populated_site() -> Site {
-    let site = Site::new("ed25519", REPO);
+    let site = Site::new("ed25519", &local_repo(None));
     let deb = dpkg_deb(&site.path().join("good"), "good", "1.0", "amd64", "", "xz");
     site.include("stable", "main", &deb);
     site.ok(&["publish"]);

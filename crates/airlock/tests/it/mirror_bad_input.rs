@@ -326,11 +326,7 @@ fn no_keyring_needs_an_explicit_choice() {
             && stderr.contains("allow_unsigned"),
         "{stderr}"
     );
-    std::fs::write(
-        site.config(),
-        std::fs::read_to_string(site.config()).unwrap() + "allow_unsigned = true\n",
-    )
-    .unwrap();
+    site.add_config("allow_unsigned = true\n");
     let out = site.ok(&["sync"]);
     assert!(out.contains("mirror: published 2 packages"), "{out}");
 }

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use crate::common::stream::{BOOTLOADERS, Stream, clearsigned_json};
 use crate::common::upstream::{Archive, Fault, Upstream, pkg};
-use crate::common::{Apt, Server, Site, curl, gpgv};
+use crate::common::{Apt, Server, Site, TLS, curl, gpgv};
 
 fn archive() -> Archive {
     Archive::new(
@@ -603,10 +603,7 @@ fn pull_through_serves_the_image_stream_as_the_upstream_signed_it() {
         ),
     );
     // HTTPS beside HTTP, with the site CA: the certificate also names the routed hosts.
-    let config = std::fs::read_to_string(site.config()).unwrap();
-    let tls = "tls_cert = \"tls/server.pem\"\ntls_key = \"tls/server.key\"\ntls_listen = \"127.0.0.1:0\"\n";
-    let config = config.replacen("[site]\n", &format!("[site]\n{tls}"), 1);
-    std::fs::write(site.config(), config).unwrap();
+    site.site_settings(TLS);
     site.ok(&["tls", "init"]);
     let server = site.serve();
     let get = |path: &str| {

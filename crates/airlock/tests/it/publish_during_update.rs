@@ -4,23 +4,15 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use crate::common::site::local_repo;
 use crate::common::{Apt, Site, dpkg_deb};
 use airlock_core::apt::deb::DebBuilder;
-
-const REPO: &str = r#"
-[[apt.repo]]
-name = "local"
-suites = ["stable"]
-components = ["main"]
-architectures = ["amd64"]
-valid_for = "1d"
-"#;
 
 const PUBLISHES: u32 = 12;
 
 #[test]
 fn apt_update_loop_sees_no_error_during_publishes() {
-    let site = Site::new("ed25519", REPO);
+    let site = Site::new("ed25519", &local_repo(Some("1d")));
     // Bulk, so that each update transfers indices large enough to straddle a publish.
     let bulk = site.path().join("bulk");
     std::fs::create_dir_all(&bulk).unwrap();

@@ -11,21 +11,12 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use crate::common::dnsmasq::Dnsmasq;
-use crate::common::site::{GA, GA_KERNEL, whole_site};
+use crate::common::site::{GA, GA_KERNEL, local_repo, whole_site};
 use crate::common::snaps::SNAP_ID;
 use crate::common::stream::clearsigned_json;
 use crate::common::{AIRLOCK, Site, dpkg_deb};
 use airlock_core::apt::deb822;
 use serde_json::Value;
-
-const REPO: &str = r#"
-[[apt.repo]]
-name = "local"
-suites = ["stable"]
-components = ["main"]
-architectures = ["amd64"]
-valid_for = "3d"
-"#;
 
 fn verify(site: &Site) -> (i32, String, Value) {
     let out = site.run(&["verify", "--offline"]);
@@ -45,7 +36,7 @@ fn verify(site: &Site) -> (i32, String, Value) {
 
 #[test]
 fn verify_finds_damaged_and_missing_files_offline_and_online() {
-    let site = Site::new("ed25519", REPO);
+    let site = Site::new("ed25519", &local_repo(Some("3d")));
     let debs = tempfile::tempdir().unwrap();
     for name in ["hello", "world"] {
         let deb = dpkg_deb(debs.path(), name, "1.0", "amd64", "", "gzip");
@@ -183,7 +174,7 @@ fn verify_finds_damaged_and_missing_files_offline_and_online() {
 /// in, damaged, is found even with a sample of none.
 #[test]
 fn sampled_verify_checks_what_is_new_since_the_last() {
-    let site = Site::new("ed25519", REPO);
+    let site = Site::new("ed25519", &local_repo(Some("3d")));
     let debs = tempfile::tempdir().unwrap();
     let hello = dpkg_deb(debs.path(), "hello", "1.0", "amd64", "", "gzip");
     site.include("stable", "main", &hello);
