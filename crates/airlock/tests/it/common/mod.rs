@@ -1,7 +1,6 @@
 //! Helpers for the integration tests: a site in a temp folder, the real `airlock` binary, real
 //! `.deb` files built by dpkg-deb, a real server on 127.0.0.1 port 0, and apt-get in a private
 //! state folder.
-#![allow(dead_code)]
 
 pub mod dnsmasq;
 pub mod site;
@@ -18,6 +17,11 @@ use airlock_core::apt::deb822;
 use airlock_core::storage::Sha256;
 
 pub const AIRLOCK: &str = env!("CARGO_BIN_EXE_airlock");
+
+/// The [site] settings that serve HTTPS beside HTTP, with the certificate `airlock tls init`
+/// makes.
+pub const TLS: &str =
+    "tls_cert = \"tls/server.pem\"\ntls_key = \"tls/server.key\"\ntls_listen = \"127.0.0.1:0\"\n";
 
 pub struct Site {
     pub dir: tempfile::TempDir,
@@ -106,11 +110,22 @@ impl Site {
         out
     }
 
+    /// Adds `lines` to the [site] table of the config, at its top.
+    pub fn site_settings(&self, lines: &str) {
+        let config = std::fs::read_to_string(self.config()).unwrap();
+        let table = format!("[site]\n{lines}");
+        std::fs::write(self.config(), config.replacen("[site]\n", &table, 1)).unwrap();
+    }
+
     /// Sets `[site] grace` (how long dropped files are kept, and stored ones spared by gc).
     pub fn set_grace(&self, grace: &str) {
+        self.site_settings(&format!("grace = \"{grace}\"\n"));
+    }
+
+    /// Appends `text` to the config as it is now (a table, or keys of the last table).
+    pub fn add_config(&self, text: &str) {
         let config = std::fs::read_to_string(self.config()).unwrap();
-        let setting = format!("[site]\ngrace = \"{grace}\"\n");
-        std::fs::write(self.config(), config.replacen("[site]\n", &setting, 1)).unwrap();
+        std::fs::write(self.config(), config + text).unwrap();
     }
 
     pub fn serve(&self) -> Server {

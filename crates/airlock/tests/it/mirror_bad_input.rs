@@ -1,14 +1,12 @@
 //! A misbehaving upstream: each fault is refused with an error naming the URL and the reason,
 //! and what airlock serves stays exactly as before.
 
-mod common;
-
 use std::collections::BTreeMap;
 use std::path::Path;
 
+use crate::common::Site;
+use crate::common::upstream::{Archive, Fault, Upstream, pkg};
 use airlock_core::storage::Sha256;
-use common::Site;
-use common::upstream::{Archive, Fault, Upstream, pkg};
 
 fn archive() -> Archive {
     Archive::new(
@@ -328,11 +326,7 @@ fn no_keyring_needs_an_explicit_choice() {
             && stderr.contains("allow_unsigned"),
         "{stderr}"
     );
-    std::fs::write(
-        site.config(),
-        std::fs::read_to_string(site.config()).unwrap() + "allow_unsigned = true\n",
-    )
-    .unwrap();
+    site.add_config("allow_unsigned = true\n");
     let out = site.ok(&["sync"]);
     assert!(out.contains("mirror: published 2 packages"), "{out}");
 }

@@ -5,29 +5,18 @@
 //! one at a time (a disk too full for the next sync among them), fails exactly the check of
 //! the damaged thing.
 
-mod common;
-
 use std::collections::BTreeMap;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use crate::common::dnsmasq::Dnsmasq;
+use crate::common::site::{GA, GA_KERNEL, local_repo, whole_site};
+use crate::common::snaps::SNAP_ID;
+use crate::common::stream::clearsigned_json;
+use crate::common::{AIRLOCK, Site, dpkg_deb};
 use airlock_core::apt::deb822;
-use common::dnsmasq::Dnsmasq;
-use common::site::{GA, GA_KERNEL, whole_site};
-use common::snaps::SNAP_ID;
-use common::stream::clearsigned_json;
-use common::{Site, dpkg_deb};
 use serde_json::Value;
-
-const REPO: &str = r#"
-[[apt.repo]]
-name = "local"
-suites = ["stable"]
-components = ["main"]
-architectures = ["amd64"]
-valid_for = "3d"
-"#;
 
 fn verify(site: &Site) -> (i32, String, Value) {
     let out = site.run(&["verify", "--offline"]);
@@ -47,7 +36,7 @@ fn verify(site: &Site) -> (i32, String, Value) {
 
 #[test]
 fn verify_finds_damaged_and_missing_files_offline_and_online() {
-    let site = Site::new("ed25519", REPO);
+    let site = Site::new("ed25519", &local_repo(Some("3d")));
     let debs = tempfile::tempdir().unwrap();
     for name in ["hello", "world"] {
         let deb = dpkg_deb(debs.path(), name, "1.0", "amd64", "", "gzip");
@@ -169,7 +158,7 @@ fn verify_finds_damaged_and_missing_files_offline_and_online() {
     );
 
     // No such site: could not run.
-    let out = std::process::Command::new(common::AIRLOCK)
+    let out = std::process::Command::new(AIRLOCK)
         .args([
             "--config",
             "/nonexistent/airlock.toml",
@@ -185,7 +174,7 @@ fn verify_finds_damaged_and_missing_files_offline_and_online() {
 /// in, damaged, is found even with a sample of none.
 #[test]
 fn sampled_verify_checks_what_is_new_since_the_last() {
-    let site = Site::new("ed25519", REPO);
+    let site = Site::new("ed25519", &local_repo(Some("3d")));
     let debs = tempfile::tempdir().unwrap();
     let hello = dpkg_deb(debs.path(), "hello", "1.0", "amd64", "", "gzip");
     site.include("stable", "main", &hello);

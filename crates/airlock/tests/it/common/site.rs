@@ -2,7 +2,6 @@
 //! upstreams. A local repo holding one package, a filtered mirror of a test archive, the
 //! noble/amd64 images of a test stream (curated, re-signed by the site) and a snap released to
 //! stable.
-#![allow(dead_code)]
 
 use std::path::PathBuf;
 
@@ -11,7 +10,8 @@ use super::stream::Stream;
 use super::upstream::{Archive, Upstream, pkg};
 use super::{Site, dpkg_deb};
 
-/// The local repo of a whole site.
+/// The local repo of a whole site, and of most tests: one suite, one component, amd64, its
+/// Releases valid for 7 days as on a real site.
 pub const LOCAL: &str = r#"
 [[apt.repo]]
 name = "local"
@@ -20,6 +20,12 @@ components = ["main"]
 architectures = ["amd64"]
 valid_for = "7d"
 "#;
+
+/// [`LOCAL`] with its Releases valid for `valid_for` instead, or with no Valid-Until at all.
+pub fn local_repo(valid_for: Option<&str>) -> String {
+    let line = valid_for.map_or(String::new(), |v| format!("valid_for = \"{v}\"\n"));
+    LOCAL.replace("valid_for = \"7d\"\n", &line)
+}
 
 /// The GA kernel product of the images a whole site publishes, and the path of its newest
 /// kernel (one file of one item, used by no other item).

@@ -4,15 +4,13 @@
 //! writes is searched for the secret bytes of the site keys and the TLS keys: hex in either
 //! case with or without separators, decimal byte lists, and base64.
 
-mod common;
-
 use std::path::Path;
 use std::process::{Command, Output};
 
+use crate::common::site::whole_site;
+use crate::common::upstream::pkg;
+use crate::common::{AIRLOCK, Site, TLS, curl, dpkg_deb};
 use base64::Engine;
-use common::site::whole_site;
-use common::upstream::pkg;
-use common::{AIRLOCK, Site, curl};
 
 /// Everything a command wrote, with what ran, for the scan.
 struct Transcript(Vec<(String, Vec<u8>)>);
@@ -64,7 +62,7 @@ fn no_command_writes_secret_key_material_at_any_verbosity() {
 
     // publish and sync, each with something to sign.
     let debs = work.path().join("more");
-    let deb = common::dpkg_deb(&debs, "extra", "1.0", "amd64", "", "xz");
+    let deb = dpkg_deb(&debs, "extra", "1.0", "amd64", "", "xz");
     a.include("stable", "main", &deb);
     said.run(Some(&a.config()), &["publish"]);
     archive.add(&pkg(
@@ -93,13 +91,7 @@ fn no_command_writes_secret_key_material_at_any_verbosity() {
 
     // tls init, then serve over HTTPS with one request, and verify against the server.
     said.run(Some(&a.config()), &["tls", "init"]);
-    let text = std::fs::read_to_string(a.config()).unwrap();
-    let tls = "tls_cert = \"tls/server.pem\"\ntls_key = \"tls/server.key\"\ntls_listen = \"127.0.0.1:0\"\n";
-    std::fs::write(
-        a.config(),
-        text.replacen("[site]\n", &format!("[site]\n{tls}"), 1),
-    )
-    .unwrap();
+    a.site_settings(TLS);
     let server = a.serve_traced();
     let https = server.https.clone().expect("HTTPS is configured");
     let ca = a.path().join("tls/ca.pem");

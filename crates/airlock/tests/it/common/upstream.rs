@@ -1,7 +1,6 @@
 //! A test upstream archive: .debs built by dpkg-deb, indices and Release files written by
 //! apt-ftparchive, signed by gpg with a fresh key, served on 127.0.0.1 by a small HTTP server
 //! that can misbehave on purpose (truncate, stall, corrupt, replace, hide a file).
-#![allow(dead_code)]
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};

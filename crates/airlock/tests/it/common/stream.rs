@@ -1,7 +1,6 @@
 //! A test simplestreams feed shaped like images.maas.io: Ubuntu products (two releases, two
 //! architectures, a second kernel sharing its release's squashfs), bootloader products, two
 //! versions of each; documents clearsigned by gpg with a fresh key.
-#![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

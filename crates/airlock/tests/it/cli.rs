@@ -1,12 +1,12 @@
 //! The command line as users read it: `--help` output is a snapshot, so that a change to it
 //! is a decision, not an accident.
 
-mod common;
-
 use std::process::Command;
 
+use crate::common::AIRLOCK;
+
 fn help(args: &[&str]) -> String {
-    let out = Command::new(common::AIRLOCK)
+    let out = Command::new(AIRLOCK)
         .args(args)
         .env("COLUMNS", "100")
         .env_remove("AIRLOCK_CONFIG")
@@ -26,7 +26,7 @@ fn help_texts() {
 
 #[test]
 fn usage_errors_exit_2() {
-    let out = Command::new(common::AIRLOCK)
+    let out = Command::new(AIRLOCK)
         .args(["apt", "include", "local"])
         .output()
         .unwrap();

@@ -3,15 +3,13 @@
 //! (started by hand in its own root) running `snap info` and `snap find` against it, and the
 //! store API checked request by request as snapd sends them.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
+use crate::common::snaps::{Authority, SNAP_ID, build_snap, encode, snap_yaml};
+use crate::common::{Site, TLS, curl, sync_history};
 use airlock_core::snap::assertion::Assertion;
-use common::snaps::{Authority, SNAP_ID, build_snap, encode, snap_yaml};
-use common::{Site, curl, sync_history};
 use serde_json::{Value, json};
 use sha3::{Digest, Sha3_384};
 
@@ -21,12 +19,7 @@ fn site_with(authority: &Authority) -> Site {
     let site = Site::new("ed25519", "");
     let target = site.path().join("root.assert");
     std::fs::copy(root, &target).unwrap();
-    let config = std::fs::read_to_string(site.config()).unwrap();
-    std::fs::write(
-        site.config(),
-        format!("{config}\n[snaps]\ntrusted_keys = \"root.assert\"\n"),
-    )
-    .unwrap();
+    site.add_config("\n[snaps]\ntrusted_keys = \"root.assert\"\n");
     site
 }
 
@@ -129,10 +122,7 @@ impl Drop for Snapd {
 fn snapd_reads_the_offline_store() {
     let authority = Authority::new();
     let site = site_with(&authority);
-    site_settings(
-        &site,
-        "tls_cert = \"tls/server.pem\"\ntls_key = \"tls/server.key\"\ntls_listen = \"127.0.0.1:0\"\n",
-    );
+    site.site_settings(TLS);
     site.ok(&["tls", "init"]);
     let work = tempfile::tempdir().unwrap();
     let one = build_snap(work.path(), "hello-airlock_1.snap", &snap_yaml("1.0"), "xz");
@@ -475,12 +465,7 @@ fn snapd_reads_the_offline_store() {
     );
     // A name DNS is told to point here after the certificate was made: verify warns, and a
     // new certificate from `tls init` (same CA) settles it.
-    let config = std::fs::read_to_string(site.config()).unwrap();
-    std::fs::write(
-        site.config(),
-        format!("{config}\n[dns]\nnames = [\"late.example\"]\n"),
-    )
-    .unwrap();
+    site.add_config("\n[dns]\nnames = [\"late.example\"]\n");
     let warned = |site: &Site| {
         let out = site.run(&["verify", "site", "--json", "--url", base]);
         let json: Value = serde_json::from_slice(&out.stdout).unwrap();
@@ -723,17 +708,6 @@ fn bad_snaps_are_refused_and_nothing_changes() {
     assert_eq!(status, 400, "find with characters snapd refuses");
 }
 
-/// Adds lines to the [site] table of a test site's config.
-fn site_settings(site: &Site, lines: &str) {
-    let config = std::fs::read_to_string(site.config()).unwrap();
-    let config = config.replacen(
-        "signing_key = \"airlock.key\"\n",
-        &format!("signing_key = \"airlock.key\"\n{lines}"),
-        1,
-    );
-    std::fs::write(site.config(), config).unwrap();
-}
-
 #[test]
 fn fetch_from_another_airlock_over_https() {
     let authority = Authority::new();
@@ -742,10 +716,7 @@ fn fetch_from_another_airlock_over_https() {
 
     // Site A, the upstream: the app, its base and snapd, served over HTTPS with its own CA.
     let a = site_with(&authority);
-    site_settings(
-        &a,
-        "tls_cert = \"tls/server.pem\"\ntls_key = \"tls/server.key\"\ntls_listen = \"127.0.0.1:0\"\n",
-    );
+    a.site_settings(TLS);
     let out = a.ok(&["tls", "init"]);
     assert!(out.contains("new site CA"), "{out}");
     let one = build_snap(dir, "hello-airlock_1.snap", &snap_yaml("1.0"), "xz");
@@ -840,15 +811,10 @@ fn fetch_from_another_airlock_over_https() {
 
     // Site B, the air-gapped side: its own key, never saw the upstream files.
     let b = site_with(&authority);
-    let config = std::fs::read_to_string(b.config()).unwrap();
-    std::fs::write(
-        b.config(),
-        format!(
-            "{config}upstream = \"{upstream}/\"\nupstream_ca = \"{}\"\n\n[[snaps.snap]]\nname = \"hello-airlock\"\nchannels = [\"stable\", \"2.x/stable\"]\narchitectures = [\"amd64\"]\n\n[sync]\ntimeout = \"5s\"\nretries = 1\n",
+    b.add_config(&format!(
+            "upstream = \"{upstream}/\"\nupstream_ca = \"{}\"\n\n[[snaps.snap]]\nname = \"hello-airlock\"\nchannels = [\"stable\", \"2.x/stable\"]\narchitectures = [\"amd64\"]\n\n[sync]\ntimeout = \"5s\"\nretries = 1\n",
             ca.display()
-        ),
-    )
-    .unwrap();
+        ));
     let out = b.ok(&["snap", "fetch"]);
     for expected in [
         "fetched hello-airlock revision 1 (1.0) for amd64 on latest/stable",
@@ -932,8 +898,7 @@ fn fetch_from_another_airlock_over_https() {
 
     // Without A's CA, B refuses the connection and says why.
     let c = site_with(&authority);
-    let config = std::fs::read_to_string(c.config()).unwrap();
-    std::fs::write(c.config(), format!("{config}upstream = \"{upstream}/\"\n\n[[snaps.snap]]\nname = \"hello-airlock\"\n\n[sync]\nretries = 0\n")).unwrap();
+    c.add_config(&format!("upstream = \"{upstream}/\"\n\n[[snaps.snap]]\nname = \"hello-airlock\"\n\n[sync]\nretries = 0\n"));
     let out = c.run(&["snap", "fetch"]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(

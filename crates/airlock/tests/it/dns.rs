@@ -2,18 +2,20 @@
 //! forwarding to a real resolver (dnsmasq on loopback), and the generated configs run or
 //! checked by the programs they are for (dnsmasq, named-checkzone).
 
-mod common;
-
 use std::net::UdpSocket;
 use std::process::Command;
 use std::time::Duration;
 
-use common::Site;
-use common::dnsmasq::Dnsmasq;
+use crate::common::dnsmasq::{Dnsmasq, free_port};
+use crate::common::site::local_repo;
+use crate::common::{Server, Site};
 
-const ROUTES: &str = "[[apt.repo]]\nname = \"local\"\nsuites = [\"stable\"]\ncomponents = [\"main\"]\narchitectures = [\"amd64\"]\n\n\
-[[proxy.route]]\nhost = \"archive.ubuntu.com\"\npath = \"/ubuntu\"\nto = \"apt/local\"\n\n\
-[[proxy.route]]\nhost = \"images.maas.io\"\npath = \"/ephemeral-v3/stable\"\nto = \"apt/local\"\n";
+/// The local repo, and the upstream names routed to it.
+fn routes() -> String {
+    local_repo(None)
+        + "\n[[proxy.route]]\nhost = \"archive.ubuntu.com\"\npath = \"/ubuntu\"\nto = \"apt/local\"\n\n\
+           [[proxy.route]]\nhost = \"images.maas.io\"\npath = \"/ephemeral-v3/stable\"\nto = \"apt/local\"\n"
+}
 
 fn dig(port: u16, args: &[&str]) -> String {
     let out = Command::new("dig")
@@ -50,7 +52,7 @@ fn answers(answer: &str) -> Vec<String> {
         .unwrap_or_default()
 }
 
-fn dns_port(server: &common::Server) -> u16 {
+fn dns_port(server: &Server) -> u16 {
     let line = server
         .startup
         .iter()
@@ -73,7 +75,8 @@ fn responder_answers_routed_names_and_forwards_only_for_the_site() {
     let site = Site::new(
         "ed25519",
         &format!(
-            "{ROUTES}\n[dns]\nlisten = \"127.0.0.1:0\"\naddress = [\"192.0.2.10\", \"2001:db8::10\"]\nnames = [\"ntp.ubuntu.com\"]\nupstream = \"127.0.0.1:{}\"\n",
+            "{}\n[dns]\nlisten = \"127.0.0.1:0\"\naddress = [\"192.0.2.10\", \"2001:db8::10\"]\nnames = [\"ntp.ubuntu.com\"]\nupstream = \"127.0.0.1:{}\"\n",
+            routes(),
             resolver.port
         ),
     );
@@ -232,7 +235,7 @@ fn responder_answers_routed_names_and_forwards_only_for_the_site() {
             .any(|l| l.starts_with("server") && l.contains("2 checked")),
         "{text}"
     );
-    let (code, text) = listens_on(common::dnsmasq::free_port());
+    let (code, text) = listens_on(free_port());
     assert_eq!(code, Some(1), "{text}");
     let failed: Vec<&str> = text.lines().filter(|l| l.starts_with("FAILED ")).collect();
     assert_eq!(failed.len(), 1, "{text}");
@@ -244,7 +247,8 @@ fn responder_answers_routed_names_and_forwards_only_for_the_site() {
     let site = Site::new(
         "ed25519",
         &format!(
-            "{ROUTES}\n[dns]\nlisten = \"127.0.0.1:0\"\naddress = \"192.0.2.10\"\nupstream = \"127.0.0.1:{}\"\nallow = [\"10.0.0.0/8\"]\n",
+            "{}\n[dns]\nlisten = \"127.0.0.1:0\"\naddress = \"192.0.2.10\"\nupstream = \"127.0.0.1:{}\"\nallow = [\"10.0.0.0/8\"]\n",
+            routes(),
             resolver.port
         ),
     );
@@ -263,7 +267,7 @@ fn responder_answers_routed_names_and_forwards_only_for_the_site() {
 
 #[test]
 fn generated_configs_work_in_the_real_resolvers() {
-    let site = Site::new("ed25519", ROUTES);
+    let site = Site::new("ed25519", &routes());
     let config = |format: &str| {
         site.ok(&[
             "dns",

@@ -1,28 +1,18 @@
 //! Clients updating while the repo is republished never see an error: apt-get update and
 //! apt-get download run in loops while new versions are included and published.
 
-mod common;
-
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use crate::common::site::local_repo;
+use crate::common::{Apt, Site, dpkg_deb};
 use airlock_core::apt::deb::DebBuilder;
-use common::{Apt, Site, dpkg_deb};
-
-const REPO: &str = r#"
-[[apt.repo]]
-name = "local"
-suites = ["stable"]
-components = ["main"]
-architectures = ["amd64"]
-valid_for = "1d"
-"#;
 
 const PUBLISHES: u32 = 12;
 
 #[test]
 fn apt_update_loop_sees_no_error_during_publishes() {
-    let site = Site::new("ed25519", REPO);
+    let site = Site::new("ed25519", &local_repo(Some("1d")));
     // Bulk, so that each update transfers indices large enough to straddle a publish.
     let bulk = site.path().join("bulk");
     std::fs::create_dir_all(&bulk).unwrap();

@@ -1,6 +1,5 @@
 //! Real snaps built by mksquashfs, and their assertions signed by a test root authority that a
 //! site trusts through `[snaps] trusted_keys`.
-#![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -3,14 +3,12 @@
 //! digest), a state file that parses, a store whose blobs match their names; the next run
 //! finishes the job.
 
-mod common;
-
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
+use crate::common::{AIRLOCK, Site, assert_store_sound, assert_suite_whole};
 use airlock_core::apt::deb::DebBuilder;
-use common::{AIRLOCK, Site, assert_store_sound, assert_suite_whole};
 
 const REPO: &str = r#"
 [[apt.repo]]

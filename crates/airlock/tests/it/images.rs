@@ -3,13 +3,11 @@
 //! client reading the served stream as MAAS does (index.sjson, every product file, every item)
 //! with the signatures checked by the real gpgv against the site keyring.
 
-mod common;
-
 use std::collections::BTreeSet;
 
-use common::stream::{BOOTLOADERS, Stream, UBUNTU, signed_document};
-use common::upstream::{Fault, Upstream};
-use common::{Site, curl};
+use crate::common::stream::{BOOTLOADERS, Stream, UBUNTU, signed_document};
+use crate::common::upstream::{Fault, Upstream};
+use crate::common::{Site, curl};
 use serde_json::Value;
 use sha2::Digest;
 

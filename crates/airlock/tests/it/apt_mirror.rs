@@ -2,10 +2,8 @@
 //! gpg, served on 127.0.0.1; `airlock sync` with a package filter; real apt-get against the
 //! published mirror.
 
-mod common;
-
-use common::upstream::{Archive, Fault, Pkg, Upstream, pkg};
-use common::{Apt, Site, store_blobs, sync_history};
+use crate::common::upstream::{Archive, Fault, Pkg, Upstream, pkg};
+use crate::common::{AIRLOCK, Apt, Site, curl, dpkg_deb, store_blobs, sync_history};
 
 /// Dependencies cross suites (libfoo >= 1.1 is only in stable-updates) and components
 /// (helper is in contrib), go through a virtual package (mail-transport-agent), an
@@ -76,7 +74,7 @@ const PACKAGES: &[Pkg] = &[
     ),
 ];
 
-pub fn archive(key: &str) -> Archive {
+fn archive(key: &str) -> Archive {
     Archive::new(
         key,
         &["stable", "stable-updates"],
@@ -305,9 +303,8 @@ fn sigkill_during_sync_then_the_next_run_finishes_and_reuses() {
     );
     site.ok(&["sync"]);
     let server = site.serve();
-    let inrelease = |url: &str| {
-        common::curl(&["-fs", &format!("{url}/apt/mirror/dists/stable/InRelease")]).stdout
-    };
+    let inrelease =
+        |url: &str| curl(&["-fs", &format!("{url}/apt/mirror/dists/stable/InRelease")]).stdout;
     let old = inrelease(&server.url);
 
     // Upstream gains six packages of 1.2 MB of noise each (above the size fetched in one piece
@@ -328,7 +325,7 @@ fn sigkill_during_sync_then_the_next_run_finishes_and_reuses() {
     }
     upstream.throttle(32 * 1024, std::time::Duration::from_millis(20));
     upstream.take_requests();
-    let mut sync = std::process::Command::new(common::AIRLOCK)
+    let mut sync = std::process::Command::new(AIRLOCK)
         .args([
             "--config",
             site.config().to_str().unwrap(),
@@ -495,7 +492,7 @@ fn combined_suite_serves_mirror_and_local_packages() {
     assert!(!site.public("maas").exists());
 
     let debs = site.path().join("debs");
-    common::dpkg_deb(&debs, "site-tool", "1.0", "all", "Depends: app\n", "xz");
+    dpkg_deb(&debs, "site-tool", "1.0", "all", "Depends: app\n", "xz");
     site.include("site", "local", &debs);
     let out = site.ok(&["publish"]);
     assert!(

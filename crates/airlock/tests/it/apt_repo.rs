@@ -1,11 +1,9 @@
 //! A local repo end to end with real clients: dpkg-deb builds the packages, airlock includes,
 //! publishes and serves them, apt-get and gpgv accept the result, curl checks the HTTP details.
 
-mod common;
-
 use std::process::Command;
 
-use common::{Apt, Site, curl, dpkg_deb, gpgv, write_aged};
+use crate::common::{AIRLOCK, Apt, Site, curl, dpkg_deb, gpgv, write_aged};
 
 const REPO: &str = r#"
 [[apt.repo]]
@@ -315,7 +313,7 @@ fn key_show_and_export() {
         .unwrap()
         .to_string();
     assert_eq!(fingerprint.len(), 40);
-    let out = Command::new(common::AIRLOCK)
+    let out = Command::new(AIRLOCK)
         .args(["--config", site.config().to_str().unwrap(), "key", "export"])
         .output()
         .unwrap();

@@ -1,6 +1,5 @@
 //! dnsmasq as the resolver a site's machines use: in the foreground on a loopback port, with
 //! a given config and nothing else read.
-#![allow(dead_code)]
 
 use std::net::UdpSocket;
 use std::process::{Child, Command, Stdio};

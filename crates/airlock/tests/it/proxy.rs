@@ -2,14 +2,13 @@
 //! sources.list naming archive.ubuntu.com, curl in the transparent form (`--resolve`), and the
 //! requests that must not make airlock an open proxy.
 
-mod common;
-
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::Duration;
 
-use common::upstream::{Archive, Fault, Upstream, pkg};
-use common::{Apt, Site, curl};
+use crate::common::stream::{BOOTLOADERS, Stream, clearsigned_json};
+use crate::common::upstream::{Archive, Fault, Upstream, pkg};
+use crate::common::{Apt, Server, Site, TLS, curl, gpgv};
 
 fn archive() -> Archive {
     Archive::new(
@@ -592,7 +591,6 @@ fn pull_through_fetches_each_file_once_and_never_stores_a_bad_one() {
 /// upstream's key) and every file they list, each fetched once and checked first.
 #[test]
 fn pull_through_serves_the_image_stream_as_the_upstream_signed_it() {
-    use common::stream::{Stream, clearsigned_json};
     use sha2::Digest;
     let stream = Stream::new();
     let upstream = Upstream::serve(stream.path());
@@ -605,10 +603,7 @@ fn pull_through_serves_the_image_stream_as_the_upstream_signed_it() {
         ),
     );
     // HTTPS beside HTTP, with the site CA: the certificate also names the routed hosts.
-    let config = std::fs::read_to_string(site.config()).unwrap();
-    let tls = "tls_cert = \"tls/server.pem\"\ntls_key = \"tls/server.key\"\ntls_listen = \"127.0.0.1:0\"\n";
-    let config = config.replacen("[site]\n", &format!("[site]\n{tls}"), 1);
-    std::fs::write(site.config(), config).unwrap();
+    site.site_settings(TLS);
     site.ok(&["tls", "init"]);
     let server = site.serve();
     let get = |path: &str| {
@@ -639,7 +634,7 @@ fn pull_through_serves_the_image_stream_as_the_upstream_signed_it() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("document.sjson");
         std::fs::write(&file, ok(path)).unwrap();
-        let (good, said) = common::gpgv(&stream.keyring, &[&file]);
+        let (good, said) = gpgv(&stream.keyring, &[&file]);
         assert!(good, "gpgv {path}: {said}");
         clearsigned_json(&std::fs::read_to_string(&file).unwrap())
     };
@@ -730,7 +725,7 @@ fn pull_through_serves_the_image_stream_as_the_upstream_signed_it() {
     }
     assert_eq!(upstream.take_requests(), Vec::<String>::new());
 
-    let status = |server: &common::Server, path: &str| {
+    let status = |server: &Server, path: &str| {
         let out = curl(&[
             "-s",
             "-o",
@@ -754,10 +749,7 @@ fn pull_through_serves_the_image_stream_as_the_upstream_signed_it() {
     drop(server);
     let server = site.serve();
     upstream.clear_faults();
-    upstream.fault(
-        &format!("streams/v1/{}.sjson", common::stream::BOOTLOADERS),
-        Fault::Corrupt,
-    );
+    upstream.fault(&format!("streams/v1/{}.sjson", BOOTLOADERS), Fault::Corrupt);
     assert_eq!(status(&server, tampered), "200");
     let bootloader = items
         .iter()

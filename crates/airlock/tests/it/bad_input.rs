@@ -1,24 +1,15 @@
 //! Bad input gets one clear error naming the file and the reason, a non-zero exit, and leaves
 //! the site exactly as it was (every file of the data folder, config and keys compared).
 
-mod common;
-
 use std::path::{Path, PathBuf};
 
+use crate::common::site::local_repo;
+use crate::common::{AIRLOCK, Site, dpkg_deb};
 use airlock_core::apt::deb::{Compression, DebBuilder};
-use common::{Site, dpkg_deb};
-
-const REPO: &str = r#"
-[[apt.repo]]
-name = "local"
-suites = ["stable"]
-components = ["main"]
-architectures = ["amd64"]
-"#;
 
 /// A site with one package included and published: the state that must survive.
 fn populated_site() -> Site {
-    let site = Site::new("ed25519", REPO);
+    let site = Site::new("ed25519", &local_repo(None));
     let deb = dpkg_deb(&site.path().join("good"), "good", "1.0", "amd64", "", "xz");
     site.include("stable", "main", &deb);
     site.ok(&["publish"]);
@@ -296,7 +287,7 @@ fn bad_config_points_at_the_line() {
     }
     std::fs::write(site.config(), config).unwrap();
 
-    let out = std::process::Command::new(common::AIRLOCK)
+    let out = std::process::Command::new(AIRLOCK)
         .args(["--config", "/nonexistent/airlock.toml", "publish"])
         .output()
         .unwrap();

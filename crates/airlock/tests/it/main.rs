@@ -1,0 +1,22 @@
+//! The integration tests, one binary (`it`) with a module per topic: one link step for all of
+//! them instead of one per file, and the helpers in `common` compiled once, with dead-code
+//! warnings that mean something (a helper no module uses is reported, not allowed).
+//!
+//! Each test runs the real `airlock` binary against real clients and tools on 127.0.0.1.
+
+mod common;
+
+mod apt_mirror;
+mod apt_repo;
+mod bad_input;
+mod bundle;
+mod cli;
+mod crash;
+mod dns;
+mod images;
+mod mirror_bad_input;
+mod proxy;
+mod publish_during_update;
+mod secrets;
+mod snaps;
+mod verify;
