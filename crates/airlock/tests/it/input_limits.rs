@@ -1,13 +1,14 @@
 //! Inputs that must be refused before they cost anything: devices and FIFOs given as .debs, a
 //! control member beyond the limit, and other bytes for a pool file clients may still fetch.
 
-mod common;
-
 use std::process::Command;
 
-use common::{AIRLOCK, Site, dpkg_deb};
+use crate::common::site::local_repo;
+use crate::common::{AIRLOCK, Site, dpkg_deb};
 
-const REPO: &str = "[[apt.repo]]\nname = \"local\"\nsuites = [\"stable\"]\ncomponents = [\"main\"]\narchitectures = [\"amd64\"]\n";
+fn site() -> Site {
+    Site::new("ed25519", &local_repo(None))
+}
 
 /// `airlock apt include local stable main PATH`, bounded in time: a command that would copy a
 /// device forever fails the test instead of hanging it.
@@ -28,7 +29,7 @@ fn include_within(site: &Site, path: &str, seconds: u32) -> (bool, String) {
 
 #[test]
 fn include_refuses_devices_and_fifos_before_reading_them() {
-    let site = Site::new("ed25519", REPO);
+    let site = site();
     let (ok, said) = include_within(&site, "/dev/zero", 20);
     assert!(
         !ok && said.contains("/dev/zero") && said.contains("a device"),
@@ -55,7 +56,7 @@ fn include_refuses_devices_and_fifos_before_reading_them() {
 
 #[test]
 fn a_control_member_beyond_the_limit_is_named() {
-    let site = Site::new("ed25519", REPO);
+    let site = site();
     // An ar archive whose control.tar declares 200 MB: a sparse file, so the bytes are there
     // without taking the disk.
     let path = site.path().join("huge_1.0_amd64.deb");
@@ -89,7 +90,8 @@ fn a_control_member_beyond_the_limit_is_named() {
 
 #[test]
 fn other_bytes_for_a_pool_file_still_served_are_refused() {
-    let site = Site::new("ed25519", &format!("grace = \"1h\"\n{REPO}"));
+    let site = site();
+    site.set_grace("1h");
     let work = tempfile::tempdir().unwrap();
     let first = dpkg_deb(&work.path().join("a"), "hello", "1.0", "amd64", "", "xz");
     site.include("stable", "main", &first);
@@ -140,7 +142,7 @@ fn other_bytes_for_a_pool_file_still_served_are_refused() {
 #[test]
 fn files_given_by_the_operator_are_read_within_named_limits() {
     // A signing key that is a device: named at once, not read until memory runs out.
-    let site = Site::new("ed25519", REPO);
+    let site = site();
     let config = std::fs::read_to_string(site.config()).unwrap();
     std::fs::write(
         site.config(),

@@ -3,15 +3,13 @@
 //! back truncated (TC) and whole over TCP, never malformed; an upstream that truncates is
 //! asked again over TCP; a dead upstream gets the client SERVFAIL, not silence.
 
-mod common;
-
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::Site;
-use common::dnsmasq::{Dnsmasq, free_port};
+use crate::common::Site;
+use crate::common::dnsmasq::{Dnsmasq, free_port};
 
 fn dig(port: u16, args: &[&str]) -> String {
     let out = Command::new("dig")
@@ -56,7 +54,7 @@ fn truncating_resolver(count: usize) -> Dnsmasq {
 }
 
 /// A site answering DNS, forwarding for 127.0.0.0/8 to `upstream`.
-fn responder(upstream: u16) -> (Site, common::Server, u16) {
+fn responder(upstream: u16) -> (Site, crate::common::Server, u16) {
     let site = Site::new(
         "ed25519",
         &format!(

@@ -1,11 +1,9 @@
 //! `-q` is silent on success, for every command a cron line or a script runs: nothing on
 //! stdout, nothing on stderr, whether the command changed something or found nothing to do.
 
-mod common;
-
-use common::site::whole_site;
-use common::upstream::pkg;
-use common::{AIRLOCK, Site};
+use crate::common::site::whole_site;
+use crate::common::upstream::pkg;
+use crate::common::{AIRLOCK, Site};
 
 /// `airlock -q ARGS` with `site`'s config (or none), which must succeed and say nothing.
 fn silent(site: Option<&Site>, args: &[&str]) {
@@ -44,7 +42,7 @@ fn quiet_commands_say_nothing_on_success() {
     silent(Some(a), &["verify", "--offline"]);
 
     // Something to do.
-    let deb = common::dpkg_deb(
+    let deb = crate::common::dpkg_deb(
         &whole.work.path().join("more"),
         "extra",
         "1.0",
