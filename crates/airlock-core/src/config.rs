@@ -127,12 +127,27 @@ pub struct ImageSelection {
 pub struct SiteConfig {
     pub data_dir: PathBuf,
     pub listen: SocketAddr,
+    /// How clients reach the server: `[site] public_url`, or made from `listen`.
     pub public_url: String,
+    /// Whether `public_url` was configured rather than made from `listen`.
+    public_url_configured: bool,
     pub signing_key: PathBuf,
     /// How long files a publish replaces stay reachable, for clients holding older indices.
     pub grace: Period,
     /// HTTPS beside HTTP, when a certificate is configured (snapd wants a store over HTTPS).
     pub tls: Option<TlsConfig>,
+}
+
+impl SiteConfig {
+    /// The public URL of a server listening on `bound` (`serve --listen`, or port 0 given
+    /// a port): the configured one, or one made from that address.
+    pub fn public_url_when_listening(&self, bound: SocketAddr) -> String {
+        if self.public_url_configured {
+            self.public_url.clone()
+        } else {
+            default_public_url(bound)
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -458,6 +473,7 @@ impl Config {
         let listen = site
             .listen
             .unwrap_or_else(|| "0.0.0.0:8080".parse().expect("valid address"));
+        let public_url_configured = site.public_url.is_some();
         let public_url = match site.public_url {
             Some(url) => url.0,
             None => default_public_url(listen),
@@ -507,6 +523,7 @@ impl Config {
                 data_dir: base.join(site.data_dir.unwrap_or_else(|| PathBuf::from("data"))),
                 listen,
                 public_url,
+                public_url_configured,
                 signing_key: base.join(
                     site.signing_key
                         .unwrap_or_else(|| PathBuf::from("airlock.key")),

@@ -15,6 +15,8 @@ pub enum SiteError {
         "{path} already exists; airlock init never overwrites a site (remove it or pick another folder)"
     )]
     Exists { path: PathBuf },
+    #[error("the data folder {path} is missing")]
+    NoDataFolder { path: PathBuf },
     #[error(transparent)]
     Storage(#[from] StorageError),
     #[error(transparent)]
@@ -29,6 +31,9 @@ impl Hint for SiteError {
             SiteError::Storage(e) => e.hint(),
             SiteError::OpenPgp(e) => e.hint(),
             SiteError::Config(e) => e.hint(),
+            SiteError::NoDataFolder { .. } => Some(
+                "[site] data_dir names it: restore it, or create it (`airlock init` does, and the package makes /var/lib/airlock/data)",
+            ),
             SiteError::Exists { .. } => None,
         }
     }
@@ -61,6 +66,19 @@ impl Site {
         })?;
         self.store().clean_temp()?;
         Ok(lock)
+    }
+
+    /// The data folder, which must exist: a server started without it would serve nothing
+    /// and say nothing.
+    pub fn existing_data_dir(&self) -> Result<&Path, SiteError> {
+        let dir = self.data_dir();
+        if dir.is_dir() {
+            Ok(dir)
+        } else {
+            Err(SiteError::NoDataFolder {
+                path: dir.to_path_buf(),
+            })
+        }
     }
 
     pub fn signing_key(&self) -> Result<SiteKey, OpenPgpError> {
@@ -142,6 +160,44 @@ pub fn generate_key(
         public_armored,
         fingerprint: key.fingerprint(),
     })
+}
+
+/// The configuration the Debian package installs as `/etc/airlock/airlock.toml`: the one
+/// `airlock init` writes, with the Debian layout (data and key under `/var/lib/airlock`) and
+/// port 80 (the unit grants the capability to bind it).
+pub fn packaged_config() -> String {
+    let mut text = CONFIG_TEMPLATE.to_string();
+    for (from, to) in [
+        (
+            "data_dir = \"data\"",
+            "data_dir = \"/var/lib/airlock/data\"",
+        ),
+        (
+            "# Address `airlock serve` listens on (use a port above 1024 to run unprivileged).\nlisten = \"0.0.0.0:8080\"",
+            "# Address `airlock serve` listens on (the airlock unit may bind ports below 1024).\nlisten = \"0.0.0.0:80\"",
+        ),
+        (
+            "\"http://airlock.example.internal:8080\"",
+            "\"http://airlock.example.internal\"",
+        ),
+        (
+            "(created by `airlock init`)",
+            "(made when the package was first installed)",
+        ),
+        (
+            "signing_key = \"airlock.key\"",
+            "signing_key = \"/var/lib/airlock/airlock.key\"",
+        ),
+        ("http://HOST:8080/", "http://HOST/"),
+    ] {
+        assert!(text.contains(from), "the config template lost {from:?}");
+        text = text.replace(from, to);
+    }
+    text.replacen(
+        "# Relative paths are relative to this file.",
+        "# Installed by the airlock package; your changes are kept on upgrades.\n# Relative paths are relative to this file.",
+        1,
+    )
 }
 
 /// The commented configuration `airlock init` writes.
@@ -253,16 +309,37 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_packaged_config_parses_with_the_debian_layout() {
+        let text = super::packaged_config();
+        let config =
+            crate::config::Config::parse(&text, std::path::Path::new("/etc/airlock/airlock.toml"))
+                .unwrap();
+        assert_eq!(
+            config.site.data_dir,
+            std::path::Path::new("/var/lib/airlock/data")
+        );
+        assert_eq!(
+            config.site.signing_key,
+            std::path::Path::new("/var/lib/airlock/airlock.key")
+        );
+        assert_eq!(config.site.listen.port(), 80);
+        assert!(!text.contains("8080"), "{text}");
+    }
+
+    #[test]
     fn init_creates_a_site_and_refuses_to_overwrite() {
         let dir = tempfile::tempdir().unwrap();
         let out = init(dir.path(), KeyAlgorithm::Ed25519, "Test site").unwrap();
-        let mode = std::fs::metadata(&out.secret_key)
+        let mode = std::fs::metadata(&out.key.secret_key)
             .unwrap()
             .permissions()
             .mode();
         assert_eq!(mode & 0o777, 0o600);
         let site = Site::open(&out.config).unwrap();
-        assert_eq!(site.signing_key().unwrap().fingerprint(), out.fingerprint);
+        assert_eq!(
+            site.signing_key().unwrap().fingerprint(),
+            out.key.fingerprint
+        );
         assert!(out.data_dir.is_dir());
         let err = init(dir.path(), KeyAlgorithm::Ed25519, "Again").unwrap_err();
         assert!(matches!(err, SiteError::Exists { .. }));

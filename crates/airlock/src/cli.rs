@@ -93,6 +93,10 @@ pub enum Command {
     Serve(ServeArgs),
     /// Build a demo site with a few packages, publish it and serve it.
     Demo(DemoArgs),
+    /// Write the shell completions and man pages of this command line into a folder (for
+    /// packaging; the package ships what this writes).
+    #[command(hide = true)]
+    Generate(GenerateArgs),
 }
 
 #[derive(Debug, Args)]
@@ -395,6 +399,9 @@ pub enum KeyCommand {
         /// User ID of the signing key.
         #[arg(long, default_value = "airlock site key")]
         name: String,
+        /// Do nothing when the key exists (the package's first install, and every later one).
+        #[arg(long)]
+        if_missing: bool,
     },
     /// Print the fingerprint and details of the signing key.
     Show,
@@ -473,6 +480,12 @@ pub struct ServeArgs {
     /// Listen here instead of the configured address (port 0 picks a free port).
     #[arg(long)]
     pub listen: Option<SocketAddr>,
+}
+
+#[derive(Debug, Args)]
+pub struct GenerateArgs {
+    /// completions/ (bash, zsh, fish) and man/ are written below it.
+    pub dir: PathBuf,
 }
 
 #[derive(Debug, Args)]

@@ -6,7 +6,15 @@ use crate::cli::KeyCommand;
 use crate::printer::Printer;
 
 pub fn run(site: &Site, command: KeyCommand, printer: Printer) -> anyhow::Result<()> {
-    if let KeyCommand::Generate { key_type, name } = &command {
+    if let KeyCommand::Generate {
+        key_type,
+        name,
+        if_missing,
+    } = &command
+    {
+        if *if_missing && site.config.site.signing_key.exists() {
+            return Ok(());
+        }
         let files = airlock_core::site::generate_key(
             &site.config.site.signing_key,
             key_type.algorithm(),

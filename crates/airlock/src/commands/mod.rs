@@ -4,6 +4,7 @@ mod apt;
 mod bundle;
 mod demo;
 mod dns;
+mod generate;
 mod images;
 mod init;
 mod key;
@@ -58,6 +59,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Export(args) => bundle::export(&open(&cli.config)?, args, &*reporter, printer),
         Command::Import(args) => bundle::import(&open(&cli.config)?, args, &*reporter, printer),
         Command::Bundle(command) => bundle::run(&cli.config, command, printer),
+        Command::Generate(args) => generate::run(&args.dir),
         Command::Gc(args) => gc(&open(&cli.config)?, args.dry_run, &*reporter, printer),
     }
 }

@@ -8,10 +8,15 @@ use airlock_core::site::Site;
 use crate::cli::ServeArgs;
 
 pub fn run(site: &Site, args: ServeArgs) -> anyhow::Result<()> {
+    let data_dir = site.existing_data_dir()?;
     let key = site.signing_key()?;
     let address = args.listen.unwrap_or(site.config.site.listen);
     let config = &site.config;
-    let own_hosts: Vec<String> = std::iter::once(&config.site.public_url)
+    let mut listeners = Listeners::bind(address)?;
+    let public_url = config
+        .site
+        .public_url_when_listening(listeners.local_addr());
+    let own_hosts: Vec<String> = std::iter::once(&public_url)
         .chain(config.site.tls.as_ref().map(|t| &t.public_url))
         .filter_map(|url| airlock_core::config::url_host(url))
         .collect();
@@ -37,15 +42,13 @@ pub fn run(site: &Site, args: ServeArgs) -> anyhow::Result<()> {
     if let Some(pull) = pull {
         proxy = proxy.pulling(pull);
     }
-    let state = ServerState::new(site.data_dir(), &config.site.public_url, &key).with_proxy(proxy);
     if let Some(listen) = config.dns.listen {
         start_dns(site, listen)?;
     }
-    let mut listeners = Listeners::bind(address)?;
+    let state = ServerState::new(data_dir, &public_url, &key).with_proxy(proxy);
     tracing::info!(
-        "listening on http://{}/ (clients use {})",
+        "listening on http://{}/ (clients use {public_url})",
         listeners.local_addr(),
-        site.config.site.public_url
     );
     if let Some(tls) = &site.config.site.tls {
         let config = airlock_core::tls::server_config(&tls.cert, &tls.key)?;

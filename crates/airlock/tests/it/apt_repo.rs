@@ -425,3 +425,36 @@ fn gc_removes_only_what_nothing_refers_to() {
     let (ok, _) = apt.run(&["download", "other"]);
     assert!(!ok, "other is gone");
 }
+
+/// With no `[site] public_url`, the lines clients are given name the address the server
+/// listens on, port chosen by `--listen` (or by the kernel for port 0) included.
+#[test]
+fn the_default_public_url_follows_the_listen_address() {
+    let site = Site::new("ed25519", &crate::common::site::local_repo(None));
+    site.ok(&["publish"]);
+    let server = site.serve();
+    assert!(!server.url.ends_with(":0"), "{}", server.url);
+    let page = String::from_utf8(curl(&["-fsS", &format!("{}/", server.url)]).stdout).unwrap();
+    assert!(
+        page.contains(&format!("{}/apt/local", server.url)),
+        "the page does not name {}:\n{page}",
+        server.url
+    );
+}
+
+/// `airlock key generate` makes the key the config names, once.
+#[test]
+fn key_generate_makes_the_configured_key_once() {
+    let site = Site::new("ed25519", "");
+    for name in ["airlock.key", "airlock.gpg", "airlock.asc"] {
+        std::fs::remove_file(site.path().join(name)).unwrap();
+    }
+    site.ok(&["key", "generate"]);
+    let key = std::fs::read(site.path().join("airlock.key")).unwrap();
+    let out = site.run(&["key", "generate"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("already exists"));
+    site.ok(&["key", "generate", "--if-missing"]);
+    assert_eq!(std::fs::read(site.path().join("airlock.key")).unwrap(), key);
+    assert!(site.ok(&["key", "show"]).contains("fingerprint"));
+}

@@ -17,6 +17,7 @@ mod dns_limits;
 mod images;
 mod input_limits;
 mod mirror_bad_input;
+mod package;
 mod proxy;
 mod publish_during_update;
 mod quiet;

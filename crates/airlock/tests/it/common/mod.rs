@@ -149,48 +149,11 @@ impl Site {
     }
 
     fn spawn_server(&self, mut command: Command, config: &Path) -> Server {
-        let mut child = command
-            .arg("--config")
-            .arg(config)
-            .arg("serve")
-            .stderr(Stdio::piped())
-            .stdout(Stdio::null())
-            .spawn()
-            .unwrap();
-        let stderr = child.stderr.take().unwrap();
-        let mut lines = BufReader::new(stderr).lines();
-        let mut startup = Vec::new();
-        let address = loop {
-            let line = lines
-                .next()
-                .unwrap_or_else(|| {
-                    panic!("server exited before listening:\n{}", startup.join("\n"))
-                })
-                .unwrap();
-            if let Some(rest) = line.split("listening on http://").nth(1) {
-                break rest.split('/').next().unwrap().to_string();
-            }
-            startup.push(line);
-        };
-        // With a certificate configured, the HTTPS address follows.
-        let config = std::fs::read_to_string(config).unwrap();
-        let https = config.contains("tls_cert").then(|| {
-            loop {
-                let line = lines.next().expect("server exited before HTTPS").unwrap();
-                if let Some(rest) = line.split("listening on https://").nth(1) {
-                    break format!("https://{}", rest.split('/').next().unwrap());
-                }
-            }
-        });
-        // Keep draining stderr (access logs) so the server never blocks on a full pipe.
-        let log = std::thread::spawn(move || lines.map_while(Result::ok).collect::<Vec<_>>());
-        Server {
-            child,
-            url: format!("http://{address}"),
-            https,
-            startup,
-            log: Some(log),
-        }
+        command.arg("--config").arg(config).arg("serve");
+        let https = std::fs::read_to_string(config)
+            .unwrap()
+            .contains("tls_cert");
+        Server::start(command, https)
     }
 }
 
@@ -227,6 +190,48 @@ pub struct Server {
 }
 
 impl Server {
+    /// Starts `command` (an `airlock ... serve`) and waits until it listens: on HTTP, and on
+    /// HTTPS too when `https`.
+    pub fn start(mut command: Command, https: bool) -> Server {
+        let mut child = command
+            .stderr(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap();
+        let stderr = child.stderr.take().unwrap();
+        let mut lines = BufReader::new(stderr).lines();
+        let mut startup = Vec::new();
+        let address = loop {
+            let line = lines
+                .next()
+                .unwrap_or_else(|| {
+                    panic!("server exited before listening:\n{}", startup.join("\n"))
+                })
+                .unwrap();
+            if let Some(rest) = line.split("listening on http://").nth(1) {
+                break rest.split('/').next().unwrap().to_string();
+            }
+            startup.push(line);
+        };
+        let https = https.then(|| {
+            loop {
+                let line = lines.next().expect("server exited before HTTPS").unwrap();
+                if let Some(rest) = line.split("listening on https://").nth(1) {
+                    break format!("https://{}", rest.split('/').next().unwrap());
+                }
+            }
+        });
+        // Keep draining stderr (access logs) so the server never blocks on a full pipe.
+        let log = std::thread::spawn(move || lines.map_while(Result::ok).collect::<Vec<_>>());
+        Server {
+            child,
+            url: format!("http://{address}"),
+            https,
+            startup,
+            log: Some(log),
+        }
+    }
+
     /// Stops the server with SIGTERM and returns its log lines.
     pub fn stop(mut self) -> (std::process::ExitStatus, Vec<String>) {
         let status = self.terminate();
