@@ -11,8 +11,10 @@ use std::time::Duration;
 use serde::{Deserialize, Deserializer};
 use toml::Spanned;
 
+mod filter;
 mod network;
 
+pub use filter::Filter;
 pub use network::{DnsConfig, ProxyConfig, Route};
 
 #[derive(Debug, thiserror::Error)]
@@ -98,7 +100,7 @@ pub struct ImagesConfig {
     /// MAAS-style selections; none selects every product.
     pub select: Vec<ImageSelection>,
     /// sstream-mirror style filters on item attributes (`arch=amd64`, `release~(jammy|noble)`).
-    pub filters: Vec<crate::simplestreams::Filter>,
+    pub filters: Vec<Filter>,
 }
 
 /// How the image stream is published.
@@ -655,7 +657,7 @@ struct RawImages {
     #[serde(default)]
     select: Vec<RawImageSelection>,
     #[serde(default)]
-    filters: Vec<crate::simplestreams::Filter>,
+    filters: Vec<Filter>,
 }
 
 #[derive(Deserialize)]

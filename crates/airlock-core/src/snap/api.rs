@@ -19,7 +19,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::catalog::{Catalog, Channel, Release, Revision, SnapEntry};
-use crate::server::{Https, files};
+use crate::http::{Https, files};
 use crate::storage::{ContentStore, Sha256};
 
 /// Refresh bodies list every installed snap: a few KiB; anything near this is hostile.
@@ -120,7 +120,7 @@ fn json_response(status: StatusCode, content_type: &'static str, value: &Value) 
     response
 }
 
-pub(crate) fn ok_json(value: &Value) -> Response {
+fn ok_json(value: &Value) -> Response {
     json_response(StatusCode::OK, "application/json", value)
 }
 
@@ -792,3 +792,6 @@ async fn nonce() -> Response {
 async fn session() -> Response {
     ok_json(&json!({"macaroon": "airlock-offline-store"}))
 }
+
+#[cfg(test)]
+mod tests;
