@@ -13,8 +13,10 @@ use crate::storage::{StorageError, read_limited_text};
 use serde::{Deserialize, Deserializer};
 use toml::Spanned;
 
+mod filter;
 mod network;
 
+pub use filter::Filter;
 pub use network::{DnsConfig, ProxyConfig, Route};
 
 #[derive(Debug, thiserror::Error)]
@@ -100,7 +102,7 @@ pub struct ImagesConfig {
     /// MAAS-style selections; none selects every product.
     pub select: Vec<ImageSelection>,
     /// sstream-mirror style filters on item attributes (`arch=amd64`, `release~(jammy|noble)`).
-    pub filters: Vec<crate::simplestreams::Filter>,
+    pub filters: Vec<Filter>,
 }
 
 /// How the image stream is published.
@@ -678,7 +680,7 @@ struct RawImages {
     #[serde(default)]
     select: Vec<RawImageSelection>,
     #[serde(default)]
-    filters: Vec<crate::simplestreams::Filter>,
+    filters: Vec<Filter>,
 }
 
 #[derive(Deserialize)]

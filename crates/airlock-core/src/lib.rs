@@ -11,6 +11,8 @@
 //!   published trees switched by one rename ([`storage::TreeSet`]).
 //! - [`openpgp`]: the site key ([`openpgp::SiteKey`]) and signature checks ([`openpgp::Keyring`]).
 //! - [`apt`]: deb822, .deb files, local repos ([`apt::repo`]), Release files, publishing.
+//! - [`http`]: what every HTTP answer shares: the static file responder, JSON bodies.
+//! - [`io`]: files read from start to end, with the kernel reading ahead.
 //! - [`server`]: the HTTP server for everything published ([`server::router`]).
 //! - [`snap`]: the offline snap store: assertions, catalog, the API snapd calls.
 //! - [`proxy`]: requests for upstream names (archive.ubuntu.com ...) served from the mirrors.
@@ -25,6 +27,8 @@ pub mod demo;
 pub mod dns;
 pub mod gc;
 pub mod hint;
+pub mod http;
+pub mod io;
 pub mod net;
 pub mod openpgp;
 pub mod proxy;

@@ -5,6 +5,7 @@ use std::io::{self, Read};
 
 use super::deb822::{self, Paragraph};
 use crate::hint::Hint;
+use crate::io::read_full;
 use crate::storage::Sha256;
 
 /// What mirroring needs to know of one package of an index, in one allocation: an index
@@ -234,19 +235,6 @@ pub fn for_each_paragraph<R: Read + ?Sized>(
         buffer.drain(..cut);
     }
     Ok(())
-}
-
-fn read_full<R: Read + ?Sized>(reader: &mut R, buf: &mut [u8]) -> io::Result<usize> {
-    let mut filled = 0;
-    while filled < buf.len() {
-        match reader.read(&mut buf[filled..]) {
-            Ok(0) => break,
-            Ok(n) => filled += n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(filled)
 }
 
 fn count_lines(bytes: &[u8]) -> usize {

@@ -628,7 +628,7 @@ fn switch(
     }
     match content.area {
         Area::Apt => crate::apt::publish::retain_superseded(&previous, &mut manifest, now, grace),
-        _ => crate::simplestreams::mirror::retain_files(site, &mut manifest, &previous, now),
+        _ => crate::simplestreams::publish::retain_files(site, &mut manifest, &previous, now),
     }
     manifest
         .notes

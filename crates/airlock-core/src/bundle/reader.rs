@@ -1,14 +1,13 @@
 //! The blobs an export carries, read in order on a thread of their own, ahead of the thread
 //! that hashes them, into buffers the volume's writer thread then writes as they are: a cold
-//! disk keeps reading while the caller hashes, and the caller's core does nothing else
-//! (measured: with reading and hashing on one thread, export ran at 59 % of the disk's
-//! read speed; so, at 72 %).
+//! disk keeps reading while the caller hashes, and the caller's core does nothing else (with
+//! reading and hashing on one thread, the disk waits while the thread hashes).
 
 use std::fs::File;
 use std::io;
 use std::sync::mpsc::{Receiver, Sender, SyncSender};
 
-use super::volume::{ReadAhead, read_full};
+use crate::io::{ReadAhead, read_full};
 use crate::storage::{ContentStore, Sha256};
 
 const CHUNK: usize = 1 << 20;

@@ -16,6 +16,7 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 
 use super::{Proxy, normalize_host};
+use crate::http::QuickAck;
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -51,7 +52,7 @@ pub async fn handle(proxy: &Proxy, request: Request) -> Response {
         }
     };
     let idle = proxy.tunnel_idle;
-    if let Some(quick_ack) = request.extensions().get::<crate::server::QuickAck>() {
+    if let Some(quick_ack) = request.extensions().get::<QuickAck>() {
         quick_ack.off();
     }
     tokio::spawn(async move {

@@ -22,7 +22,8 @@ use serde::Serialize;
 use tower::ServiceExt;
 
 use crate::config::{ProxyConfig, Route};
-use crate::server::ServerState;
+use crate::http::Https;
+use crate::http::files::SmallFiles;
 
 /// How many recent misses each route remembers for the status page.
 const RECENT: usize = 20;
@@ -174,11 +175,16 @@ impl Proxy {
 }
 
 /// Runs before `app` routes: maps upstream names onto published trees, refuses what would
-/// make this an open proxy, and passes everything else through unchanged.
-pub async fn route_request(state: &ServerState, mut request: Request, app: Router) -> Response {
-    let proxy = state.proxy();
+/// make this an open proxy, and passes everything else through unchanged. Pulled files are
+/// answered through `small_files`, the server's cache.
+pub async fn route_request(
+    proxy: &Proxy,
+    small_files: &SmallFiles,
+    mut request: Request,
+    app: Router,
+) -> Response {
     if request.method() == Method::CONNECT {
-        if request.extensions().get::<crate::server::Https>().is_some() {
+        if request.extensions().get::<Https>().is_some() {
             return (
                 StatusCode::METHOD_NOT_ALLOWED,
                 "CONNECT is answered on the plain HTTP port only\n",
@@ -235,7 +241,7 @@ pub async fn route_request(state: &ServerState, mut request: Request, app: Route
     {
         let rest = &path[proxy.routes[index].route.path.len()..];
         response = pull
-            .respond(index, rest, &method, &headers, state.small_files())
+            .respond(index, rest, &method, &headers, small_files)
             .await;
         if response.status().is_success() {
             proxy.routes[index].pulled.fetch_add(1, Ordering::Relaxed);

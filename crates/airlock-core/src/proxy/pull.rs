@@ -26,9 +26,9 @@ use tokio::sync::watch;
 use crate::apt::mirror::upstream::{self, UpstreamSuite};
 use crate::config::{AptMirrorConfig, Config};
 use crate::hint::Hint;
+use crate::http::files::{self, SmallFiles, safe_segments};
 use crate::net::{Expected, Http, HttpOptions, Url};
 use crate::openpgp::Keyring;
-use crate::server::files::{self, SmallFiles, safe_segments};
 use crate::storage::{ContentStore, Sha256};
 
 /// How long a verified InRelease is served before the upstream is asked again.

@@ -1,19 +1,21 @@
 //! Spreading connections over the per-core event loops. Every loop accepts from the same
 //! socket; without care a burst of connections lands on whichever loop wakes first, and
-//! keep-alive keeps them there: measured here, one core served twice the requests of the other
-//! and wrk's rate dropped by a fifth. A loop holding more connections than the least busy one
-//! leaves new ones in the backlog for the others (the idea of nginx's accept_disabled).
+//! keep-alive keeps them there, so one core does most of the work while the other idles. A
+//! loop holding more connections than the least busy one leaves new ones in the backlog for
+//! the others (the idea of nginx's accept_disabled).
 
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
+
+use crate::http::QuickAck;
 
 /// How many more connections than the least busy loop a loop may hold and still accept.
 const SLACK: usize = 1;
@@ -95,18 +97,6 @@ pub struct Counted {
     ack_partial: QuickAck,
 }
 
-/// Whether a connection ACKs partial request heads at once; shared with its requests so that
-/// one which turns the connection into a tunnel (CONNECT) can switch it off: a tunnel's bytes
-/// are no request heads, and an immediate ACK for each of its reads costs a syscall and a packet.
-#[derive(Debug, Clone, Default)]
-pub struct QuickAck(Arc<AtomicBool>);
-
-impl QuickAck {
-    pub fn off(&self) {
-        self.0.store(false, Ordering::Relaxed);
-    }
-}
-
 impl Counted {
     pub fn set_nodelay(&self, nodelay: bool) -> io::Result<()> {
         self.stream.set_nodelay(nodelay)
@@ -114,7 +104,7 @@ impl Counted {
 
     /// For plain HTTP only (TLS records never end like a request head); returns the switch.
     pub fn ack_partial_requests(&mut self) -> QuickAck {
-        self.ack_partial.0.store(true, Ordering::Relaxed);
+        self.ack_partial.on();
         self.ack_partial.clone()
     }
 }
@@ -134,16 +124,12 @@ impl AsyncRead for Counted {
         let before = buf.filled().len();
         let read = Pin::new(&mut self.stream).poll_read(cx, buf);
         let got = &buf.filled()[before..];
-        if !got.is_empty()
-            && !got.ends_with(b"\r\n\r\n")
-            && self.ack_partial.0.load(Ordering::Relaxed)
-        {
+        if !got.is_empty() && !got.ends_with(b"\r\n\r\n") && self.ack_partial.is_on() {
             // Part of a request: ACK it at once. apt (no TCP_NODELAY) holds the rest of a
             // request it wrote in two pieces until the first is ACKed, and with no response
-            // to carry the ACK Linux delays it up to 40 ms: apt-get download of 500 cached
-            // packages through the gateway stalled 9 times for 31-41 ms (bench/pull.sh's
-            // second fetch went from 0.8x to 1.4x apt-cacher-ng). Only then: an immediate ACK
-            // before every response costs wrk a fifth of its requests per second.
+            // to carry the ACK Linux delays it (the delayed-ACK timer), stalling apt's
+            // pipelined downloads. Only then: an immediate ACK before every response costs a
+            // packet per request and lowers the request rate.
             let _ = rustix::net::sockopt::set_tcp_quickack(&self.stream, true);
         }
         read

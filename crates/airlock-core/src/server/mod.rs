@@ -13,8 +13,7 @@
 
 mod balance;
 mod connections;
-pub(crate) mod files;
-mod index;
+mod page;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -31,12 +30,14 @@ use axum::routing::get;
 use bytes::Bytes;
 use tokio::net::TcpListener;
 
-pub use balance::QuickAck;
-use files::safe_segments;
-pub use index::{PublishedSuite, published_suites};
+pub use page::{PublishedSuite, published_suites};
 
 use crate::hint::Hint;
+use crate::http::Json;
+use crate::http::files::{self, safe_segments};
 use crate::openpgp::SiteKey;
+use crate::proxy::{Proxy, Routed};
+use crate::snap::api::StoreApi;
 
 /// Areas of the data folder's `public/` that are served, by first URL segment.
 const AREAS: &[&str] = &["apt", "images"];
@@ -54,8 +55,8 @@ struct Inner {
     key_binary: Bytes,
     key_armored: Bytes,
     small_files: files::SmallFiles,
-    snaps: crate::snap::api::StoreApi,
-    proxy: crate::proxy::Proxy,
+    snaps: StoreApi,
+    proxy: Proxy,
 }
 
 impl ServerState {
@@ -68,26 +69,22 @@ impl ServerState {
                 key_binary: Bytes::from(key.public_binary()),
                 key_armored: Bytes::from(key.public_armored()),
                 small_files: files::SmallFiles::default(),
-                snaps: crate::snap::api::StoreApi::new(data_dir, public_url),
-                proxy: crate::proxy::Proxy::default(),
+                snaps: StoreApi::new(data_dir, public_url),
+                proxy: Proxy::default(),
             }),
         }
     }
 
     /// Answers for upstream names too, as `proxy` routes them.
-    pub fn with_proxy(mut self, proxy: crate::proxy::Proxy) -> ServerState {
+    pub fn with_proxy(mut self, proxy: Proxy) -> ServerState {
         Arc::get_mut(&mut self.inner)
             .expect("configured before serving")
             .proxy = proxy;
         self
     }
 
-    pub(crate) fn proxy(&self) -> &crate::proxy::Proxy {
+    fn proxy(&self) -> &Proxy {
         &self.inner.proxy
-    }
-
-    pub(crate) fn small_files(&self) -> &files::SmallFiles {
-        &self.inner.small_files
     }
 }
 
@@ -146,7 +143,9 @@ impl tower::Service<Request> for Front {
         let (state, app) = (self.state.clone(), self.app.clone());
         Box::pin(async move {
             let log = AccessLog::start(&request);
-            let response = crate::proxy::route_request(&state, request, app).await;
+            let inner = &state.inner;
+            let response =
+                crate::proxy::route_request(&inner.proxy, &inner.small_files, request, app).await;
             if let Some(log) = log {
                 log.finish(&response);
             }
@@ -158,7 +157,7 @@ impl tower::Service<Request> for Front {
 pub fn router(state: ServerState) -> Front {
     let snaps = crate::snap::api::router(state.inner.snaps.clone());
     let app = Router::new()
-        .route("/", get(index::home))
+        .route("/", get(page::home))
         .route("/airlock.gpg", get(key_binary))
         .route("/airlock.asc", get(key_armored))
         .route("/status.json", get(status))
@@ -168,14 +167,14 @@ pub fn router(state: ServerState) -> Front {
     Front { state, app }
 }
 
-async fn status(State(state): State<ServerState>) -> Response {
-    crate::snap::api::ok_json(&serde_json::json!(state.proxy().status()))
+async fn status(State(state): State<ServerState>) -> Json<crate::proxy::Status> {
+    Json(state.proxy().status())
 }
 
 /// One listening socket, with a handle per core: each core runs its own single-threaded event
-/// loop accepting from it, as nginx workers do (bench/serve.sh: 1.7x the requests/s of one
-/// multi-threaded runtime). Not SO_REUSEPORT, which would let a second server bind the same
-/// port and take half the connections.
+/// loop accepting from it, as nginx workers do: no work-stealing between threads on every
+/// request. Not SO_REUSEPORT, which would let a second server bind the same port and take
+/// half the connections.
 #[derive(Debug)]
 pub struct Listeners {
     sockets: Vec<std::net::TcpListener>,
@@ -189,10 +188,6 @@ struct TlsListeners {
     address: SocketAddr,
     config: Arc<rustls::ServerConfig>,
 }
-
-/// Marks requests that came over HTTPS, so URLs built for the client keep its scheme.
-#[derive(Clone, Copy, Debug)]
-pub struct Https;
 
 impl Listeners {
     /// Binds `address` (port 0 picks a free port).
@@ -420,7 +415,7 @@ async fn published(State(state): State<ServerState>, request: Request) -> Respon
     // What the client asked for, for redirects it will follow under the same name.
     let client_path = request
         .extensions()
-        .get::<crate::proxy::Routed>()
+        .get::<Routed>()
         .map_or(raw_path, |r| r.original_path.as_str());
     let Some(segments) = safe_segments(raw_path) else {
         return (StatusCode::BAD_REQUEST, "invalid path\n").into_response();
@@ -437,7 +432,7 @@ async fn published(State(state): State<ServerState>, request: Request) -> Respon
     match files::open(path.clone(), &state.inner.small_files).await {
         Ok(files::Found::File(reply)) => reply.respond(&method, request.headers()).await,
         Ok(files::Found::Directory) if raw_path.ends_with('/') => {
-            index::listing(&path, client_path, &method).await
+            page::listing(&path, client_path, &method).await
         }
         Ok(files::Found::Directory) => {
             Redirect::permanent(&format!("{client_path}/")).into_response()

@@ -14,15 +14,9 @@ use serde_json::{Value, json};
 
 use super::SimplestreamsError;
 use super::document::{IndexEntry, Item, Product, Products, Version};
+use super::publish::{self, CUSTOM_CONTENT_PREFIX, Stream};
 use crate::site::Site;
 use crate::storage::write_atomic;
-
-/// Content ids of custom products start with this: they are never upstream's.
-const CONTENT_PREFIX: &str = "io.airlock.custom:";
-
-pub fn is_custom(content_id: &str) -> bool {
-    content_id.starts_with(CONTENT_PREFIX)
-}
 
 /// Filetypes MAAS knows (`boot-resources create filetype=`); only `tgz` fits a stream.
 pub const FILETYPES: &[&str] = &[
@@ -56,7 +50,10 @@ impl CustomImage {
     }
 
     fn content_id(&self) -> String {
-        format!("{CONTENT_PREFIX}{}:{}-bases-download", self.label, self.os)
+        format!(
+            "{CUSTOM_CONTENT_PREFIX}{}:{}-bases-download",
+            self.label, self.os
+        )
     }
 
     fn dir(&self) -> String {
@@ -103,7 +100,7 @@ impl CustomImages {
 
     /// Refuses a custom image whose os and release a stream product also has: MAAS would
     /// see two resources of one name.
-    pub fn check_collisions(
+    fn check_collisions(
         &self,
         upstream: &[(IndexEntry, Products)],
     ) -> Result<(), SimplestreamsError> {
@@ -124,6 +121,15 @@ impl CustomImages {
                     }
                 }
             }
+        }
+        Ok(())
+    }
+
+    /// Joins these images, their newest `keep` versions, to `stream`.
+    pub(super) fn join(&self, stream: &mut Stream, keep: usize) -> Result<(), SimplestreamsError> {
+        self.check_collisions(&stream.documents)?;
+        for (entry, products) in self.documents(keep) {
+            stream.add_document(entry, products)?;
         }
         Ok(())
     }
@@ -368,13 +374,17 @@ fn republish(
     now: jiff::Timestamp,
 ) -> Result<(), SimplestreamsError> {
     let key = site.signing_key()?;
-    let trees = super::mirror::trees(site);
+    let trees = publish::trees(site);
     let previous = trees.current()?.unwrap_or_default();
-    let stream = super::mirror::published_upstream(site, &previous)?;
+    let mut stream = publish::published_upstream(site, &previous)?;
     let state = CustomImages::path(site);
     let before = std::fs::read(&state).ok();
     images.save(site)?;
-    let result = super::mirror::publish(site, &key, stream, staging, &previous, now).map(drop);
+    let keep = site.config.images.as_ref().map_or(1, |c| c.keep);
+    let result = images
+        .join(&mut stream, keep)
+        .and_then(|()| publish::publish(site, &key, stream, staging, &previous, now))
+        .map(drop);
     if result.is_err() {
         match before {
             Some(bytes) => write_atomic(&state, &bytes, 0o644)?,

@@ -4,7 +4,8 @@
 //! selected products' newest versions are downloaded (size and SHA-256 checked while
 //! streaming, resumable, each distinct file stored once); then new index and product
 //! documents listing exactly what is stored are signed with the site key and published with
-//! the files in one switch. A failure anywhere leaves the previous stream served.
+//! the files in one switch ([`super::publish`]). A failure anywhere leaves the previous stream
+//! served.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -12,18 +13,20 @@ use std::sync::Arc;
 use reqwest::Url;
 
 use super::SimplestreamsError;
+use super::custom::CustomImages;
 use super::document::{self, Index, IndexEntry, Products};
+use super::publish::{
+    CONFIG_NOTE, Stream, UPSTREAM_NOTE, publish, publish_verbatim, published_upstream, trees,
+};
 use super::select::attributes;
 use crate::config::{ImagesConfig, ImagesMode};
 use crate::net::{Http, HttpOptions};
 use crate::openpgp::{Keyring, SiteKey};
 use crate::report::{Reporter, Unit};
 use crate::site::Site;
+use crate::storage::Sha256;
 use crate::storage::history::{History, Run, RunKind};
-use crate::storage::{Manifest, Sha256, Staging, TreeSet};
 
-const UPSTREAM_NOTE: &str = "upstream-documents";
-const CONFIG_NOTE: &str = "images-config";
 /// Index and product documents: images.maas.io's largest product file is a few MB.
 const DOCUMENT_LIMIT: u64 = 256 << 20;
 
@@ -41,11 +44,6 @@ pub struct ImagesReport {
     pub reused_files: usize,
     /// Full fingerprint of the key whose signature was checked on the upstream index.
     pub signer: String,
-}
-
-/// The published tree of the image stream, served at `/images/`.
-pub fn trees(site: &Site) -> TreeSet {
-    TreeSet::area(site.data_dir(), "images")
 }
 
 pub async fn sync(
@@ -215,14 +213,22 @@ pub async fn sync(
         (UPSTREAM_NOTE.to_string(), upstream_digest),
         (CONFIG_NOTE.to_string(), config_digest),
     ];
+    let custom = CustomImages::load(site)?;
     let added = if config.mode == ImagesMode::Verbatim {
+        if !custom.images.is_empty() {
+            return Err(SimplestreamsError::Custom {
+                what: "custom images".into(),
+                reason: "they cannot join a verbatim stream (its documents carry the upstream's signature): use mode = \"curated\", or remove them".into(),
+            });
+        }
         publish_verbatim(site, raw, files, notes, staging, &previous, now)?
     } else {
-        let stream = Stream {
+        let mut stream = Stream {
             documents: kept,
             files,
             notes,
         };
+        custom.join(&mut stream, config.keep)?;
         publish(site, &key, stream, staging, &previous, now)?
     };
     let run = Run {
@@ -233,220 +239,6 @@ pub async fn sync(
     };
     History::record_or_warn(site.data_dir(), run, &*reporter);
     Ok(report)
-}
-
-/// Image files a publish drops stay for the site's grace period: a MAAS import that read
-/// the previous documents can still fetch what they list. Documents (streams/) are replaced.
-pub(crate) fn retain_files(
-    site: &Site,
-    manifest: &mut Manifest,
-    previous: &Manifest,
-    now: jiff::Timestamp,
-) {
-    let grace = site.config.site.grace.0.as_secs() as i64;
-    manifest.retain_superseded(previous, now.as_second(), grace, |path| {
-        !path.starts_with("streams/")
-    });
-}
-
-/// The upstream's signed documents byte for byte, and every file they list.
-fn publish_verbatim(
-    site: &Site,
-    documents: Vec<(String, bytes::Bytes)>,
-    files: BTreeMap<String, (Sha256, u64)>,
-    notes: Vec<(String, String)>,
-    staging: Staging,
-    previous: &Manifest,
-    now: jiff::Timestamp,
-) -> Result<u64, SimplestreamsError> {
-    if !super::custom::CustomImages::load(site)?.images.is_empty() {
-        return Err(SimplestreamsError::Custom {
-            what: "custom images".into(),
-            reason: "they cannot join a verbatim stream (its documents carry the upstream's signature): use mode = \"curated\", or remove them".into(),
-        });
-    }
-    let mut manifest = Manifest {
-        notes,
-        ..Manifest::default()
-    };
-    for (path, (sha256, size)) in &files {
-        manifest.add(path, *sha256, *size);
-    }
-    for (path, bytes) in documents {
-        add(&staging, &mut manifest, &path, &bytes)?;
-    }
-    retain_files(site, &mut manifest, previous, now);
-    Ok(trees(site).publish(&site.store(), staging, &manifest, previous)?)
-}
-
-/// What a published stream is made of, besides the custom images.
-pub(super) struct Stream {
-    /// The upstream's products documents, each cut to what is kept, with its index entry.
-    pub documents: Vec<(IndexEntry, Products)>,
-    /// Path → digest and size of every file they list.
-    pub files: BTreeMap<String, (Sha256, u64)>,
-    pub notes: Vec<(String, String)>,
-}
-
-/// Signs and publishes `stream` plus the site's custom images, in one switch; returns the
-/// bytes the store gained.
-pub(super) fn publish(
-    site: &Site,
-    key: &SiteKey,
-    mut stream: Stream,
-    staging: Staging,
-    previous: &Manifest,
-    now: jiff::Timestamp,
-) -> Result<u64, SimplestreamsError> {
-    let custom = super::custom::CustomImages::load(site)?;
-    custom.check_collisions(&stream.documents)?;
-    let keep = site.config.images.as_ref().map_or(1, |c| c.keep);
-    for (entry, products) in custom.documents(keep) {
-        for product in products.products.values() {
-            for version in product.versions.values() {
-                for item in version.items.values() {
-                    let sha256 = item
-                        .checked()
-                        .map_err(|e| SimplestreamsError::upstream(&products.content_id, e))?;
-                    stream.files.insert(item.path.clone(), (sha256, item.size));
-                }
-            }
-        }
-        stream.documents.push((entry, products));
-    }
-
-    let mut manifest = Manifest {
-        notes: stream.notes,
-        ..Manifest::default()
-    };
-    for (path, (sha256, size)) in &stream.files {
-        manifest.add(path, *sha256, *size);
-    }
-    let updated = document::updated(now);
-    let mut index = Index {
-        format: "index:1.0".into(),
-        updated: Some(updated.clone()),
-        index: BTreeMap::new(),
-        extra: Default::default(),
-    };
-    for (entry, mut products) in stream.documents {
-        products.updated = Some(updated.clone());
-        let path = format!("streams/v1/{}.json", products.content_id);
-        write_signed(
-            &document::render(&products),
-            &path,
-            key,
-            &staging,
-            &mut manifest,
-        )?;
-        index.index.insert(
-            products.content_id.clone(),
-            IndexEntry {
-                path,
-                products: products.products.keys().cloned().collect(),
-                updated: Some(updated.clone()),
-                ..entry
-            },
-        );
-    }
-    // The signed index points at the signed product files, as simplestreams expects.
-    let mut signed_index = index.clone();
-    for entry in signed_index.index.values_mut() {
-        entry.path = document::signed_path(&entry.path);
-    }
-    let index_json = document::render(&index);
-    retain_files(site, &mut manifest, previous, now);
-    let index_path = document::INDEX_PATH;
-    add(
-        &staging,
-        &mut manifest,
-        &format!("{index_path}.json"),
-        index_json.as_bytes(),
-    )?;
-    let signature = key.sign_detached(index_json.as_bytes())?;
-    add(
-        &staging,
-        &mut manifest,
-        &format!("{index_path}.json.gpg"),
-        signature.as_bytes(),
-    )?;
-    let signed = key.clearsign(&document::render(&signed_index))?;
-    add(
-        &staging,
-        &mut manifest,
-        &format!("{index_path}.sjson"),
-        signed.as_bytes(),
-    )?;
-    Ok(trees(site).publish(&site.store(), staging, &manifest, previous)?)
-}
-
-/// The published stream without its custom images: what `images add` and `images remove`
-/// republish around, without asking the upstream again.
-pub(super) fn published_upstream(
-    site: &Site,
-    previous: &Manifest,
-) -> Result<Stream, SimplestreamsError> {
-    let store = site.store();
-    let mut documents = Vec::new();
-    let mut files = BTreeMap::new();
-    let index = match previous
-        .entries
-        .get(&format!("{}.json", document::INDEX_PATH))
-    {
-        Some(entry) => {
-            let text =
-                std::fs::read_to_string(store.blob_path(&entry.sha256)).map_err(|source| {
-                    crate::storage::StorageError::Read {
-                        path: store.blob_path(&entry.sha256),
-                        source,
-                    }
-                })?;
-            serde_json::from_str::<Index>(&text)
-                .map_err(|e| SimplestreamsError::upstream("the published index", e))?
-        }
-        None => {
-            return Ok(Stream {
-                documents,
-                files,
-                notes: Vec::new(),
-            });
-        }
-    };
-    for (content_id, entry) in index.index {
-        if super::custom::is_custom(&content_id) {
-            continue;
-        }
-        let Some(blob) = previous.entries.get(&entry.path) else {
-            continue;
-        };
-        let path = store.blob_path(&blob.sha256);
-        let text = std::fs::read_to_string(&path)
-            .map_err(|source| crate::storage::StorageError::Read { path, source })?;
-        let products: Products = serde_json::from_str(&text)
-            .map_err(|e| SimplestreamsError::upstream(&entry.path, e))?;
-        for product in products.products.values() {
-            for version in product.versions.values() {
-                for item in version.items.values() {
-                    if let Some(file) = previous.entries.get(&item.path) {
-                        files.insert(item.path.clone(), (file.sha256, file.size));
-                    }
-                }
-            }
-        }
-        documents.push((entry, products));
-    }
-    // Kept, so that the next sync still knows the upstream is unchanged.
-    let notes = previous
-        .notes
-        .iter()
-        .filter(|(k, _)| k == UPSTREAM_NOTE || k == CONFIG_NOTE)
-        .cloned()
-        .collect();
-    Ok(Stream {
-        documents,
-        files,
-        notes,
-    })
 }
 
 /// Keeps, of one products document, the selected products (every bootloader, whatever the
@@ -566,43 +358,6 @@ fn join(base: &Url, path: &str) -> Result<Url, SimplestreamsError> {
         .map_err(|e| SimplestreamsError::upstream(base, format!("{path}: {e}")))
 }
 
-/// `PATH.json`, `PATH.json.gpg` (detached) and `PATH.sjson` (clearsigned) of one document.
-fn write_signed(
-    json: &str,
-    path: &str,
-    key: &SiteKey,
-    staging: &Staging,
-    manifest: &mut Manifest,
-) -> Result<(), SimplestreamsError> {
-    add(staging, manifest, path, json.as_bytes())?;
-    let signature = key.sign_detached(json.as_bytes())?;
-    add(
-        staging,
-        manifest,
-        &format!("{path}.gpg"),
-        signature.as_bytes(),
-    )?;
-    let signed = key.clearsign(json)?;
-    add(
-        staging,
-        manifest,
-        &document::signed_path(path),
-        signed.as_bytes(),
-    )?;
-    Ok(())
-}
-
-fn add(
-    staging: &Staging,
-    manifest: &mut Manifest,
-    path: &str,
-    bytes: &[u8],
-) -> Result<(), SimplestreamsError> {
-    let sha256 = staging.add_bytes(bytes)?;
-    manifest.add(path, sha256, bytes.len() as u64);
-    Ok(())
-}
-
 /// Everything in the config that decides what is published, besides the upstream.
 fn config_digest(config: &ImagesConfig, key: &SiteKey) -> Sha256 {
     let filters: Vec<String> = config.filters.iter().map(|f| f.to_string()).collect();
@@ -633,7 +388,7 @@ pub fn list(site: &Site) -> Result<Vec<ListedProduct>, SimplestreamsError> {
     let previous = trees(site).current()?.unwrap_or_default();
     let upstream = published_upstream(site, &previous)?;
     let keep = site.config.images.as_ref().map_or(1, |c| c.keep);
-    let custom = super::custom::CustomImages::load(site)?.documents(keep);
+    let custom = CustomImages::load(site)?.documents(keep);
     let mut out = Vec::new();
     for (documents, is_custom) in [(upstream.documents, false), (custom, true)] {
         for (_, products) in documents {

@@ -4,9 +4,8 @@
 pub mod custom;
 pub mod document;
 pub mod mirror;
+pub mod publish;
 pub mod select;
-
-pub use select::Filter;
 
 use std::path::PathBuf;
 

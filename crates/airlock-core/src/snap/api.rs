@@ -15,12 +15,20 @@ use axum::extract::{DefaultBodyLimit, Extension, Path, Query, Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get, post};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
 
+use super::SnapError;
 use super::catalog::{Catalog, Channel, Release, Revision, SnapEntry};
-use crate::server::{Https, files};
+use crate::http::{Https, Json, files, json_response};
 use crate::storage::{ContentStore, Sha256};
+
+mod body;
+use body::{
+    ActionError, ActionProblem, ActionResult, AssertionsResult, Categories, ChannelDetails,
+    ChannelMapEntry, Embedded, ErrorList, Find, Found, FoundRevision, Info, MissingAssertion, Name,
+    Nonce, Package, Packages, Problem, Refresh, ReleasedChannel, Releases, ResultSnap,
+    RevisionDetails, Sections, Session, SnapDetails, SnapResult,
+};
 
 /// Refresh bodies list every installed snap: a few KiB; anything near this is hostile.
 const MAX_BODY: usize = 1 << 20;
@@ -58,12 +66,12 @@ impl StoreApi {
     }
 
     /// The current catalog: a `stat` per request, a reload when an import replaced it.
-    fn catalog(&self) -> Result<Arc<Catalog>, String> {
+    fn catalog(&self) -> Result<Arc<Catalog>, StoreApiError> {
         let path = Catalog::path(&self.inner.data_dir);
         let stamp = match std::fs::metadata(&path) {
             Ok(m) => Some(files::Identity::of(&m)),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-            Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
+            Err(source) => return Err(StoreApiError::ReadCatalog { path, source }),
         };
         let Some(stamp) = stamp else {
             return Ok(Arc::new(Catalog::default()));
@@ -74,7 +82,7 @@ impl StoreApi {
         {
             return Ok(catalog.clone());
         }
-        let catalog = Arc::new(Catalog::load(&self.inner.data_dir).map_err(|e| e.to_string())?);
+        let catalog = Arc::new(Catalog::load(&self.inner.data_dir)?);
         *cached = Some((stamp, catalog.clone()));
         Ok(catalog)
     }
@@ -112,38 +120,127 @@ pub fn router(api: StoreApi) -> Router {
         .with_state(api)
 }
 
-fn json_response(status: StatusCode, content_type: &'static str, value: &Value) -> Response {
-    let mut response = (status, value.to_string()).into_response();
-    response
-        .headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
-    response
+/// Why a request gets no answer but snapd's error list. Refusals are 4xx; the store's own
+/// failures are logged and answered 409: snapd retries 5xx for half a minute over a problem
+/// only the operator can fix.
+#[derive(Debug, thiserror::Error)]
+enum StoreApiError {
+    /// Something this store does not have or does not take.
+    #[error("{message}")]
+    Refused {
+        status: StatusCode,
+        code: &'static str,
+        message: String,
+    },
+    /// An assertion this store does not hold (or not in a format the client reads).
+    #[error("{what} not found")]
+    NoAssertion { what: String },
+    #[error("cannot read {}", path.display())]
+    ReadCatalog {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    LoadCatalog(#[from] SnapError),
+    #[error("the catalog's digest for {reference} is damaged")]
+    DamagedAssertionDigest { reference: String },
+    #[error("cannot read the stored {reference}")]
+    ReadAssertion {
+        reference: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("the catalog holds a damaged digest")]
+    DamagedBlobDigest,
+    #[error("blob {sha256} is missing from the content store")]
+    MissingBlob { sha256: String },
+    #[error("cannot read blob {sha256}")]
+    ReadBlob {
+        sha256: String,
+        #[source]
+        source: std::io::Error,
+    },
 }
 
-pub(crate) fn ok_json(value: &Value) -> Response {
-    json_response(StatusCode::OK, "application/json", value)
+impl StoreApiError {
+    fn not_found(code: &'static str, message: impl Into<String>) -> StoreApiError {
+        StoreApiError::Refused {
+            status: StatusCode::NOT_FOUND,
+            code,
+            message: message.into(),
+        }
+    }
+
+    fn bad_request(code: &'static str, message: impl Into<String>) -> StoreApiError {
+        StoreApiError::Refused {
+            status: StatusCode::BAD_REQUEST,
+            code,
+            message: message.into(),
+        }
+    }
 }
 
-/// snapd's error body: `{"error-list":[{"code","message"}]}`.
-fn error_list(status: StatusCode, code: &str, message: &str) -> Response {
-    json_response(
-        status,
-        "application/json",
-        &json!({"error-list": [{"code": code, "message": message}]}),
-    )
+impl IntoResponse for StoreApiError {
+    fn into_response(self) -> Response {
+        let (status, content_type, code, message) = match self {
+            StoreApiError::Refused {
+                status,
+                code,
+                message,
+            } => (status, "application/json", code, message),
+            StoreApiError::NoAssertion { .. } => (
+                StatusCode::NOT_FOUND,
+                "application/problem+json",
+                "not-found",
+                self.to_string(),
+            ),
+            StoreApiError::ReadCatalog { ref source, .. }
+            | StoreApiError::ReadAssertion { ref source, .. }
+            | StoreApiError::ReadBlob { ref source, .. } => {
+                let message = format!("{self}: {source}");
+                tracing::error!("snap store: {message}");
+                (
+                    StatusCode::CONFLICT,
+                    "application/json",
+                    "store-error",
+                    message,
+                )
+            }
+            StoreApiError::LoadCatalog(_)
+            | StoreApiError::DamagedAssertionDigest { .. }
+            | StoreApiError::DamagedBlobDigest
+            | StoreApiError::MissingBlob { .. } => {
+                let message = self.to_string();
+                tracing::error!("snap store: {message}");
+                (
+                    StatusCode::CONFLICT,
+                    "application/json",
+                    "store-error",
+                    message,
+                )
+            }
+        };
+        let body = ErrorList {
+            error_list: [Problem { code, message }],
+        };
+        json_response(status, content_type, &body)
+    }
 }
 
-fn internal(message: &str) -> Response {
-    tracing::error!("snap store: {message}");
-    // Not 5xx: snapd would retry for half a minute over a problem only the operator can fix.
-    error_list(StatusCode::CONFLICT, "store-error", message)
+/// An `application/hal+json` body, as the `/api/v1/snaps/` catalog endpoints answer.
+struct HalJson<T>(T);
+
+impl<T: Serialize> IntoResponse for HalJson<T> {
+    fn into_response(self) -> Response {
+        json_response(StatusCode::OK, "application/hal+json", &self.0)
+    }
 }
 
-async fn unknown(method: Method, request: Request) -> Response {
-    error_list(
-        StatusCode::NOT_FOUND,
+async fn unknown(method: Method, request: Request) -> StoreApiError {
+    StoreApiError::not_found(
         "not-found",
-        &format!(
+        format!(
             "{method} {} is not part of this store's API",
             request.uri().path()
         ),
@@ -167,120 +264,44 @@ fn architecture(query: &HashMap<String, String>, headers: &HeaderMap) -> String 
         .unwrap_or_else(|| "amd64".into())
 }
 
-/// Snap-level fields: the same for every channel.
-fn snap_fields(name: &str, entry: &SnapEntry, revision: &Revision, base: &str) -> Value {
-    let meta = &revision.meta;
-    let media: Vec<Value> = revision
-        .icon
-        .iter()
-        .map(|i| json!({"type": "icon", "url": format!("{base}/api/v1/snaps/icon/{}.{}", i.sha256, i.kind)}))
-        .collect();
-    json!({
-        "name": name,
-        "snap-id": entry.snap_id,
-        "summary": meta.summary,
-        "description": meta.description,
-        "title": meta.title.clone().unwrap_or_else(|| name.to_string()),
-        "license": meta.license.clone().unwrap_or_else(|| "unset".into()),
-        "publisher": {
-            "id": entry.publisher.id,
-            "username": entry.publisher.username,
-            "display-name": entry.publisher.display_name,
-            "validation": entry.publisher.validation,
-        },
-        "media": media,
-        "private": false,
-        "prices": {},
-        "contact": "",
-        "website": "",
-        "store-url": "",
-        "common-ids": [],
-    })
-}
-
-/// Revision-level fields, as info's channel-map entries and refresh results carry them.
-fn revision_fields(
-    entry: &SnapEntry,
-    revision: &Revision,
-    base: &str,
-) -> serde_json::Map<String, Value> {
-    let meta = &revision.meta;
-    let mut fields = serde_json::Map::new();
-    fields.insert("revision".into(), json!(revision.revision));
-    fields.insert("version".into(), json!(meta.version));
-    fields.insert("type".into(), json!(meta.kind));
-    if let Some(b) = &meta.base {
-        fields.insert("base".into(), json!(b));
-    }
-    fields.insert("confinement".into(), json!(meta.confinement));
-    fields.insert("grade".into(), json!(meta.grade));
-    fields.insert("architectures".into(), json!(meta.architectures));
-    fields.insert("epoch".into(), meta.epoch.clone());
-    fields.insert("created-at".into(), json!(revision.created_at));
-    fields.insert(
-        "download".into(),
-        json!({
-            "url": format!("{base}/api/v1/snaps/download/{}_{}.snap", entry.snap_id, revision.revision),
-            "sha3-384": revision.sha3_384,
-            "size": revision.size,
-            "deltas": [],
-        }),
-    );
-    fields
-}
-
 async fn info(
     State(api): State<StoreApi>,
     Path(name): Path<String>,
     Query(query): Query<HashMap<String, String>>,
     headers: HeaderMap,
     https: Option<Extension<Https>>,
-) -> Response {
-    let catalog = match api.catalog() {
-        Ok(c) => c,
-        Err(e) => return internal(&e),
-    };
+) -> Result<Json<Info>, StoreApiError> {
+    let catalog = api.catalog()?;
     let arch = architecture(&query, &headers);
     let not_found = || {
-        error_list(
-            StatusCode::NOT_FOUND,
+        StoreApiError::not_found(
             "resource-not-found",
-            &format!("No snap named '{name}' found in series '16' for {arch}."),
+            format!("No snap named '{name}' found in series '16' for {arch}."),
         )
     };
-    let Some(entry) = catalog.snaps.get(&name) else {
-        return not_found();
-    };
+    let entry = catalog.snaps.get(&name).ok_or_else(not_found)?;
     let base = api.base(&headers, https);
     let map = entry.channel_map(&arch);
-    let Some(first) = map.first().and_then(|r| entry.revisions.get(&r.revision)) else {
-        return not_found();
-    };
-    let channel_map: Vec<Value> = map
+    let first = map
+        .first()
+        .and_then(|r| entry.revisions.get(&r.revision))
+        .ok_or_else(not_found)?;
+    let channel_map = map
         .iter()
         .filter_map(|release| {
             let revision = entry.revisions.get(&release.revision)?;
-            let mut fields = revision_fields(entry, revision, &base);
-            fields.insert("channel".into(), channel_json(release, &arch));
-            Some(Value::Object(fields))
+            Some(ChannelMapEntry {
+                revision: RevisionDetails::new(entry, revision, &base),
+                channel: ChannelDetails::new(release, &arch),
+            })
         })
         .collect();
-    ok_json(&json!({
-        "name": name,
-        "snap-id": entry.snap_id,
-        "snap": snap_fields(&name, entry, first, &base),
-        "channel-map": channel_map,
+    Ok(Json(Info {
+        snap: SnapDetails::new(&name, entry, first, &base),
+        snap_id: entry.snap_id.clone(),
+        name,
+        channel_map,
     }))
-}
-
-fn channel_json(release: &Release, arch: &str) -> Value {
-    json!({
-        "architecture": arch,
-        "name": release.channel(),
-        "track": release.track,
-        "risk": release.risk,
-        "released-at": release.released_at,
-    })
 }
 
 #[derive(Deserialize)]
@@ -333,17 +354,13 @@ async fn refresh(
     headers: HeaderMap,
     https: Option<Extension<Https>>,
     body: Bytes,
-) -> Response {
-    let request: RefreshRequest = match serde_json::from_slice(&body) {
-        Ok(r) => r,
-        Err(e) => {
-            return error_list(
-                StatusCode::BAD_REQUEST,
-                "invalid-request",
-                &format!("the refresh request is not valid JSON for this API: {e}"),
-            );
-        }
-    };
+) -> Result<Json<Refresh>, StoreApiError> {
+    let request: RefreshRequest = serde_json::from_slice(&body).map_err(|e| {
+        StoreApiError::bad_request(
+            "invalid-request",
+            format!("the refresh request is not valid JSON for this API: {e}"),
+        )
+    })?;
     let asked = request.actions.len()
         + request
             .actions
@@ -351,62 +368,104 @@ async fn refresh(
             .map(|a| a.assertions.len())
             .sum::<usize>();
     if asked > MAX_ACTIONS {
-        return error_list(
-            StatusCode::BAD_REQUEST,
+        return Err(StoreApiError::bad_request(
             "too-many-actions",
-            &format!("{asked} actions and assertions in one request; at most {MAX_ACTIONS}"),
-        );
+            format!("{asked} actions and assertions in one request; at most {MAX_ACTIONS}"),
+        ));
     }
-    let catalog = match api.catalog() {
-        Ok(c) => c,
-        Err(e) => return internal(&e),
-    };
+    let catalog = api.catalog()?;
     let arch = architecture(&HashMap::new(), &headers);
     let base = api.base(&headers, https);
-    let mut results = Vec::new();
-    for action in &request.actions {
-        if let Some(result) = act(&catalog, &request.context, action, &arch, &base) {
-            results.push(result);
-        }
-    }
-    ok_json(&json!({"results": results, "error-list": []}))
+    let results = request
+        .actions
+        .iter()
+        .filter_map(|action| act(&catalog, &request.context, action, &arch, &base))
+        .collect();
+    Ok(Json(Refresh {
+        results,
+        error_list: [],
+    }))
 }
 
+/// One action's result: a revision, assertion URLs or an error; `None` for a refresh of a
+/// snap that is up to date.
 fn act(
     catalog: &Catalog,
     context: &[ContextSnap],
     action: &Action,
     arch: &str,
     base: &str,
-) -> Option<Value> {
-    let instance_key = action.instance_key.clone().unwrap_or_default();
-    let error = |name: &str, code: &str, message: String, extra: Value| {
-        let mut e = json!({
-            "result": "error",
-            "instance-key": instance_key,
-            "name": name,
-            "error": {"code": code, "message": message},
-        });
-        if !extra.is_null() {
-            e["error"]["extra"] = extra;
+) -> Option<ActionResult> {
+    if action.action == "fetch-assertions" {
+        let result = fetch_assertions(catalog, action, base);
+        return Some(ActionResult::Assertions(result));
+    }
+    match resolve_action(catalog, context, action, arch, base) {
+        Ok(snap) => snap.map(|snap| ActionResult::Snap(Box::new(snap))),
+        Err(failure) => Some(ActionResult::Error(ActionError {
+            result: "error",
+            instance_key: action.instance_key.clone().unwrap_or_default(),
+            name: failure.name,
+            snap_id: action.snap_id.clone(),
+            error: ActionProblem {
+                code: failure.code,
+                message: failure.message,
+                extra: failure.releases,
+            },
+        })),
+    }
+}
+
+/// Why an install, download or refresh has no revision to offer.
+struct ActionFailure {
+    name: String,
+    code: &'static str,
+    message: String,
+    /// Where the snap is released, when it is but not as asked.
+    releases: Option<Releases>,
+}
+
+impl ActionFailure {
+    fn new(name: &str, code: &'static str, message: String) -> ActionFailure {
+        ActionFailure {
+            name: name.to_string(),
+            code,
+            message,
+            releases: None,
         }
-        if let Some(id) = &action.snap_id {
-            e["snap-id"] = json!(id);
-        }
-        Some(e)
-    };
+    }
+
+    fn with_releases(mut self, entry: &SnapEntry) -> ActionFailure {
+        let releases = entry
+            .released_channels()
+            .into_iter()
+            .map(|(architecture, channel)| ReleasedChannel {
+                architecture,
+                channel,
+            })
+            .collect();
+        self.releases = Some(Releases { releases });
+        self
+    }
+}
+
+/// The revision an install, download or refresh gets.
+fn resolve_action(
+    catalog: &Catalog,
+    context: &[ContextSnap],
+    action: &Action,
+    arch: &str,
+    base: &str,
+) -> Result<Option<SnapResult>, ActionFailure> {
+    let instance_key = action.instance_key.as_deref().unwrap_or_default();
     let (name, entry, tracking) = match action.action.as_str() {
         "install" | "download" => {
             let name = action.name.clone().unwrap_or_default();
             match catalog.snaps.get(&name) {
                 Some(entry) => (name, entry, None),
                 None => {
-                    return error(
-                        &name,
-                        "name-not-found",
-                        format!("No snap named '{name}' found"),
-                        Value::Null,
-                    );
+                    let message = format!("No snap named '{name}' found");
+                    return Err(ActionFailure::new(&name, "name-not-found", message));
                 }
             }
         }
@@ -416,23 +475,17 @@ fn act(
             match catalog.by_id(&id) {
                 Some((name, entry)) => (name.clone(), entry, installed),
                 None => {
-                    return error(
-                        "",
-                        "id-not-found",
-                        format!("No snap with id '{id}' found"),
-                        Value::Null,
-                    );
+                    let message = format!("No snap with id '{id}' found");
+                    return Err(ActionFailure::new("", "id-not-found", message));
                 }
             }
         }
-        "fetch-assertions" => return Some(fetch_assertions(catalog, action, base)),
         other => {
-            return error(
+            return Err(ActionFailure::new(
                 action.name.as_deref().unwrap_or(""),
                 "invalid-action",
                 format!("unknown action {other:?}"),
-                Value::Null,
-            );
+            ));
         }
     };
     let requested = action
@@ -440,144 +493,106 @@ fn act(
         .clone()
         .or_else(|| tracking.and_then(|t| t.tracking_channel.clone()))
         .unwrap_or_else(|| "stable".into());
-    let releases = || json!({"releases": entry.released_channels().iter().map(|(a, c)| json!({"architecture": a, "channel": c})).collect::<Vec<_>>()});
+    let not_found = |message: String| {
+        ActionFailure::new(&name, "revision-not-found", message).with_releases(entry)
+    };
     let (revision, effective, redirect) = if let Some(number) = action.revision {
-        match entry
+        let revision = entry
             .revisions
             .get(&number)
             .filter(|r| r.meta.architectures.iter().any(|a| a == arch || a == "all"))
-        {
-            Some(r) => (r, None, None),
-            None => {
-                return error(
-                    &name,
-                    "revision-not-found",
-                    format!("{name} has no revision {number} for {arch}"),
-                    releases(),
-                );
-            }
-        }
+            .ok_or_else(|| not_found(format!("{name} has no revision {number} for {arch}")))?;
+        (revision, None, None)
     } else {
-        let channel = match Channel::parse(&requested) {
-            Ok(c) => c,
-            Err(e) => return error(&name, "invalid-channel", e, Value::Null),
-        };
-        match entry.resolve(arch, &channel) {
-            Some(resolved) => match entry.revisions.get(&resolved.release.revision) {
-                Some(r) => (r, Some(resolved.effective), resolved.redirect),
-                None => {
-                    return error(
-                        &name,
-                        "revision-not-found",
-                        format!("{name}: the catalog is inconsistent"),
-                        releases(),
-                    );
-                }
-            },
-            None => {
-                return error(
-                    &name,
-                    "revision-not-found",
-                    format!("No revision of {name} on channel {requested} for {arch}"),
-                    releases(),
-                );
-            }
-        }
+        let channel = Channel::parse(&requested)
+            .map_err(|e| ActionFailure::new(&name, "invalid-channel", e))?;
+        let resolved = entry.resolve(arch, &channel).ok_or_else(|| {
+            not_found(format!(
+                "No revision of {name} on channel {requested} for {arch}"
+            ))
+        })?;
+        let revision = entry
+            .revisions
+            .get(&resolved.release.revision)
+            .ok_or_else(|| not_found(format!("{name}: the catalog is inconsistent")))?;
+        (revision, Some(resolved.effective), resolved.redirect)
     };
     if action.action == "refresh" && tracking.is_some_and(|t| t.revision == revision.revision) {
-        return None;
+        return Ok(None);
     }
-    let mut snap = revision_fields(entry, revision, base);
-    let Value::Object(level) = snap_fields(&name, entry, revision, base) else {
-        unreachable!("snap fields are an object");
+    let snap = ResultSnap {
+        revision: RevisionDetails::new(entry, revision, base),
+        snap: SnapDetails::new(&name, entry, revision, base),
+        snap_yaml: revision.meta.snap_yaml.clone(),
     };
-    snap.extend(level);
-    snap.insert("snap-yaml".into(), json!(revision.meta.snap_yaml));
-    let mut result = json!({
-        "result": action.action,
-        "instance-key": instance_key,
-        "snap-id": entry.snap_id,
-        "name": name,
-        "snap": snap,
-    });
-    if let Some(e) = effective {
-        result["effective-channel"] = json!(e);
-    }
-    if let Some(r) = redirect {
-        result["redirect-channel"] = json!(r);
-    }
-    Some(result)
+    Ok(Some(SnapResult {
+        result: action.action.clone(),
+        instance_key: instance_key.to_string(),
+        snap_id: entry.snap_id.clone(),
+        name,
+        snap,
+        effective_channel: effective,
+        redirect_channel: redirect,
+    }))
 }
 
 /// Answers with stream URLs for the assertions this store holds, and not-found for the rest.
-fn fetch_assertions(catalog: &Catalog, action: &Action, base: &str) -> Value {
+fn fetch_assertions(catalog: &Catalog, action: &Action, base: &str) -> AssertionsResult {
     let mut urls = Vec::new();
     let mut errors = Vec::new();
     for wanted in &action.assertions {
         let reference = format!("{}/{}", wanted.kind, wanted.primary_key.join("/"));
         if catalog.assertions.contains_key(&reference) {
-            urls.push(json!(format!("{base}/v2/assertions/{reference}")));
+            urls.push(format!("{base}/v2/assertions/{reference}"));
         } else {
-            errors.push(json!({
-                "type": wanted.kind,
-                "primary-key": wanted.primary_key,
-                "code": "not-found",
-                "message": format!("{reference} not found"),
-            }));
+            errors.push(MissingAssertion {
+                kind: wanted.kind.clone(),
+                primary_key: wanted.primary_key.clone(),
+                code: "not-found",
+                message: format!("{reference} not found"),
+            });
         }
     }
-    let mut result = json!({
-        "result": "fetch-assertions",
-        "key": action.key.clone().unwrap_or_default(),
-        "assertion-stream-urls": urls,
-    });
-    if !errors.is_empty() {
-        result["error-list"] = json!(errors);
+    AssertionsResult {
+        result: "fetch-assertions",
+        key: action.key.clone().unwrap_or_default(),
+        assertion_stream_urls: urls,
+        error_list: errors,
     }
-    result
 }
 
 async fn assertion(
     State(api): State<StoreApi>,
     Path((kind, key)): Path<(String, String)>,
     Query(query): Query<HashMap<String, String>>,
-) -> Response {
-    let not_found = |what: &str| {
-        json_response(
-            StatusCode::NOT_FOUND,
-            "application/problem+json",
-            &json!({"error-list": [{"code": "not-found", "message": format!("{what} not found")}]}),
-        )
-    };
-    let catalog = match api.catalog() {
-        Ok(c) => c,
-        Err(e) => return internal(&e),
-    };
+) -> Result<Response, StoreApiError> {
+    let catalog = api.catalog()?;
     let reference = format!("{kind}/{}", key.trim_end_matches('/'));
-    let Some(stored) = catalog.assertions.get(&reference) else {
-        return not_found(&reference);
-    };
+    let stored = catalog
+        .assertions
+        .get(&reference)
+        .ok_or_else(|| StoreApiError::NoAssertion {
+            what: reference.clone(),
+        })?;
     let max_format = query.get("max-format").and_then(|f| f.parse::<u64>().ok());
     if max_format.is_some_and(|m| stored.format > m) {
-        return not_found(&format!(
-            "{reference} in format {} or lower",
-            max_format.unwrap_or(0)
-        ));
+        return Err(StoreApiError::NoAssertion {
+            what: format!("{reference} in format {} or lower", max_format.unwrap_or(0)),
+        });
     }
-    let Some(digest) = Sha256::from_hex(&stored.sha256) else {
-        return internal(&format!("the catalog's digest for {reference} is damaged"));
-    };
-    match tokio::fs::read(api.inner.store.blob_path(&digest)).await {
-        Ok(bytes) => {
-            let mut response = bytes.into_response();
-            response.headers_mut().insert(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("application/x.ubuntu.assertion"),
-            );
-            response
-        }
-        Err(e) => internal(&format!("cannot read the stored {reference}: {e}")),
-    }
+    let digest =
+        Sha256::from_hex(&stored.sha256).ok_or_else(|| StoreApiError::DamagedAssertionDigest {
+            reference: reference.clone(),
+        })?;
+    let bytes = tokio::fs::read(api.inner.store.blob_path(&digest))
+        .await
+        .map_err(|source| StoreApiError::ReadAssertion { reference, source })?;
+    let mut response = bytes.into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/x.ubuntu.assertion"),
+    );
+    Ok(response)
 }
 
 /// Serves a stored blob with HEAD and Range, as the published trees are served.
@@ -587,21 +602,24 @@ async fn blob(
     method: &Method,
     headers: &HeaderMap,
     content_type: &'static str,
-) -> Response {
-    let Some(digest) = Sha256::from_hex(sha256) else {
-        return internal("the catalog holds a damaged digest");
+) -> Result<Response, StoreApiError> {
+    let digest = Sha256::from_hex(sha256).ok_or(StoreApiError::DamagedBlobDigest)?;
+    let found = files::open(api.inner.store.blob_path(&digest), &api.inner.blobs)
+        .await
+        .map_err(|source| StoreApiError::ReadBlob {
+            sha256: sha256.to_string(),
+            source,
+        })?;
+    let files::Found::File(reply) = found else {
+        return Err(StoreApiError::MissingBlob {
+            sha256: sha256.to_string(),
+        });
     };
-    match files::open(api.inner.store.blob_path(&digest), &api.inner.blobs).await {
-        Ok(files::Found::File(reply)) => {
-            let mut response = reply.respond(method, headers).await;
-            response
-                .headers_mut()
-                .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
-            response
-        }
-        Ok(_) => internal(&format!("blob {sha256} is missing from the content store")),
-        Err(e) => internal(&format!("cannot read blob {sha256}: {e}")),
-    }
+    let mut response = reply.respond(method, headers).await;
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    Ok(response)
 }
 
 async fn download(
@@ -609,42 +627,28 @@ async fn download(
     Path(file): Path<String>,
     method: Method,
     headers: HeaderMap,
-) -> Response {
-    let not_found = || {
-        error_list(
-            StatusCode::NOT_FOUND,
-            "not-found",
-            &format!("{file} is not in this store"),
-        )
-    };
-    let Some((snap_id, revision)) = file
+) -> Result<Response, StoreApiError> {
+    let not_found =
+        || StoreApiError::not_found("not-found", format!("{file} is not in this store"));
+    let (snap_id, revision) = file
         .strip_suffix(".snap")
         .and_then(|f| f.rsplit_once('_'))
         .and_then(|(id, rev)| Some((id.to_string(), rev.parse::<u64>().ok()?)))
-    else {
-        return not_found();
-    };
-    let catalog = match api.catalog() {
-        Ok(c) => c,
-        Err(e) => return internal(&e),
-    };
+        .ok_or_else(not_found)?;
+    let catalog = api.catalog()?;
     let found = catalog
         .by_id(&snap_id)
         .or_else(|| catalog.snaps.get_key_value(&snap_id))
-        .and_then(|(_, e)| e.revisions.get(&revision));
-    match found {
-        Some(r) => {
-            blob(
-                &api,
-                &r.sha256,
-                &method,
-                &headers,
-                "application/octet-stream",
-            )
-            .await
-        }
-        None => not_found(),
-    }
+        .and_then(|(_, e)| e.revisions.get(&revision))
+        .ok_or_else(not_found)?;
+    blob(
+        &api,
+        &found.sha256,
+        &method,
+        &headers,
+        "application/octet-stream",
+    )
+    .await
 }
 
 async fn icon(
@@ -652,23 +656,21 @@ async fn icon(
     Path(file): Path<String>,
     method: Method,
     headers: HeaderMap,
-) -> Response {
+) -> Result<Response, StoreApiError> {
+    let no_such_icon = || StoreApiError::not_found("not-found", "no such icon");
     let (sha256, content_type) = match file.rsplit_once('.') {
         Some((s, "png")) => (s, "image/png"),
         Some((s, "svg")) => (s, "image/svg+xml"),
-        _ => return error_list(StatusCode::NOT_FOUND, "not-found", "no such icon"),
+        _ => return Err(no_such_icon()),
     };
-    let catalog = match api.catalog() {
-        Ok(c) => c,
-        Err(e) => return internal(&e),
-    };
+    let catalog = api.catalog()?;
     let known = catalog
         .snaps
         .values()
         .flat_map(|e| e.revisions.values())
         .any(|r| r.icon.as_ref().is_some_and(|i| i.sha256 == sha256));
     if !known {
-        return error_list(StatusCode::NOT_FOUND, "not-found", "no such icon");
+        return Err(no_such_icon());
     }
     blob(&api, sha256, &method, &headers, content_type).await
 }
@@ -687,11 +689,8 @@ async fn find(
     Query(query): Query<HashMap<String, String>>,
     headers: HeaderMap,
     https: Option<Extension<Https>>,
-) -> Response {
-    let catalog = match api.catalog() {
-        Ok(c) => c,
-        Err(e) => return internal(&e),
-    };
+) -> Result<Json<Find>, StoreApiError> {
+    let catalog = api.catalog()?;
     let arch = architecture(&query, &headers);
     let base = api.base(&headers, https);
     let term = query.get("q").map(|q| q.to_lowercase());
@@ -704,11 +703,10 @@ async fn find(
         .as_deref()
         .is_some_and(|t| t.contains(|c: char| "+=&|><!(){}[]^\"~*?:\\/".contains(c)))
     {
-        return error_list(
-            StatusCode::BAD_REQUEST,
+        return Err(StoreApiError::bad_request(
             "bad-query",
             "the search term holds characters the store does not accept",
-        );
+        ));
     }
     let mut results = Vec::new();
     for (name, entry) in &catalog.snaps {
@@ -732,63 +730,75 @@ async fn find(
         if !matches {
             continue;
         }
-        let mut found = revision_fields(entry, revision, &base);
-        found.insert("channel".into(), json!(release.risk));
-        results.push(json!({
-            "name": name,
-            "snap-id": entry.snap_id,
-            "snap": snap_fields(name, entry, revision, &base),
-            "revision": found,
-        }));
+        results.push(Found {
+            name: name.clone(),
+            snap_id: entry.snap_id.clone(),
+            snap: SnapDetails::new(name, entry, revision, &base),
+            revision: FoundRevision {
+                revision: RevisionDetails::new(entry, revision, &base),
+                channel: release.risk.clone(),
+            },
+        });
     }
-    ok_json(&json!({"results": results}))
+    Ok(Json(Find { results }))
 }
 
-async fn categories() -> Response {
-    ok_json(&json!({"categories": [{"name": "server-and-cloud"}]}))
+async fn categories() -> Json<Categories> {
+    Json(Categories {
+        categories: [Name {
+            name: "server-and-cloud",
+        }],
+    })
 }
 
-async fn sections() -> Response {
-    json_response(
-        StatusCode::OK,
-        "application/hal+json",
-        &json!({"_embedded": {"clickindex:sections": [{"name": "server-and-cloud"}]}}),
-    )
+async fn sections() -> HalJson<Embedded<Sections>> {
+    HalJson(Embedded {
+        embedded: Sections {
+            sections: [Name {
+                name: "server-and-cloud",
+            }],
+        },
+    })
 }
 
 /// The catalog snapd keeps for command-not-found.
-async fn names(State(api): State<StoreApi>, headers: HeaderMap) -> Response {
-    let catalog = match api.catalog() {
-        Ok(c) => c,
-        Err(e) => return internal(&e),
-    };
+async fn names(
+    State(api): State<StoreApi>,
+    headers: HeaderMap,
+) -> Result<HalJson<Embedded<Packages>>, StoreApiError> {
+    let catalog = api.catalog()?;
     let arch = architecture(&HashMap::new(), &headers);
-    let packages: Vec<Value> = catalog
+    let packages = catalog
         .snaps
         .iter()
         .filter_map(|(name, entry)| {
             let (revision, _) = listed(entry, &arch)?;
-            Some(json!({
-                "package_name": name,
-                "version": revision.meta.version,
-                "summary": revision.meta.summary,
-                "apps": revision.meta.apps,
-                "aliases": [],
-            }))
+            Some(Package {
+                package_name: name.clone(),
+                version: revision.meta.version.clone(),
+                summary: revision.meta.summary.clone(),
+                apps: revision.meta.apps.clone(),
+                aliases: [],
+            })
         })
         .collect();
-    json_response(
-        StatusCode::OK,
-        "application/hal+json",
-        &json!({"_embedded": {"clickindex:package": packages}}),
-    )
+    Ok(HalJson(Embedded {
+        embedded: Packages { packages },
+    }))
 }
 
 /// Device sessions: snapd asks for one when the device has a serial; nothing is checked.
-async fn nonce() -> Response {
-    ok_json(&json!({"nonce": "airlock-offline-store"}))
+async fn nonce() -> Json<Nonce> {
+    Json(Nonce {
+        nonce: "airlock-offline-store",
+    })
 }
 
-async fn session() -> Response {
-    ok_json(&json!({"macaroon": "airlock-offline-store"}))
+async fn session() -> Json<Session> {
+    Json(Session {
+        macaroon: "airlock-offline-store",
+    })
 }
+
+#[cfg(test)]
+mod tests;

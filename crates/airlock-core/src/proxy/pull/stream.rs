@@ -14,9 +14,9 @@ use std::time::Instant;
 use axum::http::StatusCode;
 
 use super::{FRESH, PullThrough, Refusal};
+use crate::http::files::safe_segments;
 use crate::net::{Expected, Url};
 use crate::openpgp::Keyring;
-use crate::server::files::safe_segments;
 use crate::simplestreams::document::{self, Index, Products};
 use crate::simplestreams::mirror::{fetch_signed, parse};
 use crate::storage::tree::check_relative_path;

@@ -322,7 +322,7 @@ impl Source {
 }
 
 /// Maps a published file: the socket then copies straight from the page cache, one copy
-/// instead of three through read buffers (bench/serve.sh: 1.7-2.1 GB/s read, 2.8 mapped).
+/// instead of three through read buffers.
 #[allow(unsafe_code)]
 fn map_file(file: &std::fs::File) -> std::io::Result<memmap2::Mmap> {
     // SAFETY: published files are hard links to content-store blobs, which airlock writes
