@@ -368,10 +368,12 @@ fn connect_passes_through_only_listed_targets() {
 
     // 32 MiB sent through the tunnel while its echo comes back: both ways at once, far
     // more than the sockets buffer, and all of it arrives.
-    let mut client = open_tunnel(&echo_target);
-    let mut sender = client.try_clone().unwrap();
+    // Made before the tunnel opens: making them takes longer than the 1 s idle limit on a
+    // busy machine, and an idle tunnel is closed.
     let sent: Vec<u8> = (0..32u32 << 20).map(|i| (i % 251) as u8).collect();
     let expected = sent.clone();
+    let mut client = open_tunnel(&echo_target);
+    let mut sender = client.try_clone().unwrap();
     let sending = std::thread::spawn(move || sender.write_all(&sent).unwrap());
     let mut echoed = vec![0u8; expected.len()];
     client.read_exact(&mut echoed).unwrap();
