@@ -161,19 +161,22 @@ async fn fetch_all<T: Send + 'static>(
     results
 }
 
-/// One area's checks as they run: how many ran, which failed.
-struct Findings {
-    area: &'static str,
+/// One area's checks as they run: how many ran, which failed, which warn.
+struct Findings<'a> {
+    area: &'a str,
     checked: usize,
     failures: Vec<Failure>,
+    /// Checks that passed but need attention soon.
+    warnings: Vec<Failure>,
 }
 
-impl Findings {
-    fn new(area: &'static str) -> Findings {
+impl<'a> Findings<'a> {
+    fn new(area: &'a str) -> Findings<'a> {
         Findings {
             area,
             checked: 0,
             failures: Vec::new(),
+            warnings: Vec::new(),
         }
     }
 
@@ -220,7 +223,7 @@ impl Findings {
 
     /// Adds the area to `report`.
     fn report(self, report: &mut Report) {
-        report.area(self.area, self.checked, self.failures, Vec::new());
+        report.area(self.area, self.checked, self.failures, self.warnings);
     }
 }
 

@@ -101,7 +101,7 @@ impl<'a> Asked<'a> {
         &self,
         run: &Run<'_>,
         trust: &Trust,
-        findings: &mut Findings,
+        findings: &mut Findings<'_>,
     ) -> Option<(String, Url, u64, Checksum)> {
         self.listed(run, findings).await?;
         let download = self.download(run, findings).await?;
@@ -134,7 +134,7 @@ impl<'a> Asked<'a> {
 
     /// The info call lists the channel in its channel map. None when the call cannot be
     /// made at all (the checks of this channel stop).
-    async fn listed(&self, run: &Run<'_>, findings: &mut Findings) -> Option<()> {
+    async fn listed(&self, run: &Run<'_>, findings: &mut Findings<'_>) -> Option<()> {
         findings.count();
         let info_url = run
             .base
@@ -166,7 +166,7 @@ impl<'a> Asked<'a> {
 
     /// A refresh `download` action for the channel answers with a URL, a SHA3-384 and a
     /// size; none (a failure told) otherwise.
-    async fn download(&self, run: &Run<'_>, findings: &mut Findings) -> Option<Download> {
+    async fn download(&self, run: &Run<'_>, findings: &mut Findings<'_>) -> Option<Download> {
         findings.count();
         let refresh_url = run.base.join("v2/snaps/refresh").ok()?;
         let body = json!({"context": [], "actions": [{"action": "download", "instance-key": "verify-1", "name": self.name, "channel": self.channel, "epoch": null}]}).to_string();
@@ -222,7 +222,7 @@ impl<'a> Asked<'a> {
         run: &Run<'_>,
         trust: &Trust,
         download: &Download,
-        findings: &mut Findings,
+        findings: &mut Findings<'_>,
     ) {
         let what = format!("{}: assertions", self.what);
         let size = download.size;
