@@ -12,8 +12,9 @@ use std::io::Read;
 
 use super::AptError;
 use super::index::read_packages;
-use super::publish::{IndexText, PublishReport, SuiteReport, SuiteStatus, write_signed_suite};
-use super::release::ReleaseInfo;
+use super::publish::{
+    IndexText, PublishReport, SiteRelease, SuiteReport, SuiteStatus, write_signed_suite,
+};
 use crate::config::{AptPublishConfig, Name, SuiteSource};
 use crate::openpgp::SiteKey;
 use crate::report::Reporter;
@@ -106,14 +107,7 @@ fn publish_one(
         }
     }
 
-    let mut input = format!(
-        "{FORMAT}\n{:?}\n{:?}\n{:?}\n{:?}\n{}\n",
-        config.origin.as_ref().map(|o| o.as_str()),
-        config.label.as_ref().map(|l| l.as_str()),
-        config.description.as_ref().map(|d| d.as_str()),
-        config.valid_for.map(|p| p.0.as_secs()),
-        key.fingerprint(),
-    );
+    let mut input = format!("{FORMAT}\n{}", SiteRelease::from(config).input(key));
     let mut suites = Vec::new();
     for (suite, names) in &config.suites {
         let mut sources = Vec::new();
@@ -180,27 +174,14 @@ fn publish_one(
     for (suite, sources) in &suites {
         let combined = combine(config, suite, sources, &store, &mut manifest)?;
         let packages: usize = combined.texts.iter().map(|(_, n)| n).sum();
-        let valid_until = config.valid_for.map(|p| now + p.0);
-        let info = ReleaseInfo {
-            suite_dir: suite.to_string(),
-            origin: config
-                .origin
-                .as_ref()
-                .map_or(config.name.to_string(), |o| o.to_string()),
-            label: config
-                .label
-                .as_ref()
-                .map_or(config.name.to_string(), |l| l.to_string()),
-            suite: suite.to_string(),
-            codename: suite.to_string(),
-            version: None,
-            description: config.description.as_ref().map(|d| d.to_string()),
-            date: now,
-            valid_until,
-            architectures: combined.architectures,
-            components: combined.components,
-            signed_by: key.fingerprint(),
-        };
+        let info = SiteRelease::from(config).info(
+            suite.as_str(),
+            combined.architectures,
+            combined.components,
+            key,
+            now,
+        );
+        let valid_until = info.valid_until;
         let texts: Vec<IndexText> = combined.texts.into_iter().map(|(t, _)| t).collect();
         write_signed_suite(&info, &texts, key, &staging, &mut manifest)?;
         manifest

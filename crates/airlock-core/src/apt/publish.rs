@@ -17,7 +17,7 @@ use super::AptError;
 use super::package::BinaryPackage;
 use super::release::{IndexFile, ReleaseInfo, render_component_release, render_release};
 use super::repo::{RepoPackage, RepoState};
-use crate::config::AptRepoConfig;
+use crate::config::{AptPublishConfig, AptRepoConfig, FieldValue, Name, Period};
 use crate::openpgp::SiteKey;
 use crate::report::{Reporter, Unit};
 use crate::site::Site;
@@ -101,6 +101,90 @@ impl SuiteNote {
     }
 }
 
+/// How a suite this site composes (a local repo's or a combined one's) names itself in its
+/// Release: Origin and Label from the config, else the repo's name.
+pub(super) struct SiteRelease<'a> {
+    name: &'a Name,
+    origin: &'a Option<FieldValue>,
+    label: &'a Option<FieldValue>,
+    description: &'a Option<FieldValue>,
+    valid_for: Option<Period>,
+}
+
+impl<'a> From<&'a AptRepoConfig> for SiteRelease<'a> {
+    fn from(c: &'a AptRepoConfig) -> SiteRelease<'a> {
+        SiteRelease::new(&c.name, &c.origin, &c.label, &c.description, c.valid_for)
+    }
+}
+
+impl<'a> From<&'a AptPublishConfig> for SiteRelease<'a> {
+    fn from(c: &'a AptPublishConfig) -> SiteRelease<'a> {
+        SiteRelease::new(&c.name, &c.origin, &c.label, &c.description, c.valid_for)
+    }
+}
+
+impl<'a> SiteRelease<'a> {
+    fn new(
+        name: &'a Name,
+        origin: &'a Option<FieldValue>,
+        label: &'a Option<FieldValue>,
+        description: &'a Option<FieldValue>,
+        valid_for: Option<Period>,
+    ) -> SiteRelease<'a> {
+        SiteRelease {
+            name,
+            origin,
+            label,
+            description,
+            valid_for,
+        }
+    }
+
+    /// What the Release takes from the config and the key, one line each, for the digests
+    /// that tell whether a suite must be written again.
+    pub(super) fn input(&self, key: &SiteKey) -> String {
+        format!(
+            "{:?}\n{:?}\n{:?}\n{:?}\n{}\n",
+            self.origin.as_ref().map(|o| o.as_str()),
+            self.label.as_ref().map(|l| l.as_str()),
+            self.description.as_ref().map(|d| d.as_str()),
+            self.valid_for.map(|p| p.0.as_secs()),
+            key.fingerprint(),
+        )
+    }
+
+    /// The Release of `suite` (its Suite and Codename both the folder's name), dated `now`,
+    /// valid for the configured period, and signed by `key`.
+    pub(super) fn info(
+        &self,
+        suite: &str,
+        architectures: Vec<String>,
+        components: Vec<String>,
+        key: &SiteKey,
+        now: jiff::Timestamp,
+    ) -> ReleaseInfo {
+        let or_name = |field: &Option<FieldValue>| {
+            field
+                .as_ref()
+                .map_or(self.name.to_string(), |v| v.to_string())
+        };
+        ReleaseInfo {
+            suite_dir: suite.to_string(),
+            origin: or_name(self.origin),
+            label: or_name(self.label),
+            suite: suite.to_string(),
+            codename: suite.to_string(),
+            version: None,
+            description: self.description.as_ref().map(|d| d.to_string()),
+            date: now,
+            valid_until: self.valid_for.map(|p| now + p.0),
+            architectures,
+            components,
+            signed_by: key.fingerprint(),
+        }
+    }
+}
+
 fn publish_repo(
     site: &Site,
     config: &AptRepoConfig,
@@ -151,27 +235,14 @@ fn publish_repo(
                 (SuiteStatus::Unchanged, note.valid_until)
             }
             None => {
-                let valid_until = config.valid_for.map(|p| now + p.0);
-                let info = ReleaseInfo {
-                    suite_dir: suite.to_string(),
-                    origin: config
-                        .origin
-                        .as_ref()
-                        .map_or(config.name.to_string(), |o| o.to_string()),
-                    label: config
-                        .label
-                        .as_ref()
-                        .map_or(config.name.to_string(), |l| l.to_string()),
-                    suite: suite.to_string(),
-                    codename: suite.to_string(),
-                    version: None,
-                    description: config.description.as_ref().map(|d| d.to_string()),
-                    date: now,
-                    valid_until,
-                    architectures: config.architectures.iter().map(|a| a.to_string()).collect(),
-                    components: config.components.iter().map(|c| c.to_string()).collect(),
-                    signed_by: key.fingerprint(),
-                };
+                let info = SiteRelease::from(config).info(
+                    suite,
+                    config.architectures.iter().map(|a| a.to_string()).collect(),
+                    config.components.iter().map(|c| c.to_string()).collect(),
+                    key,
+                    now,
+                );
+                let valid_until = info.valid_until;
                 let texts: Vec<IndexText> = indices
                     .iter()
                     .map(|i| IndexText {
@@ -298,14 +369,8 @@ fn input_digest(
     key: &SiteKey,
     indices: &[Index<'_>],
 ) -> Sha256 {
-    let mut text = format!(
-        "{FORMAT}\n{suite}\n{:?}\n{:?}\n{:?}\n{:?}\n{}\n",
-        config.origin.as_ref().map(|o| o.as_str()),
-        config.label.as_ref().map(|l| l.as_str()),
-        config.description.as_ref().map(|d| d.as_str()),
-        config.valid_for.map(|p| p.0.as_secs()),
-        key.fingerprint(),
-    );
+    let release = SiteRelease::from(config).input(key);
+    let mut text = format!("{FORMAT}\n{suite}\n{release}");
     for index in indices {
         text.push_str(&format!("index {} {}\n", index.component, index.arch));
         for p in &index.packages {
@@ -457,12 +522,11 @@ pub(crate) fn add_signed_release(
     Ok(())
 }
 
-/// xz preset 0, in independent blocks compressed on every core: on 1.2 MB of Debian's
-/// Packages, preset 0 takes 0.11 s of one core against 0.56 s for preset 6, for a file 26 %
-/// larger (about gzip's size). apt fetches .xz first, so it must exist; indices cross the
-/// site's LAN once per change, while a publish runs on every change. For the same reason
-/// .gz, which only clients without xz read, is written at gzip's fastest level (11 ms
-/// against 30 ms on 1.1 MB of Packages, 10 % larger).
+/// xz preset 0, in independent blocks compressed on every core: several times faster than
+/// preset 6, for a somewhat larger file (about gzip's size; the figures are in the README).
+/// apt fetches .xz first, so it must exist; indices cross the site's LAN once per change,
+/// while a publish runs on every change. For the same reason .gz, which only clients without
+/// xz read, is written at gzip's fastest level.
 const XZ_BLOCK: u64 = 256 * 1024;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]

@@ -6,19 +6,19 @@ use std::path::{Path, PathBuf};
 
 use super::BundleError;
 use super::manifest::{
-    self, Area, BaseBundle, BlobEntry, BlobRef, BundleManifest, Content, Exporter, Kind, Signing,
-    Volume,
+    self, Area, BaseBundle, BlobEntry, BlobRef, BundleManifest, Content, Exporter, Kind,
+    SignedManifest, Signing, Volume,
 };
 use super::reader::{BlobReader, Job};
 use super::volume::{VolumeWriter, entry_size, tar_budget};
 use crate::apt::repo::RepoState;
 use crate::config::{ImagesMode, MirrorMode};
-use crate::openpgp::Keyring;
+use crate::openpgp::{Keyring, SiteKey};
 use crate::report::{Reporter, Unit};
 use crate::simplestreams::custom::CustomImages;
 use crate::site::Site;
 use crate::snap::catalog::Catalog;
-use crate::storage::{Sha256, StorageError, TreeSet, write_atomic};
+use crate::storage::{ContentStore, Sha256, StorageError, TreeSet, write_atomic};
 
 pub struct ExportOptions {
     pub to: PathBuf,
@@ -55,71 +55,24 @@ enum Source {
     Memory(Vec<u8>),
 }
 
+/// Exports what the site publishes: base → gather → plan → volumes → signed manifest. Reads
+/// the site only; the manifest is written last, so a folder without one is an unfinished
+/// export (which the next export into it replaces).
 pub fn export(
     site: &Site,
     options: &ExportOptions,
     reporter: &dyn Reporter,
 ) -> Result<ExportReport, BundleError> {
     let key = site.signing_key()?;
-    let base = match &options.since {
-        Some(path) => {
-            let own = Keyring::new(vec![key.public_key().clone()]);
-            let base = manifest::read(path, Some(&own))?;
-            if let Some(Err(bad)) = &base.signer {
-                return Err(BundleError::Manifest {
-                    path: manifest::manifest_path(path),
-                    reason: format!("--since takes a bundle this site exported: {}", bad.reason),
-                });
-            }
-            Some(base)
-        }
-        None => None,
-    };
-    let in_base: HashSet<Sha256> = base
-        .iter()
-        .flat_map(|b| b.manifest.blobs.iter().map(|e| e.sha256))
-        .collect();
-
+    let base = read_base(&key, options.since.as_deref())?;
     let (gathered, unpublished) = gather(site, &options.what)?;
     if gathered.is_empty() {
         return Err(BundleError::Export(
             "nothing to export: no repo, mirror, image stream or snap is published yet".into(),
         ));
     }
-
-    // Every blob once, with where it comes from; each content counts the blobs it brings first.
-    let mut blobs: BTreeMap<Sha256, (u64, Source)> = BTreeMap::new();
-    let mut contents = Vec::new();
-    for g in gathered {
-        let mut content = g.content;
-        let extra = g.extra.into_iter().map(|b| {
-            let digest = Sha256::of(&b);
-            (digest, b.len() as u64, Source::Memory(b))
-        });
-        let stored = g.stored.into_iter().map(|(d, s)| (d, s, Source::Store));
-        for (digest, size, source) in extra.chain(stored) {
-            if blobs.contains_key(&digest) {
-                continue;
-            }
-            if !in_base.contains(&digest) {
-                content.new_files += 1;
-                content.new_bytes += size;
-            }
-            blobs.insert(digest, (size, source));
-        }
-        contents.push(content);
-    }
-
-    let carried = || blobs.iter().filter(|(d, _)| !in_base.contains(*d));
-    let budget = tar_budget(options.split.unwrap_or(u64::MAX), options.zstd);
-    if let Some((digest, (size, _))) = carried().max_by_key(|(_, (size, _))| *size)
-        && entry_size(*size) > budget
-    {
-        return Err(BundleError::Export(format!(
-            "blob {digest} ({size} bytes) does not fit in a volume of {} bytes: give --split a larger size",
-            options.split.unwrap_or(u64::MAX)
-        )));
-    }
+    let mut plan = Plan::new(gathered, base.as_ref());
+    plan.check_fits(options)?;
 
     prepare_dir(&options.to)?;
     let created = jiff::Timestamp::from_second(options.now.as_second()).expect("a valid time");
@@ -128,71 +81,7 @@ pub fn export(
         created.strftime("%Y%m%dT%H%M%SZ"),
         rand::random::<u32>()
     );
-    let store = site.store();
-    let total: u64 = carried().map(|(_, (size, _))| size).sum();
-    let task = reporter.start(&format!("export {id}"), Some(total), Unit::Bytes);
-    let mut volumes: Vec<Volume> = Vec::new();
-    let mut entries = Vec::with_capacity(blobs.len());
-    let mut writer: Option<(String, VolumeWriter)> = None;
-    // Read ahead on a thread of their own, in the order they are written; the bytes made
-    // in memory move there.
-    let jobs = blobs
-        .iter_mut()
-        .filter(|(digest, _)| !in_base.contains(*digest))
-        .map(|(digest, (size, source))| {
-            let job = match source {
-                Source::Store => Job::Store(*digest),
-                Source::Memory(bytes) => Job::Memory(std::mem::take(bytes)),
-            };
-            (job, *size)
-        })
-        .collect();
-    let mut reader = BlobReader::start(store.clone(), jobs);
-    for (digest, (size, source)) in &blobs {
-        if in_base.contains(digest) {
-            entries.push(BlobEntry {
-                sha256: *digest,
-                size: *size,
-                volume: None,
-            });
-            continue;
-        }
-        if writer
-            .as_ref()
-            .is_some_and(|(_, w)| w.tar_bytes + entry_size(*size) > budget)
-        {
-            let (name, full) = writer.take().expect("checked");
-            volumes.push(finish(name, full)?);
-        }
-        if writer.is_none() {
-            let name = format!(
-                "volume-{:03}.tar{}",
-                volumes.len() + 1,
-                if options.zstd { ".zst" } else { "" }
-            );
-            let path = options.to.join(&name);
-            let opened = VolumeWriter::create(&path, options.zstd, created.as_second() as u64)?;
-            writer = Some((name, opened));
-        }
-        let (name, out) = writer.as_mut().expect("opened above");
-        let origin = match source {
-            Source::Memory(_) => PathBuf::from(digest.to_hex()),
-            Source::Store => store.blob_path(digest),
-        };
-        out.append(digest, *size, &mut reader, &origin, |n| {
-            reporter.advance(task, n)
-        })?;
-        entries.push(BlobEntry {
-            sha256: *digest,
-            size: *size,
-            volume: Some(name.clone()),
-        });
-    }
-    if let Some((name, last)) = writer {
-        volumes.push(finish(name, last)?);
-    }
-    reporter.finish(task);
-
+    let (volumes, blobs) = plan.write_volumes(&site.store(), options, created, &id, reporter)?;
     let manifest = BundleManifest {
         format: manifest::FORMAT,
         id,
@@ -205,25 +94,218 @@ pub fn export(
             id: b.manifest.id.clone(),
             sha256: b.sha256,
         }),
-        contents,
+        contents: plan.contents,
         volumes,
-        blobs: entries,
+        blobs,
     };
-    let mut bytes = serde_json::to_vec_pretty(&manifest).expect("the manifest serialises");
-    bytes.push(b'\n');
-    let signature = key.sign_detached(&bytes)?;
-    // The manifest last: a folder without one is an unfinished export.
-    write_atomic(
-        &options.to.join(manifest::SIGNATURE),
-        signature.as_bytes(),
-        0o644,
-    )?;
-    write_atomic(&options.to.join(manifest::MANIFEST), &bytes, 0o644)?;
+    write_signed(&options.to, &manifest, &key)?;
     Ok(ExportReport {
         manifest,
         dir: options.to.clone(),
         unpublished,
     })
+}
+
+/// The bundle `--since` names, which must be one this site exported (signed by its key).
+fn read_base(key: &SiteKey, since: Option<&Path>) -> Result<Option<SignedManifest>, BundleError> {
+    let Some(path) = since else {
+        return Ok(None);
+    };
+    let own = Keyring::new(vec![key.public_key().clone()]);
+    let base = manifest::read(path, Some(&own))?;
+    if let Some(Err(bad)) = &base.signer {
+        return Err(BundleError::Manifest {
+            path: manifest::manifest_path(path),
+            reason: format!("--since takes a bundle this site exported: {}", bad.reason),
+        });
+    }
+    Ok(Some(base))
+}
+
+/// What the bundle will hold: every blob once, with where it comes from, and the contents,
+/// each counting the blobs it brings first that the base lacks.
+struct Plan {
+    blobs: BTreeMap<Sha256, (u64, Source)>,
+    /// Blobs of the base bundle: listed, not carried.
+    in_base: HashSet<Sha256>,
+    contents: Vec<Content>,
+}
+
+impl Plan {
+    fn new(gathered: Vec<Gathered>, base: Option<&SignedManifest>) -> Plan {
+        let in_base: HashSet<Sha256> = base
+            .iter()
+            .flat_map(|b| b.manifest.blobs.iter().map(|e| e.sha256))
+            .collect();
+        let mut blobs: BTreeMap<Sha256, (u64, Source)> = BTreeMap::new();
+        let mut contents = Vec::new();
+        for g in gathered {
+            let mut content = g.content;
+            let extra = g.extra.into_iter().map(|b| {
+                let digest = Sha256::of(&b);
+                (digest, b.len() as u64, Source::Memory(b))
+            });
+            let stored = g.stored.into_iter().map(|(d, s)| (d, s, Source::Store));
+            for (digest, size, source) in extra.chain(stored) {
+                if blobs.contains_key(&digest) {
+                    continue;
+                }
+                if !in_base.contains(&digest) {
+                    content.new_files += 1;
+                    content.new_bytes += size;
+                }
+                blobs.insert(digest, (size, source));
+            }
+            contents.push(content);
+        }
+        Plan {
+            blobs,
+            in_base,
+            contents,
+        }
+    }
+
+    /// The blobs the volumes carry: those the base lacks.
+    fn carried(&self) -> impl Iterator<Item = (&Sha256, &(u64, Source))> {
+        self.blobs
+            .iter()
+            .filter(|(d, _)| !self.in_base.contains(*d))
+    }
+
+    /// Refuses, before anything is written, a blob larger than a volume may be.
+    fn check_fits(&self, options: &ExportOptions) -> Result<(), BundleError> {
+        let budget = tar_budget(options.split.unwrap_or(u64::MAX), options.zstd);
+        if let Some((digest, (size, _))) = self.carried().max_by_key(|(_, (size, _))| *size)
+            && entry_size(*size) > budget
+        {
+            return Err(BundleError::Export(format!(
+                "blob {digest} ({size} bytes) does not fit in a volume of {} bytes: give --split a larger size",
+                options.split.unwrap_or(u64::MAX)
+            )));
+        }
+        Ok(())
+    }
+
+    /// Writes the carried blobs into volumes in digest order, each checked against its
+    /// name as it is read; returns the volumes and every blob's entry (those of the base
+    /// without a volume). The bytes made in memory move to the reading thread.
+    fn write_volumes(
+        &mut self,
+        store: &ContentStore,
+        options: &ExportOptions,
+        created: jiff::Timestamp,
+        id: &str,
+        reporter: &dyn Reporter,
+    ) -> Result<(Vec<Volume>, Vec<BlobEntry>), BundleError> {
+        let total: u64 = self.carried().map(|(_, (size, _))| size).sum();
+        let task = reporter.start(&format!("export {id}"), Some(total), Unit::Bytes);
+        // Read ahead on a thread of their own, in the order they are written.
+        let in_base = &self.in_base;
+        let jobs = self
+            .blobs
+            .iter_mut()
+            .filter(|(digest, _)| !in_base.contains(*digest))
+            .map(|(digest, (size, source))| {
+                let job = match source {
+                    Source::Store => Job::Store(*digest),
+                    Source::Memory(bytes) => Job::Memory(std::mem::take(bytes)),
+                };
+                (job, *size)
+            })
+            .collect();
+        let mut reader = BlobReader::start(store.clone(), jobs);
+        let mut volumes = Volumes {
+            dir: &options.to,
+            zstd: options.zstd,
+            mtime: created.as_second() as u64,
+            budget: tar_budget(options.split.unwrap_or(u64::MAX), options.zstd),
+            done: Vec::new(),
+            open: None,
+        };
+        let mut entries = Vec::with_capacity(self.blobs.len());
+        for (digest, (size, source)) in &self.blobs {
+            if in_base.contains(digest) {
+                entries.push(BlobEntry {
+                    sha256: *digest,
+                    size: *size,
+                    volume: None,
+                });
+                continue;
+            }
+            let (name, out) = volumes.for_blob(*size)?;
+            let origin = match source {
+                Source::Memory(_) => PathBuf::from(digest.to_hex()),
+                Source::Store => store.blob_path(digest),
+            };
+            out.append(digest, *size, &mut reader, &origin, |n| {
+                reporter.advance(task, n)
+            })?;
+            entries.push(BlobEntry {
+                sha256: *digest,
+                size: *size,
+                volume: Some(name.to_string()),
+            });
+        }
+        let volumes = volumes.finish()?;
+        reporter.finish(task);
+        Ok((volumes, entries))
+    }
+}
+
+/// The volumes of an export: blobs go into the open one until the next would not fit.
+struct Volumes<'a> {
+    dir: &'a Path,
+    zstd: bool,
+    /// The time every tar entry carries.
+    mtime: u64,
+    /// Tar bytes per volume.
+    budget: u64,
+    done: Vec<Volume>,
+    open: Option<(String, VolumeWriter)>,
+}
+
+impl Volumes<'_> {
+    /// The volume a blob of `size` bytes goes in: the open one while it fits, else a new one
+    /// (the full one finished first).
+    fn for_blob(&mut self, size: u64) -> Result<(&str, &mut VolumeWriter), BundleError> {
+        if self
+            .open
+            .as_ref()
+            .is_some_and(|(_, w)| w.tar_bytes + entry_size(size) > self.budget)
+        {
+            let (name, full) = self.open.take().expect("checked");
+            self.done.push(finish(name, full)?);
+        }
+        if self.open.is_none() {
+            let name = format!(
+                "volume-{:03}.tar{}",
+                self.done.len() + 1,
+                if self.zstd { ".zst" } else { "" }
+            );
+            let opened = VolumeWriter::create(&self.dir.join(&name), self.zstd, self.mtime)?;
+            self.open = Some((name, opened));
+        }
+        let (name, writer) = self.open.as_mut().expect("opened above");
+        Ok((name.as_str(), writer))
+    }
+
+    fn finish(mut self) -> Result<Vec<Volume>, BundleError> {
+        if let Some((name, last)) = self.open.take() {
+            self.done.push(finish(name, last)?);
+        }
+        Ok(self.done)
+    }
+}
+
+/// Signs the manifest and writes both, the manifest last: a folder without one is an
+/// unfinished export.
+fn write_signed(dir: &Path, manifest: &BundleManifest, key: &SiteKey) -> Result<(), BundleError> {
+    let mut bytes = serde_json::to_vec_pretty(manifest).expect("the manifest serialises");
+    bytes.push(b'\n');
+    let signature = key.sign_detached(&bytes)?;
+    write_atomic(&dir.join(manifest::SIGNATURE), signature.as_bytes(), 0o644)?;
+    write_atomic(&dir.join(manifest::MANIFEST), &bytes, 0o644)?;
+    Ok(())
 }
 
 fn finish(name: String, writer: VolumeWriter) -> Result<Volume, BundleError> {

@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use serde::{Deserialize, Serialize};
 
 use super::BundleError;
-use super::manifest::{self, Area, BundleManifest, Content, Kind, Signing, Volume};
+use super::manifest::{self, Area, BundleManifest, Content, Kind, SignedManifest, Signing, Volume};
 use super::resign;
 use super::volume;
 use crate::apt::repo::RepoState;
@@ -48,223 +48,42 @@ pub struct ImportReport {
     pub present_blobs: u64,
 }
 
+/// Imports a bundle: authenticate → admit → receive → check → store → switch. Until the
+/// switch nothing is visible to clients; until the store, nothing is in the store (verified
+/// blobs wait in `store/import/`, and a re-run takes them up).
 pub fn import(
     site: &Site,
     options: &ImportOptions,
     reporter: &dyn Reporter,
 ) -> Result<ImportReport, BundleError> {
     let _lock = site.lock(reporter)?;
-    let mut keyrings = site.config.import.trusted_keys.clone();
-    keyrings.extend(options.keyrings.iter().cloned());
-    if keyrings.is_empty() {
-        return Err(BundleError::NoTrustedKeys);
-    }
-    let keyring = Keyring::load(&keyrings)?;
-    let signed = manifest::read(&options.dir, Some(&keyring))?;
+    let (signed, signer) = authenticate(site, options)?;
     let bundle = &signed.manifest;
-    let signer = match signed.signer {
-        Some(Ok(signer)) => signer,
-        Some(Err(bad)) => {
-            let path = manifest::manifest_path(&options.dir);
-            let reason = bad.reason;
-            if bad.by_known_key {
-                return Err(BundleError::Altered { path, reason });
-            }
-            return Err(BundleError::Untrusted {
-                path,
-                claimed: bundle.exporter.fingerprint.clone(),
-                reason,
-            });
-        }
-        None => unreachable!("read with a keyring checks the signature"),
-    };
-    // The history is the signer's: a manifest may not speak for another site.
-    if signer != bundle.exporter.fingerprint {
-        return Err(BundleError::Untrusted {
-            path: manifest::manifest_path(&options.dir),
-            claimed: bundle.exporter.fingerprint.clone(),
-            reason: format!("it is signed by {signer}, not by the exporter it names"),
-        });
-    }
     let mut log = ImportLog::load(site)?;
     log.admit(bundle)?;
 
-    let store = site.store();
-    let listed: HashSet<Sha256> = bundle.blobs.iter().map(|b| b.sha256).collect();
-    let mut staged = Staged::open(&store, &listed)?;
-    let mut needed: HashMap<Sha256, (u64, Option<&str>)> = HashMap::new();
-    let mut present_blobs = 0;
-    for blob in &bundle.blobs {
-        let digest = blob.sha256;
-        if store.contains(&digest) || staged.has(&digest) {
-            present_blobs += 1;
-        } else {
-            needed.insert(digest, (blob.size, blob.volume.as_deref()));
-        }
-    }
-    let mut wanted_from: HashMap<&str, u64> = HashMap::new();
-    for volume in needed.values().filter_map(|(_, v)| *v) {
-        *wanted_from.entry(volume).or_default() += 1;
-    }
-    let (mut new_blobs, mut new_bytes) = (0, 0);
-    let mut missing = Vec::new();
-    for volume in &bundle.volumes {
-        let Some(&wanted) = wanted_from.get(volume.name.as_str()) else {
-            continue;
-        };
-        let path = options.dir.join(&volume.name);
-        if !path.is_file() {
-            missing.push((volume.name.clone(), wanted));
-            continue;
-        }
-        let (blobs, bytes) =
-            read_volume(&path, volume, bundle, &mut needed, &mut staged, reporter)?;
-        new_blobs += blobs;
-        new_bytes += bytes;
-        staged.flush()?;
-    }
-    if !missing.is_empty() {
-        return Err(BundleError::MissingVolumes {
-            dir: options.dir.clone(),
-            volumes: missing,
-        });
-    }
-    if let Some(digest) = needed.keys().next() {
-        return Err(BundleError::Incomplete {
-            id: bundle.id.clone(),
-            count: needed.len(),
-            first: digest.to_hex(),
-            content: "its base bundle".into(),
-        });
-    }
-
-    // Every content whole before anything is stored or switched.
-    let here = |d: &Sha256| store.contains(d) || staged.has(d);
-    let mut ready = Vec::new();
-    // What the switched trees will name: staged ones among them enter the store below.
-    let mut referenced: HashSet<Sha256> = HashSet::new();
-    for content in &bundle.contents {
-        let read = |r: &manifest::BlobRef| -> Result<Vec<u8>, BundleError> {
-            let digest = r.sha256;
-            let path = staged
-                .path_of(&digest)
-                .unwrap_or_else(|| store.blob_path(&digest));
-            std::fs::read(&path)
-                .map_err(|e| BundleError::Storage(StorageError::Read { path, source: e }))
-        };
-        let tree = match &content.tree {
-            Some(r) => {
-                let origin = PathBuf::from(format!("{} (tree of {})", r.sha256, content.label()));
-                let text = String::from_utf8(read(r)?).map_err(|_| StorageError::Corrupt {
-                    path: origin.clone(),
-                    reason: "not UTF-8".into(),
-                })?;
-                Some(Manifest::parse(&text, &origin)?)
-            }
-            None if content.area == Area::Snaps => None,
-            None => {
-                return Err(tree_missing(content));
-            }
-        };
-        let state = content.state.as_ref().map(read).transpose()?;
-        let mut references: Vec<Sha256> = tree
-            .iter()
-            .flat_map(|t| t.entries.values().map(|e| e.sha256))
-            .collect();
-        if content.area == Area::Snaps {
-            let Some(bytes) = &state else {
-                return Err(tree_missing(content));
-            };
-            let catalog: Catalog =
-                serde_json::from_slice(bytes).map_err(|e| BundleError::Tree {
-                    content: content.label(),
-                    path: "catalog.json".into(),
-                    reason: e.to_string(),
-                })?;
-            for hex in catalog.blobs() {
-                references.push(Sha256::parse_lowercase(hex).map_err(|reason| {
-                    BundleError::Tree {
-                        content: content.label(),
-                        path: "catalog.json".into(),
-                        reason,
-                    }
-                })?);
-            }
-        }
-        references.extend(content.tree.iter().chain(&content.state).map(|r| r.sha256));
-        let absent: Vec<&Sha256> = references.iter().filter(|d| !here(d)).collect();
-        if let Some(first) = absent.first() {
-            return Err(BundleError::Incomplete {
-                id: bundle.id.clone(),
-                count: absent.len(),
-                first: first.to_hex(),
-                content: content.label(),
-            });
-        }
-        if let (Area::Apt, Some(tree)) = (content.area, &tree) {
-            pool_unchanged(site, content, tree)?;
-        }
-        referenced.extend(references);
-        ready.push((content, tree, state));
-    }
-
-    // Stored at once (one flush), then each content switched.
-    let staging = store.staging();
-    let now = std::time::SystemTime::now();
-    for digest in &referenced {
-        if let Some(path) = staged.path_of(digest) {
-            // Dated now, not when it was staged (maybe days ago): the server's Last-Modified
-            // must not go back when a tree switches to it.
-            let dated = File::open(&path).and_then(|f| f.set_modified(now));
-            dated.map_err(|source| StorageError::Write {
-                path: path.clone(),
-                source,
-            })?;
-            staging.adopt(path, *digest);
-        }
-    }
-    let added = staging.commit()?;
+    let mut import = Import::open(site, bundle, &options.dir)?;
+    let received = import.receive(reporter)?;
+    let ready = import.check_contents()?;
+    let added = import.store(&ready)?;
     // A content new here makes this import a first one for the room estimate: it says nothing
     // about the next bundle.
-    let first = ready
-        .iter()
-        .any(|(content, _, _)| match trees_of(site, content) {
-            Some(trees) => !trees.is_published(),
-            None => !Catalog::path(site.data_dir()).exists(),
-        });
-    let key = if ready
-        .iter()
-        .any(|(c, _, _)| c.signing == Signing::Site && c.area != Area::Snaps)
-    {
-        Some(site.signing_key()?)
-    } else {
-        None
-    };
+    let first = ready.iter().any(|r| match trees_of(site, r.content) {
+        Some(trees) => !trees.is_published(),
+        None => !Catalog::path(site.data_dir()).exists(),
+    });
     let mut report = ImportReport {
         id: bundle.id.clone(),
         signer,
         base: bundle.base.as_ref().map(|b| b.id.clone()),
         contents: Vec::new(),
         unconfigured: Vec::new(),
-        new_blobs,
-        new_bytes,
-        present_blobs,
+        new_blobs: received.new_blobs,
+        new_bytes: received.new_bytes,
+        present_blobs: received.present_blobs,
     };
-    for (content, tree, state) in ready {
-        let files = switch(
-            site,
-            content,
-            tree,
-            state,
-            key.as_ref(),
-            &bundle.id,
-            options.now,
-        )?;
-        if configured(site, content).is_none() {
-            report.unconfigured.push(content.label());
-        }
-        report.contents.push((content.label(), files));
-    }
+    import.switch_all(ready, options.now, &mut report)?;
+
     log.record(bundle, &signed.sha256, options.now);
     log.save(site)?;
     let run = Run {
@@ -275,6 +94,282 @@ pub fn import(
     };
     History::record_or_warn(site.data_dir(), run, reporter);
     Ok(report)
+}
+
+/// The manifest, its signature checked with `[import] trusted_keys` and the keyrings given,
+/// and signed by the exporter it names. Returns it with the signer's fingerprint.
+fn authenticate(
+    site: &Site,
+    options: &ImportOptions,
+) -> Result<(SignedManifest, String), BundleError> {
+    let mut keyrings = site.config.import.trusted_keys.clone();
+    keyrings.extend(options.keyrings.iter().cloned());
+    if keyrings.is_empty() {
+        return Err(BundleError::NoTrustedKeys);
+    }
+    let keyring = Keyring::load(&keyrings)?;
+    let signed = manifest::read(&options.dir, Some(&keyring))?;
+    let claimed = &signed.manifest.exporter.fingerprint;
+    let signer = match &signed.signer {
+        Some(Ok(signer)) => signer.clone(),
+        Some(Err(bad)) => {
+            let path = manifest::manifest_path(&options.dir);
+            let reason = bad.reason.clone();
+            if bad.by_known_key {
+                return Err(BundleError::Altered { path, reason });
+            }
+            return Err(BundleError::Untrusted {
+                path,
+                claimed: claimed.clone(),
+                reason,
+            });
+        }
+        None => unreachable!("read with a keyring checks the signature"),
+    };
+    // The history is the signer's: a manifest may not speak for another site.
+    if signer != *claimed {
+        return Err(BundleError::Untrusted {
+            path: manifest::manifest_path(&options.dir),
+            claimed: claimed.clone(),
+            reason: format!("it is signed by {signer}, not by the exporter it names"),
+        });
+    }
+    Ok((signed, signer))
+}
+
+/// An admitted bundle on its way in: where its volumes are, and the blobs staged so far.
+struct Import<'a> {
+    site: &'a Site,
+    bundle: &'a BundleManifest,
+    dir: &'a Path,
+    store: ContentStore,
+    staged: Staged,
+}
+
+/// What [`Import::receive`] found and staged.
+struct Received {
+    new_blobs: u64,
+    new_bytes: u64,
+    /// Blobs the store or an earlier, interrupted import already had.
+    present_blobs: u64,
+}
+
+/// One content of the bundle, whole and checked, waiting for its switch.
+struct Ready<'a> {
+    content: &'a Content,
+    tree: Option<Manifest>,
+    state: Option<Vec<u8>>,
+    /// Every blob the content names: its tree's files, the snaps' blobs, the tree and state.
+    references: Vec<Sha256>,
+}
+
+impl<'a> Import<'a> {
+    fn open(
+        site: &'a Site,
+        bundle: &'a BundleManifest,
+        dir: &'a Path,
+    ) -> Result<Import<'a>, BundleError> {
+        let store = site.store();
+        let listed: HashSet<Sha256> = bundle.blobs.iter().map(|b| b.sha256).collect();
+        let staged = Staged::open(&store, &listed)?;
+        Ok(Import {
+            site,
+            bundle,
+            dir,
+            store,
+            staged,
+        })
+    }
+
+    fn here(&self, digest: &Sha256) -> bool {
+        self.store.contains(digest) || self.staged.has(digest)
+    }
+
+    /// Reads the volumes that hold blobs neither the store nor the staging has, and stages
+    /// each blob once its digest matches, flushing after each volume. Afterwards every blob
+    /// the manifest lists is here, or the import stops naming the volumes still wanted.
+    fn receive(&mut self, reporter: &dyn Reporter) -> Result<Received, BundleError> {
+        let bundle = self.bundle;
+        let mut needed: HashMap<Sha256, (u64, Option<&str>)> = HashMap::new();
+        let mut present_blobs = 0;
+        for blob in &bundle.blobs {
+            let digest = blob.sha256;
+            if self.here(&digest) {
+                present_blobs += 1;
+            } else {
+                needed.insert(digest, (blob.size, blob.volume.as_deref()));
+            }
+        }
+        let mut wanted_from: HashMap<&str, u64> = HashMap::new();
+        for volume in needed.values().filter_map(|(_, v)| *v) {
+            *wanted_from.entry(volume).or_default() += 1;
+        }
+        let (mut new_blobs, mut new_bytes) = (0, 0);
+        let mut missing = Vec::new();
+        for volume in &bundle.volumes {
+            let Some(&wanted) = wanted_from.get(volume.name.as_str()) else {
+                continue;
+            };
+            let path = self.dir.join(&volume.name);
+            if !path.is_file() {
+                missing.push((volume.name.clone(), wanted));
+                continue;
+            }
+            let (blobs, bytes) = self.read_volume(&path, volume, &mut needed, reporter)?;
+            new_blobs += blobs;
+            new_bytes += bytes;
+            self.staged.flush()?;
+        }
+        if !missing.is_empty() {
+            return Err(BundleError::MissingVolumes {
+                dir: self.dir.to_path_buf(),
+                volumes: missing,
+            });
+        }
+        if let Some(digest) = needed.keys().next() {
+            return Err(BundleError::Incomplete {
+                id: bundle.id.clone(),
+                count: needed.len(),
+                first: digest.to_hex(),
+                content: "its base bundle".into(),
+            });
+        }
+        Ok(Received {
+            new_blobs,
+            new_bytes,
+            present_blobs,
+        })
+    }
+
+    /// Every content whole before anything is stored or switched: its tree and state read,
+    /// every blob they name here, and no apt pool file that would change under its name.
+    fn check_contents(&self) -> Result<Vec<Ready<'a>>, BundleError> {
+        let mut ready = Vec::new();
+        for content in &self.bundle.contents {
+            let tree = match &content.tree {
+                Some(r) => {
+                    let origin =
+                        PathBuf::from(format!("{} (tree of {})", r.sha256, content.label()));
+                    let text =
+                        String::from_utf8(self.read(r)?).map_err(|_| StorageError::Corrupt {
+                            path: origin.clone(),
+                            reason: "not UTF-8".into(),
+                        })?;
+                    Some(Manifest::parse(&text, &origin)?)
+                }
+                None if content.area == Area::Snaps => None,
+                None => {
+                    return Err(tree_missing(content));
+                }
+            };
+            let state = content.state.as_ref().map(|r| self.read(r)).transpose()?;
+            let mut references: Vec<Sha256> = tree
+                .iter()
+                .flat_map(|t| t.entries.values().map(|e| e.sha256))
+                .collect();
+            if content.area == Area::Snaps {
+                let Some(bytes) = &state else {
+                    return Err(tree_missing(content));
+                };
+                references.extend(catalog_blobs(content, bytes)?);
+            }
+            references.extend(content.tree.iter().chain(&content.state).map(|r| r.sha256));
+            let absent: Vec<&Sha256> = references.iter().filter(|d| !self.here(d)).collect();
+            if let Some(first) = absent.first() {
+                return Err(BundleError::Incomplete {
+                    id: self.bundle.id.clone(),
+                    count: absent.len(),
+                    first: first.to_hex(),
+                    content: content.label(),
+                });
+            }
+            if let (Area::Apt, Some(tree)) = (content.area, &tree) {
+                pool_unchanged(self.site, content, tree)?;
+            }
+            ready.push(Ready {
+                content,
+                tree,
+                state,
+                references,
+            });
+        }
+        Ok(ready)
+    }
+
+    /// The bytes of a tree or state blob, staged or stored.
+    fn read(&self, blob: &manifest::BlobRef) -> Result<Vec<u8>, BundleError> {
+        let digest = blob.sha256;
+        let path = self
+            .staged
+            .path_of(&digest)
+            .unwrap_or_else(|| self.store.blob_path(&digest));
+        std::fs::read(&path)
+            .map_err(|e| BundleError::Storage(StorageError::Read { path, source: e }))
+    }
+
+    /// Moves the staged blobs the contents name into the store, at once (one flush). Clients
+    /// see nothing new yet: no tree names them. Returns the bytes the store gained.
+    fn store(&self, ready: &[Ready<'_>]) -> Result<u64, BundleError> {
+        let referenced: HashSet<&Sha256> = ready.iter().flat_map(|r| &r.references).collect();
+        let staging = self.store.staging();
+        let now = std::time::SystemTime::now();
+        for digest in referenced {
+            if let Some(path) = self.staged.path_of(digest) {
+                // Dated now, not when it was staged (maybe days ago): the server's
+                // Last-Modified must not go back when a tree switches to it.
+                let dated = File::open(&path).and_then(|f| f.set_modified(now));
+                dated.map_err(|source| StorageError::Write {
+                    path: path.clone(),
+                    source,
+                })?;
+                staging.adopt(path, *digest);
+            }
+        }
+        Ok(staging.commit()?)
+    }
+
+    /// Switches each content in, one after the other, re-signed with the site key where
+    /// clients check the site's signature: from each switch on, clients see that content.
+    fn switch_all(
+        &self,
+        ready: Vec<Ready<'_>>,
+        now: jiff::Timestamp,
+        report: &mut ImportReport,
+    ) -> Result<(), BundleError> {
+        let site = self.site;
+        let key = if ready
+            .iter()
+            .any(|r| r.content.signing == Signing::Site && r.content.area != Area::Snaps)
+        {
+            Some(site.signing_key()?)
+        } else {
+            None
+        };
+        for content in ready {
+            let label = content.content.label();
+            let unconfigured = configured(site, content.content).is_none();
+            let files = switch(site, content, key.as_ref(), &self.bundle.id, now)?;
+            if unconfigured {
+                report.unconfigured.push(label.clone());
+            }
+            report.contents.push((label, files));
+        }
+        Ok(())
+    }
+}
+
+/// The blobs a snap catalog names (snaps, icons, assertions).
+fn catalog_blobs(content: &Content, bytes: &[u8]) -> Result<Vec<Sha256>, BundleError> {
+    let bad = |reason: String| BundleError::Tree {
+        content: content.label(),
+        path: "catalog.json".into(),
+        reason,
+    };
+    let catalog: Catalog = serde_json::from_slice(bytes).map_err(|e| bad(e.to_string()))?;
+    catalog
+        .blobs()
+        .map(|hex| Sha256::parse_lowercase(hex).map_err(bad))
+        .collect()
 }
 
 /// A pool file never changes content: clients holding this site's indices would get other
@@ -308,97 +403,100 @@ fn tree_missing(content: &Content) -> BundleError {
     }
 }
 
-/// Streams one volume: every entry checked against the manifest before its bytes are read;
-/// blobs already here skipped unread; new ones staged once their digest matches.
-fn read_volume(
-    path: &Path,
-    volume: &Volume,
-    bundle: &BundleManifest,
-    needed: &mut HashMap<Sha256, (u64, Option<&str>)>,
-    staged: &mut Staged,
-    reporter: &dyn Reporter,
-) -> Result<(u64, u64), BundleError> {
-    let mut listed: HashMap<Sha256, u64> = HashMap::new();
-    for blob in bundle
-        .blobs
-        .iter()
-        .filter(|b| b.volume.as_deref() == Some(&volume.name))
-    {
-        listed.insert(blob.sha256, blob.size);
-    }
-    let volume_err = |reason: String| BundleError::Volume {
-        volume: path.to_path_buf(),
-        reason,
-    };
-    let size = std::fs::metadata(path).map(|m| m.len()).ok();
-    let count = Arc::new(AtomicU64::new(0));
-    let reader = volume::open(path, count.clone())?;
-    let task = reporter.start(&format!("import {}", volume.name), size, Unit::Bytes);
-    let mut reported = 0;
-    let mut archive = tar::Archive::new(reader);
-    // Raw: GNU long names and PAX headers come out as entries (and are refused) instead of
-    // being read into memory by the tar reader, whatever size they claim.
-    let entries = archive
-        .entries()
-        .map_err(|e| volume_err(format!("not a tar volume: {e}")))?
-        .raw(true);
-    let mut seen = HashSet::new();
-    let (mut new_blobs, mut new_bytes) = (0, 0);
-    let mut last = String::from("the start");
-    for entry in entries {
-        let mut entry = entry.map_err(|e| {
-            volume_err(format!(
-                "cannot read the entry after {last}: {e} (a truncated or damaged volume)"
-            ))
-        })?;
-        let name_bytes = entry.path_bytes().into_owned();
-        let name = String::from_utf8_lossy(&name_bytes).into_owned();
-        let entry_err = |reason: String| BundleError::Entry {
+impl Import<'_> {
+    /// Streams one volume: every entry checked against the manifest before its bytes are
+    /// read; blobs already here skipped unread; new ones staged once their digest matches.
+    /// Returns the blobs and bytes staged.
+    fn read_volume(
+        &mut self,
+        path: &Path,
+        volume: &Volume,
+        needed: &mut HashMap<Sha256, (u64, Option<&str>)>,
+        reporter: &dyn Reporter,
+    ) -> Result<(u64, u64), BundleError> {
+        let (bundle, staged) = (self.bundle, &mut self.staged);
+        let mut listed: HashMap<Sha256, u64> = HashMap::new();
+        for blob in bundle
+            .blobs
+            .iter()
+            .filter(|b| b.volume.as_deref() == Some(&volume.name))
+        {
+            listed.insert(blob.sha256, blob.size);
+        }
+        let volume_err = |reason: String| BundleError::Volume {
             volume: path.to_path_buf(),
-            entry: name.clone(),
             reason,
         };
-        if let Some(problem) = volume::entry_problem(entry.header().entry_type(), &name_bytes) {
-            return Err(entry_err(problem));
+        let size = std::fs::metadata(path).map(|m| m.len()).ok();
+        let count = Arc::new(AtomicU64::new(0));
+        let reader = volume::open(path, count.clone())?;
+        let task = reporter.start(&format!("import {}", volume.name), size, Unit::Bytes);
+        let mut reported = 0;
+        let mut archive = tar::Archive::new(reader);
+        // Raw: GNU long names and PAX headers come out as entries (and are refused) instead of
+        // being read into memory by the tar reader, whatever size they claim.
+        let entries = archive
+            .entries()
+            .map_err(|e| volume_err(format!("not a tar volume: {e}")))?
+            .raw(true);
+        let mut seen = HashSet::new();
+        let (mut new_blobs, mut new_bytes) = (0, 0);
+        let mut last = String::from("the start");
+        for entry in entries {
+            let mut entry = entry.map_err(|e| {
+                volume_err(format!(
+                    "cannot read the entry after {last}: {e} (a truncated or damaged volume)"
+                ))
+            })?;
+            let name_bytes = entry.path_bytes().into_owned();
+            let name = String::from_utf8_lossy(&name_bytes).into_owned();
+            let entry_err = |reason: String| BundleError::Entry {
+                volume: path.to_path_buf(),
+                entry: name.clone(),
+                reason,
+            };
+            if let Some(problem) = volume::entry_problem(entry.header().entry_type(), &name_bytes) {
+                return Err(entry_err(problem));
+            }
+            let digest = Sha256::parse_lowercase(&name["blobs/".len()..]).map_err(entry_err)?;
+            let Some(&size) = listed.get(&digest) else {
+                return Err(entry_err(format!(
+                    "the manifest does not list this blob in {}",
+                    volume.name
+                )));
+            };
+            if !seen.insert(digest) {
+                return Err(entry_err("appears twice in the volume".into()));
+            }
+            let header_size = entry
+                .header()
+                .size()
+                .map_err(|e| entry_err(e.to_string()))?;
+            if header_size != size || entry.size() != size {
+                return Err(entry_err(format!(
+                    "its tar header says {header_size} bytes, the manifest {size}"
+                )));
+            }
+            if needed.remove(&digest).is_some() {
+                staged.write(&digest, size, &mut entry).map_err(entry_err)?;
+                new_blobs += 1;
+                new_bytes += size;
+            }
+            last = name;
+            let now = count.load(Ordering::Relaxed);
+            reporter.advance(task, now - reported);
+            reported = now;
         }
-        let digest = Sha256::parse_lowercase(&name["blobs/".len()..]).map_err(entry_err)?;
-        let Some(&size) = listed.get(&digest) else {
-            return Err(entry_err(format!(
-                "the manifest does not list this blob in {}",
-                volume.name
+        reporter.finish(task);
+        let absent: Vec<&Sha256> = listed.keys().filter(|d| !seen.contains(*d)).collect();
+        if let Some(first) = absent.first() {
+            return Err(volume_err(format!(
+                "ends without {} blob(s) the manifest lists in it (first: {first}): a truncated volume, or one of another bundle",
+                absent.len()
             )));
-        };
-        if !seen.insert(digest) {
-            return Err(entry_err("appears twice in the volume".into()));
         }
-        let header_size = entry
-            .header()
-            .size()
-            .map_err(|e| entry_err(e.to_string()))?;
-        if header_size != size || entry.size() != size {
-            return Err(entry_err(format!(
-                "its tar header says {header_size} bytes, the manifest {size}"
-            )));
-        }
-        if needed.remove(&digest).is_some() {
-            staged.write(&digest, size, &mut entry).map_err(entry_err)?;
-            new_blobs += 1;
-            new_bytes += size;
-        }
-        last = name;
-        let now = count.load(Ordering::Relaxed);
-        reporter.advance(task, now - reported);
-        reported = now;
+        Ok((new_blobs, new_bytes))
     }
-    reporter.finish(task);
-    let absent: Vec<&Sha256> = listed.keys().filter(|d| !seen.contains(*d)).collect();
-    if let Some(first) = absent.first() {
-        return Err(volume_err(format!(
-            "ends without {} blob(s) the manifest lists in it (first: {first}): a truncated volume, or one of another bundle",
-            absent.len()
-        )));
-    }
-    Ok((new_blobs, new_bytes))
 }
 
 /// Verified blobs waiting in `store/import/` until the whole bundle is here.
@@ -566,13 +664,17 @@ fn copy_checked(
 /// Makes one content of the bundle what this site serves.
 fn switch(
     site: &Site,
-    content: &Content,
-    tree: Option<Manifest>,
-    state: Option<Vec<u8>>,
+    ready: Ready<'_>,
     key: Option<&SiteKey>,
     id: &str,
     now: jiff::Timestamp,
 ) -> Result<u64, BundleError> {
+    let Ready {
+        content,
+        tree,
+        state,
+        ..
+    } = ready;
     let data = site.data_dir();
     let store = site.store();
     let label = content.label();

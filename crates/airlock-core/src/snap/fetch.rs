@@ -11,8 +11,9 @@ use serde_json::{Value, json};
 
 use super::assertion::{Assertion, split_stream};
 use super::catalog::{Catalog, Channel};
+use super::import::{Offer, import_locked};
 use super::trust::Trust;
-use super::{Imported, SnapError, import_locked};
+use super::{Imported, SnapError};
 use crate::net::{Checksum, Http, HttpOptions, NetError};
 use crate::report::Reporter;
 use crate::site::Site;
@@ -294,16 +295,16 @@ async fn fetch_one(
         }
     };
     let channel = Channel::parse(&effective).map_err(|e| upstream_error(&url_text, e))?;
-    let imported = import_locked(
-        site,
-        trust,
-        &file,
-        &PathBuf::from(format!("{}assertions of {}", base, wanted.name)),
-        &assertions,
-        &[channel],
-        std::slice::from_ref(&wanted.architecture),
-        default_track.as_deref(),
-    )?;
+    let assert_path = PathBuf::from(format!("{}assertions of {}", base, wanted.name));
+    let offer = Offer {
+        snap: &file,
+        assert_path: &assert_path,
+        given: &assertions,
+        channels: &[channel],
+        architectures: std::slice::from_ref(&wanted.architecture),
+        default_track: default_track.as_deref(),
+    };
+    let imported = import_locked(site, trust, &offer)?;
     if downloaded {
         let _ = std::fs::remove_file(&partial);
     }

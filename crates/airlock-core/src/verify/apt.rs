@@ -10,7 +10,7 @@ use std::path::Path;
 
 use reqwest::Url;
 
-use super::{Failure, Report, Run, fetch_all};
+use super::{Failure, Findings, Report, Run, fetch_all};
 use crate::apt::release::ReleaseFile;
 use crate::config::MirrorMode;
 use crate::net::Checksum;
@@ -84,10 +84,7 @@ pub(super) async fn check(site: &Site, run: &Run<'_>, report: &mut Report) {
         };
         let mut suite_check = SuiteCheck {
             run,
-            area: &area,
-            checked: 0,
-            failures: Vec::new(),
-            warnings: Vec::new(),
+            findings: Findings::new(&area),
         };
         for suite in suites {
             let published = |path: &str| {
@@ -112,44 +109,25 @@ pub(super) async fn check(site: &Site, run: &Run<'_>, report: &mut Report) {
                 )
                 .await;
         }
-        let SuiteCheck {
-            checked,
-            failures,
-            warnings,
-            ..
-        } = suite_check;
-        report.area(&area, checked, failures, warnings);
+        suite_check.findings.report(report);
     }
 }
 
 struct SuiteCheck<'a> {
     run: &'a Run<'a>,
-    area: &'a str,
-    checked: usize,
-    failures: Vec<Failure>,
-    warnings: Vec<Failure>,
+    findings: Findings<'a>,
 }
 
 impl SuiteCheck<'_> {
-    fn fail(
-        &mut self,
-        what: impl Into<String>,
-        expected: impl Into<String>,
-        got: impl Into<String>,
-    ) {
-        self.failures
-            .push(Failure::new(self.area, what, expected, got));
-    }
-
     async fn get(&mut self, url: &Url, what: &str) -> Option<bytes::Bytes> {
         match self.run.http.get_small(url, RELEASE_LIMIT).await {
             Ok(Some(d)) => Some(d),
             Ok(None) => {
-                self.fail(url.as_str(), what, "404 Not Found");
+                self.findings.fail(url.as_str(), what, "404 Not Found");
                 None
             }
             Err(e) => {
-                self.fail(url.as_str(), what, e.to_string());
+                self.findings.fail(url.as_str(), what, e.to_string());
                 None
             }
         }
@@ -162,7 +140,7 @@ impl SuiteCheck<'_> {
         signer: &Signer,
         inrelease: bool,
     ) -> Option<(Url, ReleaseFile)> {
-        self.checked += 1;
+        self.findings.count();
         let (url, text) = if inrelease {
             let url = dists.join("InRelease").expect("a plain name joins");
             let document = self.get(&url, "a signed InRelease").await?;
@@ -174,7 +152,7 @@ impl SuiteCheck<'_> {
             match body {
                 Ok(body) => (url, body),
                 Err(e) => {
-                    self.fail(
+                    self.findings.fail(
                         url.as_str(),
                         "signed by the key clients are given",
                         e.to_string(),
@@ -189,7 +167,7 @@ impl SuiteCheck<'_> {
                 let gpg = dists.join("Release.gpg").expect("a plain name joins");
                 let signature = self.get(&gpg, "the Release's signature").await?;
                 if let Err(e) = k.verify_detached(&release, &signature, url.as_str()) {
-                    self.fail(
+                    self.findings.fail(
                         gpg.as_str(),
                         "signed by the key clients are given",
                         e.to_string(),
@@ -202,7 +180,7 @@ impl SuiteCheck<'_> {
         match ReleaseFile::parse(&text) {
             Ok(release) => Some((url, release)),
             Err(e) => {
-                self.fail(url.as_str(), "a Release apt reads", e);
+                self.findings.fail(url.as_str(), "a Release apt reads", e);
                 None
             }
         }
@@ -227,7 +205,7 @@ impl SuiteCheck<'_> {
             .date
             .filter(|d| *d > now + jiff::SignedDuration::from_mins(5))
         {
-            self.fail(
+            self.findings.fail(
                 release_url.as_str(),
                 format!("a Date before now ({now})"),
                 format!("dated {date}: apt refuses it as not valid yet; check the clocks"),
@@ -235,14 +213,15 @@ impl SuiteCheck<'_> {
         }
         if let Some(until) = release.valid_until {
             if until < now {
-                self.fail(
+                self.findings.fail(
                     release_url.as_str(),
                     "Valid-Until in the future",
                     format!("expired on {until}: apt refuses this suite; publish again"),
                 );
             } else if until < now + self.run.depth.horizon {
-                self.warnings.push(Failure::new(
-                    self.area,
+                let area = self.findings.area;
+                self.findings.warnings.push(Failure::new(
+                    area,
                     release_url.as_str(),
                     format!("Valid-Until beyond {}", now + self.run.depth.horizon),
                     format!("expires on {until}: publish before then, or every install stops"),
@@ -270,7 +249,7 @@ impl SuiteCheck<'_> {
                 urls.extend(dists.join(&by_hash));
             }
             for (i, url) in urls.iter().enumerate() {
-                self.checked += 1;
+                self.findings.count();
                 let local = self.run.scratch.join("index");
                 if let Err(e) = self
                     .run
@@ -278,7 +257,7 @@ impl SuiteCheck<'_> {
                     .download_checked(url, file.size, Checksum::Sha256(sha256), &local, None)
                     .await
                 {
-                    self.fail(
+                    self.findings.fail(
                         url.as_str(),
                         format!("{} bytes, sha256 {sha256}", file.size),
                         e.to_string(),
@@ -289,7 +268,7 @@ impl SuiteCheck<'_> {
                 {
                     match read_pool(&local, path) {
                         Ok(files) => pool.extend(files),
-                        Err(e) => self.fail(url.as_str(), "a Packages index", e),
+                        Err(e) => self.findings.fail(url.as_str(), "a Packages index", e),
                     }
                 }
                 let _ = std::fs::remove_file(&local);
@@ -313,15 +292,16 @@ impl SuiteCheck<'_> {
         for ((size, sha256), url, result) in fetch_all(
             self.run.http,
             items,
-            &format!("{} pool files", self.area),
+            &format!("{} pool files", self.findings.area),
             self.run.reporter,
         )
         .await
         {
-            self.checked += 1;
+            self.findings.count();
             if let Err(e) = result {
                 self.run.seen.forget(&sha256);
-                self.fail(url.as_str(), format!("{size} bytes, sha256 {sha256}"), e);
+                self.findings
+                    .fail(url.as_str(), format!("{size} bytes, sha256 {sha256}"), e);
             }
         }
     }

@@ -5,7 +5,7 @@
 
 use reqwest::Url;
 
-use super::{Failure, Report, Run, fetch_all};
+use super::{Failure, Findings, Report, Run};
 use crate::config::ImagesMode;
 use crate::net::{Checksum, Http};
 use crate::openpgp::Keyring;
@@ -13,14 +13,6 @@ use crate::simplestreams::document::{Index, Products};
 use crate::site::Site;
 
 const AREA: &str = "images";
-
-fn failure(
-    what: impl Into<String>,
-    expected: impl Into<String>,
-    got: impl Into<String>,
-) -> Failure {
-    Failure::new(AREA, what, expected, got)
-}
 
 /// A clearsigned JSON document, checked with `keyring` and parsed.
 async fn signed<T: serde::de::DeserializeOwned>(
@@ -57,7 +49,8 @@ pub(super) async fn check(site: &Site, run: &Run<'_>, report: &mut Report) {
             .iter()
             .filter(|k| std::fs::read(k).is_ok_and(|b| b.starts_with(b"-----BEGIN PGP")))
             .map(|k| {
-                failure(
+                Failure::new(
+                    AREA,
                     k.display().to_string(),
                     "a binary keyring, as MAAS reads it",
                     format!(
@@ -89,7 +82,8 @@ pub(super) async fn check(site: &Site, run: &Run<'_>, report: &mut Report) {
     let index_url = root
         .join("streams/v1/index.sjson")
         .expect("a plain path joins");
-    let (mut checked, mut failures) = (1, Vec::new());
+    let mut findings = Findings::new(AREA);
+    findings.count();
     let index: Index = match signed(http, &keyring, &index_url).await {
         Ok(i) => i,
         Err(e) => {
@@ -103,26 +97,26 @@ pub(super) async fn check(site: &Site, run: &Run<'_>, report: &mut Report) {
         let Ok(url) = root.join(&entry.path) else {
             continue;
         };
-        checked += 1;
+        findings.count();
         let products: Products = match signed(http, &keyring, &url).await {
             Ok(p) => p,
             Err(e) => {
-                failures.push(failure(url.as_str(), "a signed products document", e));
+                findings.fail(url.as_str(), "a signed products document", e);
                 continue;
             }
         };
         for (name, product) in &products.products {
             bootloaders += usize::from(product.is_bootloader());
             let Some((version, newest)) = product.versions.iter().next_back() else {
-                failures.push(failure(
+                findings.fail(
                     format!("{} {name}", url.as_str()),
                     "at least one version",
                     "none",
-                ));
+                );
                 continue;
             };
             if newest.items.is_empty() {
-                failures.push(failure(format!("{name} {version}"), "items", "none"));
+                findings.fail(format!("{name} {version}"), "items", "none");
             }
             for (item_name, item) in &newest.items {
                 match item.checked() {
@@ -132,42 +126,36 @@ pub(super) async fn check(site: &Site, run: &Run<'_>, report: &mut Report) {
                         item.size,
                         sha256,
                     )),
-                    Err(e) => failures.push(failure(
+                    Err(e) => findings.fail(
                         format!("{name} {version} {item_name}"),
                         "an item MAAS can fetch",
                         e,
-                    )),
+                    ),
                 }
             }
         }
     }
-    checked += 1;
+    findings.count();
     if bootloaders == 0 {
-        failures.push(failure(
+        findings.fail(
             index_url.as_str(),
             "the bootloader products MAAS needs",
             "none in the stream",
-        ));
+        );
     }
     depth.sample(&mut items);
-    let items = items
+    let files = items
         .into_iter()
         .filter_map(|(what, path, size, sha256)| {
             let url = root.join(&path).ok()?;
-            Some(((what, size, sha256), url, size, Checksum::Sha256(sha256)))
+            Some((
+                format!("{what} ({url})"),
+                url,
+                size,
+                Checksum::Sha256(sha256),
+            ))
         })
         .collect();
-    for ((what, size, sha256), url, result) in
-        fetch_all(http, items, "image items", run.reporter).await
-    {
-        checked += 1;
-        if let Err(e) = result {
-            failures.push(failure(
-                format!("{what} ({url})"),
-                format!("{size} bytes, sha256 {sha256}"),
-                e,
-            ));
-        }
-    }
-    report.area(AREA, checked, failures, Vec::new());
+    findings.served_whole(run, files, "image items").await;
+    findings.report(report);
 }

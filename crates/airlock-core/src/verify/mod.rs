@@ -161,6 +161,72 @@ async fn fetch_all<T: Send + 'static>(
     results
 }
 
+/// One area's checks as they run: how many ran, which failed, which warn.
+struct Findings<'a> {
+    area: &'a str,
+    checked: usize,
+    failures: Vec<Failure>,
+    /// Checks that passed but need attention soon.
+    warnings: Vec<Failure>,
+}
+
+impl<'a> Findings<'a> {
+    fn new(area: &'a str) -> Findings<'a> {
+        Findings {
+            area,
+            checked: 0,
+            failures: Vec::new(),
+            warnings: Vec::new(),
+        }
+    }
+
+    /// Counts one check (a failure of it is told with [`Findings::fail`]).
+    fn count(&mut self) {
+        self.checked += 1;
+    }
+
+    fn fail(
+        &mut self,
+        what: impl Into<String>,
+        expected: impl Into<String>,
+        got: impl Into<String>,
+    ) {
+        self.failures
+            .push(Failure::new(self.area, what, expected, got));
+    }
+
+    /// Fetches each file (`what` names it in a failure) as clients would, one check each: a
+    /// file not served whole, with its size and digest, is a failure.
+    async fn served_whole(
+        &mut self,
+        run: &Run<'_>,
+        files: Vec<(String, Url, u64, Checksum)>,
+        label: &str,
+    ) {
+        let items = files
+            .into_iter()
+            .map(|(what, url, size, checksum)| ((what, size, checksum), url, size, checksum))
+            .collect();
+        for ((what, size, checksum), _, result) in
+            fetch_all(run.http, items, label, run.reporter).await
+        {
+            self.count();
+            if let Err(e) = result {
+                let digest = match checksum {
+                    Checksum::Sha256(sha256) => format!("sha256 {sha256}"),
+                    Checksum::Sha3_384(sha3) => format!("sha3-384 {}", hex::encode(sha3)),
+                };
+                self.fail(what, format!("{size} bytes, {digest}"), e);
+            }
+        }
+    }
+
+    /// Adds the area to `report`.
+    fn report(self, report: &mut Report) {
+        report.area(self.area, self.checked, self.failures, self.warnings);
+    }
+}
+
 /// Where online checks put what they fetch: under the store's temp folder (the site's disk,
 /// which has room for what it serves), not /tmp.
 fn scratch(site: &Site) -> Result<tempfile::TempDir, String> {

@@ -6,187 +6,248 @@
 use reqwest::Url;
 use serde_json::{Value, json};
 
-use super::{Failure, Report, Run, fetch_all};
+use super::{Findings, Report, Run};
 use crate::net::Checksum;
 use crate::site::Site;
-use crate::snap::catalog::Catalog;
+use crate::snap::catalog::{Catalog, Release};
+use crate::snap::trust::Trust;
 
 const AREA: &str = "snaps";
 
-fn failure(
-    what: impl Into<String>,
-    expected: impl Into<String>,
-    got: impl Into<String>,
-) -> Failure {
-    Failure::new(AREA, what, expected, got)
-}
-
+/// Each released channel as snapd asks for it: info → refresh → assertions; then a sample
+/// of the blobs, fetched whole.
 pub(super) async fn check(site: &Site, run: &Run<'_>, report: &mut Report) {
-    let (http, base, depth) = (run.http, run.base, run.depth);
-    let catalog = match Catalog::load(site.data_dir()) {
-        Ok(c) => c,
-        Err(e) => {
-            report.broken(AREA, "the snap catalog", "readable", e.to_string());
-            return;
-        }
-    };
-    if catalog.snaps.is_empty() {
+    let Some((catalog, trust)) = load(site, report) else {
         return;
-    }
-    let trust = match crate::snap::site_trust(site) {
-        Ok(t) => t,
-        Err(e) => {
-            report.broken(AREA, "[snaps] trusted_keys", "readable", e.to_string());
-            return;
-        }
     };
-    let (mut checked, mut failures, mut blobs) = (0, Vec::new(), Vec::new());
+    let mut findings = Findings::new(AREA);
+    let mut blobs = Vec::new();
     for (name, entry) in &catalog.snaps {
         for release in &entry.releases {
-            let arch = if release.architecture == "all" {
-                "amd64"
-            } else {
-                &release.architecture
-            };
-            let channel = release.channel();
-            let what = format!("{name} {channel} {arch}");
-            checked += 1;
-            let Ok(info_url) = base.join(&format!("v2/snaps/info/{name}?architecture={arch}"))
-            else {
-                continue;
-            };
-            let listed = match http.get_small(&info_url, 16 << 20).await {
-                Ok(Some(body)) => serde_json::from_slice::<Value>(&body)
-                    .ok()
-                    .is_some_and(|info| {
-                        info["channel-map"].as_array().is_some_and(|m| {
-                            m.iter().any(|c| c["channel"]["name"] == channel.as_str())
-                        })
-                    }),
-                _ => false,
-            };
-            if !listed {
-                failures.push(failure(
-                    info_url.as_str(),
-                    format!("{channel} in the channel map"),
-                    "not listed",
-                ));
-            }
-            checked += 1;
-            let Ok(refresh_url) = base.join("v2/snaps/refresh") else {
-                continue;
-            };
-            let body = json!({"context": [], "actions": [{"action": "download", "instance-key": "verify-1", "name": name, "channel": channel, "epoch": null}]}).to_string();
-            let headers = [
-                ("Snap-Device-Architecture", arch),
-                ("Snap-Device-Series", "16"),
-            ];
-            let answer = http
-                .request_small(&refresh_url, &headers, Some(body.as_bytes()), 16 << 20)
-                .await;
-            let snap = match answer
-                .ok()
-                .flatten()
-                .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
-            {
-                Some(a) if a["results"][0]["result"] == "download" => {
-                    a["results"][0]["snap"].clone()
-                }
-                other => {
-                    failures.push(failure(
-                        format!("{what}: refresh download action"),
-                        "a download result",
-                        other.map_or("no answer".into(), |a| a.to_string()),
-                    ));
-                    continue;
-                }
-            };
-            let (Some(url), Some(hex_digest), Some(size)) = (
-                snap["download"]["url"].as_str(),
-                snap["download"]["sha3-384"].as_str(),
-                snap["download"]["size"].as_u64(),
-            ) else {
-                failures.push(failure(
-                    format!("{what}: refresh download action"),
-                    "download url, sha3-384, size",
-                    snap.to_string(),
-                ));
-                continue;
-            };
-            let mut sha3 = [0u8; 48];
-            if hex::decode_to_slice(hex_digest, &mut sha3).is_err() {
-                failures.push(failure(
-                    format!("{what}: download"),
-                    "a SHA3-384",
-                    hex_digest,
-                ));
-                continue;
-            }
-            // The chain snapd checks before it installs.
-            checked += 1;
-            match crate::snap::fetch::fetch_assertions(http, base, &trust, &sha3).await {
-                Ok(assertions) => {
-                    let pool: Vec<&crate::snap::assertion::Assertion> = assertions.iter().collect();
-                    let revision = assertions.iter().find(|a| a.kind() == "snap-revision");
-                    let problem = match revision {
-                        None => Some("no snap-revision".to_string()),
-                        Some(r) if r.integer("snap-size").ok().flatten() != Some(size) => {
-                            Some(format!(
-                                "its snap-size is {}",
-                                r.header("snap-size").unwrap_or("missing")
-                            ))
-                        }
-                        Some(r) => trust.verify(r, &pool).err().map(|e| e.to_string()),
-                    };
-                    if let Some(problem) = problem {
-                        failures.push(failure(
-                            format!("{what}: assertions"),
-                            format!(
-                                "a snap-revision for {size} bytes, signed up to a trusted root"
-                            ),
-                            problem,
-                        ));
-                    }
-                }
-                Err(e) => failures.push(failure(
-                    format!("{what}: assertions"),
-                    "served",
-                    e.to_string(),
-                )),
-            }
-            if snap["revision"].as_u64() != Some(release.revision) {
-                failures.push(failure(
-                    format!("{what}: refresh download action"),
-                    format!("revision {}", release.revision),
-                    snap["revision"].to_string(),
-                ));
-            }
-            match Url::parse(url) {
-                Ok(url) => blobs.push((what, url, size, sha3)),
-                Err(e) => failures.push(failure(
-                    format!("{what}: download url"),
-                    "a URL",
-                    format!("{url:?}: {e}"),
-                )),
+            let asked = Asked::new(name, release);
+            if let Some(blob) = asked.check(run, &trust, &mut findings).await {
+                blobs.push(blob);
             }
         }
     }
     blobs.sort_by(|a, b| a.1.as_str().cmp(b.1.as_str()));
     blobs.dedup_by(|a, b| a.1 == b.1);
-    depth.sample(&mut blobs);
-    let items = blobs
-        .into_iter()
-        .map(|(what, url, size, sha3)| ((what, size, sha3), url, size, Checksum::Sha3_384(sha3)))
-        .collect();
-    for ((what, size, sha3), url, result) in fetch_all(http, items, "snaps", run.reporter).await {
-        checked += 1;
-        if let Err(e) = result {
-            failures.push(failure(
-                format!("{what}: {url}"),
-                format!("{size} bytes, sha3-384 {}", hex::encode(sha3)),
-                e,
-            ));
+    run.depth.sample(&mut blobs);
+    findings.served_whole(run, blobs, "snaps").await;
+    findings.report(report);
+}
+
+/// The catalog and the roots the assertions must verify up to; none (with the reason in
+/// `report`) when either cannot be read, or the store has no snap.
+fn load(site: &Site, report: &mut Report) -> Option<(Catalog, Trust)> {
+    let catalog = match Catalog::load(site.data_dir()) {
+        Ok(c) => c,
+        Err(e) => {
+            report.broken(AREA, "the snap catalog", "readable", e.to_string());
+            return None;
+        }
+    };
+    if catalog.snaps.is_empty() {
+        return None;
+    }
+    match crate::snap::site_trust(site) {
+        Ok(trust) => Some((catalog, trust)),
+        Err(e) => {
+            report.broken(AREA, "[snaps] trusted_keys", "readable", e.to_string());
+            None
         }
     }
-    report.area(AREA, checked, failures, Vec::new());
+}
+
+/// One released channel of one snap, as a device of its architecture asks for it.
+struct Asked<'a> {
+    name: &'a str,
+    channel: String,
+    /// `all` is asked for as amd64, as a device has an architecture.
+    arch: &'a str,
+    revision: u64,
+    /// How failures name it: `NAME CHANNEL ARCH`.
+    what: String,
+}
+
+/// What a refresh `download` action advertises.
+struct Download {
+    url: String,
+    sha3: [u8; 48],
+    size: u64,
+    revision: Value,
+}
+
+impl<'a> Asked<'a> {
+    fn new(name: &'a str, release: &'a Release) -> Asked<'a> {
+        let arch = if release.architecture == "all" {
+            "amd64"
+        } else {
+            &release.architecture
+        };
+        let channel = release.channel();
+        Asked {
+            what: format!("{name} {channel} {arch}"),
+            name,
+            channel,
+            arch,
+            revision: release.revision,
+        }
+    }
+
+    /// Runs the checks snapd's calls make; returns the blob to fetch (how failures name
+    /// it, its URL, size and digest) when the store advertises one.
+    async fn check(
+        &self,
+        run: &Run<'_>,
+        trust: &Trust,
+        findings: &mut Findings<'_>,
+    ) -> Option<(String, Url, u64, Checksum)> {
+        self.listed(run, findings).await?;
+        let download = self.download(run, findings).await?;
+        findings.count();
+        self.assertions(run, trust, &download, findings).await;
+        if download.revision.as_u64() != Some(self.revision) {
+            findings.fail(
+                format!("{}: refresh download action", self.what),
+                format!("revision {}", self.revision),
+                download.revision.to_string(),
+            );
+        }
+        match Url::parse(&download.url) {
+            Ok(url) => Some((
+                format!("{}: {url}", self.what),
+                url,
+                download.size,
+                Checksum::Sha3_384(download.sha3),
+            )),
+            Err(e) => {
+                findings.fail(
+                    format!("{}: download url", self.what),
+                    "a URL",
+                    format!("{:?}: {e}", download.url),
+                );
+                None
+            }
+        }
+    }
+
+    /// The info call lists the channel in its channel map. None when the call cannot be
+    /// made at all (the checks of this channel stop).
+    async fn listed(&self, run: &Run<'_>, findings: &mut Findings<'_>) -> Option<()> {
+        findings.count();
+        let info_url = run
+            .base
+            .join(&format!(
+                "v2/snaps/info/{}?architecture={}",
+                self.name, self.arch
+            ))
+            .ok()?;
+        let listed = match run.http.get_small(&info_url, 16 << 20).await {
+            Ok(Some(body)) => serde_json::from_slice::<Value>(&body)
+                .ok()
+                .is_some_and(|info| {
+                    info["channel-map"].as_array().is_some_and(|m| {
+                        m.iter()
+                            .any(|c| c["channel"]["name"] == self.channel.as_str())
+                    })
+                }),
+            _ => false,
+        };
+        if !listed {
+            findings.fail(
+                info_url.as_str(),
+                format!("{} in the channel map", self.channel),
+                "not listed",
+            );
+        }
+        Some(())
+    }
+
+    /// A refresh `download` action for the channel answers with a URL, a SHA3-384 and a
+    /// size; none (a failure told) otherwise.
+    async fn download(&self, run: &Run<'_>, findings: &mut Findings<'_>) -> Option<Download> {
+        findings.count();
+        let refresh_url = run.base.join("v2/snaps/refresh").ok()?;
+        let body = json!({"context": [], "actions": [{"action": "download", "instance-key": "verify-1", "name": self.name, "channel": self.channel, "epoch": null}]}).to_string();
+        let headers = [
+            ("Snap-Device-Architecture", self.arch),
+            ("Snap-Device-Series", "16"),
+        ];
+        let answer = run
+            .http
+            .request_small(&refresh_url, &headers, Some(body.as_bytes()), 16 << 20)
+            .await;
+        let action = format!("{}: refresh download action", self.what);
+        let snap = match answer
+            .ok()
+            .flatten()
+            .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
+        {
+            Some(a) if a["results"][0]["result"] == "download" => a["results"][0]["snap"].clone(),
+            other => {
+                findings.fail(
+                    action,
+                    "a download result",
+                    other.map_or("no answer".into(), |a| a.to_string()),
+                );
+                return None;
+            }
+        };
+        let (Some(url), Some(hex_digest), Some(size)) = (
+            snap["download"]["url"].as_str(),
+            snap["download"]["sha3-384"].as_str(),
+            snap["download"]["size"].as_u64(),
+        ) else {
+            findings.fail(action, "download url, sha3-384, size", snap.to_string());
+            return None;
+        };
+        let mut sha3 = [0u8; 48];
+        if hex::decode_to_slice(hex_digest, &mut sha3).is_err() {
+            findings.fail(format!("{}: download", self.what), "a SHA3-384", hex_digest);
+            return None;
+        }
+        Some(Download {
+            url: url.to_string(),
+            sha3,
+            size,
+            revision: snap["revision"].clone(),
+        })
+    }
+
+    /// The chain snapd checks before it installs: the store serves a snap-revision for the
+    /// advertised digest and size, signed up to a root the site trusts.
+    async fn assertions(
+        &self,
+        run: &Run<'_>,
+        trust: &Trust,
+        download: &Download,
+        findings: &mut Findings<'_>,
+    ) {
+        let what = format!("{}: assertions", self.what);
+        let size = download.size;
+        let fetched =
+            crate::snap::fetch::fetch_assertions(run.http, run.base, trust, &download.sha3).await;
+        let assertions = match fetched {
+            Ok(assertions) => assertions,
+            Err(e) => return findings.fail(what, "served", e.to_string()),
+        };
+        let pool: Vec<&crate::snap::assertion::Assertion> = assertions.iter().collect();
+        let revision = assertions.iter().find(|a| a.kind() == "snap-revision");
+        let problem = match revision {
+            None => Some("no snap-revision".to_string()),
+            Some(r) if r.integer("snap-size").ok().flatten() != Some(size) => Some(format!(
+                "its snap-size is {}",
+                r.header("snap-size").unwrap_or("missing")
+            )),
+            Some(r) => trust.verify(r, &pool).err().map(|e| e.to_string()),
+        };
+        if let Some(problem) = problem {
+            findings.fail(
+                what,
+                format!("a snap-revision for {size} bytes, signed up to a trusted root"),
+                problem,
+            );
+        }
+    }
 }
