@@ -107,7 +107,6 @@ fn the_debian_package_installs_serves_upgrades_and_purges() {
         "/systemd/system/airlock-publish.timer",
         "/systemd/system/airlock-verify.timer",
         "/systemd/system/airlock-gc.timer",
-        "./usr/lib/sysusers.d/airlock.conf",
         "./usr/share/bash-completion/completions/airlock",
         "./usr/share/zsh/vendor-completions/_airlock",
         "./usr/share/fish/vendor_completions.d/airlock.fish",
