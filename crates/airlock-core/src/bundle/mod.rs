@@ -14,7 +14,7 @@ pub mod manifest;
 mod reader;
 pub mod renew;
 mod resign;
-mod volume;
+pub mod volume;
 
 use std::path::PathBuf;
 

@@ -11,7 +11,7 @@ pub mod responder;
 use std::fmt::Write;
 use std::net::IpAddr;
 
-pub use answer::{Decision, Zone, decide};
+pub use answer::{Decision, Zone, decide, fit_udp, server_failure, udp_limit};
 
 /// The formats `airlock dns config` writes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

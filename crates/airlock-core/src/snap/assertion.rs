@@ -421,7 +421,17 @@ fn parse_map(
     Ok(entries)
 }
 
+/// snapd's assertions nest a few levels (a list of maps of lists); each level rescans the
+/// lines below it, so an absurd depth would cost time cubic in the size of the headers.
+const MAX_DEPTH: usize = 16;
+
 fn parse_block(lines: &[&str], pos: &mut usize, indent: usize) -> Result<Value, String> {
+    if indent > 2 * MAX_DEPTH {
+        return Err(format!(
+            "line {} nests deeper than {MAX_DEPTH} levels",
+            *pos + 1
+        ));
+    }
     let first = lines[*pos].get(indent..).unwrap_or("");
     if indent_of(lines[*pos]) != indent {
         return Err(format!("line {} is misindented", *pos + 1));
@@ -655,6 +665,34 @@ mod tests {
             go.value("auto-aliases"),
             Some(&Value::List(vec![Value::Text("gofmt".into())]))
         );
+    }
+
+    /// Found by fuzz/ (snap_assertions): 340 nested lists took about a second (unoptimised), the
+    /// time growing with the cube of the depth.
+    #[test]
+    fn deep_nesting_is_refused_at_once() {
+        let mut text = String::from(
+            "type: account\nauthority-id: x\naccount-id: a\nsign-key-sha3-384: k\nnested:\n",
+        );
+        for depth in 1..=600 {
+            text.push_str(&" ".repeat(2 * depth));
+            text.push_str("-\n");
+        }
+        text.push_str("\nAQE=");
+        let started = std::time::Instant::now();
+        let e = split_stream(text.as_bytes(), "deep.assert").unwrap_err();
+        assert!(e.to_string().contains("deeper than 16 levels"), "{e}");
+        assert!(started.elapsed() < std::time::Duration::from_secs(1));
+        let mut shallow = String::from(
+            "type: account\nauthority-id: x\naccount-id: a\nsign-key-sha3-384: k\nnested:\n",
+        );
+        for depth in 1..MAX_DEPTH {
+            shallow.push_str(&" ".repeat(2 * depth));
+            shallow.push_str("-\n");
+        }
+        shallow.push_str(&" ".repeat(2 * MAX_DEPTH));
+        shallow.push_str("- leaf\n\nAQE=");
+        assert!(split_stream(shallow.as_bytes(), "shallow.assert").is_ok());
     }
 
     #[test]
