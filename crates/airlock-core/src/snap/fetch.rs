@@ -64,10 +64,11 @@ pub async fn fetch(
     let config = &site.config.snaps;
     let _lock = site.lock(&*reporter)?;
     let extra_roots = match &config.upstream_ca {
-        Some(path) => vec![fs_err::read(path).map_err(|source| StorageError::Read {
-            path: path.clone(),
-            source,
-        })?],
+        Some(path) => vec![crate::storage::read_limited(
+            path,
+            1 << 20,
+            "a PEM certificate chain",
+        )?],
         None => Vec::new(),
     };
     let sync = &site.config.sync;

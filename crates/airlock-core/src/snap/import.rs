@@ -15,7 +15,7 @@ use super::trust::Trust;
 use super::{SnapError, load_assertion};
 use crate::report::Reporter;
 use crate::site::Site;
-use crate::storage::{ContentStore, StagedBlob, Staging, StorageError};
+use crate::storage::{ContentStore, StagedBlob, Staging, StorageError, read_limited};
 
 #[derive(Debug, Clone)]
 pub struct ImportRequest {
@@ -62,10 +62,7 @@ pub fn import(
         .assertions
         .clone()
         .unwrap_or_else(|| request.snap.with_extension("assert"));
-    let assert_bytes = fs_err::read(&assert_path).map_err(|source| StorageError::Read {
-        path: assert_path.clone(),
-        source,
-    })?;
+    let assert_bytes = read_limited(&assert_path, super::MAX_ASSERTIONS, "an assertion file")?;
     let given = split_stream(&assert_bytes, &assert_path.display().to_string())?;
     let offer = Offer {
         snap: &request.snap,

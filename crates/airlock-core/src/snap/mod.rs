@@ -18,7 +18,7 @@ use std::path::PathBuf;
 use crate::hint::Hint;
 use crate::report::Reporter;
 use crate::site::Site;
-use crate::storage::{Sha256, StorageError};
+use crate::storage::{Sha256, StorageError, read_limited};
 use assertion::{Assertion, AssertionError};
 use catalog::{Catalog, Channel, StoredAssertion};
 use trust::Trust;
@@ -61,14 +61,14 @@ impl Hint for SnapError {
     }
 }
 
+/// `.assert` files hold a few assertions of a few KiB each.
+const MAX_ASSERTIONS: u64 = 16 << 20;
+
 /// Canonical's root, plus the roots `[snaps] trusted_keys` names.
 pub fn site_trust(site: &Site) -> Result<Trust, SnapError> {
     let mut trust = Trust::canonical();
     for path in &site.config.snaps.trusted_keys {
-        let bytes = fs_err::read(path).map_err(|source| StorageError::Read {
-            path: path.clone(),
-            source,
-        })?;
+        let bytes = read_limited(path, MAX_ASSERTIONS, "an assertion file")?;
         trust.add_roots(&bytes, &path.display().to_string())?;
     }
     Ok(trust)
