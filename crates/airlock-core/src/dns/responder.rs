@@ -82,9 +82,18 @@ impl Responder {
         names: &[String],
     ) -> Result<Responder, DnsError> {
         let err = |address, source| DnsError::Bind { address, source };
-        let udp = std::net::UdpSocket::bind(listen).map_err(|e| err(listen, e))?;
-        let address = udp.local_addr().map_err(|e| err(listen, e))?;
-        let tcp = std::net::TcpListener::bind(address).map_err(|e| err(address, e))?;
+        // With port 0, the port UDP got may be taken for TCP: try a few others.
+        let mut tries = if listen.port() == 0 { 16 } else { 1 };
+        let (udp, tcp, address) = loop {
+            tries -= 1;
+            let udp = std::net::UdpSocket::bind(listen).map_err(|e| err(listen, e))?;
+            let address = udp.local_addr().map_err(|e| err(listen, e))?;
+            match std::net::TcpListener::bind(address) {
+                Ok(tcp) => break (udp, tcp, address),
+                Err(e) if e.kind() == std::io::ErrorKind::AddrInUse && tries > 0 => continue,
+                Err(e) => return Err(err(address, e)),
+            }
+        };
         udp.set_nonblocking(true).map_err(|e| err(address, e))?;
         tcp.set_nonblocking(true).map_err(|e| err(address, e))?;
         Ok(Responder {

@@ -12,6 +12,11 @@ pub fn run(site: &Site, args: ServeArgs) -> anyhow::Result<()> {
     let key = site.signing_key()?;
     let address = args.listen.unwrap_or(site.config.site.listen);
     let config = &site.config;
+    // DNS first: with port 0 it picks a port free for UDP and TCP, which the HTTP listener
+    // bound first could hold.
+    if let Some(listen) = config.dns.listen {
+        start_dns(site, listen)?;
+    }
     let mut listeners = Listeners::bind(address)?;
     let public_url = config
         .site
@@ -41,9 +46,6 @@ pub fn run(site: &Site, args: ServeArgs) -> anyhow::Result<()> {
     let mut proxy = Proxy::new(&config.proxy, &own_hosts);
     if let Some(pull) = pull {
         proxy = proxy.pulling(pull);
-    }
-    if let Some(listen) = config.dns.listen {
-        start_dns(site, listen)?;
     }
     let state = ServerState::new(data_dir, &public_url, &key).with_proxy(proxy);
     tracing::info!(

@@ -74,6 +74,10 @@ impl Drop for Installed {
 
 #[test]
 fn the_debian_package_installs_serves_upgrades_and_purges() {
+    // One package test on the machine at a time (two test runs in two checkouts would remove
+    // each other's user).
+    let lock = std::fs::File::create("/tmp/airlock-package-test.lock").unwrap();
+    lock.lock().unwrap();
     assert_eq!(
         ok("id", &["-u"]).trim(),
         "0",
