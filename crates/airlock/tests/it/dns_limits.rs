@@ -86,9 +86,14 @@ struct BigUpstream {
 
 impl BigUpstream {
     fn start(count: usize) -> BigUpstream {
-        let udp = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-        let port = udp.local_addr().unwrap().port();
-        let tcp = std::net::TcpListener::bind(("127.0.0.1", port)).unwrap();
+        // The port UDP gets may be taken for TCP: try until one is free for both.
+        let (udp, tcp, port) = loop {
+            let udp = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+            let port = udp.local_addr().unwrap().port();
+            if let Ok(tcp) = std::net::TcpListener::bind(("127.0.0.1", port)) {
+                break (udp, tcp, port);
+            }
+        };
         std::thread::spawn(move || {
             let mut buffer = [0u8; 4096];
             while let Ok((n, peer)) = udp.recv_from(&mut buffer) {
