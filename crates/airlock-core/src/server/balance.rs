@@ -79,8 +79,26 @@ impl BalancedListener {
 }
 
 impl BalancedListener {
+    /// At the connection limit, closes the connection idle longest; waits (briefly) for
+    /// closing ones to be gone when too many still hold their descriptors.
+    async fn make_room(&mut self) {
+        self.connections.make_room();
+        for tick in 0..100 {
+            if !self.connections.overfull() {
+                return;
+            }
+            // Their tasks may be on this loop: let them run first.
+            if tick == 0 {
+                tokio::task::yield_now().await;
+            } else {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+        }
+    }
+
     pub async fn accept(&mut self) -> (Counted, SocketAddr) {
         loop {
+            self.make_room().await;
             let accepted = if self.draining {
                 match self.inner.accept().now_or_never() {
                     Some(accepted) => accepted,
@@ -153,11 +171,13 @@ impl Counted {
     }
 
     /// Ends a write that made no progress for the write timeout: a client that stops reading
-    /// would otherwise hold its connection, and the response's buffers, for ever.
+    /// would otherwise hold its connection, and the response's buffers, for ever. Only bytes
+    /// written count as progress (a flush of a TCP stream is always ready).
     fn writing<T>(
         &mut self,
         cx: &mut Context<'_>,
         poll: Poll<io::Result<T>>,
+        wrote: impl Fn(&T) -> bool,
     ) -> Poll<io::Result<T>> {
         match poll {
             Poll::Pending => {
@@ -173,13 +193,14 @@ impl Counted {
                     Poll::Pending => Poll::Pending,
                 }
             }
-            ready => {
-                self.write_deadline = None;
-                if matches!(ready, Poll::Ready(Ok(_))) {
+            Poll::Ready(Ok(done)) => {
+                if wrote(&done) {
+                    self.write_deadline = None;
                     self.admitted.progressed();
                 }
-                ready
+                Poll::Ready(Ok(done))
             }
+            failed => failed,
         }
     }
 }
@@ -221,7 +242,7 @@ impl AsyncWrite for Counted {
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
         let poll = Pin::new(&mut self.stream).poll_write(cx, buf);
-        self.writing(cx, poll)
+        self.writing(cx, poll, |n| *n > 0)
     }
 
     fn poll_write_vectored(
@@ -230,7 +251,7 @@ impl AsyncWrite for Counted {
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
         let poll = Pin::new(&mut self.stream).poll_write_vectored(cx, bufs);
-        self.writing(cx, poll)
+        self.writing(cx, poll, |n| *n > 0)
     }
 
     fn is_write_vectored(&self) -> bool {
@@ -239,7 +260,7 @@ impl AsyncWrite for Counted {
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let poll = Pin::new(&mut self.stream).poll_flush(cx);
-        self.writing(cx, poll)
+        self.writing(cx, poll, |()| false)
     }
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {

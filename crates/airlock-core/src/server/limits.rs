@@ -11,6 +11,10 @@ use std::time::{Duration, Instant};
 
 use tokio_util::sync::CancellationToken;
 
+/// Connections closed to make room that may still hold their descriptors before new ones
+/// wait for them to be gone; part of the reserve [`Limits::connections_for`] leaves.
+const CLOSING: usize = 64;
+
 /// Connection settings of `airlock serve` (`[site] listen_backlog`, `write_timeout`,
 /// `max_connections`).
 #[derive(Debug, Clone, Copy)]
@@ -26,10 +30,11 @@ pub struct Limits {
 }
 
 impl Limits {
-    /// Room for other descriptors (published files opened, the store, DNS, logs) next to the
-    /// connections, out of a process limit of `open_files`.
+    /// Room for other descriptors next to the connections, out of a process limit of
+    /// `open_files`: each request for a published file opens it briefly (on the blocking pool,
+    /// hundreds at once in a burst), and the store, DNS and logs hold some.
     pub fn connections_for(open_files: u64) -> usize {
-        let reserve = (open_files / 10).max(64);
+        let reserve = (open_files / 8).max(256);
         usize::try_from(open_files.saturating_sub(reserve))
             .unwrap_or(usize::MAX)
             .max(1)
@@ -127,8 +132,7 @@ impl Connections {
         }
     }
 
-    /// Counts a new connection; at the limit, first closes the one whose last progress is
-    /// oldest (an idle keep-alive, a stalled reader): a new client is always served.
+    /// Counts a new connection.
     pub fn admit(&self) -> Admitted {
         let registry = &self.inner;
         let id = registry.next.fetch_add(1, Ordering::Relaxed);
@@ -136,33 +140,46 @@ impl Connections {
             last: AtomicU64::new(registry.now()),
             close: CancellationToken::new(),
         });
-        let mut open = registry.open.lock().unwrap_or_else(|e| e.into_inner());
-        if open.len() >= registry.max {
-            let oldest = open
-                .iter()
-                .filter(|(_, a)| !a.close.is_cancelled())
-                .min_by_key(|(_, a)| a.last.load(Ordering::Relaxed))
-                .map(|(id, a)| (*id, a.clone()));
-            if let Some((oldest, activity)) = oldest {
-                activity.close.cancel();
-                // Its task drops it soon; it no longer counts against new clients.
-                open.remove(&oldest);
-                tracing::debug!(
-                    "{} connections open: closed the one idle or stalled longest",
-                    registry.max
-                );
-            }
-        }
-        open.insert(id, activity.clone());
+        registry.lock().insert(id, activity.clone());
         Admitted {
             registry: self.inner.clone(),
             id,
             activity,
         }
     }
+
+    /// Closes the connections that made no progress for longest (idle keep-alives, stalled
+    /// readers) until a new one has room: a new client is always served.
+    pub fn make_room(&self) {
+        let open = self.inner.lock();
+        let mut staying: Vec<&Arc<Activity>> =
+            open.values().filter(|a| !a.close.is_cancelled()).collect();
+        if staying.len() < self.inner.max {
+            return;
+        }
+        let excess = staying.len() + 1 - self.inner.max;
+        staying.select_nth_unstable_by_key(excess - 1, |a| a.last.load(Ordering::Relaxed));
+        for activity in &staying[..excess] {
+            activity.close.cancel();
+        }
+        tracing::debug!(
+            "{} connections open: closing {excess} idle or stalled longest",
+            self.inner.max
+        );
+    }
+
+    /// Whether the connections being closed still hold more descriptors than the reserve
+    /// left for them.
+    pub fn overfull(&self) -> bool {
+        self.inner.lock().len() >= self.inner.max + CLOSING
+    }
 }
 
 impl Registry {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<u64, Arc<Activity>>> {
+        self.open.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     fn now(&self) -> u64 {
         u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX)
     }
@@ -192,11 +209,7 @@ impl Admitted {
 
 impl Drop for Admitted {
     fn drop(&mut self) {
-        self.registry
-            .open
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(&self.id);
+        self.registry.lock().remove(&self.id);
     }
 }
 
@@ -212,14 +225,17 @@ mod tests {
         let second = connections.admit();
         std::thread::sleep(Duration::from_millis(5));
         first.progressed();
-        let third = connections.admit();
+        connections.make_room();
+        connections.make_room();
         assert!(second.closed().is_cancelled());
-        assert!(!first.closed().is_cancelled());
+        assert!(
+            !first.closed().is_cancelled(),
+            "only as many as needed are closed"
+        );
+        let third = connections.admit();
         assert!(!third.closed().is_cancelled());
-        let open = || connections.inner.open.lock().unwrap().len();
-        assert_eq!(open(), 2);
         drop((first, second, third));
-        assert_eq!(open(), 0);
+        assert_eq!(connections.inner.lock().len(), 0);
     }
 
     #[test]

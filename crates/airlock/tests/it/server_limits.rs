@@ -41,7 +41,7 @@ fn served(server: &Server) -> bool {
         "-o",
         "/dev/null",
         "--max-time",
-        "5",
+        "10",
         &format!("{}/airlock.asc", server.url),
     ]);
     out.status.success()
