@@ -138,6 +138,14 @@ pub struct SiteConfig {
     pub grace: Period,
     /// HTTPS beside HTTP, when a certificate is configured (snapd wants a store over HTTPS).
     pub tls: Option<TlsConfig>,
+    /// Connections queued before `serve` accepts them (`[site] listen_backlog`); the system's
+    /// `net.core.somaxconn` when unset, and never above it.
+    pub listen_backlog: Option<u32>,
+    /// A response that makes no progress for this long is abandoned (`[site] write_timeout`).
+    pub write_timeout: Duration,
+    /// Open connections at most (`[site] max_connections`); sized from the open-files limit
+    /// when unset.
+    pub max_connections: Option<usize>,
 }
 
 impl SiteConfig {
@@ -532,6 +540,9 @@ impl Config {
                 ),
                 grace: site.grace.unwrap_or(Period(Duration::from_secs(86_400))),
                 tls,
+                listen_backlog: site.listen_backlog,
+                write_timeout: site.write_timeout.map_or(Duration::from_secs(60), |p| p.0),
+                max_connections: site.max_connections,
             },
             apt: AptConfig {
                 repos,
@@ -729,6 +740,9 @@ struct RawSite {
     tls_key: Option<PathBuf>,
     tls_listen: Option<SocketAddr>,
     tls_public_url: Option<PublicUrl>,
+    listen_backlog: Option<u32>,
+    write_timeout: Option<Period>,
+    max_connections: Option<usize>,
 }
 
 #[derive(Deserialize, Default)]

@@ -13,6 +13,7 @@
 
 mod balance;
 mod connections;
+mod limits;
 mod page;
 
 use std::future::Future;
@@ -29,7 +30,10 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 use bytes::Bytes;
 use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
+pub use limits::{Limits, raise_open_files_limit, somaxconn};
 pub use page::{PublishedSuite, published_suites};
 
 use crate::hint::Hint;
@@ -144,14 +148,54 @@ impl tower::Service<Request> for Front {
         Box::pin(async move {
             let log = AccessLog::start(&request);
             let inner = &state.inner;
-            let response =
-                crate::proxy::route_request(&inner.proxy, &inner.small_files, request, app).await;
+            let head = request.method() == Method::HEAD;
+            let mut response = match host_refusal(&request) {
+                Some(refusal) => refusal,
+                None => {
+                    crate::proxy::route_request(&inner.proxy, &inner.small_files, request, app)
+                        .await
+                }
+            };
+            if head {
+                without_body(&mut response);
+            }
             if let Some(log) = log {
                 log.finish(&response);
             }
             Ok(response)
         })
     }
+}
+
+/// HTTP/1.1 requires exactly one Host (RFC 9112, 3.2): without it the upstream name a
+/// request is for is unknown, and with two a proxy in front and airlock could each act on a
+/// different one.
+fn host_refusal(request: &Request) -> Option<Response> {
+    let hosts = request.headers().get_all(header::HOST).iter().count();
+    let needed = request.version() == axum::http::Version::HTTP_11;
+    if hosts > 1 || (needed && hosts == 0) {
+        let message = if hosts > 1 {
+            "a request names one Host\n"
+        } else {
+            "HTTP/1.1 requests need a Host header\n"
+        };
+        return Some((StatusCode::BAD_REQUEST, message).into_response());
+    }
+    None
+}
+
+/// HEAD answers with the headers GET would have, Content-Length included, whichever handler
+/// made the response.
+fn without_body(response: &mut Response) {
+    use axum::body::HttpBody as _;
+    if !response.headers().contains_key(header::CONTENT_LENGTH)
+        && let Some(length) = response.body().size_hint().exact()
+    {
+        response
+            .headers_mut()
+            .insert(header::CONTENT_LENGTH, HeaderValue::from(length));
+    }
+    *response.body_mut() = Body::empty();
 }
 
 pub fn router(state: ServerState) -> Front {
@@ -171,32 +215,61 @@ async fn status(State(state): State<ServerState>) -> Json<crate::proxy::Status> 
     Json(state.proxy().status())
 }
 
-/// One listening socket, with a handle per core: each core runs its own single-threaded event
-/// loop accepting from it, as nginx workers do: no work-stealing between threads on every
-/// request. Not SO_REUSEPORT, which would let a second server bind the same port and take
-/// half the connections.
-#[derive(Debug)]
+/// What the server listens on: HTTP, and HTTPS with its certificate. Each core runs its own
+/// single-threaded event loop accepting from the same sockets, as nginx workers do: no
+/// work-stealing between threads on every request. Not SO_REUSEPORT, which would let a second
+/// server bind the same port and take half the connections.
+#[derive(Debug, Clone)]
 pub struct Listeners {
-    sockets: Vec<std::net::TcpListener>,
-    address: SocketAddr,
-    tls: Option<TlsListeners>,
+    http: Listening,
+    tls: Option<(Listening, Arc<rustls::ServerConfig>)>,
+    backlog: u32,
 }
 
-#[derive(Debug)]
-struct TlsListeners {
-    sockets: Vec<std::net::TcpListener>,
+#[derive(Debug, Clone)]
+struct Listening {
+    /// As configured: a reload that asks for the same address keeps the socket.
+    requested: SocketAddr,
     address: SocketAddr,
-    config: Arc<rustls::ServerConfig>,
+    socket: Arc<std::net::TcpListener>,
+}
+
+impl Listening {
+    fn bind(requested: SocketAddr, backlog: u32) -> Result<Listening, ServerError> {
+        let bind_err = |source| ServerError::Bind {
+            address: requested,
+            source,
+        };
+        let socket = limits::bind(requested, backlog).map_err(bind_err)?;
+        let address = socket.local_addr().map_err(bind_err)?;
+        Ok(Listening {
+            requested,
+            address,
+            socket: Arc::new(socket),
+        })
+    }
+
+    /// The same socket when `requested` did not change, else a new one.
+    fn rebind(
+        old: Option<&Listening>,
+        requested: SocketAddr,
+        backlog: u32,
+    ) -> Result<Listening, ServerError> {
+        match old.filter(|l| l.requested == requested) {
+            Some(same) => Ok(same.clone()),
+            None => Listening::bind(requested, backlog),
+        }
+    }
 }
 
 impl Listeners {
-    /// Binds `address` (port 0 picks a free port).
-    pub fn bind(address: SocketAddr) -> Result<Listeners, ServerError> {
-        let (sockets, address) = bind_per_core(address)?;
+    /// Binds `address` (port 0 picks a free port) with room for `backlog` connections not yet
+    /// accepted.
+    pub fn bind(address: SocketAddr, backlog: u32) -> Result<Listeners, ServerError> {
         Ok(Listeners {
-            sockets,
-            address,
+            http: Listening::bind(address, backlog)?,
             tls: None,
+            backlog,
         })
     }
 
@@ -206,99 +279,158 @@ impl Listeners {
         address: SocketAddr,
         config: Arc<rustls::ServerConfig>,
     ) -> Result<Listeners, ServerError> {
-        let (sockets, address) = bind_per_core(address)?;
-        self.tls = Some(TlsListeners {
-            sockets,
-            address,
-            config,
-        });
+        self.tls = Some((Listening::bind(address, self.backlog)?, config));
         Ok(self)
     }
 
     /// The address bound, with the port the system chose when asked for port 0.
     pub fn local_addr(&self) -> SocketAddr {
-        self.address
+        self.http.address
     }
 
     /// The HTTPS address bound, if any.
     pub fn tls_addr(&self) -> Option<SocketAddr> {
-        self.tls.as_ref().map(|t| t.address)
+        self.tls.as_ref().map(|(t, _)| t.address)
     }
 }
 
-fn bind_per_core(
-    address: SocketAddr,
-) -> Result<(Vec<std::net::TcpListener>, SocketAddr), ServerError> {
-    let bind_err = |source| ServerError::Bind { address, source };
-    let socket = std::net::TcpListener::bind(address).map_err(bind_err)?;
-    socket.set_nonblocking(true).map_err(bind_err)?;
-    let address = socket.local_addr().map_err(bind_err)?;
-    let count = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let mut sockets = Vec::with_capacity(count);
-    for _ in 1..count {
-        sockets.push(socket.try_clone().map_err(bind_err)?);
-    }
-    sockets.push(socket);
-    Ok((sockets, address))
+/// The sockets the loops accept from, until a reload replaces them.
+struct Generation {
+    accepting: Vec<Accepting>,
 }
 
-/// Serves until `shutdown` resolves, then lets requests in flight finish for up to `drain`.
-/// Blocks the calling thread; runs one event loop per listener.
-pub fn serve(
+struct Accepting {
+    socket: Arc<std::net::TcpListener>,
+    loads: balance::Loads,
+    tls: Option<Arc<rustls::ServerConfig>>,
+}
+
+impl Generation {
+    fn new(listeners: &Listeners, loops: usize) -> Generation {
+        let accepting = std::iter::once((&listeners.http, None))
+            .chain(
+                listeners
+                    .tls
+                    .as_ref()
+                    .map(|(l, config)| (l, Some(config.clone()))),
+            )
+            .map(|(listening, tls)| Accepting {
+                socket: listening.socket.clone(),
+                loads: balance::Loads::new(loops),
+                tls,
+            })
+            .collect();
+        Generation { accepting }
+    }
+}
+
+/// The running server's side that a reload uses: new sockets, a new [`ServerState`].
+#[derive(Clone)]
+pub struct Handle {
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    listeners: std::sync::Mutex<Listeners>,
+    generations: tokio::sync::watch::Sender<Arc<Generation>>,
+    app: connections::App,
+    loops: usize,
+}
+
+impl Handle {
+    /// Binds what a new configuration asks for, keeping the sockets of addresses that did not
+    /// change; nothing changes for clients until [`Handle::switch`].
+    pub fn bind(
+        &self,
+        http: SocketAddr,
+        tls: Option<(SocketAddr, Arc<rustls::ServerConfig>)>,
+    ) -> Result<Listeners, ServerError> {
+        let current = self.current();
+        let backlog = current.backlog;
+        let old_tls = current.tls.as_ref().map(|(l, _)| l);
+        Ok(Listeners {
+            http: Listening::rebind(Some(&current.http), http, backlog)?,
+            tls: match tls {
+                Some((address, config)) => {
+                    Some((Listening::rebind(old_tls, address, backlog)?, config))
+                }
+                None => None,
+            },
+            backlog,
+        })
+    }
+
+    /// Answers new requests with `state` (on connections already open too, from their next
+    /// request) and accepts on `listeners` only; sockets no longer listed are closed once the
+    /// loops stop accepting from them. Connections and downloads in flight go on.
+    pub fn switch(&self, listeners: Listeners, state: ServerState) {
+        connections::replace(&self.shared.app, router(state));
+        let generation = Generation::new(&listeners, self.shared.loops);
+        *self
+            .shared
+            .listeners
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = listeners;
+        self.shared.generations.send_replace(Arc::new(generation));
+    }
+
+    fn current(&self) -> Listeners {
+        self.shared
+            .listeners
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+}
+
+/// Serves until the future `control` makes from the server's [`Handle`] resolves, then lets
+/// requests in flight finish for up to `drain`. Blocks the calling thread; runs one event loop
+/// per core.
+pub fn serve<F, C>(
     listeners: Listeners,
     state: ServerState,
-    shutdown: impl Future<Output = ()> + Send + 'static,
+    limits: Limits,
+    control: C,
     drain: Duration,
-) -> Result<(), ServerError> {
+) -> Result<(), ServerError>
+where
+    C: FnOnce(Handle) -> F,
+    F: Future<Output = ()>,
+{
+    let loops = std::thread::available_parallelism().map_or(1, |n| n.get());
     let (stop, stopped) = tokio::sync::watch::channel(false);
-    let (tls_sockets, tls_config) = match listeners.tls {
-        Some(tls) => (
-            tls.sockets.into_iter().map(Some).collect(),
-            Some(tls.config),
-        ),
-        None => (Vec::new(), None),
+    let (generations, _) =
+        tokio::sync::watch::channel(Arc::new(Generation::new(&listeners, loops)));
+    let handle = Handle {
+        shared: Arc::new(Shared {
+            listeners: std::sync::Mutex::new(listeners),
+            generations,
+            app: connections::app(router(state)),
+            loops,
+        }),
     };
-    let mut tls_sockets: Vec<Option<std::net::TcpListener>> = tls_sockets;
-    tls_sockets.resize_with(listeners.sockets.len(), || None);
-    let loads = balance::Loads::new(listeners.sockets.len());
-    let tls_loads = balance::Loads::new(listeners.sockets.len());
-    let workers: Vec<_> = listeners
-        .sockets
-        .into_iter()
-        .zip(tls_sockets)
-        .enumerate()
-        .map(|(i, (socket, tls_socket))| {
-            let (state, mut stopped) = (state.clone(), stopped.clone());
-            let (tls_config, loads, tls_loads) = (tls_config.clone(), loads.clone(), tls_loads.clone());
+    // `control` runs in this runtime's context: signal handlers it sets up belong to it.
+    let control_loop = single_threaded()?;
+    let control = {
+        let _context = control_loop.enter();
+        control(handle.clone())
+    };
+    let counted = limits::Connections::new(limits.max_connections);
+    let workers: Vec<_> = (0..loops)
+        .map(|index| {
+            let mut stopped = stopped.clone();
+            let generations = handle.shared.generations.subscribe();
+            let (app, counted) = (handle.shared.app.clone(), counted.clone());
             std::thread::Builder::new()
-                .name(format!("airlock-http-{i}"))
+                .name(format!("airlock-http-{index}"))
                 .spawn(move || -> Result<(), ServerError> {
                     let runtime = single_threaded()?;
                     runtime.block_on(async move {
-                        let balanced = |socket, loads| -> Result<_, ServerError> {
-                            let listener = TcpListener::from_std(socket).map_err(ServerError::Serve)?;
-                            Ok(balance::BalancedListener::new(listener, i, loads))
-                        };
-                        let https = match (tls_socket, tls_config) {
-                            (Some(socket), Some(config)) => {
-                                let acceptor = tokio_rustls::TlsAcceptor::from(config);
-                                Some(connections::serve(balanced(socket, tls_loads)?, Some(acceptor), router(state.clone()), stopped.clone()))
-                            }
-                            _ => None,
-                        };
-                        let http = connections::serve(balanced(socket, loads)?, None, router(state), stopped.clone());
-                        // Both drain before the loop stops: an HTTPS download is a request in
-                        // flight like any other.
-                        let server = async move {
-                            match https {
-                                Some(https) => {
-                                    tokio::join!(http, https);
-                                }
-                                None => http.await,
-                            }
-                        };
+                        let work = Worker { index, app, counted, write_timeout: limits.write_timeout, stop: stopped.clone() };
+                        // HTTPS drains with HTTP before the loop stops: an HTTPS download is a
+                        // request in flight like any other.
                         tokio::select! {
-                            () = server => Ok(()),
+                            () = work.run(generations) => Ok(()),
                             _ = async { let _ = stopped.wait_for(|s| *s).await; tokio::time::sleep(drain).await } => {
                                 tracing::warn!("requests still running after {}s; stopping anyway", drain.as_secs());
                                 Ok(())
@@ -309,7 +441,7 @@ pub fn serve(
                 .map_err(ServerError::Serve)
         })
         .collect::<Result<_, _>>()?;
-    single_threaded()?.block_on(shutdown);
+    control_loop.block_on(control);
     tracing::info!("shutting down: no new connections, finishing requests in flight");
     let _ = stop.send(true);
     for worker in workers {
@@ -318,6 +450,67 @@ pub fn serve(
             .map_err(|_| ServerError::Serve(std::io::Error::other("a server thread panicked")))??;
     }
     Ok(())
+}
+
+/// One core's event loop.
+struct Worker {
+    index: usize,
+    app: connections::App,
+    counted: limits::Connections,
+    write_timeout: Duration,
+    stop: tokio::sync::watch::Receiver<bool>,
+}
+
+impl Worker {
+    /// Accepts from each generation of sockets until the next replaces it, then waits for
+    /// every connection to end (the stop signal ends them gracefully).
+    async fn run(self, mut generations: tokio::sync::watch::Receiver<Arc<Generation>>) {
+        let tasks = TaskTracker::new();
+        let mut stop = self.stop.clone();
+        loop {
+            let generation = generations.borrow_and_update().clone();
+            let retire = CancellationToken::new();
+            for accepting in &generation.accepting {
+                match self.listener(accepting) {
+                    Ok(listener) => {
+                        let acceptor = accepting.tls.clone().map(tokio_rustls::TlsAcceptor::from);
+                        tasks.spawn(connections::serve(
+                            listener,
+                            acceptor,
+                            self.app.clone(),
+                            self.stop.clone(),
+                            retire.clone(),
+                        ));
+                    }
+                    Err(e) => {
+                        tracing::error!("event loop {} cannot accept on a socket: {e}", self.index)
+                    }
+                }
+            }
+            tokio::select! {
+                changed = generations.changed() => {
+                    retire.cancel();
+                    if changed.is_err() {
+                        break;
+                    }
+                }
+                () = connections::stopped(&mut stop) => break,
+            }
+        }
+        tasks.close();
+        tasks.wait().await;
+    }
+
+    fn listener(&self, accepting: &Accepting) -> std::io::Result<balance::BalancedListener> {
+        let socket = accepting.socket.try_clone()?;
+        Ok(balance::BalancedListener::new(
+            TcpListener::from_std(socket)?,
+            self.index,
+            accepting.loads.clone(),
+            self.counted.clone(),
+            self.write_timeout,
+        ))
+    }
 }
 
 fn single_threaded() -> Result<tokio::runtime::Runtime, ServerError> {
@@ -432,10 +625,12 @@ async fn published(State(state): State<ServerState>, request: Request) -> Respon
     match files::open(path.clone(), &state.inner.small_files).await {
         Ok(files::Found::File(reply)) => reply.respond(&method, request.headers()).await,
         Ok(files::Found::Directory) if raw_path.ends_with('/') => {
-            page::listing(&path, client_path, &method).await
+            page::listing(&path, client_path).await
         }
+        // From the path as the client named it, but never starting with `//`: a browser reads
+        // `//apt/` as the host `apt`.
         Ok(files::Found::Directory) => {
-            Redirect::permanent(&format!("{client_path}/")).into_response()
+            Redirect::permanent(&format!("{}/", collapse_slashes(client_path))).into_response()
         }
         Ok(files::Found::Missing) => not_found(client_path),
         Err(e) => {
@@ -443,6 +638,16 @@ async fn published(State(state): State<ServerState>, request: Request) -> Respon
             (StatusCode::INTERNAL_SERVER_ERROR, "cannot read the file\n").into_response()
         }
     }
+}
+
+fn collapse_slashes(path: &str) -> String {
+    let mut collapsed = String::with_capacity(path.len());
+    for c in path.chars() {
+        if !(c == '/' && collapsed.ends_with('/')) {
+            collapsed.push(c);
+        }
+    }
+    collapsed
 }
 
 fn not_found(path: &str) -> Response {

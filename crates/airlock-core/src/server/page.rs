@@ -4,7 +4,7 @@ use std::fmt::Write;
 use std::path::{Path, PathBuf};
 
 use axum::extract::State;
-use axum::http::{HeaderValue, Method, header};
+use axum::http::{HeaderValue, header};
 use axum::response::{Html, IntoResponse, Response};
 
 use super::ServerState;
@@ -142,7 +142,7 @@ fn sorted_names(dir: &Path) -> Vec<String> {
 }
 
 /// A plain listing of a published folder.
-pub async fn listing(dir: &Path, url_path: &str, method: &Method) -> Response {
+pub async fn listing(dir: &Path, url_path: &str) -> Response {
     let dir: PathBuf = dir.to_path_buf();
     let entries = tokio::task::spawn_blocking(move || {
         let mut entries: Vec<(String, Option<u64>)> = std::fs::read_dir(&dir)
@@ -181,9 +181,6 @@ pub async fn listing(dir: &Path, url_path: &str, method: &Method) -> Response {
     }
     page.push_str("</pre></body></html>\n");
     let mut response = Html(page).into_response();
-    if method == Method::HEAD {
-        *response.body_mut() = axum::body::Body::empty();
-    }
     response
         .headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));

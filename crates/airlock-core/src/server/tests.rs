@@ -74,7 +74,9 @@ async fn request(f: &Fixture, req: Request<Body>) -> (StatusCode, axum::http::He
 }
 
 fn get(uri: &str) -> axum::http::request::Builder {
-    Request::builder().uri(uri)
+    Request::builder()
+        .uri(uri)
+        .header(header::HOST, "example.invalid:8080")
 }
 
 /// A file replaced twice within one second must not look unchanged to If-Modified-Since:

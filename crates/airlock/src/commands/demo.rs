@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use airlock_core::demo::{self, COMPONENT, REPO, SUITE};
 use airlock_core::report::Reporter;
-use airlock_core::server::{Listeners, ServerState, serve};
+use airlock_core::server::{Limits, Listeners, ServerState, serve};
 
 use super::publish::print_reports;
 use super::serve::shutdown_signal;
@@ -58,11 +58,18 @@ pub fn run(args: DemoArgs, reporter: &dyn Reporter, printer: Printer) -> anyhow:
         return Ok(());
     }
     let state = ServerState::new(site.data_dir(), url, &key);
-    let listeners = Listeners::bind(site.config.site.listen)?;
+    let limits = Limits::default();
+    let listeners = Listeners::bind(site.config.site.listen, limits.backlog)?;
     tracing::info!(
         "listening on http://{}/ (Ctrl-C stops)",
         listeners.local_addr()
     );
-    serve(listeners, state, shutdown_signal(), Duration::from_secs(5))?;
+    serve(
+        listeners,
+        state,
+        limits,
+        |_| shutdown_signal(),
+        Duration::from_secs(5),
+    )?;
     Ok(())
 }

@@ -1,103 +1,277 @@
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use airlock_core::dns::responder::Responder;
+use airlock_core::openpgp::SiteKey;
 use airlock_core::proxy::{Proxy, PullThrough};
-use airlock_core::server::{Listeners, ServerState, serve};
+use airlock_core::server::{Handle, Limits, Listeners, ServerState, serve};
 use airlock_core::site::Site;
+use anyhow::Context;
 
 use crate::cli::ServeArgs;
 
 pub fn run(site: &Site, args: ServeArgs) -> anyhow::Result<()> {
-    let data_dir = site.existing_data_dir()?;
-    let key = site.signing_key()?;
-    let address = args.listen.unwrap_or(site.config.site.listen);
-    let config = &site.config;
-    // DNS first: with port 0 it picks a port free for UDP and TCP, which the HTTP listener
-    // bound first could hold.
-    if let Some(listen) = config.dns.listen {
-        start_dns(site, listen)?;
+    let limits = limits(site)?;
+    let setup = Setup::new(site, args.listen)?;
+    let mut listeners = Listeners::bind(setup.listen, limits.backlog)?;
+    if let Some((address, config)) = &setup.tls {
+        listeners = listeners.with_tls(*address, config.clone())?;
     }
-    let mut listeners = Listeners::bind(address)?;
-    let public_url = config
-        .site
-        .public_url_when_listening(listeners.local_addr());
-    let own_hosts: Vec<String> = std::iter::once(&public_url)
-        .chain(config.site.tls.as_ref().map(|t| &t.public_url))
-        .filter_map(|url| airlock_core::config::url_host(url))
-        .collect();
-    let pull = match config.proxy.pull_through {
-        true => Some(PullThrough::new(config)?),
-        false => None,
-    };
-    for (i, route) in config.proxy.routes.iter().enumerate() {
-        let pulled = pull.as_ref().is_some_and(|p| p.serves(i));
-        tracing::info!(
-            "answering for http://{}{}/ from {}/{}",
-            route.host,
-            route.path,
-            route.to,
-            if pulled {
-                format!(", misses fetched from {}", route.upstream)
-            } else {
-                String::new()
+    let site_public_url = public_url(site, &listeners);
+    let tls_public_url = setup.tls_public_url.clone();
+    let listeners_bound = listeners.clone();
+    let state = setup.state(site, &listeners);
+    let mut dns = Dns::default();
+    dns.restart(site)?;
+    let config_path = site.config.path.clone();
+    let control = move |handle: Handle| {
+        // Before the first log line that says the server is up: a SIGHUP sent from then on
+        // reloads rather than kills.
+        let signals = Signals::new();
+        log_listening(&site_public_url, &tls_public_url, &listeners_bound);
+        async move {
+            let mut signals = signals;
+            while signals.reload().await {
+                if let Err(e) = reload(&handle, &config_path, args.listen, &mut dns) {
+                    tracing::error!(
+                        "reload refused, the configuration in use is kept: {}",
+                        format!("{e:#}")
+                    );
+                }
             }
-        );
-    }
-    let mut proxy = Proxy::new(&config.proxy, &own_hosts);
-    if let Some(pull) = pull {
-        proxy = proxy.pulling(pull);
-    }
-    let state = ServerState::new(data_dir, &public_url, &key).with_proxy(proxy);
-    tracing::info!(
-        "listening on http://{}/ (clients use {public_url})",
-        listeners.local_addr(),
-    );
-    if let Some(tls) = &site.config.site.tls {
-        let config = airlock_core::tls::server_config(&tls.cert, &tls.key)?;
-        listeners = listeners.with_tls(tls.listen, config)?;
-        tracing::info!(
-            "listening on https://{}/ (clients use {})",
-            listeners.tls_addr().expect("just bound"),
-            tls.public_url
-        );
-    }
-    serve(listeners, state, shutdown_signal(), Duration::from_secs(30))?;
+        }
+    };
+    serve(listeners, state, limits, control, Duration::from_secs(30))?;
     Ok(())
 }
 
-/// The DNS responder on a thread of its own; it lives as long as the process.
-fn start_dns(site: &Site, listen: std::net::SocketAddr) -> anyhow::Result<()> {
-    let names = site.config.overridden_names();
-    let responder = Responder::bind(&site.config.dns, listen, &names)?;
-    let addresses: Vec<String> = site
-        .config
-        .dns
-        .addresses
-        .iter()
-        .map(|a| a.to_string())
-        .collect();
+/// The connection limits, from the configuration and the open-files limit (raised to the
+/// hard limit first). A reload keeps them: they need a restart.
+fn limits(site: &Site) -> anyhow::Result<Limits> {
+    let open_files = airlock_core::server::raise_open_files_limit()
+        .context("cannot raise the open-files limit (RLIMIT_NOFILE) to its hard limit")?;
+    let site = &site.config.site;
+    let max_connections = site
+        .max_connections
+        .unwrap_or_else(|| Limits::connections_for(open_files));
+    let limits = Limits {
+        backlog: site
+            .listen_backlog
+            .unwrap_or_else(airlock_core::server::somaxconn),
+        write_timeout: site.write_timeout,
+        max_connections,
+    };
     tracing::info!(
-        "answering DNS on {} (udp and tcp): {} -> {}; other names {}",
-        responder.local_addr(),
-        names.join(", "),
-        addresses.join(", "),
-        match site.config.dns.upstream {
-            Some(upstream) =>
-                format!("forwarded to {upstream} for the site's networks, refused for others"),
-            None => "refused".to_string(),
-        }
+        "open files limit {open_files}: at most {max_connections} connections (then the one idle longest is closed for a new one), backlog {}, write timeout {}s",
+        limits.backlog.min(airlock_core::server::somaxconn()),
+        limits.write_timeout.as_secs()
     );
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    std::thread::Builder::new()
-        .name("airlock-dns".into())
-        .spawn(move || {
-            if let Err(e) = runtime.block_on(responder.run()) {
-                tracing::error!("the DNS responder stopped: {e}");
-            }
-        })?;
+    Ok(limits)
+}
+
+/// A new configuration made ready to serve: everything that can fail is done before the
+/// running server changes.
+fn reload(
+    handle: &Handle,
+    config_path: &Path,
+    listen: Option<SocketAddr>,
+    dns: &mut Dns,
+) -> anyhow::Result<()> {
+    tracing::info!("SIGHUP: reloading {}", config_path.display());
+    let site = Site::open(config_path)?;
+    let setup = Setup::new(&site, listen)?;
+    let listeners = handle.bind(setup.listen, setup.tls.clone())?;
+    let tls_public_url = setup.tls_public_url.clone();
+    let state = setup.state(&site, &listeners);
+    handle.switch(listeners.clone(), state);
+    log_listening(&public_url(&site, &listeners), &tls_public_url, &listeners);
+    dns.restart(&site)
+        .context("the DNS responder was not restarted with the new configuration")?;
+    tracing::info!("reloaded {}", config_path.display());
     Ok(())
+}
+
+/// What one configuration serves, before its addresses are bound.
+struct Setup {
+    listen: SocketAddr,
+    tls: Option<(SocketAddr, Arc<airlock_core::tls::ServerConfig>)>,
+    tls_public_url: Option<String>,
+    key: SiteKey,
+    proxy: airlock_core::config::ProxyConfig,
+    pull: Option<PullThrough>,
+}
+
+impl Setup {
+    fn new(site: &Site, listen: Option<SocketAddr>) -> anyhow::Result<Setup> {
+        site.existing_data_dir()?;
+        let key = site.signing_key()?;
+        let config = &site.config;
+        let tls = match &config.site.tls {
+            Some(tls) => Some((
+                tls.listen,
+                airlock_core::tls::server_config(&tls.cert, &tls.key)?,
+            )),
+            None => None,
+        };
+        let pull = match config.proxy.pull_through {
+            true => Some(PullThrough::new(config)?),
+            false => None,
+        };
+        Ok(Setup {
+            listen: listen.unwrap_or(config.site.listen),
+            tls,
+            tls_public_url: config.site.tls.as_ref().map(|t| t.public_url.clone()),
+            key,
+            proxy: config.proxy.clone(),
+            pull,
+        })
+    }
+
+    fn state(self, site: &Site, listeners: &Listeners) -> ServerState {
+        let config = &site.config;
+        let public_url = public_url(site, listeners);
+        let own_hosts: Vec<String> = std::iter::once(&public_url)
+            .chain(self.tls_public_url.as_ref())
+            .filter_map(|url| airlock_core::config::url_host(url))
+            .collect();
+        for (i, route) in self.proxy.routes.iter().enumerate() {
+            let pulled = self.pull.as_ref().is_some_and(|p| p.serves(i));
+            tracing::info!(
+                "answering for http://{}{}/ from {}/{}",
+                route.host,
+                route.path,
+                route.to,
+                if pulled {
+                    format!(", misses fetched from {}", route.upstream)
+                } else {
+                    String::new()
+                }
+            );
+        }
+        let mut proxy = Proxy::new(&self.proxy, &own_hosts);
+        if let Some(pull) = self.pull {
+            proxy = proxy.pulling(pull);
+        }
+        ServerState::new(&config.site.data_dir, &public_url, &self.key).with_proxy(proxy)
+    }
+}
+
+fn public_url(site: &Site, listeners: &Listeners) -> String {
+    site.config
+        .site
+        .public_url_when_listening(listeners.local_addr())
+}
+
+fn log_listening(public_url: &str, tls_public_url: &Option<String>, listeners: &Listeners) {
+    tracing::info!(
+        "listening on http://{}/ (clients use {public_url})",
+        listeners.local_addr()
+    );
+    if let (Some(address), Some(url)) = (listeners.tls_addr(), tls_public_url) {
+        tracing::info!("listening on https://{address}/ (clients use {url})");
+    }
+}
+
+/// The DNS responder on a thread of its own, started again by each reload.
+#[derive(Default)]
+struct Dns {
+    running: Option<RunningDns>,
+}
+
+struct RunningDns {
+    listen: SocketAddr,
+    stop: tokio::sync::oneshot::Sender<()>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+impl Dns {
+    fn restart(&mut self, site: &Site) -> anyhow::Result<()> {
+        let Some(listen) = site.config.dns.listen else {
+            self.stop();
+            return Ok(());
+        };
+        // The same address is bound again only once the old sockets are closed; another one
+        // is bound before the old closes.
+        if self.running.as_ref().is_some_and(|r| r.listen == listen) {
+            self.stop();
+        }
+        let names = site.config.overridden_names();
+        let responder = Responder::bind(&site.config.dns, listen, &names)?;
+        let dns = &site.config.dns;
+        let addresses: Vec<String> = dns.addresses.iter().map(|a| a.to_string()).collect();
+        tracing::info!(
+            "answering DNS on {} (udp and tcp): {} -> {}; other names {}",
+            responder.local_addr(),
+            names.join(", "),
+            addresses.join(", "),
+            match dns.upstream {
+                Some(upstream) =>
+                    format!("forwarded to {upstream} for the site's networks, refused for others"),
+                None => "refused".to_string(),
+            }
+        );
+        self.stop();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        let (stop, stopped) = tokio::sync::oneshot::channel();
+        let thread = std::thread::Builder::new()
+            .name("airlock-dns".into())
+            .spawn(move || {
+                runtime.block_on(async move {
+                    tokio::select! {
+                        result = responder.run() => if let Err(e) = result {
+                            tracing::error!("the DNS responder stopped: {e}");
+                        },
+                        _ = stopped => {}
+                    }
+                });
+            })?;
+        self.running = Some(RunningDns {
+            listen,
+            stop,
+            thread,
+        });
+        Ok(())
+    }
+
+    /// Stops the responder and waits until its sockets are closed (its runtime dropped).
+    fn stop(&mut self) {
+        if let Some(running) = self.running.take() {
+            let _ = running.stop.send(());
+            let _ = running.thread.join();
+        }
+    }
+}
+
+/// SIGHUP reloads; SIGTERM (systemd, kill) or SIGINT (Ctrl-C) stops.
+struct Signals {
+    hangup: tokio::signal::unix::Signal,
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    /// Needs the runtime that polls them.
+    fn new() -> Signals {
+        use tokio::signal::unix::{SignalKind, signal};
+        Signals {
+            hangup: signal(SignalKind::hangup()).expect("SIGHUP handler"),
+            term: signal(SignalKind::terminate()).expect("SIGTERM handler"),
+            int: signal(SignalKind::interrupt()).expect("SIGINT handler"),
+        }
+    }
+
+    /// Whether the signal received asks for a reload (else it asks to stop).
+    async fn reload(&mut self) -> bool {
+        tokio::select! {
+            _ = self.hangup.recv() => true,
+            _ = self.term.recv() => false,
+            _ = self.int.recv() => false,
+        }
+    }
 }
 
 /// SIGTERM (systemd, kill) or SIGINT (Ctrl-C).

@@ -22,5 +22,8 @@ mod proxy;
 mod publish_during_update;
 mod quiet;
 mod secrets;
+mod server_edges;
+mod server_limits;
+mod server_reload;
 mod snaps;
 mod verify;

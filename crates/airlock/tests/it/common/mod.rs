@@ -232,6 +232,20 @@ impl Server {
         }
     }
 
+    /// Sends `signal` (`HUP`, ...) to the server.
+    pub fn signal(&self, signal: &str) {
+        let status = Command::new("kill")
+            .args(["-s", signal, &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success(), "kill -s {signal} failed");
+    }
+
+    /// The descriptors the server has open.
+    pub fn open_files(&self) -> usize {
+        std::fs::read_dir(format!("/proc/{}/fd", self.child.id())).map_or(0, |d| d.count())
+    }
+
     /// Stops the server with SIGTERM and returns its log lines.
     pub fn stop(mut self) -> (std::process::ExitStatus, Vec<String>) {
         let status = self.terminate();
