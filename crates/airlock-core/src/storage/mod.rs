@@ -15,7 +15,7 @@ use std::path::PathBuf;
 pub use atomic::{sync_dir, sync_filesystem, write_atomic};
 pub use digest::{CopyError, Hashes, MultiHasher, Sha256, copy_hashing, copy_sha256};
 pub use lock::SiteLock;
-pub use read::{file_kind, open_regular, read_limited, read_limited_text};
+pub use read::{open_regular, read_limited, read_limited_text};
 pub use state::{load_json, save_json};
 pub use store::{ContentStore, StagedBlob, Staging};
 pub use tree::{Entry, Manifest, TreeSet};

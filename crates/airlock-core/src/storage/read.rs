@@ -10,7 +10,7 @@ use std::path::Path;
 use super::StorageError;
 
 /// What a file that is not a regular one is, for an error message; `None` for a regular one.
-pub fn file_kind(meta: &Metadata) -> Option<&'static str> {
+fn file_kind(meta: &Metadata) -> Option<&'static str> {
     use std::os::unix::fs::FileTypeExt;
     let kind = meta.file_type();
     if kind.is_file() {

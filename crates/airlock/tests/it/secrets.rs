@@ -163,10 +163,7 @@ fn no_command_writes_secret_key_material_at_any_verbosity() {
     let mut leaks = Vec::new();
     for (what, output) in &said.0 {
         let text = String::from_utf8_lossy(output);
-        assert!(
-            !text.is_empty() || what == "key show",
-            "{what}: no output at trace level"
-        );
+        assert!(!text.is_empty(), "{what}: no output at trace level");
         let seen = Seen::of(&text);
         for secret in &secrets {
             if let Some(how) = seen.find(secret) {
