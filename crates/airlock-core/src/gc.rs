@@ -49,8 +49,10 @@ impl Hint for GcError {
     }
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug, Default, serde::Serialize)]
 pub struct GcReport {
+    /// Nothing was removed: `removed` counts what would have been.
+    pub dry_run: bool,
     /// Blobs the site refers to.
     pub referenced: usize,
     /// Blobs removed (or, in a dry run, to be removed) and their bytes.
@@ -69,6 +71,7 @@ pub fn collect(site: &Site, dry_run: bool, reporter: &dyn Reporter) -> Result<Gc
     let grace = site.config.site.grace.0;
     let root = site.data_dir().join("store/sha256");
     let mut report = GcReport {
+        dry_run,
         referenced: referenced.len(),
         ..GcReport::default()
     };

@@ -188,6 +188,17 @@ pub struct ExportArgs {
     /// zstd-compressed volumes (volume-NNN.tar.zst): worth it for indices and images, not .debs.
     #[arg(long)]
     pub zstd: bool,
+    /// The airlock .deb to carry in the bundle (default: this airlock's own .deb from apt's
+    /// cache when it was installed from a package, else its binary; docs/bundles.md).
+    #[arg(long, conflicts_with = "no_airlock")]
+    pub airlock_deb: Option<PathBuf>,
+    /// Carry no copy of airlock in the bundle.
+    #[arg(long)]
+    pub no_airlock: bool,
+    /// One JSON document on stdout of what was done, instead of the lines (fields:
+    /// docs/operations.md).
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `4G`, `700MiB`, `4.7GB`, `1048576`.
@@ -231,6 +242,10 @@ pub struct ImportArgs {
     /// An exporting site's public key (airlock.gpg), besides [import] trusted_keys.
     #[arg(long)]
     pub keyring: Vec<PathBuf>,
+    /// One JSON document on stdout of what was done, instead of the lines (fields:
+    /// docs/operations.md).
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -245,6 +260,9 @@ pub struct InspectArgs {
     /// An exporting site's public key, besides [import] trusted_keys.
     #[arg(long)]
     pub keyring: Vec<PathBuf>,
+    /// One JSON document instead of the lines (fields: docs/operations.md).
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -320,7 +338,11 @@ pub enum SnapCommand {
         architectures: Vec<String>,
     },
     /// List the snaps of the store, their revisions and channels.
-    List,
+    List {
+        /// One JSON document instead of the lines (fields: docs/operations.md).
+        #[arg(long)]
+        json: bool,
+    },
     /// Download the [[snaps.snap]] entries of the config from the upstream store, with the
     /// bases, snapd and content providers they need; checked as an import is.
     Fetch,
@@ -340,7 +362,11 @@ pub enum ImagesCommand {
     /// Add an image (a tgz of a root filesystem, as packer-maas builds) to the stream.
     Add(ImagesAddArgs),
     /// List the products of the published stream, mirrored and custom.
-    List,
+    List {
+        /// One JSON document instead of the lines (fields: docs/operations.md).
+        #[arg(long)]
+        json: bool,
+    },
     /// Remove a custom image (every version, or the one given).
     Remove {
         #[arg(long)]
@@ -458,12 +484,20 @@ pub struct GcArgs {
     /// Count what would be removed, remove nothing.
     #[arg(long)]
     pub dry_run: bool,
+    /// One JSON document on stdout of what was done, instead of the lines (fields:
+    /// docs/operations.md).
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]
 pub struct PublishArgs {
     /// Repos, and imported mirrors, to publish (default: all).
     pub repos: Vec<String>,
+    /// One JSON document on stdout of what was done, instead of the lines (fields:
+    /// docs/operations.md).
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -473,6 +507,10 @@ pub struct SyncArgs {
     /// Downloads at once (default: [sync] jobs, 8).
     #[arg(long, short = 'j')]
     pub jobs: Option<usize>,
+    /// One JSON document on stdout of what was done, instead of the lines (fields:
+    /// docs/operations.md).
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

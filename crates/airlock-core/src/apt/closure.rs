@@ -23,7 +23,7 @@ pub struct Candidate<'a> {
 }
 
 /// A dependency nothing in the mirror satisfies.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
 pub struct Unsatisfied {
     pub package: String,
     pub version: String,

@@ -28,7 +28,8 @@ use crate::util::parallel_map;
 const FORMAT: &str = "apt-publish-1";
 const SUITE_NOTE: &str = "suite";
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
 pub enum SuiteStatus {
     /// Newly signed.
     Published,
@@ -36,7 +37,7 @@ pub enum SuiteStatus {
     Unchanged,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct SuiteReport {
     pub suite: String,
     pub packages: usize,
@@ -44,7 +45,8 @@ pub struct SuiteReport {
     pub valid_until: Option<jiff::Timestamp>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// What publishing one repo (or mirror, or combined suite) did; `publish --json` prints it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct PublishReport {
     pub repo: String,
     pub suites: Vec<SuiteReport>,

@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use super::BundleError;
+use super::carry::{self, Carry};
 use super::manifest::{
     self, Area, BaseBundle, BlobEntry, BlobRef, BundleManifest, Content, Exporter, Kind,
     SignedManifest, Signing, Volume,
@@ -30,14 +31,20 @@ pub struct ExportOptions {
     /// `apt/NAME` (or `NAME`), `images`, `snaps`; empty means everything published.
     pub what: Vec<String>,
     pub now: jiff::Timestamp,
+    /// The copy of airlock the bundle carries.
+    pub carry: Carry,
 }
 
-#[derive(Debug)]
+/// What an export wrote; `export --json` prints it, the manifest without its blob list.
+#[derive(Debug, serde::Serialize)]
 pub struct ExportReport {
+    #[serde(rename = "bundle", serialize_with = "manifest::serialize_summary")]
     pub manifest: BundleManifest,
     pub dir: PathBuf,
     /// Contents asked for that have nothing published yet.
     pub unpublished: Vec<String>,
+    /// Which airlock was carried and why (the manifest lists the file).
+    pub airlock_source: Option<String>,
 }
 
 /// A content and where its blobs come from.
@@ -73,6 +80,7 @@ pub fn export(
     }
     let mut plan = Plan::new(gathered, base.as_ref());
     plan.check_fits(options)?;
+    let chosen = carry::choose(&options.carry)?;
 
     prepare_dir(&options.to)?;
     let created = jiff::Timestamp::from_second(options.now.as_second()).expect("a valid time");
@@ -82,6 +90,10 @@ pub fn export(
         rand::random::<u32>()
     );
     let (volumes, blobs) = plan.write_volumes(&site.store(), options, created, &id, reporter)?;
+    let airlock = chosen
+        .as_ref()
+        .map(|c| carry::write(c, &options.to))
+        .transpose()?;
     let manifest = BundleManifest {
         format: manifest::FORMAT,
         id,
@@ -97,12 +109,14 @@ pub fn export(
         contents: plan.contents,
         volumes,
         blobs,
+        airlock,
     };
     write_signed(&options.to, &manifest, &key)?;
     Ok(ExportReport {
         manifest,
         dir: options.to.clone(),
         unpublished,
+        airlock_source: chosen.map(|c| c.why),
     })
 }
 
@@ -338,7 +352,8 @@ fn prepare_dir(dir: &Path) -> Result<(), BundleError> {
                 let name = entry.file_name().to_string_lossy().into_owned();
                 let volume = name.starts_with("volume-")
                     && (name.ends_with(".tar") || name.ends_with(".tar.zst"));
-                if !(volume || name == manifest::SIGNATURE) || !entry.path().is_file() {
+                let carried = name.starts_with("airlock_");
+                if !(volume || carried || name == manifest::SIGNATURE) || !entry.path().is_file() {
                     return Err(refuse(&format!(
                         "is not empty ({name}); export to a new or empty folder"
                     )));

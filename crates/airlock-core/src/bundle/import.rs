@@ -33,19 +33,38 @@ pub struct ImportOptions {
     pub now: jiff::Timestamp,
 }
 
-#[derive(Debug)]
+/// What an import did; `import --json` prints it.
+#[derive(Debug, serde::Serialize)]
 pub struct ImportReport {
     pub id: String,
     pub signer: String,
     pub base: Option<String>,
     /// Each content switched, with its file count.
-    pub contents: Vec<(String, u64)>,
+    pub contents: Vec<Switched>,
     /// Contents this site's config does not name: served, but no command here maintains them.
     pub unconfigured: Vec<String>,
     pub new_blobs: u64,
     pub new_bytes: u64,
     /// Blobs the store or an earlier, interrupted import already had.
     pub present_blobs: u64,
+    /// The airlock the bundle carries, checked and kept in the data folder.
+    pub airlock: Option<KeptAirlock>,
+}
+
+/// Where import kept the bundle's airlock, and whether it is newer than the one running.
+#[derive(Debug, serde::Serialize)]
+pub struct KeptAirlock {
+    pub path: PathBuf,
+    pub version: String,
+    pub kind: super::manifest::CarriedKind,
+    pub newer_than_running: bool,
+}
+
+#[derive(Debug, serde::Serialize)]
+pub struct Switched {
+    /// `apt/NAME`, `images`, `snaps`.
+    pub content: String,
+    pub files: u64,
 }
 
 /// Imports a bundle: authenticate → admit → receive → check → store → switch. Until the
@@ -61,6 +80,12 @@ pub fn import(
     let bundle = &signed.manifest;
     let mut log = ImportLog::load(site)?;
     log.admit(bundle)?;
+    // Checked before anything is received: a bundle with an altered airlock is refused whole.
+    let carried = bundle
+        .airlock
+        .as_ref()
+        .map(|a| Ok::<_, BundleError>((super::carry::check(&options.dir, a)?, a)))
+        .transpose()?;
 
     let mut import = Import::open(site, bundle, &options.dir)?;
     let received = import.receive(reporter)?;
@@ -81,8 +106,17 @@ pub fn import(
         new_blobs: received.new_blobs,
         new_bytes: received.new_bytes,
         present_blobs: received.present_blobs,
+        airlock: None,
     };
     import.switch_all(ready, options.now, &mut report)?;
+    if let Some((path, airlock)) = carried {
+        report.airlock = Some(KeptAirlock {
+            path: super::carry::keep(site.data_dir(), &path, airlock)?,
+            version: airlock.version.clone(),
+            kind: airlock.kind,
+            newer_than_running: super::carry::newer_than_running(airlock),
+        });
+    }
 
     log.record(bundle, &signed.sha256, options.now);
     log.save(site)?;
@@ -352,7 +386,10 @@ impl<'a> Import<'a> {
             if unconfigured {
                 report.unconfigured.push(label.clone());
             }
-            report.contents.push((label, files));
+            report.contents.push(Switched {
+                content: label,
+                files,
+            });
         }
         Ok(())
     }
@@ -933,6 +970,7 @@ mod tests {
             contents: Vec::new(),
             volumes: Vec::new(),
             blobs: Vec::new(),
+            airlock: None,
         }
     }
 

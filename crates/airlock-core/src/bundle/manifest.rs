@@ -34,6 +34,37 @@ pub struct BundleManifest {
     pub contents: Vec<Content>,
     pub volumes: Vec<Volume>,
     pub blobs: Vec<BlobEntry>,
+    /// A copy of the exporting airlock, beside the volumes (absent in bundles of airlock
+    /// before 0.1 carried one, which read as they did).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub airlock: Option<CarriedAirlock>,
+}
+
+/// The airlock a bundle carries: a plain file in the bundle folder.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct CarriedAirlock {
+    /// Its name in the bundle folder: `airlock_VERSION_ARCH.deb`, or `airlock_VERSION_ARCH`
+    /// for a binary.
+    pub file: String,
+    pub kind: CarriedKind,
+    /// airlock's version (`airlock --version`); a .deb's without epoch and Debian revision.
+    pub version: String,
+    /// The .deb's Version field.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub package_version: Option<String>,
+    /// dpkg's name of the architecture (amd64, arm64).
+    pub architecture: String,
+    pub sha256: Sha256,
+    pub size: u64,
+    /// `SHA256  FILE`, the line `sha256sum -c` reads (docs/bundles.md).
+    pub sha256sum: String,
+}
+
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum CarriedKind {
+    Deb,
+    Binary,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -124,6 +155,49 @@ pub struct BlobEntry {
     pub size: u64,
     /// The volume holding it; none when the base bundle carried it.
     pub volume: Option<String>,
+}
+
+/// A manifest without its blob list: what `export --json` and `bundle inspect --json` print.
+#[derive(Debug, Serialize)]
+pub struct Summary<'m> {
+    pub format: u32,
+    pub id: &'m str,
+    pub created: &'m str,
+    pub exporter: &'m Exporter,
+    pub base: Option<&'m BaseBundle>,
+    pub contents: &'m [Content],
+    pub volumes: &'m [Volume],
+    /// Blobs the manifest lists, and those (and their bytes) the volumes carry.
+    pub blobs: usize,
+    pub carried_blobs: usize,
+    pub carried_bytes: u64,
+    pub airlock: Option<&'m CarriedAirlock>,
+}
+
+impl BundleManifest {
+    pub fn summary(&self) -> Summary<'_> {
+        let carried = self.blobs.iter().filter(|b| b.volume.is_some());
+        Summary {
+            format: self.format,
+            id: &self.id,
+            created: &self.created,
+            exporter: &self.exporter,
+            base: self.base.as_ref(),
+            contents: &self.contents,
+            volumes: &self.volumes,
+            blobs: self.blobs.len(),
+            carried_blobs: carried.clone().count(),
+            carried_bytes: carried.map(|b| b.size).sum(),
+            airlock: self.airlock.as_ref(),
+        }
+    }
+}
+
+pub(super) fn serialize_summary<S: serde::Serializer>(
+    manifest: &BundleManifest,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    manifest.summary().serialize(serializer)
 }
 
 /// A manifest read from a bundle folder, with its exact bytes and who signed them.
@@ -227,6 +301,20 @@ fn check(manifest: &BundleManifest) -> Result<(), String> {
             ));
         }
     }
+    if let Some(airlock) = &manifest.airlock {
+        let plain = airlock.file.starts_with("airlock_")
+            && airlock.file.len() <= 100
+            && airlock
+                .file
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"._-+~".contains(&b));
+        if !plain || airlock.sha256sum != format!("{}  {}", airlock.sha256, airlock.file) {
+            return Err(format!(
+                "the carried airlock {:?} is not a plain airlock_ file name, or its sha256sum line does not match",
+                airlock.file
+            ));
+        }
+    }
     let mut seen = std::collections::HashSet::new();
     for blob in &manifest.blobs {
         if !seen.insert(blob.sha256) {
@@ -294,6 +382,7 @@ mod tests {
                 size: 1,
                 volume: Some("volume-001.tar".into()),
             }],
+            airlock: None,
         }
     }
 

@@ -8,6 +8,7 @@
 //! blobs outside the store until all are there, and only then stores them and switches each
 //! content, re-signed with its own key where clients check the site's signature.
 
+pub mod carry;
 pub mod export;
 pub mod import;
 pub mod manifest;
@@ -91,6 +92,14 @@ pub enum BundleError {
     },
     #[error("{0}")]
     Export(String),
+    #[error(
+        "{path}: the airlock copy does not match the signed manifest: expected {expected}, got {got}"
+    )]
+    CarriedMismatch {
+        path: PathBuf,
+        expected: String,
+        got: String,
+    },
     #[error("{content}: {path}: {reason}")]
     Tree {
         content: String,
@@ -132,6 +141,9 @@ impl Hint for BundleError {
             BundleError::NewerFormat { .. } => {
                 Some("import it with the airlock version that exported it, or a newer one")
             }
+            BundleError::CarriedMismatch { .. } => Some(
+                "the file was damaged or altered after export: copy it again from the exporting side (nothing here changed), and never install it unchecked",
+            ),
             BundleError::Entry { .. } | BundleError::Volume { .. } => Some(
                 "the volume was damaged or altered after export: copy it again from the exporting side (nothing here changed)",
             ),

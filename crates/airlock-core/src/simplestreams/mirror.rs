@@ -31,7 +31,7 @@ use crate::storage::history::{History, Run, RunKind};
 const DOCUMENT_LIMIT: u64 = 256 << 20;
 
 /// What an images sync did.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, serde::Serialize)]
 pub struct ImagesReport {
     /// The upstream documents had not changed: no file was fetched.
     pub unchanged: bool,
@@ -374,7 +374,7 @@ fn config_digest(config: &ImagesConfig, key: &SiteKey) -> Sha256 {
 }
 
 /// One product of the published stream, for `airlock images list`.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize)]
 pub struct ListedProduct {
     pub name: String,
     pub versions: Vec<String>,

@@ -95,6 +95,55 @@ impl Release {
     }
 }
 
+/// One snap as `airlock snap list` shows it: its revisions and where each is released.
+#[derive(Clone, Debug, Serialize)]
+pub struct ListedSnap {
+    pub name: String,
+    pub snap_id: String,
+    pub publisher: String,
+    pub revisions: Vec<ListedRevision>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct ListedRevision {
+    pub revision: u64,
+    pub version: String,
+    pub size: u64,
+    pub sha3_384: String,
+    /// `ARCH TRACK/RISK[/BRANCH]`, one per release of this revision.
+    pub channels: Vec<String>,
+}
+
+impl Catalog {
+    /// Every snap with its revisions, by name, for listings.
+    pub fn listing(&self) -> Vec<ListedSnap> {
+        self.snaps
+            .iter()
+            .map(|(name, entry)| ListedSnap {
+                name: name.clone(),
+                snap_id: entry.snap_id.clone(),
+                publisher: entry.publisher.username.clone(),
+                revisions: entry
+                    .revisions
+                    .values()
+                    .map(|revision| ListedRevision {
+                        revision: revision.revision,
+                        version: revision.meta.version.clone(),
+                        size: revision.size,
+                        sha3_384: revision.sha3_384.clone(),
+                        channels: entry
+                            .releases
+                            .iter()
+                            .filter(|r| r.revision == revision.revision)
+                            .map(|r| format!("{} {}", r.architecture, r.channel()))
+                            .collect(),
+                    })
+                    .collect(),
+            })
+            .collect()
+    }
+}
+
 /// A channel as users write it: `[track/]risk[/branch]` or a bare track.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Channel {

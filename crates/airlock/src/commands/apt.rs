@@ -86,19 +86,17 @@ pub fn run(
                 .filter(|p| suite.as_ref().is_none_or(|s| *s == p.suite))
                 .collect();
             if json {
-                let rows: Vec<_> = packages
+                let rows: Vec<Row> = packages
                     .iter()
-                    .map(|p| {
-                        serde_json::json!({
-                            "suite": p.suite,
-                            "component": p.component,
-                            "package": p.package.name,
-                            "version": p.package.version,
-                            "architecture": p.package.architecture,
-                            "filename": p.package.filename,
-                            "size": p.package.size,
-                            "sha256": p.package.sha256.to_hex(),
-                        })
+                    .map(|p| Row {
+                        suite: &p.suite,
+                        component: &p.component,
+                        package: &p.package.name,
+                        version: &p.package.version,
+                        architecture: &p.package.architecture,
+                        filename: &p.package.filename,
+                        size: p.package.size,
+                        sha256: p.package.sha256.to_hex(),
                     })
                     .collect();
                 printer.json(&rows)?;
@@ -108,6 +106,19 @@ pub fn run(
         }
     }
     Ok(())
+}
+
+/// One package of `apt list --json`.
+#[derive(serde::Serialize)]
+struct Row<'p> {
+    suite: &'p str,
+    component: &'p str,
+    package: &'p str,
+    version: &'p str,
+    architecture: &'p str,
+    filename: &'p str,
+    size: u64,
+    sha256: String,
 }
 
 fn print_table(

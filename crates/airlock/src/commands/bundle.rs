@@ -2,6 +2,7 @@ use std::io::Write;
 
 use std::path::Path;
 
+use airlock_core::bundle::carry::{self, Carry};
 use airlock_core::bundle::manifest::{self, SignedManifest};
 use airlock_core::bundle::{self, ExportOptions, ImportOptions};
 use airlock_core::openpgp::Keyring;
@@ -25,10 +26,18 @@ pub fn export(
         zstd: args.zstd,
         what: args.what,
         now: jiff::Timestamp::now(),
+        carry: match (args.no_airlock, args.airlock_deb) {
+            (true, _) => Carry::Nothing,
+            (false, Some(deb)) => Carry::Deb(deb),
+            (false, None) => Carry::Auto,
+        },
     };
     let report = bundle::export(site, &options, reporter)?;
     for label in &report.unpublished {
         reporter.warn(&format!("{label} is not published yet: not in the bundle"));
+    }
+    if args.json {
+        return printer.json(&report);
     }
     let m = &report.manifest;
     writeln!(
@@ -38,6 +47,14 @@ pub fn export(
         report.dir.display()
     )?;
     print_contents(m, &mut printer.status())?;
+    if let (Some(airlock), Some(why)) = (&m.airlock, &report.airlock_source) {
+        writeln!(
+            printer.status(),
+            "  carries airlock {} ({}): {why}",
+            airlock.version,
+            airlock.file
+        )?;
+    }
     let carried: Vec<_> = m.blobs.iter().filter(|b| b.volume.is_some()).collect();
     let bytes: u64 = carried.iter().map(|b| b.size).sum();
     let on_top = match &m.base {
@@ -67,14 +84,25 @@ pub fn import(
         now: jiff::Timestamp::now(),
     };
     let report = bundle::import(site, &options, reporter)?;
+    if let Some(airlock) = report.airlock.as_ref().filter(|a| a.newer_than_running) {
+        reporter.warn(&newer_airlock(&airlock.version, &airlock.path));
+    }
+    if args.json {
+        return printer.json(&report);
+    }
     writeln!(
         printer.status(),
         "bundle {} signed by {}",
         report.id,
         report.signer
     )?;
-    for (label, files) in &report.contents {
-        writeln!(printer.status(), "  {label}: switched ({files} files)")?;
+    for switched in &report.contents {
+        writeln!(
+            printer.status(),
+            "  {}: switched ({} files)",
+            switched.content,
+            switched.files
+        )?;
     }
     for label in &report.unconfigured {
         reporter.warn(&format!(
@@ -88,13 +116,59 @@ pub fn import(
         human_bytes(report.new_bytes),
         report.present_blobs
     )?;
+    if let Some(airlock) = &report.airlock {
+        writeln!(
+            printer.status(),
+            "airlock {} kept in {}",
+            airlock.version,
+            airlock.path.display()
+        )?;
+    }
     Ok(())
+}
+
+/// The warning of inspect and import when the bundle brings a newer airlock.
+fn newer_airlock(version: &str, path: &Path) -> String {
+    format!(
+        "the bundle carries airlock {version}, newer than this one ({}): install {} (check it first: docs/bundles.md)",
+        carry::VERSION,
+        path.display()
+    )
 }
 
 pub fn run(config: &Path, command: BundleCommand, printer: Printer) -> anyhow::Result<()> {
     match command {
         BundleCommand::Inspect(args) => inspect(config, args, printer),
     }
+}
+
+/// `bundle inspect --json`.
+#[derive(serde::Serialize)]
+struct Inspected<'m> {
+    #[serde(flatten)]
+    bundle: manifest::Summary<'m>,
+    signature: Signature,
+    /// Present, damaged (another size) or missing, per volume, in the bundle folder.
+    volumes_here: Vec<VolumeHere>,
+    /// The carried airlock is newer than the one running.
+    airlock_newer: bool,
+}
+
+#[derive(serde::Serialize)]
+struct Signature {
+    /// `trusted`, `untrusted`, `wrong_signer` (trusted key, not the exporter named) or
+    /// `unchecked` (no keyring).
+    status: &'static str,
+    signer: Option<String>,
+    reason: Option<String>,
+}
+
+#[derive(serde::Serialize)]
+struct VolumeHere {
+    name: String,
+    /// `present`, `damaged` or `missing`.
+    state: &'static str,
+    size_on_disk: Option<u64>,
 }
 
 fn inspect(config: &Path, args: InspectArgs, printer: Printer) -> anyhow::Result<()> {
@@ -115,6 +189,61 @@ fn inspect(config: &Path, args: InspectArgs, printer: Printer) -> anyhow::Result
         signer,
         ..
     } = manifest::read(&args.bundle, keyring.as_ref())?;
+    let signature = match signer {
+        Some(Ok(signer)) if signer != m.exporter.fingerprint => Signature {
+            status: "wrong_signer",
+            reason: Some(format!(
+                "signed by {signer}, not by the exporter it names: import refuses it"
+            )),
+            signer: Some(signer),
+        },
+        Some(Ok(signer)) => Signature {
+            status: "trusted",
+            signer: Some(signer),
+            reason: None,
+        },
+        Some(Err(bad)) => Signature {
+            status: "untrusted",
+            signer: None,
+            reason: Some(bad.reason),
+        },
+        None => Signature {
+            status: "unchecked",
+            signer: None,
+            reason: Some("no [import] trusted_keys and no --keyring".into()),
+        },
+    };
+    let dir = manifest::manifest_path(&args.bundle)
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default();
+    let volumes_here: Vec<VolumeHere> = m
+        .volumes
+        .iter()
+        .map(|volume| {
+            let on_disk = std::fs::metadata(dir.join(&volume.name))
+                .map(|md| md.len())
+                .ok();
+            VolumeHere {
+                name: volume.name.clone(),
+                state: match on_disk {
+                    Some(size) if size == volume.size => "present",
+                    Some(_) => "damaged",
+                    None => "missing",
+                },
+                size_on_disk: on_disk,
+            }
+        })
+        .collect();
+    let airlock_newer = m.airlock.as_ref().is_some_and(carry::newer_than_running);
+    if args.json {
+        return printer.json(&Inspected {
+            bundle: m.summary(),
+            signature,
+            volumes_here,
+            airlock_newer,
+        });
+    }
     writeln!(
         printer.output(),
         "bundle {} (format {}), created {}",
@@ -122,13 +251,13 @@ fn inspect(config: &Path, args: InspectArgs, printer: Printer) -> anyhow::Result
         m.format,
         m.created
     )?;
-    let trust = match signer {
-        Some(Ok(signer)) if signer != m.exporter.fingerprint => {
-            format!("signed by {signer}, not by the exporter it names: import refuses it")
+    let trust = match (signature.status, &signature.signer, &signature.reason) {
+        ("trusted", Some(signer), _) => format!("signature good, by trusted key {signer}"),
+        ("untrusted", _, Some(reason)) => format!("NOT trusted here: {reason}"),
+        ("unchecked", _, _) => {
+            "signature not checked: no [import] trusted_keys and no --keyring".into()
         }
-        Some(Ok(signer)) => format!("signature good, by trusted key {signer}"),
-        Some(Err(bad)) => format!("NOT trusted here: {}", bad.reason),
-        None => "signature not checked: no [import] trusted_keys and no --keyring".into(),
+        (_, _, reason) => reason.clone().unwrap_or_default(),
     };
     writeln!(
         printer.output(),
@@ -141,16 +270,10 @@ fn inspect(config: &Path, args: InspectArgs, printer: Printer) -> anyhow::Result
         None => writeln!(printer.output(), "full bundle")?,
     }
     print_contents(&m, &mut printer.output())?;
-    let dir = manifest::manifest_path(&args.bundle)
-        .parent()
-        .map(Path::to_path_buf)
-        .unwrap_or_default();
-    for volume in &m.volumes {
-        let on_disk = std::fs::metadata(dir.join(&volume.name)).map(|md| md.len());
-        let state = match on_disk {
-            Ok(size) if size == volume.size => "present".to_string(),
-            Ok(size) => format!("present but {size} bytes: damaged or incomplete"),
-            Err(_) => "missing".into(),
+    for (volume, here) in m.volumes.iter().zip(&volumes_here) {
+        let state = match (here.state, here.size_on_disk) {
+            ("damaged", Some(size)) => format!("present but {size} bytes: damaged or incomplete"),
+            (state, _) => state.to_string(),
         };
         writeln!(
             printer.output(),
@@ -159,6 +282,26 @@ fn inspect(config: &Path, args: InspectArgs, printer: Printer) -> anyhow::Result
             volume.blobs,
             human_bytes(volume.size)
         )?;
+    }
+    match &m.airlock {
+        Some(airlock) => {
+            writeln!(
+                printer.output(),
+                "carries airlock {} ({}, {}, SHA-256 {})",
+                airlock.version,
+                airlock.file,
+                human_bytes(airlock.size),
+                airlock.sha256
+            )?;
+            if airlock_newer {
+                writeln!(
+                    printer.output(),
+                    "  {}",
+                    newer_airlock(&airlock.version, &dir.join(&airlock.file))
+                )?;
+            }
+        }
+        None => writeln!(printer.output(), "carries no airlock")?,
     }
     Ok(())
 }

@@ -17,8 +17,12 @@ pub fn run(
     let now = jiff::Timestamp::now();
     match command {
         ImagesCommand::Add(args) => add(site, args, now, reporter, printer),
-        ImagesCommand::List => {
-            for product in mirror::list(site)? {
+        ImagesCommand::List { json } => {
+            let products = mirror::list(site)?;
+            if json {
+                return printer.json(&Products { products });
+            }
+            for product in products {
                 writeln!(
                     printer.output(),
                     "{}  {}  {} files, {}{}",
@@ -57,6 +61,12 @@ pub fn run(
             Ok(())
         }
     }
+}
+
+/// `images list --json`.
+#[derive(serde::Serialize)]
+struct Products {
+    products: Vec<mirror::ListedProduct>,
 }
 
 fn add(

@@ -60,7 +60,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Import(args) => bundle::import(&open(&cli.config)?, args, &*reporter, printer),
         Command::Bundle(command) => bundle::run(&cli.config, command, printer),
         Command::Generate(args) => generate::run(&args.dir),
-        Command::Gc(args) => gc(&open(&cli.config)?, args.dry_run, &*reporter, printer),
+        Command::Gc(args) => gc(&open(&cli.config)?, args, &*reporter, printer),
     }
 }
 
@@ -70,12 +70,19 @@ fn open(config: &std::path::Path) -> anyhow::Result<Site> {
 
 fn gc(
     site: &Site,
-    dry_run: bool,
+    args: crate::cli::GcArgs,
     reporter: &dyn airlock_core::report::Reporter,
     printer: Printer,
 ) -> anyhow::Result<()> {
-    let report = airlock_core::gc::collect(site, dry_run, reporter)?;
-    let verb = if dry_run { "would remove" } else { "removed" };
+    let report = airlock_core::gc::collect(site, args.dry_run, reporter)?;
+    if args.json {
+        return printer.json(&report);
+    }
+    let verb = if args.dry_run {
+        "would remove"
+    } else {
+        "removed"
+    };
     writeln!(
         printer.status(),
         "{verb} {} files no longer referenced ({}); kept {} referenced, and {} unreferenced stored within the grace period ({})",

@@ -87,38 +87,36 @@ pub fn run(
             }
             Ok(())
         }
-        SnapCommand::List => {
-            let catalog = Catalog::load(site.data_dir())?;
-            if catalog.snaps.is_empty() {
+        SnapCommand::List { json } => {
+            let snaps = Catalog::load(site.data_dir())?.listing();
+            if json {
+                return printer.json(&Snaps { snaps });
+            }
+            if snaps.is_empty() {
                 writeln!(
                     printer.status(),
                     "no snaps yet: airlock snap import FILE.snap FILE.assert --channel stable"
                 )?;
             }
-            for (name, entry) in &catalog.snaps {
+            for snap in &snaps {
                 writeln!(
-                    printer.status(),
-                    "{name}  {}  publisher {}",
-                    entry.snap_id,
-                    entry.publisher.username
+                    printer.output(),
+                    "{}  {}  publisher {}",
+                    snap.name,
+                    snap.snap_id,
+                    snap.publisher
                 )?;
-                for revision in entry.revisions.values() {
-                    let channels: Vec<String> = entry
-                        .releases
-                        .iter()
-                        .filter(|r| r.revision == revision.revision)
-                        .map(|r| format!("{} {}", r.architecture, r.channel()))
-                        .collect();
+                for revision in &snap.revisions {
                     writeln!(
-                        printer.status(),
+                        printer.output(),
                         "  revision {}  {}  {}  {}",
                         revision.revision,
-                        revision.meta.version,
+                        revision.version,
                         airlock_core::util::human_bytes(revision.size),
-                        if channels.is_empty() {
+                        if revision.channels.is_empty() {
                             "(no channel)".to_string()
                         } else {
-                            channels.join(", ")
+                            revision.channels.join(", ")
                         }
                     )?;
                 }
@@ -132,6 +130,12 @@ pub fn run(
             Ok(())
         }
     }
+}
+
+/// `snap list --json`.
+#[derive(serde::Serialize)]
+struct Snaps {
+    snaps: Vec<snap::catalog::ListedSnap>,
 }
 
 fn fetch(

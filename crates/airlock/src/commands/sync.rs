@@ -12,6 +12,15 @@ use airlock_core::util::human_bytes;
 use crate::cli::SyncArgs;
 use crate::printer::Printer;
 
+/// `sync --json`: what each mirror's sync did, the combined suites that followed, the images.
+#[derive(serde::Serialize, Default)]
+struct Synced {
+    mirrors: Vec<MirrorReport>,
+    combined: Vec<airlock_core::apt::publish::PublishReport>,
+    /// Absent when the image stream was not synced.
+    images: Option<ImagesReport>,
+}
+
 pub fn run(
     site: &Site,
     args: SyncArgs,
@@ -27,6 +36,13 @@ pub fn run(
         now: jiff::Timestamp::now(),
     };
     let now = options.now;
+    // In JSON mode the lines are kept back and the document printed at the end.
+    let lines = if args.json {
+        Printer::new(true)
+    } else {
+        printer
+    };
+    let mut synced = Synced::default();
     // `images` names the boot-image stream; every other name an apt mirror.
     let images = site.config.images.is_some()
         && (args.mirrors.is_empty() || args.mirrors.iter().any(|m| m == IMAGES));
@@ -39,12 +55,14 @@ pub fn run(
     if args.mirrors.is_empty() || !mirrors.is_empty() {
         let reports = runtime.block_on(mirror::sync(site, &mirrors, options, reporter.clone()))?;
         for report in &reports {
-            print_report(report, &*reporter, verbose, printer)?;
+            print_report(report, &*reporter, verbose, lines)?;
         }
         // Combined suites follow the mirrors they take from.
-        let synced: Vec<String> = reports.iter().map(|r| r.name.clone()).collect();
-        let combined = combine::publish_combined(site, Some(&synced), &*reporter, now)?;
-        super::publish::print_reports(&combined, printer)?;
+        let names: Vec<String> = reports.iter().map(|r| r.name.clone()).collect();
+        let combined = combine::publish_combined(site, Some(&names), &*reporter, now)?;
+        super::publish::print_reports(&combined, lines)?;
+        synced.mirrors = reports;
+        synced.combined = combined;
     } else if !images {
         anyhow::bail!(
             "no [images] section in {}: nothing to sync",
@@ -53,7 +71,11 @@ pub fn run(
     }
     if images {
         let report = runtime.block_on(images::sync(site, args.jobs, now, reporter.clone()))?;
-        print_images(&report, verbose, printer)?;
+        print_images(&report, verbose, lines)?;
+        synced.images = Some(report);
+    }
+    if args.json {
+        printer.json(&synced)?;
     }
     Ok(())
 }
@@ -93,10 +115,12 @@ fn print_report(
 ) -> std::io::Result<()> {
     let name = &report.name;
     if verbose {
-        for (suite, signer) in &report.signers {
+        for signer in &report.signers {
             writeln!(
                 printer.status(),
-                "{name}/{suite}: signature by {signer} verified"
+                "{name}/{}: signature by {} verified",
+                signer.suite,
+                signer.fingerprint
             )?;
         }
     }
@@ -117,7 +141,7 @@ fn print_report(
     let suites: Vec<String> = report
         .suites
         .iter()
-        .map(|(s, n)| format!("{s} {n}"))
+        .map(|s| format!("{} {}", s.suite, s.packages))
         .collect();
     if report.unchanged {
         writeln!(
@@ -135,7 +159,7 @@ fn print_report(
     writeln!(
         printer.status(),
         "{name}: published {} packages ({}){sources}; {} files downloaded ({}), {} already stored; {} unsatisfied dependencies",
-        report.suites.iter().map(|(_, n)| n).sum::<usize>(),
+        report.suites.iter().map(|s| s.packages).sum::<usize>(),
         suites.join(", "),
         report.downloaded_files,
         human_bytes(report.downloaded_bytes),

@@ -8,6 +8,14 @@ use airlock_core::verify::Report;
 use crate::cli::VerifyArgs;
 use crate::printer::Printer;
 
+/// `verify --json`: the report, with whether everything passed.
+#[derive(serde::Serialize)]
+struct Verified<'r> {
+    passed: bool,
+    #[serde(flatten)]
+    report: &'r Report,
+}
+
 /// Exit status 0 when every check passed, 1 when some failed, 2 when verify could not run.
 pub fn run(
     config: &std::path::Path,
@@ -58,11 +66,10 @@ pub fn run(
         }
     };
     if args.json {
-        writeln!(
-            printer.output(),
-            "{}",
-            serde_json::json!({"passed": report.passed(), "areas": report.areas, "failures": report.failures, "warnings": report.warnings})
-        )?;
+        printer.json(&Verified {
+            passed: report.passed(),
+            report: &report,
+        })?;
     } else {
         for area in &report.areas {
             writeln!(

@@ -16,6 +16,7 @@ mod dns;
 mod dns_limits;
 mod images;
 mod input_limits;
+mod json;
 mod mirror_bad_input;
 mod package;
 mod proxy;

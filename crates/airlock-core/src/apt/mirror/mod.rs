@@ -103,14 +103,14 @@ impl Hint for MirrorError {
     }
 }
 
-/// What one mirror's sync did.
-#[derive(Debug, Clone, Default)]
+/// What one mirror's sync did (`sync --json` prints it as it is).
+#[derive(Debug, Clone, Default, serde::Serialize)]
 pub struct MirrorReport {
     pub name: String,
     /// The upstream had not changed: nothing was fetched beyond its Release files.
     pub unchanged: bool,
     /// Packages published per suite.
-    pub suites: Vec<(String, usize)>,
+    pub suites: Vec<SuitePackages>,
     pub downloaded_files: usize,
     pub downloaded_bytes: u64,
     pub reused_files: usize,
@@ -121,8 +121,20 @@ pub struct MirrorReport {
     pub sources: usize,
     /// Sources of mirrored binaries that no Sources index holds ("name version").
     pub missing_sources: Vec<String>,
-    /// Suite and full fingerprint of the key whose signature was checked.
-    pub signers: Vec<(String, String)>,
+    /// Per suite, the full fingerprint of the key whose signature was checked.
+    pub signers: Vec<SuiteSigner>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct SuitePackages {
+    pub suite: String,
+    pub packages: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct SuiteSigner {
+    pub suite: String,
+    pub fingerprint: String,
 }
 
 pub struct SyncOptions {
@@ -214,7 +226,12 @@ async fn sync_mirror(
         name: sync.name.clone(),
         signers: suites
             .iter()
-            .filter_map(|s| Some((s.suite.clone(), s.signer.clone()?)))
+            .filter_map(|s| {
+                Some(SuiteSigner {
+                    suite: s.suite.clone(),
+                    fingerprint: s.signer.clone()?,
+                })
+            })
             .collect(),
         ..MirrorReport::default()
     };
@@ -431,7 +448,10 @@ impl<'a> MirrorSync<'a> {
             .push((WRITTEN_NOTE.into(), self.now.as_second().to_string()));
         for (i, suite) in plan.suites.iter().enumerate() {
             let count = plan.selection.packages_in(&plan.indices, i);
-            report.suites.push((suite.suite.clone(), count));
+            report.suites.push(SuitePackages {
+                suite: suite.suite.clone(),
+                packages: count,
+            });
             manifest
                 .notes
                 .push((PACKAGES_NOTE.into(), format!("{} {count}", suite.suite)));
@@ -511,11 +531,14 @@ fn refresh_due(previous: &Manifest, config: &AptMirrorConfig, now: jiff::Timesta
     crate::apt::release::renewal_due(written, period.0.as_secs() as i64, now)
 }
 
-fn previous_counts(previous: &Manifest, config: &AptMirrorConfig) -> Vec<(String, usize)> {
+fn previous_counts(previous: &Manifest, config: &AptMirrorConfig) -> Vec<SuitePackages> {
     config
         .suites
         .iter()
-        .map(|s| (s.to_string(), published_packages(previous, s.as_str())))
+        .map(|s| SuitePackages {
+            suite: s.to_string(),
+            packages: published_packages(previous, s.as_str()),
+        })
         .collect()
 }
 
