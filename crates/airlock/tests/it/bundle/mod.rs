@@ -7,6 +7,7 @@
 //! whole, and the next run reuses what the killed ones staged.
 
 mod bad_bundles;
+mod carry;
 mod renewal;
 mod round_trip;
 mod staged;
