@@ -70,7 +70,7 @@ pub fn prepare(
         config_path.display()
     );
     crate::storage::write_atomic(&config_path, config.as_bytes(), 0o644)?;
-    let site = Site::open(&config_path).map_err(SiteError::from)?;
+    let site = Site::open(&config_path)?;
     let debs = write_packages(&dir.join("debs"))?;
     let included = include(&site, REPO, SUITE, COMPONENT, &debs, reporter)?;
     let published = publish(&site, &[REPO.to_string()], reporter, jiff::Timestamp::now())?;

@@ -21,6 +21,7 @@
 //! - [`demo`]: a ready-made site for a first look.
 
 pub mod apt;
+pub mod backup;
 pub mod bundle;
 pub mod config;
 pub mod demo;

@@ -7,7 +7,7 @@ use crate::config::{Config, ConfigError};
 use crate::hint::Hint;
 use crate::openpgp::{KeyAlgorithm, OpenPgpError, SiteKey};
 use crate::report::Reporter;
-use crate::storage::{ContentStore, SiteLock, StorageError, write_atomic};
+use crate::storage::{ContentStore, SiteLock, StorageError, format, write_atomic};
 
 #[derive(Debug, thiserror::Error)]
 pub enum SiteError {
@@ -45,10 +45,13 @@ pub struct Site {
 }
 
 impl Site {
-    pub fn open(config_path: &Path) -> Result<Site, ConfigError> {
-        Ok(Site {
+    /// Reads the config; refuses a data folder written by a newer airlock.
+    pub fn open(config_path: &Path) -> Result<Site, SiteError> {
+        let site = Site {
             config: Config::load(config_path)?,
-        })
+        };
+        format::check(site.data_dir())?;
+        Ok(site)
     }
 
     pub fn data_dir(&self) -> &Path {
@@ -59,11 +62,13 @@ impl Site {
         ContentStore::new(self.data_dir())
     }
 
-    /// Takes the site's writer lock and removes what a crashed writer left in the store.
+    /// Takes the site's writer lock, brings an older data folder to this airlock's format and
+    /// removes what a crashed writer left in the store.
     pub fn lock(&self, reporter: &dyn Reporter) -> Result<SiteLock, StorageError> {
         let lock = SiteLock::acquire(self.data_dir(), || {
             reporter.warn("another airlock command is changing this site; waiting for it to finish")
         })?;
+        format::upgrade(self.data_dir())?;
         self.store().clean_temp()?;
         Ok(lock)
     }
@@ -126,6 +131,7 @@ pub fn init(dir: &Path, algorithm: KeyAlgorithm, user_id: &str) -> Result<InitOu
             source,
         },
     )?;
+    format::write(&data_dir)?;
     Ok(InitOutcome {
         config,
         key,

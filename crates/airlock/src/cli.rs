@@ -89,6 +89,12 @@ pub enum Command {
     /// A file stays until the grace period ([site] grace) has passed since it was stored, and
     /// trees keep what they dropped for that long too, so clients mid-update never miss one.
     Gc(GcArgs),
+    /// Copy the data folder to a new folder, hard links kept, while `serve` keeps serving
+    ///
+    /// Taken under the site lock (other commands wait); written as DEST.partial, then renamed.
+    /// The config, the signing key and tls/ are not in the data folder: keep copies of them
+    /// too. Restore: docs/operations.md.
+    Backup(BackupArgs),
     /// Serve everything published over HTTP.
     Serve(ServeArgs),
     /// Build a demo site with a few packages, publish it and serve it.
@@ -509,6 +515,15 @@ pub struct SyncArgs {
     pub jobs: Option<usize>,
     /// One JSON document on stdout of what was done, instead of the lines (fields:
     /// docs/operations.md).
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct BackupArgs {
+    /// The backup folder to create (must not exist; outside the data folder).
+    pub dest: PathBuf,
+    /// One JSON document on stdout of what was copied, instead of the line.
     #[arg(long)]
     pub json: bool,
 }

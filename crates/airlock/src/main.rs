@@ -88,7 +88,7 @@ fn render_error(error: &anyhow::Error) {
 /// error answers for the ones it wraps.
 fn hint_of(error: &(dyn std::error::Error + 'static)) -> Option<&'static str> {
     use airlock_core::hint::Hint;
-    use airlock_core::{apt, bundle, config, demo, dns, gc, net, openpgp, server};
+    use airlock_core::{apt, backup, bundle, config, demo, dns, gc, net, openpgp, server};
     use airlock_core::{simplestreams, site, snap, storage, tls};
     macro_rules! ask {
         ($($error:ty),* $(,)?) => {
@@ -104,6 +104,7 @@ fn hint_of(error: &(dyn std::error::Error + 'static)) -> Option<&'static str> {
         apt::deb::DebError,
         apt::index::IndexError,
         apt::mirror::MirrorError,
+        backup::BackupError,
         bundle::BundleError,
         config::ConfigError,
         demo::DemoError,

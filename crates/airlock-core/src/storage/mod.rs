@@ -2,6 +2,7 @@
 
 mod atomic;
 mod digest;
+pub mod format;
 pub mod history;
 mod lock;
 mod read;
@@ -50,6 +51,12 @@ pub enum StorageError {
     },
     #[error("{path} is {kind}, not a regular file")]
     NotRegular { path: PathBuf, kind: &'static str },
+    #[error(
+        "{path}: the data folder has format {found}, newer than airlock {} reads (up to format {})",
+        env!("CARGO_PKG_VERSION"),
+        format::CURRENT
+    )]
+    NewerDataFormat { path: PathBuf, found: u32 },
 }
 
 /// A limit as people write it: "1 MiB", or bytes when it is no whole number of KiB.
@@ -86,6 +93,9 @@ impl Hint for StorageError {
             StorageError::NotRegular { .. } => {
                 Some("name the file itself, not a device, FIFO or folder")
             }
+            StorageError::NewerDataFormat { .. } => Some(
+                "a newer airlock has upgraded this data folder: run that version (or a newer one) again; to go back to this one, restore the backup taken before the upgrade (docs/operations.md)",
+            ),
             StorageError::Read { .. }
             | StorageError::Write { .. }
             | StorageError::Lock { .. }

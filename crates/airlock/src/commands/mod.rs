@@ -61,6 +61,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Bundle(command) => bundle::run(&cli.config, command, printer),
         Command::Generate(args) => generate::run(&args.dir),
         Command::Gc(args) => gc(&open(&cli.config)?, args, &*reporter, printer),
+        Command::Backup(args) => backup(&open(&cli.config)?, args, &*reporter, printer),
     }
 }
 
@@ -91,6 +92,30 @@ fn gc(
         report.referenced,
         report.young,
         human_bytes(report.young_bytes)
+    )?;
+    Ok(())
+}
+
+fn backup(
+    site: &Site,
+    args: crate::cli::BackupArgs,
+    reporter: &dyn airlock_core::report::Reporter,
+    printer: Printer,
+) -> anyhow::Result<()> {
+    let report = airlock_core::backup::backup(site, &args.dest, reporter)?;
+    if args.json {
+        return printer.json(&report);
+    }
+    writeln!(
+        printer.status(),
+        "backed up {} to {}: {} folders, {} files ({}), {} hard links, {} symlinks",
+        site.data_dir().display(),
+        report.dest.display(),
+        report.folders,
+        report.files,
+        human_bytes(report.bytes),
+        report.hard_links,
+        report.symlinks
     )?;
     Ok(())
 }

@@ -8,6 +8,7 @@ mod common;
 
 mod apt_mirror;
 mod apt_repo;
+mod backup;
 mod bad_input;
 mod bundle;
 mod cli;
