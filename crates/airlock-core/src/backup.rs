@@ -41,9 +41,9 @@ impl Hint for BackupError {
             BackupError::Partial { .. } => {
                 Some("remove it (nothing else uses it) and run the backup again")
             }
-            BackupError::Inside { .. } => Some(
-                "write the backup outside the data folder, best on another disk; on the same filesystem it costs no more room than the folder itself",
-            ),
+            BackupError::Inside { .. } => {
+                Some("write the backup outside the data folder, best on another disk")
+            }
             BackupError::NoParent { .. } => Some("create that folder first"),
             BackupError::Unexpected { .. } => Some("move it out of the data folder"),
             BackupError::Site(e) => e.hint(),

@@ -92,4 +92,6 @@ fn quiet_commands_say_nothing_on_success() {
     std::fs::copy(a.path().join("root.assert"), b.path().join("root.assert")).unwrap();
     silent(Some(&b), &["import", bundle.to_str().unwrap()]);
     silent(Some(&b), &["verify", "--offline"]);
+    let backup = whole.work.path().join("backup");
+    silent(Some(&b), &["backup", backup.to_str().unwrap()]);
 }
