@@ -19,6 +19,9 @@ _airlock() {
             airlock,apt)
                 cmd="airlock__subcmd__apt"
                 ;;
+            airlock,backup)
+                cmd="airlock__subcmd__backup"
+                ;;
             airlock,bundle)
                 cmd="airlock__subcmd__bundle"
                 ;;
@@ -126,6 +129,9 @@ _airlock() {
                 ;;
             airlock__subcmd__help,apt)
                 cmd="airlock__subcmd__help__subcmd__apt"
+                ;;
+            airlock__subcmd__help,backup)
+                cmd="airlock__subcmd__help__subcmd__backup"
                 ;;
             airlock__subcmd__help,bundle)
                 cmd="airlock__subcmd__help__subcmd__bundle"
@@ -362,7 +368,7 @@ _airlock() {
 
     case "${cmd}" in
         airlock)
-            opts="-c -q -v -h -V --config --quiet --verbose --help --version init key apt publish sync images snap tls maas verify dns status export import bundle gc serve demo generate help"
+            opts="-c -q -v -h -V --config --quiet --verbose --help --version init key apt publish sync images snap tls maas verify dns status export import bundle gc backup serve demo generate help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -553,6 +559,28 @@ _airlock() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        airlock__subcmd__backup)
+            opts="-c -q -v -h --json --config --quiet --verbose --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -c)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         airlock__subcmd__bundle)
             opts="-c -q -v -h --config --quiet --verbose --help inspect help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
@@ -618,7 +646,7 @@ _airlock() {
             return 0
             ;;
         airlock__subcmd__bundle__subcmd__inspect)
-            opts="-c -q -v -h --keyring --config --quiet --verbose --help"
+            opts="-c -q -v -h --keyring --json --config --quiet --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -764,7 +792,7 @@ _airlock() {
             return 0
             ;;
         airlock__subcmd__export)
-            opts="-c -q -v -h --to --since --split --zstd --config --quiet --verbose --help"
+            opts="-c -q -v -h --to --since --split --zstd --airlock-deb --no-airlock --json --config --quiet --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -779,6 +807,10 @@ _airlock() {
                     return 0
                     ;;
                 --split)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --airlock-deb)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -798,7 +830,7 @@ _airlock() {
             return 0
             ;;
         airlock__subcmd__gc)
-            opts="-c -q -v -h --dry-run --config --quiet --verbose --help"
+            opts="-c -q -v -h --dry-run --json --config --quiet --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -842,7 +874,7 @@ _airlock() {
             return 0
             ;;
         airlock__subcmd__help)
-            opts="init key apt publish sync images snap tls maas verify dns status export import bundle gc serve demo generate help"
+            opts="init key apt publish sync images snap tls maas verify dns status export import bundle gc backup serve demo generate help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -900,6 +932,20 @@ _airlock() {
         airlock__subcmd__help__subcmd__apt__subcmd__remove)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        airlock__subcmd__help__subcmd__backup)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -1552,7 +1598,7 @@ _airlock() {
             return 0
             ;;
         airlock__subcmd__images__subcmd__list)
-            opts="-c -q -v -h --config --quiet --verbose --help"
+            opts="-c -q -v -h --json --config --quiet --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1612,7 +1658,7 @@ _airlock() {
             return 0
             ;;
         airlock__subcmd__import)
-            opts="-c -q -v -h --keyring --config --quiet --verbose --help"
+            opts="-c -q -v -h --keyring --json --config --quiet --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1920,7 +1966,7 @@ _airlock() {
             return 0
             ;;
         airlock__subcmd__publish)
-            opts="-c -q -v -h --config --quiet --verbose --help"
+            opts="-c -q -v -h --json --config --quiet --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -2176,7 +2222,7 @@ _airlock() {
             return 0
             ;;
         airlock__subcmd__snap__subcmd__list)
-            opts="-c -q -v -h --config --quiet --verbose --help"
+            opts="-c -q -v -h --json --config --quiet --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -2276,7 +2322,7 @@ _airlock() {
             return 0
             ;;
         airlock__subcmd__sync)
-            opts="-j -c -q -v -h --jobs --config --quiet --verbose --help"
+            opts="-j -c -q -v -h --jobs --json --config --quiet --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
