@@ -186,9 +186,13 @@ fn upstream_or_full(chosen: &Chosen) -> &str {
     version.split_once(':').map_or(version, |(_, v)| v)
 }
 
-/// The carried copy in bundle folder `dir`, checked against the manifest: its path.
-pub fn check(dir: &Path, carried: &CarriedAirlock) -> Result<PathBuf, BundleError> {
+/// The carried copy in bundle folder `dir`, checked against the manifest: its path, or none
+/// when it is not there (a volume set copied without it imports all the same).
+pub fn check(dir: &Path, carried: &CarriedAirlock) -> Result<Option<PathBuf>, BundleError> {
     let path = dir.join(&carried.file);
+    if path.symlink_metadata().is_err() {
+        return Ok(None);
+    }
     let mismatch = |got: String| BundleError::CarriedMismatch {
         path: path.clone(),
         expected: format!("{} bytes, SHA-256 {}", carried.size, carried.sha256),
@@ -209,7 +213,7 @@ pub fn check(dir: &Path, carried: &CarriedAirlock) -> Result<PathBuf, BundleErro
     if digest != carried.sha256 {
         return Err(mismatch(format!("SHA-256 {digest}")));
     }
-    Ok(path)
+    Ok(Some(path))
 }
 
 /// Keeps the checked copy in `data/carried/`, where the operator finds it; returns its path.

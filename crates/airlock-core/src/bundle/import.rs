@@ -81,11 +81,18 @@ pub fn import(
     let mut log = ImportLog::load(site)?;
     log.admit(bundle)?;
     // Checked before anything is received: a bundle with an altered airlock is refused whole.
-    let carried = bundle
-        .airlock
-        .as_ref()
-        .map(|a| Ok::<_, BundleError>((super::carry::check(&options.dir, a)?, a)))
-        .transpose()?;
+    let mut carried = None;
+    if let Some(airlock) = &bundle.airlock {
+        match super::carry::check(&options.dir, airlock)? {
+            Some(path) => carried = Some((path, airlock)),
+            None => reporter.warn(&format!(
+                "the bundle lists airlock {} as {}, which is not in {}: imported without it",
+                airlock.version,
+                airlock.file,
+                options.dir.display()
+            )),
+        }
+    }
 
     let mut import = Import::open(site, bundle, &options.dir)?;
     let received = import.receive(reporter)?;

@@ -180,6 +180,20 @@ fn a_newer_airlock_deb_is_announced_and_old_bundles_still_import() {
         "{stderr}"
     );
 
+    // A volume set copied without the copy imports all the same, saying so.
+    std::fs::remove_file(bundle.join("airlock_99.0-1_amd64.deb")).unwrap();
+    let d = Site::new(
+        "ed25519",
+        &format!("{}{}", local_repo(Some("7d")), trusting(&a)),
+    );
+    let out = d.run(&["import", bundle.to_str().unwrap()]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success() && stderr.contains("airlock_99.0-1_amd64.deb, which is not in"),
+        "{stderr}"
+    );
+    assert!(!d.path().join("data/carried").exists());
+
     // Another package given as airlock's .deb is refused by name, before anything is written.
     let hello = dpkg_deb(&work.path().join("debs"), "hello", "1.0", "amd64", "", "xz");
     let refused = work.path().join("refused");
