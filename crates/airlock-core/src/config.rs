@@ -57,6 +57,16 @@ pub struct Config {
     pub proxy: ProxyConfig,
     pub dns: DnsConfig,
     pub import: ImportConfig,
+    pub export: ExportConfig,
+}
+
+/// What `airlock export` carries besides the content (`[export]`).
+#[derive(Debug, Clone)]
+pub struct ExportConfig {
+    /// The airlock .deb each bundle carries (`airlock_deb`); none: found as docs/bundles.md says.
+    pub airlock_deb: Option<PathBuf>,
+    /// `carry_airlock = false`: bundles carry no airlock.
+    pub carry_airlock: bool,
 }
 
 /// Bundles from another site (`[import]`).
@@ -550,6 +560,10 @@ impl Config {
                 publish,
             },
             images,
+            export: ExportConfig {
+                airlock_deb: raw.export.airlock_deb.map(|p| base.join(p)),
+                carry_airlock: raw.export.carry_airlock.unwrap_or(true),
+            },
             import: ImportConfig {
                 trusted_keys: raw.import.trusted_keys.map_or_else(Vec::new, |k| {
                     k.0.into_iter().map(|k| base.join(k)).collect()
@@ -655,6 +669,15 @@ struct RawConfig {
     dns: network::RawDns,
     #[serde(default)]
     import: RawImport,
+    #[serde(default)]
+    export: RawExport,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawExport {
+    airlock_deb: Option<PathBuf>,
+    carry_airlock: Option<bool>,
 }
 
 #[derive(Deserialize, Default)]

@@ -308,6 +308,13 @@ architectures = ["amd64"]
 # bundles signed by these keys (the exporting site's airlock.gpg):
 # [import]
 # trusted_keys = ["connected-site.gpg"]
+#
+# Each bundle carries a copy of this airlock, for the air-gapped side's first install: its
+# .deb from apt's cache when a package installed it, else its binary. Name the .deb to
+# carry, or carry none (`export --airlock-deb` and `--no-airlock` say the same per run):
+# [export]
+# airlock_deb = "/srv/debs/airlock_0.1.0_amd64.deb"
+# carry_airlock = false
 "#;
 
 #[cfg(test)]

@@ -194,11 +194,12 @@ pub struct ExportArgs {
     /// zstd-compressed volumes (volume-NNN.tar.zst): worth it for indices and images, not .debs.
     #[arg(long)]
     pub zstd: bool,
-    /// The airlock .deb to carry in the bundle (default: this airlock's own .deb from apt's
-    /// cache when it was installed from a package, else its binary; docs/bundles.md).
+    /// The airlock .deb to carry in the bundle (default: [export] airlock_deb, else this
+    /// airlock's own .deb from apt's cache when a package installed it, else its binary;
+    /// docs/bundles.md).
     #[arg(long, conflicts_with = "no_airlock")]
     pub airlock_deb: Option<PathBuf>,
-    /// Carry no copy of airlock in the bundle.
+    /// Carry no copy of airlock in the bundle (as [export] carry_airlock = false).
     #[arg(long)]
     pub no_airlock: bool,
     /// One JSON document on stdout of what was done, instead of the lines (fields:

@@ -283,10 +283,10 @@ complete -c airlock -n "__fish_airlock_using_subcommand status" -s h -l help -d 
 complete -c airlock -n "__fish_airlock_using_subcommand export" -l to -d 'The bundle folder to write (new or empty)' -r -F
 complete -c airlock -n "__fish_airlock_using_subcommand export" -l since -d 'Only what this earlier bundle of the site (its folder or manifest.json) lacked: the importing side must have imported that one' -r -F
 complete -c airlock -n "__fish_airlock_using_subcommand export" -l split -d 'Volumes of at most this size, for DVDs, USB disks or a diode\'s limit: bytes, or with a unit: 700MiB, 4G (binary, as split(1)), 4.7GB (decimal)' -r
-complete -c airlock -n "__fish_airlock_using_subcommand export" -l airlock-deb -d 'The airlock .deb to carry in the bundle (default: this airlock\'s own .deb from apt\'s cache when it was installed from a package, else its binary; docs/bundles.md)' -r -F
+complete -c airlock -n "__fish_airlock_using_subcommand export" -l airlock-deb -d 'The airlock .deb to carry in the bundle (default: [export] airlock_deb, else this airlock\'s own .deb from apt\'s cache when a package installed it, else its binary; docs/bundles.md)' -r -F
 complete -c airlock -n "__fish_airlock_using_subcommand export" -s c -l config -d 'The site\'s configuration file' -r -F
 complete -c airlock -n "__fish_airlock_using_subcommand export" -l zstd -d 'zstd-compressed volumes (volume-NNN.tar.zst): worth it for indices and images, not .debs'
-complete -c airlock -n "__fish_airlock_using_subcommand export" -l no-airlock -d 'Carry no copy of airlock in the bundle'
+complete -c airlock -n "__fish_airlock_using_subcommand export" -l no-airlock -d 'Carry no copy of airlock in the bundle (as [export] carry_airlock = false)'
 complete -c airlock -n "__fish_airlock_using_subcommand export" -l json -d 'One JSON document on stdout of what was done, instead of the lines (fields: docs/operations.md)'
 complete -c airlock -n "__fish_airlock_using_subcommand export" -s q -l quiet -d 'Nothing on success but what the command was asked for (a listing, a key, --json, failed checks): no progress, no summaries. Warnings and errors still go to stderr'
 complete -c airlock -n "__fish_airlock_using_subcommand export" -s v -l verbose -d 'More detail (repeat for debug logs)'

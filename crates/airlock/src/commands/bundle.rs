@@ -26,7 +26,12 @@ pub fn export(
         zstd: args.zstd,
         what: args.what,
         now: jiff::Timestamp::now(),
-        carry: match (args.no_airlock, args.airlock_deb) {
+        // The command line first, then [export].
+        carry: match (
+            args.no_airlock || !site.config.export.carry_airlock,
+            args.airlock_deb
+                .or_else(|| site.config.export.airlock_deb.clone()),
+        ) {
             (true, _) => Carry::Nothing,
             (false, Some(deb)) => Carry::Deb(deb),
             (false, None) => Carry::Auto,

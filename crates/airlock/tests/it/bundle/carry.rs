@@ -142,8 +142,13 @@ fn a_newer_airlock_deb_is_announced_and_old_bundles_still_import() {
     let deb_path = work.path().join("airlock_99.0-1_amd64.deb");
     std::fs::write(&deb_path, deb).unwrap();
 
+    // Named in the config; --airlock-deb says the same for one run (below).
+    a.add_config(&format!(
+        "\n[export]\nairlock_deb = \"{}\"\n",
+        deb_path.display()
+    ));
     let bundle = work.path().join("bundle");
-    export(&a, &bundle, &["--airlock-deb", deb_path.to_str().unwrap()]);
+    export(&a, &bundle, &[]);
     let carried = &manifest(&bundle)["airlock"];
     assert_eq!(carried["kind"], "deb");
     assert_eq!(carried["file"], "airlock_99.0-1_amd64.deb");
