@@ -168,6 +168,22 @@ struct Signature {
     reason: Option<String>,
 }
 
+impl Signature {
+    /// What `bundle inspect` says of it.
+    fn line(&self) -> String {
+        let reason = self.reason.as_deref().unwrap_or_default();
+        match self.status {
+            "trusted" => format!(
+                "signature good, by trusted key {}",
+                self.signer.as_deref().unwrap_or_default()
+            ),
+            "untrusted" => format!("NOT trusted here: {reason}"),
+            "unchecked" => format!("signature not checked: {reason}"),
+            _ => reason.to_string(),
+        }
+    }
+}
+
 #[derive(serde::Serialize)]
 struct VolumeHere {
     name: String,
@@ -256,14 +272,7 @@ fn inspect(config: &Path, args: InspectArgs, printer: Printer) -> anyhow::Result
         m.format,
         m.created
     )?;
-    let trust = match (signature.status, &signature.signer, &signature.reason) {
-        ("trusted", Some(signer), _) => format!("signature good, by trusted key {signer}"),
-        ("untrusted", _, Some(reason)) => format!("NOT trusted here: {reason}"),
-        ("unchecked", _, _) => {
-            "signature not checked: no [import] trusted_keys and no --keyring".into()
-        }
-        (_, _, reason) => reason.clone().unwrap_or_default(),
-    };
+    let trust = signature.line();
     writeln!(
         printer.output(),
         "exported by {} ({}): {trust}",
