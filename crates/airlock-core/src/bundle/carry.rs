@@ -161,7 +161,7 @@ pub fn write(chosen: &Chosen, dir: &Path) -> Result<CarriedAirlock, BundleError>
     let name = match chosen.kind {
         CarriedKind::Deb => format!(
             "airlock_{}_{}.deb",
-            upstream_or_full(chosen),
+            deb_version(chosen),
             chosen.architecture
         ),
         CarriedKind::Binary => format!("airlock_{}_{}", chosen.version, chosen.architecture),
@@ -181,7 +181,7 @@ pub fn write(chosen: &Chosen, dir: &Path) -> Result<CarriedAirlock, BundleError>
 }
 
 /// A .deb is named as Debian names it: the package version without its epoch.
-fn upstream_or_full(chosen: &Chosen) -> &str {
+fn deb_version(chosen: &Chosen) -> &str {
     let version = chosen.package_version.as_deref().unwrap_or(&chosen.version);
     version.split_once(':').map_or(version, |(_, v)| v)
 }
