@@ -90,7 +90,7 @@ pub fn backup(
         path: dest.to_path_buf(),
         source,
     })?;
-    sync_dir(dest.parent().unwrap_or(Path::new(".")))?;
+    sync_dir(parent_of(dest))?;
     Ok(copy.report)
 }
 
@@ -107,10 +107,7 @@ fn check_dest(data: &Path, dest: &Path) -> Result<PathBuf, BackupError> {
     if partial.symlink_metadata().is_ok() {
         return Err(BackupError::Partial { path: partial });
     }
-    let parent = match dest.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
+    let parent = parent_of(dest);
     let canonical = |path: &Path| {
         std::fs::canonicalize(path).map_err(|_| BackupError::NoParent {
             path: path.to_path_buf(),
@@ -125,6 +122,14 @@ fn check_dest(data: &Path, dest: &Path) -> Result<PathBuf, BackupError> {
         });
     }
     Ok(partial)
+}
+
+/// The folder `path` is in (`.` for a bare name).
+fn parent_of(path: &Path) -> &Path {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    }
 }
 
 struct Copy<'r> {

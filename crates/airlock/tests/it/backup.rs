@@ -145,6 +145,21 @@ fn a_backup_taken_while_serving_restores_at_another_path() {
     );
     server.stop();
 
+    // A relative DEST is below the working folder.
+    let relative = std::process::Command::new(crate::common::AIRLOCK)
+        .arg("--config")
+        .arg(a.config())
+        .args(["backup", "relative"])
+        .current_dir(work.path())
+        .output()
+        .unwrap();
+    assert!(
+        relative.status.success(),
+        "{}",
+        String::from_utf8_lossy(&relative.stderr)
+    );
+    assert_eq!(layout(&work.path().join("relative")), original);
+
     // Bad input: an existing DEST, one inside the data folder, an interrupted backup's leftover.
     let out = a.run(&["backup", dest.to_str().unwrap()]);
     let err = String::from_utf8_lossy(&out.stderr);
