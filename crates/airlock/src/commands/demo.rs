@@ -108,7 +108,7 @@ fn print_recipe(demo: &Demo, printer: Printer) -> anyhow::Result<()> {
     writeln!(
         out,
         "  o=\"-o Dir::Etc::SourceList=$d/sources.list -o Dir::Etc::SourceParts=$d/parts -o Dir::State::Lists=$d/lists \
-         -o Dir::Cache=$d/cache -o Debug::NoLocking=1 -o APT::Sandbox::User=root -o Acquire::Check-Valid-Until=true\""
+         -o Dir::Cache=$d/cache -o Debug::NoLocking=1 -o APT::Sandbox::User=root -o Acquire::Check-Valid-Until=true -o Acquire::Check-Date=true\""
     )?;
     writeln!(
         out,
