@@ -32,7 +32,7 @@ use crate::storage::{StorageError, write_atomic};
 use crate::verify;
 
 pub use snap::NAME as SNAP;
-pub use upstream::IMAGES;
+pub use upstream::{ARCHIVE, SUITE as UPSTREAM_SUITE};
 
 pub const REPO: &str = "demo";
 pub const SUITE: &str = "stable";
@@ -40,6 +40,9 @@ pub const COMPONENT: &str = "main";
 /// The filtered mirror of the upstream archive, and what it selects.
 pub const MIRROR: &str = "mirror";
 pub const MIRRORED: &str = "upstream-tool";
+/// The upstream's name, which the site answers for as a proxy (`[[proxy.route]]`) with what
+/// it mirrored from it.
+pub const UPSTREAM_HOST: &str = "upstream.demo.invalid";
 /// The custom image `images add` puts in the stream: os and release.
 pub const CUSTOM: (&str, &str) = ("custom", "airlock-demo");
 
@@ -185,7 +188,11 @@ fn configure(
          packages = [\"{MIRRORED}\"]\nvalid_for = \"7d\"\n\n\
          [images]\nurl = \"{upstream}/images/\"\nkeyring = \"{keyring}\"\nkeep = 1\n\n\
          [[images.select]]\nos = \"ubuntu\"\nrelease = [\"noble\", \"jammy\"]\narches = [\"amd64\"]\n\n\
-         [snaps]\ntrusted_keys = [\"{snap_root}\"]\n",
+         [snaps]\ntrusted_keys = [\"{snap_root}\"]\n\n\
+         [[proxy.route]]\nhost = \"{UPSTREAM_HOST}\"\npath = \"/apt/{archive}\"\nto = \"apt/{MIRROR}\"\n\
+         upstream = \"{upstream}/apt/{archive}/\"\n\n\
+         [[proxy.route]]\nhost = \"{UPSTREAM_HOST}\"\npath = \"/images\"\nto = \"images\"\n\
+         upstream = \"{upstream}/images/\"\n",
         path = config_path.display(),
         archive = upstream::ARCHIVE,
         suite = upstream::SUITE,

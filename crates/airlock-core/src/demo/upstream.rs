@@ -26,7 +26,7 @@ pub const ARCHIVE: &str = "archive";
 pub const SUITE: &str = "stable";
 pub const COMPONENT: &str = "main";
 /// The upstream images, one version each: (codename, version, arch).
-pub const IMAGES: &[(&str, &str, &str)] = &[
+const IMAGES: &[(&str, &str, &str)] = &[
     ("noble", "24.04", "amd64"),
     ("noble", "24.04", "arm64"),
     ("jammy", "22.04", "amd64"),

@@ -1,7 +1,10 @@
 use std::io::Write;
 use std::sync::Arc;
 
-use airlock_core::demo::{self, COMPONENT, CUSTOM, Demo, MIRROR, MIRRORED, REPO, SNAP, SUITE};
+use airlock_core::demo::{
+    self, ARCHIVE, COMPONENT, CUSTOM, Demo, MIRROR, MIRRORED, REPO, SNAP, SUITE, UPSTREAM_HOST,
+    UPSTREAM_SUITE,
+};
 use airlock_core::report::Reporter;
 
 use super::publish::print_reports;
@@ -103,7 +106,7 @@ fn print_recipe(demo: &Demo, printer: Printer) -> anyhow::Result<()> {
     )?;
     writeln!(
         out,
-        "  echo \"deb [signed-by=$d/airlock.gpg] {url}/apt/{MIRROR} {SUITE} {COMPONENT}\" >> $d/sources.list"
+        "  echo \"deb [signed-by=$d/airlock.gpg] {url}/apt/{MIRROR} {UPSTREAM_SUITE} {COMPONENT}\" >> $d/sources.list"
     )?;
     writeln!(
         out,
@@ -125,6 +128,14 @@ fn print_recipe(demo: &Demo, printer: Printer) -> anyhow::Result<()> {
     writeln!(
         out,
         "  curl -fsS {url}/images/streams/v1/com.ubuntu.maas:stable:v3:download.sjson -o $d/ubuntu.sjson && gpgv --keyring $d/airlock.gpg $d/ubuntu.sjson && grep -o '\"com.ubuntu.maas.stable:v3:[^\"]*\"' $d/ubuntu.sjson | sort -u"
+    )?;
+    writeln!(
+        out,
+        "# the upstream's own name, answered from the mirror: apt's Acquire::http::Proxy={url}"
+    )?;
+    writeln!(
+        out,
+        "  curl -fsS -x {url} http://{UPSTREAM_HOST}/apt/{ARCHIVE}/dists/{UPSTREAM_SUITE}/InRelease -o $d/InRelease && gpgv --keyring $d/airlock.gpg $d/InRelease"
     )?;
     writeln!(out, "# the snap store API, as snapd asks it")?;
     writeln!(

@@ -203,8 +203,8 @@ fn demo_serves_repo_mirror_images_and_snaps_to_real_clients() {
     }
     assert_eq!(
         stderr.matches("Good signature").count(),
-        2,
-        "gpgv checks the index and the products document:\n{stderr}"
+        3,
+        "gpgv checks the index, the products document and the InRelease:\n{stderr}"
     );
     drop(server);
 }
