@@ -10,14 +10,14 @@ mod snap;
 mod squashfs;
 mod upstream;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::apt::AptError;
 use crate::apt::deb::{Compression, tar_of};
 use crate::apt::mirror::{self, MirrorError, MirrorReport, SyncOptions};
 use crate::apt::publish::{PublishReport, publish};
-use crate::apt::repo::{IncludeReport, include};
+use crate::apt::repo::include;
 use crate::hint::Hint;
 use crate::openpgp::{KeyAlgorithm, OpenPgpError};
 use crate::report::Reporter;
@@ -93,7 +93,6 @@ impl Hint for DemoError {
 pub struct Demo {
     pub site: Site,
     pub created: bool,
-    pub included: IncludeReport,
     pub published: Vec<PublishReport>,
     /// Where the upstream was served while the mirrors synced.
     pub upstream_url: String,
@@ -132,7 +131,7 @@ pub fn prepare(
         &snap.root,
     )?;
     let debs = packages::local(&dir.join("debs"))?;
-    let included = include(&site, REPO, SUITE, COMPONENT, &debs, &*reporter)?;
+    include(&site, REPO, SUITE, COMPONENT, &debs, &*reporter)?;
     let published = publish(
         &site,
         &[REPO.to_string()],
@@ -143,19 +142,11 @@ pub fn prepare(
     let upstream_url = serving.url.clone();
     drop(serving);
     let custom = custom_image(&site, &dir.join("images"), &*reporter)?;
-    let trust = site_trust(&site)?;
-    let request = ImportRequest {
-        snap: snap.snap,
-        assertions: None,
-        channels: vec!["latest/stable".into()],
-        architectures: Vec::new(),
-    };
-    let snap = crate::snap::import(&site, &trust, &request, &*reporter)?;
+    let snap = import_snap(&site, snap.snap, &*reporter)?;
     let verify = verify::offline(&site, &*reporter);
     Ok(Demo {
         site,
         created,
-        included,
         published,
         upstream_url,
         mirrors,
@@ -216,6 +207,23 @@ fn sync(
     let mirrors = runtime.block_on(mirror::sync(site, &[], options, reporter.clone()))?;
     let images = runtime.block_on(images::sync(site, None, now, reporter))?;
     Ok((mirrors, images))
+}
+
+/// Imports the demo snap (again: a revision the store has is kept as it is) to
+/// latest/stable, checked up to the demo root the config trusts.
+fn import_snap(site: &Site, snap: PathBuf, reporter: &dyn Reporter) -> Result<Imported, DemoError> {
+    let request = ImportRequest {
+        snap,
+        assertions: None,
+        channels: vec!["latest/stable".into()],
+        architectures: Vec::new(),
+    };
+    Ok(crate::snap::import(
+        site,
+        &site_trust(site)?,
+        &request,
+        reporter,
+    )?)
 }
 
 /// Adds a custom image (a small tgz, what packer-maas makes) unless the site has it.

@@ -19,7 +19,7 @@ use crate::server::{Limits, Listeners, ServerError, ServerState, serve};
 use crate::simplestreams::document::{Item, Product, Products, Version};
 use crate::simplestreams::publish::{publish_made, trees};
 use crate::site::{Site, SiteError, init};
-use crate::storage::{Sha256, write_atomic};
+use crate::storage::{Sha256, read_limited, write_atomic};
 
 /// The upstream's apt repo, suite and component, mirrored as [`super::MIRROR`].
 pub const ARCHIVE: &str = "archive";
@@ -97,9 +97,9 @@ impl Upstream {
     /// Serves the upstream on 127.0.0.1 (the port of the last run when it is free) until
     /// the returned [`Serving`] is dropped.
     pub fn serve(&self) -> Result<Serving, DemoError> {
-        let last = std::fs::read_to_string(&self.port_file)
+        let last = read_limited(&self.port_file, 16, "the demo upstream's port file")
             .ok()
-            .and_then(|p| p.trim().parse::<u16>().ok());
+            .and_then(|p| String::from_utf8_lossy(&p).trim().parse::<u16>().ok());
         let limits = Limits::default();
         let bind = |port| Listeners::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, port)), 64);
         let listeners = match last.map(bind) {

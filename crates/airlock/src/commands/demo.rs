@@ -24,6 +24,17 @@ pub fn run(args: DemoArgs, reporter: Arc<dyn Reporter>, printer: Printer) -> any
         if demo.created { "created" } else { "reused" },
         dir.display()
     )?;
+    print_summary(&demo, &*reporter, printer)?;
+    print_verify(&demo, printer)?;
+    print_recipe(&demo, printer)?;
+    if args.no_serve {
+        return Ok(());
+    }
+    super::serve::run(&demo.site, ServeArgs { listen: None })
+}
+
+/// What each phase did: publish, syncs, the custom image, the snap.
+fn print_summary(demo: &Demo, reporter: &dyn Reporter, printer: Printer) -> std::io::Result<()> {
     print_reports(&demo.published, printer)?;
     writeln!(
         printer.status(),
@@ -31,7 +42,7 @@ pub fn run(args: DemoArgs, reporter: Arc<dyn Reporter>, printer: Printer) -> any
         demo.upstream_url
     )?;
     for report in &demo.mirrors {
-        print_report(report, &*reporter, false, printer)?;
+        print_report(report, reporter, false, printer)?;
     }
     print_images(&demo.images, false, printer)?;
     match &demo.custom {
@@ -50,12 +61,7 @@ pub fn run(args: DemoArgs, reporter: Arc<dyn Reporter>, printer: Printer) -> any
         )?,
     }
     report_import(&demo.snap, printer)?;
-    print_verify(&demo, printer)?;
-    print_recipe(&demo, printer)?;
-    if args.no_serve {
-        return Ok(());
-    }
-    super::serve::run(&demo.site, ServeArgs { listen: None })
+    Ok(())
 }
 
 fn print_verify(demo: &Demo, printer: Printer) -> std::io::Result<()> {
@@ -78,7 +84,11 @@ fn print_verify(demo: &Demo, printer: Printer) -> std::io::Result<()> {
             f.got
         )?;
     }
-    Ok(())
+    writeln!(
+        printer.output(),
+        "verify (offline): {} of {checked} checks failed",
+        report.failures.len()
+    )
 }
 
 /// Commands to try from another terminal, with the exact URLs: apt (the local repo and the
