@@ -155,9 +155,12 @@ impl Drop for Serving {
     }
 }
 
+/// Path and bytes of each file a stream lists.
+type Files = Vec<(String, Vec<u8>)>;
+
 /// The upstream stream: an Ubuntu products document (kernel, initrd, squashfs, manifest per
 /// image) and a bootloader one, with the files they list. Not bootable: MAAS-shaped only.
-fn stream() -> Result<(Vec<Products>, Vec<(String, Vec<u8>)>), DemoError> {
+fn stream() -> Result<(Vec<Products>, Files), DemoError> {
     let mut files = Vec::new();
     let mut item = |ftype: &str, path: String, bytes: Vec<u8>| -> Item {
         let item = Item {
