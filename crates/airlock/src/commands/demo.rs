@@ -137,7 +137,7 @@ fn print_recipe(demo: &Demo, printer: Printer) -> anyhow::Result<()> {
     )?;
     writeln!(
         out,
-        "  curl -fsS {url}/images/streams/v1/com.ubuntu.maas:stable:v3:download.sjson -o $d/ubuntu.sjson && gpgv --keyring $d/airlock.gpg $d/ubuntu.sjson && grep -o '\"com.ubuntu.maas.stable:v3:[^\"]*\"' $d/ubuntu.sjson | sort -u"
+        "  curl -fsS {url}/images/streams/v1/com.ubuntu.maas:stable:v3:download.sjson -o $d/ubuntu.sjson && gpgv --keyring $d/airlock.gpg $d/ubuntu.sjson && grep -o '\"com\\.ubuntu\\.maas\\.stable:v3:boot:[^\"]*\"' $d/ubuntu.sjson | sort -u"
     )?;
     writeln!(
         out,

@@ -194,6 +194,7 @@ fn demo_serves_repo_mirror_images_and_snaps_to_real_clients() {
         "airlock-hello_1.0_amd64.deb",
         "upstream-tool_1.0_amd64.deb",
         "\"com.ubuntu.maas.stable:v3:boot:24.04:amd64:ga-24.04\"",
+        "\"com.ubuntu.maas.stable:v3:boot:22.04:amd64:ga-22.04\"",
         "\"name\":\"hello-airlock\"",
     ] {
         assert!(
@@ -201,6 +202,13 @@ fn demo_serves_repo_mirror_images_and_snaps_to_real_clients() {
             "{expected:?} missing from:\n{stdout}"
         );
     }
+    assert!(
+        !stdout
+            .lines()
+            .any(|l| l.contains("v3:boot") && l.contains("arm64")),
+        "the selection is amd64 only:\n{stdout}"
+    );
+    assert!(!stdout.contains("\"com.ubuntu.maas:stable"), "{stdout}");
     assert_eq!(
         stderr.matches("Good signature").count(),
         3,
