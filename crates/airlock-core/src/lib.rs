@@ -18,7 +18,7 @@
 //! - [`proxy`]: requests for upstream names (archive.ubuntu.com ...) served from the mirrors.
 //! - [`dns`]: pointing those names at this server: config snippets and a small responder.
 //! - [`bundle`]: export and import across the gap: signed manifests, tar volumes.
-//! - [`demo`]: a ready-made site for a first look.
+//! - [`demo`]: a ready-made site for a first look, using every part above, made offline.
 
 pub mod apt;
 pub mod backup;

@@ -97,7 +97,12 @@ pub enum Command {
     Backup(BackupArgs),
     /// Serve everything published over HTTP.
     Serve(ServeArgs),
-    /// Build a demo site with a few packages, publish it and serve it.
+    /// Build a demo site offline and serve it: a repo, a mirror, images and a snap
+    ///
+    /// Everything comes from the demo folder: packages built here, an upstream archive and
+    /// image stream (a second site with its own key) mirrored and re-signed, a custom image,
+    /// a snap signed by a demo root the site trusts. Then an offline verify, and a recipe
+    /// for apt, the image stream and the snap store API. A second run reuses it all.
     Demo(DemoArgs),
     /// Write the shell completions and man pages of this command line into a folder (for
     /// packaging; the package ships what this writes).

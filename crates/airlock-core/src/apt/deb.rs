@@ -257,7 +257,7 @@ impl Compression {
         }
     }
 
-    fn compress(self, data: &[u8]) -> io::Result<Vec<u8>> {
+    pub(crate) fn compress(self, data: &[u8]) -> io::Result<Vec<u8>> {
         match self {
             Compression::None => Ok(data.to_vec()),
             Compression::Gzip => {
@@ -343,7 +343,7 @@ impl DebBuilder {
 
 /// A tar with `./`-prefixed names, as dpkg-deb writes, and an entry for every parent folder
 /// (dpkg does not create folders a package does not list).
-fn tar_of(files: &[(String, Vec<u8>, u32)]) -> io::Result<Vec<u8>> {
+pub(crate) fn tar_of(files: &[(String, Vec<u8>, u32)]) -> io::Result<Vec<u8>> {
     let mut folders = std::collections::BTreeSet::new();
     for (path, _, _) in files {
         let mut parent = Path::new(path).parent();

@@ -169,6 +169,53 @@ pub(super) fn publish(
     Ok(trees(site).publish(&site.store(), staging, &manifest, previous)?)
 }
 
+/// Publishes a stream made here rather than mirrored (the demo's upstream): `documents`
+/// signed with `key`, with `files` (path, bytes), which must be exactly what their items
+/// list (size and SHA-256). Returns the bytes the store gained.
+pub fn publish_made(
+    site: &Site,
+    key: &SiteKey,
+    documents: Vec<Products>,
+    files: Vec<(String, Vec<u8>)>,
+    now: jiff::Timestamp,
+    reporter: &dyn crate::report::Reporter,
+) -> Result<u64, SimplestreamsError> {
+    let _lock = site.lock(reporter)?;
+    let trees = trees(site);
+    let previous = trees.current()?.unwrap_or_default();
+    let staging = site.store().staging();
+    let mut stream = Stream {
+        documents: Vec::new(),
+        files: BTreeMap::new(),
+        notes: Vec::new(),
+    };
+    for products in documents {
+        let entry = IndexEntry {
+            datatype: products.datatype.clone(),
+            format: products.format.clone(),
+            path: format!("streams/v1/{}.json", products.content_id),
+            products: Vec::new(),
+            updated: None,
+            extra: Default::default(),
+        };
+        stream.add_document(entry, products)?;
+    }
+    let mut given = BTreeMap::new();
+    for (path, bytes) in &files {
+        given.insert(
+            path.clone(),
+            (staging.add_bytes(bytes)?, bytes.len() as u64),
+        );
+    }
+    if given != stream.files {
+        return Err(SimplestreamsError::Custom {
+            what: "a stream made here".into(),
+            reason: "its files are not exactly those its documents list".into(),
+        });
+    }
+    publish(site, key, stream, staging, &previous, now)
+}
+
 /// The published stream without its custom images: what `images add` and `images remove`
 /// republish around, without asking the upstream again.
 pub(super) fn published_upstream(

@@ -31,7 +31,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     let printer = Printer::new(cli.quiet);
     match cli.command {
         Command::Init(args) => init::run(args, printer),
-        Command::Demo(args) => demo::run(args, &*reporter, printer),
+        Command::Demo(args) => demo::run(args, reporter, printer),
         Command::Key(command) => key::run(&open(&cli.config)?, command, printer),
         Command::Apt(command) => apt::run(
             &open(&cli.config)?,

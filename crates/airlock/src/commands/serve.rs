@@ -273,14 +273,3 @@ impl Signals {
         }
     }
 }
-
-/// SIGTERM (systemd, kill) or SIGINT (Ctrl-C).
-pub async fn shutdown_signal() {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
-    let mut int = signal(SignalKind::interrupt()).expect("SIGINT handler");
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = int.recv() => {}
-    }
-}

@@ -274,7 +274,7 @@ fn client_config(site: &Site, printer: Printer) -> std::io::Result<()> {
     Ok(())
 }
 
-fn report_import(imported: &snap::Imported, printer: Printer) -> std::io::Result<()> {
+pub(super) fn report_import(imported: &snap::Imported, printer: Printer) -> std::io::Result<()> {
     writeln!(
         printer.status(),
         "{} {} revision {} ({}){}",

@@ -82,7 +82,11 @@ pub fn run(
 
 const IMAGES: &str = "images";
 
-fn print_images(report: &ImagesReport, verbose: bool, printer: Printer) -> std::io::Result<()> {
+pub(super) fn print_images(
+    report: &ImagesReport,
+    verbose: bool,
+    printer: Printer,
+) -> std::io::Result<()> {
     if verbose {
         writeln!(
             printer.status(),
@@ -107,7 +111,7 @@ fn print_images(report: &ImagesReport, verbose: bool, printer: Printer) -> std::
     Ok(())
 }
 
-fn print_report(
+pub(super) fn print_report(
     report: &MirrorReport,
     reporter: &dyn Reporter,
     verbose: bool,

@@ -13,6 +13,7 @@ mod bad_input;
 mod bundle;
 mod cli;
 mod crash;
+mod demo;
 mod dns;
 mod dns_limits;
 mod images;

@@ -1,5 +1,6 @@
 //! No secret key material in any output, at any verbosity: every command that touches a key
-//! (init, publish, sync, tls init, serve over HTTPS, export, import, snap import, verify, key)
+//! (init, publish, sync, tls init, serve over HTTPS, export, import, snap import, verify, key,
+//! demo)
 //! runs at the most verbose level (`-vvv`, `AIRLOCK_LOG=trace`, `RUST_LOG=trace`), and all it
 //! writes is searched for the secret bytes of the site keys and the TLS keys: hex in either
 //! case with or without separators, decimal byte lists, and base64.
@@ -128,6 +129,14 @@ fn no_command_writes_secret_key_material_at_any_verbosity() {
     said.run(Some(&b.config()), &["import", bundle.to_str().unwrap()]);
     said.run(Some(&b.config()), &["verify", "--offline"]);
 
+    // demo, with keys of its own: the demo site's, its upstream's, its snap root's.
+    let demo = work.path().join("demo");
+    let demo_arg = demo.to_str().unwrap();
+    said.run(
+        None,
+        &["demo", demo_arg, "--no-serve", "--listen", "127.0.0.1:1"],
+    );
+
     // The scan: the site keys' secret numbers, the TLS keys' private scalars.
     let mut secrets = Vec::new();
     for site in [a, &b] {
@@ -144,6 +153,15 @@ fn no_command_writes_secret_key_material_at_any_verbosity() {
         secrets.push(secret);
     }
     assert_eq!(secrets.len(), 7, "ed25519; RSA d, p, q, u; two TLS keys");
+    for key in ["airlock.key", "upstream/airlock.key", "snaps/demo-root.key"] {
+        let armored = std::fs::read_to_string(demo.join(key)).unwrap();
+        secrets.extend(openpgp_secret_numbers(&armored));
+    }
+    assert_eq!(
+        secrets.len(),
+        13,
+        "and the demo's: two ed25519, RSA d, p, q, u"
+    );
     // The scan finds the forms a dump takes.
     for secret in &secrets {
         let upper = hex::encode_upper(secret);
