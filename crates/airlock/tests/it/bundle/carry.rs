@@ -9,7 +9,7 @@ use std::process::Command;
 
 use airlock_core::apt::deb::DebBuilder;
 
-use super::{export, manifest, sha256_file, trusting};
+use super::{export, export_carrying, manifest, sha256_file, trusting};
 use crate::common::site::local_repo;
 use crate::common::{AIRLOCK, Site, dpkg_deb};
 
@@ -63,7 +63,7 @@ fn the_carried_airlock_is_checked_by_gpgv_sha256sum_and_import() {
     let work = tempfile::tempdir().unwrap();
     let a = published_site(work.path());
     let bundle = work.path().join("bundle");
-    export(&a, &bundle, &[]);
+    export_carrying(&a, &bundle, &[]);
     let out = a.ok(&[
         "export",
         "--to",
@@ -148,7 +148,7 @@ fn a_newer_airlock_deb_is_announced_and_old_bundles_still_import() {
         deb_path.display()
     ));
     let bundle = work.path().join("bundle");
-    export(&a, &bundle, &[]);
+    export_carrying(&a, &bundle, &[]);
     let carried = &manifest(&bundle)["airlock"];
     assert_eq!(carried["kind"], "deb");
     assert_eq!(carried["file"], "airlock_99.0-1_amd64.deb");
@@ -221,7 +221,7 @@ fn a_newer_airlock_deb_is_announced_and_old_bundles_still_import() {
     // Without a copy the manifest is as bundles were before (no "airlock" key), and imports.
     let plain = work.path().join("plain");
     a.ok(&["publish"]);
-    export(&a, &plain, &["--no-airlock"]);
+    export(&a, &plain, &[]);
     assert!(manifest(&plain).get("airlock").is_none());
     let out = a.ok(&["bundle", "inspect", plain.to_str().unwrap()]);
     assert!(out.contains("carries no airlock"), "{out}");
