@@ -227,6 +227,18 @@ pub enum MirrorMode {
     Verbatim,
 }
 
+/// Which alternatives of a dependency (`a | b`, or the providers of a virtual package) a
+/// filtered mirror takes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Alternatives {
+    /// The one apt would install on a system that has none of them.
+    #[default]
+    Apt,
+    /// Every installable one, so that clients in any state find theirs.
+    All,
+}
+
 #[derive(Debug, Clone)]
 pub struct AptMirrorConfig {
     pub name: Name,
@@ -240,6 +252,7 @@ pub struct AptMirrorConfig {
     pub packages: Option<Vec<String>>,
     pub with_dependencies: bool,
     pub include_recommends: bool,
+    pub alternatives: Alternatives,
     pub sources: bool,
     pub mode: MirrorMode,
     pub allow_unsigned: bool,
@@ -377,6 +390,7 @@ impl Config {
                 with_dependencies: raw_mirror.with_dependencies.unwrap_or(packages.is_some()),
                 packages,
                 include_recommends: raw_mirror.include_recommends,
+                alternatives: raw_mirror.alternatives,
                 sources: raw_mirror.sources,
                 mode,
                 allow_unsigned: raw_mirror.allow_unsigned,
@@ -780,6 +794,8 @@ struct RawMirror {
     with_dependencies: Option<bool>,
     #[serde(default)]
     include_recommends: bool,
+    #[serde(default)]
+    alternatives: Alternatives,
     #[serde(default)]
     sources: bool,
     mode: Option<MirrorMode>,

@@ -473,6 +473,10 @@ pub struct SyncArgs {
     /// Downloads at once (default: [sync] jobs, 8).
     #[arg(long, short = 'j')]
     pub jobs: Option<usize>,
+    /// Print why PACKAGE is in each apt mirror synced (the dependency chain from a name of
+    /// `packages`, the alternatives passed over), or why it is not.
+    #[arg(long, value_name = "PACKAGE")]
+    pub explain: Option<String>,
 }
 
 #[derive(Debug, Args)]
