@@ -1170,6 +1170,21 @@ valid_for = "7d"
     }
 
     #[test]
+    fn mirror_alternatives() {
+        let mirror = "\n[[apt.mirror]]\nname = \"debian\"\nurl = \"http://deb.example/debian\"\nsuites = [\"bookworm\"]\ncomponents = [\"main\"]\narchitectures = [\"amd64\"]\nallow_unsigned = true\npackages = [\"squid\"]\n";
+        let c = parse(&format!("{GOOD}{mirror}")).unwrap();
+        assert_eq!(c.apt.mirrors[0].alternatives, Alternatives::Apt);
+        let c = parse(&format!("{GOOD}{mirror}alternatives = \"all\"\n")).unwrap();
+        assert_eq!(c.apt.mirrors[0].alternatives, Alternatives::All);
+        let err = parse(&format!("{GOOD}{mirror}alternatives = \"first\"\n")).unwrap_err();
+        assert!(
+            err.contains("unknown variant `first`, expected `apt` or `all`")
+                && err.contains("line "),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn tls_and_snaps_settings() {
         let text = GOOD.replace(
             "listen = \"127.0.0.1:9000\"",

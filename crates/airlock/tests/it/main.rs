@@ -11,6 +11,7 @@ mod apt_repo;
 mod bad_input;
 mod bundle;
 mod cli;
+mod closure;
 mod crash;
 mod dns;
 mod dns_limits;
