@@ -22,7 +22,7 @@
 //! Architecture qualifiers (`:any`, `:native`) are accepted; the closure runs within one
 //! architecture's indices, which hold that architecture's packages and `Architecture: all`.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::rc::Rc;
 
 use super::index::IndexRecord;
@@ -289,7 +289,7 @@ impl<'a> Universe<'a> {
         self.relationships(i)
             .provides
             .iter()
-            .any(|&(name, version)| name == alt.name && provides_holds(alt.constraint, version))
+            .any(|&(name, version)| name == alt.name && holds(alt.constraint, version))
     }
 
     /// The candidates (apt's: highest versions only) that satisfy the alternatives of a
@@ -311,7 +311,7 @@ impl<'a> Universe<'a> {
                 self.provided.get(alt.name).cloned().unwrap_or_default();
             let mut virtual_: Vec<usize> = Vec::new();
             for (p, version) in providers {
-                if provides_holds(alt.constraint, version) && self.is_candidate(p) {
+                if holds(alt.constraint, version) && self.is_candidate(p) {
                     virtual_.push(p);
                 }
             }
@@ -339,7 +339,7 @@ impl<'a> Universe<'a> {
                 .get(alt.name)
                 .map(|list| {
                     list.iter()
-                        .filter(|(_, v)| provides_holds(alt.constraint, *v))
+                        .filter(|(_, v)| holds(alt.constraint, *v))
                         .map(|(p, _)| *p)
                         .collect()
                 })
@@ -372,18 +372,17 @@ impl<'a> Universe<'a> {
     }
 }
 
-/// Whether `version` (None: unversioned) meets an optional constraint.
-fn holds(constraint: Option<(Op, &str)>, version: Option<&str>) -> bool {
+/// A relation's version constraint, if it has one.
+type Constraint<'a> = Option<(Op, &'a str)>;
+
+/// Whether `version` meets an optional constraint. `None` is an unversioned Provides, which
+/// meets only an unversioned relation.
+fn holds(constraint: Constraint<'_>, version: Option<&str>) -> bool {
     match (constraint, version) {
         (None, _) => true,
         (Some((op, wanted)), Some(v)) => op.holds(v, wanted),
         (Some(_), None) => false,
     }
-}
-
-/// Only a versioned Provides satisfies a versioned relation.
-fn provides_holds(constraint: Option<(Op, &str)>, provided: Option<&str>) -> bool {
-    holds(constraint, provided)
 }
 
 /// Selects packages of one architecture's universe.
@@ -400,12 +399,12 @@ pub fn close<'a>(candidates: &'a [Candidate<'a>], options: &ClosureOptions<'_>) 
         explain: options.explain,
         reasons: HashMap::new(),
         order: Vec::new(),
-        selected: Walk::default(),
+        selected: HashSet::new(),
         selection: Selection::default(),
         passed_over: Vec::new(),
     };
     for (target, reason) in closer.targets(patterns) {
-        closer.select(target, Some(reason));
+        closer.select(target, reason);
     }
     if options.with_dependencies {
         let roots: Vec<usize> = closer.order.clone();
@@ -425,7 +424,7 @@ struct Walk<'a> {
     /// Virtual name -> (provider, provided version).
     provides: HashMap<&'a str, Vec<(usize, Option<&'a str>)>>,
     /// Name a chosen package conflicts with or breaks -> (that package, version constraint).
-    forbids: HashMap<&'a str, Vec<(usize, Option<(Op, &'a str)>)>>,
+    forbids: HashMap<&'a str, Vec<(usize, Constraint<'a>)>>,
 }
 
 impl<'a> Walk<'a> {
@@ -452,7 +451,7 @@ impl<'a> Walk<'a> {
         }
         self.provides.get(alt.name).and_then(|list| {
             list.iter()
-                .find(|(_, v)| provides_holds(alt.constraint, *v))
+                .find(|(_, v)| holds(alt.constraint, *v))
                 .map(|(i, _)| *i)
         })
     }
@@ -470,19 +469,12 @@ impl<'a> Walk<'a> {
                 return Some(Rejection::Conflicts(universe.name(j).to_string()));
             }
         }
-        // A chosen package forbids it.
-        let version = universe.record(i).version();
-        let mut own = vec![(name, Some(version))];
+        // A chosen package forbids it (its name, or a name it provides).
+        let mut own = vec![(name, Some(universe.record(i).version()))];
         own.extend(r.provides.iter().copied());
         for (provided, provided_version) in own {
-            let is_real = provided == name;
             for &(j, constraint) in self.forbids.get(provided).into_iter().flatten() {
-                let hit = if is_real {
-                    holds(constraint, Some(version))
-                } else {
-                    provides_holds(constraint, provided_version)
-                };
-                if hit && universe.name(j) != name {
+                if holds(constraint, provided_version) && universe.name(j) != name {
                     return Some(Rejection::BrokenBy(universe.name(j).to_string()));
                 }
             }
@@ -511,8 +503,8 @@ struct Closer<'a, 'p> {
     reasons: HashMap<&'a str, Reason>,
     /// Selected names (their candidate), in the order selected.
     order: Vec<usize>,
-    /// Every package selected.
-    selected: Walk<'a>,
+    /// Every name selected.
+    selected: HashSet<&'a str>,
     selection: Selection,
     passed_over: Vec<(Decision, Outcome)>,
 }
@@ -585,18 +577,15 @@ impl<'a> Closer<'a, '_> {
     }
 
     /// Selects every version of the name of candidate `i`; returns whether it is new.
-    fn select(&mut self, i: usize, reason: Option<Reason>) -> bool {
+    fn select(&mut self, i: usize, reason: Reason) -> bool {
         let name = self.universe.name(i);
-        if self.selected.marked.contains_key(name) {
+        if !self.selected.insert(name) {
             return false;
         }
-        self.selected.mark(&mut self.universe, i);
         self.order.push(i);
         let versions: Vec<usize> = self.universe.named(name).collect();
         self.selection.chosen.extend(versions);
-        if let Some(reason) = reason {
-            self.reasons.insert(name, reason);
-        }
+        self.reasons.insert(name, reason);
         true
     }
 
@@ -699,9 +688,9 @@ impl<'a> Closer<'a, '_> {
         }
         let decision = self.decision(package, field, clause, passed);
         if all {
-            chosen.retain(|&c| self.select(c, Some(Reason::Dependency(decision.clone()))));
+            chosen.retain(|&c| self.select(c, Reason::Dependency(decision.clone())));
         } else {
-            self.select(chosen[0], Some(Reason::Dependency(decision)));
+            self.select(chosen[0], Reason::Dependency(decision));
         }
         chosen
     }
@@ -773,14 +762,14 @@ impl<'a> Closer<'a, '_> {
                     let solutions = self.universe.any_solutions(clause);
                     if solutions
                         .iter()
-                        .any(|&(_, s)| self.selected.marked.contains_key(self.universe.name(s)))
+                        .any(|&(_, s)| self.selected.contains(self.universe.name(s)))
                     {
                         continue;
                     }
                     match solutions.first() {
                         Some(&(_, s)) => {
                             let decision = self.decision(older, field, clause, Vec::new());
-                            if self.select(s, Some(Reason::Dependency(decision))) {
+                            if self.select(s, Reason::Dependency(decision)) {
                                 let c = self.universe.candidate(self.universe.name(s)).unwrap_or(s);
                                 self.walk_target(c);
                             }

@@ -236,6 +236,7 @@ async fn sync_mirror(
     sync.timed("selection done");
     if unchanged {
         // Only asked for the explanation: what clients see stays.
+        drop_carriers(indices.carriers, &staging);
         let explanation = report.explanation.take();
         return Ok(MirrorReport {
             explanation,

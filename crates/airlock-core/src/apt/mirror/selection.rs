@@ -20,6 +20,7 @@ pub(super) struct Selection {
 impl Selection {
     /// Chooses the packages and sources to mirror; what matched nothing or could not be
     /// satisfied goes to `report`.
+    ///
     /// A name of `packages` that matches no package, real or virtual, is an error: a typo
     /// must not replace a good mirror with an empty one.
     pub(super) fn new(
