@@ -156,6 +156,9 @@ struct Universe<'a> {
     parsed: Vec<Option<Rc<Relationships<'a>>>>,
     /// Name -> apt's candidate (the highest version), found when first needed.
     best: HashMap<&'a str, usize>,
+    /// Candidate -> a dependency of its own that no candidate satisfies, found when first
+    /// needed.
+    unsatisfiable: HashMap<usize, Option<String>>,
 }
 
 impl<'a> Universe<'a> {
@@ -186,6 +189,7 @@ impl<'a> Universe<'a> {
             include_recommends,
             parsed: Vec::new(),
             best: HashMap::new(),
+            unsatisfiable: HashMap::new(),
         }
     }
 
@@ -324,6 +328,23 @@ impl<'a> Universe<'a> {
             }
         }
         out
+    }
+
+    /// apt's IsInstallOk: a Pre-Depends or Depends of candidate `i` that no candidate
+    /// satisfies (what a walk has chosen are candidates too, so the walk does not matter).
+    fn unsatisfiable(&mut self, i: usize) -> Option<String> {
+        if let Some(known) = self.unsatisfiable.get(&i) {
+            return known.clone();
+        }
+        let r = self.relationships(i);
+        let found = r
+            .clauses
+            .iter()
+            .filter(|(field, _)| *field != "Recommends")
+            .find(|(_, clause)| self.solutions(clause).is_empty())
+            .map(|(_, clause)| describe_clause(clause));
+        self.unsatisfiable.insert(i, found.clone());
+        found
     }
 
     /// The same, for any version (older versions of a multi-suite mirror).
@@ -479,19 +500,7 @@ impl<'a> Walk<'a> {
                 }
             }
         }
-        // apt's IsInstallOk: each of its own dependencies must be satisfiable, by a chosen
-        // package or by some candidate.
-        for (field, clause) in &r.clauses {
-            if *field == "Recommends"
-                || clause.iter().any(|a| self.satisfier(universe, a).is_some())
-            {
-                continue;
-            }
-            if universe.solutions(clause).is_empty() {
-                return Some(Rejection::Unsatisfiable(describe_clause(clause)));
-            }
-        }
-        None
+        universe.unsatisfiable(i).map(Rejection::Unsatisfiable)
     }
 }
 
@@ -647,7 +656,7 @@ impl<'a> Closer<'a, '_> {
             // Under "all" any client state is served: only the package's own dependencies
             // can rule it out.
             let refusal = if all {
-                Walk::default().refuses(&mut self.universe, c)
+                self.universe.unsatisfiable(c).map(Rejection::Unsatisfiable)
             } else {
                 walk.refuses(&mut self.universe, c)
             };
