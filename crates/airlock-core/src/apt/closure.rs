@@ -386,7 +386,7 @@ impl<'a> Universe<'a> {
         (!record.essential(), !record.protected(), priority)
     }
 
-    /// The version a name or pattern of `packages` stands for, for a report.
+    /// Name and version of candidate `i`, for reports.
     fn describe(&self, i: usize) -> (String, String) {
         let r = self.record(i);
         (r.name().to_string(), r.version().to_string())
@@ -643,8 +643,10 @@ impl<'a> Closer<'a, '_> {
                 .iter()
                 .find_map(|alt| walk.satisfier(&self.universe, alt))
         {
-            let by = self.universe.name(by).to_string();
-            self.note_passed_over(package, field, clause, &[], || Outcome::MetBy(by));
+            if self.explain.is_some() {
+                let by = Outcome::MetBy(self.universe.name(by).to_string());
+                self.note_passed_over(package, field, clause, &[], by);
+            }
             return Vec::new();
         }
         let solutions = self.universe.solutions(clause);
@@ -681,8 +683,10 @@ impl<'a> Closer<'a, '_> {
         }
         if chosen.is_empty() {
             let text = describe_clause(clause);
-            let outcome = Outcome::Rejected(Rejection::Unsatisfiable(text.clone()));
-            self.note_passed_over(package, field, clause, &passed, || outcome);
+            if self.explain.is_some() {
+                let outcome = Outcome::Rejected(Rejection::Unsatisfiable(text.clone()));
+                self.note_passed_over(package, field, clause, &passed, outcome);
+            }
             self.unsatisfied(package, field, text);
             return Vec::new();
         }
@@ -693,7 +697,7 @@ impl<'a> Closer<'a, '_> {
                 Some((_, r)) => Outcome::Rejected(r.clone()),
                 None => Outcome::Chose(self.universe.name(chosen[0]).to_string()),
             };
-            self.note_passed_over(package, field, clause, &passed, || outcome);
+            self.note_passed_over(package, field, clause, &passed, outcome);
         }
         let decision = self.decision(package, field, clause, passed);
         if all {
@@ -728,7 +732,7 @@ impl<'a> Closer<'a, '_> {
         field: &'static str,
         clause: &[Alternative<'_>],
         passed: &[(String, Rejection)],
-        outcome: impl FnOnce() -> Outcome,
+        outcome: Outcome,
     ) {
         let Some(name) = self.explain else { return };
         if self.passed_over.len() >= PASSED_OVER_KEPT {
@@ -744,7 +748,7 @@ impl<'a> Closer<'a, '_> {
         if lists {
             let decision = self.decision(package, field, clause, passed.to_vec());
             if !self.passed_over.iter().any(|(d, _)| *d == decision) {
-                self.passed_over.push((decision, outcome()));
+                self.passed_over.push((decision, outcome));
             }
         }
     }

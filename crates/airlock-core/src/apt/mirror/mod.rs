@@ -22,7 +22,7 @@ use std::time::Duration;
 
 use reqwest::Url;
 
-use self::indices::{Carriers, Index, Indices, drop_carriers};
+use self::indices::{Carriers, Index, Indices, ReadIndices, drop_carriers};
 use self::selection::{Pool, Selection};
 use self::upstream::{Context, UpstreamSuite, fetch_release};
 use super::AptError;
@@ -179,8 +179,21 @@ pub async fn sync(
         None
     };
     let mut reports = Vec::new();
-    for mirror in mirrors {
-        reports.push(sync_mirror(site, mirror, key.as_ref(), &options, reporter.clone()).await?);
+    let read = ReadIndices::default();
+    for (i, mirror) in mirrors.iter().enumerate() {
+        reports.push(
+            sync_mirror(
+                site,
+                mirror,
+                key.as_ref(),
+                &options,
+                &read,
+                reporter.clone(),
+            )
+            .await?,
+        );
+        let later: Vec<&str> = mirrors[i + 1..].iter().map(|m| m.url.as_str()).collect();
+        read.retain(&later);
     }
     Ok(reports)
 }
@@ -213,6 +226,7 @@ async fn sync_mirror(
     config: &AptMirrorConfig,
     key: Option<&SiteKey>,
     options: &SyncOptions,
+    read: &ReadIndices,
     reporter: Arc<dyn Reporter>,
 ) -> Result<MirrorReport, MirrorError> {
     let sync = MirrorSync::open(site, config, key, options, reporter)?;
@@ -222,7 +236,15 @@ async fn sync_mirror(
         return sync.keep_previous();
     }
     let staging = Arc::new(sync.context.store.staging());
-    let indices = Indices::read(&sync.context, config, &suites, &staging, &*sync.reporter).await?;
+    let indices = Indices::read(
+        &sync.context,
+        config,
+        &suites,
+        &staging,
+        read,
+        &*sync.reporter,
+    )
+    .await?;
     sync.timed("indices read");
     let mut report = MirrorReport {
         name: sync.name.clone(),
