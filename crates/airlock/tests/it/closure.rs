@@ -81,51 +81,34 @@ fn debian_index() -> String {
     text
 }
 
-/// The stanzas with Size, MD5sum and SHA256 of [`BLOB`], and the pool paths they name.
-fn synthetic(text: &str) -> (String, Vec<String>) {
+/// The stanzas with Size, MD5sum and SHA256 of [`BLOB`].
+fn synthetic(text: &str) -> String {
     let size = BLOB.len().to_string();
     let md5 = hex::encode(md5::Md5::digest(BLOB));
     let sha256 = hex::encode(sha2::Sha256::digest(BLOB));
     let mut out = String::with_capacity(text.len());
-    let mut files = Vec::new();
     for line in text.lines() {
-        let (key, value) = line.split_once(": ").unwrap_or((line, ""));
-        match key {
+        match line.split_once(": ").map_or(line, |(key, _)| key) {
             "Size" => out.push_str(&format!("Size: {size}")),
             "MD5sum" => out.push_str(&format!("MD5sum: {md5}")),
             "SHA256" => out.push_str(&format!("SHA256: {sha256}")),
-            _ => {
-                if key == "Filename" {
-                    files.push(value.to_string());
-                }
-                out.push_str(line);
-            }
+            _ => out.push_str(line),
         }
         out.push('\n');
     }
-    (out, files)
+    out
 }
 
-/// An upstream archive of Debian's index: one blob, hard-linked at every pool path.
-fn debian_archive() -> Archive {
+/// An upstream archive of Debian's index; its server answers every pool path with [`BLOB`].
+fn debian_archive() -> (Archive, Upstream) {
     let archive = Archive::new("ed25519", &["bookworm"], &["main"], &["amd64"], &[]);
-    let (packages, files) = synthetic(&debian_index());
-    let blob = archive.path().join("blob");
-    std::fs::write(&blob, BLOB).unwrap();
-    for file in &files {
-        let path = archive.path().join(file);
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        if !path.exists() {
-            std::fs::hard_link(&blob, &path).unwrap();
-        }
-    }
     let dir = archive.path().join("dists/bookworm/main/binary-amd64");
     for stale in ["Packages.xz", "Packages.gz", "by-hash"] {
         let path = dir.join(stale);
         let _ = std::fs::remove_file(&path);
         let _ = std::fs::remove_dir_all(&path);
     }
-    std::fs::write(dir.join("Packages"), packages).unwrap();
+    std::fs::write(dir.join("Packages"), synthetic(&debian_index())).unwrap();
     // A quarter of the bytes to serve to each mirror's sync; fast to make at level 1.
     let gzip = Command::new("gzip")
         .args(["-1", "-k"])
@@ -134,7 +117,9 @@ fn debian_archive() -> Archive {
         .unwrap();
     assert!(gzip.success());
     archive.relist("bookworm");
-    archive
+    let upstream = Upstream::serve(archive.path());
+    upstream.any_pool_file(BLOB);
+    (archive, upstream)
 }
 
 /// The names apt would install (`Inst NAME (...)` lines of a simulation).
@@ -170,8 +155,7 @@ fn mirrored_in(site: &Site, mirror: &str, suite: &str) -> BTreeSet<String> {
 
 #[test]
 fn mirror_holds_what_apt_installs_from_debians_index() {
-    let archive = debian_archive();
-    let upstream = Upstream::serve(archive.path());
+    let (archive, upstream) = debian_archive();
     let full = Apt::new(
         &format!(
             "deb [signed-by={}] {} bookworm main",
