@@ -8,7 +8,10 @@
 # mirrored whole by each tool, then mirrored again with nothing changed (no-op re-sync).
 # Part 2: index ingest: an upstream whose main/binary-amd64 index is Debian bookworm's real
 # 63,000-package Packages (from this machine's apt lists), with a filter that selects nothing;
-# it times fetching, checking and parsing the index. Medians of ROUNDS fresh runs.
+# it times fetching, checking and parsing the index. Part 3: the same index with a server's
+# selection (13 packages and what apt would install with them, about 180; each stanza's
+# Size/MD5sum/SHA256 rewritten to describe one small pool file hard-linked at every path): the
+# ingest, the closure and the downloads, by airlock alone. Medians of ROUNDS fresh runs.
 # Needs: reprepro aptly debmirror nginx apt-utils gpg lz4 time.
 set -euo pipefail
 COUNT=${1:-2000}
@@ -65,7 +68,14 @@ INGEST=no
 if [ -n "$LISTS" ]; then
   INGEST=yes
   mkdir -p big/dists/stable/main/binary-amd64
-  case "$LISTS" in *.lz4) lz4 -dc "$LISTS";; *) cat "$LISTS";; esac > big/dists/stable/main/binary-amd64/Packages
+  # Sizes and digests of one synthetic pool file, linked at every Filename (part 3).
+  printf 'a synthetic pool file\n' > big/blob
+  BLOB_SHA=$(sha256sum big/blob | cut -d' ' -f1) BLOB_MD5=$(md5sum big/blob | cut -d' ' -f1)
+  case "$LISTS" in *.lz4) lz4 -dc "$LISTS";; *) cat "$LISTS";; esac \
+    | sed -e "s/^Size: .*/Size: $(stat -c %s big/blob)/" -e "s/^SHA256: .*/SHA256: $BLOB_SHA/" -e "s/^MD5sum: .*/MD5sum: $BLOB_MD5/" \
+    > big/dists/stable/main/binary-amd64/Packages
+  (cd big && awk '/^Filename: /{print $2}' dists/stable/main/binary-amd64/Packages \
+    | perl -MFile::Path=make_path -MFile::Basename -nle 'make_path(dirname($_)); link("blob", $_) or -e $_ or die "$_: $!"')
   # Both compressions, as deb.debian.org and archive.ubuntu.com list them; each tool picks.
   (cd big/dists/stable/main/binary-amd64 && xz -k -T0 -6 Packages && gzip -k -9 Packages)
   sign_suite big
@@ -87,7 +97,8 @@ fastest() { # CMD...: fastest of 5 runs in seconds, into T
 }
 
 # Each tool, in a fresh folder per round: sync (T, M), then no-op re-sync (N). UPSTREAM and
-# FILTER pick part 1 (whole mirror) or part 2 (ingest, nothing selected).
+# FILTER pick part 1 (whole mirror), part 2 (ingest, nothing selected: FILTER=1) or part 3
+# (ingest and a server's closure: FILTER=server).
 run_reprepro() {
   mkdir -p rr/conf
   printf 'Codename: stable\nArchitectures: amd64\nComponents: main\nUpdate: up\nSignWith: %s\n' "$KEY" > rr/conf/distributions
@@ -115,7 +126,10 @@ run_debmirror() {
 run_airlock() {
   "$AIRLOCK" --quiet init site >/dev/null
   printf '[site]\ndata_dir = "data"\nsigning_key = "airlock.key"\n\n[[apt.mirror]]\nname = "up"\nurl = "http://127.0.0.1:%s/%s/"\nsuites = ["stable"]\ncomponents = ["main"]\narchitectures = ["amd64"]\nkeyring = "%s"\n%s\n' \
-    "$PORT" "$UPSTREAM" "$WORK/upstream.gpg" "$([ -n "$FILTER" ] && echo 'packages = ["no-such-package"]')" > site/airlock.toml
+    "$PORT" "$UPSTREAM" "$WORK/upstream.gpg" "$(case "$FILTER" in
+      # A name that matches nothing stops a sync; a glob that matches nothing only warns.
+      1) echo 'packages = ["no-such-package-*"]';;
+      server) echo "packages = [$SERVER]";; esac)" > site/airlock.toml
   timed "$AIRLOCK" --quiet --config site/airlock.toml sync
   local t=$T m=$M
   fastest "$AIRLOCK" --quiet --config site/airlock.toml sync; N=$T; T=$t; M=$m
@@ -148,6 +162,9 @@ for d in mirror-airlock-1/site/data/public/apt/up mirror-reprepro-1/rr mirror-de
 done
 if [ "$INGEST" = yes ]; then
   UPSTREAM=big FILTER=1 bench ingest reprepro aptly airlock
+  SERVER='"openssh-server", "nginx", "postgresql", "squid", "python3-django", "chrony", "rsyslog", "sudo", "curl", "vim-tiny", "less", "bind9", "default-mta"'
+  UPSTREAM=big FILTER=server bench closure airlock
+  CLOSURE_COUNT=$(grep -c '^Package: ' closure-airlock-1/site/data/public/apt/up/dists/stable/main/binary-amd64/Packages)
 fi
 
 echo
@@ -167,4 +184,5 @@ if [ "$INGEST" = yes ]; then
   for t in reprepro aptly airlock; do
     printf '  %-10s %9.2fs %7d MB\n' "$t" "${TIME[ingest-$t]}" $(( RSS[ingest-$t] / 1024 ))
   done
+  printf '  %-10s %9.2fs %7d MB   (with a server'"'"'s closure: 13 packages named, %s mirrored)\n' airlock "${TIME[closure-airlock]}" $(( RSS[closure-airlock] / 1024 )) "$CLOSURE_COUNT"
 fi

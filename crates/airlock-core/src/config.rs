@@ -237,6 +237,18 @@ pub enum MirrorMode {
     Verbatim,
 }
 
+/// Which alternatives of a dependency (`a | b`, or the providers of a virtual package) a
+/// filtered mirror takes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Alternatives {
+    /// The one apt would install on a system that has none of them.
+    #[default]
+    Apt,
+    /// Every installable one, so that clients in any state find theirs.
+    All,
+}
+
 #[derive(Debug, Clone)]
 pub struct AptMirrorConfig {
     pub name: Name,
@@ -250,6 +262,7 @@ pub struct AptMirrorConfig {
     pub packages: Option<Vec<String>>,
     pub with_dependencies: bool,
     pub include_recommends: bool,
+    pub alternatives: Alternatives,
     pub sources: bool,
     pub mode: MirrorMode,
     pub allow_unsigned: bool,
@@ -387,6 +400,7 @@ impl Config {
                 with_dependencies: raw_mirror.with_dependencies.unwrap_or(packages.is_some()),
                 packages,
                 include_recommends: raw_mirror.include_recommends,
+                alternatives: raw_mirror.alternatives,
                 sources: raw_mirror.sources,
                 mode,
                 allow_unsigned: raw_mirror.allow_unsigned,
@@ -804,6 +818,8 @@ struct RawMirror {
     #[serde(default)]
     include_recommends: bool,
     #[serde(default)]
+    alternatives: Alternatives,
+    #[serde(default)]
     sources: bool,
     mode: Option<MirrorMode>,
     #[serde(default)]
@@ -1174,6 +1190,21 @@ valid_for = "7d"
         }
         let text = format!("{GOOD}{mirror}{publish}").replace("\"site\"", "\"debian\"");
         assert!(parse(&text).unwrap_err().contains("already defined"));
+    }
+
+    #[test]
+    fn mirror_alternatives() {
+        let mirror = "\n[[apt.mirror]]\nname = \"debian\"\nurl = \"http://deb.example/debian\"\nsuites = [\"bookworm\"]\ncomponents = [\"main\"]\narchitectures = [\"amd64\"]\nallow_unsigned = true\npackages = [\"squid\"]\n";
+        let c = parse(&format!("{GOOD}{mirror}")).unwrap();
+        assert_eq!(c.apt.mirrors[0].alternatives, Alternatives::Apt);
+        let c = parse(&format!("{GOOD}{mirror}alternatives = \"all\"\n")).unwrap();
+        assert_eq!(c.apt.mirrors[0].alternatives, Alternatives::All);
+        let err = parse(&format!("{GOOD}{mirror}alternatives = \"first\"\n")).unwrap_err();
+        assert!(
+            err.contains("unknown variant `first`, expected `apt` or `all`")
+                && err.contains("line "),
+            "{err}"
+        );
     }
 
     #[test]

@@ -523,6 +523,10 @@ pub struct SyncArgs {
     /// docs/operations.md).
     #[arg(long)]
     pub json: bool,
+    /// Print why PACKAGE is in each apt mirror synced (the dependency chain from a name of
+    /// `packages`, the alternatives passed over), or why it is not.
+    #[arg(long, value_name = "PACKAGE")]
+    pub explain: Option<String>,
 }
 
 #[derive(Debug, Args)]

@@ -22,7 +22,7 @@ pub struct IndexRecord {
     pub length: u32,
 }
 
-const FIELDS: usize = 9;
+const FIELDS: usize = 14;
 const NAMES: [&str; FIELDS] = [
     "Package",
     "Version",
@@ -33,6 +33,11 @@ const NAMES: [&str; FIELDS] = [
     "Recommends",
     "Provides",
     "Source",
+    "Conflicts",
+    "Breaks",
+    "Priority",
+    "Essential",
+    "Protected",
 ];
 
 impl IndexRecord {
@@ -92,6 +97,24 @@ impl IndexRecord {
     }
     pub fn provides(&self) -> Option<&str> {
         self.optional(7)
+    }
+    pub fn conflicts(&self) -> Option<&str> {
+        self.optional(9)
+    }
+    pub fn breaks(&self) -> Option<&str> {
+        self.optional(10)
+    }
+    /// `Priority:` (required, important, standard, optional, extra), if any.
+    pub fn priority(&self) -> Option<&str> {
+        self.optional(11)
+    }
+    /// `Essential: yes`.
+    pub fn essential(&self) -> bool {
+        self.field(12).eq_ignore_ascii_case("yes")
+    }
+    /// `Protected: yes` (apt's "important" flag).
+    pub fn protected(&self) -> bool {
+        self.field(13).eq_ignore_ascii_case("yes")
     }
     /// The source package this was built from: `Source: name (version)` when the versions
     /// differ (binNMUs), `Source: name`, or none when both are the binary's own.
@@ -257,9 +280,19 @@ pub fn read_packages_sized<R: Read + ?Sized>(
     let mut records = Vec::with_capacity((text_size / 500).min(1 << 22) as usize);
     for_each_paragraph(reader, |p, Position { offset, line }| {
         let bad = |reason: String| IndexError::Bad { line, reason };
+        // One pass over the stanza's fields; the first of a repeated field counts, as in
+        // `Paragraph::get`.
         let mut fields = [""; FIELDS];
-        for (slot, name) in fields.iter_mut().zip(NAMES) {
-            *slot = p.get(name).unwrap_or_default();
+        let mut found = [false; FIELDS];
+        for field in p.fields() {
+            if let Some(i) = NAMES
+                .iter()
+                .position(|n| n.eq_ignore_ascii_case(field.name))
+                && !found[i]
+            {
+                found[i] = true;
+                fields[i] = field.value;
+            }
         }
         for (slot, name) in fields.iter().zip(NAMES).take(4) {
             if slot.is_empty() {

@@ -203,7 +203,11 @@ fn sync(
         .build()
         .map_err(|e| DemoError::Build(format!("async runtime: {e}")))?;
     let now = jiff::Timestamp::now();
-    let options = SyncOptions { jobs: None, now };
+    let options = SyncOptions {
+        jobs: None,
+        now,
+        explain: None,
+    };
     let mirrors = runtime.block_on(mirror::sync(site, &[], options, reporter.clone()))?;
     let images = runtime.block_on(images::sync(site, None, now, reporter))?;
     Ok((mirrors, images))

@@ -2,6 +2,7 @@ use std::io::Write;
 
 use std::sync::Arc;
 
+use airlock_core::apt::closure::{Explanation, Outcome, Reason, Rejection};
 use airlock_core::apt::combine;
 use airlock_core::apt::mirror::{self, MirrorReport, SyncOptions};
 use airlock_core::report::Reporter;
@@ -34,6 +35,7 @@ pub fn run(
     let options = SyncOptions {
         jobs: args.jobs,
         now: jiff::Timestamp::now(),
+        explain: args.explain.clone(),
     };
     let now = options.now;
     // In JSON mode the lines are kept back and the document printed at the end.
@@ -56,6 +58,9 @@ pub fn run(
         let reports = runtime.block_on(mirror::sync(site, &mirrors, options, reporter.clone()))?;
         for report in &reports {
             print_report(report, &*reporter, verbose, lines)?;
+            if let Some(package) = &args.explain {
+                print_explanation(report, package, printer)?;
+            }
         }
         // Combined suites follow the mirrors they take from.
         let names: Vec<String> = reports.iter().map(|r| r.name.clone()).collect();
@@ -131,6 +136,14 @@ pub(super) fn print_report(
     for pattern in &report.unmatched {
         reporter.warn(&format!("{name}: no package matches {pattern:?}"));
     }
+    for resolved in &report.virtuals {
+        writeln!(
+            printer.status(),
+            "{name}: {} -> {}",
+            resolved.name,
+            resolved.providers.join(", ")
+        )?;
+    }
     for u in &report.unsatisfied {
         reporter.warn(&format!(
             "{name}: {} {} {}: {} is not satisfiable from the mirror",
@@ -171,4 +184,80 @@ pub(super) fn print_report(
         report.unsatisfied.len()
     )?;
     Ok(())
+}
+
+/// `sync --explain PACKAGE`: the chain that brought PACKAGE into one mirror, or the groups
+/// that listed it and took something else.
+fn print_explanation(
+    report: &MirrorReport,
+    package: &str,
+    printer: Printer,
+) -> std::io::Result<()> {
+    let mut out = printer.output();
+    let name = &report.name;
+    let Some((arch, explanation)) = &report.explanation else {
+        writeln!(
+            out,
+            "{name}: {package}: no selection (mirrors every package)"
+        )?;
+        return Ok(());
+    };
+    let Explanation {
+        chain, passed_over, ..
+    } = explanation;
+    if chain.is_empty() {
+        writeln!(out, "{name}: {package} is not in the mirror ({arch})")?;
+        if passed_over.is_empty() {
+            writeln!(out, "  no dependency of a mirrored package lists it")?;
+        }
+        for (d, outcome) in passed_over {
+            let why = match outcome {
+                Outcome::MetBy(by) => format!("already satisfied by {by}"),
+                Outcome::Chose(other) => format!("{other} was taken"),
+                Outcome::Rejected(r) => format!("not installable: {}", rejection(r)),
+            };
+            writeln!(
+                out,
+                "  {} {} {}: {}: {why}",
+                d.package, d.version, d.field, d.clause
+            )?;
+        }
+        return Ok(());
+    }
+    writeln!(out, "{name}: {package} is in the mirror ({arch}):")?;
+    for (what, reason) in chain {
+        match reason {
+            Reason::Named { pattern } if pattern == what => {
+                writeln!(out, "  {what}: named in packages")?
+            }
+            Reason::Named { pattern } => {
+                writeln!(out, "  {what}: matches {pattern:?} of packages")?
+            }
+            Reason::Provides { name } => {
+                writeln!(out, "  {what}: provides {name}, named in packages")?
+            }
+            Reason::Dependency(d) => {
+                writeln!(
+                    out,
+                    "  {what}: {} {} {}: {}",
+                    d.package, d.version, d.field, d.clause
+                )?;
+                for (alternative, why) in &d.passed {
+                    writeln!(out, "    not {alternative}: {}", rejection(why))?;
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+fn rejection(r: &Rejection) -> String {
+    match r {
+        Rejection::Missing => "no package of the mirror's suites satisfies it".into(),
+        Rejection::Conflicts(with) => format!("it conflicts with {with}, chosen before"),
+        Rejection::BrokenBy(by) => format!("{by}, chosen before, conflicts with it"),
+        Rejection::Unsatisfiable(relation) => {
+            format!("its dependency {relation} cannot be satisfied")
+        }
+    }
 }

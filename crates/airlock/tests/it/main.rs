@@ -12,6 +12,7 @@ mod backup;
 mod bad_input;
 mod bundle;
 mod cli;
+mod closure;
 mod crash;
 mod demo;
 mod dns;

@@ -2,8 +2,8 @@
 //! and the Sources indices (`sources = true`), each fetched as its signed Release lists it,
 //! checked while streaming, decompressed with a size limit and read into records.
 
-use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
 
 use reqwest::Url;
 
@@ -33,21 +33,13 @@ impl Indices {
         config: &AptMirrorConfig,
         suites: &[UpstreamSuite],
         staging: &Staging,
+        read: &ReadIndices,
         reporter: &dyn Reporter,
     ) -> Result<Indices, MirrorError> {
         let keep = (config.mode == MirrorMode::Verbatim).then_some(staging);
-        let whole = config.mode == MirrorMode::Filtered && config.packages.is_none();
         let mut carriers = Carriers::new();
-        let packages = fetch_indices(
-            context,
-            config,
-            suites,
-            keep,
-            whole,
-            &mut carriers,
-            reporter,
-        )
-        .await?;
+        let packages =
+            fetch_indices(context, config, suites, keep, &mut carriers, read, reporter).await?;
         let sources = if config.sources {
             fetch_sources(context, config, suites, keep, &mut carriers).await?
         } else {
@@ -61,6 +53,35 @@ impl Indices {
     }
 }
 
+/// Packages indices already read by this sync (by the digest of the file fetched), for the
+/// mirrors still to come that read the same: several selections from one upstream read its
+/// index once. What no later mirror of the same upstream needs is let go.
+#[derive(Default)]
+pub(super) struct ReadIndices {
+    read: Mutex<HashMap<Sha256, ReadText>>,
+}
+
+/// An index read: the upstream it came from, its text and its records.
+type ReadText = (String, Arc<upstream::PlainIndex>, Arc<Vec<IndexRecord>>);
+
+impl ReadIndices {
+    fn get(&self, sha256: &Sha256) -> Option<ReadText> {
+        self.read.lock().expect("not poisoned").get(sha256).cloned()
+    }
+
+    fn insert(&self, sha256: Sha256, read: ReadText) {
+        self.read.lock().expect("not poisoned").insert(sha256, read);
+    }
+
+    /// Keeps what was read from these upstreams only.
+    pub(super) fn retain(&self, upstreams: &[&str]) {
+        self.read
+            .lock()
+            .expect("not poisoned")
+            .retain(|_, (url, _, _)| upstreams.contains(&url.as_str()));
+    }
+}
+
 /// One index of one suite, read: where it came from and what it holds.
 pub(super) struct ReadIndex<R> {
     pub(super) suite: usize,
@@ -68,8 +89,8 @@ pub(super) struct ReadIndex<R> {
     /// The architecture of a Packages index; `source` for a Sources index.
     pub(super) arch: String,
     pub(super) url: Url,
-    pub(super) plain: upstream::PlainIndex,
-    pub(super) records: Vec<R>,
+    pub(super) plain: Arc<upstream::PlainIndex>,
+    pub(super) records: Arc<Vec<R>>,
     /// Upstream's compressed files, kept when the whole index may be published as it is.
     pub(super) upstream: Option<UpstreamIndex>,
 }
@@ -88,10 +109,14 @@ async fn fetch_indices(
     config: &AptMirrorConfig,
     suites: &[UpstreamSuite],
     keep: Option<&Staging>,
-    whole: bool,
     carriers: &mut Carriers,
+    read: &ReadIndices,
     reporter: &dyn Reporter,
 ) -> Result<Vec<Index>, MirrorError> {
+    let whole = config.mode == MirrorMode::Filtered && config.packages.is_none();
+    // Only filtered mirrors with a selection share what they read: the others keep or
+    // publish the files they fetch.
+    let shared = (keep.is_none() && !whole).then_some(read);
     const COMPRESSED: [&str; 2] = ["Packages.gz", "Packages.xz"];
     let mut jobs = Vec::new();
     for (i, suite) in suites.iter().enumerate() {
@@ -127,13 +152,16 @@ async fn fetch_indices(
         Some(jobs.len() as u64),
         Unit::Items,
     );
-    // Identical indices (an architecture-independent component) are fetched once.
+    // Identical indices (an architecture-independent component) are fetched once, and
+    // not at all when an earlier mirror of this sync read them.
     let mut needed: BTreeMap<Sha256, (usize, String)> = BTreeMap::new();
     for (i, _, _, path, _) in &jobs {
         let sha256 = suites[*i].release.files[path]
             .sha256
             .expect("chosen for its SHA256");
-        needed.entry(sha256).or_insert((*i, path.clone()));
+        if shared.and_then(|s| s.get(&sha256)).is_none() {
+            needed.entry(sha256).or_insert((*i, path.clone()));
+        }
     }
     let mut extra: BTreeMap<Sha256, (usize, String)> = BTreeMap::new();
     for (i, _, _, _, upstream) in &jobs {
@@ -175,10 +203,11 @@ async fn fetch_indices(
         .into_iter()
         .map(|(i, component, arch, path, upstream)| {
             let suite = &suites[i];
-            let compressed = fetched[&suite.release.files[&path]
+            let sha256 = suite.release.files[&path]
                 .sha256
-                .expect("chosen for its SHA256")]
-                .clone();
+                .expect("chosen for its SHA256");
+            let known = shared.and_then(|s| s.get(&sha256));
+            let compressed = fetched.get(&sha256).cloned();
             let url = upstream::url(&context.base, &format!("dists/{}/{path}", suite.suite));
             let plain_listed = suite
                 .release
@@ -200,19 +229,35 @@ async fn fetch_indices(
                     .collect(),
             });
             async move {
-                let url_for_task = url.clone();
-                let (plain, records) = tokio::task::spawn_blocking(move || {
-                    upstream::read_index(
-                        &compressed,
-                        &path,
-                        plain_listed.as_ref(),
-                        hash_plain,
-                        &tmp,
-                        &url_for_task,
-                    )
-                })
-                .await
-                .map_err(|e| MirrorError::upstream(&url, &format!("reading failed: {e}")))??;
+                let (plain, records) = match (known, compressed) {
+                    (Some((_, plain, records)), _) => (plain, records),
+                    (None, Some(compressed)) => {
+                        let url_for_task = url.clone();
+                        let (plain, records) = tokio::task::spawn_blocking(move || {
+                            upstream::read_index(
+                                &compressed,
+                                &path,
+                                plain_listed.as_ref(),
+                                hash_plain,
+                                &tmp,
+                                &url_for_task,
+                            )
+                        })
+                        .await
+                        .map_err(|e| {
+                            MirrorError::upstream(&url, &format!("reading failed: {e}"))
+                        })??;
+                        let read = (Arc::new(plain), Arc::new(records));
+                        if let Some(shared) = shared {
+                            shared.insert(
+                                sha256,
+                                (config.url.clone(), read.0.clone(), read.1.clone()),
+                            );
+                        }
+                        read
+                    }
+                    (None, None) => unreachable!("every index not read before is fetched"),
+                };
                 reporter.advance(task, 1);
                 Ok::<_, MirrorError>(Index {
                     suite: i,
@@ -301,8 +346,8 @@ async fn fetch_sources(
                 component: component.to_string(),
                 arch: "source".into(),
                 url,
-                plain,
-                records,
+                plain: Arc::new(plain),
+                records: Arc::new(records),
                 upstream: None,
             });
         }

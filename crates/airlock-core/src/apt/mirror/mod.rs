@@ -22,11 +22,11 @@ use std::time::Duration;
 
 use reqwest::Url;
 
-use self::indices::{Carriers, Index, Indices, drop_carriers};
+use self::indices::{Carriers, Index, Indices, ReadIndices, drop_carriers};
 use self::selection::{Pool, Selection};
 use self::upstream::{Context, UpstreamSuite, fetch_release};
 use super::AptError;
-use super::closure::Unsatisfied;
+use super::closure::{Explanation, Unsatisfied};
 use super::publish::retain_superseded;
 use crate::config::{AptMirrorConfig, MirrorMode};
 use crate::hint::Hint;
@@ -54,6 +54,8 @@ pub enum MirrorError {
     },
     #[error("{url}: {reason}")]
     Upstream { url: String, reason: String },
+    #[error("mirror {mirror:?}: no package or virtual package is named {}; nothing was published", names.join(", "))]
+    Unmatched { mirror: String, names: Vec<String> },
     #[error(transparent)]
     Conflict { conflict: Box<Conflict> },
     #[error(transparent)]
@@ -98,6 +100,9 @@ impl Hint for MirrorError {
             MirrorError::OpenPgp(e) => e.hint(),
             MirrorError::Storage(e) => e.hint(),
             MirrorError::Apt(e) => e.hint(),
+            MirrorError::Unmatched { .. } => Some(
+                "correct or remove the name in the mirror's `packages`; the tree published before stays served",
+            ),
             MirrorError::Upstream { .. } | MirrorError::Conflict { .. } => None,
         }
     }
@@ -117,12 +122,23 @@ pub struct MirrorReport {
     pub unsatisfied: Vec<Unsatisfied>,
     /// Patterns of `packages` that matched nothing.
     pub unmatched: Vec<String>,
+    /// Virtual names of `packages` and the providers mirrored for them.
+    pub virtuals: Vec<VirtualName>,
+    /// The decisions about the package of [`SyncOptions::explain`], and the architecture.
+    pub explanation: Option<(String, Explanation)>,
     /// Source packages published (`sources = true`).
     pub sources: usize,
     /// Sources of mirrored binaries that no Sources index holds ("name version").
     pub missing_sources: Vec<String>,
     /// Per suite, the full fingerprint of the key whose signature was checked.
     pub signers: Vec<SuiteSigner>,
+}
+
+/// A virtual name of `packages`, resolved.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct VirtualName {
+    pub name: String,
+    pub providers: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -140,6 +156,9 @@ pub struct SuiteSigner {
 pub struct SyncOptions {
     pub jobs: Option<usize>,
     pub now: jiff::Timestamp,
+    /// A package whose selection to explain; the selection is made even when the upstream
+    /// has not changed.
+    pub explain: Option<String>,
 }
 
 /// Syncs the named mirrors (every configured one when `names` is empty).
@@ -179,8 +198,21 @@ pub async fn sync(
         None
     };
     let mut reports = Vec::new();
-    for mirror in mirrors {
-        reports.push(sync_mirror(site, mirror, key.as_ref(), &options, reporter.clone()).await?);
+    let read = ReadIndices::default();
+    for (i, mirror) in mirrors.iter().enumerate() {
+        reports.push(
+            sync_mirror(
+                site,
+                mirror,
+                key.as_ref(),
+                &options,
+                &read,
+                reporter.clone(),
+            )
+            .await?,
+        );
+        let later: Vec<&str> = mirrors[i + 1..].iter().map(|m| m.url.as_str()).collect();
+        read.retain(&later);
     }
     Ok(reports)
 }
@@ -188,7 +220,7 @@ pub async fn sync(
 /// Everything that decides what a mirror publishes, besides the upstream's content.
 fn config_digest(config: &AptMirrorConfig, key: Option<&SiteKey>) -> Sha256 {
     let text = format!(
-        "{}|{:?}|{:?}|{:?}|{:?}|{:?}|{}|{}|{:?}|{:?}|{:?}",
+        "{}|{:?}|{:?}|{:?}|{:?}|{:?}|{}|{}|{:?}|{:?}|{:?}|{:?}",
         config.url,
         config.suites,
         config.components,
@@ -197,6 +229,7 @@ fn config_digest(config: &AptMirrorConfig, key: Option<&SiteKey>) -> Sha256 {
         config.mode,
         config.with_dependencies,
         config.include_recommends,
+        config.alternatives,
         config.valid_for.map(|p| p.0),
         config.sources,
         key.map(SiteKey::fingerprint),
@@ -212,15 +245,25 @@ async fn sync_mirror(
     config: &AptMirrorConfig,
     key: Option<&SiteKey>,
     options: &SyncOptions,
+    read: &ReadIndices,
     reporter: Arc<dyn Reporter>,
 ) -> Result<MirrorReport, MirrorError> {
     let sync = MirrorSync::open(site, config, key, options, reporter)?;
     let suites = sync.read_releases().await?;
-    if sync.unchanged(&suites) {
+    let unchanged = sync.unchanged(&suites);
+    if unchanged && options.explain.is_none() {
         return sync.keep_previous();
     }
     let staging = Arc::new(sync.context.store.staging());
-    let indices = Indices::read(&sync.context, config, &suites, &staging, &*sync.reporter).await?;
+    let indices = Indices::read(
+        &sync.context,
+        config,
+        &suites,
+        &staging,
+        read,
+        &*sync.reporter,
+    )
+    .await?;
     sync.timed("indices read");
     let mut report = MirrorReport {
         name: sync.name.clone(),
@@ -235,8 +278,17 @@ async fn sync_mirror(
             .collect(),
         ..MirrorReport::default()
     };
-    let selection = Selection::new(config, &indices, &mut report);
+    let selection = Selection::new(config, &indices, options.explain.as_deref(), &mut report)?;
     sync.timed("selection done");
+    if unchanged {
+        // Only asked for the explanation: what clients see stays.
+        drop_carriers(indices.carriers, &staging);
+        let explanation = report.explanation.take();
+        return Ok(MirrorReport {
+            explanation,
+            ..sync.keep_previous()?
+        });
+    }
     let plan = Plan {
         pool: selection.pool(&indices)?,
         suites,

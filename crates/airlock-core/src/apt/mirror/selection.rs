@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use reqwest::Url;
 
 use super::indices::{Index, Indices, SourceIndex};
-use super::{Conflict, MirrorError, MirrorReport};
+use super::{Conflict, MirrorError, MirrorReport, VirtualName};
 use crate::apt::closure::{Candidate, ClosureOptions, close};
 use crate::config::AptMirrorConfig;
 use crate::storage::Sha256;
@@ -20,12 +20,28 @@ pub(super) struct Selection {
 impl Selection {
     /// Chooses the packages and sources to mirror; what matched nothing or could not be
     /// satisfied goes to `report`.
+    ///
+    /// A name of `packages` that matches no package, real or virtual, is an error: a typo
+    /// must not replace a good mirror with an empty one.
     pub(super) fn new(
         config: &AptMirrorConfig,
         indices: &Indices,
+        explain: Option<&str>,
         report: &mut MirrorReport,
-    ) -> Selection {
-        let packages = select(config, &indices.packages, report);
+    ) -> Result<Selection, MirrorError> {
+        let packages = select(config, &indices.packages, explain, report);
+        let typos: Vec<String> = report
+            .unmatched
+            .iter()
+            .filter(|p| !p.contains(['*', '?']))
+            .cloned()
+            .collect();
+        if !typos.is_empty() {
+            return Err(MirrorError::Unmatched {
+                mirror: config.name.to_string(),
+                names: typos,
+            });
+        }
         let sources = select_sources(
             config,
             &indices.packages,
@@ -33,7 +49,7 @@ impl Selection {
             &indices.sources,
             report,
         );
-        Selection { packages, sources }
+        Ok(Selection { packages, sources })
     }
 
     /// The packages chosen in suite `suite` (its index among the mirror's suites).
@@ -77,7 +93,12 @@ impl Selection {
 pub(super) type Selected = Vec<BTreeSet<usize>>;
 
 /// Runs the closure for each architecture over the indices of every suite and component.
-fn select(config: &AptMirrorConfig, indices: &[Index], report: &mut MirrorReport) -> Selected {
+fn select(
+    config: &AptMirrorConfig,
+    indices: &[Index],
+    explain: Option<&str>,
+    report: &mut MirrorReport,
+) -> Selected {
     let mut selected: Selected = vec![BTreeSet::new(); indices.len()];
     let mut unsatisfied = BTreeSet::new();
     let mut unmatched: Option<BTreeSet<String>> = None;
@@ -100,6 +121,8 @@ fn select(config: &AptMirrorConfig, indices: &[Index], report: &mut MirrorReport
                 patterns: config.packages.as_deref(),
                 with_dependencies: config.with_dependencies,
                 include_recommends: config.include_recommends,
+                alternatives: config.alternatives,
+                explain,
             },
         );
         for c in selection.chosen {
@@ -107,6 +130,21 @@ fn select(config: &AptMirrorConfig, indices: &[Index], report: &mut MirrorReport
             selected[i].insert(r);
         }
         unsatisfied.extend(selection.unsatisfied);
+        for (name, providers) in selection.virtuals {
+            let resolved = VirtualName { name, providers };
+            if !report.virtuals.contains(&resolved) {
+                report.virtuals.push(resolved);
+            }
+        }
+        // The first architecture that selected the package explains it, else the first.
+        if let Some(e) = selection.explanation
+            && report
+                .explanation
+                .as_ref()
+                .is_none_or(|(_, had)| had.chain.is_empty() && !e.chain.is_empty())
+        {
+            report.explanation = Some((arch.to_string(), e));
+        }
         // A pattern is unmatched only if no architecture has it.
         let this: BTreeSet<String> = selection.unmatched.into_iter().collect();
         unmatched = Some(match unmatched {

@@ -402,6 +402,8 @@ struct Shared {
     requests: Vec<String>,
     /// Pool files go out in chunks of this many bytes, one per this pause.
     throttle: Option<(usize, Duration)>,
+    /// What a pool path that is not on disk answers (an archive of synthetic files).
+    any_pool_file: Option<Vec<u8>>,
 }
 
 /// Serves a folder on 127.0.0.1 (port 0), with byte ranges and injectable faults.
@@ -459,6 +461,12 @@ impl Upstream {
         shared.throttle = None;
     }
 
+    /// Answers every pool path that is not on disk with `bytes`: an archive of tens of
+    /// thousands of synthetic pool files without as many files to write and delete.
+    pub fn any_pool_file(&self, bytes: &[u8]) {
+        self.shared.lock().unwrap().any_pool_file = Some(bytes.to_vec());
+    }
+
     /// Slows every pool file down to `chunk` bytes per `pause`.
     pub fn throttle(&self, chunk: usize, pause: Duration) {
         self.shared.lock().unwrap().throttle = Some((chunk, pause));
@@ -491,7 +499,7 @@ async fn serve_file(
         .get(header::RANGE)
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
-    let (fault, throttle) = {
+    let (fault, throttle, any_pool_file) = {
         let mut shared = shared.lock().unwrap();
         shared.requests.push(match &range {
             Some(r) => format!("{path} range={r}"),
@@ -500,12 +508,16 @@ async fn serve_file(
         (
             shared.faults.get(&path).cloned(),
             shared.throttle.filter(|_| path.starts_with("pool/")),
+            shared
+                .any_pool_file
+                .clone()
+                .filter(|_| path.starts_with("pool/")),
         )
     };
     if path.split('/').any(|p| p == "..") {
         return StatusCode::BAD_REQUEST.into_response();
     }
-    let Ok(mut content) = std::fs::read(root.join(&path)) else {
+    let Some(mut content) = std::fs::read(root.join(&path)).ok().or(any_pool_file) else {
         return StatusCode::NOT_FOUND.into_response();
     };
     match fault {
