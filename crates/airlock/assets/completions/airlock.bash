@@ -2322,7 +2322,7 @@ _airlock() {
             return 0
             ;;
         airlock__subcmd__sync)
-            opts="-j -c -q -v -h --jobs --json --config --quiet --verbose --help"
+            opts="-j -c -q -v -h --jobs --json --explain --config --quiet --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -2333,6 +2333,10 @@ _airlock() {
                     return 0
                     ;;
                 -j)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --explain)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

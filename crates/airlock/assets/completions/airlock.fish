@@ -120,6 +120,7 @@ complete -c airlock -n "__fish_airlock_using_subcommand publish" -s q -l quiet -
 complete -c airlock -n "__fish_airlock_using_subcommand publish" -s v -l verbose -d 'More detail (repeat for debug logs)'
 complete -c airlock -n "__fish_airlock_using_subcommand publish" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c airlock -n "__fish_airlock_using_subcommand sync" -s j -l jobs -d 'Downloads at once (default: [sync] jobs, 8)' -r
+complete -c airlock -n "__fish_airlock_using_subcommand sync" -l explain -d 'Print why PACKAGE is in each apt mirror synced (the dependency chain from a name of `packages`, the alternatives passed over), or why it is not' -r
 complete -c airlock -n "__fish_airlock_using_subcommand sync" -s c -l config -d 'The site\'s configuration file' -r -F
 complete -c airlock -n "__fish_airlock_using_subcommand sync" -l json -d 'One JSON document on stdout of what was done, instead of the lines (fields: docs/operations.md)'
 complete -c airlock -n "__fish_airlock_using_subcommand sync" -s q -l quiet -d 'Nothing on success but what the command was asked for (a listing, a key, --json, failed checks): no progress, no summaries. Warnings and errors still go to stderr'
