@@ -47,17 +47,21 @@ h3{font-size:1em;margin:1em 0 .3em}\
 .health ul{margin:.3em 0 0;padding-left:1.2em}.health li{margin:.3em 0}\
 .tag{display:inline-block;font-size:.8em;font-weight:600;padding:0 .45em;border-radius:3px;color:#fff;white-space:nowrap}\
 .tag.healthy{background:var(--ok)}.tag.warning{background:var(--warn)}.tag.error{background:var(--err)}\
-.glance{display:grid;grid-template-columns:repeat(auto-fit,minmax(10em,1fr));gap:.5em;margin:1em 0}\
+.glance{display:grid;grid-template-columns:repeat(auto-fit,minmax(8.5em,1fr));gap:.5em;margin:1em 0}\
 .glance div{background:var(--soft);border:1px solid var(--line);border-radius:6px;padding:.5em .7em}\
-.glance b{display:block;font-size:1.3em}\
+.glance b{display:block;font-size:1.3em}.glance small{display:block;color:#59636e}\
 .scroll{overflow-x:auto;margin:.3em 0}\
 table{border-collapse:collapse;min-width:100%}\
 th,td{padding:.3em .6em;text-align:left;vertical-align:top;border-bottom:1px solid var(--line)}\
-th{background:var(--soft);font-weight:600}td.n{text-align:right;font-variant-numeric:tabular-nums}\
+th{background:var(--soft);font-weight:600}td.n{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}\
 pre{background:var(--soft);padding:.6em;overflow-x:auto;white-space:pre}\
 code{font-size:.92em;word-break:break-all}\
-section{break-inside:avoid-page}\
-@media (max-width:40em){body{padding:.6em}th,td{padding:.25em .4em}h1{font-size:1.3em}}\
+section{break-inside:avoid-page}li{overflow-wrap:anywhere}\
+@media (max-width:40em){body{padding:.6em}h1{font-size:1.3em}\
+table.stack,table.stack tbody,table.stack tr,table.stack td{display:block;min-width:0}\
+table.stack tr:first-child{display:none}table.stack tr{border-bottom:1px solid var(--line);padding:.3em 0}\
+table.stack td{border:0;padding:.1em .2em;text-align:left}table.stack td:empty{display:none}\
+table.stack td::before{content:attr(data-label) \": \";font-weight:600;color:#59636e}}\
 @media print{body{max-width:none;color:#000}a{color:#000;text-decoration:none}.scroll{overflow:visible}pre{white-space:pre-wrap}\
 .health,.glance div,th{background:none!important}h2{break-after:avoid}}";
 
@@ -154,33 +158,44 @@ fn glance(page: &mut String, status: &SiteStatus) {
     let products = status.images.as_ref().map_or(0, |i| i.products.len());
     let snaps = status.snaps.as_ref().map_or(0, |s| s.snaps.len());
     let verify = match &status.verify {
-        None => "never".to_string(),
-        Some(run) if run.passed => format!("passed {}", when(Some(run.at))),
-        Some(run) => format!("FAILED {}", when(Some(run.at))),
+        None => ("never".to_string(), "run airlock verify".to_string()),
+        Some(run) => (
+            if run.passed { "passed" } else { "FAILED" }.to_string(),
+            when(Some(run.at)),
+        ),
     };
-    let free = status
-        .storage
+    let storage = &status.storage;
+    let free = storage
         .disk_free_bytes
         .map_or("unknown".to_string(), human_bytes);
+    let next = storage
+        .next_sync_bytes
+        .map_or(String::new(), |b| format!("next sync {}", human_bytes(b)));
     let tiles = [
         (
-            "apt",
-            format!("{} trees, {suites} suites", status.apt.len()),
+            "apt trees",
+            status.apt.len().to_string(),
+            format!("{suites} suites"),
         ),
-        ("packages", packages.to_string()),
-        ("image products", products.to_string()),
-        ("snaps", snaps.to_string()),
-        ("store", human_bytes(status.storage.store_bytes)),
-        ("disk free", free),
-        ("last verify", verify),
+        ("packages", packages.to_string(), String::new()),
+        ("image products", products.to_string(), String::new()),
+        ("snaps", snaps.to_string(), String::new()),
+        (
+            "store",
+            human_bytes(storage.store_bytes),
+            format!("{} blobs", storage.store_blobs),
+        ),
+        ("disk free", free, next),
+        ("last verify", verify.0, verify.1),
     ];
     page.push_str("<div class=\"glance\">");
-    for (label, value) in tiles {
+    for (label, value, note) in tiles {
         let _ = write!(
             page,
-            "<div>{}<b>{}</b></div>",
+            "<div>{}<b>{}</b><small>{}</small></div>",
             escape(label),
-            escape(&value)
+            escape(&value),
+            escape(&note)
         );
     }
     page.push_str("</div>");
@@ -231,6 +246,39 @@ fn valid_until(suite: &crate::status::SuiteStatus) -> String {
     )
 }
 
+/// A table; one with more than two columns of text turns into labelled blocks at phone width
+/// (each cell says its column). `rows` hold HTML, escaped by the caller; columns named in
+/// `numeric` align right.
+fn table(page: &mut String, head: &[&str], numeric: &[&str], rows: &[Vec<String>]) {
+    let stack = head.len() - numeric.len() > 2;
+    let _ = write!(
+        page,
+        "<div class=\"scroll\"><table{}><tr>",
+        if stack { " class=\"stack\"" } else { "" }
+    );
+    for name in head {
+        let _ = write!(page, "<th>{}</th>", escape(name));
+    }
+    page.push_str("</tr>");
+    for row in rows {
+        page.push_str("<tr>");
+        for (name, cell) in head.iter().zip(row) {
+            let class = if numeric.contains(name) {
+                " class=\"n\""
+            } else {
+                ""
+            };
+            let _ = write!(
+                page,
+                "<td data-label=\"{}\"{class}>{cell}</td>",
+                escape(name)
+            );
+        }
+        page.push_str("</tr>");
+    }
+    page.push_str("</table></div>");
+}
+
 fn apt(page: &mut String, status: &SiteStatus) {
     page.push_str("<section id=\"apt\"><h2>apt repositories and mirrors</h2>");
     if status.apt.is_empty() {
@@ -251,27 +299,34 @@ fn apt(page: &mut String, status: &SiteStatus) {
             c.files,
             human_bytes(c.bytes)
         );
-        page.push_str(
-            "<div class=\"scroll\"><table><tr><th>suite</th><th>components</th><th>packages</th><th>released</th><th>Valid-Until</th></tr>",
+        let rows: Vec<Vec<String>> = c
+            .suites
+            .iter()
+            .map(|s| {
+                let packages: Vec<String> = s
+                    .packages
+                    .iter()
+                    .map(|p| format!("{} {}/{}", p.packages, p.component, p.architecture))
+                    .collect();
+                vec![
+                    format!(
+                        "<a href=\"/apt/{0}/dists/{1}/\">{1}</a>",
+                        escape(&c.name),
+                        escape(&s.suite)
+                    ),
+                    valid_until(s),
+                    escape(&packages.join(", ")),
+                    escape(&s.components.join(" ")),
+                    when(s.date),
+                ]
+            })
+            .collect();
+        table(
+            page,
+            &["suite", "Valid-Until", "packages", "components", "released"],
+            &[],
+            &rows,
         );
-        for s in &c.suites {
-            let packages: Vec<String> = s
-                .packages
-                .iter()
-                .map(|p| format!("{} {}/{}", p.packages, p.component, p.architecture))
-                .collect();
-            let _ = write!(
-                page,
-                "<tr><td><a href=\"/apt/{0}/dists/{1}/\">{1}</a></td><td>{2}</td><td>{3}</td><td>{4}</td><td>{5}</td></tr>",
-                escape(&c.name),
-                escape(&s.suite),
-                escape(&s.components.join(" ")),
-                escape(&packages.join(", ")),
-                when(s.date),
-                valid_until(s)
-            );
-        }
-        page.push_str("</table></div>");
     }
     page.push_str("</section>");
 }
@@ -292,24 +347,38 @@ fn images(page: &mut String, status: &SiteStatus) {
         stream.files,
         human_bytes(stream.bytes)
     );
-    page.push_str(
-        "<div class=\"scroll\"><table><tr><th>kind</th><th>os</th><th>release</th><th>arch</th><th>subarch</th><th>newest version</th><th>versions</th><th>size</th></tr>",
+    let rows: Vec<Vec<String>> = stream
+        .products
+        .iter()
+        .map(|p| {
+            vec![
+                p.kind.as_str().to_string(),
+                escape(&p.os),
+                escape(&p.release),
+                escape(&p.arch),
+                escape(p.subarch.as_deref().unwrap_or("")),
+                escape(p.newest_version.as_deref().unwrap_or("")),
+                p.versions.to_string(),
+                human_bytes(p.bytes),
+            ]
+        })
+        .collect();
+    table(
+        page,
+        &[
+            "kind",
+            "os",
+            "release",
+            "arch",
+            "subarch",
+            "newest version",
+            "versions",
+            "size",
+        ],
+        &["versions", "size"],
+        &rows,
     );
-    for p in &stream.products {
-        let _ = write!(
-            page,
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td></tr>",
-            p.kind.as_str(),
-            escape(&p.os),
-            escape(&p.release),
-            escape(&p.arch),
-            escape(p.subarch.as_deref().unwrap_or("")),
-            escape(p.newest_version.as_deref().unwrap_or("")),
-            p.versions,
-            human_bytes(p.bytes)
-        );
-    }
-    page.push_str("</table></div></section>");
+    page.push_str("</section>");
 }
 
 fn snaps(page: &mut String, status: &SiteStatus) {
@@ -325,35 +394,47 @@ fn snaps(page: &mut String, status: &SiteStatus) {
         human_bytes(store.bytes),
         when(store.last_import)
     );
-    page.push_str(
-        "<div class=\"scroll\"><table><tr><th>snap</th><th>publisher</th><th>channel</th><th>arch</th><th>revision</th><th>version</th><th>revisions kept</th></tr>",
-    );
+    let mut rows = Vec::new();
     for s in &store.snaps {
         let kept: Vec<String> = s.revisions.iter().map(u64::to_string).collect();
-        if s.channels.is_empty() {
-            let _ = write!(
-                page,
-                "<tr><td>{}</td><td>{}</td><td colspan=\"4\">not released</td><td>{}</td></tr>",
+        let row = |channel: &str, arch: &str, revision: String, version: &str| {
+            vec![
                 escape(&s.name),
+                escape(channel),
+                escape(arch),
+                revision,
+                escape(version),
+                kept.join(", "),
                 escape(&s.publisher),
-                kept.join(", ")
-            );
+            ]
+        };
+        if s.channels.is_empty() {
+            rows.push(row("not released", "", String::new(), ""));
         }
         for c in &s.channels {
-            let _ = write!(
-                page,
-                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"n\">{}</td><td>{}</td><td>{}</td></tr>",
-                escape(&s.name),
-                escape(&s.publisher),
-                escape(&c.channel),
-                escape(&c.architecture),
-                c.revision,
-                escape(&c.version),
-                kept.join(", ")
-            );
+            rows.push(row(
+                &c.channel,
+                &c.architecture,
+                c.revision.to_string(),
+                &c.version,
+            ));
         }
     }
-    page.push_str("</table></div></section>");
+    table(
+        page,
+        &[
+            "snap",
+            "channel",
+            "arch",
+            "revision",
+            "version",
+            "revisions kept",
+            "publisher",
+        ],
+        &["revision"],
+        &rows,
+    );
+    page.push_str("</section>");
 }
 
 fn routes(page: &mut String, status: &SiteStatus) {
@@ -362,48 +443,67 @@ fn routes(page: &mut String, status: &SiteStatus) {
         page.push_str("<p>No upstream name is answered here (mirror an upstream by name, or add <code>[[proxy.route]]</code>s).</p>");
     } else {
         page.push_str(
-            "<p>Requests for these names (DNS pointed here, or clients with <code>Acquire::http::Proxy</code> set to this server) are answered from the local trees.</p>\
-             <div class=\"scroll\"><table><tr><th>upstream</th><th>served from</th><th>hits</th><th>misses</th><th>pulled</th><th>pull refused</th><th>recent misses</th></tr>",
+            "<p>Requests for these names (DNS pointed here, or clients with <code>Acquire::http::Proxy</code> set to this server) are answered from the local trees.</p>",
         );
-        for r in &status.routes {
-            let recent: Vec<String> = r.recent_misses.iter().rev().take(3).cloned().collect();
-            let _ = write!(
-                page,
-                "<tr><td>http://{}{}/</td><td><a href=\"{2}/\">{2}/</a></td><td class=\"n\">{3}</td><td class=\"n\">{4}</td><td class=\"n\">{5}</td><td class=\"n\">{6}</td><td><code>{7}</code></td></tr>",
-                escape(&r.host),
-                escape(&r.path),
-                escape(&r.to),
-                r.hits,
-                r.misses,
-                r.pulled,
-                r.pull_refused,
-                escape(&recent.join(" "))
-            );
-        }
-        page.push_str("</table></div>");
+        let rows: Vec<Vec<String>> = status
+            .routes
+            .iter()
+            .map(|r| {
+                let recent: Vec<String> = r.recent_misses.iter().rev().take(3).cloned().collect();
+                vec![
+                    format!("http://{}{}/", escape(&r.host), escape(&r.path)),
+                    format!("<a href=\"{0}/\">{0}/</a>", escape(&r.to)),
+                    r.hits.to_string(),
+                    r.misses.to_string(),
+                    r.pulled.to_string(),
+                    r.pull_refused.to_string(),
+                    format!("<code>{}</code>", escape(&recent.join(" "))),
+                ]
+            })
+            .collect();
+        table(
+            page,
+            &[
+                "upstream",
+                "served from",
+                "hits",
+                "misses",
+                "pulled",
+                "pull refused",
+                "recent misses",
+            ],
+            &["hits", "misses", "pulled", "pull refused"],
+            &rows,
+        );
     }
     let http = &status.http;
-    let _ = write!(
+    let _ = write!(page, "<h3>Requests since {}</h3>", when(http.since));
+    let classes = ["2xx", "3xx", "4xx", "5xx"];
+    let rows: Vec<Vec<String>> = http
+        .requests
+        .iter()
+        .map(|(area, counts)| {
+            let mut row = vec![escape(area)];
+            row.extend(
+                classes
+                    .iter()
+                    .map(|c| counts.get(*c).copied().unwrap_or(0).to_string()),
+            );
+            row.push(human_bytes(
+                http.bytes_served.get(area).copied().unwrap_or(0),
+            ));
+            row
+        })
+        .collect();
+    table(
         page,
-        "<h3>Requests since {}</h3><div class=\"scroll\"><table><tr><th>area</th><th>2xx</th><th>3xx</th><th>4xx</th><th>5xx</th><th>bytes</th></tr>",
-        when(http.since)
+        &["area", "2xx", "3xx", "4xx", "5xx", "bytes"],
+        &["2xx", "3xx", "4xx", "5xx", "bytes"],
+        &rows,
     );
-    for (area, classes) in &http.requests {
-        let n = |class: &str| classes.get(class).copied().unwrap_or(0);
-        let _ = write!(
-            page,
-            "<tr><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td></tr>",
-            escape(area),
-            n("2xx"),
-            n("3xx"),
-            n("4xx"),
-            n("5xx"),
-            human_bytes(http.bytes_served.get(area).copied().unwrap_or(0))
-        );
-    }
     let _ = write!(
         page,
-        "</table></div><p class=\"meta\">Proxy requests refused (not routed, CONNECT not allowed): {}</p></section>",
+        "<p class=\"meta\">Proxy requests refused (not routed, CONNECT not allowed): {}</p></section>",
         http.proxy_refused
     );
 }
@@ -425,20 +525,21 @@ fn verify(page: &mut String, status: &SiteStatus) {
     };
     let _ = write!(
         page,
-        "<p>{verdict} {} ({mode}), {} warnings</p><div class=\"scroll\"><table><tr><th>area</th><th>checked</th><th>failed</th></tr>",
+        "<p>{verdict} {} ({mode}), {} warnings</p>",
         when(Some(run.at)),
         run.warnings.len()
     );
-    for a in &run.areas {
-        let _ = write!(
-            page,
-            "<tr><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td></tr>",
-            escape(&a.area),
-            a.checked,
-            a.failed
-        );
-    }
-    page.push_str("</table></div>");
+    let rows: Vec<Vec<String>> = run
+        .areas
+        .iter()
+        .map(|a| vec![escape(&a.area), a.checked.to_string(), a.failed.to_string()])
+        .collect();
+    table(
+        page,
+        &["area", "checked", "failed"],
+        &["checked", "failed"],
+        &rows,
+    );
     for (label, list) in [("failed", &run.failures), ("warning", &run.warnings)] {
         if list.is_empty() {
             continue;

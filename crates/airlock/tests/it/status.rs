@@ -300,9 +300,36 @@ fn a_whole_site_reports_its_contents_health_and_counters() {
 }
 
 /// The page as a browser renders it: health first, then the images, snaps, Valid-Until and
-/// verify sections filled in.
+/// verify sections filled in. With `AIRLOCK_SCREENSHOTS=DIR`, also screenshots at desktop and
+/// phone width in DIR, and the page itself (status.html), to look at.
 fn page_in_chromium(url: &str) {
     let profile = tempfile::tempdir().unwrap();
+    if let Some(dir) = std::env::var_os("AIRLOCK_SCREENSHOTS") {
+        let sizes = [
+            ("desktop", "1280,900"),
+            ("phone", "390,844"),
+            // The whole page, to read every section.
+            ("desktop-long", "1280,3600"),
+            ("phone-long", "390,6000"),
+        ];
+        for (name, size) in sizes {
+            let file = std::path::Path::new(&dir).join(format!("status-{name}.png"));
+            let out = Command::new("chromium")
+                .args([
+                    "--headless",
+                    "--no-sandbox",
+                    "--disable-gpu",
+                    "--hide-scrollbars",
+                ])
+                .arg(format!("--user-data-dir={}", profile.path().display()))
+                .arg(format!("--window-size={size}"))
+                .arg(format!("--screenshot={}", file.display()))
+                .arg(format!("{url}/"))
+                .output()
+                .unwrap();
+            assert!(file.exists(), "{}", String::from_utf8_lossy(&out.stderr));
+        }
+    }
     let out = Command::new("chromium")
         .args(["--headless", "--no-sandbox", "--disable-gpu", "--dump-dom"])
         .arg(format!("--user-data-dir={}", profile.path().display()))
@@ -310,6 +337,13 @@ fn page_in_chromium(url: &str) {
         .output()
         .expect("chromium (Debian package chromium) is installed");
     let dom = String::from_utf8_lossy(&out.stdout);
+    if let Some(dir) = std::env::var_os("AIRLOCK_SCREENSHOTS") {
+        std::fs::write(
+            std::path::Path::new(&dir).join("status.html"),
+            dom.as_bytes(),
+        )
+        .unwrap();
+    }
     assert!(
         out.status.success(),
         "{}",
