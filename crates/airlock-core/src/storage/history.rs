@@ -69,11 +69,6 @@ impl History {
         load_json(&Self::path(data_dir))
     }
 
-    /// The runs on record, oldest first.
-    pub fn runs(&self) -> &[Run] {
-        &self.runs
-    }
-
     /// When `source` last added to the store.
     pub fn last(&self, source: impl Fn(&str) -> bool) -> Option<jiff::Timestamp> {
         self.runs
