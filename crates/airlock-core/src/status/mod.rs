@@ -29,8 +29,11 @@ pub struct StatusSource {
     site: Site,
     counters: Arc<Counters>,
     server: Option<ServerInfo>,
-    cache: Mutex<Option<(Vec<Option<SystemTime>>, Arc<gather::Published>)>>,
+    cache: Mutex<Option<(ChangeKey, Arc<gather::Published>)>>,
 }
+
+/// The modification times of what a change to the published content replaces.
+type ChangeKey = Vec<Option<SystemTime>>;
 
 impl StatusSource {
     /// For the running server, counting with `counters`.
@@ -81,7 +84,7 @@ pub fn read(site: &Site) -> SiteStatus {
 
 /// What every publish, sync, import, snap release and verify replaces: the folders whose
 /// links a publish switches, and the state files (each replaced by a rename).
-fn change_key(data: &Path) -> Vec<Option<SystemTime>> {
+fn change_key(data: &Path) -> ChangeKey {
     const WATCHED: [&str; 8] = [
         "public",
         "public/apt",

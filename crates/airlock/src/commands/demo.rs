@@ -58,7 +58,7 @@ pub fn run(args: DemoArgs, reporter: &dyn Reporter, printer: Printer) -> anyhow:
         return Ok(());
     }
     let counters = std::sync::Arc::new(airlock_core::status::Counters::load(site.data_dir()));
-    let state = ServerState::new(&site, url, &key, counters);
+    let state = ServerState::new(site, url, &key, counters);
     let limits = Limits::default();
     let listeners = Listeners::bind(site.config.site.listen, limits.backlog)?;
     tracing::info!(
