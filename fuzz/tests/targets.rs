@@ -516,8 +516,20 @@ fn site() -> Site {
         }],
         ..ProxyConfig::default()
     };
-    let proxy = Proxy::new(&routes, &["airlock.example".into()]);
-    let state = ServerState::new(dir.path(), "http://airlock.example:8080", &key).with_proxy(proxy);
+    // Counted in memory only: nothing is written to the data folder.
+    let counters = Arc::new(airlock_core::status::Counters::default());
+    let proxy = Proxy::new(&routes, &["airlock.example".into()], counters.clone());
+    let config = airlock_core::config::Config::parse(
+        &format!(
+            "[site]\ndata_dir = \"{}\"\nsigning_key = \"airlock.key\"\n",
+            dir.path().display()
+        ),
+        &dir.path().join("airlock.toml"),
+    )
+    .unwrap();
+    let site = airlock_core::site::Site { config };
+    let state =
+        ServerState::new(&site, "http://airlock.example:8080", &key, counters).with_proxy(proxy);
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

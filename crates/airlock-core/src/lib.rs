@@ -38,6 +38,7 @@ pub mod server;
 pub mod simplestreams;
 pub mod site;
 pub mod snap;
+pub mod status;
 pub mod storage;
 pub mod tls;
 pub mod util;

@@ -75,7 +75,8 @@ pub enum Command {
     /// Point the mirrored upstream names (archive.ubuntu.com ...) at this server.
     #[command(subcommand)]
     Dns(DnsCommand),
-    /// What a running server answers for: proxy routes with their hits and recent misses.
+    /// How the site is doing: healthy or what to do, every content, the last verify, the
+    /// routes and counters; from the running server, else from the data folder.
     Status(StatusArgs),
     /// Write what this site publishes as a signed bundle, to carry across the gap.
     Export(ExportArgs),
@@ -304,10 +305,11 @@ pub enum DnsFormat {
 
 #[derive(Debug, Args)]
 pub struct StatusArgs {
-    /// The server to ask (default: the site's public_url).
+    /// The server to ask (default: the site's public_url); when none answers there, the data
+    /// folder is read.
     #[arg(long)]
     pub url: Option<String>,
-    /// The server's JSON as it is.
+    /// The status document (/status.json) as it is.
     #[arg(long)]
     pub json: bool,
 }

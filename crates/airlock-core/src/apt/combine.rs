@@ -26,6 +26,11 @@ const INPUT_NOTE: &str = "combined-input";
 const WRITTEN_NOTE: &str = "written";
 const PACKAGES_NOTE: &str = "packages";
 
+/// Whether a published tree is a combined suite's (its manifest notes its inputs).
+pub fn is_combined_tree(manifest: &Manifest) -> bool {
+    manifest.note(INPUT_NOTE).next().is_some()
+}
+
 /// Rebuilds every `[[apt.publish]]` tree; with `changed`, only those that take from one of
 /// the named repos or mirrors.
 pub fn publish_combined(

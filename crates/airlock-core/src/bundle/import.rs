@@ -840,13 +840,25 @@ struct ImportLog {
     bundles: Vec<ImportedBundle>,
 }
 
-#[derive(Debug, Serialize, Deserialize)]
-struct ImportedBundle {
-    id: String,
-    created: String,
-    exporter: String,
-    sha256: Sha256,
-    imported: String,
+/// One bundle imported here.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ImportedBundle {
+    pub id: String,
+    pub created: String,
+    /// The fingerprint of the site that exported it.
+    pub exporter: String,
+    pub sha256: Sha256,
+    pub imported: String,
+}
+
+/// The bundles this site imported, oldest first.
+pub fn imported_bundles(site: &Site) -> Result<Vec<ImportedBundle>, BundleError> {
+    Ok(ImportLog::load(site)?.bundles)
+}
+
+/// The bundle a published tree was last imported from, as its manifest notes it.
+pub fn imported_from(manifest: &crate::storage::Manifest) -> Option<&str> {
+    manifest.note(IMPORTED_NOTE).next()
 }
 
 impl ImportLog {

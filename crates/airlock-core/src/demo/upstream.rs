@@ -113,7 +113,9 @@ impl Upstream {
             0o644,
         )?;
         let url = format!("http://{address}");
-        let state = ServerState::new(self.site.data_dir(), &url, &self.key);
+        // The upstream's requests are not the demo site's: counted in memory, never kept.
+        let counters = std::sync::Arc::new(crate::status::Counters::default());
+        let state = ServerState::new(&self.site, &url, &self.key, counters);
         let stop = CancellationToken::new();
         let stopped = stop.clone();
         let thread = std::thread::Builder::new()

@@ -9,29 +9,26 @@ mod pull;
 
 pub use pull::{PullError, PullThrough};
 
-use std::collections::VecDeque;
 use std::net::IpAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 use axum::Router;
 use axum::extract::Request;
 use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
-use serde::Serialize;
 use tower::ServiceExt;
 
 use crate::config::{ProxyConfig, Route};
 use crate::http::Https;
 use crate::http::files::SmallFiles;
-
-/// How many recent misses each route remembers for the status page.
-const RECENT: usize = 20;
+use crate::status::{Counters, RouteCounters};
 
 /// The routes with their counters; one per server, shared by every worker.
 #[derive(Debug, Default)]
 pub struct Proxy {
     routes: Vec<RouteState>,
+    counters: Arc<Counters>,
     /// Names of this server itself: absolute URLs for them are ordinary requests.
     own_hosts: Vec<String>,
     passthrough: Vec<String>,
@@ -42,11 +39,7 @@ pub struct Proxy {
 #[derive(Debug)]
 struct RouteState {
     route: Route,
-    hits: AtomicU64,
-    misses: AtomicU64,
-    /// Answered from the upstream (pull-through) rather than the published tree.
-    pulled: AtomicU64,
-    recent_misses: Mutex<VecDeque<String>>,
+    counters: Arc<RouteCounters>,
 }
 
 /// Set on a request that came in under an upstream name: the path the client asked for,
@@ -56,39 +49,24 @@ pub struct Routed {
     pub original_path: String,
 }
 
-/// What `/status.json` holds.
-#[derive(Debug, Serialize, serde::Deserialize)]
-pub struct Status {
-    pub routes: Vec<RouteStatus>,
-}
-
-/// What `/status.json` reports about one route.
-#[derive(Debug, Serialize, serde::Deserialize)]
-pub struct RouteStatus {
-    pub host: String,
-    pub path: String,
-    pub to: String,
-    pub derived_from: Option<String>,
-    pub hits: u64,
-    pub misses: u64,
-    pub pulled: u64,
-    pub recent_misses: Vec<String>,
-}
+/// Marks a response the proxy answered (a routed name, or a refusal): counted as the
+/// proxy's, not as the area of the path it was served from.
+#[derive(Clone, Copy, Debug)]
+pub struct Proxied;
 
 impl Proxy {
-    pub fn new(config: &ProxyConfig, own_hosts: &[String]) -> Proxy {
+    /// Counts with `counters` (kept across restarts: each route's by its host and path).
+    pub fn new(config: &ProxyConfig, own_hosts: &[String], counters: Arc<Counters>) -> Proxy {
         Proxy {
             routes: config
                 .routes
                 .iter()
                 .map(|route| RouteState {
                     route: route.clone(),
-                    hits: AtomicU64::new(0),
-                    misses: AtomicU64::new(0),
-                    pulled: AtomicU64::new(0),
-                    recent_misses: Mutex::new(VecDeque::new()),
+                    counters: counters.route(&route.host, &route.path),
                 })
                 .collect(),
+            counters,
             own_hosts: own_hosts.iter().map(|h| normalize_host(h)).collect(),
             passthrough: config.passthrough.clone(),
             tunnel_idle: config.tunnel_idle,
@@ -133,44 +111,17 @@ impl Proxy {
 
     /// Counts an answer: a hit (pulled files included), or a miss remembered by path.
     fn record(&self, index: usize, status: StatusCode, path: &str) {
-        let route = &self.routes[index];
+        let counters = &self.routes[index].counters;
         if status == StatusCode::NOT_FOUND {
-            route.misses.fetch_add(1, Ordering::Relaxed);
-            let mut recent = route
-                .recent_misses
-                .lock()
-                .unwrap_or_else(|e| e.into_inner());
-            if recent.len() == RECENT {
-                recent.pop_front();
-            }
-            recent.push_back(path.to_string());
+            counters.miss(path);
         } else if status.is_success() || status.is_redirection() {
-            route.hits.fetch_add(1, Ordering::Relaxed);
+            counters.hits.fetch_add(1, Ordering::Relaxed);
         }
     }
 
-    pub fn status(&self) -> Status {
-        let routes = self
-            .routes
-            .iter()
-            .map(|r| RouteStatus {
-                host: r.route.host.clone(),
-                path: r.route.path.clone(),
-                to: r.route.to.clone(),
-                derived_from: r.route.derived_from.clone(),
-                hits: r.hits.load(Ordering::Relaxed),
-                misses: r.misses.load(Ordering::Relaxed),
-                pulled: r.pulled.load(Ordering::Relaxed),
-                recent_misses: r
-                    .recent_misses
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .iter()
-                    .cloned()
-                    .collect(),
-            })
-            .collect();
-        Status { routes }
+    /// Counts a request refused because this is not an open proxy.
+    fn refused(&self) {
+        self.counters.proxy_refused.fetch_add(1, Ordering::Relaxed);
     }
 }
 
@@ -184,14 +135,20 @@ pub async fn route_request(
     app: Router,
 ) -> Response {
     if request.method() == Method::CONNECT {
-        if request.extensions().get::<Https>().is_some() {
-            return (
+        let mut response = if request.extensions().get::<Https>().is_some() {
+            (
                 StatusCode::METHOD_NOT_ALLOWED,
                 "CONNECT is answered on the plain HTTP port only\n",
             )
-                .into_response();
+                .into_response()
+        } else {
+            connect::handle(proxy, request).await
+        };
+        if response.status().is_client_error() {
+            proxy.refused();
         }
-        return connect::handle(proxy, request).await;
+        response.extensions_mut().insert(Proxied);
+        return response;
     }
     let absolute = request.uri().authority().is_some();
     // Most requests name this server itself: no route can match them.
@@ -209,14 +166,19 @@ pub async fn route_request(
                 "http://{host}{path} is not routed here; routes for {host}: {}\n",
                 host_routes.join(", ")
             );
-            return (StatusCode::NOT_FOUND, message).into_response();
+            let mut response = (StatusCode::NOT_FOUND, message).into_response();
+            response.extensions_mut().insert(Proxied);
+            return response;
         }
         if absolute && !proxy.is_own(&host) {
             tracing::warn!("refused a proxy request for http://{host}{path}: not routed");
+            proxy.refused();
             let message = format!(
                 "{host} is not routed here: airlock answers only for the hosts of its mirrors and [[proxy.route]]s, it is not an open proxy\n"
             );
-            return (StatusCode::FORBIDDEN, message).into_response();
+            let mut response = (StatusCode::FORBIDDEN, message).into_response();
+            response.extensions_mut().insert(Proxied);
+            return response;
         }
         return run(app, request).await;
     };
@@ -243,11 +205,15 @@ pub async fn route_request(
         response = pull
             .respond(index, rest, &method, &headers, small_files)
             .await;
+        let counters = &proxy.routes[index].counters;
         if response.status().is_success() {
-            proxy.routes[index].pulled.fetch_add(1, Ordering::Relaxed);
+            counters.pulled.fetch_add(1, Ordering::Relaxed);
+        } else if !response.status().is_redirection() {
+            counters.pull_refused.fetch_add(1, Ordering::Relaxed);
         }
     }
     proxy.record(index, response.status(), &path);
+    response.extensions_mut().insert(Proxied);
     response
 }
 
@@ -302,6 +268,7 @@ mod tests {
                 ..ProxyConfig::default()
             },
             &["airlock.example".to_string()],
+            Arc::new(Counters::default()),
         )
     }
 
@@ -368,16 +335,14 @@ mod tests {
     }
 
     #[test]
-    fn counts_hits_and_keeps_recent_misses() {
+    fn counts_hits_and_misses_per_route() {
         let p = proxy();
         p.record(0, StatusCode::OK, "/ubuntu/a");
         p.record(0, StatusCode::NOT_MODIFIED, "/ubuntu/a");
-        for i in 0..25 {
-            p.record(0, StatusCode::NOT_FOUND, &format!("/ubuntu/missing{i}"));
-        }
-        let status = &p.status().routes[0];
-        assert_eq!((status.hits, status.misses), (2, 25));
-        assert_eq!(status.recent_misses.len(), RECENT);
-        assert_eq!(status.recent_misses.last().unwrap(), "/ubuntu/missing24");
+        p.record(0, StatusCode::NOT_FOUND, "/ubuntu/missing");
+        let status = p.counters.snapshot();
+        let route = &status.routes["archive.ubuntu.com /ubuntu"];
+        assert_eq!((route.hits, route.misses), (2, 1));
+        assert_eq!(route.recent_misses, vec!["/ubuntu/missing".to_string()]);
     }
 }

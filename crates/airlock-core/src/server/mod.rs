@@ -4,10 +4,12 @@
 //!   publish; every request resolves it afresh);
 //! - `/airlock.gpg`, `/airlock.asc`: the site's public key;
 //! - `/v2/...`, `/api/v1/...`: the snap store API ([`crate::snap::api`]);
-//! - `/status.json`: the proxy routes with their hits and misses;
+//! - `/status.json` and `/metrics`: the site's status ([`crate::status`]) as JSON and in the
+//!   Prometheus format;
 //! - requests for upstream names (`Host: archive.ubuntu.com` or an absolute URL) go through
 //!   [`crate::proxy`] first, which maps them onto the published trees;
-//! - `/`: a page saying what is served and how to use it; folders get a plain listing.
+//! - `/`: the status page (healthy or what to do, every content, how clients use it); folders
+//!   get a plain listing.
 //!
 //! [`router`] is separate from [`serve`] so tests can call it in-process.
 
@@ -36,11 +38,14 @@ use tokio_util::task::TaskTracker;
 pub use limits::{Limits, raise_open_files_limit, somaxconn};
 pub use page::{PublishedSuite, published_suites};
 
+use crate::status::{Area, Counters, Saver, StatusSource};
+
 use crate::hint::Hint;
 use crate::http::Json;
 use crate::http::files::{self, safe_segments};
 use crate::openpgp::SiteKey;
-use crate::proxy::{Proxy, Routed};
+use crate::proxy::{Proxied, Proxy, Routed};
+use crate::site::Site;
 use crate::snap::api::StoreApi;
 
 /// Areas of the data folder's `public/` that are served, by first URL segment.
@@ -54,28 +59,55 @@ pub struct ServerState {
 
 struct Inner {
     public_dir: PathBuf,
-    public_url: String,
     fingerprint: String,
     key_binary: Bytes,
     key_armored: Bytes,
     small_files: files::SmallFiles,
     snaps: StoreApi,
     proxy: Proxy,
+    counters: Arc<Counters>,
+    status: StatusSource,
 }
 
+/// How often the counters are written to the data folder while they change.
+const COUNTERS_SAVED_EVERY: Duration = Duration::from_secs(5);
+
 impl ServerState {
-    pub fn new(data_dir: &std::path::Path, public_url: &str, key: &SiteKey) -> ServerState {
+    /// Serves `site`'s data folder; counts with `counters` (the same across reloads: see
+    /// [`Counters::load`]).
+    pub fn new(
+        site: &Site,
+        public_url: &str,
+        key: &SiteKey,
+        counters: Arc<Counters>,
+    ) -> ServerState {
+        let data_dir = site.data_dir();
         ServerState {
             inner: Arc::new(Inner {
                 public_dir: data_dir.join("public"),
-                public_url: public_url.trim_end_matches('/').to_string(),
                 fingerprint: key.fingerprint(),
                 key_binary: Bytes::from(key.public_binary()),
                 key_armored: Bytes::from(key.public_armored()),
                 small_files: files::SmallFiles::default(),
                 snaps: StoreApi::new(data_dir, public_url),
                 proxy: Proxy::default(),
+                status: StatusSource::server(site.clone(), counters.clone(), public_url),
+                counters,
             }),
+        }
+    }
+
+    /// What the server counts.
+    pub fn counters(&self) -> Arc<Counters> {
+        self.inner.counters.clone()
+    }
+
+    /// The site's status now (reads the data folder when something changed there).
+    async fn status(&self) -> crate::status::SiteStatus {
+        let state = self.clone();
+        match tokio::task::spawn_blocking(move || state.inner.status.status()).await {
+            Ok(status) => status,
+            Err(e) => std::panic::resume_unwind(e.into_panic()),
         }
     }
 
@@ -85,10 +117,6 @@ impl ServerState {
             .expect("configured before serving")
             .proxy = proxy;
         self
-    }
-
-    fn proxy(&self) -> &Proxy {
-        &self.inner.proxy
     }
 }
 
@@ -149,6 +177,7 @@ impl tower::Service<Request> for Front {
             let log = AccessLog::start(&request);
             let inner = &state.inner;
             let head = request.method() == Method::HEAD;
+            let area = Area::of_path(request.uri().path());
             let mut response = match host_refusal(&request) {
                 Some(refusal) => refusal,
                 None => {
@@ -156,6 +185,14 @@ impl tower::Service<Request> for Front {
                         .await
                 }
             };
+            let area = match response.extensions().get::<Proxied>() {
+                Some(_) => Area::Proxy,
+                None => area,
+            };
+            let bytes = if head { 0 } else { body_length(&response) };
+            inner
+                .counters
+                .request(area, response.status().as_u16(), bytes);
             if head {
                 without_body(&mut response);
             }
@@ -184,6 +221,18 @@ fn host_refusal(request: &Request) -> Option<Response> {
     None
 }
 
+/// The body's length as announced (Content-Length, or a body of known size); 0 when it is
+/// streamed without one.
+fn body_length(response: &Response) -> u64 {
+    use axum::body::HttpBody as _;
+    response
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse().ok())
+        .or_else(|| response.body().size_hint().exact())
+        .unwrap_or(0)
+}
+
 /// HEAD answers with the headers GET would have, Content-Length included, whichever handler
 /// made the response.
 fn without_body(response: &mut Response) {
@@ -205,14 +254,28 @@ pub fn router(state: ServerState) -> Front {
         .route("/airlock.gpg", get(key_binary))
         .route("/airlock.asc", get(key_armored))
         .route("/status.json", get(status))
+        .route("/metrics", get(metrics))
         .fallback(published)
         .with_state(state.clone())
         .merge(snaps);
     Front { state, app }
 }
 
-async fn status(State(state): State<ServerState>) -> Json<crate::proxy::Status> {
-    Json(state.proxy().status())
+async fn status(State(state): State<ServerState>) -> Json<crate::status::SiteStatus> {
+    Json(state.status().await)
+}
+
+async fn metrics(State(state): State<ServerState>) -> Response {
+    let text = crate::status::metrics::render(&state.status().await);
+    let mut response = text.into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(crate::status::metrics::CONTENT_TYPE),
+    );
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
 }
 
 /// What the server listens on: HTTP, and HTTPS with its certificate. Each core runs its own
@@ -398,6 +461,8 @@ where
     F: Future<Output = ()>,
 {
     let loops = std::thread::available_parallelism().map_or(1, |n| n.get());
+    // Written every few seconds, and once more when serving ends (the saver dropped last).
+    let _saver = Saver::start(state.counters(), COUNTERS_SAVED_EVERY);
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let (generations, _) =
         tokio::sync::watch::channel(Arc::new(Generation::new(&listeners, loops)));

@@ -51,7 +51,20 @@ fn fixture() -> Fixture {
     // A file outside the served tree that traversal attempts aim at.
     std::fs::write(dir.path().join("secret"), "do not serve").unwrap();
     let key = SiteKey::generate(KeyAlgorithm::Ed25519, "Test").unwrap();
-    let state = ServerState::new(dir.path(), "http://example.invalid:8080", &key);
+    let config = crate::config::Config::parse(
+        &format!(
+            "[site]\ndata_dir = \"{}\"\nsigning_key = \"airlock.key\"\n",
+            dir.path().display()
+        ),
+        &dir.path().join("airlock.toml"),
+    )
+    .unwrap();
+    let state = ServerState::new(
+        &Site { config },
+        "http://example.invalid:8080",
+        &key,
+        Arc::new(Counters::default()),
+    );
     Fixture {
         _dir: dir,
         state,

@@ -69,6 +69,15 @@ impl History {
         load_json(&Self::path(data_dir))
     }
 
+    /// When `source` last added to the store.
+    pub fn last(&self, source: impl Fn(&str) -> bool) -> Option<jiff::Timestamp> {
+        self.runs
+            .iter()
+            .filter(|r| source(&r.source))
+            .map(|r| r.at)
+            .max()
+    }
+
     /// Adds one run, keeping the last [`KEEP`] updates and the last first run of its source.
     pub fn record(data_dir: &Path, run: Run) -> Result<(), StorageError> {
         History::load(data_dir)?.with(run).save(data_dir)

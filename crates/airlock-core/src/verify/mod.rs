@@ -13,6 +13,7 @@
 pub mod apt;
 pub mod images;
 mod proxy;
+mod record;
 mod seen;
 pub mod snaps;
 
@@ -21,18 +22,20 @@ use std::path::{Path, PathBuf};
 
 use rand::seq::SliceRandom;
 use reqwest::Url;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
+
+pub use record::{LastRun, Mode};
 
 use crate::net::{Checksum, Http};
 use crate::report::{Reporter, Unit};
 use crate::site::Site;
 use crate::snap::catalog::Catalog;
-use crate::storage::history::History;
+use crate::storage::history::{Estimate, History};
 use crate::storage::{ContentStore, Sha256, TreeSet};
 use crate::util::{human_bytes, parallel_map};
 
 /// One check that failed (or warns): what, where, what was expected, what was found.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Failure {
     pub area: String,
     pub what: String,
@@ -56,7 +59,7 @@ impl Failure {
     }
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct AreaResult {
     pub area: String,
     pub checked: usize,
@@ -251,8 +254,24 @@ fn apt_trees(data: &Path) -> Vec<String> {
     names
 }
 
-/// Checks the data folder; keeps going after a failure and reports all of them.
+/// Checks the data folder; keeps going after a failure and reports all of them. The run is
+/// recorded ([`LastRun`]).
 pub fn offline(site: &Site, reporter: &dyn Reporter) -> Report {
+    let report = offline_checks(site, reporter);
+    keep(site, Mode::Offline, &report, reporter);
+    report
+}
+
+/// Records a run; a failure to is a warning, the checks themselves ran.
+fn keep(site: &Site, mode: Mode, report: &Report, reporter: &dyn Reporter) {
+    if let Err(e) = LastRun::record(site.data_dir(), mode, report) {
+        reporter.warn(&format!(
+            "{e}: the status page will not show this verify run"
+        ));
+    }
+}
+
+fn offline_checks(site: &Site, reporter: &dyn Reporter) -> Report {
     let data = site.data_dir();
     let store = site.store();
     let mut report = Report::default();
@@ -389,8 +408,21 @@ pub const AREAS: [&str; 6] = ["site", "apt", "images", "snaps", "proxy", "dns"];
 /// Checks, over HTTP at `base`, what the server serves, as clients fetch it.
 /// `resolver`: the DNS server the site's machines use, to check the overridden names with
 /// (default: this machine's). `only`: some of [`AREAS`] (none: all); the server itself is
-/// always checked.
+/// always checked. The run is recorded ([`LastRun`]).
 pub async fn online(
+    site: &Site,
+    base: &str,
+    depth: Depth,
+    resolver: Option<std::net::SocketAddr>,
+    only: &[String],
+    reporter: &dyn Reporter,
+) -> Result<Report, crate::net::NetError> {
+    let report = online_checks(site, base, depth, resolver, only, reporter).await?;
+    keep(site, Mode::Online, &report, reporter);
+    Ok(report)
+}
+
+async fn online_checks(
     site: &Site,
     base: &str,
     depth: Depth,
@@ -687,28 +719,42 @@ fn site_checks(site: &Site, report: &mut Report) {
 /// Left free besides the next sync's estimate: its temp files, trees and logs.
 const SYNC_SPARE: u64 = 1 << 30;
 
-/// Whether the disk holds the next sync (or import): `(expected, got, fatal)` when it may not.
-/// The estimate is the largest recent update of each configured source; without one, a
-/// rule of thumb.
-fn room_for_next_sync(
-    site: &Site,
-    free: u64,
-    total: u64,
-) -> Result<Option<(String, String, bool)>, crate::storage::StorageError> {
-    let got = format!("{} free of {}", human_bytes(free), human_bytes(total));
+/// The room the next sync (or import) needs: the largest recent update of each source still
+/// configured; none when no update is on record.
+pub fn next_sync_estimate(site: &Site) -> Result<Option<Estimate>, crate::storage::StorageError> {
     let configured = |source: &str| match source.split_once('/') {
         Some(("apt", name)) => site.config.mirror(name).is_some(),
         // Prerequisites (bases, snapd) come with the configured snaps.
         Some(("snaps", _)) => !site.config.snaps.snaps.is_empty(),
         _ => source == "import" || (source == "images" && site.config.images.is_some()),
     };
+    Ok(History::load(site.data_dir())?.estimate(configured))
+}
+
+/// Whether the disk holds the next sync (or import): `(expected, got, fatal)` when it may not.
+fn room_for_next_sync(
+    site: &Site,
+    free: u64,
+    total: u64,
+) -> Result<Option<(String, String, bool)>, crate::storage::StorageError> {
+    Ok(disk_room(next_sync_estimate(site)?.as_ref(), free, total))
+}
+
+/// Whether `free` bytes of `total` hold the next sync as `estimate` has it:
+/// `(expected, got, fatal)` when they may not. Without an estimate, a rule of thumb.
+pub fn disk_room(
+    estimate: Option<&Estimate>,
+    free: u64,
+    total: u64,
+) -> Option<(String, String, bool)> {
+    let got = format!("{} free of {}", human_bytes(free), human_bytes(total));
     let spare = human_bytes(SYNC_SPARE);
-    let Some(estimate) = History::load(site.data_dir())?.estimate(configured) else {
+    let Some(estimate) = estimate else {
         let short = free < total / 10 || free < SYNC_SPARE;
         let expected = format!(
             "at least 10 % and {spare} free (no update on record to estimate the next sync from)"
         );
-        return Ok(short.then_some((expected, got, false)));
+        return short.then_some((expected, got, false));
     };
     let basis: Vec<String> = estimate
         .basis
@@ -731,14 +777,14 @@ fn room_for_next_sync(
             basis.join(", ")
         )
     };
-    Ok(if free < needs(1) {
+    if free < needs(1) {
         Some((expected("the next sync", 1), got, true))
     } else if free < needs(2) {
         // Room for one more only: the one after fails, maybe while nobody watches.
         Some((expected("the next two syncs", 2), got, false))
     } else {
         None
-    })
+    }
 }
 
 /// Every file under `store/sha256`, with its size; unreadable folders are failures.

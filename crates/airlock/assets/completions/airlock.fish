@@ -40,7 +40,7 @@ complete -c airlock -n "__fish_airlock_needs_command" -f -a "tls" -d 'HTTPS for 
 complete -c airlock -n "__fish_airlock_needs_command" -f -a "maas" -d 'What to run on the MAAS region to use this site'
 complete -c airlock -n "__fish_airlock_needs_command" -f -a "verify" -d 'Prove that what is served is whole: over HTTP as apt, MAAS and snapd fetch it, or with --offline the data folder itself'
 complete -c airlock -n "__fish_airlock_needs_command" -f -a "dns" -d 'Point the mirrored upstream names (archive.ubuntu.com ...) at this server'
-complete -c airlock -n "__fish_airlock_needs_command" -f -a "status" -d 'What a running server answers for: proxy routes with their hits and recent misses'
+complete -c airlock -n "__fish_airlock_needs_command" -f -a "status" -d 'How the site is doing: healthy or what to do, every content, the last verify, the routes and counters; from the running server, else from the data folder'
 complete -c airlock -n "__fish_airlock_needs_command" -f -a "export" -d 'Write what this site publishes as a signed bundle, to carry across the gap'
 complete -c airlock -n "__fish_airlock_needs_command" -f -a "import" -d 'Check a bundle from a trusted site and serve what it holds, re-signed with this site\'s key'
 complete -c airlock -n "__fish_airlock_needs_command" -f -a "bundle" -d 'Look into bundles without importing them'
@@ -275,9 +275,9 @@ complete -c airlock -n "__fish_airlock_using_subcommand dns; and __fish_seen_sub
 complete -c airlock -n "__fish_airlock_using_subcommand dns; and __fish_seen_subcommand_from config" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c airlock -n "__fish_airlock_using_subcommand dns; and __fish_seen_subcommand_from help" -f -a "config" -d 'Print the config that makes an existing resolver answer the routed names with this server\'s address'
 complete -c airlock -n "__fish_airlock_using_subcommand dns; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c airlock -n "__fish_airlock_using_subcommand status" -l url -d 'The server to ask (default: the site\'s public_url)' -r
+complete -c airlock -n "__fish_airlock_using_subcommand status" -l url -d 'The server to ask (default: the site\'s public_url); when none answers there, the data folder is read' -r
 complete -c airlock -n "__fish_airlock_using_subcommand status" -s c -l config -d 'The site\'s configuration file' -r -F
-complete -c airlock -n "__fish_airlock_using_subcommand status" -l json -d 'The server\'s JSON as it is'
+complete -c airlock -n "__fish_airlock_using_subcommand status" -l json -d 'The status document (/status.json) as it is'
 complete -c airlock -n "__fish_airlock_using_subcommand status" -s q -l quiet -d 'Nothing on success but what the command was asked for (a listing, a key, --json, failed checks): no progress, no summaries. Warnings and errors still go to stderr'
 complete -c airlock -n "__fish_airlock_using_subcommand status" -s v -l verbose -d 'More detail (repeat for debug logs)'
 complete -c airlock -n "__fish_airlock_using_subcommand status" -s h -l help -d 'Print help'
@@ -349,7 +349,7 @@ complete -c airlock -n "__fish_airlock_using_subcommand help; and not __fish_see
 complete -c airlock -n "__fish_airlock_using_subcommand help; and not __fish_seen_subcommand_from init key apt publish sync images snap tls maas verify dns status export import bundle gc backup serve demo generate help" -f -a "maas" -d 'What to run on the MAAS region to use this site'
 complete -c airlock -n "__fish_airlock_using_subcommand help; and not __fish_seen_subcommand_from init key apt publish sync images snap tls maas verify dns status export import bundle gc backup serve demo generate help" -f -a "verify" -d 'Prove that what is served is whole: over HTTP as apt, MAAS and snapd fetch it, or with --offline the data folder itself'
 complete -c airlock -n "__fish_airlock_using_subcommand help; and not __fish_seen_subcommand_from init key apt publish sync images snap tls maas verify dns status export import bundle gc backup serve demo generate help" -f -a "dns" -d 'Point the mirrored upstream names (archive.ubuntu.com ...) at this server'
-complete -c airlock -n "__fish_airlock_using_subcommand help; and not __fish_seen_subcommand_from init key apt publish sync images snap tls maas verify dns status export import bundle gc backup serve demo generate help" -f -a "status" -d 'What a running server answers for: proxy routes with their hits and recent misses'
+complete -c airlock -n "__fish_airlock_using_subcommand help; and not __fish_seen_subcommand_from init key apt publish sync images snap tls maas verify dns status export import bundle gc backup serve demo generate help" -f -a "status" -d 'How the site is doing: healthy or what to do, every content, the last verify, the routes and counters; from the running server, else from the data folder'
 complete -c airlock -n "__fish_airlock_using_subcommand help; and not __fish_seen_subcommand_from init key apt publish sync images snap tls maas verify dns status export import bundle gc backup serve demo generate help" -f -a "export" -d 'Write what this site publishes as a signed bundle, to carry across the gap'
 complete -c airlock -n "__fish_airlock_using_subcommand help; and not __fish_seen_subcommand_from init key apt publish sync images snap tls maas verify dns status export import bundle gc backup serve demo generate help" -f -a "import" -d 'Check a bundle from a trusted site and serve what it holds, re-signed with this site\'s key'
 complete -c airlock -n "__fish_airlock_using_subcommand help; and not __fish_seen_subcommand_from init key apt publish sync images snap tls maas verify dns status export import bundle gc backup serve demo generate help" -f -a "bundle" -d 'Look into bundles without importing them'

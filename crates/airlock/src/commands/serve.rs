@@ -8,6 +8,7 @@ use airlock_core::openpgp::SiteKey;
 use airlock_core::proxy::{Proxy, PullThrough};
 use airlock_core::server::{Handle, Limits, Listeners, ServerState, serve};
 use airlock_core::site::Site;
+use airlock_core::status::Counters;
 use anyhow::Context;
 
 use crate::cli::ServeArgs;
@@ -22,7 +23,9 @@ pub fn run(site: &Site, args: ServeArgs) -> anyhow::Result<()> {
     let site_public_url = public_url(site, &listeners);
     let tls_public_url = setup.tls_public_url.clone();
     let listeners_bound = listeners.clone();
-    let state = setup.state(site, &listeners);
+    // One set of counters for the server's life: a reload keeps counting in them.
+    let counters = Arc::new(Counters::load(site.data_dir()));
+    let state = setup.state(site, &listeners, counters.clone());
     let mut dns = Dns::default();
     dns.restart(site)?;
     let config_path = site.config.path.clone();
@@ -34,7 +37,7 @@ pub fn run(site: &Site, args: ServeArgs) -> anyhow::Result<()> {
         async move {
             let mut signals = signals;
             while signals.reload().await {
-                if let Err(e) = reload(&handle, &config_path, args.listen, &mut dns) {
+                if let Err(e) = reload(&handle, &config_path, args.listen, &mut dns, &counters) {
                     tracing::error!(
                         "reload refused, the configuration in use is kept: {}",
                         format!("{e:#}")
@@ -78,13 +81,14 @@ fn reload(
     config_path: &Path,
     listen: Option<SocketAddr>,
     dns: &mut Dns,
+    counters: &Arc<Counters>,
 ) -> anyhow::Result<()> {
     tracing::info!("SIGHUP: reloading {}", config_path.display());
     let site = Site::open(config_path)?;
     let setup = Setup::new(&site, listen)?;
     let listeners = handle.bind(setup.listen, setup.tls.clone())?;
     let tls_public_url = setup.tls_public_url.clone();
-    let state = setup.state(&site, &listeners);
+    let state = setup.state(&site, &listeners, counters.clone());
     handle.switch(listeners.clone(), state);
     log_listening(&public_url(&site, &listeners), &tls_public_url, &listeners);
     dns.restart(&site)
@@ -129,8 +133,7 @@ impl Setup {
         })
     }
 
-    fn state(self, site: &Site, listeners: &Listeners) -> ServerState {
-        let config = &site.config;
+    fn state(self, site: &Site, listeners: &Listeners, counters: Arc<Counters>) -> ServerState {
         let public_url = public_url(site, listeners);
         let own_hosts: Vec<String> = std::iter::once(&public_url)
             .chain(self.tls_public_url.as_ref())
@@ -150,11 +153,11 @@ impl Setup {
                 }
             );
         }
-        let mut proxy = Proxy::new(&self.proxy, &own_hosts);
+        let mut proxy = Proxy::new(&self.proxy, &own_hosts, counters.clone());
         if let Some(pull) = self.pull {
             proxy = proxy.pulling(pull);
         }
-        ServerState::new(&config.site.data_dir, &public_url, &self.key).with_proxy(proxy)
+        ServerState::new(site, &public_url, &self.key, counters).with_proxy(proxy)
     }
 }
 

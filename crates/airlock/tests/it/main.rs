@@ -30,4 +30,5 @@ mod server_edges;
 mod server_limits;
 mod server_reload;
 mod snaps;
+mod status;
 mod verify;

@@ -114,9 +114,13 @@ fn head_has_the_content_length_of_get() {
         "/airlock.gpg",
         "/airlock.asc",
         "/status.json",
+        "/metrics",
         "/apt/local/missing",
         "/apt/local",
     ] {
+        // The status counts every request: its length may change between the GET and the
+        // HEAD, but HEAD still announces one.
+        let live = ["/", "/status.json", "/metrics"].contains(&path);
         let request = |method| {
             format!("{method} {path} HTTP/1.1\r\nHost: mirror.example\r\nConnection: close\r\n\r\n")
         };
@@ -129,11 +133,18 @@ fn head_has_the_content_length_of_get() {
             Some(body.to_string().as_str()),
             "GET {path}:\n{get}"
         );
-        assert_eq!(
-            header(&head, "content-length"),
-            get_length,
-            "HEAD {path}:\n{head}\nGET:\n{get}"
-        );
+        if live {
+            assert!(
+                header(&head, "content-length").is_some(),
+                "HEAD {path}:\n{head}"
+            );
+        } else {
+            assert_eq!(
+                header(&head, "content-length"),
+                get_length,
+                "HEAD {path}:\n{head}\nGET:\n{get}"
+            );
+        }
         assert_eq!(head_body, 0, "HEAD {path} has a body:\n{head}");
     }
 }

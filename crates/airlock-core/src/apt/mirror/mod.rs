@@ -41,6 +41,11 @@ const CONFIG_NOTE: &str = "mirror-config";
 const UPSTREAM_NOTE: &str = "upstream";
 const WRITTEN_NOTE: &str = "written";
 const PACKAGES_NOTE: &str = "packages";
+
+/// Whether a published tree is a mirror's (its manifest notes the upstream it follows).
+pub fn is_mirror_tree(manifest: &Manifest) -> bool {
+    manifest.note(UPSTREAM_NOTE).next().is_some()
+}
 /// Unfinished downloads older than this belong to upstream states gone by.
 const PARTIAL_AGE: Duration = Duration::from_secs(3 * 86_400);
 
