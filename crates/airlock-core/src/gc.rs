@@ -110,7 +110,30 @@ pub fn collect(site: &Site, dry_run: bool, reporter: &dyn Reporter) -> Result<Gc
         }
     }
     reporter.finish(task);
+    if !dry_run {
+        // The run replaces a state file, as every writer does, so that the status (which
+        // re-reads the store's size only when a state file changes) sees the freed room.
+        let run = LastGc {
+            at: jiff::Timestamp::now(),
+            report: &report,
+        };
+        crate::storage::save_json(&LastGc::path(site.data_dir()), &run)?;
+    }
     Ok(report)
+}
+
+/// The last gc that removed (or could have removed) blobs: `data/state/gc/last-run.json`.
+#[derive(serde::Serialize)]
+struct LastGc<'r> {
+    at: jiff::Timestamp,
+    #[serde(flatten)]
+    report: &'r GcReport,
+}
+
+impl LastGc<'_> {
+    fn path(data_dir: &Path) -> PathBuf {
+        data_dir.join("state/gc/last-run.json")
+    }
 }
 
 fn read_err(path: &Path) -> impl Fn(std::io::Error) -> StorageError + use<> {

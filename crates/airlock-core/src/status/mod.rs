@@ -85,7 +85,7 @@ pub fn read(site: &Site) -> SiteStatus {
 /// What every publish, sync, import, snap release and verify replaces: the folders whose
 /// links a publish switches, and the state files (each replaced by a rename).
 fn change_key(data: &Path) -> ChangeKey {
-    const WATCHED: [&str; 8] = [
+    const WATCHED: [&str; 9] = [
         "public",
         "public/apt",
         "state/snaps/catalog.json",
@@ -93,6 +93,7 @@ fn change_key(data: &Path) -> ChangeKey {
         "state/history.json",
         "state/bundles/imported.json",
         "state/verify/last-run.json",
+        "state/gc/last-run.json",
         "store/sha256",
     ];
     WATCHED

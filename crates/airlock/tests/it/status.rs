@@ -430,3 +430,30 @@ fn valid_until_turns_from_healthy_to_warning_to_error() {
     assert!(expired.health.problems[0].what.contains("has passed"));
     assert!(published.elapsed() < Duration::from_secs(30));
 }
+
+#[test]
+fn a_gc_shows_in_the_served_status_at_once() {
+    let site = Site::new("ed25519", &local_repo(None));
+    let work = tempfile::tempdir().unwrap();
+    let big = dpkg_deb(work.path(), "big", "1.0", "amd64", "", "none");
+    site.include("stable", "main", &big);
+    site.ok(&["publish"]);
+    let server = site.serve();
+    let before = status_of(&server.url).storage.store_bytes;
+    site.ok(&["apt", "remove", "local", "stable", "big"]);
+    site.ok(&["publish"]);
+    let published = status_of(&server.url).storage.store_bytes;
+    site.set_grace("1s");
+    std::thread::sleep(Duration::from_millis(1100));
+    let gc: serde_json::Value = serde_json::from_str(&site.ok(&["gc", "--json"])).unwrap();
+    let freed = gc["removed_bytes"].as_u64().unwrap();
+    assert!(freed > 0, "{gc}");
+    // The server caches what it read from the data folder; gc's run replaces a state file
+    // it watches, so the freed room shows on the next request.
+    let after = status_of(&server.url).storage.store_bytes;
+    assert_eq!(
+        after,
+        published - freed,
+        "before {before}, published {published}"
+    );
+}
