@@ -20,18 +20,25 @@ use crate::storage::Sha256;
 
 #[derive(Debug, thiserror::Error)]
 pub enum NetError {
-    #[error("{url}: {reason}")]
-    Transport { url: String, reason: String },
+    #[error("cannot fetch {url}{}", if *.timeout { ": no answer within the timeout" } else { "" })]
+    Transport {
+        url: String,
+        timeout: bool,
+        #[source]
+        source: reqwest::Error,
+    },
     #[error("{url}: HTTP {status}")]
     Status { url: String, status: StatusCode },
     #[error("{url}: larger than the {limit} bytes expected")]
     TooLarge { url: String, limit: u64 },
-    #[error("{url}: truncated, {got} of {expected} bytes ({reason})")]
+    #[error("{url}: truncated, {got} of {expected} bytes{}", if .source.is_none() { " (the body ended early)" } else { "" })]
     Truncated {
         url: String,
         got: u64,
         expected: u64,
-        reason: String,
+        /// What broke the body off; `None` when it just ended early.
+        #[source]
+        source: Option<reqwest::Error>,
     },
     #[error("{url}: {algorithm} is {actual}, the signed index says {expected}")]
     Mismatch {
@@ -349,10 +356,7 @@ impl Http {
                 url: url.to_string(),
                 got,
                 expected: size,
-                reason: match transport(url, e) {
-                    NetError::Transport { reason, .. } => reason,
-                    other => other.to_string(),
-                },
+                source: Some(e.without_url()),
             })?;
             got += chunk.len() as u64;
             if got > size {
@@ -368,7 +372,7 @@ impl Http {
                 url: url.to_string(),
                 got,
                 expected: size,
-                reason: "the body ended early".into(),
+                source: None,
             });
         }
         Ok(())
@@ -472,15 +476,11 @@ impl Http {
                     Ok(chunk) => chunk,
                     Err(e) => {
                         file.flush().await.map_err(write_err)?;
-                        let reason = match transport(url, e) {
-                            NetError::Transport { reason, .. } => reason,
-                            other => other.to_string(),
-                        };
                         return Err(NetError::Truncated {
                             url: url.to_string(),
                             got: have,
                             expected: expected.size,
-                            reason,
+                            source: Some(e.without_url()),
                         });
                     }
                 };
@@ -505,7 +505,7 @@ impl Http {
                     url: url.to_string(),
                     got: have,
                     expected: expected.size,
-                    reason: "the body ended early".into(),
+                    source: None,
                 });
             }
         }
@@ -573,19 +573,11 @@ fn mismatch(
 }
 
 fn transport(url: &Url, e: reqwest::Error) -> NetError {
-    // reqwest's Display hides the cause ("error sending request"); the chain says what failed.
-    let mut reason = e.to_string();
-    let mut source = std::error::Error::source(&e);
-    while let Some(s) = source {
-        reason = format!("{reason}: {s}");
-        source = s.source();
-    }
-    if e.is_timeout() {
-        reason = format!("no answer within the timeout ({reason})");
-    }
+    // The URL is ours to say once; reqwest's chain says what failed.
     NetError::Transport {
         url: url.to_string(),
-        reason,
+        timeout: e.is_timeout(),
+        source: e.without_url(),
     }
 }
 
