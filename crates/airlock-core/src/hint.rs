@@ -7,3 +7,19 @@ pub trait Hint {
     /// One sentence the operator can act on, or `None` when we know no fix.
     fn hint(&self) -> Option<&'static str>;
 }
+
+/// An error and its causes on one line, `what failed: why: why`, for logs and reports that
+/// hold one line (each error of the chain says only its own part).
+pub struct Chain<'a>(pub &'a (dyn std::error::Error + 'static));
+
+impl std::fmt::Display for Chain<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0)?;
+        let mut source = self.0.source();
+        while let Some(cause) = source {
+            write!(f, ": {cause}")?;
+            source = cause.source();
+        }
+        Ok(())
+    }
+}

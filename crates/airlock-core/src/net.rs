@@ -1,6 +1,7 @@
 //! HTTP downloads from upstreams: bounded, retried with backoff, resumed with `Range`, and
 //! verified (size and SHA-256) while the bytes stream in, before anything can use them.
 
+use crate::hint::Chain;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -31,7 +32,7 @@ pub enum NetError {
     Status { url: String, status: StatusCode },
     #[error("{url}: larger than the {limit} bytes expected")]
     TooLarge { url: String, limit: u64 },
-    #[error("{url}: truncated, {got} of {expected} bytes{}", if .source.is_none() { " (the body ended early)" } else { "" })]
+    #[error("{url}: truncated, {got} of {expected} bytes{}", cut_short(.source))]
     Truncated {
         url: String,
         got: u64,
@@ -57,6 +58,15 @@ pub enum NetError {
     },
     #[error("cannot set up HTTPS: {0}")]
     Setup(String),
+}
+
+/// Why a body stopped, when its cause does not say it in words an operator knows.
+fn cut_short(source: &Option<reqwest::Error>) -> &'static str {
+    match source {
+        None => " (the body ended early)",
+        Some(e) if e.is_timeout() => " (no answer within the timeout)",
+        Some(_) => "",
+    }
 }
 
 impl Hint for NetError {
@@ -223,7 +233,7 @@ impl Http {
             match attempt().await {
                 Err(e) if e.is_transient() && tries < self.options.retries => {
                     tries += 1;
-                    tracing::warn!("{e}; retrying ({tries}/{})", self.options.retries);
+                    tracing::warn!("{}; retrying ({tries}/{})", Chain(&e), self.options.retries);
                     drop(_slot);
                     tokio::time::sleep(delay).await;
                     delay = (delay * 2).min(Duration::from_secs(10));

@@ -7,6 +7,7 @@
 //! from the same blobs. It is rebuilt after every publish and sync, and re-signed only when
 //! one of its sources changed (or its Valid-Until is half gone).
 
+use crate::hint::Chain;
 use std::collections::{BTreeMap, HashMap};
 use std::io::Read;
 
@@ -328,8 +329,8 @@ fn combine(
                 reason,
             };
             let index_text = read_index(store, source.name, index)?;
-            let records =
-                read_packages(&mut index_text.as_bytes()).map_err(|e| bad(e.to_string()))?;
+            let records = read_packages(&mut index_text.as_bytes())
+                .map_err(|e| bad(Chain(&e).to_string()))?;
             let (text, count, taken) = texts
                 .entry((index.component.clone(), index.arch.clone()))
                 .or_default();

@@ -5,6 +5,7 @@
 //! Packages stanza of one package, preceded by the suite and component it belongs to. It is
 //! replaced atomically, after every blob it names is in the content store.
 
+use crate::hint::Chain;
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
@@ -79,7 +80,7 @@ impl RepoState {
         };
         let mut packages = Vec::new();
         for paragraph in deb822::paragraphs(&text) {
-            let paragraph = paragraph.map_err(|e| corrupt(e.to_string()))?;
+            let paragraph = paragraph.map_err(|e| corrupt(Chain(&e).to_string()))?;
             let line = paragraph.first_line();
             let fields = paragraph.fields();
             let (Some(suite), Some(component)) = (fields.first(), fields.get(1)) else {

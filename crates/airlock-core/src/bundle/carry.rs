@@ -6,6 +6,7 @@
 //! SHA-256, so that `gpgv` and `sha256sum` can check it where no airlock runs yet; `import`
 //! checks it like every other file and keeps it in the data folder's `carried/`.
 
+use crate::hint::Chain;
 use std::cmp::Ordering;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -96,7 +97,7 @@ fn auto(exe: &Path, installed: Option<(String, String)>, cache: &Path) -> Chosen
 /// A .deb of airlock: its control file names the package and its version.
 fn deb(path: &Path, why: String) -> Result<Chosen, BundleError> {
     let bad = |reason: String| BundleError::Export(format!("{}: {reason}", path.display()));
-    let control = crate::apt::deb::read_control(path).map_err(|e| bad(e.to_string()))?;
+    let control = crate::apt::deb::read_control(path).map_err(|e| bad(Chain(&e).to_string()))?;
     let paragraph = crate::apt::deb822::paragraphs(&control)
         .next()
         .and_then(Result::ok)
@@ -198,7 +199,7 @@ pub fn check(dir: &Path, carried: &CarriedAirlock) -> Result<Option<PathBuf>, Bu
         expected: format!("{} bytes, SHA-256 {}", carried.size, carried.sha256),
         got,
     };
-    let (mut file, metadata) = open_regular(&path).map_err(|e| mismatch(e.to_string()))?;
+    let (mut file, metadata) = open_regular(&path).map_err(|e| mismatch(Chain(&e).to_string()))?;
     if metadata.len() != carried.size {
         return Err(mismatch(format!("{} bytes", metadata.len())));
     }

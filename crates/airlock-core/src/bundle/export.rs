@@ -1,6 +1,7 @@
 //! `airlock export`: what the site publishes, as a signed bundle. Read-only on the site; blobs
 //! stream from the store into the volumes, checked against their names on the way.
 
+use crate::hint::Chain;
 use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
 
@@ -496,7 +497,7 @@ fn gather(site: &Site, what: &[String]) -> Result<(Vec<Gathered>, Vec<String>), 
             let catalog: Catalog =
                 serde_json::from_slice(bytes).map_err(|e| StorageError::Corrupt {
                     path: Catalog::path(data),
-                    reason: e.to_string(),
+                    reason: Chain(&e).to_string(),
                 })?;
             let store = site.store();
             for hex in catalog.blobs() {

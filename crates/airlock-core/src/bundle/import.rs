@@ -1,6 +1,7 @@
 //! `airlock import`: a bundle checked entry by entry and byte by byte, staged outside the store,
 //! then stored and switched in content by content, re-signed with this site's key.
 
+use crate::hint::Chain;
 use std::collections::{HashMap, HashSet};
 use std::fs::File;
 use std::io::Read;
@@ -409,7 +410,7 @@ fn catalog_blobs(content: &Content, bytes: &[u8]) -> Result<Vec<Sha256>, BundleE
         path: "catalog.json".into(),
         reason,
     };
-    let catalog: Catalog = serde_json::from_slice(bytes).map_err(|e| bad(e.to_string()))?;
+    let catalog: Catalog = serde_json::from_slice(bytes).map_err(|e| bad(Chain(&e).to_string()))?;
     catalog
         .blobs()
         .map(|hex| Sha256::parse_lowercase(hex).map_err(bad))
@@ -515,7 +516,7 @@ impl Import<'_> {
             let header_size = entry
                 .header()
                 .size()
-                .map_err(|e| entry_err(e.to_string()))?;
+                .map_err(|e| entry_err(Chain(&e).to_string()))?;
             if header_size != size || entry.size() != size {
                 return Err(entry_err(format!(
                     "its tar header says {header_size} bytes, the manifest {size}"

@@ -4,6 +4,7 @@
 //! with its digest, size and volume; `manifest.json.asc` is a detached signature by the
 //! exporting site's key, so `gpgv` can check a bundle as well as airlock.
 
+use crate::hint::Chain;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -239,7 +240,7 @@ pub fn read(path: &Path, keyring: Option<&Keyring>) -> Result<SignedManifest, Bu
         let signature =
             read_limited(&signature_path, MAX_SIGNATURE, "a signature").map_err(|e| {
                 BadSignature {
-                    reason: e.to_string(),
+                    reason: Chain(&e).to_string(),
                     by_known_key: false,
                 }
             })?;
@@ -247,7 +248,7 @@ pub fn read(path: &Path, keyring: Option<&Keyring>) -> Result<SignedManifest, Bu
             .verify_detached(&bytes, &signature, &signature_path.display().to_string())
             .map(|v| v.signer)
             .map_err(|e| BadSignature {
-                reason: e.to_string(),
+                reason: Chain(&e).to_string(),
                 by_known_key: keyring.knows_signer_of(&signature),
             })
     });

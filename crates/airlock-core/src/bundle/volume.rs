@@ -1,5 +1,6 @@
 //! Volumes: plain tar (ustar) files, optionally zstd-compressed, of entries `blobs/<sha256>`.
 
+use crate::hint::Chain;
 use std::fs::File;
 use std::io::{self, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
@@ -252,7 +253,7 @@ impl VolumeWriter {
         };
         while let Some((chunk, n)) = blobs
             .next_chunk()
-            .map_err(|e| store_err(origin, e.to_string()))?
+            .map_err(|e| store_err(origin, Chain(&e).to_string()))?
         {
             copied += n as u64;
             if copied > size {

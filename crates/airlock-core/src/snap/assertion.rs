@@ -5,6 +5,7 @@
 //! multi-line text nest below a bare `name:` by two spaces per level. Assertions are served
 //! byte for byte as they were imported: snapd checks them itself.
 
+use crate::hint::Chain;
 use std::fmt;
 
 use crate::hint::Hint;
@@ -318,7 +319,7 @@ pub fn split_stream(bytes: &[u8], what: &str) -> Result<Vec<Assertion>, Assertio
         let end = memchr::memmem::find(&rest[signature_start..], b"\n\n")
             .map_or(rest.len(), |e| signature_start + e);
         let encoded = rest[..end].strip_suffix(b"\n").unwrap_or(&rest[..end]);
-        assertions.push(Assertion::parse(encoded).map_err(|e| at(e.to_string()))?);
+        assertions.push(Assertion::parse(encoded).map_err(|e| at(Chain(&e).to_string()))?);
         rest = &rest[end..];
     }
 }

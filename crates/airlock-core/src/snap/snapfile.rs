@@ -1,6 +1,7 @@
 //! What a `.snap` says about itself: `meta/snap.yaml` and the icon, read from the squashfs
 //! image without unpacking it (xz, gzip, lzo and zstd images all occur).
 
+use crate::hint::Chain;
 use std::collections::BTreeMap;
 use std::io::{BufReader, Read};
 use std::path::Path;
@@ -147,7 +148,7 @@ pub fn read(path: &Path) -> Result<(SnapMeta, Option<IconFile>), SnapFileError> 
 }
 
 pub fn parse_yaml(yaml: &str) -> Result<SnapMeta, String> {
-    let raw: RawYaml = serde_norway::from_str(yaml).map_err(|e| e.to_string())?;
+    let raw: RawYaml = serde_norway::from_str(yaml).map_err(|e| Chain(&e).to_string())?;
     if raw.name.is_empty()
         || raw.name.len() > 40
         || !raw

@@ -16,6 +16,7 @@ mod proxy;
 mod seen;
 pub mod snaps;
 
+use crate::hint::Chain;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
@@ -142,7 +143,7 @@ async fn fetch_all<T: Send + 'static>(
             let result = http
                 .check_served(&url, size, checksum)
                 .await
-                .map_err(|e| e.to_string());
+                .map_err(|e| Chain(&e).to_string());
             (item, url, size, result)
         });
     }
@@ -284,7 +285,12 @@ pub fn offline(site: &Site, reporter: &dyn Reporter) -> Report {
             Ok(Some(m)) => m,
             Ok(None) => continue,
             Err(e) => {
-                report.broken(&area, "the tree's manifest", "readable", e.to_string());
+                report.broken(
+                    &area,
+                    "the tree's manifest",
+                    "readable",
+                    Chain(&e).to_string(),
+                );
                 continue;
             }
         };
@@ -306,7 +312,7 @@ pub fn offline(site: &Site, reporter: &dyn Reporter) -> Report {
                 "snaps",
                 Catalog::path(data).display().to_string(),
                 "a readable catalog",
-                e.to_string(),
+                Chain(&e).to_string(),
             );
             return report;
         }
@@ -495,7 +501,7 @@ async fn server_check(site: &Site, http: &Http, base: &Url, report: &mut Report)
                 "server",
                 base.to_string(),
                 "a server answering (is airlock serve running? --url names another)",
-                e.to_string(),
+                Chain(&e).to_string(),
             );
             return false;
         }
@@ -516,7 +522,7 @@ async fn listeners(site: &Site) -> (usize, Vec<Failure>) {
         checked += 1;
         let got = match tokio::time::timeout(wait, tokio::net::TcpStream::connect(target)).await {
             Ok(Ok(_)) => None,
-            Ok(Err(e)) => Some(e.to_string()),
+            Ok(Err(e)) => Some(Chain(&e).to_string()),
             Err(_) => Some(format!("no answer within {} s", wait.as_secs())),
         };
         if let Some(got) = got {
@@ -568,7 +574,7 @@ fn site_checks(site: &Site, report: &mut Report) {
             "site",
             "the signing key",
             "loadable",
-            e.to_string(),
+            Chain(&e).to_string(),
         )),
         // Every Release and stream signed with it becomes unverifiable on that day.
         Ok(Some(until)) if until < jiff::Timestamp::now() => failures.push(Failure::new(
@@ -594,7 +600,7 @@ fn site_checks(site: &Site, report: &mut Report) {
                 "site",
                 "the HTTPS certificate",
                 "loadable with its key",
-                e.to_string(),
+                Chain(&e).to_string(),
             ));
         }
         // An expired certificate stops snapd at once, and nothing outside can renew it.
@@ -626,7 +632,7 @@ fn site_checks(site: &Site, report: &mut Report) {
                 "site",
                 what.clone(),
                 "readable",
-                e.to_string(),
+                Chain(e).to_string(),
             )),
         }
         // DNS may point names here that a certificate made before they were configured
@@ -670,7 +676,7 @@ fn site_checks(site: &Site, report: &mut Report) {
                     "site",
                     data,
                     "a readable sync history",
-                    e.to_string(),
+                    Chain(&e).to_string(),
                 )),
             }
         }
@@ -678,7 +684,7 @@ fn site_checks(site: &Site, report: &mut Report) {
             "site",
             data,
             "a readable data folder",
-            e.to_string(),
+            Chain(&e).to_string(),
         )),
     }
     report.area("site", checked, failures, warnings);
@@ -761,7 +767,7 @@ fn store_blobs(data: &Path) -> (Vec<(PathBuf, u64)>, Vec<Failure>) {
                 "store",
                 dir.display().to_string(),
                 "a folder of blobs",
-                e.to_string(),
+                Chain(&e).to_string(),
             )),
         }
     }

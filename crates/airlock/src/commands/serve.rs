@@ -1,3 +1,4 @@
+use airlock_core::hint::Chain;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
@@ -223,7 +224,7 @@ impl Dns {
                 runtime.block_on(async move {
                     tokio::select! {
                         result = responder.run() => if let Err(e) = result {
-                            tracing::error!("the DNS responder stopped: {e}");
+                            tracing::error!("the DNS responder stopped: {}", Chain(&e));
                         },
                         _ = stopped => {}
                     }

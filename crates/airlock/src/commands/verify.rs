@@ -1,3 +1,4 @@
+use airlock_core::hint::Chain;
 use std::io::Write;
 
 use airlock_core::report::Reporter;
@@ -163,7 +164,7 @@ fn runbook(site: &airlock_core::site::Site, base: &str, report: &Report) -> Stri
             );
         }
         Err(e) => {
-            let _ = writeln!(out, "Site key: cannot be read: {e}");
+            let _ = writeln!(out, "Site key: cannot be read: {}", Chain(&e));
         }
     }
 

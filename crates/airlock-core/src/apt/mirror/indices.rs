@@ -2,6 +2,7 @@
 //! and the Sources indices (`sources = true`), each fetched as its signed Release lists it,
 //! checked while streaming, decompressed with a size limit and read into records.
 
+use crate::hint::Chain;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 
@@ -194,7 +195,10 @@ async fn fetch_indices(
             Ok((sha256, partial)) => {
                 fetched.insert(sha256, partial);
             }
-            Err(e) => reporter.warn(&format!("{e}; that index is compressed here instead")),
+            Err(e) => reporter.warn(&format!(
+                "{}; that index is compressed here instead",
+                Chain(&e)
+            )),
         }
     }
     // Verbatim mirrors store the plain text too, so they need its digest.

@@ -16,6 +16,7 @@ mod selection;
 pub(crate) mod upstream;
 mod verbatim;
 
+use crate::hint::Chain;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -359,7 +360,7 @@ impl<'a> MirrorSync<'a> {
         })?;
         let base = Url::parse(&config.url).map_err(|e| MirrorError::Upstream {
             url: config.url.clone(),
-            reason: e.to_string(),
+            reason: Chain(&e).to_string(),
         })?;
         let context = Arc::new(Context { http, store, base });
         let trees = TreeSet::apt(site.data_dir(), &name);

@@ -1,6 +1,7 @@
 //! Talking to an upstream archive: its signed Release files and its Packages indices, each
 //! checked before anything else reads it.
 
+use crate::hint::Chain;
 use std::io::{BufReader, Read};
 use std::path::PathBuf;
 
@@ -468,9 +469,10 @@ impl Tee<'_> {
                             .get_ref()
                             .and_then(|inner| inner.downcast_ref::<WriteFailure>())
                         {
-                            Some(_) => {
-                                TeeError::Write(std::io::Error::new(e.kind(), e.to_string()))
-                            }
+                            Some(_) => TeeError::Write(std::io::Error::new(
+                                e.kind(),
+                                Chain(&e).to_string(),
+                            )),
                             None => TeeError::Decompress(e),
                         },
                     );

@@ -1,6 +1,7 @@
 //! Verbatim mirrors: the upstream's own signed files, and every file they list that a client
 //! of the mirrored components and architectures can ask for, each checked against the list.
 
+use crate::hint::Chain;
 use std::sync::Arc;
 
 use super::upstream::{self, Context, UpstreamSuite, fetch_listed};
@@ -150,7 +151,7 @@ async fn derive_plain(
         )
     })
     .await
-    .map_err(|e| MirrorError::upstream(&context.base, &e.to_string()))??;
+    .map_err(|e| MirrorError::upstream(&context.base, &Chain(&e).to_string()))??;
     let (plain, _) = plain;
     debug_assert_eq!(plain.sha256, Some(sha256));
     let mut file = plain
