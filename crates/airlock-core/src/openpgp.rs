@@ -46,15 +46,24 @@ pub enum OpenPgpError {
     PublicKey { path: PathBuf },
     #[error("signing key {path} is protected by a passphrase, which airlock does not support")]
     LockedKey { path: PathBuf },
-    #[error("signing key {path} cannot make signatures: {reason}")]
-    UnusableKey { path: PathBuf, reason: String },
-    #[error("cannot generate a {algorithm} key: {reason}")]
+    #[error("signing key {path} cannot make signatures")]
+    UnusableKey {
+        path: PathBuf,
+        #[source]
+        source: Box<OpenPgpError>,
+    },
+    #[error("cannot generate a {algorithm} key")]
     Generate {
         algorithm: KeyAlgorithm,
-        reason: String,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
     },
-    #[error("cannot sign {what}: {reason}")]
-    Sign { what: String, reason: String },
+    #[error("cannot sign {what}")]
+    Sign {
+        what: String,
+        #[source]
+        source: RpgpError,
+    },
     #[error("signature of {what} is not valid: {reason}")]
     BadSignature { what: String, reason: String },
     #[error("signature of {what} is not valid")]
@@ -101,8 +110,8 @@ impl Hint for OpenPgpError {
             | OpenPgpError::LockedKey { .. } => Some(
                 "[site] signing_key in the config names the key file; `airlock init` creates one",
             ),
-            OpenPgpError::UnusableKey { .. }
-            | OpenPgpError::Generate { .. }
+            OpenPgpError::UnusableKey { source, .. } => source.hint(),
+            OpenPgpError::Generate { .. }
             | OpenPgpError::Sign { .. }
             | OpenPgpError::BadSignature { .. }
             | OpenPgpError::ParseSignature { .. }
@@ -147,7 +156,7 @@ impl std::fmt::Debug for SiteKey {
 
 impl SiteKey {
     pub fn generate(algorithm: KeyAlgorithm, user_id: &str) -> Result<SiteKey, OpenPgpError> {
-        let fail = |reason: String| OpenPgpError::Generate { algorithm, reason };
+        let fail = |source| OpenPgpError::Generate { algorithm, source };
         let key_type = match algorithm {
             KeyAlgorithm::Ed25519 => KeyType::Ed25519Legacy,
             KeyAlgorithm::Rsa4096 => KeyType::Rsa(4096),
@@ -159,10 +168,10 @@ impl SiteKey {
             .primary_user_id(user_id.into())
             .preferred_hash_algorithms(smallvec![HashAlgorithm::Sha512, HashAlgorithm::Sha256])
             .build()
-            .map_err(|e| fail(e.to_string()))?;
+            .map_err(|e| fail(Box::new(e)))?;
         let secret = params
             .generate(rand::thread_rng())
-            .map_err(|e| fail(e.to_string()))?;
+            .map_err(|e| fail(Box::new(RpgpError(e))))?;
         Ok(Self::from_secret(secret))
     }
 
@@ -207,7 +216,7 @@ impl SiteKey {
         key.clearsign("probe")
             .map_err(|e| OpenPgpError::UnusableKey {
                 path: path.to_path_buf(),
-                reason: e.to_string(),
+                source: Box::new(e),
             })?;
         Ok(key)
     }
@@ -302,10 +311,10 @@ impl SiteKey {
         Ok(config)
     }
 
-    fn sign_err(&self, what: &str, e: impl std::fmt::Display) -> OpenPgpError {
+    fn sign_err(&self, what: &str, e: pgp::errors::Error) -> OpenPgpError {
         OpenPgpError::Sign {
             what: what.to_string(),
-            reason: e.to_string(),
+            source: RpgpError(e),
         }
     }
 
