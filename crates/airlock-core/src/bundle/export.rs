@@ -1,7 +1,6 @@
 //! `airlock export`: what the site publishes, as a signed bundle. Read-only on the site; blobs
 //! stream from the store into the volumes, checked against their names on the way.
 
-use crate::hint::Chain;
 use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
 
@@ -495,9 +494,9 @@ fn gather(site: &Site, what: &[String]) -> Result<(Vec<Gathered>, Vec<String>), 
                 continue;
             };
             let catalog: Catalog =
-                serde_json::from_slice(bytes).map_err(|e| StorageError::Corrupt {
+                serde_json::from_slice(bytes).map_err(|source| StorageError::Json {
                     path: Catalog::path(data),
-                    reason: Chain(&e).to_string(),
+                    source,
                 })?;
             let store = site.store();
             for hex in catalog.blobs() {
