@@ -482,7 +482,11 @@ impl Import<'_> {
         // being read into memory by the tar reader, whatever size they claim.
         let entries = archive
             .entries()
-            .map_err(|e| volume_err(format!("not a tar volume: {e}")))?
+            .map_err(|source| BundleError::VolumeIo {
+                volume: path.to_path_buf(),
+                what: "not a tar volume",
+                source,
+            })?
             .raw(true);
         let mut seen = HashSet::new();
         let (mut new_blobs, mut new_bytes) = (0, 0);

@@ -300,10 +300,11 @@ impl VolumeWriter {
     }
 }
 
-fn volume_err(path: &Path, what: &str, e: io::Error) -> BundleError {
-    BundleError::Volume {
+fn volume_err(path: &Path, what: &'static str, source: io::Error) -> BundleError {
+    BundleError::VolumeIo {
         volume: path.to_path_buf(),
-        reason: format!("{what}: {e}"),
+        what,
+        source,
     }
 }
 
