@@ -3,6 +3,7 @@
 //! its proof found and verified, its own metadata checked against the proof, the blobs
 //! stored, and the revision recorded in the catalog.
 
+use crate::hint::Chain;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
@@ -283,8 +284,11 @@ impl Checked {
         catalog: &Catalog,
     ) -> Result<Checked, SnapError> {
         let snap = offer.snap;
-        let (meta, icon) =
-            snapfile::read(&file.blob.temp_path).map_err(|e| refused(snap, e.reason))?;
+        let (meta, icon) = snapfile::read(&file.blob.temp_path).map_err(|e| {
+            // Told of the file the operator named, not the staged copy that was read.
+            let causes = e.source.as_deref().map(|s| format!(": {}", Chain(s)));
+            refused(snap, format!("{}{}", e.reason, causes.unwrap_or_default()))
+        })?;
         let declared_name = proof.declaration.header("snap-name").unwrap_or_default();
         if meta.name != declared_name {
             return Err(refused(
