@@ -2,6 +2,9 @@
 //! implements [`Hint`]; a variant that wraps another error asks it, so no hint is lost on the
 //! way up (a transparent wrapper hides the error it wraps from the `source()` chain, so only
 //! it can pass the hint on). The binary asks each error of the chain once.
+//!
+//! Each error says only its own part and keeps the error it stems from as its source, so a
+//! chain reads each cause once: [`Chain`] puts it on one line for logs and reports.
 
 pub trait Hint {
     /// One sentence the operator can act on, or `None` when we know no fix.

@@ -339,8 +339,7 @@ async fn fetch_sources(
             })
             .await
             .map_err(|e| MirrorError::upstream(&url, &format!("reading failed: {e}")))??;
-            let records =
-                records.map_err(|e| MirrorError::upstream(&url, &format!("bad index: {e}")))?;
+            let records = records.map_err(|e| MirrorError::bad_index(&url, e))?;
             match keep {
                 Some(staging) => staging.adopt(compressed, sha256),
                 None => carriers.push(compressed),

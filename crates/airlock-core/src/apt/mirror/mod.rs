@@ -55,6 +55,12 @@ pub enum MirrorError {
     },
     #[error("{url}: {reason}")]
     Upstream { url: String, reason: String },
+    #[error("{url}: bad index")]
+    BadIndex {
+        url: String,
+        #[source]
+        source: crate::apt::index::IndexError,
+    },
     #[error("mirror {mirror:?}: no package or virtual package is named {}; nothing was published", names.join(", "))]
     Unmatched { mirror: String, names: Vec<String> },
     #[error(transparent)]
@@ -83,6 +89,13 @@ pub struct Conflict {
 }
 
 impl MirrorError {
+    pub(crate) fn bad_index(url: &Url, source: crate::apt::index::IndexError) -> MirrorError {
+        MirrorError::BadIndex {
+            url: url.to_string(),
+            source,
+        }
+    }
+
     pub(crate) fn upstream(url: &Url, reason: &str) -> MirrorError {
         MirrorError::Upstream {
             url: url.to_string(),
@@ -101,6 +114,7 @@ impl Hint for MirrorError {
             MirrorError::OpenPgp(e) => e.hint(),
             MirrorError::Storage(e) => e.hint(),
             MirrorError::Apt(e) => e.hint(),
+            MirrorError::BadIndex { source, .. } => source.hint(),
             MirrorError::Unmatched { .. } => Some(
                 "correct or remove the name in the mirror's `packages`; the tree published before stays served",
             ),

@@ -319,7 +319,7 @@ pub fn read_index(
         |text| read_packages_sized(text, plain.map_or(0, |p| p.size)),
     )?;
     // Parse errors come after the checks: a bomb or a corrupt stream explains them better.
-    let records = records.map_err(|e| MirrorError::upstream(url, &format!("bad index: {e}")))?;
+    let records = records.map_err(|e| MirrorError::bad_index(url, e))?;
     Ok((index, records))
 }
 
