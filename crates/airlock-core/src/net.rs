@@ -1,7 +1,6 @@
 //! HTTP downloads from upstreams: bounded, retried with backoff, resumed with `Range`, and
 //! verified (size and SHA-256) while the bytes stream in, before anything can use them.
 
-use crate::hint::Chain;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,7 +14,7 @@ use sha2::Digest;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::Semaphore;
 
-use crate::hint::Hint;
+use crate::hint::{Chain, Hint};
 use crate::report::{Reporter, TaskId};
 use crate::storage::Sha256;
 

@@ -7,7 +7,6 @@
 //! from the same blobs. It is rebuilt after every publish and sync, and re-signed only when
 //! one of its sources changed (or its Valid-Until is half gone).
 
-use crate::hint::Chain;
 use std::collections::{BTreeMap, HashMap};
 use std::io::Read;
 
@@ -17,6 +16,7 @@ use super::publish::{
     IndexText, PublishReport, SiteRelease, SuiteReport, SuiteStatus, write_signed_suite,
 };
 use crate::config::{AptPublishConfig, Name, SuiteSource};
+use crate::hint::Chain;
 use crate::openpgp::SiteKey;
 use crate::report::Reporter;
 use crate::site::Site;

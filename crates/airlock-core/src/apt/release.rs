@@ -1,10 +1,10 @@
 //! Release files: the signed list of every index of a suite with its size and digests.
 
-use crate::hint::Chain;
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
 use super::deb822;
+use crate::hint::Chain;
 use crate::storage::Sha256;
 
 /// The fields of a suite's Release file other than the index list.

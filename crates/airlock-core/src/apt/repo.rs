@@ -5,7 +5,6 @@
 //! Packages stanza of one package, preceded by the suite and component it belongs to. It is
 //! replaced atomically, after every blob it names is in the content store.
 
-use crate::hint::Chain;
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
@@ -16,6 +15,7 @@ use super::deb::read_control;
 use super::deb822;
 use super::package::{BinaryPackage, compare_versions};
 use crate::config::AptRepoConfig;
+use crate::hint::Chain;
 use crate::report::{Reporter, Unit};
 use crate::site::Site;
 use crate::storage::{Manifest, StagedBlob, Staging, StorageError, TreeSet, write_atomic};

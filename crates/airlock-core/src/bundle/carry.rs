@@ -6,13 +6,13 @@
 //! SHA-256, so that `gpgv` and `sha256sum` can check it where no airlock runs yet; `import`
 //! checks it like every other file and keeps it in the data folder's `carried/`.
 
-use crate::hint::Chain;
 use std::cmp::Ordering;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use super::BundleError;
 use super::manifest::{CarriedAirlock, CarriedKind};
+use crate::hint::Chain;
 use crate::storage::{Sha256, StorageError, open_regular, sync_dir};
 
 /// This airlock's version, as `airlock --version` prints it.

@@ -1,7 +1,6 @@
 //! `airlock import`: a bundle checked entry by entry and byte by byte, staged outside the store,
 //! then stored and switched in content by content, re-signed with this site's key.
 
-use crate::hint::Chain;
 use std::collections::{HashMap, HashSet};
 use std::fs::File;
 use std::io::Read;
@@ -17,6 +16,7 @@ use super::manifest::{self, Area, BundleManifest, Content, Kind, SignedManifest,
 use super::resign;
 use super::volume;
 use crate::apt::repo::RepoState;
+use crate::hint::Chain;
 use crate::openpgp::{Keyring, SiteKey};
 use crate::report::{Reporter, Unit};
 use crate::simplestreams::custom::CustomImages;

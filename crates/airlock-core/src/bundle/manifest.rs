@@ -4,12 +4,12 @@
 //! with its digest, size and volume; `manifest.json.asc` is a detached signature by the
 //! exporting site's key, so `gpgv` can check a bundle as well as airlock.
 
-use crate::hint::Chain;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
 use super::BundleError;
+use crate::hint::Chain;
 use crate::openpgp::Keyring;
 use crate::storage::{Sha256, read_limited};
 

@@ -1,6 +1,5 @@
 //! Volumes: plain tar (ustar) files, optionally zstd-compressed, of entries `blobs/<sha256>`.
 
-use crate::hint::Chain;
 use std::fs::File;
 use std::io::{self, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
@@ -10,6 +9,7 @@ use sha2::Digest;
 
 use super::BundleError;
 use super::reader::BlobReader;
+use crate::hint::Chain;
 use crate::io::{ReadAhead, read_full};
 use crate::storage::Sha256;
 

@@ -25,8 +25,7 @@ use tokio::sync::watch;
 
 use crate::apt::mirror::upstream::{self, UpstreamSuite};
 use crate::config::{AptMirrorConfig, Config};
-use crate::hint::Chain;
-use crate::hint::Hint;
+use crate::hint::{Chain, Hint};
 use crate::http::files::{self, SmallFiles, safe_segments};
 use crate::net::{Expected, Http, HttpOptions, Url};
 use crate::openpgp::Keyring;

@@ -5,7 +5,6 @@
 //! only `tgz` images go into the stream; for the others the site prints the
 //! `maas boot-resources create` command that uploads them instead.
 
-use crate::hint::Chain;
 use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -16,6 +15,7 @@ use serde_json::{Value, json};
 use super::SimplestreamsError;
 use super::document::{IndexEntry, Item, Product, Products, Version};
 use super::publish::{self, CUSTOM_CONTENT_PREFIX, Stream};
+use crate::hint::Chain;
 use crate::site::Site;
 use crate::storage::write_atomic;
 

@@ -5,10 +5,9 @@
 //! multi-line text nest below a bare `name:` by two spaces per level. Assertions are served
 //! byte for byte as they were imported: snapd checks them itself.
 
-use crate::hint::Chain;
 use std::fmt;
 
-use crate::hint::Hint;
+use crate::hint::{Chain, Hint};
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use sha3::{Digest, Sha3_384};

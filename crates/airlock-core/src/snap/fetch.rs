@@ -3,7 +3,6 @@
 //! its assertions), checked exactly as an import is, with the prerequisites snapd will ask
 //! for (base, snapd, content providers). Another airlock is a valid upstream.
 
-use crate::hint::Chain;
 use std::collections::{BTreeMap, VecDeque};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -15,6 +14,7 @@ use super::catalog::{Catalog, Channel};
 use super::import::{Offer, import_locked};
 use super::trust::Trust;
 use super::{Imported, SnapError};
+use crate::hint::Chain;
 use crate::net::{Checksum, Http, HttpOptions, NetError};
 use crate::report::Reporter;
 use crate::site::Site;

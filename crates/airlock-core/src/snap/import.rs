@@ -3,7 +3,6 @@
 //! its proof found and verified, its own metadata checked against the proof, the blobs
 //! stored, and the revision recorded in the catalog.
 
-use crate::hint::Chain;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
@@ -14,6 +13,7 @@ use super::catalog::{self, Catalog, Channel, Publisher, Revision, SnapEntry, Sto
 use super::snapfile::{self, IconFile, SnapMeta};
 use super::trust::Trust;
 use super::{SnapError, load_assertion};
+use crate::hint::Chain;
 use crate::report::Reporter;
 use crate::site::Site;
 use crate::storage::{ContentStore, StagedBlob, Staging, StorageError, read_limited};

@@ -1,12 +1,11 @@
 //! What a `.snap` says about itself: `meta/snap.yaml` and the icon, read from the squashfs
 //! image without unpacking it (xz, gzip, lzo and zstd images all occur).
 
-use crate::hint::Chain;
 use std::collections::BTreeMap;
 use std::io::{BufReader, Read};
 use std::path::Path;
 
-use crate::hint::Hint;
+use crate::hint::{Chain, Hint};
 use backhand::{FilesystemReader, InnerNode};
 use serde::{Deserialize, Serialize};
 

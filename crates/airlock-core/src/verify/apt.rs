@@ -4,7 +4,6 @@
 //! SHA-256 under its name and its by-hash name, and the pool files its Packages indices name
 //! (a random sample, or all with `--full`) served whole.
 
-use crate::hint::Chain;
 use std::collections::BTreeSet;
 use std::io::Read;
 use std::path::Path;
@@ -14,6 +13,7 @@ use reqwest::Url;
 use super::{Failure, Findings, Report, Run, fetch_all};
 use crate::apt::release::ReleaseFile;
 use crate::config::MirrorMode;
+use crate::hint::Chain;
 use crate::net::Checksum;
 use crate::openpgp::{Keyring, cleartext_body};
 use crate::site::Site;

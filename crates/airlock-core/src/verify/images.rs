@@ -3,11 +3,11 @@
 //! product listing items with a checked digest and path, bootloaders present, and items
 //! served whole (a random sample, or all with `--full`).
 
-use crate::hint::Chain;
 use reqwest::Url;
 
 use super::{Failure, Findings, Report, Run};
 use crate::config::ImagesMode;
+use crate::hint::Chain;
 use crate::net::{Checksum, Http};
 use crate::openpgp::Keyring;
 use crate::simplestreams::document::{Index, Products};

@@ -16,7 +16,6 @@ mod proxy;
 mod seen;
 pub mod snaps;
 
-use crate::hint::Chain;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
@@ -24,6 +23,7 @@ use rand::seq::SliceRandom;
 use reqwest::Url;
 use serde::Serialize;
 
+use crate::hint::Chain;
 use crate::net::{Checksum, Http};
 use crate::report::{Reporter, Unit};
 use crate::site::Site;

@@ -3,7 +3,6 @@
 //! route to the wrong tree, shows here); every overridden name resolves, through the resolver
 //! the site uses, to this server's addresses and nothing else.
 
-use crate::hint::Chain;
 use std::collections::BTreeSet;
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
@@ -13,6 +12,7 @@ use hickory_proto::rr::{Name, RData, RecordType};
 
 use super::{Failure, Report, Run};
 use crate::config::Route;
+use crate::hint::Chain;
 use crate::site::Site;
 
 const LIMIT: u64 = 64 << 20;

@@ -3,11 +3,11 @@
 //! for that revision verify up to a root the site trusts and bind the advertised SHA3-384
 //! and size, and the blob is served whole (a random sample, or all with `--full`).
 
-use crate::hint::Chain;
 use reqwest::Url;
 use serde_json::{Value, json};
 
 use super::{Findings, Report, Run};
+use crate::hint::Chain;
 use crate::net::Checksum;
 use crate::site::Site;
 use crate::snap::catalog::{Catalog, Release};

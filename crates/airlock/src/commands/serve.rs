@@ -1,10 +1,10 @@
-use airlock_core::hint::Chain;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
 use airlock_core::dns::responder::Responder;
+use airlock_core::hint::Chain;
 use airlock_core::openpgp::SiteKey;
 use airlock_core::proxy::{Proxy, PullThrough};
 use airlock_core::server::{Handle, Limits, Listeners, ServerState, serve};

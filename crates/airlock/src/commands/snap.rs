@@ -1,6 +1,6 @@
-use airlock_core::hint::Chain;
 use std::io::Write;
 
+use airlock_core::hint::Chain;
 use airlock_core::report::Reporter;
 use airlock_core::site::Site;
 use airlock_core::snap::{self, ImportRequest, catalog::Catalog};

@@ -2,7 +2,6 @@
 //! and the Sources indices (`sources = true`), each fetched as its signed Release lists it,
 //! checked while streaming, decompressed with a size limit and read into records.
 
-use crate::hint::Chain;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 
@@ -13,6 +12,7 @@ use super::upstream::{self, Context, UpstreamSuite, fetch_listed};
 use crate::apt::index::{IndexRecord, SourceRecord};
 use crate::apt::publish::{Format, UpstreamFile, UpstreamIndex};
 use crate::config::{AptMirrorConfig, MirrorMode};
+use crate::hint::Chain;
 use crate::report::{Reporter, Unit};
 use crate::storage::{Sha256, Staging};
 

@@ -16,7 +16,6 @@ mod selection;
 pub(crate) mod upstream;
 mod verbatim;
 
-use crate::hint::Chain;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -30,7 +29,7 @@ use super::AptError;
 use super::closure::{Explanation, Unsatisfied};
 use super::publish::retain_superseded;
 use crate::config::{AptMirrorConfig, MirrorMode};
-use crate::hint::Hint;
+use crate::hint::{Chain, Hint};
 use crate::net::{Http, HttpOptions, NetError};
 use crate::openpgp::{Keyring, OpenPgpError, SiteKey};
 use crate::report::{Reporter, Unit};

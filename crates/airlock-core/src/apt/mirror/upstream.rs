@@ -1,7 +1,6 @@
 //! Talking to an upstream archive: its signed Release files and its Packages indices, each
 //! checked before anything else reads it.
 
-use crate::hint::Chain;
 use std::io::{BufReader, Read};
 use std::path::PathBuf;
 
@@ -12,6 +11,7 @@ use super::MirrorError;
 use crate::apt::index::{IndexRecord, read_packages_sized};
 use crate::apt::release::{ListedFile, ReleaseFile};
 use crate::config::AptMirrorConfig;
+use crate::hint::Chain;
 use crate::net::{Expected, Http};
 use crate::openpgp::{Keyring, cleartext_body};
 use crate::storage::{ContentStore, Sha256, StorageError};

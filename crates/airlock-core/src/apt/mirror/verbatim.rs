@@ -1,12 +1,12 @@
 //! Verbatim mirrors: the upstream's own signed files, and every file they list that a client
 //! of the mirrored components and architectures can ask for, each checked against the list.
 
-use crate::hint::Chain;
 use std::sync::Arc;
 
 use super::upstream::{self, Context, UpstreamSuite, fetch_listed};
 use super::{Index, MirrorError};
 use crate::config::AptMirrorConfig;
+use crate::hint::Chain;
 use crate::net::NetError;
 use crate::storage::{Manifest, Sha256, Staging};
 
