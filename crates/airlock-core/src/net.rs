@@ -57,6 +57,12 @@ pub enum NetError {
     },
     #[error("cannot set up HTTPS: {0}")]
     Setup(String),
+    #[error("cannot set up HTTPS: {what}")]
+    Client {
+        what: &'static str,
+        #[source]
+        source: reqwest::Error,
+    },
 }
 
 /// Why a body stopped, when its cause does not say it in words an operator knows.
@@ -86,7 +92,8 @@ impl Hint for NetError {
             | NetError::TooLarge { .. }
             | NetError::Truncated { .. }
             | NetError::Write { .. }
-            | NetError::Setup(_) => None,
+            | NetError::Setup(_)
+            | NetError::Client { .. } => None,
         }
     }
 }
@@ -201,14 +208,20 @@ impl Http {
             .iter()
             .map(|pem| reqwest::Certificate::from_pem(pem))
             .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| NetError::Setup(format!("unreadable CA certificate: {e}")))?;
+            .map_err(|source| NetError::Client {
+                what: "unreadable CA certificate",
+                source,
+            })?;
         let client = reqwest::Client::builder()
             .user_agent(concat!("airlock/", env!("CARGO_PKG_VERSION")))
             .connect_timeout(options.timeout)
             .read_timeout(options.timeout)
             .tls_certs_merge(roots)
             .build()
-            .map_err(|e| NetError::Setup(e.to_string()))?;
+            .map_err(|source| NetError::Client {
+                what: "cannot build the client",
+                source,
+            })?;
         Ok(Http {
             client,
             slots: Arc::new(Semaphore::new(options.jobs.max(1))),
