@@ -14,24 +14,31 @@ use sha2::Digest;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::Semaphore;
 
-use crate::hint::Hint;
+use crate::hint::{Chain, Hint};
 use crate::report::{Reporter, TaskId};
 use crate::storage::Sha256;
 
 #[derive(Debug, thiserror::Error)]
 pub enum NetError {
-    #[error("{url}: {reason}")]
-    Transport { url: String, reason: String },
+    #[error("cannot fetch {url}{}", if *.timeout { ": no answer within the timeout" } else { "" })]
+    Transport {
+        url: String,
+        timeout: bool,
+        #[source]
+        source: reqwest::Error,
+    },
     #[error("{url}: HTTP {status}")]
     Status { url: String, status: StatusCode },
     #[error("{url}: larger than the {limit} bytes expected")]
     TooLarge { url: String, limit: u64 },
-    #[error("{url}: truncated, {got} of {expected} bytes ({reason})")]
+    #[error("{url}: truncated, {got} of {expected} bytes{}", cut_short(.source))]
     Truncated {
         url: String,
         got: u64,
         expected: u64,
-        reason: String,
+        /// What broke the body off; `None` when it just ended early.
+        #[source]
+        source: Option<reqwest::Error>,
     },
     #[error("{url}: {algorithm} is {actual}, the signed index says {expected}")]
     Mismatch {
@@ -50,6 +57,21 @@ pub enum NetError {
     },
     #[error("cannot set up HTTPS: {0}")]
     Setup(String),
+    #[error("cannot set up HTTPS: {what}")]
+    Client {
+        what: &'static str,
+        #[source]
+        source: reqwest::Error,
+    },
+}
+
+/// Why a body stopped, when its cause does not say it in words an operator knows.
+fn cut_short(source: &Option<reqwest::Error>) -> &'static str {
+    match source {
+        None => " (the body ended early)",
+        Some(e) if e.is_timeout() => " (no answer within the timeout)",
+        Some(_) => "",
+    }
 }
 
 impl Hint for NetError {
@@ -70,7 +92,8 @@ impl Hint for NetError {
             | NetError::TooLarge { .. }
             | NetError::Truncated { .. }
             | NetError::Write { .. }
-            | NetError::Setup(_) => None,
+            | NetError::Setup(_)
+            | NetError::Client { .. } => None,
         }
     }
 }
@@ -185,14 +208,20 @@ impl Http {
             .iter()
             .map(|pem| reqwest::Certificate::from_pem(pem))
             .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| NetError::Setup(format!("unreadable CA certificate: {e}")))?;
+            .map_err(|source| NetError::Client {
+                what: "unreadable CA certificate",
+                source,
+            })?;
         let client = reqwest::Client::builder()
             .user_agent(concat!("airlock/", env!("CARGO_PKG_VERSION")))
             .connect_timeout(options.timeout)
             .read_timeout(options.timeout)
             .tls_certs_merge(roots)
             .build()
-            .map_err(|e| NetError::Setup(e.to_string()))?;
+            .map_err(|source| NetError::Client {
+                what: "cannot build the client",
+                source,
+            })?;
         Ok(Http {
             client,
             slots: Arc::new(Semaphore::new(options.jobs.max(1))),
@@ -216,7 +245,7 @@ impl Http {
             match attempt().await {
                 Err(e) if e.is_transient() && tries < self.options.retries => {
                     tries += 1;
-                    tracing::warn!("{e}; retrying ({tries}/{})", self.options.retries);
+                    tracing::warn!("{}; retrying ({tries}/{})", Chain(&e), self.options.retries);
                     drop(_slot);
                     tokio::time::sleep(delay).await;
                     delay = (delay * 2).min(Duration::from_secs(10));
@@ -349,10 +378,7 @@ impl Http {
                 url: url.to_string(),
                 got,
                 expected: size,
-                reason: match transport(url, e) {
-                    NetError::Transport { reason, .. } => reason,
-                    other => other.to_string(),
-                },
+                source: Some(e.without_url()),
             })?;
             got += chunk.len() as u64;
             if got > size {
@@ -368,7 +394,7 @@ impl Http {
                 url: url.to_string(),
                 got,
                 expected: size,
-                reason: "the body ended early".into(),
+                source: None,
             });
         }
         Ok(())
@@ -472,15 +498,11 @@ impl Http {
                     Ok(chunk) => chunk,
                     Err(e) => {
                         file.flush().await.map_err(write_err)?;
-                        let reason = match transport(url, e) {
-                            NetError::Transport { reason, .. } => reason,
-                            other => other.to_string(),
-                        };
                         return Err(NetError::Truncated {
                             url: url.to_string(),
                             got: have,
                             expected: expected.size,
-                            reason,
+                            source: Some(e.without_url()),
                         });
                     }
                 };
@@ -505,7 +527,7 @@ impl Http {
                     url: url.to_string(),
                     got: have,
                     expected: expected.size,
-                    reason: "the body ended early".into(),
+                    source: None,
                 });
             }
         }
@@ -573,19 +595,11 @@ fn mismatch(
 }
 
 fn transport(url: &Url, e: reqwest::Error) -> NetError {
-    // reqwest's Display hides the cause ("error sending request"); the chain says what failed.
-    let mut reason = e.to_string();
-    let mut source = std::error::Error::source(&e);
-    while let Some(s) = source {
-        reason = format!("{reason}: {s}");
-        source = s.source();
-    }
-    if e.is_timeout() {
-        reason = format!("no answer within the timeout ({reason})");
-    }
+    // The URL is ours to say once; reqwest's chain says what failed.
     NetError::Transport {
         url: url.to_string(),
-        reason,
+        timeout: e.is_timeout(),
+        source: e.without_url(),
     }
 }
 

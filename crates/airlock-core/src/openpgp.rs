@@ -34,45 +34,90 @@ pub enum OpenPgpError {
         #[source]
         source: crate::storage::StorageError,
     },
-    #[error("{path} is not an OpenPGP secret key: {reason}")]
-    ParseKey { path: PathBuf, reason: String },
+    #[error("{path} is not an OpenPGP secret key")]
+    ParseKey {
+        path: PathBuf,
+        #[source]
+        source: RpgpError,
+    },
+    #[error(
+        "{path} is not an OpenPGP secret key: it holds a public key; signing needs the secret key"
+    )]
+    PublicKey { path: PathBuf },
     #[error("signing key {path} is protected by a passphrase, which airlock does not support")]
     LockedKey { path: PathBuf },
-    #[error("signing key {path} cannot make signatures: {reason}")]
-    UnusableKey { path: PathBuf, reason: String },
-    #[error("cannot generate a {algorithm} key: {reason}")]
+    #[error("signing key {path} cannot make signatures")]
+    UnusableKey {
+        path: PathBuf,
+        #[source]
+        source: Box<OpenPgpError>,
+    },
+    #[error("cannot generate a {algorithm} key")]
     Generate {
         algorithm: KeyAlgorithm,
-        reason: String,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
     },
-    #[error("cannot sign {what}: {reason}")]
-    Sign { what: String, reason: String },
+    #[error("cannot sign {what}")]
+    Sign {
+        what: String,
+        #[source]
+        source: RpgpError,
+    },
     #[error("signature of {what} is not valid: {reason}")]
     BadSignature { what: String, reason: String },
+    #[error("signature of {what} is not valid")]
+    ParseSignature {
+        what: String,
+        #[source]
+        source: RpgpError,
+    },
     #[error("cannot read keyring {path}")]
     ReadKeyring {
         path: PathBuf,
         #[source]
         source: crate::storage::StorageError,
     },
-    #[error("{path} is not an OpenPGP keyring: {reason}")]
-    ParseKeyring { path: PathBuf, reason: String },
+    #[error("{what} is not an OpenPGP keyring")]
+    ParseKeyring {
+        what: String,
+        #[source]
+        source: RpgpError,
+    },
+    #[error("{path} is not an OpenPGP keyring: it holds no public key")]
+    EmptyKeyring { path: PathBuf },
 }
+
+/// An rPGP error in its first words: rPGP's own text already carries its causes (and, for
+/// some, debug detail), so it ends the chain.
+#[derive(Debug)]
+pub struct RpgpError(pgp::errors::Error);
+
+impl std::fmt::Display for RpgpError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&concise(&self.0))
+    }
+}
+
+impl std::error::Error for RpgpError {}
 
 impl Hint for OpenPgpError {
     fn hint(&self) -> Option<&'static str> {
         match self {
             OpenPgpError::ReadKey { .. }
             | OpenPgpError::ParseKey { .. }
+            | OpenPgpError::PublicKey { .. }
             | OpenPgpError::LockedKey { .. } => Some(
                 "[site] signing_key in the config names the key file; `airlock init` creates one",
             ),
-            OpenPgpError::UnusableKey { .. }
-            | OpenPgpError::Generate { .. }
+            OpenPgpError::UnusableKey { source, .. } => source.hint(),
+            OpenPgpError::Generate { .. }
             | OpenPgpError::Sign { .. }
             | OpenPgpError::BadSignature { .. }
+            | OpenPgpError::ParseSignature { .. }
             | OpenPgpError::ReadKeyring { .. }
-            | OpenPgpError::ParseKeyring { .. } => None,
+            | OpenPgpError::ParseKeyring { .. }
+            | OpenPgpError::EmptyKeyring { .. } => None,
         }
     }
 }
@@ -111,7 +156,7 @@ impl std::fmt::Debug for SiteKey {
 
 impl SiteKey {
     pub fn generate(algorithm: KeyAlgorithm, user_id: &str) -> Result<SiteKey, OpenPgpError> {
-        let fail = |reason: String| OpenPgpError::Generate { algorithm, reason };
+        let fail = |source| OpenPgpError::Generate { algorithm, source };
         let key_type = match algorithm {
             KeyAlgorithm::Ed25519 => KeyType::Ed25519Legacy,
             KeyAlgorithm::Rsa4096 => KeyType::Rsa(4096),
@@ -123,10 +168,10 @@ impl SiteKey {
             .primary_user_id(user_id.into())
             .preferred_hash_algorithms(smallvec![HashAlgorithm::Sha512, HashAlgorithm::Sha256])
             .build()
-            .map_err(|e| fail(e.to_string()))?;
+            .map_err(|e| fail(Box::new(e)))?;
         let secret = params
             .generate(rand::thread_rng())
-            .map_err(|e| fail(e.to_string()))?;
+            .map_err(|e| fail(Box::new(RpgpError(e))))?;
         Ok(Self::from_secret(secret))
     }
 
@@ -143,13 +188,16 @@ impl SiteKey {
                 source,
             }
         })?;
-        let parse_err = |e: pgp::errors::Error| OpenPgpError::ParseKey {
-            path: path.to_path_buf(),
-            reason: if bytes.starts_with(b"-----BEGIN PGP PUBLIC KEY BLOCK") {
-                "it holds a public key; signing needs the secret key".to_string()
+        let parse_err = |e: pgp::errors::Error| {
+            let path = path.to_path_buf();
+            if bytes.starts_with(b"-----BEGIN PGP PUBLIC KEY BLOCK") {
+                OpenPgpError::PublicKey { path }
             } else {
-                concise(&e)
-            },
+                OpenPgpError::ParseKey {
+                    path,
+                    source: RpgpError(e),
+                }
+            }
         };
         let secret = if bytes.starts_with(b"-----BEGIN") {
             SignedSecretKey::from_armor_single(Cursor::new(&bytes))
@@ -168,7 +216,7 @@ impl SiteKey {
         key.clearsign("probe")
             .map_err(|e| OpenPgpError::UnusableKey {
                 path: path.to_path_buf(),
-                reason: e.to_string(),
+                source: Box::new(e),
             })?;
         Ok(key)
     }
@@ -263,10 +311,10 @@ impl SiteKey {
         Ok(config)
     }
 
-    fn sign_err(&self, what: &str, e: impl std::fmt::Display) -> OpenPgpError {
+    fn sign_err(&self, what: &str, e: pgp::errors::Error) -> OpenPgpError {
         OpenPgpError::Sign {
             what: what.to_string(),
-            reason: e.to_string(),
+            source: RpgpError(e),
         }
     }
 
@@ -333,10 +381,7 @@ pub fn canonical_text(text: &str) -> String {
 /// the operator chose to trust without one).
 pub fn cleartext_body(document: &str, what: &str) -> Result<String, OpenPgpError> {
     let (message, _) =
-        CleartextSignedMessage::from_string(document).map_err(|e| OpenPgpError::BadSignature {
-            what: what.to_string(),
-            reason: concise(&e),
-        })?;
+        CleartextSignedMessage::from_string(document).map_err(|e| parse_signature(what, e))?;
     Ok(message.signed_text().replace("\r\n", "\n"))
 }
 
@@ -374,17 +419,9 @@ impl Keyring {
                     source,
                 }
             })?;
-            let parsed = Self::parse(&bytes, &path.display().to_string()).map_err(|e| {
-                OpenPgpError::ParseKeyring {
-                    path: path.clone(),
-                    reason: e.to_string(),
-                }
-            })?;
+            let parsed = Self::parse(&bytes, &path.display().to_string())?;
             if parsed.keys.is_empty() {
-                return Err(OpenPgpError::ParseKeyring {
-                    path: path.clone(),
-                    reason: "it holds no public key".into(),
-                });
+                return Err(OpenPgpError::EmptyKeyring { path: path.clone() });
             }
             keys.extend(parsed.keys);
         }
@@ -393,9 +430,9 @@ impl Keyring {
 
     /// Reads one or more keys, binary (`.gpg`) or armored (`.asc`).
     pub fn parse(bytes: &[u8], what: &str) -> Result<Keyring, OpenPgpError> {
-        let bad = |e: pgp::errors::Error| OpenPgpError::BadSignature {
+        let bad = |e: pgp::errors::Error| OpenPgpError::ParseKeyring {
             what: what.to_string(),
-            reason: format!("unreadable keyring: {}", concise(&e)),
+            source: RpgpError(e),
         };
         let keys: Vec<SignedPublicKey> = if bytes.starts_with(b"-----BEGIN") {
             SignedPublicKey::from_armor_many(Cursor::new(bytes))
@@ -420,7 +457,7 @@ impl Keyring {
             reason,
         };
         let (message, _) =
-            CleartextSignedMessage::from_string(document).map_err(|e| bad(concise(&e)))?;
+            CleartextSignedMessage::from_string(document).map_err(|e| parse_signature(what, e))?;
         let signed = message.signed_text();
         let signer = self
             .check(message.signatures(), signed.as_bytes())
@@ -443,7 +480,7 @@ impl Keyring {
             what: what.to_string(),
             reason,
         };
-        let signatures = detached_signatures(signature).map_err(bad)?;
+        let signatures = detached_signatures(signature).map_err(|e| parse_signature(what, e))?;
         let signer = self.check(&signatures, data).map_err(bad)?;
         Ok(Verified {
             text: String::new(),
@@ -502,19 +539,23 @@ impl Keyring {
     }
 }
 
+fn parse_signature(what: &str, e: pgp::errors::Error) -> OpenPgpError {
+    OpenPgpError::ParseSignature {
+        what: what.to_string(),
+        source: RpgpError(e),
+    }
+}
+
 /// The signatures of a detached signature file, armored or binary.
-fn detached_signatures(signature: &[u8]) -> Result<Vec<pgp::packet::Signature>, String> {
+fn detached_signatures(
+    signature: &[u8],
+) -> Result<Vec<pgp::packet::Signature>, pgp::errors::Error> {
     let parsed: Vec<DetachedSignature> = if signature.starts_with(b"-----BEGIN") {
-        DetachedSignature::from_armor_many(Cursor::new(signature))
-            .map_err(|e| concise(&e))?
+        DetachedSignature::from_armor_many(Cursor::new(signature))?
             .0
-            .collect::<Result<_, _>>()
-            .map_err(|e| concise(&e))?
+            .collect::<Result<_, _>>()?
     } else {
-        DetachedSignature::from_bytes_many(Cursor::new(signature))
-            .map_err(|e| concise(&e))?
-            .collect::<Result<_, _>>()
-            .map_err(|e| concise(&e))?
+        DetachedSignature::from_bytes_many(Cursor::new(signature))?.collect::<Result<_, _>>()?
     };
     Ok(parsed.into_iter().map(|d| d.signature).collect())
 }

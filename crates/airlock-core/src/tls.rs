@@ -24,10 +24,24 @@ const MAX_PEM: u64 = 1 << 20;
 
 #[derive(Debug, thiserror::Error)]
 pub enum TlsError {
-    #[error("cannot make a certificate: {0}")]
-    Generate(String),
+    #[error("cannot make a certificate")]
+    Generate(#[source] rcgen::Error),
     #[error("{path}: {reason}")]
     Load { path: PathBuf, reason: String },
+    #[error("{path} is not {what}")]
+    Parse {
+        path: PathBuf,
+        what: &'static str,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    #[error("{cert} does not go with {key}")]
+    Mismatch {
+        cert: PathBuf,
+        key: PathBuf,
+        #[source]
+        source: rustls::Error,
+    },
     #[error(transparent)]
     Storage(#[from] StorageError),
 }
@@ -36,7 +50,7 @@ impl Hint for TlsError {
     fn hint(&self) -> Option<&'static str> {
         match self {
             TlsError::Storage(e) => e.hint(),
-            TlsError::Load { .. } => Some(
+            TlsError::Load { .. } | TlsError::Parse { .. } | TlsError::Mismatch { .. } => Some(
                 "`airlock tls init` makes the site CA and a server certificate; [site] tls_cert and tls_key name them",
             ),
             TlsError::Generate(_) => None,
@@ -74,7 +88,7 @@ fn ca_params() -> CertificateParams {
 /// Makes (or reuses) the site CA in `dir` and issues a server certificate for `names` (DNS
 /// names or IP addresses), valid for about two years.
 pub fn init(dir: &Path, names: &[String]) -> Result<TlsFiles, TlsError> {
-    let generate = |e: rcgen::Error| TlsError::Generate(e.to_string());
+    let generate = TlsError::Generate;
     fs_err::create_dir_all(dir).map_err(|source| StorageError::Write {
         path: dir.to_path_buf(),
         source,
@@ -97,10 +111,7 @@ pub fn init(dir: &Path, names: &[String]) -> Result<TlsFiles, TlsError> {
     }
     let (ca_key, new_ca) = if ca_key_path.exists() {
         let text = read_limited_text(&ca_key_path, MAX_PEM, "a PEM key")?;
-        let key = KeyPair::from_pem(&text).map_err(|e| TlsError::Load {
-            path: ca_key_path.clone(),
-            reason: e.to_string(),
-        })?;
+        let key = KeyPair::from_pem(&text).map_err(|e| parse(&ca_key_path, "a PEM key", e))?;
         (key, false)
     } else {
         let key = KeyPair::generate().map_err(generate)?;
@@ -142,26 +153,42 @@ pub fn init(dir: &Path, names: &[String]) -> Result<TlsFiles, TlsError> {
 
 /// The rustls configuration for a PEM certificate chain and key.
 pub fn server_config(cert: &Path, key: &Path) -> Result<Arc<rustls::ServerConfig>, TlsError> {
-    let load = |path: &Path, reason: String| TlsError::Load {
-        path: path.to_path_buf(),
-        reason,
-    };
     let chain_pem = read_limited(cert, MAX_PEM, "a PEM certificate chain")?;
     let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(&chain_pem)
         .collect::<Result<_, _>>()
-        .map_err(|e| load(cert, e.to_string()))?;
+        .map_err(|e| parse(cert, "a PEM certificate chain", e))?;
     if chain.is_empty() {
-        return Err(load(cert, "holds no PEM certificate".into()));
+        return Err(TlsError::Load {
+            path: cert.to_path_buf(),
+            reason: "holds no PEM certificate".into(),
+        });
     }
     let key_pem = read_limited(key, MAX_PEM, "a PEM key")?;
-    let private = PrivateKeyDer::from_pem_slice(&key_pem).map_err(|e| load(key, e.to_string()))?;
+    let private =
+        PrivateKeyDer::from_pem_slice(&key_pem).map_err(|e| parse(key, "a PEM key", e))?;
     let _ = rustls::crypto::ring::default_provider().install_default();
     let mut config = rustls::ServerConfig::builder()
         .with_no_client_auth()
         .with_single_cert(chain, private)
-        .map_err(|e| load(cert, format!("does not go with {}: {e}", key.display())))?;
+        .map_err(|source| TlsError::Mismatch {
+            cert: cert.to_path_buf(),
+            key: key.to_path_buf(),
+            source,
+        })?;
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(Arc::new(config))
+}
+
+fn parse(
+    path: &Path,
+    what: &'static str,
+    e: impl std::error::Error + Send + Sync + 'static,
+) -> TlsError {
+    TlsError::Parse {
+        path: path.to_path_buf(),
+        what,
+        source: Box::new(e),
+    }
 }
 
 /// What `airlock verify` checks of a server certificate.
@@ -175,21 +202,15 @@ pub struct CertificateInfo {
 
 /// Reads the first certificate of a PEM file.
 pub fn certificate_info(cert: &Path) -> Result<CertificateInfo, TlsError> {
-    let load = |reason: String| TlsError::Load {
-        path: cert.to_path_buf(),
-        reason,
-    };
+    const X509: &str = "an X.509 certificate";
     let bytes = read_limited(cert, MAX_PEM, "a PEM certificate chain")?;
-    let (_, pem) =
-        x509_parser::pem::parse_x509_pem(&bytes).map_err(|e| load(format!("not PEM: {e}")))?;
-    let parsed = pem
-        .parse_x509()
-        .map_err(|e| load(format!("not an X.509 certificate: {e}")))?;
+    let (_, pem) = x509_parser::pem::parse_x509_pem(&bytes).map_err(|e| parse(cert, "PEM", e))?;
+    let parsed = pem.parse_x509().map_err(|e| parse(cert, X509, e))?;
     let expires = jiff::Timestamp::from_second(parsed.validity().not_after.timestamp())
-        .map_err(|e| load(e.to_string()))?;
+        .map_err(|e| parse(cert, X509, e))?;
     let names = parsed
         .subject_alternative_name()
-        .map_err(|e| load(e.to_string()))?
+        .map_err(|e| parse(cert, X509, e))?
         .map(|san| {
             san.value
                 .general_names

@@ -58,3 +58,46 @@ fn snap_errors_have_hints() {
         Some(true)
     );
 }
+
+#[test]
+fn a_bad_deb_keeps_its_hint_and_the_name_given() {
+    use airlock_core::apt::deb::DebError;
+    let staged = DebError::NotDeb {
+        path: PathBuf::from("data/store/tmp/staged"),
+        reason: "not an ar archive".into(),
+    };
+    let error = AptError::Deb(staged.at(std::path::Path::new("given.deb")));
+    assert_eq!(
+        error.to_string(),
+        "given.deb is not a Debian package: not an ar archive"
+    );
+    assert!(error.hint().is_some_and(|h| h.contains("dpkg-deb")));
+}
+
+/// Each error of a chain says only its own part: no message repeats its source's text.
+#[test]
+fn a_chain_says_each_part_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("airlock.key");
+    std::fs::write(&key, "this is not a key\n").unwrap();
+    let error = airlock_core::openpgp::SiteKey::load(&key).unwrap_err();
+    let mut texts = Vec::new();
+    let mut next: Option<&dyn std::error::Error> = Some(&error);
+    while let Some(e) = next {
+        texts.push(e.to_string());
+        next = e.source();
+    }
+    assert!(texts.len() >= 2, "{texts:?}");
+    assert!(
+        texts[0].contains("is not an OpenPGP secret key"),
+        "{texts:?}"
+    );
+    for (i, outer) in texts.iter().enumerate() {
+        for inner in &texts[i + 1..] {
+            assert!(
+                !outer.contains(inner.as_str()),
+                "{outer:?} repeats {inner:?}"
+            );
+        }
+    }
+}

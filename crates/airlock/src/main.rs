@@ -64,20 +64,15 @@ fn init_logging(cli: &Cli) {
     tracing_subscriber::registry().with(output).init();
 }
 
-/// `error: …`, then each cause once, then a hint where we know the fix.
+/// `error: …`, then each cause, then a hint where we know the fix. Each error of the chain
+/// says only its own part, so nothing repeats.
 fn render_error(error: &anyhow::Error) {
-    let mut seen = Vec::new();
     for (i, cause) in error.chain().enumerate() {
-        let text = cause.to_string();
-        if seen.iter().any(|s: &String| s.contains(&text)) {
-            continue;
-        }
         if i == 0 {
-            eprintln!("error: {text}");
+            eprintln!("error: {cause}");
         } else {
-            eprintln!("  caused by: {text}");
+            eprintln!("  caused by: {cause}");
         }
-        seen.push(text);
     }
     if let Some(hint) = error.chain().find_map(hint_of) {
         eprintln!("  hint: {hint}");

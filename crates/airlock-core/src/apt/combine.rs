@@ -16,6 +16,7 @@ use super::publish::{
     IndexText, PublishReport, SiteRelease, SuiteReport, SuiteStatus, write_signed_suite,
 };
 use crate::config::{AptPublishConfig, Name, SuiteSource};
+use crate::hint::Chain;
 use crate::openpgp::SiteKey;
 use crate::report::Reporter;
 use crate::site::Site;
@@ -333,8 +334,8 @@ fn combine(
                 reason,
             };
             let index_text = read_index(store, source.name, index)?;
-            let records =
-                read_packages(&mut index_text.as_bytes()).map_err(|e| bad(e.to_string()))?;
+            let records = read_packages(&mut index_text.as_bytes())
+                .map_err(|e| bad(Chain(&e).to_string()))?;
             let (text, count, taken) = texts
                 .entry((index.component.clone(), index.arch.clone()))
                 .or_default();

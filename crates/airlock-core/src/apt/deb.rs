@@ -26,16 +26,40 @@ pub enum DebError {
     },
     #[error("{path} is not a Debian package: {reason}")]
     NotDeb { path: PathBuf, reason: String },
+    #[error("{path} is not a Debian package: its {member} is unreadable")]
+    Member {
+        path: PathBuf,
+        member: String,
+        #[source]
+        source: io::Error,
+    },
     #[error("{path} is truncated: {reason}")]
     Truncated { path: PathBuf, reason: String },
+    #[error(transparent)]
+    Storage(#[from] crate::storage::StorageError),
+}
+
+impl DebError {
+    /// The same error told of `file`: what the operator named, not the copy that was read.
+    pub fn at(mut self, file: &Path) -> DebError {
+        match &mut self {
+            DebError::Read { path, .. }
+            | DebError::NotDeb { path, .. }
+            | DebError::Member { path, .. }
+            | DebError::Truncated { path, .. } => *path = file.to_path_buf(),
+            DebError::Storage(_) => {}
+        }
+        self
+    }
 }
 
 impl Hint for DebError {
     fn hint(&self) -> Option<&'static str> {
         match self {
-            DebError::NotDeb { .. } | DebError::Truncated { .. } => Some(
+            DebError::NotDeb { .. } | DebError::Member { .. } | DebError::Truncated { .. } => Some(
                 "give the .deb files dpkg-deb built, whole (`dpkg-deb --info FILE` reads them)",
             ),
+            DebError::Storage(e) => e.hint(),
             DebError::Read { .. } => None,
         }
     }
@@ -58,7 +82,7 @@ pub fn open_checked(path: &Path) -> Result<std::fs::File, DebError> {
             not_deb(format!("it is {kind}; give the .deb file itself"))
         }
         crate::storage::StorageError::Read { source, .. } => read_err(source),
-        other => not_deb(other.to_string()),
+        other => DebError::Storage(other),
     })?;
     let length = meta.len();
     let mut magic = [0u8; 8];
@@ -182,9 +206,10 @@ fn truncated_or(path: &Path, e: io::Error, what: &str) -> DebError {
             reason: format!("{what}: unexpected end of file"),
         }
     } else {
-        DebError::NotDeb {
+        DebError::Member {
             path: path.to_path_buf(),
-            reason: format!("{what}: {e}"),
+            member: what.to_string(),
+            source: e,
         }
     }
 }

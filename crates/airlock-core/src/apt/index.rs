@@ -191,7 +191,7 @@ pub fn read_sources<R: Read + ?Sized>(reader: &mut R) -> Result<Vec<SourceRecord
 
 #[derive(Debug, thiserror::Error)]
 pub enum IndexError {
-    #[error("{0}")]
+    #[error(transparent)]
     Read(#[from] io::Error),
     #[error("line {line}: {reason}")]
     Bad { line: usize, reason: String },

@@ -69,16 +69,7 @@ pub enum AptError {
 impl AptError {
     /// A .deb problem reported against the file the operator named (not our staged copy).
     fn deb(file: &Path, error: deb::DebError) -> AptError {
-        use deb::DebError::*;
-        let reason = match error {
-            NotDeb { reason, .. } => format!("not a Debian package: {reason}"),
-            Truncated { reason, .. } => format!("truncated: {reason}"),
-            Read { source, .. } => format!("cannot read: {source}"),
-        };
-        AptError::BadPackage {
-            file: file.to_path_buf(),
-            reason,
-        }
+        AptError::Deb(error.at(file))
     }
 }
 

@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write;
 
 use super::deb822;
+use crate::hint::Chain;
 use crate::storage::Sha256;
 
 /// The fields of a suite's Release file other than the index list.
@@ -170,7 +171,7 @@ impl ReleaseFile {
     pub fn parse(text: &str) -> Result<ReleaseFile, String> {
         let paragraph = match deb822::paragraphs(text).next() {
             Some(Ok(p)) => p,
-            Some(Err(e)) => return Err(e.to_string()),
+            Some(Err(e)) => return Err(Chain(&e).to_string()),
             None => return Err("empty Release file".into()),
         };
         let owned = |name: &str| paragraph.get(name).map(str::to_string);
@@ -222,7 +223,7 @@ impl ReleaseFile {
                     entry.sha256 = Sha256::from_hex(digest);
                 } else {
                     let mut out = [0u8; 64];
-                    hex::decode_to_slice(digest, &mut out).map_err(|e| e.to_string())?;
+                    hex::decode_to_slice(digest, &mut out).map_err(|e| Chain(&e).to_string())?;
                     entry.sha512 = Some(out);
                 }
             }

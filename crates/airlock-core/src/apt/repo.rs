@@ -15,6 +15,7 @@ use super::deb::read_control;
 use super::deb822;
 use super::package::{BinaryPackage, compare_versions};
 use crate::config::AptRepoConfig;
+use crate::hint::Chain;
 use crate::report::{Reporter, Unit};
 use crate::site::Site;
 use crate::storage::{Manifest, StagedBlob, Staging, StorageError, TreeSet, write_atomic};
@@ -79,7 +80,7 @@ impl RepoState {
         };
         let mut packages = Vec::new();
         for paragraph in deb822::paragraphs(&text) {
-            let paragraph = paragraph.map_err(|e| corrupt(e.to_string()))?;
+            let paragraph = paragraph.map_err(|e| corrupt(Chain(&e).to_string()))?;
             let line = paragraph.first_line();
             let fields = paragraph.fields();
             let (Some(suite), Some(component)) = (fields.first(), fields.get(1)) else {

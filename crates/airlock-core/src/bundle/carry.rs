@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 
 use super::BundleError;
 use super::manifest::{CarriedAirlock, CarriedKind};
+use crate::hint::Chain;
 use crate::storage::{Sha256, StorageError, open_regular, sync_dir};
 
 /// This airlock's version, as `airlock --version` prints it.
@@ -96,7 +97,7 @@ fn auto(exe: &Path, installed: Option<(String, String)>, cache: &Path) -> Chosen
 /// A .deb of airlock: its control file names the package and its version.
 fn deb(path: &Path, why: String) -> Result<Chosen, BundleError> {
     let bad = |reason: String| BundleError::Export(format!("{}: {reason}", path.display()));
-    let control = crate::apt::deb::read_control(path).map_err(|e| bad(e.to_string()))?;
+    let control = crate::apt::deb::read_control(path).map_err(|e| bad(Chain(&e).to_string()))?;
     let paragraph = crate::apt::deb822::paragraphs(&control)
         .next()
         .and_then(Result::ok)
@@ -198,7 +199,7 @@ pub fn check(dir: &Path, carried: &CarriedAirlock) -> Result<Option<PathBuf>, Bu
         expected: format!("{} bytes, SHA-256 {}", carried.size, carried.sha256),
         got,
     };
-    let (mut file, metadata) = open_regular(&path).map_err(|e| mismatch(e.to_string()))?;
+    let (mut file, metadata) = open_regular(&path).map_err(|e| mismatch(Chain(&e).to_string()))?;
     if metadata.len() != carried.size {
         return Err(mismatch(format!("{} bytes", metadata.len())));
     }

@@ -494,9 +494,9 @@ fn gather(site: &Site, what: &[String]) -> Result<(Vec<Gathered>, Vec<String>), 
                 continue;
             };
             let catalog: Catalog =
-                serde_json::from_slice(bytes).map_err(|e| StorageError::Corrupt {
+                serde_json::from_slice(bytes).map_err(|source| StorageError::Json {
                     path: Catalog::path(data),
-                    reason: e.to_string(),
+                    source,
                 })?;
             let store = site.store();
             for hex in catalog.blobs() {

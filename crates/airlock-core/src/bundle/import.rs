@@ -16,6 +16,7 @@ use super::manifest::{self, Area, BundleManifest, Content, Kind, SignedManifest,
 use super::resign;
 use super::volume;
 use crate::apt::repo::RepoState;
+use crate::hint::Chain;
 use crate::openpgp::{Keyring, SiteKey};
 use crate::report::{Reporter, Unit};
 use crate::simplestreams::custom::CustomImages;
@@ -409,7 +410,7 @@ fn catalog_blobs(content: &Content, bytes: &[u8]) -> Result<Vec<Sha256>, BundleE
         path: "catalog.json".into(),
         reason,
     };
-    let catalog: Catalog = serde_json::from_slice(bytes).map_err(|e| bad(e.to_string()))?;
+    let catalog: Catalog = serde_json::from_slice(bytes).map_err(|e| bad(Chain(&e).to_string()))?;
     catalog
         .blobs()
         .map(|hex| Sha256::parse_lowercase(hex).map_err(bad))
@@ -481,7 +482,11 @@ impl Import<'_> {
         // being read into memory by the tar reader, whatever size they claim.
         let entries = archive
             .entries()
-            .map_err(|e| volume_err(format!("not a tar volume: {e}")))?
+            .map_err(|source| BundleError::VolumeIo {
+                volume: path.to_path_buf(),
+                what: "not a tar volume",
+                source,
+            })?
             .raw(true);
         let mut seen = HashSet::new();
         let (mut new_blobs, mut new_bytes) = (0, 0);
@@ -515,7 +520,7 @@ impl Import<'_> {
             let header_size = entry
                 .header()
                 .size()
-                .map_err(|e| entry_err(e.to_string()))?;
+                .map_err(|e| entry_err(Chain(&e).to_string()))?;
             if header_size != size || entry.size() != size {
                 return Err(entry_err(format!(
                     "its tar header says {header_size} bytes, the manifest {size}"

@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::BundleError;
+use crate::hint::Chain;
 use crate::openpgp::Keyring;
 use crate::storage::{Sha256, read_limited};
 
@@ -226,6 +227,13 @@ pub fn manifest_path(path: &Path) -> PathBuf {
     }
 }
 
+fn not_manifest(path: &Path, source: serde_json::Error) -> BundleError {
+    BundleError::NotManifest {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
 /// Reads a bundle's manifest; with a keyring, the signature must verify against it.
 pub fn read(path: &Path, keyring: Option<&Keyring>) -> Result<SignedManifest, BundleError> {
     let path = manifest_path(path);
@@ -239,7 +247,7 @@ pub fn read(path: &Path, keyring: Option<&Keyring>) -> Result<SignedManifest, Bu
         let signature =
             read_limited(&signature_path, MAX_SIGNATURE, "a signature").map_err(|e| {
                 BadSignature {
-                    reason: e.to_string(),
+                    reason: Chain(&e).to_string(),
                     by_known_key: false,
                 }
             })?;
@@ -247,7 +255,7 @@ pub fn read(path: &Path, keyring: Option<&Keyring>) -> Result<SignedManifest, Bu
             .verify_detached(&bytes, &signature, &signature_path.display().to_string())
             .map(|v| v.signer)
             .map_err(|e| BadSignature {
-                reason: e.to_string(),
+                reason: Chain(&e).to_string(),
                 by_known_key: keyring.knows_signer_of(&signature),
             })
     });
@@ -256,8 +264,7 @@ pub fn read(path: &Path, keyring: Option<&Keyring>) -> Result<SignedManifest, Bu
     struct Probe {
         format: u32,
     }
-    let probe: Probe =
-        serde_json::from_slice(&bytes).map_err(|e| bad(format!("not a bundle manifest: {e}")))?;
+    let probe: Probe = serde_json::from_slice(&bytes).map_err(|e| not_manifest(&path, e))?;
     if probe.format > FORMAT {
         return Err(BundleError::NewerFormat {
             path,
@@ -265,7 +272,7 @@ pub fn read(path: &Path, keyring: Option<&Keyring>) -> Result<SignedManifest, Bu
         });
     }
     let manifest: BundleManifest =
-        serde_json::from_slice(&bytes).map_err(|e| bad(format!("not a bundle manifest: {e}")))?;
+        serde_json::from_slice(&bytes).map_err(|e| not_manifest(&path, e))?;
     check(&manifest).map_err(bad)?;
     Ok(SignedManifest {
         manifest,

@@ -31,6 +31,12 @@ use crate::storage::StorageError;
 pub enum BundleError {
     #[error("{path}: {reason}")]
     Manifest { path: PathBuf, reason: String },
+    #[error("{path}: not a bundle manifest")]
+    NotManifest {
+        path: PathBuf,
+        #[source]
+        source: serde_json::Error,
+    },
     #[error(
         "{path}: bundle format {found} is newer than this airlock reads (up to {})",
         manifest::FORMAT
@@ -78,6 +84,13 @@ pub enum BundleError {
     },
     #[error("{volume}: {reason}")]
     Volume { volume: PathBuf, reason: String },
+    #[error("{volume}: {what}")]
+    VolumeIo {
+        volume: PathBuf,
+        what: &'static str,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("{}", missing_volumes(.dir, .volumes))]
     MissingVolumes {
         dir: PathBuf,
@@ -144,13 +157,16 @@ impl Hint for BundleError {
             BundleError::CarriedMismatch { .. } => Some(
                 "the file was damaged or altered after export: copy it again from the exporting side (nothing here changed), and never install it unchecked",
             ),
-            BundleError::Entry { .. } | BundleError::Volume { .. } => Some(
+            BundleError::Entry { .. }
+            | BundleError::Volume { .. }
+            | BundleError::VolumeIo { .. } => Some(
                 "the volume was damaged or altered after export: copy it again from the exporting side (nothing here changed)",
             ),
             BundleError::Storage(e) => e.hint(),
             BundleError::OpenPgp(e) => e.hint(),
             BundleError::Apt(e) => e.hint(),
             BundleError::Manifest { .. }
+            | BundleError::NotManifest { .. }
             | BundleError::NotImported { .. }
             | BundleError::MissingBase { .. }
             | BundleError::Older { .. }

@@ -9,6 +9,7 @@ use sha2::Digest;
 
 use super::BundleError;
 use super::reader::BlobReader;
+use crate::hint::Chain;
 use crate::io::{ReadAhead, read_full};
 use crate::storage::Sha256;
 
@@ -252,7 +253,7 @@ impl VolumeWriter {
         };
         while let Some((chunk, n)) = blobs
             .next_chunk()
-            .map_err(|e| store_err(origin, e.to_string()))?
+            .map_err(|e| store_err(origin, Chain(&e).to_string()))?
         {
             copied += n as u64;
             if copied > size {
@@ -299,10 +300,11 @@ impl VolumeWriter {
     }
 }
 
-fn volume_err(path: &Path, what: &str, e: io::Error) -> BundleError {
-    BundleError::Volume {
+fn volume_err(path: &Path, what: &'static str, source: io::Error) -> BundleError {
+    BundleError::VolumeIo {
         volume: path.to_path_buf(),
-        reason: format!("{what}: {e}"),
+        what,
+        source,
     }
 }
 

@@ -25,7 +25,7 @@ use tokio::sync::watch;
 
 use crate::apt::mirror::upstream::{self, UpstreamSuite};
 use crate::config::{AptMirrorConfig, Config};
-use crate::hint::Hint;
+use crate::hint::{Chain, Hint};
 use crate::http::files::{self, SmallFiles, safe_segments};
 use crate::net::{Expected, Http, HttpOptions, Url};
 use crate::openpgp::Keyring;
@@ -345,7 +345,10 @@ impl PullThrough {
             (Err(e), Some(previous)) => {
                 // Keep serving the last verified state (the upstream is down, or replays an
                 // older one); ask again after FRESH.
-                tracing::warn!("pull-through: {e}; serving the state verified before");
+                tracing::warn!(
+                    "pull-through: {}; serving the state verified before",
+                    Chain(&e)
+                );
                 let kept = Arc::new(Snapshot {
                     upstream: previous.upstream.clone(),
                     documents: previous.documents.clone(),
@@ -355,8 +358,9 @@ impl PullThrough {
                 return Ok(kept);
             }
             (Err(e), None) => {
+                let e = Chain(&e).to_string();
                 tracing::warn!("pull-through: {e}");
-                return Err(Refusal(StatusCode::BAD_GATEWAY, e.to_string()));
+                return Err(Refusal(StatusCode::BAD_GATEWAY, e));
             }
         };
         let mut documents = HashMap::new();
@@ -392,20 +396,20 @@ impl PullThrough {
             // A file of its own: another route (security.ubuntu.com and archive.ubuntu.com
             // share suites) may store the same document at the same moment.
             let dir = store.partial_named("");
-            fs_err::create_dir_all(&dir).map_err(|e| e.to_string())?;
+            fs_err::create_dir_all(&dir).map_err(|e| Chain(&e).to_string())?;
             let mut temp = tempfile::Builder::new()
                 .prefix(".pull-")
                 .tempfile_in(&dir)
-                .map_err(|e| e.to_string())?;
-            std::io::Write::write_all(&mut temp, &bytes).map_err(|e| e.to_string())?;
-            let (_, path) = temp.keep().map_err(|e| e.to_string())?;
+                .map_err(|e| Chain(&e).to_string())?;
+            std::io::Write::write_all(&mut temp, &bytes).map_err(|e| Chain(&e).to_string())?;
+            let (_, path) = temp.keep().map_err(|e| Chain(&e).to_string())?;
             store
                 .adopt_now(&path, &expected.sha256)
                 .map(drop)
-                .map_err(|e| e.to_string())
+                .map_err(|e| Chain(&e).to_string())
         })
         .await
-        .map_err(|e| e.to_string())
+        .map_err(|e| Chain(&e).to_string())
         .and_then(|r| r);
         stored.map_err(|e| {
             Refusal(
@@ -463,7 +467,7 @@ impl PullThrough {
         let partial = self
             .store
             .partial_named(&format!("pull-{}", expected.sha256.to_hex()));
-        upstream::create_parent(&partial).map_err(|e| e.to_string())?;
+        upstream::create_parent(&partial).map_err(|e| Chain(&e).to_string())?;
         self.http
             .download(url, expected, &partial, None)
             .await
@@ -471,8 +475,8 @@ impl PullThrough {
         let store = self.store.clone();
         tokio::task::spawn_blocking(move || store.adopt_now(&partial, &expected.sha256))
             .await
-            .map_err(|e| e.to_string())?
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| Chain(&e).to_string())?
+            .map_err(|e| Chain(&e).to_string())?;
         tracing::info!(
             "pull-through: stored {url} ({} bytes, verified)",
             expected.size
@@ -505,8 +509,8 @@ impl PullThrough {
                 .map(|(_, records)| records)
         })
         .await
-        .map_err(|e| e.to_string())
-        .and_then(|r| r.map_err(|e| e.to_string()));
+        .map_err(|e| Chain(&e).to_string())
+        .and_then(|r| r.map_err(|e| Chain(&e).to_string()));
         let records = read.map_err(|e| Refusal(StatusCode::BAD_GATEWAY, e))?;
         learned.insert(expected.sha256);
         let mut pool = archive.pool.lock().unwrap_or_else(|e| e.into_inner());

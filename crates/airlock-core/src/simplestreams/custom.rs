@@ -15,6 +15,7 @@ use serde_json::{Value, json};
 use super::SimplestreamsError;
 use super::document::{IndexEntry, Item, Product, Products, Version};
 use super::publish::{self, CUSTOM_CONTENT_PREFIX, Stream};
+use crate::hint::Chain;
 use crate::site::Site;
 use crate::storage::write_atomic;
 
@@ -266,12 +267,12 @@ pub fn add(
     let store = site.store();
     let staging = store.staging();
     let listing = tar_listing(&new.file).map_err(custom_err)?;
-    let mut file = fs_err::File::open(&new.file).map_err(|e| custom_err(e.to_string()))?;
+    let mut file = fs_err::File::open(&new.file).map_err(|e| custom_err(Chain(&e).to_string()))?;
     let staged = staging.add_reader(&new.file, &mut file)?;
     let manifest = match &new.manifest {
         Some(path) => std::fs::read(path).map_err(|e| SimplestreamsError::Custom {
             what: path.display().to_string(),
-            reason: e.to_string(),
+            reason: Chain(&e).to_string(),
         })?,
         None => listing.into_bytes(),
     };
@@ -399,7 +400,7 @@ fn republish(
 /// The paths of a gzip-compressed tar, one per line: the generated manifest, and the proof
 /// that the file is what `tgz` says.
 fn tar_listing(path: &Path) -> Result<String, String> {
-    let file = std::fs::File::open(path).map_err(|e| e.to_string())?;
+    let file = std::fs::File::open(path).map_err(|e| Chain(&e).to_string())?;
     let mut magic = [0u8; 2];
     (&file)
         .take(2)
@@ -408,7 +409,7 @@ fn tar_listing(path: &Path) -> Result<String, String> {
     if magic != [0x1f, 0x8b] {
         return Err("not a tgz: not gzip-compressed (filetype says tgz)".into());
     }
-    let file = std::fs::File::open(path).map_err(|e| e.to_string())?;
+    let file = std::fs::File::open(path).map_err(|e| Chain(&e).to_string())?;
     let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(file));
     let mut listing = String::new();
     let entries = archive.entries().map_err(|e| format!("not a tgz: {e}"))?;

@@ -7,7 +7,7 @@
 
 use std::fmt;
 
-use crate::hint::Hint;
+use crate::hint::{Chain, Hint};
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use sha3::{Digest, Sha3_384};
@@ -318,7 +318,7 @@ pub fn split_stream(bytes: &[u8], what: &str) -> Result<Vec<Assertion>, Assertio
         let end = memchr::memmem::find(&rest[signature_start..], b"\n\n")
             .map_or(rest.len(), |e| signature_start + e);
         let encoded = rest[..end].strip_suffix(b"\n").unwrap_or(&rest[..end]);
-        assertions.push(Assertion::parse(encoded).map_err(|e| at(e.to_string()))?);
+        assertions.push(Assertion::parse(encoded).map_err(|e| at(Chain(&e).to_string()))?);
         rest = &rest[end..];
     }
 }

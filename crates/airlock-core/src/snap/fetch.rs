@@ -14,6 +14,7 @@ use super::catalog::{Catalog, Channel};
 use super::import::{Offer, import_locked};
 use super::trust::Trust;
 use super::{Imported, SnapError};
+use crate::hint::Chain;
 use crate::net::{Checksum, Http, HttpOptions, NetError};
 use crate::report::Reporter;
 use crate::site::Site;
@@ -79,7 +80,7 @@ pub async fn fetch(
         extra_roots,
     })?;
     let base = reqwest::Url::parse(&config.upstream)
-        .map_err(|e| upstream_error(&config.upstream, e.to_string()))?;
+        .map_err(|e| upstream_error(&config.upstream, Chain(&e).to_string()))?;
     let mut queue: VecDeque<Wanted> = config
         .snaps
         .iter()
@@ -165,7 +166,7 @@ async fn fetch_one(
 ) -> Result<Fetched, SnapError> {
     let refresh_url = base
         .join("v2/snaps/refresh")
-        .map_err(|e| upstream_error(base.as_str(), e.to_string()))?;
+        .map_err(|e| upstream_error(base.as_str(), Chain(&e).to_string()))?;
     let body = json!({
         "context": [],
         "actions": [{
@@ -275,7 +276,7 @@ async fn fetch_one(
                 source,
             })?;
             let url = reqwest::Url::parse(&download_url)
-                .map_err(|e| upstream_error(&download_url, e.to_string()))?;
+                .map_err(|e| upstream_error(&download_url, Chain(&e).to_string()))?;
             let task = reporter.start(
                 &format!("{} {}", wanted.name, revision),
                 Some(size),
@@ -344,7 +345,7 @@ pub(crate) async fn fetch_assertions(
         asked.push(reference.clone());
         let url = base
             .join(&format!("v2/assertions/{reference}"))
-            .map_err(|e| upstream_error(base.as_str(), e.to_string()))?;
+            .map_err(|e| upstream_error(base.as_str(), Chain(&e).to_string()))?;
         let bytes = http
             .request_small(
                 &url,

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::io::{BufReader, Read};
 use std::path::Path;
 
-use crate::hint::Hint;
+use crate::hint::{Chain, Hint};
 use backhand::{FilesystemReader, InnerNode};
 use serde::{Deserialize, Serialize};
 
@@ -17,6 +17,9 @@ const MAX_META: u64 = 1 << 20;
 pub struct SnapFileError {
     pub path: String,
     pub reason: String,
+    /// The I/O or squashfs error behind `reason`, when there is one.
+    #[source]
+    pub source: Option<Box<dyn std::error::Error + Send + Sync>>,
 }
 
 impl Hint for SnapFileError {
@@ -84,8 +87,13 @@ pub fn read(path: &Path) -> Result<(SnapMeta, Option<IconFile>), SnapFileError> 
     let fail = |reason: String| SnapFileError {
         path: path.display().to_string(),
         reason,
+        source: None,
     };
-    let file = std::fs::File::open(path).map_err(|e| fail(format!("cannot open: {e}")))?;
+    let failed = |reason: String, e: Box<dyn std::error::Error + Send + Sync>| SnapFileError {
+        source: Some(e),
+        ..fail(reason)
+    };
+    let file = std::fs::File::open(path).map_err(|e| failed("cannot open".into(), e.into()))?;
     // The superblock: magic, then `bytes_used` (the image's length) at offset 40.
     let mut superblock = [0u8; 48];
     (&file)
@@ -99,17 +107,18 @@ pub fn read(path: &Path) -> Result<(SnapMeta, Option<IconFile>), SnapFileError> 
     let declared = u64::from_le_bytes(superblock[40..48].try_into().expect("8 bytes"));
     let actual = file
         .metadata()
-        .map_err(|e| fail(format!("cannot read: {e}")))?
+        .map_err(|e| failed("cannot read".into(), e.into()))?
         .len();
     if actual < declared {
         return Err(fail(format!(
             "truncated: the squashfs image is {declared} bytes, the file only {actual}"
         )));
     }
-    let reader =
-        BufReader::new(std::fs::File::open(path).map_err(|e| fail(format!("cannot open: {e}")))?);
+    let reader = BufReader::new(
+        std::fs::File::open(path).map_err(|e| failed("cannot open".into(), e.into()))?,
+    );
     let squashfs = FilesystemReader::from_reader(reader)
-        .map_err(|e| fail(format!("unreadable squashfs image: {e}")))?;
+        .map_err(|e| failed("unreadable squashfs image".into(), e.into()))?;
     let read_file = |wanted: &str| -> Result<Option<Vec<u8>>, SnapFileError> {
         for node in squashfs.files() {
             if node.fullpath != Path::new(wanted) {
@@ -124,7 +133,7 @@ pub fn read(path: &Path) -> Result<(SnapMeta, Option<IconFile>), SnapFileError> 
                 .reader()
                 .take(MAX_META + 1)
                 .read_to_end(&mut bytes)
-                .map_err(|e| fail(format!("cannot read {wanted}: {e}")))?;
+                .map_err(|e| failed(format!("cannot read {wanted}"), e.into()))?;
             if bytes.len() as u64 > MAX_META {
                 return Err(fail(format!("{wanted} is larger than {MAX_META} bytes")));
             }
@@ -147,7 +156,7 @@ pub fn read(path: &Path) -> Result<(SnapMeta, Option<IconFile>), SnapFileError> 
 }
 
 pub fn parse_yaml(yaml: &str) -> Result<SnapMeta, String> {
-    let raw: RawYaml = serde_norway::from_str(yaml).map_err(|e| e.to_string())?;
+    let raw: RawYaml = serde_norway::from_str(yaml).map_err(|e| Chain(&e).to_string())?;
     if raw.name.is_empty()
         || raw.name.len() > 40
         || !raw

@@ -88,19 +88,20 @@ impl History {
     pub fn record_or_warn(data_dir: &Path, run: Run, reporter: &dyn Reporter) {
         let missed = |e: StorageError| {
             reporter.warn(&format!(
-                "{e}: the next sync's room estimate will miss this run"
+                "{}: the next sync's room estimate will miss this run",
+                crate::hint::Chain(&e)
             ))
         };
         let history = match History::load(data_dir) {
             Ok(history) => history,
             // A damaged history would stop every later record: kept aside, a new one begun.
-            Err(StorageError::Corrupt { path, reason }) => {
+            Err(StorageError::Json { path, source }) => {
                 let aside = path.with_extension("json.damaged");
                 if let Err(source) = std::fs::rename(&path, &aside) {
                     return missed(StorageError::Write { path, source });
                 }
                 reporter.warn(&format!(
-                    "{} was damaged ({reason}): kept as {}, a new history begins",
+                    "{} was damaged ({source}): kept as {}, a new history begins",
                     path.display(),
                     aside.display()
                 ));

@@ -43,6 +43,12 @@ pub enum StorageError {
     },
     #[error("{path} is damaged: {reason}")]
     Corrupt { path: PathBuf, reason: String },
+    #[error("{path} is damaged")]
+    Json {
+        path: PathBuf,
+        #[source]
+        source: serde_json::Error,
+    },
     #[error("{path} is larger than {}, the most airlock reads for {what}", human_limit(*.limit))]
     TooLarge {
         path: PathBuf,
@@ -87,7 +93,7 @@ impl Hint for StorageError {
                     "run airlock as the user that owns the data folder (the package's `airlock` user, or whoever ran `airlock init`)",
                 )
             }
-            StorageError::Corrupt { .. } => Some(
+            StorageError::Corrupt { .. } | StorageError::Json { .. } => Some(
                 "`airlock verify --offline` lists what is damaged; a publish or sync writes good copies again",
             ),
             StorageError::NotRegular { .. } => {

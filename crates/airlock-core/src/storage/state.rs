@@ -12,9 +12,9 @@ use super::atomic::write_atomic;
 /// The state at `path`; a missing file is the empty state.
 pub fn load_json<T: DeserializeOwned + Default>(path: &Path) -> Result<T, StorageError> {
     match std::fs::read(path) {
-        Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| StorageError::Corrupt {
+        Ok(bytes) => serde_json::from_slice(&bytes).map_err(|source| StorageError::Json {
             path: path.to_path_buf(),
-            reason: e.to_string(),
+            source,
         }),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(T::default()),
         Err(source) => Err(StorageError::Read {

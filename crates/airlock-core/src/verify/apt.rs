@@ -13,6 +13,7 @@ use reqwest::Url;
 use super::{Failure, Findings, Report, Run, fetch_all};
 use crate::apt::release::ReleaseFile;
 use crate::config::MirrorMode;
+use crate::hint::Chain;
 use crate::net::Checksum;
 use crate::openpgp::{Keyring, cleartext_body};
 use crate::site::Site;
@@ -48,7 +49,12 @@ pub(super) async fn check(site: &Site, run: &Run<'_>, report: &mut Report) {
             Some(m) => match Keyring::load(&m.keyring) {
                 Ok(k) => Signer::Keyring(k),
                 Err(e) => {
-                    report.broken(&area, "the upstream keyring", "readable", e.to_string());
+                    report.broken(
+                        &area,
+                        "the upstream keyring",
+                        "readable",
+                        Chain(&e).to_string(),
+                    );
                     continue;
                 }
             },
@@ -61,7 +67,12 @@ pub(super) async fn check(site: &Site, run: &Run<'_>, report: &mut Report) {
             Ok(Some(m)) => m,
             Ok(None) => continue,
             Err(e) => {
-                report.broken(&area, "the tree's manifest", "readable", e.to_string());
+                report.broken(
+                    &area,
+                    "the tree's manifest",
+                    "readable",
+                    Chain(&e).to_string(),
+                );
                 continue;
             }
         };
@@ -127,7 +138,8 @@ impl SuiteCheck<'_> {
                 None
             }
             Err(e) => {
-                self.findings.fail(url.as_str(), what, e.to_string());
+                self.findings
+                    .fail(url.as_str(), what, Chain(&e).to_string());
                 None
             }
         }
@@ -155,7 +167,7 @@ impl SuiteCheck<'_> {
                     self.findings.fail(
                         url.as_str(),
                         "signed by the key clients are given",
-                        e.to_string(),
+                        Chain(&e).to_string(),
                     );
                     return None;
                 }
@@ -170,7 +182,7 @@ impl SuiteCheck<'_> {
                     self.findings.fail(
                         gpg.as_str(),
                         "signed by the key clients are given",
-                        e.to_string(),
+                        Chain(&e).to_string(),
                     );
                     return None;
                 }
@@ -260,7 +272,7 @@ impl SuiteCheck<'_> {
                     self.findings.fail(
                         url.as_str(),
                         format!("{} bytes, sha256 {sha256}", file.size),
-                        e.to_string(),
+                        Chain(&e).to_string(),
                     );
                 } else if i == 0
                     && is_packages(path)
@@ -317,7 +329,7 @@ fn is_packages(path: &str) -> bool {
 
 /// The pool files a downloaded (and already checked) Packages index names.
 fn read_pool(local: &Path, path: &str) -> Result<Vec<(String, u64, Sha256)>, String> {
-    let file = std::fs::File::open(local).map_err(|e| e.to_string())?;
+    let file = std::fs::File::open(local).map_err(|e| Chain(&e).to_string())?;
     let mut reader: Box<dyn Read> = if path.ends_with(".xz") {
         Box::new(liblzma::read::XzDecoder::new(file))
     } else if path.ends_with(".gz") {
@@ -325,7 +337,8 @@ fn read_pool(local: &Path, path: &str) -> Result<Vec<(String, u64, Sha256)>, Str
     } else {
         Box::new(file)
     };
-    let records = crate::apt::index::read_packages(&mut reader).map_err(|e| e.to_string())?;
+    let records =
+        crate::apt::index::read_packages(&mut reader).map_err(|e| Chain(&e).to_string())?;
     Ok(records
         .iter()
         .map(|r| (r.filename().to_string(), r.size, r.sha256))

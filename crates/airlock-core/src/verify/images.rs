@@ -7,6 +7,7 @@ use reqwest::Url;
 
 use super::{Failure, Findings, Report, Run};
 use crate::config::ImagesMode;
+use crate::hint::Chain;
 use crate::net::{Checksum, Http};
 use crate::openpgp::Keyring;
 use crate::simplestreams::document::{Index, Products};
@@ -23,12 +24,12 @@ async fn signed<T: serde::de::DeserializeOwned>(
     let bytes = http
         .get_small(url, 256 << 20)
         .await
-        .map_err(|e| e.to_string())?
+        .map_err(|e| Chain(&e).to_string())?
         .ok_or("404 Not Found")?;
     let text = std::str::from_utf8(&bytes).map_err(|_| "not UTF-8 text".to_string())?;
     let verified = keyring
         .verify_cleartext(text, url.as_str())
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| Chain(&e).to_string())?;
     serde_json::from_str(&verified.text)
         .map_err(|e| format!("not a simplestreams document MAAS reads: {e}"))
 }
@@ -66,8 +67,8 @@ pub(super) async fn check(site: &Site, run: &Run<'_>, report: &mut Report) {
         ImagesMode::Curated => site
             .signing_key()
             .map(|k| Keyring::new(vec![k.public_key().clone()]))
-            .map_err(|e| e.to_string()),
-        ImagesMode::Verbatim => Keyring::load(&config.keyring).map_err(|e| e.to_string()),
+            .map_err(|e| Chain(&e).to_string()),
+        ImagesMode::Verbatim => Keyring::load(&config.keyring).map_err(|e| Chain(&e).to_string()),
     };
     let keyring = match keyring {
         Ok(k) => k,

@@ -26,6 +26,7 @@ use serde::{Deserialize, Serialize};
 
 pub use record::{LastRun, Mode};
 
+use crate::hint::Chain;
 use crate::net::{Checksum, Http};
 use crate::report::{Reporter, Unit};
 use crate::site::Site;
@@ -145,7 +146,7 @@ async fn fetch_all<T: Send + 'static>(
             let result = http
                 .check_served(&url, size, checksum)
                 .await
-                .map_err(|e| e.to_string());
+                .map_err(|e| Chain(&e).to_string());
             (item, url, size, result)
         });
     }
@@ -303,7 +304,12 @@ fn offline_checks(site: &Site, reporter: &dyn Reporter) -> Report {
             Ok(Some(m)) => m,
             Ok(None) => continue,
             Err(e) => {
-                report.broken(&area, "the tree's manifest", "readable", e.to_string());
+                report.broken(
+                    &area,
+                    "the tree's manifest",
+                    "readable",
+                    Chain(&e).to_string(),
+                );
                 continue;
             }
         };
@@ -325,7 +331,7 @@ fn offline_checks(site: &Site, reporter: &dyn Reporter) -> Report {
                 "snaps",
                 Catalog::path(data).display().to_string(),
                 "a readable catalog",
-                e.to_string(),
+                Chain(&e).to_string(),
             );
             return report;
         }
@@ -527,7 +533,7 @@ async fn server_check(site: &Site, http: &Http, base: &Url, report: &mut Report)
                 "server",
                 base.to_string(),
                 "a server answering (is airlock serve running? --url names another)",
-                e.to_string(),
+                Chain(&e).to_string(),
             );
             return false;
         }
@@ -548,7 +554,7 @@ async fn listeners(site: &Site) -> (usize, Vec<Failure>) {
         checked += 1;
         let got = match tokio::time::timeout(wait, tokio::net::TcpStream::connect(target)).await {
             Ok(Ok(_)) => None,
-            Ok(Err(e)) => Some(e.to_string()),
+            Ok(Err(e)) => Some(Chain(&e).to_string()),
             Err(_) => Some(format!("no answer within {} s", wait.as_secs())),
         };
         if let Some(got) = got {
@@ -600,7 +606,7 @@ fn site_checks(site: &Site, report: &mut Report) {
             "site",
             "the signing key",
             "loadable",
-            e.to_string(),
+            Chain(&e).to_string(),
         )),
         // Every Release and stream signed with it becomes unverifiable on that day.
         Ok(Some(until)) if until < jiff::Timestamp::now() => failures.push(Failure::new(
@@ -626,7 +632,7 @@ fn site_checks(site: &Site, report: &mut Report) {
                 "site",
                 "the HTTPS certificate",
                 "loadable with its key",
-                e.to_string(),
+                Chain(&e).to_string(),
             ));
         }
         // An expired certificate stops snapd at once, and nothing outside can renew it.
@@ -658,7 +664,7 @@ fn site_checks(site: &Site, report: &mut Report) {
                 "site",
                 what.clone(),
                 "readable",
-                e.to_string(),
+                Chain(e).to_string(),
             )),
         }
         // DNS may point names here that a certificate made before they were configured
@@ -702,7 +708,7 @@ fn site_checks(site: &Site, report: &mut Report) {
                     "site",
                     data,
                     "a readable sync history",
-                    e.to_string(),
+                    Chain(&e).to_string(),
                 )),
             }
         }
@@ -710,7 +716,7 @@ fn site_checks(site: &Site, report: &mut Report) {
             "site",
             data,
             "a readable data folder",
-            e.to_string(),
+            Chain(&e).to_string(),
         )),
     }
     report.area("site", checked, failures, warnings);
@@ -807,7 +813,7 @@ fn store_blobs(data: &Path) -> (Vec<(PathBuf, u64)>, Vec<Failure>) {
                 "store",
                 dir.display().to_string(),
                 "a folder of blobs",
-                e.to_string(),
+                Chain(&e).to_string(),
             )),
         }
     }

@@ -12,6 +12,7 @@ use hickory_proto::rr::{Name, RData, RecordType};
 
 use super::{Failure, Report, Run};
 use crate::config::Route;
+use crate::hint::Chain;
 use crate::site::Site;
 
 const LIMIT: u64 = 64 << 20;
@@ -94,7 +95,7 @@ async fn compare(run: &Run<'_>, route: &Route, sample: &str) -> Option<Failure> 
     let direct_bytes = match run.http.get_small(&direct, LIMIT).await {
         Ok(Some(bytes)) => bytes,
         Ok(None) => return fail(format!("{direct} served"), "404 Not Found".into()),
-        Err(e) => return fail(format!("{direct} served"), e.to_string()),
+        Err(e) => return fail(format!("{direct} served"), Chain(&e).to_string()),
     };
     let host = [("Host", route.host.as_str())];
     match run.http.request_small(&routed, &host, None, LIMIT).await {
@@ -113,7 +114,7 @@ async fn compare(run: &Run<'_>, route: &Route, sample: &str) -> Option<Failure> 
             ),
         ),
         Ok(None) => fail(format!("the bytes of {direct}"), "404 Not Found".into()),
-        Err(e) => fail(format!("the bytes of {direct}"), e.to_string()),
+        Err(e) => fail(format!("the bytes of {direct}"), Chain(&e).to_string()),
     }
 }
 
@@ -150,7 +151,7 @@ pub(super) async fn check_dns(site: &Site, resolver: Option<SocketAddr>, report:
             None => tokio::net::lookup_host((name.as_str(), 80))
                 .await
                 .map(|addresses| addresses.map(|a| a.ip()).collect())
-                .map_err(|e| e.to_string()),
+                .map_err(|e| Chain(&e).to_string()),
         };
         let failure = match got {
             Ok(got) if !got.is_empty() && got.is_subset(&expected) => None,
@@ -172,7 +173,7 @@ pub(super) async fn check_dns(site: &Site, resolver: Option<SocketAddr>, report:
 
 /// A and AAAA for `name` from `resolver` over UDP.
 pub(super) async fn query(resolver: SocketAddr, name: &str) -> Result<BTreeSet<IpAddr>, String> {
-    let fqdn = Name::from_ascii(format!("{name}.")).map_err(|e| e.to_string())?;
+    let fqdn = Name::from_ascii(format!("{name}.")).map_err(|e| Chain(&e).to_string())?;
     let bind: SocketAddr = if resolver.is_ipv4() {
         ([0, 0, 0, 0], 0).into()
     } else {
@@ -180,19 +181,28 @@ pub(super) async fn query(resolver: SocketAddr, name: &str) -> Result<BTreeSet<I
     };
     let socket = tokio::net::UdpSocket::bind(bind)
         .await
-        .map_err(|e| e.to_string())?;
-    socket.connect(resolver).await.map_err(|e| e.to_string())?;
+        .map_err(|e| Chain(&e).to_string())?;
+    socket
+        .connect(resolver)
+        .await
+        .map_err(|e| Chain(&e).to_string())?;
     let mut addresses = BTreeSet::new();
     for kind in [RecordType::A, RecordType::AAAA] {
         let mut message = Message::query();
         message.metadata.recursion_desired = true;
         message.add_query(Query::query(fqdn.clone(), kind));
-        let bytes = message.to_vec().map_err(|e| e.to_string())?;
-        socket.send(&bytes).await.map_err(|e| e.to_string())?;
+        let bytes = message.to_vec().map_err(|e| Chain(&e).to_string())?;
+        socket
+            .send(&bytes)
+            .await
+            .map_err(|e| Chain(&e).to_string())?;
         let mut buffer = vec![0u8; 4096];
         let answer = tokio::time::timeout(DNS_TIMEOUT, async {
             loop {
-                let n = socket.recv(&mut buffer).await.map_err(|e| e.to_string())?;
+                let n = socket
+                    .recv(&mut buffer)
+                    .await
+                    .map_err(|e| Chain(&e).to_string())?;
                 if let Ok(reply) = Message::from_vec(&buffer[..n])
                     && reply.metadata.id == message.metadata.id
                 {

@@ -7,6 +7,7 @@ use reqwest::Url;
 use serde_json::{Value, json};
 
 use super::{Findings, Report, Run};
+use crate::hint::Chain;
 use crate::net::Checksum;
 use crate::site::Site;
 use crate::snap::catalog::{Catalog, Release};
@@ -43,7 +44,7 @@ fn load(site: &Site, report: &mut Report) -> Option<(Catalog, Trust)> {
     let catalog = match Catalog::load(site.data_dir()) {
         Ok(c) => c,
         Err(e) => {
-            report.broken(AREA, "the snap catalog", "readable", e.to_string());
+            report.broken(AREA, "the snap catalog", "readable", Chain(&e).to_string());
             return None;
         }
     };
@@ -53,7 +54,12 @@ fn load(site: &Site, report: &mut Report) -> Option<(Catalog, Trust)> {
     match crate::snap::site_trust(site) {
         Ok(trust) => Some((catalog, trust)),
         Err(e) => {
-            report.broken(AREA, "[snaps] trusted_keys", "readable", e.to_string());
+            report.broken(
+                AREA,
+                "[snaps] trusted_keys",
+                "readable",
+                Chain(&e).to_string(),
+            );
             None
         }
     }
@@ -230,7 +236,7 @@ impl<'a> Asked<'a> {
             crate::snap::fetch::fetch_assertions(run.http, run.base, trust, &download.sha3).await;
         let assertions = match fetched {
             Ok(assertions) => assertions,
-            Err(e) => return findings.fail(what, "served", e.to_string()),
+            Err(e) => return findings.fail(what, "served", Chain(&e).to_string()),
         };
         let pool: Vec<&crate::snap::assertion::Assertion> = assertions.iter().collect();
         let revision = assertions.iter().find(|a| a.kind() == "snap-revision");
@@ -240,7 +246,7 @@ impl<'a> Asked<'a> {
                 "its snap-size is {}",
                 r.header("snap-size").unwrap_or("missing")
             )),
-            Some(r) => trust.verify(r, &pool).err().map(|e| e.to_string()),
+            Some(r) => trust.verify(r, &pool).err().map(|e| Chain(&e).to_string()),
         };
         if let Some(problem) = problem {
             findings.fail(

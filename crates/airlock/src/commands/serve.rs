@@ -4,6 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use airlock_core::dns::responder::Responder;
+use airlock_core::hint::Chain;
 use airlock_core::openpgp::SiteKey;
 use airlock_core::proxy::{Proxy, PullThrough};
 use airlock_core::server::{Handle, Limits, Listeners, ServerState, serve};
@@ -226,7 +227,7 @@ impl Dns {
                 runtime.block_on(async move {
                     tokio::select! {
                         result = responder.run() => if let Err(e) = result {
-                            tracing::error!("the DNS responder stopped: {e}");
+                            tracing::error!("the DNS responder stopped: {}", Chain(&e));
                         },
                         _ = stopped => {}
                     }

@@ -1,5 +1,6 @@
 use std::io::Write;
 
+use airlock_core::hint::Chain;
 use airlock_core::report::Reporter;
 use airlock_core::site::Site;
 use airlock_core::snap::{self, ImportRequest, catalog::Catalog};
@@ -56,7 +57,7 @@ pub fn run(
                     Ok(imported) => report_import(&imported, printer)?,
                     Err(e) if files.len() > 1 => {
                         failed += 1;
-                        eprintln!("refused {}: {e}", snap_file.display());
+                        eprintln!("refused {}: {}", snap_file.display(), Chain(&e));
                     }
                     Err(e) => return Err(e.into()),
                 }

@@ -1,5 +1,6 @@
 use std::io::Write;
 
+use airlock_core::hint::Chain;
 use airlock_core::report::Reporter;
 
 use airlock_core::verify::Depth;
@@ -163,7 +164,7 @@ fn runbook(site: &airlock_core::site::Site, base: &str, report: &Report) -> Stri
             );
         }
         Err(e) => {
-            let _ = writeln!(out, "Site key: cannot be read: {e}");
+            let _ = writeln!(out, "Site key: cannot be read: {}", Chain(&e));
         }
     }
 

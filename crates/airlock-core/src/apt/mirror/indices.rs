@@ -12,6 +12,7 @@ use super::upstream::{self, Context, UpstreamSuite, fetch_listed};
 use crate::apt::index::{IndexRecord, SourceRecord};
 use crate::apt::publish::{Format, UpstreamFile, UpstreamIndex};
 use crate::config::{AptMirrorConfig, MirrorMode};
+use crate::hint::Chain;
 use crate::report::{Reporter, Unit};
 use crate::storage::{Sha256, Staging};
 
@@ -194,7 +195,10 @@ async fn fetch_indices(
             Ok((sha256, partial)) => {
                 fetched.insert(sha256, partial);
             }
-            Err(e) => reporter.warn(&format!("{e}; that index is compressed here instead")),
+            Err(e) => reporter.warn(&format!(
+                "{}; that index is compressed here instead",
+                Chain(&e)
+            )),
         }
     }
     // Verbatim mirrors store the plain text too, so they need its digest.
@@ -335,8 +339,7 @@ async fn fetch_sources(
             })
             .await
             .map_err(|e| MirrorError::upstream(&url, &format!("reading failed: {e}")))??;
-            let records =
-                records.map_err(|e| MirrorError::upstream(&url, &format!("bad index: {e}")))?;
+            let records = records.map_err(|e| MirrorError::bad_index(&url, e))?;
             match keep {
                 Some(staging) => staging.adopt(compressed, sha256),
                 None => carriers.push(compressed),

@@ -29,7 +29,7 @@ use super::AptError;
 use super::closure::{Explanation, Unsatisfied};
 use super::publish::retain_superseded;
 use crate::config::{AptMirrorConfig, MirrorMode};
-use crate::hint::Hint;
+use crate::hint::{Chain, Hint};
 use crate::net::{Http, HttpOptions, NetError};
 use crate::openpgp::{Keyring, OpenPgpError, SiteKey};
 use crate::report::{Reporter, Unit};
@@ -59,6 +59,12 @@ pub enum MirrorError {
     },
     #[error("{url}: {reason}")]
     Upstream { url: String, reason: String },
+    #[error("{url}: bad index")]
+    BadIndex {
+        url: String,
+        #[source]
+        source: crate::apt::index::IndexError,
+    },
     #[error("mirror {mirror:?}: no package or virtual package is named {}; nothing was published", names.join(", "))]
     Unmatched { mirror: String, names: Vec<String> },
     #[error(transparent)]
@@ -87,6 +93,13 @@ pub struct Conflict {
 }
 
 impl MirrorError {
+    pub(crate) fn bad_index(url: &Url, source: crate::apt::index::IndexError) -> MirrorError {
+        MirrorError::BadIndex {
+            url: url.to_string(),
+            source,
+        }
+    }
+
     pub(crate) fn upstream(url: &Url, reason: &str) -> MirrorError {
         MirrorError::Upstream {
             url: url.to_string(),
@@ -105,6 +118,7 @@ impl Hint for MirrorError {
             MirrorError::OpenPgp(e) => e.hint(),
             MirrorError::Storage(e) => e.hint(),
             MirrorError::Apt(e) => e.hint(),
+            MirrorError::BadIndex { source, .. } => source.hint(),
             MirrorError::Unmatched { .. } => Some(
                 "correct or remove the name in the mirror's `packages`; the tree published before stays served",
             ),
@@ -364,7 +378,7 @@ impl<'a> MirrorSync<'a> {
         })?;
         let base = Url::parse(&config.url).map_err(|e| MirrorError::Upstream {
             url: config.url.clone(),
-            reason: e.to_string(),
+            reason: Chain(&e).to_string(),
         })?;
         let context = Arc::new(Context { http, store, base });
         let trees = TreeSet::apt(site.data_dir(), &name);

@@ -11,6 +11,7 @@ use super::MirrorError;
 use crate::apt::index::{IndexRecord, read_packages_sized};
 use crate::apt::release::{ListedFile, ReleaseFile};
 use crate::config::AptMirrorConfig;
+use crate::hint::Chain;
 use crate::net::{Expected, Http};
 use crate::openpgp::{Keyring, cleartext_body};
 use crate::storage::{ContentStore, Sha256, StorageError};
@@ -318,7 +319,7 @@ pub fn read_index(
         |text| read_packages_sized(text, plain.map_or(0, |p| p.size)),
     )?;
     // Parse errors come after the checks: a bomb or a corrupt stream explains them better.
-    let records = records.map_err(|e| MirrorError::upstream(url, &format!("bad index: {e}")))?;
+    let records = records.map_err(|e| MirrorError::bad_index(url, e))?;
     Ok((index, records))
 }
 
@@ -468,9 +469,10 @@ impl Tee<'_> {
                             .get_ref()
                             .and_then(|inner| inner.downcast_ref::<WriteFailure>())
                         {
-                            Some(_) => {
-                                TeeError::Write(std::io::Error::new(e.kind(), e.to_string()))
-                            }
+                            Some(_) => TeeError::Write(std::io::Error::new(
+                                e.kind(),
+                                Chain(&e).to_string(),
+                            )),
                             None => TeeError::Decompress(e),
                         },
                     );

@@ -14,6 +14,7 @@ use std::time::Instant;
 use axum::http::StatusCode;
 
 use super::{FRESH, PullThrough, Refusal};
+use crate::hint::Chain;
 use crate::http::files::safe_segments;
 use crate::net::{Expected, Url};
 use crate::openpgp::Keyring;
@@ -259,11 +260,12 @@ impl PullThrough {
         let url = under(&stream.base, &format!("{stem}.sjson"))?;
         let (text, _, signed) = fetch_signed(&self.http, &stream.keyring, &url)
             .await
-            .map_err(|e| bad_gateway(e.to_string()))?;
+            .map_err(|e| bad_gateway(Chain(&e).to_string()))?;
         let mut lists = Vec::new();
         match content_id {
             None => {
-                let index: Index = parse(&text, &url).map_err(|e| bad_gateway(e.to_string()))?;
+                let index: Index =
+                    parse(&text, &url).map_err(|e| bad_gateway(Chain(&e).to_string()))?;
                 for (id, entry) in index.index {
                     // Listed as .sjson (images.maas.io's index.sjson) or .json.
                     let stem = entry
@@ -284,7 +286,7 @@ impl PullThrough {
             }
             Some(content_id) => {
                 let products: Products =
-                    parse(&text, &url).map_err(|e| bad_gateway(e.to_string()))?;
+                    parse(&text, &url).map_err(|e| bad_gateway(Chain(&e).to_string()))?;
                 if products.content_id != content_id {
                     return Err(bad_gateway(format!(
                         "{url}: content_id {:?}, but the index lists it as {content_id:?}",
