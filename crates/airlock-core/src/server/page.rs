@@ -519,9 +519,14 @@ fn verify(page: &mut String, status: &SiteStatus) {
     } else {
         tag(Level::Error, "failed")
     };
-    let mode = match run.mode {
-        crate::verify::Mode::Online => "online",
-        crate::verify::Mode::Offline => "offline",
+    let mode = if run.only.is_empty() {
+        run.mode.as_str().to_string()
+    } else {
+        format!(
+            "{}, only {}",
+            run.mode.as_str(),
+            escape(&run.only.join(" "))
+        )
     };
     let _ = write!(
         page,

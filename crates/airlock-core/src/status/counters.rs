@@ -180,7 +180,10 @@ impl Counters {
     pub fn load(data_dir: &Path) -> Counters {
         let path = Counters::path(data_dir);
         let snapshot: CountersSnapshot = load_json(&path).unwrap_or_else(|e| {
-            tracing::warn!("{e}: the request counters start again at zero");
+            tracing::warn!(
+                "{}: the request counters start again at zero",
+                crate::hint::Chain(&e)
+            );
             CountersSnapshot::default()
         });
         Counters::restore(Some(path), &snapshot)
@@ -313,7 +316,10 @@ impl Saver {
 
 fn save_or_warn(counters: &Counters) {
     if let Err(e) = counters.save_if_changed() {
-        tracing::warn!("{e}: the request counters are kept in memory only");
+        tracing::warn!(
+            "{}: the request counters are kept in memory only",
+            crate::hint::Chain(&e)
+        );
     }
 }
 

@@ -12,6 +12,7 @@ use super::model::{
 };
 use crate::apt::release::ReleaseFile;
 use crate::bundle::import::{ImportedBundle, imported_bundles, imported_from};
+use crate::hint::Chain;
 use crate::simplestreams::document::{Index, Products};
 use crate::site::Site;
 use crate::snap::catalog::Catalog;
@@ -55,11 +56,11 @@ pub fn published(site: &Site) -> Published {
         })
     };
     let history = History::load(data).unwrap_or_else(|e| {
-        unreadable("the sync history", &e);
+        unreadable("the sync history", &Chain(&e));
         History::default()
     });
     let bundles = imported_bundles(site).unwrap_or_else(|e| {
-        unreadable("the imported bundles", &e);
+        unreadable("the imported bundles", &Chain(&e));
         Vec::new()
     });
     let origins = Origins {
@@ -85,11 +86,11 @@ pub fn published(site: &Site) -> Published {
     (out.store_blobs, out.store_bytes) = store_size(data);
     match crate::verify::next_sync_estimate(site) {
         Ok(estimate) => out.estimate = estimate,
-        Err(e) => unreadable("the sync history", &e),
+        Err(e) => unreadable("the sync history", &Chain(&e)),
     }
     match LastRun::load(data) {
         Ok(run) => out.verify = run,
-        Err(e) => unreadable("the last verify run", &e),
+        Err(e) => unreadable("the last verify run", &Chain(&e)),
     }
     out.problems = problems;
     out
@@ -143,7 +144,7 @@ fn apt_content(origins: &Origins<'_>, name: &str) -> Result<Option<AptContent>, 
     let data = origins.site.data_dir();
     let Some(manifest) = TreeSet::apt(data, name)
         .current()
-        .map_err(|e| e.to_string())?
+        .map_err(|e| Chain(&e).to_string())?
     else {
         return Ok(None);
     };
@@ -159,7 +160,7 @@ fn apt_content(origins: &Origins<'_>, name: &str) -> Result<Option<AptContent>, 
     };
     let bundle = origins.bundle(&manifest);
     let origin = Origin {
-        upstream: mirror.map(|m| m.url.clone()),
+        upstream: mirror.map(|m| shown_url(&m.url)),
         inputs: combined
             .map(|p| {
                 p.suites
@@ -201,8 +202,8 @@ fn apt_content(origins: &Origins<'_>, name: &str) -> Result<Option<AptContent>, 
 /// One suite, from its Release and the Packages indices it lists.
 fn suite_status(dir: &Path, suite: &str) -> Result<SuiteStatus, String> {
     let release_path = dir.join("Release");
-    let text =
-        read_limited(&release_path, DOCUMENT_LIMIT, "a Release file").map_err(|e| e.to_string())?;
+    let text = read_limited(&release_path, DOCUMENT_LIMIT, "a Release file")
+        .map_err(|e| Chain(&e).to_string())?;
     let release = ReleaseFile::parse(&String::from_utf8_lossy(&text))
         .map_err(|e| format!("{}: {e}", release_path.display()))?;
     // One form of each index: the plain one when listed, else a compressed one.
@@ -273,7 +274,7 @@ fn image_stream(origins: &Origins<'_>) -> Result<Option<ImageStream>, String> {
     let data = origins.site.data_dir();
     let Some(manifest) = TreeSet::area(data, "images")
         .current()
-        .map_err(|e| e.to_string())?
+        .map_err(|e| Chain(&e).to_string())?
     else {
         return Ok(None);
     };
@@ -320,7 +321,12 @@ fn image_stream(origins: &Origins<'_>) -> Result<Option<ImageStream>, String> {
     let bundle = origins.bundle(&manifest);
     Ok(Some(ImageStream {
         origin: Origin {
-            upstream: origins.site.config.images.as_ref().map(|i| i.url.clone()),
+            upstream: origins
+                .site
+                .config
+                .images
+                .as_ref()
+                .map(|i| shown_url(&i.url)),
             bundle: bundle.clone(),
             inputs: Vec::new(),
         },
@@ -346,8 +352,8 @@ fn document<T: serde::de::DeserializeOwned>(
     } else {
         (public.join(format!("{stem}.sjson")), true)
     };
-    let bytes =
-        read_limited(&path, DOCUMENT_LIMIT, "a stream document").map_err(|e| e.to_string())?;
+    let bytes = read_limited(&path, DOCUMENT_LIMIT, "a stream document")
+        .map_err(|e| Chain(&e).to_string())?;
     let text = String::from_utf8_lossy(&bytes);
     let json = if signed {
         cleartext(&text)
@@ -375,7 +381,7 @@ fn cleartext(text: &str) -> String {
 
 fn snap_store(site: &Site) -> Result<Option<SnapStore>, String> {
     let data = site.data_dir();
-    let catalog = Catalog::load(data).map_err(|e| e.to_string())?;
+    let catalog = Catalog::load(data).map_err(|e| Chain(&e).to_string())?;
     if catalog.snaps.is_empty() {
         return Ok(None);
     }
@@ -434,6 +440,19 @@ fn store_size(data: &Path) -> (u64, u64) {
     (blobs, bytes)
 }
 
+/// An upstream URL as the status shows it, to anyone who can reach the server: without the
+/// user and password a config may carry in it.
+fn shown_url(url: &str) -> String {
+    match reqwest::Url::parse(url) {
+        Ok(mut parsed) if !parsed.username().is_empty() || parsed.password().is_some() => {
+            let _ = parsed.set_username("");
+            let _ = parsed.set_password(None);
+            parsed.to_string()
+        }
+        _ => url.to_string(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -442,5 +461,21 @@ mod tests {
     fn cleartext_of_a_clearsigned_document() {
         let signed = "-----BEGIN PGP SIGNED MESSAGE-----\nHash: SHA512\n\n{\"a\":\n- -1}\n-----BEGIN PGP SIGNATURE-----\n\nxx\n-----END PGP SIGNATURE-----\n";
         assert_eq!(cleartext(signed), "{\"a\":\n-1}");
+    }
+
+    #[test]
+    fn upstream_urls_are_shown_without_credentials() {
+        assert_eq!(
+            shown_url("http://user:secret@mirror.lan/ubuntu/"),
+            "http://mirror.lan/ubuntu/"
+        );
+        assert_eq!(
+            shown_url("https://token@images.lan/"),
+            "https://images.lan/"
+        );
+        assert_eq!(
+            shown_url("http://mirror.lan/ubuntu"),
+            "http://mirror.lan/ubuntu"
+        );
     }
 }

@@ -3,7 +3,7 @@
 //! sync's estimate, something unreadable.
 
 use super::gather::Published;
-use super::model::{Health, Level, Problem, SiteStatus};
+use super::model::{AptKind, Health, Level, Problem, SiteStatus};
 
 /// How often the packaged timer publishes (`airlock-publish.timer`: daily); a Valid-Until
 /// closer than this may pass before the next publish renews it.
@@ -25,9 +25,16 @@ pub fn warning_window(date: Option<jiff::Timestamp>, valid_until: jiff::Timestam
 pub fn assess(status: &SiteStatus, published: &Published, now: jiff::Timestamp) -> Health {
     let mut problems = published.problems.clone();
     for content in &status.apt {
-        let fix = match content.origin.bundle {
-            Some(_) if content.origin.upstream.is_none() => {
+        // Who renews a Valid-Until depends on what made the tree: publish signs local repos,
+        // combined suites and imported trees again; a configured mirror is signed by its sync
+        // (and a verbatim mirror keeps its upstream's Release, so only a newer upstream helps).
+        let fix = match (content.kind, &content.origin.bundle) {
+            (_, Some(_)) if content.origin.upstream.is_none() => {
                 "import a newer bundle (or `airlock publish`, which signs imported trees again)"
+            }
+            (AptKind::Mirror, _) => {
+                "`airlock sync` signs it again (check that airlock-sync.timer runs); a verbatim \
+                 mirror's Valid-Until is its upstream's: sync once the upstream has a newer Release"
             }
             _ => "`airlock publish` signs it again (check that airlock-publish.timer runs)",
         };

@@ -259,15 +259,16 @@ fn apt_trees(data: &Path) -> Vec<String> {
 /// recorded ([`LastRun`]).
 pub fn offline(site: &Site, reporter: &dyn Reporter) -> Report {
     let report = offline_checks(site, reporter);
-    keep(site, Mode::Offline, &report, reporter);
+    keep(site, Mode::Offline, &[], &report, reporter);
     report
 }
 
 /// Records a run; a failure to is a warning, the checks themselves ran.
-fn keep(site: &Site, mode: Mode, report: &Report, reporter: &dyn Reporter) {
-    if let Err(e) = LastRun::record(site.data_dir(), mode, report) {
+fn keep(site: &Site, mode: Mode, only: &[String], report: &Report, reporter: &dyn Reporter) {
+    if let Err(e) = LastRun::record(site.data_dir(), mode, only, report) {
         reporter.warn(&format!(
-            "{e}: the status page will not show this verify run"
+            "{}: the status page will not show this verify run",
+            crate::hint::Chain(&e)
         ));
     }
 }
@@ -424,7 +425,7 @@ pub async fn online(
     reporter: &dyn Reporter,
 ) -> Result<Report, crate::net::NetError> {
     let report = online_checks(site, base, depth, resolver, only, reporter).await?;
-    keep(site, Mode::Online, &report, reporter);
+    keep(site, Mode::Online, only, &report, reporter);
     Ok(report)
 }
 

@@ -20,11 +20,23 @@ pub enum Mode {
     Offline,
 }
 
+impl Mode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Online => "online",
+            Mode::Offline => "offline",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct LastRun {
     pub at: jiff::Timestamp,
     pub mode: Mode,
     pub passed: bool,
+    /// The areas an online run was limited to (`airlock verify apt ...`); empty: all of them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub only: Vec<String>,
     /// Every area checked, with its checks and failures.
     pub areas: Vec<AreaResult>,
     /// The first failures (all of them are counted in `areas`).
@@ -47,11 +59,17 @@ impl LastRun {
     }
 
     /// Keeps `report` as the last run (replacing the record in one rename).
-    pub fn record(data_dir: &Path, mode: Mode, report: &Report) -> Result<(), StorageError> {
+    pub fn record(
+        data_dir: &Path,
+        mode: Mode,
+        only: &[String],
+        report: &Report,
+    ) -> Result<(), StorageError> {
         let run = LastRun {
             at: jiff::Timestamp::now(),
             mode,
             passed: report.passed(),
+            only: only.to_vec(),
             areas: report.areas.clone(),
             failures: report.failures.iter().take(KEPT).cloned().collect(),
             warnings: report.warnings.iter().take(KEPT).cloned().collect(),
@@ -85,7 +103,7 @@ mod tests {
             Vec::new(),
         );
         report.area("images", 5, Vec::new(), Vec::new());
-        LastRun::record(dir.path(), Mode::Online, &report).unwrap();
+        LastRun::record(dir.path(), Mode::Online, &[], &report).unwrap();
         let run = LastRun::load(dir.path()).unwrap().unwrap();
         assert!(!run.passed);
         assert_eq!(run.mode, Mode::Online);

@@ -62,13 +62,30 @@ fn from_server(base: &str) -> anyhow::Result<Option<(SiteStatus, Vec<u8>)>> {
             anyhow::bail!("{url} is not found: is that an airlock server? (--url names another)")
         }
         Err(e) => {
-            tracing::debug!("no server at {base}: {e}");
+            // Nothing listening is the normal case on a machine that only syncs; anything
+            // else (a timeout, a reset, TLS) is a server in trouble, which the operator must
+            // hear about before reading the data folder's figures instead.
+            let chain = airlock_core::hint::Chain(&e);
+            if refused(&e) {
+                tracing::debug!("no server at {base}: {chain}");
+            } else {
+                tracing::warn!("the server at {base} did not answer: {chain}");
+            }
             return Ok(None);
         }
     };
     let status = serde_json::from_slice(&body)
         .map_err(|e| anyhow::anyhow!("{url} is not airlock's status: {e}"))?;
     Ok(Some((status, body.to_vec())))
+}
+
+/// Whether the connection was refused (no server listens there).
+fn refused(error: &(dyn std::error::Error + 'static)) -> bool {
+    std::iter::successors(Some(error), |e| e.source()).any(|cause| {
+        cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::ConnectionRefused)
+    })
 }
 
 fn when(t: Option<jiff::Timestamp>) -> String {
@@ -197,10 +214,16 @@ fn summary(status: &SiteStatus) -> String {
                 .collect();
             let _ = writeln!(
                 out,
-                "last verify: {} {} ({} areas{})",
+                "last verify: {} {} ({}, {} areas{}{})",
                 if run.passed { "passed" } else { "FAILED" },
                 when(Some(run.at)),
+                run.mode.as_str(),
                 run.areas.len(),
+                if run.only.is_empty() {
+                    String::new()
+                } else {
+                    format!(", only {}", run.only.join(" "))
+                },
                 if failed.is_empty() {
                     String::new()
                 } else {

@@ -202,6 +202,8 @@ fn a_whole_site_reports_its_contents_health_and_counters() {
     // The verify run just made, every area passed.
     let verify = status.verify.as_ref().unwrap();
     assert!(verify.passed);
+    // Limited to some areas (dns is not among them): the record says which.
+    assert_eq!(verify.only, ["site", "apt", "images", "snaps", "proxy"]);
     assert!(verify.areas.iter().any(|a| a.area.starts_with("apt")));
     assert!(status.generated.as_second() - verify.at.as_second() < 600);
     // The store and its disk.
@@ -376,6 +378,7 @@ fn page_in_chromium(url: &str) {
     );
     let verify = section("verify");
     assert!(verify.contains("passed"), "{verify}");
+    assert!(verify.contains("only site apt images snaps proxy"), "{verify}");
     let clients = section("clients");
     assert!(
         clients.contains("signed-by=/etc/apt/keyrings/airlock.gpg"),
