@@ -22,9 +22,7 @@ pub fn read(data_dir: &Path) -> Result<u32, StorageError> {
             path,
             reason: format!("{:?} is not a format version (a number)", text.trim()),
         }),
-        Err(StorageError::Read { source, .. })
-            if source.kind() == std::io::ErrorKind::NotFound =>
-        {
+        Err(StorageError::Read { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
             Ok(1)
         }
         Err(e) => Err(e),
@@ -101,6 +99,9 @@ mod tests {
         assert!(check(dir.path()).unwrap_err().to_string().contains("seven"));
         std::fs::write(dir.path().join(FILE), vec![b'1'; 65]).unwrap();
         let e = check(dir.path()).unwrap_err().to_string();
-        assert!(e.contains(FILE) && e.contains("larger than 64 bytes"), "{e}");
+        assert!(
+            e.contains(FILE) && e.contains("larger than 64 bytes"),
+            "{e}"
+        );
     }
 }
