@@ -73,7 +73,8 @@ pub fn backup(
 ) -> Result<BackupReport, BackupError> {
     let data = site.existing_data_dir()?.to_path_buf();
     let partial = check_dest(&data, dest)?;
-    let _lock = site.lock(reporter)?;
+    // Not `site.lock`: that would upgrade the folder before the copy meant to precede it.
+    let _lock = site.lock_as_is(reporter)?;
     let mut copy = Copy {
         report: BackupReport {
             dest: dest.to_path_buf(),

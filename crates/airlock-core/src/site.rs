@@ -65,12 +65,18 @@ impl Site {
     /// Takes the site's writer lock, brings an older data folder to this airlock's format and
     /// removes what a crashed writer left in the store.
     pub fn lock(&self, reporter: &dyn Reporter) -> Result<SiteLock, StorageError> {
-        let lock = SiteLock::acquire(self.data_dir(), || {
-            reporter.warn("another airlock command is changing this site; waiting for it to finish")
-        })?;
+        let lock = self.lock_as_is(reporter)?;
         format::upgrade(self.data_dir())?;
         self.store().clean_temp()?;
         Ok(lock)
+    }
+
+    /// Takes the site's writer lock and changes nothing: `backup` copies an older folder as it
+    /// is, the copy to restore when an upgrade goes wrong.
+    pub fn lock_as_is(&self, reporter: &dyn Reporter) -> Result<SiteLock, StorageError> {
+        SiteLock::acquire(self.data_dir(), || {
+            reporter.warn("another airlock command is changing this site; waiting for it to finish")
+        })
     }
 
     /// The data folder, which must exist: a server started without it would serve nothing

@@ -168,7 +168,13 @@ pub fn write(chosen: &Chosen, dir: &Path) -> Result<CarriedAirlock, BundleError>
         CarriedKind::Binary => format!("airlock_{}_{}", chosen.version, chosen.architecture),
     };
     let (mut file, _) = open_regular(&chosen.path)?;
-    let (sha256, size) = copy_atomic(&mut file, &chosen.path, &dir.join(&name), 0o755)?;
+    let (sha256, size) = copy_atomic(
+        &mut file,
+        &chosen.path,
+        &dir.join(&name),
+        u64::MAX,
+        |_, _| Ok(()),
+    )?;
     Ok(CarriedAirlock {
         sha256sum: format!("{sha256}  {name}"),
         file: name,
@@ -225,16 +231,24 @@ pub fn keep(
 ) -> Result<PathBuf, BundleError> {
     let to = data_dir.join("carried").join(&carried.file);
     let (mut file, _) = open_regular(from)?;
-    let (sha256, _) = copy_atomic(&mut file, from, &to, 0o755)?;
-    if sha256 != carried.sha256 {
-        // Changed since it was checked: the file kept is not the one the manifest lists.
-        let _ = std::fs::remove_file(&to);
-        return Err(BundleError::CarriedMismatch {
-            path: from.to_path_buf(),
-            expected: format!("SHA-256 {}", carried.sha256),
-            got: format!("SHA-256 {sha256} while it was copied"),
-        });
-    }
+    // One byte more than listed tells a file that grew since it was checked; the copy is
+    // compared before it is renamed into place, so a changed file is never kept.
+    copy_atomic(
+        &mut file,
+        from,
+        &to,
+        carried.size.saturating_add(1),
+        |sha256, size| {
+            if size == carried.size && sha256 == carried.sha256 {
+                return Ok(());
+            }
+            Err(BundleError::CarriedMismatch {
+                path: from.to_path_buf(),
+                expected: format!("{} bytes, SHA-256 {}", carried.size, carried.sha256),
+                got: format!("{size} bytes, SHA-256 {sha256} while it was copied"),
+            })
+        },
+    )?;
     Ok(to)
 }
 
@@ -243,12 +257,14 @@ pub fn newer_than_running(carried: &CarriedAirlock) -> bool {
     crate::apt::package::compare_versions(&carried.version, VERSION) == Ordering::Greater
 }
 
-/// Copies `from` into a temp file beside `to`, hashing, then renames it to `to`.
+/// Copies at most `limit` bytes of `from` into a temp file beside `to`, hashing; when `accept`
+/// takes the digest and size, renames the temp file to `to` (else it is removed).
 fn copy_atomic(
     from: &mut std::fs::File,
     from_path: &Path,
     to: &Path,
-    mode: u32,
+    limit: u64,
+    accept: impl FnOnce(Sha256, u64) -> Result<(), BundleError>,
 ) -> Result<(Sha256, u64), BundleError> {
     let parent = to.parent().unwrap_or(Path::new("."));
     let write_err = |source| StorageError::Write {
@@ -258,14 +274,14 @@ fn copy_atomic(
     std::fs::create_dir_all(parent).map_err(write_err)?;
     let mut temp = tempfile::Builder::new()
         .prefix(".tmp-")
-        .permissions(std::os::unix::fs::PermissionsExt::from_mode(mode))
+        .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o755))
         .tempfile_in(parent)
         .map_err(write_err)?;
     let copied = crate::storage::copy_sha256(
         from,
         temp.as_file_mut(),
         &mut vec![0; 1 << 20],
-        u64::MAX,
+        limit,
         &mut |_| {},
     )
     .map_err(|e| match e {
@@ -275,6 +291,7 @@ fn copy_atomic(
         },
         crate::storage::CopyError::Write(source) => write_err(source),
     })?;
+    accept(copied.0, copied.1)?;
     temp.as_file_mut().flush().map_err(write_err)?;
     temp.as_file().sync_all().map_err(write_err)?;
     temp.persist(to).map_err(|e| write_err(e.error))?;
@@ -355,5 +372,37 @@ mod tests {
         assert!(newer_than_running(&carried("999.0.0")));
         assert!(!newer_than_running(&carried(VERSION)));
         assert!(!newer_than_running(&carried("0.0.1~rc1")));
+    }
+
+    #[test]
+    fn a_copy_that_changed_or_grew_is_not_kept() {
+        let bundle = tempfile::tempdir().unwrap();
+        let data = tempfile::tempdir().unwrap();
+        let from = bundle.path().join("airlock_1_amd64");
+        std::fs::write(&from, b"binary").unwrap();
+        let carried = CarriedAirlock {
+            file: "airlock_1_amd64".into(),
+            kind: CarriedKind::Binary,
+            version: "1".into(),
+            package_version: None,
+            architecture: "amd64".into(),
+            sha256: Sha256::of(b"binary"),
+            size: 6,
+            sha256sum: String::new(),
+        };
+        let kept = keep(data.path(), &from, &carried).unwrap();
+        assert_eq!(std::fs::read(&kept).unwrap(), b"binary");
+        std::fs::remove_file(&kept).unwrap();
+
+        // Changed or grown since the check: refused, and nothing lands in carried/.
+        for changed in [&b"BINARY"[..], b"binary and more"] {
+            std::fs::write(&from, changed).unwrap();
+            let e = keep(data.path(), &from, &carried).unwrap_err().to_string();
+            assert!(e.contains("while it was copied"), "{e}");
+            let left: Vec<_> = std::fs::read_dir(data.path().join("carried"))
+                .unwrap()
+                .collect();
+            assert!(left.is_empty(), "{left:?}");
+        }
     }
 }

@@ -116,7 +116,7 @@ pub fn import(
         present_blobs: received.present_blobs,
         airlock: None,
     };
-    import.switch_all(ready, options.now, &mut report)?;
+    // Kept before the switch: a failure to keep it fails the import with nothing switched.
     if let Some((path, airlock)) = carried {
         report.airlock = Some(KeptAirlock {
             path: super::carry::keep(site.data_dir(), &path, airlock)?,
@@ -125,6 +125,7 @@ pub fn import(
             newer_than_running: super::carry::newer_than_running(airlock),
         });
     }
+    import.switch_all(ready, options.now, &mut report)?;
 
     log.record(bundle, &signed.sha256, options.now);
     log.save(site)?;

@@ -11,17 +11,21 @@ use super::{StorageError, write_atomic};
 /// The format this airlock writes, and the newest it reads.
 pub const CURRENT: u32 = 1;
 pub const FILE: &str = "format-version";
+/// The most read of it: one number and a newline.
+const LIMIT: u64 = 64;
 
 /// The folder's version: the file's number, 1 when there is no file (folders made before it).
 pub fn read(data_dir: &Path) -> Result<u32, StorageError> {
     let path = data_dir.join(FILE);
-    match std::fs::read_to_string(&path) {
+    match super::read_limited_text(&path, LIMIT, "a format-version file") {
         Ok(text) => text.trim().parse().map_err(|_| StorageError::Corrupt {
             path,
             reason: format!("{:?} is not a format version (a number)", text.trim()),
         }),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(1),
-        Err(source) => Err(StorageError::Read { path, source }),
+        Err(StorageError::Read { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
+            Ok(1)
+        }
+        Err(e) => Err(e),
     }
 }
 
@@ -93,5 +97,11 @@ mod tests {
         assert!(upgrade(dir.path()).is_err());
         std::fs::write(dir.path().join(FILE), "seven").unwrap();
         assert!(check(dir.path()).unwrap_err().to_string().contains("seven"));
+        std::fs::write(dir.path().join(FILE), vec![b'1'; 65]).unwrap();
+        let e = check(dir.path()).unwrap_err().to_string();
+        assert!(
+            e.contains(FILE) && e.contains("larger than 64 bytes"),
+            "{e}"
+        );
     }
 }

@@ -58,7 +58,8 @@ pub fn run(
         let reports = runtime.block_on(mirror::sync(site, &mirrors, options, reporter.clone()))?;
         for report in &reports {
             print_report(report, &*reporter, verbose, lines)?;
-            if let Some(package) = &args.explain {
+            // In JSON mode the explanation is in each mirror report's `explanation`.
+            if let Some(package) = args.explain.as_ref().filter(|_| !args.json) {
                 print_explanation(report, package, printer)?;
             }
         }

@@ -203,9 +203,13 @@ fn the_data_folder_format_is_upgraded_or_refused() {
 
     // A folder from before the version file is version 1: read as it is, the file written by
     // the first command that takes the site lock.
+    // `backup` copies it as it is: the copy is the folder before the upgrade.
     std::fs::remove_file(&version).unwrap();
     site.ok(&["apt", "list", "local"]);
+    let dest = site.path().join("before-upgrade");
+    site.ok(&["backup", dest.to_str().unwrap()]);
     assert!(!version.exists());
+    assert!(dest.is_dir() && !dest.join("format-version").exists());
     site.ok(&["publish"]);
     assert_eq!(std::fs::read_to_string(&version).unwrap(), "1\n");
 

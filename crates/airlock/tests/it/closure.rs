@@ -304,6 +304,14 @@ fn a_name_that_matches_nothing_stops_the_sync_and_all_takes_every_alternative() 
         out.contains("m: helper-alt is not in the mirror (amd64)\n  app 1 Depends: helper | helper-alt: helper was taken\n"),
         "{out}"
     );
+    // With --json, stdout is the document alone; the explanation is in the mirror's report.
+    let out = site.ok(&["sync", "--json", "--explain", "helper-alt"]);
+    let synced: serde_json::Value =
+        serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
+    assert_eq!(
+        synced["mirrors"][0]["explanation"][1]["package"], "helper-alt",
+        "{out}"
+    );
 
     // A typo stops the sync before anything is published; the good tree stays.
     std::fs::write(
