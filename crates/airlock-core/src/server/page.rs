@@ -609,11 +609,22 @@ fn clients(page: &mut String, status: &SiteStatus, fingerprint: &str) {
             "sudo curl -fsSL {url}/airlock.gpg -o /etc/apt/keyrings/airlock.gpg"
         );
         for c in &status.apt {
+            let name = escape(&c.name);
+            let keyring = if c.signed_by_upstream {
+                // The upstream's Release files, as they were signed: the site's key does not
+                // verify them.
+                let _ = writeln!(
+                    page,
+                    "# apt/{name} is a verbatim mirror, signed by its upstream's key: install that key as /etc/apt/keyrings/{name}-upstream.gpg"
+                );
+                format!("/etc/apt/keyrings/{name}-upstream.gpg")
+            } else {
+                "/etc/apt/keyrings/airlock.gpg".to_string()
+            };
             for s in &c.suites {
                 let _ = writeln!(
                     page,
-                    "echo 'deb [signed-by=/etc/apt/keyrings/airlock.gpg] {url}/apt/{} {} {}' | sudo tee -a /etc/apt/sources.list.d/airlock.list",
-                    escape(&c.name),
+                    "echo 'deb [signed-by={keyring}] {url}/apt/{name} {} {}' | sudo tee -a /etc/apt/sources.list.d/airlock.list",
                     escape(&s.suite),
                     escape(&s.components.join(" "))
                 );

@@ -12,6 +12,7 @@ use super::model::{
 };
 use crate::apt::release::ReleaseFile;
 use crate::bundle::import::{ImportedBundle, imported_bundles, imported_from};
+use crate::config::MirrorMode;
 use crate::hint::Chain;
 use crate::simplestreams::document::{Index, Products};
 use crate::site::Site;
@@ -194,6 +195,7 @@ fn apt_content(origins: &Origins<'_>, name: &str) -> Result<Option<AptContent>, 
         last_import: Origins::last_import(&bundle),
         origin,
         suites,
+        signed_by_upstream: mirror.is_some_and(|m| m.mode == MirrorMode::Verbatim),
         files: manifest.entries.len() as u64,
         bytes: manifest.entries.values().map(|e| e.size).sum(),
     }))

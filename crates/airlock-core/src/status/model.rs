@@ -133,6 +133,10 @@ pub struct AptContent {
     /// The last import of a bundle carrying it.
     pub last_import: Option<jiff::Timestamp>,
     pub suites: Vec<SuiteStatus>,
+    /// Signed by its upstream's key, not the site's: a verbatim mirror keeps the upstream's
+    /// Release files, so its clients keep the upstream's key.
+    #[serde(default)]
+    pub signed_by_upstream: bool,
     /// Files of the tree served now, and their bytes.
     pub files: u64,
     pub bytes: u64,

@@ -284,6 +284,23 @@ fn verbatim_mirror_keeps_the_upstream_signature() {
         .unwrap_or_else(|| panic!("{text}"));
     // Both suites' InRelease, their indices (and by-hash names), every pool file.
     assert!(checked > 20, "{text}");
+    // The status page tells clients the same: the upstream's key, not the site's.
+    let page = String::from_utf8(curl(&["-fsS", &format!("{}/", server.url)]).stdout).unwrap();
+    assert!(
+        page.contains("apt/mirror is a verbatim mirror, signed by its upstream's key"),
+        "{page}"
+    );
+    assert!(
+        page.contains(&format!(
+            "deb [signed-by=/etc/apt/keyrings/mirror-upstream.gpg] {}/apt/mirror stable main contrib",
+            server.url
+        )),
+        "{page}"
+    );
+    assert!(
+        !page.contains("signed-by=/etc/apt/keyrings/airlock.gpg]"),
+        "{page}"
+    );
 }
 
 #[test]

@@ -378,7 +378,10 @@ fn page_in_chromium(url: &str) {
     );
     let verify = section("verify");
     assert!(verify.contains("passed"), "{verify}");
-    assert!(verify.contains("only site apt images snaps proxy"), "{verify}");
+    assert!(
+        verify.contains("only site apt images snaps proxy"),
+        "{verify}"
+    );
     let clients = section("clients");
     assert!(
         clients.contains("signed-by=/etc/apt/keyrings/airlock.gpg"),
