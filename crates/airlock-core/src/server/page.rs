@@ -644,13 +644,19 @@ fn clients(page: &mut String, status: &SiteStatus, fingerprint: &str) {
     page.push_str("</section>");
 }
 
+/// The largest Release file read (Ubuntu's biggest are well under a megabyte).
+const RELEASE_LIMIT: u64 = 16 << 20;
+
 /// Every suite published under `apt_dir` (`data/public/apt`), by repo then suite.
 pub fn published_suites(apt_dir: &Path) -> Vec<PublishedSuite> {
     let mut suites = Vec::new();
     for repo in sorted_names(apt_dir) {
         let dists = apt_dir.join(&repo).join("dists");
         for suite in sorted_names(&dists) {
-            let Ok(text) = std::fs::read_to_string(dists.join(&suite).join("Release")) else {
+            let release = dists.join(&suite).join("Release");
+            let Ok(text) =
+                crate::storage::read_limited_text(&release, RELEASE_LIMIT, "a Release file")
+            else {
                 continue;
             };
             let Some(Ok(release)) = deb822::paragraphs(&text).next() else {

@@ -269,6 +269,14 @@ fn count_packages(path: &Path) -> Result<u64, String> {
     let mut limited = reader.take(PACKAGES_LIMIT);
     let records = crate::apt::index::read_packages(&mut limited)
         .map_err(|e| format!("{}: {e}", path.display()))?;
+    // A count of what fitted under the limit would be a wrong figure shown as a right one.
+    if limited.limit() == 0 {
+        return Err(format!(
+            "{}: more than {} GiB uncompressed, not counted",
+            path.display(),
+            PACKAGES_LIMIT >> 30
+        ));
+    }
     Ok(records.len() as u64)
 }
 
