@@ -16,6 +16,12 @@ impl Printer {
         Printer { quiet }
     }
 
+    /// The printer for a command's lines: a quiet one when the command prints a JSON
+    /// document instead (stdout holds that document alone).
+    pub fn lines(self, json: bool) -> Printer {
+        if json { Printer::new(true) } else { self }
+    }
+
     /// For lines that say what was done: nothing under `-q`.
     pub fn status(self) -> Out {
         if self.quiet {

@@ -1,5 +1,6 @@
 //! The HTML pages: `/` (what is served and how to use it) and folder listings.
 
+use crate::status::when;
 use std::fmt::Write;
 use std::path::{Path, PathBuf};
 
@@ -98,12 +99,6 @@ pub fn render_home(status: &SiteStatus, fingerprint: &str) -> String {
     clients(&mut page, status, fingerprint);
     page.push_str("</body></html>\n");
     page
-}
-
-fn when(t: Option<jiff::Timestamp>) -> String {
-    t.map_or("never".to_string(), |t| {
-        t.strftime("%Y-%m-%d %H:%M UTC").to_string()
-    })
 }
 
 fn tag(level: Level, text: &str) -> String {

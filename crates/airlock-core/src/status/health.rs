@@ -47,7 +47,7 @@ pub fn assess(status: &SiteStatus, published: &Published, now: jiff::Timestamp) 
                 "apt/{} {}: Valid-Until {}",
                 content.name,
                 suite.suite,
-                until.strftime("%Y-%m-%d %H:%M UTC")
+                super::when(Some(until))
             );
             if left <= 0 {
                 problems.push(Problem {
@@ -80,7 +80,7 @@ pub fn assess(status: &SiteStatus, published: &Published, now: jiff::Timestamp) 
                 level: Level::Error,
                 what: format!(
                     "the last verify ({}) failed: {}",
-                    run.at.strftime("%Y-%m-%d %H:%M UTC"),
+                    super::when(Some(run.at)),
                     areas.join(", ")
                 ),
                 action: "`airlock verify` lists each failed check; fix those, then run it again"
@@ -89,10 +89,7 @@ pub fn assess(status: &SiteStatus, published: &Published, now: jiff::Timestamp) 
         }
         Some(run) if now.as_second() - run.at.as_second() > VERIFY_AGE => problems.push(Problem {
             level: Level::Warning,
-            what: format!(
-                "the last verify ran on {}",
-                run.at.strftime("%Y-%m-%d %H:%M UTC")
-            ),
+            what: format!("the last verify ran on {}", super::when(Some(run.at))),
             action: "check that airlock-verify.timer runs, or run `airlock verify`".into(),
         }),
         Some(_) => {}

@@ -186,6 +186,13 @@ fn whole_second(t: jiff::Timestamp) -> jiff::Timestamp {
 }
 
 /// `3 d 4 h`, `5 h 10 min`, `42 s`: a duration as people read it.
+/// A time as the status shows it to people (minutes, UTC); "never" for none.
+pub fn when(t: Option<jiff::Timestamp>) -> String {
+    t.map_or("never".to_string(), |t| {
+        t.strftime("%Y-%m-%d %H:%M UTC").to_string()
+    })
+}
+
 pub fn human_duration(seconds: i64) -> String {
     let s = seconds.unsigned_abs();
     let (d, h, m) = (s / 86_400, s % 86_400 / 3600, s % 3600 / 60);

@@ -51,11 +51,7 @@ impl LastRun {
 
     /// The last run; none before the first.
     pub fn load(data_dir: &Path) -> Result<Option<LastRun>, StorageError> {
-        let path = LastRun::path(data_dir);
-        if !path.exists() {
-            return Ok(None);
-        }
-        load_json::<Option<LastRun>>(&path)
+        load_json::<Option<LastRun>>(&LastRun::path(data_dir))
     }
 
     /// Keeps `report` as the last run (replacing the record in one rename).

@@ -74,16 +74,7 @@ fn print_verify(demo: &Demo, printer: Printer) -> std::io::Result<()> {
             report.areas.len()
         );
     }
-    for f in &report.failures {
-        writeln!(
-            printer.output(),
-            "FAILED {}: {}\n  expected {}\n  got      {}",
-            f.area,
-            f.what,
-            f.expected,
-            f.got
-        )?;
-    }
+    super::verify::print_findings("FAILED", &report.failures, printer)?;
     writeln!(
         printer.output(),
         "verify (offline): {} of {checked} checks failed",

@@ -35,11 +35,7 @@ pub fn run(
 ) -> anyhow::Result<()> {
     let now = jiff::Timestamp::now();
     // In JSON mode the lines are kept back and the document printed at the end.
-    let lines = if args.json {
-        Printer::new(true)
-    } else {
-        printer
-    };
+    let lines = printer.lines(args.json);
     let mut published = Published {
         imported_mirrors: Vec::new(),
         repos: Vec::new(),

@@ -1,6 +1,7 @@
 //! `airlock status`: the site's status as the running server has it (its /status.json), or,
 //! when no server answers, as the data folder has it (the same library function).
 
+use airlock_core::status::when;
 use std::io::Write;
 use std::time::Duration;
 
@@ -85,12 +86,6 @@ fn refused(error: &(dyn std::error::Error + 'static)) -> bool {
         cause
             .downcast_ref::<std::io::Error>()
             .is_some_and(|io| io.kind() == std::io::ErrorKind::ConnectionRefused)
-    })
-}
-
-fn when(t: Option<jiff::Timestamp>) -> String {
-    t.map_or("never".to_string(), |t| {
-        t.strftime("%Y-%m-%d %H:%M UTC").to_string()
     })
 }
 

@@ -39,11 +39,7 @@ pub fn run(
     };
     let now = options.now;
     // In JSON mode the lines are kept back and the document printed at the end.
-    let lines = if args.json {
-        Printer::new(true)
-    } else {
-        printer
-    };
+    let lines = printer.lines(args.json);
     let mut synced = Synced::default();
     // `images` names the boot-image stream; every other name an apt mirror.
     let images = site.config.images.is_some()

@@ -85,26 +85,8 @@ pub fn run(
                 }
             )?;
         }
-        for w in &report.warnings {
-            writeln!(
-                printer.output(),
-                "WARNING {}: {}\n  expected {}\n  got      {}",
-                w.area,
-                w.what,
-                w.expected,
-                w.got
-            )?;
-        }
-        for f in &report.failures {
-            writeln!(
-                printer.output(),
-                "FAILED {}: {}\n  expected {}\n  got      {}",
-                f.area,
-                f.what,
-                f.expected,
-                f.got
-            )?;
-        }
+        print_findings("WARNING", &report.warnings, printer)?;
+        print_findings("FAILED", &report.failures, printer)?;
         let mut last = if report.passed() {
             printer.status()
         } else {
@@ -249,4 +231,23 @@ fn runbook(site: &airlock_core::site::Site, base: &str, report: &Report) -> Stri
         );
     }
     out
+}
+
+/// Each finding with what was expected and what was found (verify and demo print them alike).
+pub(super) fn print_findings(
+    label: &str,
+    findings: &[airlock_core::verify::Failure],
+    printer: Printer,
+) -> std::io::Result<()> {
+    for f in findings {
+        writeln!(
+            printer.output(),
+            "{label} {}: {}\n  expected {}\n  got      {}",
+            f.area,
+            f.what,
+            f.expected,
+            f.got
+        )?;
+    }
+    Ok(())
 }
