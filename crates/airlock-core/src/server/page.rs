@@ -10,7 +10,7 @@ use axum::response::{Html, IntoResponse, Response};
 
 use super::ServerState;
 use crate::apt::deb822;
-use crate::status::{Level, SiteStatus, human_duration, warning_window};
+use crate::status::{Level, SiteStatus, human_duration};
 use crate::util::human_bytes;
 
 /// One published suite as its Release file describes it.
@@ -219,15 +219,10 @@ fn origin_text(origin: &crate::status::Origin) -> String {
 }
 
 fn valid_until(suite: &crate::status::SuiteStatus) -> String {
-    let (Some(until), Some(left)) = (suite.valid_until, suite.seconds_left) else {
+    let (Some(until), Some(left), Some(level)) =
+        (suite.valid_until, suite.seconds_left, suite.validity())
+    else {
         return "no Valid-Until".to_string();
-    };
-    let level = if left <= 0 {
-        Level::Error
-    } else if left < warning_window(suite.date, until) {
-        Level::Warning
-    } else {
-        Level::Healthy
     };
     let countdown = if left <= 0 {
         format!("passed {} ago", human_duration(left))

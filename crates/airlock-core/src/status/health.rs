@@ -39,28 +39,29 @@ pub fn assess(status: &SiteStatus, published: &Published, now: jiff::Timestamp) 
             _ => "`airlock publish` signs it again (check that airlock-publish.timer runs)",
         };
         for suite in &content.suites {
-            let Some(until) = suite.valid_until else {
+            let (Some(until), Some(left), Some(level)) =
+                (suite.valid_until, suite.seconds_left, suite.validity())
+            else {
                 continue;
             };
-            let left = until.as_second() - now.as_second();
             let what = format!(
                 "apt/{} {}: Valid-Until {}",
                 content.name,
                 suite.suite,
                 super::when(Some(until))
             );
-            if left <= 0 {
-                problems.push(Problem {
-                    level: Level::Error,
+            match level {
+                Level::Error => problems.push(Problem {
+                    level,
                     what: format!("{what} has passed: apt refuses this suite"),
                     action: fix.to_string(),
-                });
-            } else if left < warning_window(suite.date, until) {
-                problems.push(Problem {
-                    level: Level::Warning,
+                }),
+                Level::Warning => problems.push(Problem {
+                    level,
                     what: format!("{what} is in {}", super::human_duration(left)),
                     action: fix.to_string(),
-                });
+                }),
+                Level::Healthy => {}
             }
         }
     }
