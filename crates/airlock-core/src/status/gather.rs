@@ -366,27 +366,13 @@ fn document<T: serde::de::DeserializeOwned>(
         .map_err(|e| Chain(&e).to_string())?;
     let text = String::from_utf8_lossy(&bytes);
     let json = if signed {
-        cleartext(&text)
+        // The signature was checked when the stream was mirrored or published; only its text.
+        crate::openpgp::cleartext_body(&text, "a stream document")
+            .map_err(|e| format!("{}: {}", path.display(), Chain(&e)))?
     } else {
         text.to_string()
     };
     serde_json::from_str(&json).map_err(|e| format!("{}: {e}", path.display()))
-}
-
-/// The signed text of a clearsigned message, without checking the signature.
-fn cleartext(text: &str) -> String {
-    let Some(start) = text.find("\n\n") else {
-        return text.to_string();
-    };
-    let body = &text[start + 2..];
-    let end = body
-        .find("\n-----BEGIN PGP SIGNATURE-----")
-        .unwrap_or(body.len());
-    body[..end]
-        .lines()
-        .map(|l| l.strip_prefix("- ").unwrap_or(l))
-        .collect::<Vec<_>>()
-        .join("\n")
 }
 
 fn snap_store(site: &Site) -> Result<Option<SnapStore>, String> {
@@ -466,12 +452,6 @@ fn shown_url(url: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn cleartext_of_a_clearsigned_document() {
-        let signed = "-----BEGIN PGP SIGNED MESSAGE-----\nHash: SHA512\n\n{\"a\":\n- -1}\n-----BEGIN PGP SIGNATURE-----\n\nxx\n-----END PGP SIGNATURE-----\n";
-        assert_eq!(cleartext(signed), "{\"a\":\n-1}");
-    }
 
     #[test]
     fn upstream_urls_are_shown_without_credentials() {
