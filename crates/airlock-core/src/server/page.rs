@@ -219,9 +219,11 @@ fn origin_text(origin: &crate::status::Origin) -> String {
 }
 
 fn valid_until(suite: &crate::status::SuiteStatus) -> String {
-    let (Some(until), Some(left), Some(level)) =
-        (suite.valid_until, suite.seconds_left, suite.validity())
-    else {
+    let (Some(until), Some(left), Some(level)) = (
+        suite.valid_until,
+        suite.seconds_left,
+        crate::status::validity(suite),
+    ) else {
         return "no Valid-Until".to_string();
     };
     let countdown = if left <= 0 {

@@ -3,7 +3,7 @@
 //! sync's estimate, something unreadable.
 
 use super::gather::Published;
-use super::model::{AptKind, Health, Level, Problem, SiteStatus};
+use super::model::{AptKind, Health, Level, Problem, SiteStatus, SuiteStatus};
 
 /// How often the packaged timer publishes (`airlock-publish.timer`: daily); a Valid-Until
 /// closer than this may pass before the next publish renews it.
@@ -19,6 +19,19 @@ pub fn warning_window(date: Option<jiff::Timestamp>, valid_until: jiff::Timestam
         (valid_until.as_second() - d.as_second()) / 2
     });
     PUBLISH_INTERVAL.min(half.max(1))
+}
+
+/// How a suite's Valid-Until stands: passed (error), within the warning window (warning),
+/// or healthy; none without a Valid-Until.
+pub fn validity(suite: &SuiteStatus) -> Option<Level> {
+    let (until, left) = (suite.valid_until?, suite.seconds_left?);
+    Some(if left <= 0 {
+        Level::Error
+    } else if left < warning_window(suite.date, until) {
+        Level::Warning
+    } else {
+        Level::Healthy
+    })
 }
 
 /// The problems of `status` (its contents, verify run and disk), worst first.
@@ -40,7 +53,7 @@ pub fn assess(status: &SiteStatus, published: &Published, now: jiff::Timestamp) 
         };
         for suite in &content.suites {
             let (Some(until), Some(left), Some(level)) =
-                (suite.valid_until, suite.seconds_left, suite.validity())
+                (suite.valid_until, suite.seconds_left, validity(suite))
             else {
                 continue;
             };

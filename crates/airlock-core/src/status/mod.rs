@@ -19,7 +19,7 @@ use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
 pub use counters::{Area, Counters, CountersSnapshot, RouteCounters, Saver};
-pub use health::warning_window;
+pub use health::validity;
 pub use model::*;
 
 use crate::site::Site;

@@ -163,21 +163,6 @@ pub struct PackageCount {
     pub packages: u64,
 }
 
-impl SuiteStatus {
-    /// How its Valid-Until stands: passed (error), within the warning window (warning), or
-    /// healthy; none without a Valid-Until.
-    pub fn validity(&self) -> Option<Level> {
-        let (until, left) = (self.valid_until?, self.seconds_left?);
-        Some(if left <= 0 {
-            Level::Error
-        } else if left < super::health::warning_window(self.date, until) {
-            Level::Warning
-        } else {
-            Level::Healthy
-        })
-    }
-}
-
 /// The boot image stream served at `/images/`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ImageStream {
