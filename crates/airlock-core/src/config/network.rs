@@ -3,9 +3,9 @@
 use std::collections::HashSet;
 use std::net::{IpAddr, SocketAddr};
 
-use serde::Deserialize;
-
-use super::{AptMirrorConfig, ImagesConfig, Name, url_host};
+use super::model::{AptMirrorConfig, ImagesConfig};
+use super::raw::{RawDns, RawProxy};
+use super::value::{Name, url_host};
 
 /// Requests for upstream names (transparent or proxy-style) answered from published trees.
 #[derive(Debug, Clone)]
@@ -65,62 +65,9 @@ pub struct DnsConfig {
     pub rate_limit: u32,
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(super) struct RawProxy {
-    #[serde(default = "yes")]
-    defaults: bool,
-    #[serde(default)]
-    upstream: bool,
-    #[serde(default)]
-    passthrough: Vec<String>,
-    tunnel_idle: Option<super::Period>,
-    #[serde(default)]
-    route: Vec<RawRoute>,
-}
-
-impl Default for RawProxy {
-    fn default() -> RawProxy {
-        RawProxy {
-            defaults: true,
-            upstream: false,
-            passthrough: Vec::new(),
-            tunnel_idle: None,
-            route: Vec::new(),
-        }
-    }
-}
-
 /// Long enough for an interactive session left alone a while, short enough that tunnels of
 /// clients that went away do not pile up.
 const TUNNEL_IDLE: std::time::Duration = std::time::Duration::from_secs(600);
-
-fn yes() -> bool {
-    true
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawRoute {
-    host: String,
-    #[serde(default)]
-    path: String,
-    to: String,
-    upstream: Option<String>,
-}
-
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-pub(super) struct RawDns {
-    listen: Option<SocketAddr>,
-    address: Option<super::OneOrMore<IpAddr>>,
-    upstream: Option<SocketAddr>,
-    allow: Option<Vec<ipnet::IpNet>>,
-    #[serde(default)]
-    names: Vec<String>,
-    ttl: Option<u32>,
-    rate_limit: Option<u32>,
-}
 
 /// What the published trees are called, to check a route's `to`.
 pub(super) struct Trees<'a> {
