@@ -126,14 +126,17 @@ fn read_base(key: &SiteKey, since: Option<&Path>) -> Result<Option<SignedManifes
         return Ok(None);
     };
     let own = Keyring::new(vec![key.public_key().clone()]);
-    let base = manifest::read(path, Some(&own))?;
-    if let Some(Err(bad)) = &base.signer {
-        return Err(BundleError::Manifest {
+    let mut base = manifest::read(path, Some(&own))?;
+    match base.signer {
+        Some(Err(bad)) => Err(BundleError::NotOwnBundle {
             path: manifest::manifest_path(path),
-            reason: format!("--since takes a bundle this site exported: {}", bad.reason),
-        });
+            source: bad.error,
+        }),
+        signer => {
+            base.signer = signer;
+            Ok(Some(base))
+        }
     }
-    Ok(Some(base))
 }
 
 /// What the bundle will hold: every blob once, with where it comes from, and the contents,

@@ -151,30 +151,33 @@ fn authenticate(
         return Err(BundleError::NoTrustedKeys);
     }
     let keyring = Keyring::load(&keyrings)?;
-    let signed = manifest::read(&options.dir, Some(&keyring))?;
+    let mut signed = manifest::read(&options.dir, Some(&keyring))?;
     let claimed = &signed.manifest.exporter.fingerprint;
-    let signer = match &signed.signer {
-        Some(Ok(signer)) => signer.clone(),
+    let signer = match signed.signer.take() {
+        Some(Ok(signer)) => {
+            signed.signer = Some(Ok(signer.clone()));
+            signer
+        }
         Some(Err(bad)) => {
             let path = manifest::manifest_path(&options.dir);
-            let reason = bad.reason.clone();
+            let source = bad.error;
             if bad.by_known_key {
-                return Err(BundleError::Altered { path, reason });
+                return Err(BundleError::Altered { path, source });
             }
             return Err(BundleError::Untrusted {
                 path,
                 claimed: claimed.clone(),
-                reason,
+                source,
             });
         }
         None => unreachable!("read with a keyring checks the signature"),
     };
     // The history is the signer's: a manifest may not speak for another site.
     if signer != *claimed {
-        return Err(BundleError::Untrusted {
+        return Err(BundleError::OtherSigner {
             path: manifest::manifest_path(&options.dir),
             claimed: claimed.clone(),
-            reason: format!("it is signed by {signer}, not by the exporter it names"),
+            signer,
         });
     }
     Ok((signed, signer))
@@ -493,10 +496,10 @@ impl Import<'_> {
         let (mut new_blobs, mut new_bytes) = (0, 0);
         let mut last = String::from("the start");
         for entry in entries {
-            let mut entry = entry.map_err(|e| {
-                volume_err(format!(
-                    "cannot read the entry after {last}: {e} (a truncated or damaged volume)"
-                ))
+            let mut entry = entry.map_err(|source| BundleError::VolumeEntry {
+                volume: path.to_path_buf(),
+                after: last.clone(),
+                source,
             })?;
             let name_bytes = entry.path_bytes().into_owned();
             let name = String::from_utf8_lossy(&name_bytes).into_owned();

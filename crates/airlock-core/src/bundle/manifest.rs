@@ -9,9 +9,9 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::BundleError;
-use crate::hint::Chain;
-use crate::openpgp::Keyring;
-use crate::storage::{Sha256, read_limited};
+use crate::hint::Hint;
+use crate::openpgp::{Keyring, OpenPgpError};
+use crate::storage::{Sha256, StorageError, read_limited};
 
 /// A manifest lists each blob in about 200 bytes: this allows over a million.
 const MAX_MANIFEST: u64 = 256 << 20;
@@ -211,11 +211,29 @@ pub struct SignedManifest {
 }
 
 /// Why the signature did not verify.
-#[derive(Debug, PartialEq)]
+#[derive(Debug)]
 pub struct BadSignature {
-    pub reason: String,
+    pub error: SignatureError,
     /// The keyring has the signing key: the manifest changed after it was signed.
     pub by_known_key: bool,
+}
+
+/// A signature that could not be read, or did not verify.
+#[derive(Debug, thiserror::Error)]
+pub enum SignatureError {
+    #[error(transparent)]
+    Unreadable(#[from] StorageError),
+    #[error(transparent)]
+    Invalid(#[from] OpenPgpError),
+}
+
+impl Hint for SignatureError {
+    fn hint(&self) -> Option<&'static str> {
+        match self {
+            SignatureError::Unreadable(e) => e.hint(),
+            SignatureError::Invalid(e) => e.hint(),
+        }
+    }
 }
 
 /// The manifest path, given the bundle folder or the manifest itself.
@@ -247,7 +265,7 @@ pub fn read(path: &Path, keyring: Option<&Keyring>) -> Result<SignedManifest, Bu
         let signature =
             read_limited(&signature_path, MAX_SIGNATURE, "a signature").map_err(|e| {
                 BadSignature {
-                    reason: Chain(&e).to_string(),
+                    error: e.into(),
                     by_known_key: false,
                 }
             })?;
@@ -255,7 +273,7 @@ pub fn read(path: &Path, keyring: Option<&Keyring>) -> Result<SignedManifest, Bu
             .verify_detached(&bytes, &signature, &signature_path.display().to_string())
             .map(|v| v.signer)
             .map_err(|e| BadSignature {
-                reason: Chain(&e).to_string(),
+                error: e.into(),
                 by_known_key: keyring.knows_signer_of(&signature),
             })
     });
@@ -411,7 +429,7 @@ mod tests {
 
         let read_back = read(dir.path(), Some(&trusted)).unwrap();
         assert_eq!(read_back.manifest, sample());
-        assert_eq!(read_back.signer, Some(Ok(key.fingerprint())));
+        assert!(matches!(read_back.signer, Some(Ok(signer)) if signer == key.fingerprint()));
         assert!(matches!(
             read(dir.path(), Some(&stranger)).unwrap().signer,
             Some(Err(BadSignature {

@@ -43,15 +43,34 @@ pub enum BundleError {
     )]
     NewerFormat { path: PathBuf, found: u32 },
     #[error(
-        "{path} is not signed by a key this site trusts (the manifest names exporter {claimed}): {reason}"
+        "{path} is not signed by a key this site trusts (the manifest names exporter {claimed})"
     )]
     Untrusted {
         path: PathBuf,
         claimed: String,
-        reason: String,
+        #[source]
+        source: manifest::SignatureError,
     },
-    #[error("{path} was changed after it was signed: {reason}")]
-    Altered { path: PathBuf, reason: String },
+    #[error(
+        "{path} is not signed by a key this site trusts (the manifest names exporter {claimed}): it is signed by {signer}, not by the exporter it names"
+    )]
+    OtherSigner {
+        path: PathBuf,
+        claimed: String,
+        signer: String,
+    },
+    #[error("{path} was changed after it was signed")]
+    Altered {
+        path: PathBuf,
+        #[source]
+        source: manifest::SignatureError,
+    },
+    #[error("{path}: --since takes a bundle this site exported")]
+    NotOwnBundle {
+        path: PathBuf,
+        #[source]
+        source: manifest::SignatureError,
+    },
     #[error("no exporter key to check bundles with")]
     NoTrustedKeys,
     #[error(
@@ -84,6 +103,13 @@ pub enum BundleError {
     },
     #[error("{volume}: {reason}")]
     Volume { volume: PathBuf, reason: String },
+    #[error("{volume}: cannot read the entry after {after} (a truncated or damaged volume)")]
+    VolumeEntry {
+        volume: PathBuf,
+        after: String,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("{volume}: {what}")]
     VolumeIo {
         volume: PathBuf,
@@ -145,7 +171,7 @@ impl Hint for BundleError {
             BundleError::NoTrustedKeys => Some(
                 "copy the exporting site's airlock.gpg here and list it in airlock.toml: [import] trusted_keys = [\"exporter.gpg\"], or pass --keyring",
             ),
-            BundleError::Untrusted { .. } => Some(
+            BundleError::Untrusted { .. } | BundleError::OtherSigner { .. } => Some(
                 "check that the bundle comes from the expected site and add its airlock.gpg to [import] trusted_keys",
             ),
             BundleError::Altered { .. } => {
@@ -159,12 +185,14 @@ impl Hint for BundleError {
             ),
             BundleError::Entry { .. }
             | BundleError::Volume { .. }
+            | BundleError::VolumeEntry { .. }
             | BundleError::VolumeIo { .. } => Some(
                 "the volume was damaged or altered after export: copy it again from the exporting side (nothing here changed)",
             ),
             BundleError::Storage(e) => e.hint(),
             BundleError::OpenPgp(e) => e.hint(),
             BundleError::Apt(e) => e.hint(),
+            BundleError::NotOwnBundle { source, .. } => source.hint(),
             BundleError::Manifest { .. }
             | BundleError::NotManifest { .. }
             | BundleError::NotImported { .. }

@@ -1,6 +1,8 @@
 use std::io::Write;
 use std::sync::Arc;
 
+use anyhow::Context;
+
 use airlock_core::demo::{
     self, ARCHIVE, COMPONENT, CUSTOM, Demo, MIRROR, MIRRORED, REPO, SNAP, SUITE, UPSTREAM_HOST,
     UPSTREAM_SUITE,
@@ -15,7 +17,7 @@ use crate::printer::Printer;
 
 pub fn run(args: DemoArgs, reporter: Arc<dyn Reporter>, printer: Printer) -> anyhow::Result<()> {
     std::fs::create_dir_all(&args.dir)
-        .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", args.dir.display()))?;
+        .with_context(|| format!("cannot create {}", args.dir.display()))?;
     let dir = std::fs::canonicalize(&args.dir)?;
     let demo = demo::prepare(&dir, args.listen, reporter.clone())?;
     writeln!(

@@ -5,6 +5,7 @@
 
 use std::path::Path;
 
+use anyhow::Context;
 use clap::CommandFactory;
 use clap_complete::Shell;
 
@@ -15,16 +16,16 @@ pub fn run(dir: &Path) -> anyhow::Result<()> {
     let man = dir.join("man");
     for folder in [&completions, &man] {
         std::fs::create_dir_all(folder)
-            .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", folder.display()))?;
+            .with_context(|| format!("cannot create {}", folder.display()))?;
     }
     for shell in [Shell::Bash, Shell::Zsh, Shell::Fish] {
         clap_complete::generate_to(shell, &mut Cli::command(), "airlock", &completions)
-            .map_err(|e| anyhow::anyhow!("cannot write {shell} completions: {e}"))?;
+            .with_context(|| format!("cannot write {shell} completions"))?;
     }
     clap_mangen::generate_to(Cli::command(), &man)
-        .map_err(|e| anyhow::anyhow!("cannot write man pages to {}: {e}", man.display()))?;
+        .with_context(|| format!("cannot write man pages to {}", man.display()))?;
     let config = dir.join("airlock.toml");
     std::fs::write(&config, airlock_core::site::packaged_config())
-        .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", config.display()))?;
+        .with_context(|| format!("cannot write {}", config.display()))?;
     Ok(())
 }

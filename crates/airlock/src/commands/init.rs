@@ -1,5 +1,7 @@
 use std::io::Write;
 
+use anyhow::Context;
+
 use crate::cli::InitArgs;
 use crate::printer::Printer;
 
@@ -35,5 +37,5 @@ pub fn run(args: InitArgs, printer: Printer) -> anyhow::Result<()> {
 
 fn fs_create(dir: &std::path::Path) -> anyhow::Result<()> {
     std::fs::create_dir_all(dir)
-        .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", dir.display()))
+        .with_context(|| format!("cannot create {}", dir.display()))
 }

@@ -5,6 +5,7 @@ use airlock_core::status::when;
 use std::io::Write;
 use std::time::Duration;
 
+use anyhow::Context;
 use airlock_core::net::{Http, HttpOptions, Url};
 use airlock_core::site::Site;
 use airlock_core::status::{SiteStatus, Source, human_duration};
@@ -48,7 +49,7 @@ pub fn run(site: &Site, args: StatusArgs, printer: Printer) -> anyhow::Result<()
 /// status is an error.
 fn from_server(base: &str) -> anyhow::Result<Option<(SiteStatus, Vec<u8>)>> {
     let url = Url::parse(&format!("{}/status.json", base.trim_end_matches('/')))
-        .map_err(|e| anyhow::anyhow!("{base} is not a URL: {e}"))?;
+        .with_context(|| format!("{base} is not a URL"))?;
     let http = Http::new(HttpOptions {
         timeout: Duration::from_secs(10),
         retries: 0,
@@ -76,7 +77,7 @@ fn from_server(base: &str) -> anyhow::Result<Option<(SiteStatus, Vec<u8>)>> {
         }
     };
     let status = serde_json::from_slice(&body)
-        .map_err(|e| anyhow::anyhow!("{url} is not airlock's status: {e}"))?;
+        .with_context(|| format!("{url} is not airlock's status"))?;
     Ok(Some((status, body.to_vec())))
 }
 
