@@ -16,7 +16,6 @@ use super::publish::{
     IndexText, PublishReport, SiteRelease, SuiteReport, SuiteStatus, write_signed_suite,
 };
 use crate::config::{AptPublishConfig, Name, SuiteSource};
-use crate::hint::Chain;
 use crate::openpgp::SiteKey;
 use crate::report::Reporter;
 use crate::site::Site;
@@ -278,9 +277,10 @@ fn read_index(
     index: &SourceIndex,
 ) -> Result<String, AptError> {
     let blob = store.blob_path(&index.sha256);
-    let unreadable = |e: std::io::Error| AptError::Combine {
+    let unreadable = |error: std::io::Error| AptError::CombineRead {
         what: format!("{source}: {}", index.path),
-        reason: format!("cannot read {}: {e}", blob.display()),
+        blob: blob.clone(),
+        source: error,
     };
     let file = std::fs::File::open(&blob).map_err(unreadable)?;
     let mut reader: Box<dyn Read> = if index.path.ends_with(".gz") {
@@ -326,16 +326,23 @@ fn combine(
             if !architectures.contains(&index.arch) {
                 architectures.push(index.arch.clone());
             }
-            let bad = |reason: String| AptError::Combine {
-                what: format!(
+            let what = || {
+                format!(
                     "{}: {}/binary-{}/Packages",
                     source.name, index.component, index.arch
-                ),
+                )
+            };
+            let bad = |reason: String| AptError::Combine {
+                what: what(),
                 reason,
             };
             let index_text = read_index(store, source.name, index)?;
-            let records = read_packages(&mut index_text.as_bytes())
-                .map_err(|e| bad(Chain(&e).to_string()))?;
+            let records = read_packages(&mut index_text.as_bytes()).map_err(|source| {
+                AptError::CombineIndex {
+                    what: what(),
+                    source,
+                }
+            })?;
             let (text, count, taken) = texts
                 .entry((index.component.clone(), index.arch.clone()))
                 .or_default();

@@ -58,6 +58,19 @@ pub enum AptError {
     },
     #[error("{what}: {reason}")]
     Combine { what: String, reason: String },
+    #[error("{what}: cannot read {blob}")]
+    CombineRead {
+        what: String,
+        blob: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{what}: bad index")]
+    CombineIndex {
+        what: String,
+        #[source]
+        source: index::IndexError,
+    },
     #[error(transparent)]
     Deb(#[from] deb::DebError),
     #[error(transparent)]
@@ -83,6 +96,7 @@ impl Hint for AptError {
                 "suites and components of a repo are listed in its [[apt.repo]] section of the config",
             ),
             AptError::Several { first, .. } => first.hint(),
+            AptError::CombineIndex { source, .. } => source.hint(),
             AptError::Deb(e) => e.hint(),
             AptError::Storage(e) => e.hint(),
             AptError::OpenPgp(e) => e.hint(),
@@ -90,7 +104,8 @@ impl Hint for AptError {
             | AptError::BadPackage { .. }
             | AptError::NotFound { .. }
             | AptError::Compress { .. }
-            | AptError::Combine { .. } => None,
+            | AptError::Combine { .. }
+            | AptError::CombineRead { .. } => None,
         }
     }
 }

@@ -347,8 +347,10 @@ pub(crate) fn parse<T: serde::de::DeserializeOwned>(
     text: &str,
     url: &Url,
 ) -> Result<T, SimplestreamsError> {
-    serde_json::from_str(text)
-        .map_err(|e| SimplestreamsError::upstream(url, format!("not a valid document: {e}")))
+    serde_json::from_str(text).map_err(|source| SimplestreamsError::Document {
+        url: url.to_string(),
+        source,
+    })
 }
 
 fn join(base: &Url, path: &str) -> Result<Url, SimplestreamsError> {

@@ -20,6 +20,12 @@ pub enum SimplestreamsError {
     NotConfigured { config: PathBuf },
     #[error("{url}: {reason}")]
     Upstream { url: String, reason: String },
+    #[error("{url}: not a valid document")]
+    Document {
+        url: String,
+        #[source]
+        source: serde_json::Error,
+    },
     #[error("{what}: {reason}")]
     Custom { what: String, reason: String },
     #[error("filetype {filetype} cannot be served in a stream MAAS 3.8 reads (only tgz can)")]
@@ -53,7 +59,9 @@ impl Hint for SimplestreamsError {
             SimplestreamsError::Net(e) => e.hint(),
             SimplestreamsError::OpenPgp(e) => e.hint(),
             SimplestreamsError::Storage(e) => e.hint(),
-            SimplestreamsError::Upstream { .. } | SimplestreamsError::Custom { .. } => None,
+            SimplestreamsError::Upstream { .. }
+            | SimplestreamsError::Document { .. }
+            | SimplestreamsError::Custom { .. } => None,
         }
     }
 }

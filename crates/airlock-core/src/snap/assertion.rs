@@ -7,7 +7,7 @@
 
 use std::fmt;
 
-use crate::hint::{Chain, Hint};
+use crate::hint::Hint;
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use sha3::{Digest, Sha3_384};
@@ -16,7 +16,11 @@ use sha3::{Digest, Sha3_384};
 #[error("{what}: {reason}")]
 pub struct AssertionError {
     pub what: String,
+    /// What is wrong, in airlock's words.
     pub reason: String,
+    /// The error that found it, when another one did (a decoder, the signature library).
+    #[source]
+    pub source: Option<Box<dyn std::error::Error + Send + Sync>>,
 }
 
 impl Hint for AssertionError {
@@ -31,6 +35,20 @@ fn error(what: &str, reason: impl Into<String>) -> AssertionError {
     AssertionError {
         what: what.to_string(),
         reason: reason.into(),
+        source: None,
+    }
+}
+
+/// `what` is refused because of `source`: `reason` says what was being read.
+pub(crate) fn failed(
+    what: &str,
+    reason: impl Into<String>,
+    source: impl Into<Box<dyn std::error::Error + Send + Sync>>,
+) -> AssertionError {
+    AssertionError {
+        what: what.to_string(),
+        reason: reason.into(),
+        source: Some(source.into()),
     }
 }
 
@@ -148,7 +166,7 @@ impl Assertion {
         let packed: String = signature_text.split_whitespace().collect();
         let decoded = STANDARD
             .decode(packed)
-            .map_err(|e| error(&what, format!("the signature is not base64: {e}")))?;
+            .map_err(|e| failed(&what, "the signature is not base64", e))?;
         match decoded.split_first() {
             Some((1, packet)) if !packet.is_empty() => assertion.signature = packet.to_vec(),
             _ => return Err(error(&what, "the signature is not in snapd's format 1")),
@@ -281,9 +299,10 @@ impl Assertion {
         self.header(name)
             .map(|v| {
                 v.parse::<jiff::Timestamp>().map_err(|e| {
-                    error(
+                    failed(
                         &self.describe(),
-                        format!("{name} is not an RFC 3339 time: {e}"),
+                        format!("{name} is not an RFC 3339 time"),
+                        e,
                     )
                 })
             })
@@ -318,7 +337,9 @@ pub fn split_stream(bytes: &[u8], what: &str) -> Result<Vec<Assertion>, Assertio
         let end = memchr::memmem::find(&rest[signature_start..], b"\n\n")
             .map_or(rest.len(), |e| signature_start + e);
         let encoded = rest[..end].strip_suffix(b"\n").unwrap_or(&rest[..end]);
-        assertions.push(Assertion::parse(encoded).map_err(|e| at(Chain(&e).to_string()))?);
+        assertions.push(
+            Assertion::parse(encoded).map_err(|e| failed(what, format!("assertion {index}"), e))?,
+        );
         rest = &rest[end..];
     }
 }
@@ -524,7 +545,7 @@ pub fn sign(
         key.primary_key.algorithm(),
         HashAlgorithm::Sha512,
     );
-    let sign_error = |e: pgp::errors::Error| error(what, format!("cannot sign: {e}"));
+    let sign_error = |e: pgp::errors::Error| failed(what, "cannot sign", e);
     config.hashed_subpackets = vec![
         Subpacket::regular(SubpacketData::SignatureCreationTime(Timestamp::now()))
             .map_err(sign_error)?,
@@ -596,6 +617,7 @@ pub fn snapd_key_packet(packet_body: &[u8]) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::hint::Chain;
 
     const STORE: &[u8] = include_bytes!("testdata/snapd-enterprise-store.assert");
     const WORD_SALAD: &[u8] = include_bytes!("testdata/word-salad.assert");
@@ -681,7 +703,8 @@ mod tests {
         text.push_str("\nAQE=");
         let started = std::time::Instant::now();
         let e = split_stream(text.as_bytes(), "deep.assert").unwrap_err();
-        assert!(e.to_string().contains("deeper than 16 levels"), "{e}");
+        let e = Chain(&e).to_string();
+        assert!(e.contains("deeper than 16 levels"), "{e}");
         assert!(started.elapsed() < std::time::Duration::from_secs(1));
         let mut shallow = String::from(
             "type: account\nauthority-id: x\naccount-id: a\nsign-key-sha3-384: k\nnested:\n",
@@ -714,7 +737,10 @@ mod tests {
         ];
         for (bytes, expected) in cases {
             match split_stream(bytes, "test.assert") {
-                Err(e) => assert!(e.to_string().contains(expected), "{e} lacks {expected}"),
+                Err(e) => {
+                    let e = Chain(&e).to_string();
+                    assert!(e.contains(expected), "{e} lacks {expected}")
+                }
                 Ok(a) => {
                     // A leading zero is only caught when the integer is read.
                     assert!(

@@ -191,8 +191,10 @@ async fn fetch_one(
         .request_small(&refresh_url, &headers, Some(body.as_bytes()), SMALL)
         .await?
         .ok_or_else(|| upstream_error(&url_text, "not found: is this a snap store?"))?;
-    let answer: Value = serde_json::from_slice(&answer)
-        .map_err(|e| upstream_error(&url_text, format!("not the JSON of a store: {e}")))?;
+    let answer: Value = serde_json::from_slice(&answer).map_err(|source| SnapError::NotStore {
+        url: url_text.clone(),
+        source,
+    })?;
     let result = answer["results"]
         .as_array()
         .and_then(|r| r.first())

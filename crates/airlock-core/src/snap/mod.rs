@@ -37,6 +37,12 @@ pub enum SnapError {
     Usage(String),
     #[error("{url}: {reason}")]
     Upstream { url: String, reason: String },
+    #[error("{url}: not the JSON of a store")]
+    NotStore {
+        url: String,
+        #[source]
+        source: serde_json::Error,
+    },
     #[error(transparent)]
     Net(Box<crate::net::NetError>),
     #[error(transparent)]
@@ -51,7 +57,7 @@ impl Hint for SnapError {
             SnapError::Refused { .. } => Some(
                 "import the .snap with the .assert file `snap download` wrote beside it, both as they were downloaded",
             ),
-            SnapError::Upstream { .. } => {
+            SnapError::Upstream { .. } | SnapError::NotStore { .. } => {
                 Some("is the store reachable from here? [snaps] upstream (and upstream_ca) name it")
             }
             SnapError::Net(e) => e.hint(),

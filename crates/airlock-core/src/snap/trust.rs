@@ -8,7 +8,7 @@ use pgp::crypto::public_key::PublicKeyAlgorithm;
 use pgp::packet::{Packet, PacketParser};
 use pgp::types::KeyDetails;
 
-use super::assertion::{Assertion, AssertionError, key_id, snapd_key_packet, split_stream};
+use super::assertion::{Assertion, AssertionError, failed, key_id, snapd_key_packet, split_stream};
 
 const CANONICAL_ROOT: &[u8] = include_bytes!("canonical-root.assert");
 
@@ -26,6 +26,7 @@ fn error(assertion: &Assertion, reason: impl Into<String>) -> AssertionError {
     AssertionError {
         what: assertion.describe(),
         reason: reason.into(),
+        source: None,
     }
 }
 
@@ -50,6 +51,7 @@ impl Trust {
             return Err(AssertionError {
                 what: what.to_string(),
                 reason: "holds no account-key assertion to trust".into(),
+                source: None,
             });
         }
         for a in &assertions {
@@ -200,7 +202,7 @@ fn public_key(key: &Assertion) -> Result<pgp::packet::PublicKey, AssertionError>
         .collect();
     let bytes = STANDARD
         .decode(text)
-        .map_err(|e| error(key, format!("the key body is not base64: {e}")))?;
+        .map_err(|e| failed(&key.describe(), "the key body is not base64", e))?;
     let public = match bytes.split_first() {
         Some((1, packet)) => match PacketParser::new(packet).next() {
             // snapd's OpenPGP reads RSA keys only: anything else would fail on every client.
@@ -221,7 +223,7 @@ fn public_key(key: &Assertion) -> Result<pgp::packet::PublicKey, AssertionError>
     let mut packet_body = Vec::new();
     public
         .to_writer(&mut packet_body)
-        .map_err(|e| error(key, format!("unusable key: {e}")))?;
+        .map_err(|e| failed(&key.describe(), "unusable key", e))?;
     if key.header("public-key-sha3-384") != Some(key_id(&snapd_key_packet(&packet_body)).as_str()) {
         return Err(error(
             key,
@@ -258,7 +260,7 @@ fn check_signature(assertion: &Assertion, key: &Assertion) -> Result<(), Asserti
     let mut config = config.clone();
     config.unhashed_subpackets.clear();
     let signature = pgp::packet::Signature::from_config(config, hash_value, bytes.clone())
-        .map_err(|e| error(assertion, format!("unusable signature: {e}")))?;
+        .map_err(|e| failed(&assertion.describe(), "unusable signature", e))?;
     signature
         .verify(&public, assertion.signed_content())
         .map_err(|_| {

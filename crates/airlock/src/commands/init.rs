@@ -36,6 +36,5 @@ pub fn run(args: InitArgs, printer: Printer) -> anyhow::Result<()> {
 }
 
 fn fs_create(dir: &std::path::Path) -> anyhow::Result<()> {
-    std::fs::create_dir_all(dir)
-        .with_context(|| format!("cannot create {}", dir.display()))
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))
 }

@@ -5,11 +5,11 @@ use airlock_core::status::when;
 use std::io::Write;
 use std::time::Duration;
 
-use anyhow::Context;
 use airlock_core::net::{Http, HttpOptions, Url};
 use airlock_core::site::Site;
 use airlock_core::status::{SiteStatus, Source, human_duration};
 use airlock_core::util::human_bytes;
+use anyhow::Context;
 
 use crate::cli::StatusArgs;
 use crate::printer::Printer;
@@ -76,8 +76,8 @@ fn from_server(base: &str) -> anyhow::Result<Option<(SiteStatus, Vec<u8>)>> {
             return Ok(None);
         }
     };
-    let status = serde_json::from_slice(&body)
-        .with_context(|| format!("{url} is not airlock's status"))?;
+    let status =
+        serde_json::from_slice(&body).with_context(|| format!("{url} is not airlock's status"))?;
     Ok(Some((status, body.to_vec())))
 }
 

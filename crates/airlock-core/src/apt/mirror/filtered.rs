@@ -71,7 +71,7 @@ fn filtered<R: Stanza>(
             source,
         })?;
         let text = extract_stanzas(&mut BufReader::new(file), &wanted)
-            .map_err(|e| MirrorError::upstream(&index.url, &format!("cannot copy stanzas: {e}")))?;
+            .map_err(|e| MirrorError::upstream_data(&index.url, "cannot copy stanzas", e))?;
         out.push(IndexText {
             component: index.component.clone(),
             arch: index.arch.clone(),

@@ -248,9 +248,7 @@ async fn fetch_indices(
                             )
                         })
                         .await
-                        .map_err(|e| {
-                            MirrorError::upstream(&url, &format!("reading failed: {e}"))
-                        })??;
+                        .map_err(|e| MirrorError::task(&url, e))??;
                         let read = (Arc::new(plain), Arc::new(records));
                         if let Some(shared) = shared {
                             shared.insert(
@@ -338,7 +336,7 @@ async fn fetch_sources(
                 )
             })
             .await
-            .map_err(|e| MirrorError::upstream(&url, &format!("reading failed: {e}")))??;
+            .map_err(|e| MirrorError::task(&url, e))??;
             let records = records.map_err(|e| MirrorError::bad_index(&url, e))?;
             match keep {
                 Some(staging) => staging.adopt(compressed, sha256),

@@ -59,6 +59,19 @@ pub enum MirrorError {
     },
     #[error("{url}: {reason}")]
     Upstream { url: String, reason: String },
+    #[error("{url}: {what}")]
+    UpstreamData {
+        url: String,
+        what: &'static str,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{url}: reading failed")]
+    Task {
+        url: String,
+        #[source]
+        source: tokio::task::JoinError,
+    },
     #[error("{url}: bad index")]
     BadIndex {
         url: String,
@@ -100,6 +113,23 @@ impl MirrorError {
         }
     }
 
+    /// The upstream's bytes at `url` could not be read as what they should be.
+    pub(crate) fn upstream_data(url: &Url, what: &'static str, source: std::io::Error) -> Self {
+        MirrorError::UpstreamData {
+            url: url.to_string(),
+            what,
+            source,
+        }
+    }
+
+    /// The thread reading what came from `url` ended without an answer.
+    pub(crate) fn task(url: &Url, source: tokio::task::JoinError) -> MirrorError {
+        MirrorError::Task {
+            url: url.to_string(),
+            source,
+        }
+    }
+
     pub(crate) fn upstream(url: &Url, reason: &str) -> MirrorError {
         MirrorError::Upstream {
             url: url.to_string(),
@@ -122,7 +152,10 @@ impl Hint for MirrorError {
             MirrorError::Unmatched { .. } => Some(
                 "correct or remove the name in the mirror's `packages`; the tree published before stays served",
             ),
-            MirrorError::Upstream { .. } | MirrorError::Conflict { .. } => None,
+            MirrorError::Upstream { .. }
+            | MirrorError::UpstreamData { .. }
+            | MirrorError::Task { .. }
+            | MirrorError::Conflict { .. } => None,
         }
     }
 }

@@ -394,7 +394,7 @@ pub fn decompress<R>(
         (tee.finish(), consumed)
     });
     let (size, sha256) = tee.map_err(|e| match e {
-        TeeError::Decompress(e) => MirrorError::upstream(url, &format!("does not decompress: {e}")),
+        TeeError::Decompress(e) => MirrorError::upstream_data(url, "does not decompress", e),
         TeeError::Write(source) => write_err(source).into(),
     })?;
     if size > limit {

@@ -6,7 +6,6 @@ use std::sync::Arc;
 use super::upstream::{self, Context, UpstreamSuite, fetch_listed};
 use super::{Index, MirrorError};
 use crate::config::AptMirrorConfig;
-use crate::hint::Chain;
 use crate::net::NetError;
 use crate::storage::{Manifest, Sha256, Staging};
 
@@ -151,7 +150,7 @@ async fn derive_plain(
         )
     })
     .await
-    .map_err(|e| MirrorError::upstream(&context.base, &Chain(&e).to_string()))??;
+    .map_err(|e| MirrorError::task(&context.base, e))??;
     let (plain, _) = plain;
     debug_assert_eq!(plain.sha256, Some(sha256));
     let mut file = plain
