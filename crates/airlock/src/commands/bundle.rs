@@ -226,7 +226,7 @@ fn inspect(config: &Path, args: InspectArgs, printer: Printer) -> anyhow::Result
         Some(Err(bad)) => Signature {
             status: "untrusted",
             signer: None,
-            reason: Some(bad.reason),
+            reason: Some(airlock_core::hint::Chain(&bad.error).to_string()),
         },
         None => Signature {
             status: "unchecked",
