@@ -57,6 +57,8 @@ pub enum NetError {
     },
     #[error("cannot set up HTTPS: {0}")]
     Setup(String),
+    #[error("a download task failed")]
+    Task(#[source] tokio::task::JoinError),
     #[error("cannot set up HTTPS: {what}")]
     Client {
         what: &'static str,
@@ -93,6 +95,7 @@ impl Hint for NetError {
             | NetError::Truncated { .. }
             | NetError::Write { .. }
             | NetError::Setup(_)
+            | NetError::Task(_)
             | NetError::Client { .. } => None,
         }
     }
@@ -676,8 +679,7 @@ impl Http {
                     first_error.get_or_insert(e);
                 }
                 Err(e) => {
-                    first_error
-                        .get_or_insert(NetError::Setup(format!("a download task failed: {e}")));
+                    first_error.get_or_insert(NetError::Task(e));
                 }
             }
         }

@@ -12,8 +12,7 @@ use std::path::{Path, PathBuf};
 
 use super::BundleError;
 use super::manifest::{CarriedAirlock, CarriedKind};
-use crate::hint::Chain;
-use crate::storage::{Sha256, StorageError, open_regular, sync_dir};
+use crate::storage::{CopyError, Sha256, StorageError, open_regular, sync_dir};
 
 /// This airlock's version, as `airlock --version` prints it.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -97,7 +96,11 @@ fn auto(exe: &Path, installed: Option<(String, String)>, cache: &Path) -> Chosen
 /// A .deb of airlock: its control file names the package and its version.
 fn deb(path: &Path, why: String) -> Result<Chosen, BundleError> {
     let bad = |reason: String| BundleError::Export(format!("{}: {reason}", path.display()));
-    let control = crate::apt::deb::read_control(path).map_err(|e| bad(Chain(&e).to_string()))?;
+    let control =
+        crate::apt::deb::read_control(path).map_err(|source| BundleError::CarriedDeb {
+            path: path.to_path_buf(),
+            source,
+        })?;
     let paragraph = crate::apt::deb822::paragraphs(&control)
         .next()
         .and_then(Result::ok)
@@ -205,7 +208,11 @@ pub fn check(dir: &Path, carried: &CarriedAirlock) -> Result<Option<PathBuf>, Bu
         expected: format!("{} bytes, SHA-256 {}", carried.size, carried.sha256),
         got,
     };
-    let (mut file, metadata) = open_regular(&path).map_err(|e| mismatch(Chain(&e).to_string()))?;
+    let unreadable = |source| BundleError::CarriedUnreadable {
+        path: path.clone(),
+        source,
+    };
+    let (mut file, metadata) = open_regular(&path).map_err(unreadable)?;
     if metadata.len() != carried.size {
         return Err(mismatch(format!("{} bytes", metadata.len())));
     }
@@ -216,7 +223,13 @@ pub fn check(dir: &Path, carried: &CarriedAirlock) -> Result<Option<PathBuf>, Bu
         carried.size,
         &mut |_| {},
     )
-    .map_err(|e| mismatch(format!("unreadable: {e:?}")))?;
+    .map_err(|e| {
+        let (CopyError::Read(source) | CopyError::Write(source)) = e;
+        unreadable(StorageError::Read {
+            path: path.clone(),
+            source,
+        })
+    })?;
     if digest != carried.sha256 {
         return Err(mismatch(format!("SHA-256 {digest}")));
     }

@@ -524,14 +524,28 @@ impl Import<'_> {
             let header_size = entry
                 .header()
                 .size()
-                .map_err(|e| entry_err(Chain(&e).to_string()))?;
+                .map_err(|source| BundleError::EntryRead {
+                    volume: path.to_path_buf(),
+                    entry: name.clone(),
+                    source,
+                })?;
             if header_size != size || entry.size() != size {
                 return Err(entry_err(format!(
                     "its tar header says {header_size} bytes, the manifest {size}"
                 )));
             }
             if needed.remove(&digest).is_some() {
-                staged.write(&digest, size, &mut entry).map_err(entry_err)?;
+                staged
+                    .write(&digest, size, &mut entry)
+                    .map_err(|fault| match fault {
+                        StageFault::Entry(reason) => entry_err(reason),
+                        StageFault::Read(source) => BundleError::EntryRead {
+                            volume: path.to_path_buf(),
+                            entry: name.clone(),
+                            source,
+                        },
+                        StageFault::Write(e) => e.into(),
+                    })?;
                 new_blobs += 1;
                 new_bytes += size;
             }
@@ -639,7 +653,12 @@ impl Staged {
 
     /// Copies exactly `size` bytes from `reader`, and names the file by its digest only if it
     /// is `digest`.
-    fn write(&mut self, digest: &Sha256, size: u64, reader: &mut impl Read) -> Result<(), String> {
+    fn write(
+        &mut self,
+        digest: &Sha256,
+        size: u64,
+        reader: &mut impl Read,
+    ) -> Result<(), StageFault> {
         let temp = self.dir.join(format!(".{digest}.partial"));
         let _ = std::fs::remove_file(&temp);
         let mut file = std::fs::OpenOptions::new()
@@ -647,26 +666,21 @@ impl Staged {
             .create_new(true)
             .mode(0o444)
             .open(&temp)
-            .map_err(|e| format!("cannot write {}: {e}", temp.display()))?;
+            .map_err(not_written(&temp))?;
         // Large blobs are written on a thread of their own while this one hashes.
         let result = if size >= PIPED {
             let mut piped = volume::PipeWriter::new(volume::WriteBehind::new(file));
-            copy_checked(reader, &mut piped, &mut self.buffer, size, digest).and_then(|()| {
-                piped
-                    .finish()
-                    .map(drop)
-                    .map_err(|e| format!("cannot stage it: {e}"))
-            })
+            copy_checked(reader, &mut piped, &mut self.buffer, size, digest, &temp)
+                .and_then(|()| piped.finish().map(drop).map_err(not_written(&temp)))
         } else {
-            copy_checked(reader, &mut file, &mut self.buffer, size, digest)
+            copy_checked(reader, &mut file, &mut self.buffer, size, digest, &temp)
         };
-        if let Err(reason) = result {
+        if let Err(fault) = result {
             let _ = std::fs::remove_file(&temp);
-            return Err(reason);
+            return Err(fault);
         }
         let target = self.dir.join(digest.to_hex());
-        std::fs::rename(&temp, &target)
-            .map_err(|e| format!("cannot write {}: {e}", target.display()))?;
+        std::fs::rename(&temp, &target).map_err(not_written(&target))?;
         self.have.insert(*digest);
         Ok(())
     }
@@ -684,15 +698,37 @@ impl Staged {
 /// Blobs from this size on are staged through a [`volume::PipeWriter`].
 const PIPED: u64 = 4 << 20;
 
+/// Why a blob was not staged: the entry is not what the manifest says, the volume could not
+/// be read, or this host could not write.
+enum StageFault {
+    Entry(String),
+    Read(std::io::Error),
+    Write(StorageError),
+}
+
+fn not_written(path: &Path) -> impl FnOnce(std::io::Error) -> StageFault + '_ {
+    move |source| {
+        StageFault::Write(StorageError::Write {
+            path: path.to_path_buf(),
+            source,
+        })
+    }
+}
+
+/// Copies one entry's bytes into `out` (the file at `staged`), checking its size and digest.
 fn copy_checked(
     reader: &mut impl Read,
     out: &mut dyn std::io::Write,
     buffer: &mut [u8],
     size: u64,
     digest: &Sha256,
-) -> Result<(), String> {
-    let truncated =
-        |got| format!("the volume ends inside this entry, after {got} of {size} bytes (truncated)");
+    staged: &Path,
+) -> Result<(), StageFault> {
+    let truncated = |got| {
+        StageFault::Entry(format!(
+            "the volume ends inside this entry, after {got} of {size} bytes (truncated)"
+        ))
+    };
     let mut read = 0;
     let copied = crate::storage::copy_sha256(reader, out, buffer, size, &mut |n| read += n);
     let (actual, got) = match copied {
@@ -700,16 +736,18 @@ fn copy_checked(
         Err(CopyError::Read(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
             return Err(truncated(read));
         }
-        Err(CopyError::Read(e)) => return Err(format!("cannot read it: {e}")),
-        Err(CopyError::Write(e)) => return Err(format!("cannot stage it: {e}")),
+        Err(CopyError::Read(e)) => return Err(StageFault::Read(e)),
+        Err(CopyError::Write(source)) => {
+            return Err(not_written(staged)(source));
+        }
     };
     if got != size {
         return Err(truncated(got));
     }
     if actual != *digest {
-        return Err(format!(
+        return Err(StageFault::Entry(format!(
             "its content is not the blob it is named after (its SHA-256 is {actual})"
-        ));
+        )));
     }
     Ok(())
 }

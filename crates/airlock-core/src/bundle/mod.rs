@@ -101,6 +101,13 @@ pub enum BundleError {
         entry: String,
         reason: String,
     },
+    #[error("{volume}: entry {entry}: cannot read it")]
+    EntryRead {
+        volume: PathBuf,
+        entry: String,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("{volume}: {reason}")]
     Volume { volume: PathBuf, reason: String },
     #[error("{volume}: cannot read the entry after {after} (a truncated or damaged volume)")]
@@ -131,6 +138,18 @@ pub enum BundleError {
     },
     #[error("{0}")]
     Export(String),
+    #[error("{path}: the airlock copy cannot be read")]
+    CarriedUnreadable {
+        path: PathBuf,
+        #[source]
+        source: StorageError,
+    },
+    #[error("{path}: not an airlock .deb to carry")]
+    CarriedDeb {
+        path: PathBuf,
+        #[source]
+        source: crate::apt::deb::DebError,
+    },
     #[error(
         "{path}: the airlock copy does not match the signed manifest: expected {expected}, got {got}"
     )]
@@ -180,10 +199,11 @@ impl Hint for BundleError {
             BundleError::NewerFormat { .. } => {
                 Some("import it with the airlock version that exported it, or a newer one")
             }
-            BundleError::CarriedMismatch { .. } => Some(
+            BundleError::CarriedMismatch { .. } | BundleError::CarriedUnreadable { .. } => Some(
                 "the file was damaged or altered after export: copy it again from the exporting side (nothing here changed), and never install it unchecked",
             ),
             BundleError::Entry { .. }
+            | BundleError::EntryRead { .. }
             | BundleError::Volume { .. }
             | BundleError::VolumeEntry { .. }
             | BundleError::VolumeIo { .. } => Some(
@@ -192,6 +212,7 @@ impl Hint for BundleError {
             BundleError::Storage(e) => e.hint(),
             BundleError::OpenPgp(e) => e.hint(),
             BundleError::Apt(e) => e.hint(),
+            BundleError::CarriedDeb { source, .. } => source.hint(),
             BundleError::NotOwnBundle { source, .. } => source.hint(),
             BundleError::Manifest { .. }
             | BundleError::NotManifest { .. }

@@ -9,9 +9,8 @@ use sha2::Digest;
 
 use super::BundleError;
 use super::reader::BlobReader;
-use crate::hint::Chain;
 use crate::io::{ReadAhead, read_full};
-use crate::storage::Sha256;
+use crate::storage::{Sha256, StorageError};
 
 const BLOCK: u64 = 512;
 /// Two zero blocks end a tar archive.
@@ -251,10 +250,10 @@ impl VolumeWriter {
                 ),
             )
         };
-        while let Some((chunk, n)) = blobs
-            .next_chunk()
-            .map_err(|e| store_err(origin, Chain(&e).to_string()))?
-        {
+        while let Some((chunk, n)) = blobs.next_chunk().map_err(|source| StorageError::Read {
+            path: origin.to_path_buf(),
+            source,
+        })? {
             copied += n as u64;
             if copied > size {
                 return Err(mismatch());

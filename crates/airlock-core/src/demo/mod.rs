@@ -66,8 +66,24 @@ pub enum DemoError {
     Server(#[from] ServerError),
     #[error(transparent)]
     Storage(#[from] StorageError),
-    #[error("cannot build the demo's {0}")]
-    Build(String),
+    #[error("cannot build the demo's {what}")]
+    Build {
+        what: &'static str,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+}
+
+impl DemoError {
+    fn build(
+        what: &'static str,
+        source: impl Into<Box<dyn std::error::Error + Send + Sync>>,
+    ) -> Self {
+        DemoError::Build {
+            what,
+            source: source.into(),
+        }
+    }
 }
 
 impl Hint for DemoError {
@@ -82,7 +98,7 @@ impl Hint for DemoError {
             DemoError::OpenPgp(e) => e.hint(),
             DemoError::Server(e) => e.hint(),
             DemoError::Storage(e) => e.hint(),
-            DemoError::Build(_) => {
+            DemoError::Build { .. } => {
                 Some("remove the demo folder and run `airlock demo` again to start afresh")
             }
         }
@@ -201,7 +217,7 @@ fn sync(
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
-        .map_err(|e| DemoError::Build(format!("async runtime: {e}")))?;
+        .map_err(|e| DemoError::build("async runtime", e))?;
     let now = jiff::Timestamp::now();
     let options = SyncOptions {
         jobs: None,
@@ -246,7 +262,7 @@ fn custom_image(
         0o644,
     )])
     .and_then(|tar| Compression::Gzip.compress(&tar))
-    .map_err(|e| DemoError::Build(format!("custom image: {e}")))?;
+    .map_err(|e| DemoError::build("custom image", e))?;
     let file = dir.join("custom-demo.tar.gz");
     write_atomic(&file, &tgz, 0o644)?;
     let image = custom::add(

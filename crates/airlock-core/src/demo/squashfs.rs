@@ -10,7 +10,7 @@ use super::DemoError;
 
 /// An image of `files` (path, content, permissions); their folders are made 0755.
 pub(super) fn write(files: &[(&str, &[u8], u16)]) -> Result<Vec<u8>, DemoError> {
-    let error = |e: backhand::BackhandError| DemoError::Build(format!("a squashfs image: {e}"));
+    let error = |e: backhand::BackhandError| DemoError::build("squashfs image", e);
     let mut fs = FilesystemWriter::default();
     fs.set_time(0);
     fs.set_root_mode(0o755);

@@ -129,7 +129,7 @@ impl Upstream {
                     std::time::Duration::from_secs(1),
                 )
             })
-            .map_err(|e| DemoError::Build(format!("cannot start the upstream's server: {e}")))?;
+            .map_err(|e| DemoError::build("upstream's server", e))?;
         Ok(Serving {
             url,
             stop,
@@ -233,7 +233,7 @@ fn stream() -> Result<(Vec<Products>, Files), DemoError> {
         0o644,
     )])
     .and_then(|tar| Compression::Xz.compress(&tar))
-    .map_err(|e| DemoError::Build(format!("a bootloader archive: {e}")))?;
+    .map_err(|e| DemoError::build("bootloader archive", e))?;
     let version = format!("{SERIAL}.0");
     let mut grub_item = item(
         "archive.tar.xz",
