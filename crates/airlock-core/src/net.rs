@@ -9,6 +9,9 @@ use bytes::Bytes;
 use futures_util::StreamExt;
 use reqwest::StatusCode;
 pub use reqwest::Url;
+
+/// Why a text is not a URL, or a path does not join one (the `url` crate's `ParseError`).
+pub type UrlError = <Url as std::str::FromStr>::Err;
 use reqwest::header::{CONTENT_RANGE, RANGE};
 use sha2::Digest;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};

@@ -15,8 +15,8 @@ use serde_json::{Value, json};
 use super::SimplestreamsError;
 use super::document::{IndexEntry, Item, Product, Products, Version};
 use super::publish::{self, CUSTOM_CONTENT_PREFIX, Stream};
-use crate::hint::Chain;
 use crate::site::Site;
+use crate::storage::StorageError;
 use crate::storage::write_atomic;
 
 /// Filetypes MAAS knows (`boot-resources create filetype=`); only `tgz` fits a stream.
@@ -266,13 +266,16 @@ pub fn add(
     let _lock = site.lock(reporter)?;
     let store = site.store();
     let staging = store.staging();
-    let listing = tar_listing(&new.file).map_err(custom_err)?;
-    let mut file = fs_err::File::open(&new.file).map_err(|e| custom_err(Chain(&e).to_string()))?;
+    let listing = tar_listing(&new.file)?;
+    let mut file = std::fs::File::open(&new.file).map_err(|source| StorageError::Read {
+        path: new.file.clone(),
+        source,
+    })?;
     let staged = staging.add_reader(&new.file, &mut file)?;
     let manifest = match &new.manifest {
-        Some(path) => std::fs::read(path).map_err(|e| SimplestreamsError::Custom {
-            what: path.display().to_string(),
-            reason: Chain(&e).to_string(),
+        Some(path) => std::fs::read(path).map_err(|source| StorageError::Read {
+            path: path.clone(),
+            source,
         })?,
         None => listing.into_bytes(),
     };
@@ -399,30 +402,44 @@ fn republish(
 
 /// The paths of a gzip-compressed tar, one per line: the generated manifest, and the proof
 /// that the file is what `tgz` says.
-fn tar_listing(path: &Path) -> Result<String, String> {
-    let file = std::fs::File::open(path).map_err(|e| Chain(&e).to_string())?;
+fn tar_listing(path: &Path) -> Result<String, SimplestreamsError> {
+    let refused = |reason: &str| SimplestreamsError::Custom {
+        what: path.display().to_string(),
+        reason: reason.to_string(),
+    };
+    let not_tgz = |source| SimplestreamsError::NotTgz {
+        path: path.to_path_buf(),
+        source,
+    };
+    let open = || {
+        std::fs::File::open(path).map_err(|source| StorageError::Read {
+            path: path.to_path_buf(),
+            source,
+        })
+    };
+    let file = open()?;
     let mut magic = [0u8; 2];
     (&file)
         .take(2)
         .read_exact(&mut magic)
-        .map_err(|_| "not a tgz: too short to be gzip".to_string())?;
+        .map_err(|_| refused("not a tgz: too short to be gzip"))?;
     if magic != [0x1f, 0x8b] {
-        return Err("not a tgz: not gzip-compressed (filetype says tgz)".into());
+        return Err(refused(
+            "not a tgz: not gzip-compressed (filetype says tgz)",
+        ));
     }
-    let file = std::fs::File::open(path).map_err(|e| Chain(&e).to_string())?;
-    let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(file));
+    let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(open()?));
     let mut listing = String::new();
-    let entries = archive.entries().map_err(|e| format!("not a tgz: {e}"))?;
     let mut count = 0;
-    for entry in entries {
-        let entry = entry.map_err(|e| format!("not a tgz: {e}"))?;
-        let name = entry.path().map_err(|e| format!("not a tgz: {e}"))?;
+    for entry in archive.entries().map_err(not_tgz)? {
+        let entry = entry.map_err(not_tgz)?;
+        let name = entry.path().map_err(not_tgz)?;
         listing.push_str(&name.to_string_lossy());
         listing.push('\n');
         count += 1;
     }
     if count == 0 {
-        return Err("not a tgz: the archive is empty".into());
+        return Err(refused("not a tgz: the archive is empty"));
     }
     Ok(listing)
 }

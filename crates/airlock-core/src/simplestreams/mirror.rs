@@ -357,7 +357,11 @@ fn join(base: &Url, path: &str) -> Result<Url, SimplestreamsError> {
     crate::storage::tree::check_relative_path(path)
         .map_err(|e| SimplestreamsError::upstream(base, e))?;
     base.join(path)
-        .map_err(|e| SimplestreamsError::upstream(base, format!("{path}: {e}")))
+        .map_err(|source| SimplestreamsError::BadPath {
+            url: base.to_string(),
+            path: path.to_string(),
+            source,
+        })
 }
 
 /// Everything in the config that decides what is published, besides the upstream.

@@ -28,6 +28,19 @@ pub enum SimplestreamsError {
     },
     #[error("{what}: {reason}")]
     Custom { what: String, reason: String },
+    #[error("{path}: not a tgz")]
+    NotTgz {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{url}: {path} does not make a URL")]
+    BadPath {
+        url: String,
+        path: String,
+        #[source]
+        source: crate::net::UrlError,
+    },
     #[error("filetype {filetype} cannot be served in a stream MAAS 3.8 reads (only tgz can)")]
     NotStreamable { filetype: String },
     #[error(transparent)]
@@ -61,6 +74,8 @@ impl Hint for SimplestreamsError {
             SimplestreamsError::Storage(e) => e.hint(),
             SimplestreamsError::Upstream { .. }
             | SimplestreamsError::Document { .. }
+            | SimplestreamsError::NotTgz { .. }
+            | SimplestreamsError::BadPath { .. }
             | SimplestreamsError::Custom { .. } => None,
         }
     }

@@ -14,7 +14,6 @@ use super::catalog::{Catalog, Channel};
 use super::import::{Offer, import_locked};
 use super::trust::Trust;
 use super::{Imported, SnapError};
-use crate::hint::Chain;
 use crate::net::{Checksum, Http, HttpOptions, NetError};
 use crate::report::Reporter;
 use crate::site::Site;
@@ -40,6 +39,13 @@ pub struct Fetched {
     pub imported: Imported,
     /// Whether the blob was downloaded (false: the store already had this revision).
     pub downloaded: bool,
+}
+
+fn bad_url(url: &str, source: crate::net::UrlError) -> SnapError {
+    SnapError::BadUrl {
+        url: url.to_string(),
+        source,
+    }
 }
 
 fn upstream_error(url: &str, reason: impl Into<String>) -> SnapError {
@@ -79,8 +85,7 @@ pub async fn fetch(
         retries: sync.retries,
         extra_roots,
     })?;
-    let base = reqwest::Url::parse(&config.upstream)
-        .map_err(|e| upstream_error(&config.upstream, Chain(&e).to_string()))?;
+    let base = reqwest::Url::parse(&config.upstream).map_err(|e| bad_url(&config.upstream, e))?;
     let mut queue: VecDeque<Wanted> = config
         .snaps
         .iter()
@@ -166,7 +171,7 @@ async fn fetch_one(
 ) -> Result<Fetched, SnapError> {
     let refresh_url = base
         .join("v2/snaps/refresh")
-        .map_err(|e| upstream_error(base.as_str(), Chain(&e).to_string()))?;
+        .map_err(|e| bad_url(base.as_str(), e))?;
     let body = json!({
         "context": [],
         "actions": [{
@@ -277,8 +282,7 @@ async fn fetch_one(
                 path: dir.to_path_buf(),
                 source,
             })?;
-            let url = reqwest::Url::parse(&download_url)
-                .map_err(|e| upstream_error(&download_url, Chain(&e).to_string()))?;
+            let url = reqwest::Url::parse(&download_url).map_err(|e| bad_url(&download_url, e))?;
             let task = reporter.start(
                 &format!("{} {}", wanted.name, revision),
                 Some(size),
@@ -347,7 +351,7 @@ pub(crate) async fn fetch_assertions(
         asked.push(reference.clone());
         let url = base
             .join(&format!("v2/assertions/{reference}"))
-            .map_err(|e| upstream_error(base.as_str(), Chain(&e).to_string()))?;
+            .map_err(|e| bad_url(base.as_str(), e))?;
         let bytes = http
             .request_small(
                 &url,

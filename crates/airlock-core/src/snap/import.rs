@@ -13,7 +13,6 @@ use super::catalog::{self, Catalog, Channel, Publisher, Revision, SnapEntry, Sto
 use super::snapfile::{self, IconFile, SnapMeta};
 use super::trust::Trust;
 use super::{SnapError, load_assertion};
-use crate::hint::Chain;
 use crate::report::Reporter;
 use crate::site::Site;
 use crate::storage::{ContentStore, StagedBlob, Staging, StorageError, read_limited};
@@ -286,8 +285,10 @@ impl Checked {
         let snap = offer.snap;
         let (meta, icon) = snapfile::read(&file.blob.temp_path).map_err(|e| {
             // Told of the file the operator named, not the staged copy that was read.
-            let causes = e.source.as_deref().map(|s| format!(": {}", Chain(s)));
-            refused(snap, format!("{}{}", e.reason, causes.unwrap_or_default()))
+            SnapError::SnapFile(snapfile::SnapFileError {
+                path: snap.display().to_string(),
+                ..e
+            })
         })?;
         let declared_name = proof.declaration.header("snap-name").unwrap_or_default();
         if meta.name != declared_name {

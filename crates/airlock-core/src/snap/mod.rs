@@ -37,6 +37,12 @@ pub enum SnapError {
     Usage(String),
     #[error("{url}: {reason}")]
     Upstream { url: String, reason: String },
+    #[error("{url}: not a usable URL")]
+    BadUrl {
+        url: String,
+        #[source]
+        source: crate::net::UrlError,
+    },
     #[error("{url}: not the JSON of a store")]
     NotStore {
         url: String,
@@ -57,7 +63,7 @@ impl Hint for SnapError {
             SnapError::Refused { .. } => Some(
                 "import the .snap with the .assert file `snap download` wrote beside it, both as they were downloaded",
             ),
-            SnapError::Upstream { .. } | SnapError::NotStore { .. } => {
+            SnapError::Upstream { .. } | SnapError::NotStore { .. } | SnapError::BadUrl { .. } => {
                 Some("is the store reachable from here? [snaps] upstream (and upstream_ca) name it")
             }
             SnapError::Net(e) => e.hint(),

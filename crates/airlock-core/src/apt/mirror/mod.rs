@@ -29,7 +29,7 @@ use super::AptError;
 use super::closure::{Explanation, Unsatisfied};
 use super::publish::retain_superseded;
 use crate::config::{AptMirrorConfig, MirrorMode};
-use crate::hint::{Chain, Hint};
+use crate::hint::Hint;
 use crate::net::{Http, HttpOptions, NetError};
 use crate::openpgp::{Keyring, OpenPgpError, SiteKey};
 use crate::report::{Reporter, Unit};
@@ -65,6 +65,12 @@ pub enum MirrorError {
         what: &'static str,
         #[source]
         source: std::io::Error,
+    },
+    #[error("{url} is not a URL")]
+    BadUrl {
+        url: String,
+        #[source]
+        source: crate::net::UrlError,
     },
     #[error("{url}: reading failed")]
     Task {
@@ -155,6 +161,7 @@ impl Hint for MirrorError {
             MirrorError::Upstream { .. }
             | MirrorError::UpstreamData { .. }
             | MirrorError::Task { .. }
+            | MirrorError::BadUrl { .. }
             | MirrorError::Conflict { .. } => None,
         }
     }
@@ -409,9 +416,9 @@ impl<'a> MirrorSync<'a> {
             retries: sync.retries,
             extra_roots: Vec::new(),
         })?;
-        let base = Url::parse(&config.url).map_err(|e| MirrorError::Upstream {
+        let base = Url::parse(&config.url).map_err(|source| MirrorError::BadUrl {
             url: config.url.clone(),
-            reason: Chain(&e).to_string(),
+            source,
         })?;
         let context = Arc::new(Context { http, store, base });
         let trees = TreeSet::apt(site.data_dir(), &name);
