@@ -16,7 +16,6 @@ use super::manifest::{self, Area, BundleManifest, Content, Kind, SignedManifest,
 use super::resign;
 use super::volume;
 use crate::apt::repo::RepoState;
-use crate::hint::Chain;
 use crate::openpgp::{Keyring, SiteKey};
 use crate::report::{Reporter, Unit};
 use crate::simplestreams::custom::CustomImages;
@@ -414,7 +413,12 @@ fn catalog_blobs(content: &Content, bytes: &[u8]) -> Result<Vec<Sha256>, BundleE
         path: "catalog.json".into(),
         reason,
     };
-    let catalog: Catalog = serde_json::from_slice(bytes).map_err(|e| bad(Chain(&e).to_string()))?;
+    let catalog: Catalog =
+        serde_json::from_slice(bytes).map_err(|source| BundleError::TreeJson {
+            content: content.label(),
+            path: "catalog.json".into(),
+            source,
+        })?;
     catalog
         .blobs()
         .map(|hex| Sha256::parse_lowercase(hex).map_err(bad))

@@ -158,6 +158,13 @@ pub enum BundleError {
         expected: String,
         got: String,
     },
+    #[error("{content}: {path}: not the JSON airlock writes")]
+    TreeJson {
+        content: String,
+        path: String,
+        #[source]
+        source: serde_json::Error,
+    },
     #[error("{content}: {path}: {reason}")]
     Tree {
         content: String,
@@ -222,6 +229,7 @@ impl Hint for BundleError {
             | BundleError::MissingVolumes { .. }
             | BundleError::Incomplete { .. }
             | BundleError::Export(_)
+            | BundleError::TreeJson { .. }
             | BundleError::Tree { .. } => None,
         }
     }
