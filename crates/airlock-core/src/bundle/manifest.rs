@@ -213,7 +213,7 @@ pub struct SignedManifest {
 /// Why the signature did not verify.
 #[derive(Debug)]
 pub struct BadSignature {
-    pub error: SignatureError,
+    pub error: Box<SignatureError>,
     /// The keyring has the signing key: the manifest changed after it was signed.
     pub by_known_key: bool,
 }
@@ -265,7 +265,7 @@ pub fn read(path: &Path, keyring: Option<&Keyring>) -> Result<SignedManifest, Bu
         let signature =
             read_limited(&signature_path, MAX_SIGNATURE, "a signature").map_err(|e| {
                 BadSignature {
-                    error: e.into(),
+                    error: Box::new(e.into()),
                     by_known_key: false,
                 }
             })?;
@@ -273,7 +273,7 @@ pub fn read(path: &Path, keyring: Option<&Keyring>) -> Result<SignedManifest, Bu
             .verify_detached(&bytes, &signature, &signature_path.display().to_string())
             .map(|v| v.signer)
             .map_err(|e| BadSignature {
-                error: e.into(),
+                error: Box::new(e.into()),
                 by_known_key: keyring.knows_signer_of(&signature),
             })
     });

@@ -49,7 +49,7 @@ pub enum BundleError {
         path: PathBuf,
         claimed: String,
         #[source]
-        source: manifest::SignatureError,
+        source: Box<manifest::SignatureError>,
     },
     #[error(
         "{path} is not signed by a key this site trusts (the manifest names exporter {claimed}): it is signed by {signer}, not by the exporter it names"
@@ -63,13 +63,13 @@ pub enum BundleError {
     Altered {
         path: PathBuf,
         #[source]
-        source: manifest::SignatureError,
+        source: Box<manifest::SignatureError>,
     },
     #[error("{path}: --since takes a bundle this site exported")]
     NotOwnBundle {
         path: PathBuf,
         #[source]
-        source: manifest::SignatureError,
+        source: Box<manifest::SignatureError>,
     },
     #[error("no exporter key to check bundles with")]
     NoTrustedKeys,
