@@ -153,10 +153,7 @@ fn authenticate(
     let mut signed = manifest::read(&options.dir, Some(&keyring))?;
     let claimed = &signed.manifest.exporter.fingerprint;
     let signer = match signed.signer.take() {
-        Some(Ok(signer)) => {
-            signed.signer = Some(Ok(signer.clone()));
-            signer
-        }
+        Some(Ok(signer)) => signer,
         Some(Err(bad)) => {
             let path = manifest::manifest_path(&options.dir);
             let source = bad.error;
@@ -171,6 +168,7 @@ fn authenticate(
         }
         None => unreachable!("read with a keyring checks the signature"),
     };
+    signed.signer = Some(Ok(signer.clone()));
     // The history is the signer's: a manifest may not speak for another site.
     if signer != *claimed {
         return Err(BundleError::OtherSigner {
