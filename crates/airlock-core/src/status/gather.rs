@@ -18,7 +18,7 @@ use crate::simplestreams::document::{Index, Products};
 use crate::site::Site;
 use crate::snap::catalog::Catalog;
 use crate::storage::history::{Estimate, History};
-use crate::storage::{Manifest, TreeSet, read_limited};
+use crate::storage::{ContentStore, Manifest, TreeSet, read_limited};
 use crate::verify::LastRun;
 
 /// The most read of one Release or stream document, and of one Packages index uncompressed.
@@ -420,17 +420,10 @@ fn snap_store(site: &Site) -> Result<Option<SnapStore>, String> {
 /// something changed).
 fn store_size(data: &Path) -> (u64, u64) {
     let (mut blobs, mut bytes) = (0, 0);
-    let root = data.join("store/sha256");
-    for prefix in std::fs::read_dir(root).into_iter().flatten().flatten() {
-        for blob in std::fs::read_dir(prefix.path())
-            .into_iter()
-            .flatten()
-            .flatten()
-        {
-            if let Ok(meta) = blob.metadata() {
-                blobs += 1;
-                bytes += meta.len();
-            }
+    for file in ContentStore::new(data).files().flatten() {
+        if let Ok(meta) = file.metadata() {
+            blobs += 1;
+            bytes += meta.len();
         }
     }
     (blobs, bytes)

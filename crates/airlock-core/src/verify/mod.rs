@@ -32,7 +32,7 @@ use crate::report::{Reporter, Unit};
 use crate::site::Site;
 use crate::snap::catalog::Catalog;
 use crate::storage::history::{Estimate, History};
-use crate::storage::{ContentStore, Sha256, TreeSet};
+use crate::storage::{ContentStore, Sha256, TreeSet, UnreadFolder};
 use crate::util::{human_bytes, parallel_map};
 
 /// One check that failed (or warns): what, where, what was expected, what was found.
@@ -278,7 +278,7 @@ fn offline_checks(site: &Site, reporter: &dyn Reporter) -> Report {
     let store = site.store();
     let mut report = Report::default();
 
-    let (blobs, mut failures) = store_blobs(data);
+    let (blobs, mut failures) = store_blobs(&store);
     let total = blobs.iter().map(|(_, size)| size).sum();
     let task = reporter.start("re-hashing the content store", Some(total), Unit::Bytes);
     failures.extend(
@@ -795,26 +795,19 @@ pub fn disk_room(
 }
 
 /// Every file under `store/sha256`, with its size; unreadable folders are failures.
-fn store_blobs(data: &Path) -> (Vec<(PathBuf, u64)>, Vec<Failure>) {
-    let root = data.join("store/sha256");
+fn store_blobs(store: &ContentStore) -> (Vec<(PathBuf, u64)>, Vec<Failure>) {
     let (mut blobs, mut failures) = (Vec::new(), Vec::new());
-    let Ok(prefixes) = std::fs::read_dir(&root) else {
-        return (blobs, failures);
-    };
-    for prefix in prefixes.flatten() {
-        let dir = prefix.path();
-        match std::fs::read_dir(&dir) {
-            Ok(entries) => {
-                for entry in entries.flatten() {
-                    let size = entry.metadata().map_or(0, |m| m.len());
-                    blobs.push((entry.path(), size));
-                }
+    for file in store.files() {
+        match file {
+            Ok(file) => {
+                let size = file.metadata().map_or(0, |m| m.len());
+                blobs.push((file.path(), size));
             }
-            Err(e) => failures.push(Failure::new(
+            Err(UnreadFolder { path, source }) => failures.push(Failure::new(
                 "store",
-                dir.display().to_string(),
+                path.display().to_string(),
                 "a folder of blobs",
-                Chain(&e).to_string(),
+                Chain(&source).to_string(),
             )),
         }
     }
