@@ -207,6 +207,19 @@ impl Hint for IndexError {
 
 const CHUNK: usize = 1 << 20;
 
+/// An index as apt reads it: decompressed by its name's extension (`.xz`, `.gz`; any other
+/// name is plain text), every concatenated stream in turn. Bound what is read from it
+/// (`Read::take`): a small compressed file can hold far more.
+pub fn decompressed<'r>(name: &str, reader: impl Read + 'r) -> Box<dyn Read + 'r> {
+    if name.ends_with(".xz") {
+        Box::new(liblzma::read::XzDecoder::new_multi_decoder(reader))
+    } else if name.ends_with(".gz") {
+        Box::new(flate2::read::MultiGzDecoder::new(reader))
+    } else {
+        Box::new(reader)
+    }
+}
+
 /// Where a paragraph starts in a stream: byte offset and 1-based line.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Position {
@@ -359,6 +372,37 @@ mod tests {
             "Package: {name}\nVersion: 1.0\nArchitecture: amd64\n{extra}Filename: pool/main/{name}.deb\nSize: 10\nSHA256: {}\nDescription: x\n more\n",
             Sha256::of(name.as_bytes())
         )
+    }
+
+    #[test]
+    fn decompresses_by_name_every_stream() {
+        use std::io::Write;
+        let gz = |text: &[u8]| {
+            let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+            e.write_all(text).unwrap();
+            e.finish().unwrap()
+        };
+        let xz = |text: &[u8]| {
+            let mut e = liblzma::write::XzEncoder::new(Vec::new(), 1);
+            e.write_all(text).unwrap();
+            e.finish().unwrap()
+        };
+        let read = |name: &str, bytes: Vec<u8>| {
+            let mut text = String::new();
+            decompressed(name, &bytes[..])
+                .read_to_string(&mut text)
+                .unwrap();
+            text
+        };
+        assert_eq!(
+            read("Packages.gz", [gz(b"a\n"), gz(b"b\n")].concat()),
+            "a\nb\n"
+        );
+        assert_eq!(
+            read("Packages.xz", [xz(b"a\n"), xz(b"b\n")].concat()),
+            "a\nb\n"
+        );
+        assert_eq!(read("Packages", b"a\n".to_vec()), "a\n");
     }
 
     #[test]

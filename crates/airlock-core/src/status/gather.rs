@@ -10,6 +10,7 @@ use super::model::{
     AptContent, AptKind, BundleOrigin, ChannelStatus, ImageProduct, ImageStream, Level, Origin,
     PackageCount, Problem, ProductKind, SnapStatus, SnapStore, SuiteStatus,
 };
+use crate::apt::index::decompressed;
 use crate::apt::release::ReleaseFile;
 use crate::bundle::import::{ImportedBundle, imported_bundles, imported_from};
 use crate::config::MirrorMode;
@@ -258,15 +259,7 @@ fn suite_status(dir: &Path, suite: &str) -> Result<SuiteStatus, String> {
 /// The stanzas of a Packages index, plain or compressed.
 fn count_packages(path: &Path) -> Result<u64, String> {
     let file = std::fs::File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let name = path.to_string_lossy();
-    let reader: Box<dyn Read> = if name.ends_with(".xz") {
-        Box::new(liblzma::read::XzDecoder::new_multi_decoder(file))
-    } else if name.ends_with(".gz") {
-        Box::new(flate2::read::MultiGzDecoder::new(file))
-    } else {
-        Box::new(file)
-    };
-    let mut limited = reader.take(PACKAGES_LIMIT);
+    let mut limited = decompressed(&path.to_string_lossy(), file).take(PACKAGES_LIMIT);
     let records = crate::apt::index::read_packages(&mut limited)
         .map_err(|e| format!("{}: {e}", path.display()))?;
     // A count of what fitted under the limit would be a wrong figure shown as a right one.
