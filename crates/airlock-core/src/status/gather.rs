@@ -70,7 +70,7 @@ pub fn published(site: &Site) -> Published {
         bundles: &bundles,
         history: &history,
     };
-    for name in apt_names(data) {
+    for name in TreeSet::published_apt_names(data) {
         match apt_content(&origins, &name) {
             Ok(Some(content)) => out.apt.push(content),
             Ok(None) => {}
@@ -120,20 +120,6 @@ impl Origins<'_> {
     fn last_import(bundle: &Option<BundleOrigin>) -> Option<jiff::Timestamp> {
         bundle.as_ref()?.imported.as_ref()?.parse().ok()
     }
-}
-
-/// The names under `public/apt`: one per repo, mirror or combined suite.
-fn apt_names(data: &Path) -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(data.join("public/apt"))
-        .into_iter()
-        .flatten()
-        .flatten()
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        // `.ID.link`: a switch a crash interrupted.
-        .filter(|n| !n.starts_with('.'))
-        .collect();
-    names.sort();
-    names
 }
 
 /// When the tree served at `link` was switched in: the link's own time.

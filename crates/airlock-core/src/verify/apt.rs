@@ -36,7 +36,7 @@ pub(super) async fn check(site: &Site, run: &Run<'_>, report: &mut Report) {
         .signing_key()
         .ok()
         .map(|k| Keyring::new(vec![k.public_key().clone()]));
-    for name in super::apt_trees(data) {
+    for name in TreeSet::published_apt_names(data) {
         let area = format!("apt/{name}");
         let verbatim = site
             .config

@@ -239,22 +239,6 @@ fn scratch(site: &Site) -> Result<tempfile::TempDir, String> {
     tempfile::tempdir_in(&dir).map_err(|e| format!("{}: {e}", dir.display()))
 }
 
-/// The names under `public/apt`: one per repository, mirror or combined suite.
-fn apt_trees(data: &Path) -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(data.join("public/apt"))
-        .map(|entries| {
-            entries
-                .flatten()
-                .map(|e| e.file_name().to_string_lossy().into_owned())
-                // `.ID.link`: a switch a crash interrupted; the next publish removes it.
-                .filter(|n| !n.starts_with('.'))
-                .collect()
-        })
-        .unwrap_or_default();
-    names.sort();
-    names
-}
-
 /// Checks the data folder; keeps going after a failure and reports all of them. The run is
 /// recorded ([`LastRun`]).
 pub fn offline(site: &Site, reporter: &dyn Reporter) -> Report {
@@ -293,7 +277,7 @@ fn offline_checks(site: &Site, reporter: &dyn Reporter) -> Report {
     reporter.finish(task);
     report.area("store", blobs.len(), failures, Vec::new());
 
-    let mut trees: Vec<(String, TreeSet)> = apt_trees(data)
+    let mut trees: Vec<(String, TreeSet)> = TreeSet::published_apt_names(data)
         .into_iter()
         .map(|name| (format!("apt/{name}"), TreeSet::apt(data, &name)))
         .collect();
