@@ -10,7 +10,7 @@ use super::model::{
     AptContent, AptKind, BundleOrigin, ChannelStatus, ImageProduct, ImageStream, Level, Origin,
     PackageCount, Problem, ProductKind, SnapStatus, SnapStore, SuiteStatus,
 };
-use crate::apt::index::decompressed;
+use crate::apt::index::{count_paragraphs, decompressed};
 use crate::apt::release::ReleaseFile;
 use crate::bundle::import::{ImportedBundle, imported_bundles, imported_from};
 use crate::config::MirrorMode;
@@ -242,12 +242,12 @@ fn suite_status(dir: &Path, suite: &str) -> Result<SuiteStatus, String> {
     })
 }
 
-/// The stanzas of a Packages index, plain or compressed.
+/// The stanzas of a Packages index, plain or compressed: counted as they stream past, no
+/// record kept.
 fn count_packages(path: &Path) -> Result<u64, String> {
     let file = std::fs::File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
     let mut limited = decompressed(&path.to_string_lossy(), file).take(PACKAGES_LIMIT);
-    let records = crate::apt::index::read_packages(&mut limited)
-        .map_err(|e| format!("{}: {e}", path.display()))?;
+    let stanzas = count_paragraphs(&mut limited).map_err(|e| format!("{}: {e}", path.display()))?;
     // A count of what fitted under the limit would be a wrong figure shown as a right one.
     if limited.limit() == 0 {
         return Err(format!(
@@ -256,7 +256,7 @@ fn count_packages(path: &Path) -> Result<u64, String> {
             PACKAGES_LIMIT >> 30
         ));
     }
-    Ok(records.len() as u64)
+    Ok(stanzas)
 }
 
 fn image_stream(origins: &Origins<'_>) -> Result<Option<ImageStream>, String> {
