@@ -19,8 +19,8 @@ use crate::simplestreams::document::{Index, Products};
 use crate::site::Site;
 use crate::snap::catalog::Catalog;
 use crate::storage::history::{Estimate, History};
+use crate::storage::verify_run::LastRun;
 use crate::storage::{ContentStore, Manifest, TreeSet, read_limited};
-use crate::verify::LastRun;
 
 /// The most read of one Release or stream document, and of one Packages index uncompressed.
 const DOCUMENT_LIMIT: u64 = 256 << 20;
@@ -86,7 +86,7 @@ pub fn published(site: &Site) -> Published {
         Err(e) => unreadable("the snap catalog", &e),
     }
     (out.store_blobs, out.store_bytes) = store_size(data);
-    match crate::verify::next_sync_estimate(site) {
+    match site.next_sync_estimate() {
         Ok(estimate) => out.estimate = estimate,
         Err(e) => unreadable("the sync history", &Chain(&e)),
     }

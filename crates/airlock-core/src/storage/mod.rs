@@ -9,6 +9,7 @@ mod read;
 mod state;
 mod store;
 pub mod tree;
+pub mod verify_run;
 
 use crate::hint::Hint;
 use std::path::PathBuf;
