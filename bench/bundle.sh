@@ -2,7 +2,7 @@
 # bundle benchmark: `airlock export` and `airlock import` against the script an operator would
 # write with tar and sha256sum, and against the disk's own sequential speed.
 #
-#   [BENCH_DIR=DIR] bench/bundle.sh [COUNT] [SIZE_MB] [ROUNDS]   (default 10 x 512 MB, 3 rounds)
+#   [BENCH_DIR=DIR] [AIRLOCK=BINARY] bench/bundle.sh [COUNT] [SIZE_MB] [ROUNDS]   (default 10 x 512 MB, 3 rounds)
 #
 # Site A: one repo of COUNT packages of SIZE_MB random bytes each (5 GB by default), published.
 # Site B: a new site with the same repo table, trusting A's key ([import] trusted_keys).
@@ -37,16 +37,8 @@ SIZE_MB=${2:-512}
 ROUNDS=${3:-3}
 DISK_MB=${DISK_MB:-2048}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-for tool in tar sha256sum openssl dpkg-deb /usr/bin/time; do
-  command -v "$tool" >/dev/null || { echo "missing $tool: apt-get install tar coreutils openssl dpkg time" >&2; exit 2; }
-done
-(cd "$ROOT" && cargo build --release --quiet -p airlock)
-AIRLOCK="$ROOT/target/release/airlock"
-WORK=$(mktemp -d "${BENCH_DIR:-${TMPDIR:-/tmp}}/airlock-bundle.XXXXXX")
-cleanup() { rm -rf "$WORK"; }
-trap cleanup EXIT
-cd "$WORK"
 . "$ROOT/bench/lib.sh"
+bench_setup bundle "apt-get install tar coreutils openssl dpkg time" tar sha256sum openssl dpkg-deb /usr/bin/time
 
 DATA_MB=$((COUNT * SIZE_MB))
 NEED_MB=$((3 * DATA_MB > 2 * DISK_MB ? 3 * DATA_MB : 2 * DISK_MB))
@@ -132,7 +124,7 @@ done
 OTHER=
 if [ -n "${OTHER_DIR:-}" ]; then
   OTHER=$(mktemp -d "$OTHER_DIR/airlock-bundle.XXXXXX")
-  trap 'cleanup; rm -rf "$OTHER"' EXIT
+  trap 'bench_cleanup; rm -rf "$OTHER"' EXIT
   other_export() { "$AIRLOCK" --quiet --config A/airlock.toml export --to "$OTHER/air" && sync; }
   for round in $(seq "$ROUNDS"); do
     rm -rf "$OTHER/air"; inputs cold "$STORE"; t=$(seconds other_export); add other.export "$t"

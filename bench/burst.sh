@@ -14,19 +14,8 @@ set -euo pipefail
 CLIENTS=${1:-1000}
 ROUNDS=${2:-5}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-for tool in nginx rustc curl dpkg-deb; do
-  command -v "$tool" >/dev/null || { echo "missing $tool (apt-get install nginx-light)" >&2; exit 2; }
-done
-if [ -z "${AIRLOCK:-}" ]; then
-  (cd "$ROOT" && cargo build --release --quiet -p airlock)
-  AIRLOCK="$ROOT/target/release/airlock"
-fi
-WORK=$(mktemp -d "${BENCH_DIR:-${TMPDIR:-/tmp}}/airlock-burst.XXXXXX")
-PIDS=()
-cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$WORK"; }
-trap cleanup EXIT
-cd "$WORK"
 . "$ROOT/bench/lib.sh"
+bench_setup burst "apt-get install nginx-light rustc curl dpkg" nginx rustc curl dpkg-deb
 rustc -O --edition 2021 "$ROOT/bench/burst.rs" -o burst
 # The clients' sockets, and the servers' (nginx inherits this shell's limit).
 ulimit -n "$(ulimit -Hn)"

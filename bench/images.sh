@@ -2,7 +2,7 @@
 # Image-mirror benchmark: `airlock sync` of a boot-image stream with large items, against
 # what the same machine can do (curl fetching the same files from the same nginx).
 #
-#   [BENCH_DIR=DIR] bench/images.sh [ITEM_MB] [ITEMS] [ROUNDS]   (default 1024 MB x 2, 3 rounds)
+#   [BENCH_DIR=DIR] [AIRLOCK=BINARY] bench/images.sh [ITEM_MB] [ITEMS] [ROUNDS]   (default 1024 MB x 2, 3 rounds)
 #
 # The stream is shaped like images.maas.io (one Ubuntu product whose squashfs and initrd are
 # the large items, clearsigned by gpg) and served by nginx on 127.0.0.1. Prints throughput,
@@ -12,18 +12,9 @@ ITEM_MB=${1:-1024}
 ITEMS=${2:-2}
 ROUNDS=${3:-3}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-for tool in nginx gpg curl python3 /usr/bin/time; do
-  command -v "$tool" >/dev/null || { echo "missing $tool: apt-get install nginx-light gpg curl python3 time" >&2; exit 2; }
-done
-(cd "$ROOT" && cargo build --release --quiet -p airlock)
-AIRLOCK="$ROOT/target/release/airlock"
-WORK=$(mktemp -d "${BENCH_DIR:-${TMPDIR:-/tmp}}/airlock-images.XXXXXX")
-NGINX_PID=
-cleanup() { [ -n "$NGINX_PID" ] && kill "$NGINX_PID" 2>/dev/null; rm -rf "$WORK"; }
-trap cleanup EXIT
-export GNUPGHOME="$WORK/gnupg"; mkdir -m 700 "$GNUPGHOME"
-cd "$WORK"
 . "$ROOT/bench/lib.sh"
+bench_setup images "apt-get install nginx-light gpg curl python3 time" nginx gpg curl python3 /usr/bin/time
+export GNUPGHOME="$WORK/gnupg"; mkdir -m 700 "$GNUPGHOME"
 gpg --batch --pinentry-mode loopback --passphrase '' --quick-gen-key 'Bench Images <img@example.invalid>' ed25519 sign never 2>/dev/null
 gpg --export > stream.gpg
 

@@ -1,4 +1,33 @@
-# Helpers shared by the benchmarks; source it once WORK (the scratch folder) is set.
+# Helpers shared by the benchmarks. A script sets ROOT (the checkout), sources this file and
+# calls bench_setup before anything else.
+
+# bench_setup NAME INSTALL TOOL...: stops (exit 2) naming INSTALL, the command that installs
+# them, when a TOOL is missing; builds the release binary unless AIRLOCK names one already;
+# makes the scratch folder WORK (under BENCH_DIR, else TMPDIR or /tmp) and enters it. On exit
+# the processes in PIDS (and NGINX_PID) are stopped and WORK is removed (bench_cleanup).
+bench_setup() {
+  local name=$1 install=$2 tool
+  shift 2
+  for tool in "$@"; do
+    command -v "$tool" >/dev/null || { echo "missing $tool: $install" >&2; exit 2; }
+  done
+  if [ -z "${AIRLOCK:-}" ]; then
+    (cd "$ROOT" && cargo build --release --quiet -p airlock)
+    AIRLOCK="$ROOT/target/release/airlock"
+  fi
+  WORK=$(mktemp -d "${BENCH_DIR:-${TMPDIR:-/tmp}}/airlock-$name.XXXXXX")
+  PIDS=()
+  NGINX_PID=
+  trap bench_cleanup EXIT
+  cd "$WORK"
+}
+
+bench_cleanup() {
+  local p
+  for p in "${PIDS[@]}" $NGINX_PID; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$WORK"
+}
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 

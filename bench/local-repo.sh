@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Local repository benchmark: airlock against reprepro and aptly on the same .deb files.
 #
-#   [BENCH_DIR=DIR] bench/local-repo.sh [COUNT] [ROUNDS]   (default 2000 packages, 3 rounds)
+#   [BENCH_DIR=DIR] [AIRLOCK=BINARY] bench/local-repo.sh [COUNT] [ROUNDS]   (default 2000 packages, 3 rounds)
 #
 # Each tool adds COUNT small .debs (built by dpkg-deb) to one suite and publishes it signed
 # with an ed25519 key: reprepro `includedeb` (which exports), aptly `repo add` + `publish repo`
@@ -12,15 +12,9 @@ set -euo pipefail
 COUNT=${1:-2000}
 ROUNDS=${2:-3}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-for tool in reprepro aptly gpg gpgv dpkg-deb /usr/bin/time; do
-  command -v "$tool" >/dev/null || { echo "missing $tool: apt-get install reprepro aptly gpg gpgv dpkg-dev time" >&2; exit 2; }
-done
-(cd "$ROOT" && cargo build --release --quiet -p airlock)
-AIRLOCK="$ROOT/target/release/airlock"
-
-WORK=$(mktemp -d "${BENCH_DIR:-${TMPDIR:-/tmp}}/airlock-bench.XXXXXX"); trap 'rm -rf "$WORK"' EXIT
+. "$ROOT/bench/lib.sh"
+bench_setup local-repo "apt-get install reprepro aptly gpg gpgv dpkg-dev time" reprepro aptly gpg gpgv dpkg-deb /usr/bin/time
 export GNUPGHOME="$WORK/gnupg"; mkdir -m 700 "$GNUPGHOME"
-cd "$WORK"
 
 echo "generating $COUNT packages with dpkg-deb..."
 mkdir -p debs src
@@ -82,7 +76,6 @@ round_airlock() {
   PACKAGES=site/data/public/apt/bench/dists/stable/main/binary-amd64/Packages
 }
 
-median() { sort -g | awk '{v[NR]=$1} END{print v[int((NR+1)/2)]}'; }
 declare -A TIME RSS NOOPS
 for tool in reprepro aptly airlock; do
   times=() peaks=() noops=()

@@ -14,19 +14,8 @@ PACKAGES=${1:-5000}
 CLIENTS=${2:-4}
 SECONDS_PER_RUN=${3:-10}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-for tool in nginx rustc curl dpkg-deb; do
-  command -v "$tool" >/dev/null || { echo "missing $tool (apt-get install nginx-light)" >&2; exit 2; }
-done
-if [ -z "${AIRLOCK:-}" ]; then
-  (cd "$ROOT" && cargo build --release --quiet -p airlock)
-  AIRLOCK="$ROOT/target/release/airlock"
-fi
-WORK=$(mktemp -d "${BENCH_DIR:-${TMPDIR:-/tmp}}/airlock-metrics.XXXXXX")
-PIDS=()
-cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$WORK"; }
-trap cleanup EXIT
-cd "$WORK"
 . "$ROOT/bench/lib.sh"
+bench_setup metrics "apt-get install nginx-light rustc curl dpkg" nginx rustc curl dpkg-deb
 rustc -O --edition 2024 "$ROOT/bench/scrape.rs" -o scrape
 
 "$AIRLOCK" --quiet init site >/dev/null

@@ -2,7 +2,7 @@
 # Mirror benchmark: `airlock sync` against reprepro `update`, aptly `mirror update` and
 # debmirror, on the same upstream served by nginx (keep-alive) on 127.0.0.1.
 #
-#   [BENCH_DIR=DIR] bench/mirror.sh [COUNT] [ROUNDS]      (default 2000 packages, 3 rounds)
+#   [BENCH_DIR=DIR] [AIRLOCK=BINARY] bench/mirror.sh [COUNT] [ROUNDS]      (default 2000 packages, 3 rounds)
 #
 # Part 1: an upstream of COUNT small packages (dpkg-deb, apt-ftparchive, gpg ed25519),
 # mirrored whole by each tool, then mirrored again with nothing changed (no-op re-sync).
@@ -17,18 +17,9 @@ set -euo pipefail
 COUNT=${1:-2000}
 ROUNDS=${2:-3}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-for tool in reprepro aptly debmirror nginx apt-ftparchive gpg lz4 /usr/bin/time; do
-  command -v "$tool" >/dev/null || { echo "missing $tool: apt-get install reprepro aptly debmirror nginx-light apt-utils gpg lz4 time" >&2; exit 2; }
-done
-(cd "$ROOT" && cargo build --release --quiet -p airlock)
-AIRLOCK="$ROOT/target/release/airlock"
-WORK=$(mktemp -d "${BENCH_DIR:-${TMPDIR:-/tmp}}/airlock-mirror.XXXXXX")
-NGINX_PID=
-cleanup() { [ -n "$NGINX_PID" ] && kill "$NGINX_PID" 2>/dev/null; rm -rf "$WORK"; }
-trap cleanup EXIT
-export GNUPGHOME="$WORK/gnupg"; mkdir -m 700 "$GNUPGHOME"
-cd "$WORK"
 . "$ROOT/bench/lib.sh"
+bench_setup mirror "apt-get install reprepro aptly debmirror nginx-light apt-utils gpg lz4 time" reprepro aptly debmirror nginx apt-ftparchive gpg lz4 /usr/bin/time
+export GNUPGHOME="$WORK/gnupg"; mkdir -m 700 "$GNUPGHOME"
 
 gpg --batch --pinentry-mode loopback --passphrase '' --quick-gen-key 'Bench Upstream <up@example.invalid>' ed25519 sign never 2>/dev/null
 KEY=$(gpg --list-secret-keys --with-colons | awk -F: '/^fpr/{print $10; exit}')

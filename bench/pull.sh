@@ -2,7 +2,7 @@
 # Pull-through benchmark: airlock (`[proxy] upstream = true`) against apt-cacher-ng, both in
 # front of the same upstream archive (nginx on 127.0.0.1 playing archive.ubuntu.com).
 #
-#   [BENCH_DIR=DIR] bench/pull.sh [COUNT] [ROUNDS]      (default 500 packages, 3 rounds)
+#   [BENCH_DIR=DIR] [AIRLOCK=BINARY] bench/pull.sh [COUNT] [ROUNDS]      (default 500 packages, 3 rounds)
 #
 # The client is real apt-get with Acquire::http::Proxy and a sources.list naming
 # http://archive.ubuntu.com/ubuntu: `apt-get update` then `apt-get download` of every package.
@@ -14,18 +14,9 @@ set -euo pipefail
 COUNT=${1:-500}
 ROUNDS=${2:-3}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-for tool in apt-cacher-ng nginx apt-ftparchive gpg; do
-  command -v "$tool" >/dev/null || { echo "missing $tool: apt-get install apt-cacher-ng nginx-light apt-utils gpg" >&2; exit 2; }
-done
-(cd "$ROOT" && cargo build --release --quiet -p airlock)
-AIRLOCK="$ROOT/target/release/airlock"
-WORK=$(mktemp -d "${BENCH_DIR:-${TMPDIR:-/tmp}}/airlock-pull.XXXXXX")
-PIDS=()
-cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$WORK"; }
-trap cleanup EXIT
-export GNUPGHOME="$WORK/gnupg"; mkdir -m 700 "$GNUPGHOME"
-cd "$WORK"
 . "$ROOT/bench/lib.sh"
+bench_setup pull "apt-get install apt-cacher-ng nginx-light apt-utils gpg" apt-cacher-ng nginx apt-ftparchive gpg
+export GNUPGHOME="$WORK/gnupg"; mkdir -m 700 "$GNUPGHOME"
 
 echo "building an upstream of $COUNT packages..."
 gpg --batch --pinentry-mode loopback --passphrase '' --quick-gen-key 'Bench Upstream <up@example.invalid>' ed25519 sign never 2>/dev/null

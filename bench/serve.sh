@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # File responder benchmark: `airlock serve` against nginx on the same published tree.
 #
-#   [BENCH_DIR=DIR] bench/serve.sh [SECONDS] [LARGE_MB] [ROUNDS]
+#   [BENCH_DIR=DIR] [AIRLOCK=BINARY] bench/serve.sh [SECONDS] [LARGE_MB] [ROUNDS]
 #   (default 10 s of load per run, a 512 MB file, 3 rounds)
 #
 # Small files: wrk, 2 threads, 50 keep-alive connections, on a 2 KiB published file (what
@@ -15,17 +15,8 @@ SECONDS_OF_LOAD=${1:-10}
 LARGE_MB=${2:-512}
 ROUNDS=${3:-3}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-for tool in nginx wrk curl; do
-  command -v "$tool" >/dev/null || { echo "missing $tool: apt-get install nginx-light wrk curl" >&2; exit 2; }
-done
-(cd "$ROOT" && cargo build --release --quiet -p airlock)
-AIRLOCK="$ROOT/target/release/airlock"
-WORK=$(mktemp -d "${BENCH_DIR:-${TMPDIR:-/tmp}}/airlock-serve.XXXXXX")
-PIDS=()
-cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$WORK"; }
-trap cleanup EXIT
-cd "$WORK"
 . "$ROOT/bench/lib.sh"
+bench_setup serve "apt-get install nginx-light wrk curl" nginx wrk curl
 
 # A repo holding one small and one large package, published.
 "$AIRLOCK" --quiet init site >/dev/null

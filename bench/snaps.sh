@@ -2,7 +2,7 @@
 # Snap store benchmark: `airlock serve`'s store API under load, and snap downloads against
 # nginx serving the same blob.
 #
-#   [BENCH_DIR=DIR] bench/snaps.sh [SECONDS] [SNAP_MB]     (default 10 s of load, 512 MB snap)
+#   [BENCH_DIR=DIR] [AIRLOCK=BINARY] bench/snaps.sh [SECONDS] [SNAP_MB]     (default 10 s of load, 512 MB snap)
 #
 # Info and refresh: wrk, 2 threads, 50 keep-alive connections, requests/s and p99 latency
 # (`GET /v2/snaps/info/NAME`, `POST /v2/snaps/refresh` with an install action, as snapd sends
@@ -14,18 +14,10 @@ set -euo pipefail
 SECONDS_OF_LOAD=${1:-10}
 SNAP_MB=${2:-512}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-for tool in nginx wrk curl mksquashfs; do
-  command -v "$tool" >/dev/null || { echo "missing $tool: apt-get install nginx-light wrk curl squashfs-tools" >&2; exit 2; }
-done
-(cd "$ROOT" && cargo build --release --quiet -p airlock && cargo build --release --quiet -p airlock-core --example snap-assertions)
-AIRLOCK="$ROOT/target/release/airlock"
-SIGN="$ROOT/target/release/examples/snap-assertions"
-WORK=$(mktemp -d "${BENCH_DIR:-${TMPDIR:-/tmp}}/airlock-snaps.XXXXXX")
-PIDS=()
-cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$WORK"; }
-trap cleanup EXIT
-cd "$WORK"
 . "$ROOT/bench/lib.sh"
+bench_setup snaps "apt-get install nginx-light wrk curl squashfs-tools" nginx wrk curl mksquashfs
+(cd "$ROOT" && cargo build --release --quiet -p airlock-core --example snap-assertions)
+SIGN="$ROOT/target/release/examples/snap-assertions"
 
 # A snap holding SNAP_MB of incompressible data, signed by a bench root the site trusts.
 mkdir -p tree/meta

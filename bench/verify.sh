@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # verify benchmark: how close `airlock verify` comes to the machine's hashing limit.
 #
-#   [BENCH_DIR=DIR] bench/verify.sh [COUNT] [SIZE_MB] [ROUNDS]   (default 10 x 512 MB, 3 rounds)
+#   [BENCH_DIR=DIR] [AIRLOCK=BINARY] bench/verify.sh [COUNT] [SIZE_MB] [ROUNDS]   (default 10 x 512 MB, 3 rounds)
 #
 # A site with one repo of COUNT packages of SIZE_MB random bytes each (5 GB by default),
 # published. Offline: `airlock verify --offline` (every blob of the store re-hashed) against
@@ -17,17 +17,8 @@ COUNT=${1:-10}
 SIZE_MB=${2:-512}
 ROUNDS=${3:-3}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-for tool in curl openssl /usr/bin/time; do
-  command -v "$tool" >/dev/null || { echo "missing $tool: apt-get install curl openssl time" >&2; exit 2; }
-done
-(cd "$ROOT" && cargo build --release --quiet -p airlock)
-AIRLOCK="$ROOT/target/release/airlock"
-WORK=$(mktemp -d "${BENCH_DIR:-${TMPDIR:-/tmp}}/airlock-verify.XXXXXX")
-PIDS=()
-cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$WORK"; }
-trap cleanup EXIT
-cd "$WORK"
 . "$ROOT/bench/lib.sh"
+bench_setup verify "apt-get install curl openssl time" curl openssl /usr/bin/time
 
 echo "building a site of $COUNT packages of $SIZE_MB MB..."
 "$AIRLOCK" --quiet init site >/dev/null

@@ -69,45 +69,35 @@ pub fn collect(site: &Site, dry_run: bool, reporter: &dyn Reporter) -> Result<Gc
     let _lock = site.lock(reporter)?;
     let referenced = references(site)?;
     let grace = site.config.site.grace.0;
-    let root = site.data_dir().join("store/sha256");
     let mut report = GcReport {
         dry_run,
         referenced: referenced.len(),
         ..GcReport::default()
     };
-    let Ok(shards) = std::fs::read_dir(&root) else {
-        return Ok(report);
-    };
     let task = reporter.start("collecting unreferenced blobs", None, Unit::Items);
-    for shard in shards {
-        let shard = shard.map_err(read_err(&root))?.path();
-        for blob in std::fs::read_dir(&shard).map_err(read_err(&shard))? {
-            let blob = blob.map_err(read_err(&shard))?;
-            let name = blob.file_name();
-            let name = name.to_string_lossy();
-            // Stray files are verify's business, not ours.
-            let Some(digest) = Sha256::from_hex(&name) else {
-                continue;
-            };
-            reporter.advance(task, 1);
-            if referenced.contains(&digest) {
-                continue;
-            }
-            let path = blob.path();
-            let metadata = blob.metadata().map_err(read_err(&path))?;
-            let age = metadata.modified().ok().and_then(|t| t.elapsed().ok());
-            if age.is_none_or(|age| age < grace) {
-                report.young += 1;
-                report.young_bytes += metadata.len();
-                continue;
-            }
-            if !dry_run {
-                std::fs::remove_file(&path)
-                    .map_err(|source| StorageError::Write { path, source })?;
-            }
-            report.removed += 1;
-            report.removed_bytes += metadata.len();
+    for file in site.store().files() {
+        let file = file.map_err(StorageError::from)?;
+        // Stray files are verify's business, not ours.
+        let Some(digest) = file.digest() else {
+            continue;
+        };
+        reporter.advance(task, 1);
+        if referenced.contains(&digest) {
+            continue;
         }
+        let path = file.path();
+        let metadata = file.metadata().map_err(read_err(&path))?;
+        let age = metadata.modified().ok().and_then(|t| t.elapsed().ok());
+        if age.is_none_or(|age| age < grace) {
+            report.young += 1;
+            report.young_bytes += metadata.len();
+            continue;
+        }
+        if !dry_run {
+            std::fs::remove_file(&path).map_err(|source| StorageError::Write { path, source })?;
+        }
+        report.removed += 1;
+        report.removed_bytes += metadata.len();
     }
     reporter.finish(task);
     if !dry_run {

@@ -7,6 +7,7 @@ use crate::config::{Config, ConfigError};
 use crate::hint::Hint;
 use crate::openpgp::{KeyAlgorithm, OpenPgpError, SiteKey};
 use crate::report::Reporter;
+use crate::storage::history::{Estimate, History};
 use crate::storage::{ContentStore, SiteLock, StorageError, format, write_atomic};
 
 #[derive(Debug, thiserror::Error)]
@@ -60,6 +61,19 @@ impl Site {
 
     pub fn store(&self) -> ContentStore {
         ContentStore::new(self.data_dir())
+    }
+
+    /// The room the next sync (or import) needs: the largest recent update of each source
+    /// still configured; none when no update is on record.
+    pub fn next_sync_estimate(&self) -> Result<Option<Estimate>, StorageError> {
+        let config = &self.config;
+        let configured = |source: &str| match source.split_once('/') {
+            Some(("apt", name)) => config.mirror(name).is_some(),
+            // Prerequisites (bases, snapd) come with the configured snaps.
+            Some(("snaps", _)) => !config.snaps.snaps.is_empty(),
+            _ => source == "import" || (source == "images" && config.images.is_some()),
+        };
+        Ok(History::load(self.data_dir())?.estimate(configured))
     }
 
     /// Takes the site's writer lock, brings an older data folder to this airlock's format and

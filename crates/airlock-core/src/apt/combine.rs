@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::io::Read;
 
 use super::AptError;
-use super::index::read_packages;
+use super::index::{decompressed, read_packages};
 use super::publish::{
     IndexText, PublishReport, SiteRelease, SuiteReport, SuiteStatus, write_signed_suite,
 };
@@ -283,13 +283,7 @@ fn read_index(
         source: error,
     };
     let file = std::fs::File::open(&blob).map_err(unreadable)?;
-    let mut reader: Box<dyn Read> = if index.path.ends_with(".gz") {
-        Box::new(flate2::read::MultiGzDecoder::new(file))
-    } else if index.path.ends_with(".xz") {
-        Box::new(liblzma::read::XzDecoder::new_multi_decoder(file))
-    } else {
-        Box::new(file)
-    };
+    let mut reader = decompressed(&index.path, file);
     let mut text = String::new();
     reader.read_to_string(&mut text).map_err(unreadable)?;
     Ok(text)

@@ -207,6 +207,19 @@ impl Hint for IndexError {
 
 const CHUNK: usize = 1 << 20;
 
+/// An index as apt reads it: decompressed by its name's extension (`.xz`, `.gz`; any other
+/// name is plain text), every concatenated stream in turn. Bound what is read from it
+/// (`Read::take`): a small compressed file can hold far more.
+pub fn decompressed<'r>(name: &str, reader: impl Read + 'r) -> Box<dyn Read + 'r> {
+    if name.ends_with(".xz") {
+        Box::new(liblzma::read::XzDecoder::new_multi_decoder(reader))
+    } else if name.ends_with(".gz") {
+        Box::new(flate2::read::MultiGzDecoder::new(reader))
+    } else {
+        Box::new(reader)
+    }
+}
+
 /// Where a paragraph starts in a stream: byte offset and 1-based line.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Position {
@@ -258,6 +271,47 @@ pub fn for_each_paragraph<R: Read + ?Sized>(
         buffer.drain(..cut);
     }
     Ok(())
+}
+
+/// How many paragraphs `reader` holds, by deb822's rules (blank or whitespace-only lines
+/// separate them; `#` lines between them are comments), counted as the text streams past:
+/// nothing is parsed or kept. Well-formed input only; [`for_each_paragraph`] finds errors.
+pub fn count_paragraphs<R: Read + ?Sized>(reader: &mut R) -> io::Result<u64> {
+    count_paragraphs_by(reader, CHUNK)
+}
+
+/// [`count_paragraphs`], reading `chunk` bytes at a time.
+fn count_paragraphs_by<R: Read + ?Sized>(reader: &mut R, chunk: usize) -> io::Result<u64> {
+    let mut buffer = vec![0u8; chunk];
+    let (mut count, mut in_paragraph) = (0, false);
+    // Where a line starts until its first byte that is not a blank tells what it is.
+    let (mut line_start, mut first_byte) = (true, true);
+    loop {
+        let n = read_full(reader, &mut buffer)?;
+        if n == 0 {
+            return Ok(count);
+        }
+        let mut rest = &buffer[..n];
+        while let Some((&byte, after)) = rest.split_first() {
+            if !line_start {
+                match memchr::memchr(b'\n', rest) {
+                    Some(i) => (rest, line_start, first_byte) = (&rest[i + 1..], true, true),
+                    None => rest = &[],
+                }
+                continue;
+            }
+            rest = after;
+            match byte {
+                b'\n' => (in_paragraph, first_byte) = (false, true),
+                b' ' | b'\t' | b'\r' => first_byte = false,
+                b'#' if first_byte && !in_paragraph => line_start = false,
+                _ => {
+                    count += u64::from(!in_paragraph);
+                    (in_paragraph, line_start) = (true, false);
+                }
+            }
+        }
+    }
 }
 
 fn count_lines(bytes: &[u8]) -> usize {
@@ -359,6 +413,80 @@ mod tests {
             "Package: {name}\nVersion: 1.0\nArchitecture: amd64\n{extra}Filename: pool/main/{name}.deb\nSize: 10\nSHA256: {}\nDescription: x\n more\n",
             Sha256::of(name.as_bytes())
         )
+    }
+
+    #[test]
+    fn counts_paragraphs_as_the_reader_finds_them() {
+        let texts: [(String, u64); 6] = [
+            (String::new(), 0),
+            ("\n\n".into(), 0),
+            (stanza("a", ""), 1),
+            (
+                format!("# head\n\n{}\n \t\r\n{}", stanza("a", ""), stanza("b", "")),
+                2,
+            ),
+            (
+                format!(
+                    "{}\r\n\r\n# between\n{}\n\n\n",
+                    stanza("a", "Depends: x,\n y\n"),
+                    stanza("b", "")
+                ),
+                2,
+            ),
+            (
+                (0..300)
+                    .map(|i| stanza(&i.to_string(), ""))
+                    .collect::<Vec<_>>()
+                    .join("\n"),
+                300,
+            ),
+        ];
+        for (text, expected) in &texts {
+            let mut parsed = 0;
+            for_each_paragraph(&mut text.as_bytes(), |_, _| {
+                parsed += 1;
+                Ok(())
+            })
+            .unwrap();
+            assert_eq!(parsed, *expected, "{text:?}");
+            assert_eq!(count_paragraphs(&mut text.as_bytes()).unwrap(), *expected);
+            // Every place a chunk can end: inside a line, at its start, between paragraphs.
+            for chunk in [1, 2, 3, 7, 64] {
+                let counted = count_paragraphs_by(&mut text.as_bytes(), chunk).unwrap();
+                assert_eq!(counted, *expected, "{text:?} in chunks of {chunk}");
+            }
+        }
+    }
+
+    #[test]
+    fn decompresses_by_name_every_stream() {
+        use std::io::Write;
+        let gz = |text: &[u8]| {
+            let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+            e.write_all(text).unwrap();
+            e.finish().unwrap()
+        };
+        let xz = |text: &[u8]| {
+            let mut e = liblzma::write::XzEncoder::new(Vec::new(), 1);
+            e.write_all(text).unwrap();
+            e.finish().unwrap()
+        };
+        let read = |name: &str, bytes: Vec<u8>| {
+            let mut text = String::new();
+            decompressed(name, &bytes[..])
+                .read_to_string(&mut text)
+                .unwrap();
+            text
+        };
+        assert_eq!(
+            read("Packages.gz", [gz(b"a\n"), gz(b"b\n")].concat()),
+            "a\nb\n"
+        );
+        assert_eq!(
+            read("Packages.xz", [xz(b"a\n"), xz(b"b\n")].concat()),
+            "a\nb\n"
+        );
+        assert_eq!(read("Packages", b"a\n".to_vec()), "a\n");
     }
 
     #[test]

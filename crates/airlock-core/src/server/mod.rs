@@ -36,7 +36,6 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 pub use limits::{Limits, raise_open_files_limit, somaxconn};
-pub use page::{PublishedSuite, published_suites};
 
 use crate::status::{Area, Counters, Saver, StatusSource};
 

@@ -9,19 +9,8 @@ use axum::http::{HeaderValue, header};
 use axum::response::{Html, IntoResponse, Response};
 
 use super::ServerState;
-use crate::apt::deb822;
 use crate::status::{Level, SiteStatus, human_duration};
 use crate::util::human_bytes;
-
-/// One published suite as its Release file describes it.
-#[derive(Debug, Clone)]
-pub struct PublishedSuite {
-    pub repo: String,
-    pub suite: String,
-    pub components: String,
-    pub architectures: String,
-    pub date: String,
-}
 
 pub async fn home(State(state): State<ServerState>) -> Response {
     let status = state.status().await;
@@ -634,48 +623,6 @@ fn clients(page: &mut String, status: &SiteStatus, fingerprint: &str) {
         page.push_str("<p>snapd: <code>airlock snap client-config</code> prints the settings that point it at this store.</p>");
     }
     page.push_str("</section>");
-}
-
-/// The largest Release file read (Ubuntu's biggest are well under a megabyte).
-const RELEASE_LIMIT: u64 = 16 << 20;
-
-/// Every suite published under `apt_dir` (`data/public/apt`), by repo then suite.
-pub fn published_suites(apt_dir: &Path) -> Vec<PublishedSuite> {
-    let mut suites = Vec::new();
-    for repo in sorted_names(apt_dir) {
-        let dists = apt_dir.join(&repo).join("dists");
-        for suite in sorted_names(&dists) {
-            let release = dists.join(&suite).join("Release");
-            let Ok(text) =
-                crate::storage::read_limited_text(&release, RELEASE_LIMIT, "a Release file")
-            else {
-                continue;
-            };
-            let Some(Ok(release)) = deb822::paragraphs(&text).next() else {
-                continue;
-            };
-            suites.push(PublishedSuite {
-                repo: repo.clone(),
-                suite,
-                components: release.get("Components").unwrap_or_default().to_string(),
-                architectures: release.get("Architectures").unwrap_or_default().to_string(),
-                date: release.get("Date").unwrap_or_default().to_string(),
-            });
-        }
-    }
-    suites
-}
-
-fn sorted_names(dir: &Path) -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(dir)
-        .into_iter()
-        .flatten()
-        .flatten()
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .filter(|n| !n.starts_with('.'))
-        .collect();
-    names.sort();
-    names
 }
 
 /// A plain listing of a published folder.

@@ -10,6 +10,7 @@ use super::model::{
     AptContent, AptKind, BundleOrigin, ChannelStatus, ImageProduct, ImageStream, Level, Origin,
     PackageCount, Problem, ProductKind, SnapStatus, SnapStore, SuiteStatus,
 };
+use crate::apt::index::{count_paragraphs, decompressed};
 use crate::apt::release::ReleaseFile;
 use crate::bundle::import::{ImportedBundle, imported_bundles, imported_from};
 use crate::config::MirrorMode;
@@ -18,8 +19,8 @@ use crate::simplestreams::document::{Index, Products};
 use crate::site::Site;
 use crate::snap::catalog::Catalog;
 use crate::storage::history::{Estimate, History};
-use crate::storage::{Manifest, TreeSet, read_limited};
-use crate::verify::LastRun;
+use crate::storage::verify_run::LastRun;
+use crate::storage::{ContentStore, Manifest, TreeSet, read_limited};
 
 /// The most read of one Release or stream document, and of one Packages index uncompressed.
 const DOCUMENT_LIMIT: u64 = 256 << 20;
@@ -69,7 +70,7 @@ pub fn published(site: &Site) -> Published {
         bundles: &bundles,
         history: &history,
     };
-    for name in apt_names(data) {
+    for name in TreeSet::published_apt_names(data) {
         match apt_content(&origins, &name) {
             Ok(Some(content)) => out.apt.push(content),
             Ok(None) => {}
@@ -85,7 +86,7 @@ pub fn published(site: &Site) -> Published {
         Err(e) => unreadable("the snap catalog", &e),
     }
     (out.store_blobs, out.store_bytes) = store_size(data);
-    match crate::verify::next_sync_estimate(site) {
+    match site.next_sync_estimate() {
         Ok(estimate) => out.estimate = estimate,
         Err(e) => unreadable("the sync history", &Chain(&e)),
     }
@@ -119,20 +120,6 @@ impl Origins<'_> {
     fn last_import(bundle: &Option<BundleOrigin>) -> Option<jiff::Timestamp> {
         bundle.as_ref()?.imported.as_ref()?.parse().ok()
     }
-}
-
-/// The names under `public/apt`: one per repo, mirror or combined suite.
-fn apt_names(data: &Path) -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(data.join("public/apt"))
-        .into_iter()
-        .flatten()
-        .flatten()
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        // `.ID.link`: a switch a crash interrupted.
-        .filter(|n| !n.starts_with('.'))
-        .collect();
-    names.sort();
-    names
 }
 
 /// When the tree served at `link` was switched in: the link's own time.
@@ -255,20 +242,12 @@ fn suite_status(dir: &Path, suite: &str) -> Result<SuiteStatus, String> {
     })
 }
 
-/// The stanzas of a Packages index, plain or compressed.
+/// The stanzas of a Packages index, plain or compressed: counted as they stream past, no
+/// record kept.
 fn count_packages(path: &Path) -> Result<u64, String> {
     let file = std::fs::File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let name = path.to_string_lossy();
-    let reader: Box<dyn Read> = if name.ends_with(".xz") {
-        Box::new(liblzma::read::XzDecoder::new_multi_decoder(file))
-    } else if name.ends_with(".gz") {
-        Box::new(flate2::read::MultiGzDecoder::new(file))
-    } else {
-        Box::new(file)
-    };
-    let mut limited = reader.take(PACKAGES_LIMIT);
-    let records = crate::apt::index::read_packages(&mut limited)
-        .map_err(|e| format!("{}: {e}", path.display()))?;
+    let mut limited = decompressed(&path.to_string_lossy(), file).take(PACKAGES_LIMIT);
+    let stanzas = count_paragraphs(&mut limited).map_err(|e| format!("{}: {e}", path.display()))?;
     // A count of what fitted under the limit would be a wrong figure shown as a right one.
     if limited.limit() == 0 {
         return Err(format!(
@@ -277,7 +256,7 @@ fn count_packages(path: &Path) -> Result<u64, String> {
             PACKAGES_LIMIT >> 30
         ));
     }
-    Ok(records.len() as u64)
+    Ok(stanzas)
 }
 
 fn image_stream(origins: &Origins<'_>) -> Result<Option<ImageStream>, String> {
@@ -420,17 +399,10 @@ fn snap_store(site: &Site) -> Result<Option<SnapStore>, String> {
 /// something changed).
 fn store_size(data: &Path) -> (u64, u64) {
     let (mut blobs, mut bytes) = (0, 0);
-    let root = data.join("store/sha256");
-    for prefix in std::fs::read_dir(root).into_iter().flatten().flatten() {
-        for blob in std::fs::read_dir(prefix.path())
-            .into_iter()
-            .flatten()
-            .flatten()
-        {
-            if let Ok(meta) = blob.metadata() {
-                blobs += 1;
-                bytes += meta.len();
-            }
+    for file in ContentStore::new(data).files().flatten() {
+        if let Ok(meta) = file.metadata() {
+            blobs += 1;
+            bytes += meta.len();
         }
     }
     (blobs, bytes)

@@ -4,6 +4,7 @@
 
 use super::gather::Published;
 use super::model::{AptKind, Health, Level, Problem, SiteStatus, SuiteStatus};
+use crate::storage::history::disk_room;
 
 /// How often the packaged timer publishes (`airlock-publish.timer`: daily); a Valid-Until
 /// closer than this may pass before the next publish renews it.
@@ -111,8 +112,7 @@ pub fn assess(status: &SiteStatus, published: &Published, now: jiff::Timestamp) 
     if let (Some(free), Some(total)) = (
         status.storage.disk_free_bytes,
         status.storage.disk_total_bytes,
-    ) && let Some((expected, got, fatal)) =
-        crate::verify::disk_room(published.estimate.as_ref(), free, total)
+    ) && let Some((expected, got, fatal)) = disk_room(published.estimate.as_ref(), free, total)
     {
         problems.push(Problem {
             level: if fatal { Level::Error } else { Level::Warning },

@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::counters::CountersSnapshot;
-use crate::verify::LastRun;
+use crate::storage::verify_run::LastRun;
 
 /// Everything a site serves and how it is doing.
 #[derive(Debug, Clone, Serialize, Deserialize)]

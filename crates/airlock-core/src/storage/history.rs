@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use super::StorageError;
 use super::state::{load_json, save_json};
 use crate::report::Reporter;
+use crate::util::human_bytes;
 
 /// Updates kept per source: enough to cover a busy week of daily syncs.
 const KEEP: usize = 10;
@@ -160,6 +161,56 @@ impl History {
             bytes: basis.iter().map(|r| r.bytes).sum(),
             basis,
         })
+    }
+}
+
+/// Left free besides the next sync's estimate: its temp files, trees and logs.
+const SYNC_SPARE: u64 = 1 << 30;
+
+/// Whether `free` bytes of `total` hold the next sync as `estimate` has it:
+/// `(expected, got, fatal)` when they may not. Without an estimate, a rule of thumb.
+pub fn disk_room(
+    estimate: Option<&Estimate>,
+    free: u64,
+    total: u64,
+) -> Option<(String, String, bool)> {
+    let got = format!("{} free of {}", human_bytes(free), human_bytes(total));
+    let spare = human_bytes(SYNC_SPARE);
+    let Some(estimate) = estimate else {
+        let short = free < total / 10 || free < SYNC_SPARE;
+        let expected = format!(
+            "at least 10 % and {spare} free (no update on record to estimate the next sync from)"
+        );
+        return short.then_some((expected, got, false));
+    };
+    let basis: Vec<String> = estimate
+        .basis
+        .iter()
+        .map(|run| {
+            let day = run.at.strftime("%Y-%m-%d");
+            format!("{} {} on {day}", run.source, human_bytes(run.bytes))
+        })
+        .collect();
+    let needs = |syncs: u64| {
+        estimate
+            .bytes
+            .saturating_mul(syncs)
+            .saturating_add(SYNC_SPARE)
+    };
+    let expected = |what: &str, syncs: u64| {
+        format!(
+            "room for {what}: {} (largest recent updates: {}; plus {spare} spare)",
+            human_bytes(needs(syncs)),
+            basis.join(", ")
+        )
+    };
+    if free < needs(1) {
+        Some((expected("the next sync", 1), got, true))
+    } else if free < needs(2) {
+        // Room for one more only: the one after fails, maybe while nobody watches.
+        Some((expected("the next two syncs", 2), got, false))
+    } else {
+        None
     }
 }
 

@@ -9,6 +9,7 @@ mod read;
 mod state;
 mod store;
 pub mod tree;
+pub mod verify_run;
 
 use crate::hint::Hint;
 use std::path::PathBuf;
@@ -18,7 +19,7 @@ pub use digest::{CopyError, Hashes, MultiHasher, Sha256, copy_hashing, copy_sha2
 pub use lock::SiteLock;
 pub use read::{open_regular, read_limited, read_limited_text};
 pub use state::{load_json, save_json};
-pub use store::{ContentStore, StagedBlob, Staging};
+pub use store::{ContentStore, StagedBlob, Staging, StoreFiles, StoredFile, UnreadFolder};
 pub use tree::{Entry, Manifest, TreeSet};
 
 #[derive(Debug, thiserror::Error)]

@@ -113,6 +113,19 @@ impl ContentStore {
         Ok(target)
     }
 
+    /// Every file in the store's folders of blobs (`store/sha256/XX/`), in no order: blobs,
+    /// and stray files, which [`StoredFile::digest`] tells apart. A folder or entry that
+    /// cannot be read is an error item and the walk goes on; a store with no blobs yet
+    /// yields nothing.
+    pub fn files(&self) -> StoreFiles {
+        let root = self.root.join("sha256");
+        StoreFiles {
+            shards: std::fs::read_dir(&root).ok(),
+            root,
+            shard: None,
+        }
+    }
+
     pub fn staging(&self) -> Staging {
         Staging {
             store: self.clone(),
@@ -120,6 +133,73 @@ impl ContentStore {
             adopted: Mutex::new(Vec::new()),
             temp_dir_ready: std::sync::OnceLock::new(),
         }
+    }
+}
+
+/// The walk of [`ContentStore::files`].
+pub struct StoreFiles {
+    root: PathBuf,
+    /// The folders of blobs; none when there is no store.
+    shards: Option<std::fs::ReadDir>,
+    /// The folder being read.
+    shard: Option<(PathBuf, std::fs::ReadDir)>,
+}
+
+/// A folder of the store, or an entry of one, that could not be read.
+#[derive(Debug)]
+pub struct UnreadFolder {
+    pub path: PathBuf,
+    pub source: std::io::Error,
+}
+
+impl From<UnreadFolder> for StorageError {
+    fn from(UnreadFolder { path, source }: UnreadFolder) -> Self {
+        StorageError::Read { path, source }
+    }
+}
+
+impl Iterator for StoreFiles {
+    type Item = Result<StoredFile, UnreadFolder>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let read = |path: &Path| {
+            let path = path.to_path_buf();
+            move |source| UnreadFolder { path, source }
+        };
+        loop {
+            if let Some((dir, entries)) = &mut self.shard {
+                match entries.next() {
+                    Some(entry) => return Some(entry.map(StoredFile).map_err(read(dir))),
+                    None => self.shard = None,
+                }
+            }
+            let shard = match self.shards.as_mut()?.next()? {
+                Ok(shard) => shard.path(),
+                Err(e) => return Some(Err(read(&self.root)(e))),
+            };
+            match std::fs::read_dir(&shard) {
+                Ok(entries) => self.shard = Some((shard, entries)),
+                Err(e) => return Some(Err(read(&shard)(e))),
+            }
+        }
+    }
+}
+
+/// A file found by [`ContentStore::files`].
+pub struct StoredFile(std::fs::DirEntry);
+
+impl StoredFile {
+    pub fn path(&self) -> PathBuf {
+        self.0.path()
+    }
+
+    /// The digest its name spells: `None` for a stray file.
+    pub fn digest(&self) -> Option<Sha256> {
+        Sha256::from_hex(self.0.file_name().to_str()?)
+    }
+
+    pub fn metadata(&self) -> std::io::Result<std::fs::Metadata> {
+        self.0.metadata()
     }
 }
 
@@ -339,5 +419,32 @@ mod tests {
         drop(staging);
         assert!(!store.contains(&c));
         assert_eq!(std::fs::read_dir(store.temp_dir()).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn files_lists_blobs_and_strays() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = ContentStore::new(dir.path());
+        assert_eq!(store.files().count(), 0, "no store yet");
+
+        let staging = store.staging();
+        let a = staging.add_bytes(b"one").unwrap();
+        let b = staging.add_bytes(b"two").unwrap();
+        staging.commit().unwrap();
+        let stray = store.blob_path(&a).with_file_name("stray");
+        std::fs::write(&stray, b"?").unwrap();
+
+        let mut found: Vec<(PathBuf, Option<Sha256>)> = store
+            .files()
+            .map(|f| f.map(|f| (f.path(), f.digest())).unwrap())
+            .collect();
+        found.sort();
+        let mut expected = vec![
+            (store.blob_path(&a), Some(a)),
+            (store.blob_path(&b), Some(b)),
+            (stray, None),
+        ];
+        expected.sort();
+        assert_eq!(found, expected);
     }
 }

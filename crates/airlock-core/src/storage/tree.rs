@@ -269,6 +269,21 @@ impl TreeSet {
         Ok(names)
     }
 
+    /// The names served under `public/apt`, one per repo, mirror or combined suite, sorted;
+    /// none when the folder is missing or cannot be read.
+    pub fn published_apt_names(data_dir: &Path) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(data_dir.join("public/apt"))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            // `.ID.link`: a switch a crash interrupted; the next publish removes it.
+            .filter(|n| !n.starts_with('.'))
+            .collect();
+        names.sort();
+        names
+    }
+
     /// Every manifest the set keeps: the served tree's, and those of trees a publish has not
     /// removed yet (superseded, or left by a crash).
     pub fn manifests(&self) -> Result<Vec<Manifest>, StorageError> {
@@ -666,6 +681,7 @@ mod tests {
         assert_eq!(std::fs::read(&served).unwrap(), b"two");
         assert_eq!(set.manifests().unwrap(), vec![m2.clone()]);
         assert_eq!(TreeSet::apt_names(dir.path()).unwrap(), ["local"]);
+        assert_eq!(TreeSet::published_apt_names(dir.path()), ["local"]);
         assert_eq!(set.current().unwrap(), Some(m2));
         // Only the served tree and its manifest remain.
         assert_eq!(

@@ -5,12 +5,12 @@
 //! (a random sample, or all with `--full`) served whole.
 
 use std::collections::BTreeSet;
-use std::io::Read;
 use std::path::Path;
 
 use reqwest::Url;
 
 use super::{Failure, Findings, Report, Run, fetch_all};
+use crate::apt::index::decompressed;
 use crate::apt::release::ReleaseFile;
 use crate::config::MirrorMode;
 use crate::hint::Chain;
@@ -36,7 +36,7 @@ pub(super) async fn check(site: &Site, run: &Run<'_>, report: &mut Report) {
         .signing_key()
         .ok()
         .map(|k| Keyring::new(vec![k.public_key().clone()]));
-    for name in super::apt_trees(data) {
+    for name in TreeSet::published_apt_names(data) {
         let area = format!("apt/{name}");
         let verbatim = site
             .config
@@ -330,13 +330,7 @@ fn is_packages(path: &str) -> bool {
 /// The pool files a downloaded (and already checked) Packages index names.
 fn read_pool(local: &Path, path: &str) -> Result<Vec<(String, u64, Sha256)>, String> {
     let file = std::fs::File::open(local).map_err(|e| Chain(&e).to_string())?;
-    let mut reader: Box<dyn Read> = if path.ends_with(".xz") {
-        Box::new(liblzma::read::XzDecoder::new(file))
-    } else if path.ends_with(".gz") {
-        Box::new(flate2::read::MultiGzDecoder::new(file))
-    } else {
-        Box::new(file)
-    };
+    let mut reader = decompressed(path, file);
     let records =
         crate::apt::index::read_packages(&mut reader).map_err(|e| Chain(&e).to_string())?;
     Ok(records

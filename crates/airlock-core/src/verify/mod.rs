@@ -22,50 +22,18 @@ use std::path::{Path, PathBuf};
 
 use rand::seq::SliceRandom;
 use reqwest::Url;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
-pub use record::{LastRun, Mode};
+pub use crate::storage::verify_run::{AreaResult, Failure, LastRun, Mode};
 
 use crate::hint::Chain;
 use crate::net::{Checksum, Http};
 use crate::report::{Reporter, Unit};
 use crate::site::Site;
 use crate::snap::catalog::Catalog;
-use crate::storage::history::{Estimate, History};
-use crate::storage::{ContentStore, Sha256, TreeSet};
-use crate::util::{human_bytes, parallel_map};
-
-/// One check that failed (or warns): what, where, what was expected, what was found.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Failure {
-    pub area: String,
-    pub what: String,
-    pub expected: String,
-    pub got: String,
-}
-
-impl Failure {
-    pub fn new(
-        area: &str,
-        what: impl Into<String>,
-        expected: impl Into<String>,
-        got: impl Into<String>,
-    ) -> Failure {
-        Failure {
-            area: area.to_string(),
-            what: what.into(),
-            expected: expected.into(),
-            got: got.into(),
-        }
-    }
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct AreaResult {
-    pub area: String,
-    pub checked: usize,
-    pub failed: usize,
-}
+use crate::storage::history::disk_room;
+use crate::storage::{ContentStore, Sha256, TreeSet, UnreadFolder};
+use crate::util::parallel_map;
 
 #[derive(Debug, Default, Serialize)]
 pub struct Report {
@@ -239,22 +207,6 @@ fn scratch(site: &Site) -> Result<tempfile::TempDir, String> {
     tempfile::tempdir_in(&dir).map_err(|e| format!("{}: {e}", dir.display()))
 }
 
-/// The names under `public/apt`: one per repository, mirror or combined suite.
-fn apt_trees(data: &Path) -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(data.join("public/apt"))
-        .map(|entries| {
-            entries
-                .flatten()
-                .map(|e| e.file_name().to_string_lossy().into_owned())
-                // `.ID.link`: a switch a crash interrupted; the next publish removes it.
-                .filter(|n| !n.starts_with('.'))
-                .collect()
-        })
-        .unwrap_or_default();
-    names.sort();
-    names
-}
-
 /// Checks the data folder; keeps going after a failure and reports all of them. The run is
 /// recorded ([`LastRun`]).
 pub fn offline(site: &Site, reporter: &dyn Reporter) -> Report {
@@ -278,7 +230,7 @@ fn offline_checks(site: &Site, reporter: &dyn Reporter) -> Report {
     let store = site.store();
     let mut report = Report::default();
 
-    let (blobs, mut failures) = store_blobs(data);
+    let (blobs, mut failures) = store_blobs(&store);
     let total = blobs.iter().map(|(_, size)| size).sum();
     let task = reporter.start("re-hashing the content store", Some(total), Unit::Bytes);
     failures.extend(
@@ -293,7 +245,7 @@ fn offline_checks(site: &Site, reporter: &dyn Reporter) -> Report {
     reporter.finish(task);
     report.area("store", blobs.len(), failures, Vec::new());
 
-    let mut trees: Vec<(String, TreeSet)> = apt_trees(data)
+    let mut trees: Vec<(String, TreeSet)> = TreeSet::published_apt_names(data)
         .into_iter()
         .map(|name| (format!("apt/{name}"), TreeSet::apt(data, &name)))
         .collect();
@@ -723,98 +675,29 @@ fn site_checks(site: &Site, report: &mut Report) {
     report.area("site", checked, failures, warnings);
 }
 
-/// Left free besides the next sync's estimate: its temp files, trees and logs.
-const SYNC_SPARE: u64 = 1 << 30;
-
-/// The room the next sync (or import) needs: the largest recent update of each source still
-/// configured; none when no update is on record.
-pub fn next_sync_estimate(site: &Site) -> Result<Option<Estimate>, crate::storage::StorageError> {
-    let configured = |source: &str| match source.split_once('/') {
-        Some(("apt", name)) => site.config.mirror(name).is_some(),
-        // Prerequisites (bases, snapd) come with the configured snaps.
-        Some(("snaps", _)) => !site.config.snaps.snaps.is_empty(),
-        _ => source == "import" || (source == "images" && site.config.images.is_some()),
-    };
-    Ok(History::load(site.data_dir())?.estimate(configured))
-}
-
 /// Whether the disk holds the next sync (or import): `(expected, got, fatal)` when it may not.
 fn room_for_next_sync(
     site: &Site,
     free: u64,
     total: u64,
 ) -> Result<Option<(String, String, bool)>, crate::storage::StorageError> {
-    Ok(disk_room(next_sync_estimate(site)?.as_ref(), free, total))
-}
-
-/// Whether `free` bytes of `total` hold the next sync as `estimate` has it:
-/// `(expected, got, fatal)` when they may not. Without an estimate, a rule of thumb.
-pub fn disk_room(
-    estimate: Option<&Estimate>,
-    free: u64,
-    total: u64,
-) -> Option<(String, String, bool)> {
-    let got = format!("{} free of {}", human_bytes(free), human_bytes(total));
-    let spare = human_bytes(SYNC_SPARE);
-    let Some(estimate) = estimate else {
-        let short = free < total / 10 || free < SYNC_SPARE;
-        let expected = format!(
-            "at least 10 % and {spare} free (no update on record to estimate the next sync from)"
-        );
-        return short.then_some((expected, got, false));
-    };
-    let basis: Vec<String> = estimate
-        .basis
-        .iter()
-        .map(|run| {
-            let day = run.at.strftime("%Y-%m-%d");
-            format!("{} {} on {day}", run.source, human_bytes(run.bytes))
-        })
-        .collect();
-    let needs = |syncs: u64| {
-        estimate
-            .bytes
-            .saturating_mul(syncs)
-            .saturating_add(SYNC_SPARE)
-    };
-    let expected = |what: &str, syncs: u64| {
-        format!(
-            "room for {what}: {} (largest recent updates: {}; plus {spare} spare)",
-            human_bytes(needs(syncs)),
-            basis.join(", ")
-        )
-    };
-    if free < needs(1) {
-        Some((expected("the next sync", 1), got, true))
-    } else if free < needs(2) {
-        // Room for one more only: the one after fails, maybe while nobody watches.
-        Some((expected("the next two syncs", 2), got, false))
-    } else {
-        None
-    }
+    Ok(disk_room(site.next_sync_estimate()?.as_ref(), free, total))
 }
 
 /// Every file under `store/sha256`, with its size; unreadable folders are failures.
-fn store_blobs(data: &Path) -> (Vec<(PathBuf, u64)>, Vec<Failure>) {
-    let root = data.join("store/sha256");
+fn store_blobs(store: &ContentStore) -> (Vec<(PathBuf, u64)>, Vec<Failure>) {
     let (mut blobs, mut failures) = (Vec::new(), Vec::new());
-    let Ok(prefixes) = std::fs::read_dir(&root) else {
-        return (blobs, failures);
-    };
-    for prefix in prefixes.flatten() {
-        let dir = prefix.path();
-        match std::fs::read_dir(&dir) {
-            Ok(entries) => {
-                for entry in entries.flatten() {
-                    let size = entry.metadata().map_or(0, |m| m.len());
-                    blobs.push((entry.path(), size));
-                }
+    for file in store.files() {
+        match file {
+            Ok(file) => {
+                let size = file.metadata().map_or(0, |m| m.len());
+                blobs.push((file.path(), size));
             }
-            Err(e) => failures.push(Failure::new(
+            Err(UnreadFolder { path, source }) => failures.push(Failure::new(
                 "store",
-                dir.display().to_string(),
+                path.display().to_string(),
                 "a folder of blobs",
-                Chain(&e).to_string(),
+                Chain(&source).to_string(),
             )),
         }
     }

@@ -1,59 +1,16 @@
-//! The last run of `airlock verify`, kept in `data/state/verify/last-run.json` so that the
-//! status page, `/status.json`, `/metrics` and `airlock status` can say how it went.
+//! Keeps a verify run as the last one ([`LastRun`], read by the status).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use serde::{Deserialize, Serialize};
-
-use super::{AreaResult, Failure, Report};
-use crate::storage::{StorageError, load_json, save_json};
+use super::Report;
+use crate::storage::StorageError;
+use crate::storage::save_json;
+use crate::storage::verify_run::{LastRun, Mode};
 
 /// Failures kept in the record: enough to say what went wrong, not a copy of the report.
 const KEPT: usize = 20;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Mode {
-    /// Over HTTP, as clients fetch.
-    Online,
-    /// The data folder re-hashed.
-    Offline,
-}
-
-impl Mode {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Mode::Online => "online",
-            Mode::Offline => "offline",
-        }
-    }
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct LastRun {
-    pub at: jiff::Timestamp,
-    pub mode: Mode,
-    pub passed: bool,
-    /// The areas an online run was limited to (`airlock verify apt ...`); empty: all of them.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub only: Vec<String>,
-    /// Every area checked, with its checks and failures.
-    pub areas: Vec<AreaResult>,
-    /// The first failures (all of them are counted in `areas`).
-    pub failures: Vec<Failure>,
-    pub warnings: Vec<Failure>,
-}
-
 impl LastRun {
-    pub fn path(data_dir: &Path) -> PathBuf {
-        data_dir.join("state/verify/last-run.json")
-    }
-
-    /// The last run; none before the first.
-    pub fn load(data_dir: &Path) -> Result<Option<LastRun>, StorageError> {
-        load_json::<Option<LastRun>>(&LastRun::path(data_dir))
-    }
-
     /// Keeps `report` as the last run (replacing the record in one rename).
     pub fn record(
         data_dir: &Path,
@@ -72,20 +29,12 @@ impl LastRun {
         };
         save_json(&LastRun::path(data_dir), &run)
     }
-
-    /// Failed checks, summed by area (areas with none left out).
-    pub fn failed_by_area(&self) -> Vec<(&str, usize)> {
-        self.areas
-            .iter()
-            .filter(|a| a.failed > 0)
-            .map(|a| (a.area.as_str(), a.failed))
-            .collect()
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::storage::verify_run::Failure;
 
     #[test]
     fn a_run_is_kept_and_read_back() {

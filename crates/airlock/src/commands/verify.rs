@@ -150,28 +150,32 @@ fn runbook(site: &airlock_core::site::Site, base: &str, report: &Report) -> Stri
         }
     }
 
-    let suites = airlock_core::server::published_suites(&site.data_dir().join("public/apt"));
-    if !suites.is_empty() {
+    let apt = airlock_core::status::read(site).apt;
+    if apt.iter().any(|content| !content.suites.is_empty()) {
         let _ = writeln!(
             out,
             "\n## apt (on each machine)\nsudo curl -fsSL {base}/airlock.gpg -o /etc/apt/keyrings/airlock.gpg"
         );
-        for s in &suites {
-            let verbatim = config
-                .mirror(&s.repo)
-                .filter(|m| m.mode == airlock_core::config::MirrorMode::Verbatim);
-            let keyring = match verbatim {
-                // A verbatim mirror keeps the upstream's signature: clients keep its key.
-                Some(m) => m
-                    .keyring
-                    .first()
-                    .map_or("the upstream's keyring".into(), |k| k.display().to_string()),
-                None => "/etc/apt/keyrings/airlock.gpg".to_string(),
-            };
+    }
+    for content in &apt {
+        let keyring = if content.signed_by_upstream {
+            // A verbatim mirror keeps the upstream's signature: clients keep its key.
+            config
+                .mirror(&content.name)
+                .and_then(|m| m.keyring.first())
+                .map_or("the upstream's keyring".into(), |k| k.display().to_string())
+        } else {
+            "/etc/apt/keyrings/airlock.gpg".to_string()
+        };
+        let mut suites: Vec<_> = content.suites.iter().collect();
+        suites.sort_by(|a, b| a.suite.cmp(&b.suite));
+        for s in suites {
             let _ = writeln!(
                 out,
                 "deb [signed-by={keyring}] {base}/apt/{} {} {}",
-                s.repo, s.suite, s.components
+                content.name,
+                s.suite,
+                s.components.join(" ")
             );
         }
     }

@@ -8,7 +8,7 @@ use bytes::Bytes;
 use reqwest::Url;
 
 use super::MirrorError;
-use crate::apt::index::{IndexRecord, read_packages_sized};
+use crate::apt::index::{IndexRecord, decompressed, read_packages_sized};
 use crate::apt::release::{ListedFile, ReleaseFile};
 use crate::config::AptMirrorConfig;
 use crate::hint::Chain;
@@ -357,14 +357,7 @@ pub fn decompress<R>(
     let (tee, consumed) = std::thread::scope(|scope| {
         scope.spawn(move || {
             let reader = BufReader::with_capacity(256 * 1024, file);
-            let decoder: Box<dyn Read> = if compressed_name.ends_with(".xz") {
-                Box::new(liblzma::read::XzDecoder::new_multi_decoder(reader))
-            } else if compressed_name.ends_with(".gz") {
-                Box::new(flate2::read::MultiGzDecoder::new(reader))
-            } else {
-                Box::new(reader)
-            };
-            let mut bounded = decoder.take(limit + 1);
+            let mut bounded = decompressed(&compressed_name, reader).take(limit + 1);
             loop {
                 let mut chunk = vec![0u8; 1 << 20];
                 match read_fully(&mut bounded, &mut chunk) {
