@@ -6,7 +6,9 @@
 #   (default 1000 clients, 5 rounds per server, alternating; AIRLOCK skips the release build)
 #
 # Prints, per server, the median, p99 and max of the clients' times (connect to last byte, all
-# rounds together) and the failures, then airlock's median and max over nginx's. The load
+# rounds together) and the failures, then airlock's median and max over nginx's; then each
+# round's medians and their ratio, and the median of those ratios (on a shared machine a
+# neighbour's burst of work spoils single rounds; each round pair ran back to back). The load
 # generator is bench/burst.rs (one blocking thread per client, built with rustc -O). nginx
 # gets 2 workers, 4096 connections each and the same listen backlog as airlock (the system's
 # net.core.somaxconn). Needs: nginx rustc curl dpkg-deb.
@@ -58,10 +60,18 @@ PIDS+=($!)
 wait_for "http://127.0.0.1:$AIRLOCK_PORT$FILE"
 wait_for "http://127.0.0.1:$NGINX_PORT$FILE"
 
+# One burst each that is not counted: airlock's first round, right after the start, was often
+# far slower than its others, whichever binary (not seen with nginx, nor when nginx went first).
+for port in "$AIRLOCK_PORT" "$NGINX_PORT"; do
+  ./burst "127.0.0.1:$port" "$FILE" "$CLIENTS" >/dev/null
+  sleep 1
+done
 for round in $(seq "$ROUNDS"); do
   for server in airlock nginx; do
     port=AIRLOCK_PORT; [ "$server" = nginx ] && port=NGINX_PORT
-    ./burst "127.0.0.1:${!port}" "$FILE" "$CLIENTS" >> "times.$server"
+    ./burst "127.0.0.1:${!port}" "$FILE" "$CLIENTS" > round
+    cat round >> "times.$server"
+    grep -v failed round | median >> "rounds.$server"
     # Let TIME_WAIT sockets and the servers settle between bursts.
     sleep 1
   done
@@ -84,3 +94,5 @@ printf '%-8s %10s %10s %10s %8s\n' airlock "$a_median" "$a_p99" "$a_max" "$a_fai
 printf '%-8s %10s %10s %10s %8s\n' nginx "$n_median" "$n_p99" "$n_max" "$n_failed"
 awk -v a="$a_median" -v n="$n_median" -v am="$a_max" -v nm="$n_max" \
   'BEGIN { printf "airlock/nginx: median %.2fx, max %.2fx\n", a / n, am / nm }'
+paste rounds.airlock rounds.nginx | awk '{ printf "round %d: airlock %.2f ms, nginx %.2f ms, %.2fx\n", NR, $1, $2, $1 / $2 }' | tee ratios
+echo "median of the round ratios: $(sed 's/.*, //; s/x$//' ratios | median)x"

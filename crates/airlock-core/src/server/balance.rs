@@ -5,6 +5,11 @@
 //! the others (the idea of nginx's accept_disabled), for one timer tick: then it takes every
 //! connection waiting, so that a burst never waits in a full backlog while a loop sleeps.
 //!
+//! Taking them one per turn of the loop, though: each new connection runs (reads its request,
+//! usually answers it) before the next is accepted, as an nginx worker accepts one connection
+//! per pass over its events. Accepting a whole burst first would leave every connection
+//! waiting for all the accepts, and every other connection's first run, before its own.
+//!
 //! Each connection also counts in the server's [`Connections`] and has a write deadline.
 
 use std::io;
@@ -97,6 +102,10 @@ impl BalancedListener {
     }
 
     pub async fn accept(&mut self) -> (Counted, SocketAddr) {
+        if self.draining {
+            // The connection accepted last runs before the next is taken.
+            tokio::task::yield_now().await;
+        }
         loop {
             self.make_room().await;
             let accepted = if self.draining {

@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::os::fd::OwnedFd;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -109,7 +109,15 @@ struct Registry {
     max: usize,
     started: Instant,
     next: AtomicU64,
-    open: Mutex<HashMap<u64, Arc<Activity>>>,
+    open: Mutex<Open>,
+}
+
+#[derive(Debug, Default)]
+struct Open {
+    all: HashMap<u64, Arc<Activity>>,
+    /// How many of them are being closed to make room: the others are compared with the
+    /// limit without looking at each.
+    closing: usize,
 }
 
 /// One connection's progress, and the switch that closes it.
@@ -118,6 +126,8 @@ pub struct Activity {
     /// Milliseconds after the registry started.
     last: AtomicU64,
     close: CancellationToken,
+    /// Set (under the registry's lock) when it is chosen to make room.
+    closing: AtomicBool,
 }
 
 impl Connections {
@@ -127,7 +137,7 @@ impl Connections {
                 max: max.max(1),
                 started: Instant::now(),
                 next: AtomicU64::new(0),
-                open: Mutex::new(HashMap::new()),
+                open: Mutex::new(Open::default()),
             }),
         }
     }
@@ -139,8 +149,9 @@ impl Connections {
         let activity = Arc::new(Activity {
             last: AtomicU64::new(registry.now()),
             close: CancellationToken::new(),
+            closing: AtomicBool::new(false),
         });
-        registry.lock().insert(id, activity.clone());
+        registry.lock().all.insert(id, activity.clone());
         Admitted {
             registry: self.inner.clone(),
             id,
@@ -151,17 +162,22 @@ impl Connections {
     /// Closes the connections that made no progress for longest (idle keep-alives, stalled
     /// readers) until a new one has room: a new client is always served.
     pub fn make_room(&self) {
-        let open = self.inner.lock();
-        let mut staying: Vec<&Arc<Activity>> =
-            open.values().filter(|a| !a.close.is_cancelled()).collect();
-        if staying.len() < self.inner.max {
+        let mut open = self.inner.lock();
+        if open.all.len() - open.closing < self.inner.max {
             return;
         }
+        let mut staying: Vec<&Arc<Activity>> = open
+            .all
+            .values()
+            .filter(|a| !a.closing.load(Ordering::Relaxed))
+            .collect();
         let excess = staying.len() + 1 - self.inner.max;
         staying.select_nth_unstable_by_key(excess - 1, |a| a.last.load(Ordering::Relaxed));
         for activity in &staying[..excess] {
+            activity.closing.store(true, Ordering::Relaxed);
             activity.close.cancel();
         }
+        open.closing += excess;
         tracing::debug!(
             "{} connections open: closing {excess} idle or stalled longest",
             self.inner.max
@@ -171,12 +187,12 @@ impl Connections {
     /// Whether the connections being closed still hold more descriptors than the reserve
     /// left for them.
     pub fn overfull(&self) -> bool {
-        self.inner.lock().len() >= self.inner.max + CLOSING
+        self.inner.lock().all.len() >= self.inner.max + CLOSING
     }
 }
 
 impl Registry {
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<u64, Arc<Activity>>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Open> {
         self.open.lock().unwrap_or_else(|e| e.into_inner())
     }
 
@@ -209,7 +225,12 @@ impl Admitted {
 
 impl Drop for Admitted {
     fn drop(&mut self) {
-        self.registry.lock().remove(&self.id);
+        let mut open = self.registry.lock();
+        if let Some(activity) = open.all.remove(&self.id)
+            && activity.closing.load(Ordering::Relaxed)
+        {
+            open.closing -= 1;
+        }
     }
 }
 
@@ -235,7 +256,8 @@ mod tests {
         let third = connections.admit();
         assert!(!third.closed().is_cancelled());
         drop((first, second, third));
-        assert_eq!(connections.inner.lock().len(), 0);
+        let open = connections.inner.lock();
+        assert_eq!((open.all.len(), open.closing), (0, 0));
     }
 
     #[test]
