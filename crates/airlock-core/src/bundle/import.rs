@@ -103,7 +103,7 @@ pub fn import(
                 Some(earlier) => match super::carry::already_kept(site.data_dir(), airlock) {
                     Some(path) => kept_before = Some(KeptAirlock::new(path, airlock)),
                     None => reporter.warn(&format!(
-                        "the bundle lists airlock {} as {}, carried in the earlier bundle {earlier}, and {} does not hold it: imported without it (copy {} from bundle {earlier}'s folder into {} to keep it)",
+                        "the bundle lists airlock {} as {}, carried in the earlier bundle {earlier}, and {} does not hold it as listed: imported without it (copy {} from bundle {earlier}'s folder into {} to keep it)",
                         airlock.version,
                         airlock.file,
                         site.data_dir().join(super::carry::KEPT).display(),
