@@ -88,6 +88,8 @@ done
 echo "PID 1: $(inside cat /proc/1/comm); systemctl is-system-running: $state"
 case "$state" in running | degraded) ;; *) echo "systemd did not come up" >&2; exit 1 ;; esac
 inside systemctl --failed --no-legend --no-pager
+# The name the default public URL uses resolves, as the Debian installer's /etc/hosts makes it.
+inside sh -c 'echo "127.0.1.1 $(hostname)" >>/etc/hosts'
 
 # The service's PID and start time.
 service() {
@@ -170,8 +172,9 @@ inside journalctl -u airlock --no-pager -o cat --since=-10s | grep -i reload | t
 
 step "the timers and their services, run once under systemd"
 inside systemctl list-timers 'airlock-*' --all --no-pager | sed 's/^/  /'
+FAILED_JOBS=
 for job in airlock-publish airlock-verify airlock-gc; do
-    inside systemctl start "$job.service" || true
+    inside systemctl start "$job.service" || FAILED_JOBS="$FAILED_JOBS $job"
     echo "  $job.service: $(inside systemctl show "$job" --property=Result --value), exit status $(inside systemctl show "$job" --property=ExecMainStatus --value)"
     inside journalctl -u "$job" --no-pager -o cat --since=-20s | grep -v '^\(Starting\|Finished\|Started\|Deactivated\)' |
         tail -n 6 | sed 's/^/    journal: /'
@@ -197,4 +200,8 @@ inside systemctl start airlock
 wait_active
 echo "data folder back: systemctl is-active airlock: $(inside systemctl is-active airlock)"
 
-step "done: the upgrade kept config, key and data and restarted the service"
+if [ -n "$FAILED_JOBS" ]; then
+    echo "failed under systemd:$FAILED_JOBS" >&2
+    exit 1
+fi
+step "done: the upgrade kept config, key and data and restarted the service; reload, jobs and the missing data folder as shown"
