@@ -218,16 +218,28 @@ impl Http {
                 what: "unreadable CA certificate",
                 source,
             })?;
-        let client = reqwest::Client::builder()
-            .user_agent(concat!("airlock/", env!("CARGO_PKG_VERSION")))
-            .connect_timeout(options.timeout)
-            .read_timeout(options.timeout)
-            .tls_certs_merge(roots)
-            .build()
-            .map_err(|source| NetError::Client {
-                what: "cannot build the client",
-                source,
-            })?;
+        let builder = || {
+            reqwest::Client::builder()
+                .user_agent(concat!("airlock/", env!("CARGO_PKG_VERSION")))
+                .connect_timeout(options.timeout)
+                .read_timeout(options.timeout)
+        };
+        let client = match builder().tls_certs_merge(roots.clone()).build() {
+            Ok(client) => client,
+            // The system's CAs cannot be loaded (no ca-certificates, as on a minimal install of
+            // an air-gapped machine): plain HTTP and the configured CAs work all the same, and
+            // an HTTPS server that needs a system CA fails at its connection, naming it.
+            Err(source) => {
+                tracing::debug!("{}: trusting only the configured CAs", Chain(&source));
+                builder()
+                    .tls_certs_only(roots)
+                    .build()
+                    .map_err(|_| NetError::Client {
+                        what: "cannot build the client",
+                        source,
+                    })?
+            }
+        };
         Ok(Http {
             client,
             slots: Arc::new(Semaphore::new(options.jobs.max(1))),

@@ -20,6 +20,8 @@ pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 /// Where `/usr/bin/airlock` comes from when a package installed it.
 const PACKAGED_BINARY: &str = "/usr/bin/airlock";
 const APT_CACHE: &str = "/var/cache/apt/archives";
+/// Where import keeps carried copies, in the data folder.
+pub const KEPT: &str = "carried";
 
 /// What `export` is told to carry.
 #[derive(Debug, Clone)]
@@ -160,6 +162,33 @@ fn installed_package() -> Option<(String, String)> {
     }
 }
 
+/// The base bundle's entry for the chosen file when it lists the same bytes: an incremental
+/// bundle lists it again (the signed manifest still says which airlock goes with the bundle)
+/// with the id of the bundle whose folder holds it, and does not repeat the file.
+/// `base` is the base bundle's id and its carried airlock.
+pub fn already_carried(
+    chosen: &Chosen,
+    base: Option<(&str, &CarriedAirlock)>,
+) -> Result<Option<CarriedAirlock>, BundleError> {
+    let Some((base_id, earlier)) = base else {
+        return Ok(None);
+    };
+    let (mut file, metadata) = open_regular(&chosen.path)?;
+    if metadata.len() != earlier.size {
+        return Ok(None);
+    }
+    let sha256 = digest(&mut file, &chosen.path, earlier.size)?;
+    Ok((sha256 == earlier.sha256).then(|| CarriedAirlock {
+        carried_in: Some(
+            earlier
+                .carried_in
+                .clone()
+                .unwrap_or_else(|| base_id.to_string()),
+        ),
+        ..earlier.clone()
+    }))
+}
+
 /// Copies the chosen file into the bundle folder, hashing it on the way.
 pub fn write(chosen: &Chosen, dir: &Path) -> Result<CarriedAirlock, BundleError> {
     let name = match chosen.kind {
@@ -187,6 +216,7 @@ pub fn write(chosen: &Chosen, dir: &Path) -> Result<CarriedAirlock, BundleError>
         architecture: chosen.architecture.clone(),
         sha256,
         size,
+        carried_in: None,
     })
 }
 
@@ -216,24 +246,34 @@ pub fn check(dir: &Path, carried: &CarriedAirlock) -> Result<Option<PathBuf>, Bu
     if metadata.len() != carried.size {
         return Err(mismatch(format!("{} bytes", metadata.len())));
     }
-    let (digest, _) = crate::storage::copy_sha256(
-        &mut file,
-        &mut std::io::sink(),
-        &mut vec![0; 1 << 20],
-        carried.size,
-        &mut |_| {},
-    )
-    .map_err(|e| {
-        let (CopyError::Read(source) | CopyError::Write(source)) = e;
-        unreadable(StorageError::Read {
-            path: path.clone(),
-            source,
-        })
-    })?;
-    if digest != carried.sha256 {
-        return Err(mismatch(format!("SHA-256 {digest}")));
+    let sha256 = digest(&mut file, &path, carried.size).map_err(unreadable)?;
+    if sha256 != carried.sha256 {
+        return Err(mismatch(format!("SHA-256 {sha256}")));
     }
     Ok(Some(path))
+}
+
+/// SHA-256 of the first `limit` bytes of `file`, read from `path`.
+fn digest(file: &mut std::fs::File, path: &Path, limit: u64) -> Result<Sha256, StorageError> {
+    crate::storage::copy_sha256(
+        file,
+        &mut std::io::sink(),
+        &mut vec![0; 1 << 20],
+        limit,
+        &mut |_| {},
+    )
+    .map(|(sha256, _)| sha256)
+    .map_err(|e| StorageError::Read {
+        path: path.to_path_buf(),
+        source: match e {
+            CopyError::Read(source) | CopyError::Write(source) => source,
+        },
+    })
+}
+
+/// The copy an earlier import kept in `data/carried/`, when it is the one `carried` lists.
+pub fn already_kept(data_dir: &Path, carried: &CarriedAirlock) -> Option<PathBuf> {
+    check(&data_dir.join(KEPT), carried).ok().flatten()
 }
 
 /// Keeps the checked copy in `data/carried/`, where the operator finds it; returns its path.
@@ -242,7 +282,7 @@ pub fn keep(
     from: &Path,
     carried: &CarriedAirlock,
 ) -> Result<PathBuf, BundleError> {
-    let to = data_dir.join("carried").join(&carried.file);
+    let to = data_dir.join(KEPT).join(&carried.file);
     let (mut file, _) = open_regular(from)?;
     // One byte more than listed tells a file that grew since it was checked; the copy is
     // compared before it is renamed into place, so a changed file is never kept.
@@ -298,11 +338,11 @@ fn copy_atomic(
         &mut |_| {},
     )
     .map_err(|e| match e {
-        crate::storage::CopyError::Read(source) => StorageError::Read {
+        CopyError::Read(source) => StorageError::Read {
             path: from_path.to_path_buf(),
             source,
         },
-        crate::storage::CopyError::Write(source) => write_err(source),
+        CopyError::Write(source) => write_err(source),
     })?;
     accept(copied.0, copied.1)?;
     temp.as_file_mut().flush().map_err(write_err)?;
@@ -381,10 +421,42 @@ mod tests {
             sha256: Sha256::of(b""),
             size: 0,
             sha256sum: String::new(),
+            carried_in: None,
         };
         assert!(newer_than_running(&carried("999.0.0")));
         assert!(!newer_than_running(&carried(VERSION)));
         assert!(!newer_than_running(&carried("0.0.1~rc1")));
+    }
+
+    #[test]
+    fn the_same_bytes_are_listed_with_the_bundle_that_holds_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let chosen = choose(&Carry::Deb(airlock_deb(dir.path(), "1:0.3.0-2"))).unwrap();
+        let chosen = chosen.unwrap();
+        let bundle = tempfile::tempdir().unwrap();
+        let first = write(&chosen, bundle.path()).unwrap();
+        assert_eq!(already_carried(&chosen, None).unwrap(), None);
+
+        // The base carried it: listed as the base's, the file not written.
+        let second = already_carried(&chosen, Some(("one", &first)))
+            .unwrap()
+            .unwrap();
+        assert_eq!(second.carried_in.as_deref(), Some("one"));
+        assert_eq!((&second.file, second.sha256), (&first.file, first.sha256));
+        // A chain of incremental bundles names the one that holds the file.
+        let third = already_carried(&chosen, Some(("two", &second)))
+            .unwrap()
+            .unwrap();
+        assert_eq!(third.carried_in.as_deref(), Some("one"));
+
+        // Other bytes are carried again.
+        let other = choose(&Carry::Deb(airlock_deb(dir.path(), "1:0.4.0-1")))
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            already_carried(&other, Some(("one", &first))).unwrap(),
+            None
+        );
     }
 
     #[test]
@@ -402,6 +474,7 @@ mod tests {
             sha256: Sha256::of(b"binary"),
             size: 6,
             sha256sum: String::new(),
+            carried_in: None,
         };
         let kept = keep(data.path(), &from, &carried).unwrap();
         assert_eq!(std::fs::read(&kept).unwrap(), b"binary");

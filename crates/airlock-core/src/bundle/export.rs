@@ -90,10 +90,20 @@ pub fn export(
         rand::random::<u32>()
     );
     let (volumes, blobs) = plan.write_volumes(&site.store(), options, created, &id, reporter)?;
-    let airlock = chosen
-        .as_ref()
-        .map(|c| carry::write(c, &options.to))
-        .transpose()?;
+    let airlock = match &chosen {
+        Some(chosen) => Some(carry_airlock(chosen, base.as_ref(), &options.to)?),
+        None => None,
+    };
+    let airlock_source =
+        chosen.map(
+            |c| match airlock.as_ref().and_then(|a| a.carried_in.as_ref()) {
+                Some(earlier) => format!(
+                    "{}; the same bytes as bundle {earlier} carried: not repeated",
+                    c.why
+                ),
+                None => c.why,
+            },
+        );
     let manifest = BundleManifest {
         format: manifest::FORMAT,
         id,
@@ -116,8 +126,22 @@ pub fn export(
         manifest,
         dir: options.to.clone(),
         unpublished,
-        airlock_source: chosen.map(|c| c.why),
+        airlock_source,
     })
+}
+
+/// The chosen airlock's entry: the base's when the base listed the same bytes (the file is
+/// not repeated), else a copy written beside the volumes.
+fn carry_airlock(
+    chosen: &carry::Chosen,
+    base: Option<&SignedManifest>,
+    dir: &Path,
+) -> Result<manifest::CarriedAirlock, BundleError> {
+    let earlier = base.and_then(|b| Some((b.manifest.id.as_str(), b.manifest.airlock.as_ref()?)));
+    match carry::already_carried(chosen, earlier)? {
+        Some(listed) => Ok(listed),
+        None => carry::write(chosen, dir),
+    }
 }
 
 /// The bundle `--since` names, which must be one this site exported (signed by its key).

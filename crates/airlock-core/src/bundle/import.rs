@@ -60,6 +60,17 @@ pub struct KeptAirlock {
     pub newer_than_running: bool,
 }
 
+impl KeptAirlock {
+    fn new(path: PathBuf, airlock: &super::manifest::CarriedAirlock) -> KeptAirlock {
+        KeptAirlock {
+            path,
+            version: airlock.version.clone(),
+            kind: airlock.kind,
+            newer_than_running: super::carry::newer_than_running(airlock),
+        }
+    }
+}
+
 #[derive(Debug, serde::Serialize)]
 pub struct Switched {
     /// `apt/NAME`, `images`, `snaps`.
@@ -82,15 +93,30 @@ pub fn import(
     log.admit(bundle)?;
     // Checked before anything is received: a bundle with an altered airlock is refused whole.
     let mut carried = None;
+    let mut kept_before = None;
     if let Some(airlock) = &bundle.airlock {
         match super::carry::check(&options.dir, airlock)? {
             Some(path) => carried = Some((path, airlock)),
-            None => reporter.warn(&format!(
-                "the bundle lists airlock {} as {}, which is not in {}: imported without it",
-                airlock.version,
-                airlock.file,
-                options.dir.display()
-            )),
+            None => match &airlock.carried_in {
+                // Not repeated in this bundle: the import of the earlier one kept it.
+                Some(earlier) => match super::carry::already_kept(site.data_dir(), airlock) {
+                    Some(path) => kept_before = Some(KeptAirlock::new(path, airlock)),
+                    None => reporter.warn(&format!(
+                        "the bundle lists airlock {} as {}, carried in the earlier bundle {earlier}, and {} does not hold it as listed: imported without it (copy {} from bundle {earlier}'s folder into {} to keep it)",
+                        airlock.version,
+                        airlock.file,
+                        site.data_dir().join(super::carry::KEPT).display(),
+                        airlock.file,
+                        options.dir.display()
+                    )),
+                },
+                None => reporter.warn(&format!(
+                    "the bundle lists airlock {} as {}, which is not in {}: imported without it",
+                    airlock.version,
+                    airlock.file,
+                    options.dir.display()
+                )),
+            },
         }
     }
 
@@ -113,16 +139,12 @@ pub fn import(
         new_blobs: received.new_blobs,
         new_bytes: received.new_bytes,
         present_blobs: received.present_blobs,
-        airlock: None,
+        airlock: kept_before,
     };
     // Kept before the switch: a failure to keep it fails the import with nothing switched.
     if let Some((path, airlock)) = carried {
-        report.airlock = Some(KeptAirlock {
-            path: super::carry::keep(site.data_dir(), &path, airlock)?,
-            version: airlock.version.clone(),
-            kind: airlock.kind,
-            newer_than_running: super::carry::newer_than_running(airlock),
-        });
+        let path = super::carry::keep(site.data_dir(), &path, airlock)?;
+        report.airlock = Some(KeptAirlock::new(path, airlock));
     }
     import.switch_all(ready, options.now, &mut report)?;
 

@@ -59,6 +59,11 @@ pub struct CarriedAirlock {
     pub size: u64,
     /// `SHA256  FILE`, the line `sha256sum -c` reads (docs/bundles.md).
     pub sha256sum: String,
+    /// The id of the earlier bundle whose folder holds the file, when this incremental bundle
+    /// does not repeat it (its base listed the same bytes); absent when the file is beside
+    /// this manifest.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub carried_in: Option<String>,
 }
 
 #[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]

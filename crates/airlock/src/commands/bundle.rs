@@ -90,7 +90,7 @@ pub fn import(
     };
     let report = bundle::import(site, &options, reporter)?;
     if let Some(airlock) = report.airlock.as_ref().filter(|a| a.newer_than_running) {
-        reporter.warn(&newer_airlock(&airlock.version, &airlock.path));
+        reporter.warn(&newer_airlock(&airlock.version, airlock.path.display()));
     }
     if args.json {
         return printer.json(&report);
@@ -133,11 +133,10 @@ pub fn import(
 }
 
 /// The warning of inspect and import when the bundle brings a newer airlock.
-fn newer_airlock(version: &str, path: &Path) -> String {
+fn newer_airlock(version: &str, file: impl std::fmt::Display) -> String {
     format!(
-        "the bundle carries airlock {version}, newer than this one ({}): install {} (check it first: docs/bundles.md)",
+        "the bundle carries airlock {version}, newer than this one ({}): install {file} (check it first: docs/bundles.md)",
         carry::VERSION,
-        path.display()
     )
 }
 
@@ -301,17 +300,25 @@ fn inspect(config: &Path, args: InspectArgs, printer: Printer) -> anyhow::Result
         Some(airlock) => {
             writeln!(
                 printer.output(),
-                "carries airlock {} ({}, {}, SHA-256 {})",
+                "carries airlock {} ({}, {}, SHA-256 {}){}",
                 airlock.version,
                 airlock.file,
                 human_bytes(airlock.size),
-                airlock.sha256
+                airlock.sha256,
+                match &airlock.carried_in {
+                    Some(earlier) => format!(": not repeated, the file is in bundle {earlier}"),
+                    None => String::new(),
+                }
             )?;
             if airlock_newer {
+                let file = match &airlock.carried_in {
+                    Some(earlier) => format!("{} from bundle {earlier}", airlock.file),
+                    None => dir.join(&airlock.file).display().to_string(),
+                };
                 writeln!(
                     printer.output(),
                     "  {}",
-                    newer_airlock(&airlock.version, &dir.join(&airlock.file))
+                    newer_airlock(&airlock.version, file)
                 )?;
             }
         }

@@ -628,3 +628,34 @@ fn verify_names_each_damage_on_a_whole_site() {
     assert_eq!(areas(&json), whole_counts, "{json:#}");
     eprintln!("whole-site verify test took {:?}", started.elapsed());
 }
+
+/// A machine without CA certificates (no ca-certificates package, as on a minimal install:
+/// packaging/upgrade-under-systemd.sh found verify's unit failing there) still verifies its
+/// site over HTTP. rustls-native-certs reads the system's CAs from these two variables.
+#[test]
+fn verify_runs_where_the_system_has_no_ca_certificates() {
+    let site = Site::new("ed25519", &local_repo(Some("3d")));
+    let debs = tempfile::tempdir().unwrap();
+    site.include(
+        "stable",
+        "main",
+        &dpkg_deb(debs.path(), "hello", "1.0", "amd64", "", "gzip"),
+    );
+    site.ok(&["publish"]);
+    let server = site.serve();
+    let out = std::process::Command::new(AIRLOCK)
+        .arg("--config")
+        .arg(site.config())
+        .args(["verify", "--url", server.url.as_str()])
+        .env("SSL_CERT_FILE", debs.path().join("no-such-ca.pem"))
+        .env("SSL_CERT_DIR", debs.path().join("no-such-certs"))
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(text.contains("all checks passed"), "{text}");
+}

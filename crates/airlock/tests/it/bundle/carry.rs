@@ -4,7 +4,7 @@
 //! like every other file, refuses an altered copy by name and keeps a good one in
 //! `data/carried/`; inspect and import say when it is newer than the airlock running.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use airlock_core::apt::deb::DebBuilder;
@@ -42,6 +42,20 @@ fn published_site(work: &Path) -> Site {
     a.include("stable", "main", &hello);
     a.ok(&["publish"]);
     a
+}
+
+/// A .deb of package airlock at `version` (`EPOCH:UPSTREAM-REVISION`), in `dir`.
+fn airlock_deb(dir: &Path, version: &str) -> PathBuf {
+    let deb = DebBuilder::new(format!(
+        "Package: airlock\nVersion: {version}\nArchitecture: amd64\nMaintainer: T <t@example.invalid>\nDescription: a newer airlock\n",
+    ))
+    .file("usr/bin/airlock", b"#!/bin/sh\n".to_vec())
+    .build()
+    .unwrap();
+    let file = version.split_once(':').map_or(version, |(_, v)| v);
+    let path = dir.join(format!("airlock_{file}_amd64.deb"));
+    std::fs::write(&path, deb).unwrap();
+    path
 }
 
 fn flip_byte(path: &Path, at: u64) {
@@ -133,14 +147,7 @@ fn the_carried_airlock_is_checked_by_gpgv_sha256sum_and_import() {
 fn a_newer_airlock_deb_is_announced_and_old_bundles_still_import() {
     let work = tempfile::tempdir().unwrap();
     let a = published_site(work.path());
-    let deb = DebBuilder::new(
-        "Package: airlock\nVersion: 1:99.0-1\nArchitecture: amd64\nMaintainer: T <t@example.invalid>\nDescription: a newer airlock\n",
-    )
-    .file("usr/bin/airlock", b"#!/bin/sh\n".to_vec())
-    .build()
-    .unwrap();
-    let deb_path = work.path().join("airlock_99.0-1_amd64.deb");
-    std::fs::write(&deb_path, deb).unwrap();
+    let deb_path = airlock_deb(work.path(), "1:99.0-1");
 
     // Named in the config; --airlock-deb says the same for one run (below).
     a.add_config(&format!(
@@ -231,4 +238,153 @@ fn a_newer_airlock_deb_is_announced_and_old_bundles_still_import() {
     );
     c.ok(&["import", plain.to_str().unwrap()]);
     assert!(!c.path().join("data/carried").exists());
+}
+
+#[test]
+fn an_incremental_bundle_does_not_repeat_an_unchanged_airlock() {
+    let work = tempfile::tempdir().unwrap();
+    let a = published_site(work.path());
+    let deb = airlock_deb(work.path(), "1:99.0-1");
+    let deb = deb.to_str().unwrap();
+    let trusting_a = format!("{}{}", local_repo(Some("7d")), trusting(&a));
+    let folder = |name: &str| work.path().join(name);
+    let listing = |bundle: &Path| -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(bundle)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    };
+
+    // Full: the copy is beside the volumes.
+    let full = folder("full");
+    let full_id = export_carrying(&a, &full, &["--airlock-deb", deb]);
+    let first = manifest(&full)["airlock"].clone();
+    assert!(first.get("carried_in").is_none(), "{first}");
+    assert!(full.join("airlock_99.0-1_amd64.deb").is_file());
+
+    // Incremental, the same .deb: listed with the bundle that holds it, not repeated.
+    let hello2 = dpkg_deb(&folder("debs"), "hello", "2.0", "amd64", "", "xz");
+    a.include("stable", "main", &hello2);
+    a.ok(&["publish"]);
+    let next = folder("next");
+    let out = a.ok(&[
+        "export",
+        "--to",
+        next.to_str().unwrap(),
+        "--since",
+        full.to_str().unwrap(),
+        "--airlock-deb",
+        deb,
+    ]);
+    assert!(
+        out.contains(&format!(
+            "the same bytes as bundle {full_id} carried: not repeated"
+        )),
+        "{out}"
+    );
+    let m = manifest(&next);
+    let listed = &m["airlock"];
+    assert_eq!(listed["carried_in"], full_id.as_str());
+    for field in [
+        "file",
+        "kind",
+        "version",
+        "package_version",
+        "sha256",
+        "size",
+        "sha256sum",
+    ] {
+        assert_eq!(listed[field], first[field], "{field}");
+    }
+    assert!(
+        listing(&next)
+            .iter()
+            .all(|n| n.starts_with("volume-") || n.starts_with("manifest.json")),
+        "{:?}",
+        listing(&next)
+    );
+    let copy_sha = listed["sha256"].as_str().unwrap();
+    for volume in m["volumes"].as_array().unwrap() {
+        let path = next.join(volume["name"].as_str().unwrap());
+        let tar = Command::new("tar").arg("-tf").arg(&path).output().unwrap();
+        let names = String::from_utf8_lossy(&tar.stdout);
+        assert!(tar.status.success() && names.contains("blobs/"), "{names}");
+        assert!(
+            !names.contains(copy_sha),
+            "the volume carries the copy: {names}"
+        );
+    }
+    assert!(
+        m["blobs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|b| b["sha256"] != copy_sha)
+    );
+
+    // inspect still names the airlock, and where its file is.
+    let out = a.ok(&["bundle", "inspect", next.to_str().unwrap()]);
+    assert!(
+        out.contains("carries airlock 99.0 (airlock_99.0-1_amd64.deb, ")
+            && out.contains(&format!("not repeated, the file is in bundle {full_id}"))
+            && out.contains("airlock_99.0-1_amd64.deb from bundle"),
+        "{out}"
+    );
+    let inspected: serde_json::Value =
+        serde_json::from_str(&a.ok(&["bundle", "inspect", "--json", next.to_str().unwrap()]))
+            .unwrap();
+    assert_eq!(inspected["airlock"]["carried_in"], full_id.as_str());
+    assert_eq!(inspected["airlock"]["sha256"], first["sha256"]);
+    assert_eq!(inspected["airlock_newer"], true);
+
+    // A site that imported the full bundle has the copy: import reports it from there.
+    let b = Site::new("ed25519", &trusting_a);
+    b.ok(&["import", full.to_str().unwrap()]);
+    let kept = b.path().join("data/carried/airlock_99.0-1_amd64.deb");
+    let imported: serde_json::Value =
+        serde_json::from_str(&b.ok(&["import", "--json", next.to_str().unwrap()])).unwrap();
+    assert_eq!(imported["airlock"]["path"], kept.to_str().unwrap());
+    assert_eq!(imported["airlock"]["version"], "99.0");
+    assert_eq!(imported["airlock"]["newer_than_running"], true);
+    assert_eq!(sha256_file(&kept), copy_sha);
+
+    // One that did not keep it (the full bundle's folder came without the file) imports all
+    // the same, saying where the file is.
+    std::fs::remove_file(full.join("airlock_99.0-1_amd64.deb")).unwrap();
+    let c = Site::new("ed25519", &trusting_a);
+    c.ok(&["import", full.to_str().unwrap()]);
+    let out = c.run(&["import", next.to_str().unwrap()]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success()
+            && stderr.contains(&format!("carried in the earlier bundle {full_id}"))
+            && stderr.contains("imported without it"),
+        "{stderr}"
+    );
+    assert!(!c.path().join("data/carried").exists());
+
+    // Another .deb: carried again, in the new bundle's folder.
+    let newer = airlock_deb(work.path(), "1:99.1-1");
+    let changed = folder("changed");
+    export_carrying(
+        &a,
+        &changed,
+        &[
+            "--since",
+            next.to_str().unwrap(),
+            "--airlock-deb",
+            newer.to_str().unwrap(),
+        ],
+    );
+    let carried = &manifest(&changed)["airlock"];
+    assert!(carried.get("carried_in").is_none(), "{carried}");
+    assert_eq!(carried["version"], "99.1");
+    assert_eq!(
+        sha256_file(&changed.join("airlock_99.1-1_amd64.deb")),
+        sha256_file(&newer)
+    );
+    let out = b.ok(&["import", changed.to_str().unwrap()]);
+    assert!(out.contains("airlock 99.1 kept in"), "{out}");
 }
