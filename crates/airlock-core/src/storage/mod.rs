@@ -1,6 +1,7 @@
 //! Storage: the content store, atomic file replacement, the site lock and published trees.
 
 mod atomic;
+pub mod bucket;
 mod digest;
 pub mod format;
 pub mod history;

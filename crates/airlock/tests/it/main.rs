@@ -10,6 +10,7 @@ mod apt_mirror;
 mod apt_repo;
 mod backup;
 mod bad_input;
+mod bucket;
 mod bundle;
 mod cli;
 mod closure;

@@ -3,6 +3,7 @@
 //! state folder.
 
 pub mod dnsmasq;
+pub mod garage;
 pub mod site;
 pub mod snaps;
 pub mod stream;

@@ -1,0 +1,318 @@
+//! The writers' lease on a bucket: one writer at a time across machines.
+//!
+//! Garage ignores If-None-Match on PUT, so the lease cannot be one object created
+//! conditionally. Each writer instead writes a claim of its own under `lease/`, then lists
+//! them all: it holds the lease when no other live claim is there, and otherwise withdraws its
+//! claim. Two writers that claim at once both see each other and both withdraw; a writer whose
+//! list did not show a rival wrote its claim before that rival listed, so the rival sees it and
+//! withdraws. This needs only read-after-write and list-after-write consistency, which AWS S3,
+//! Ceph RGW, MinIO and Garage all give.
+//!
+//! A claim is renewed every quarter of its time to live. One not renewed for its time to live
+//! (measured between the server's own modification times, so the writers' clocks play no
+//! part) belongs to a writer that died: the next writer removes it. A writer whose claim was
+//! removed that way learns it at the next renewal, and [`Lease::confirm`] refuses the switch.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+
+use super::{Bucket, BucketError, ObjectInfo};
+use crate::hint::Hint;
+
+const CLAIMS: &str = "lease/";
+/// A claim is a few hundred bytes; anything larger is not one.
+const CLAIM_LIMIT: u64 = 64 << 10;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LeaseSettings {
+    /// How long a claim lives without renewal.
+    pub ttl: Duration,
+}
+
+impl Default for LeaseSettings {
+    fn default() -> Self {
+        LeaseSettings {
+            ttl: Duration::from_secs(60),
+        }
+    }
+}
+
+/// Who holds (or held) a lease: shown to the writer that is refused.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Holder {
+    pub host: String,
+    pub pid: u32,
+    /// The airlock command that took the lease (`publish`, `sync` ...).
+    pub command: String,
+}
+
+impl Holder {
+    pub fn this_process(command: &str) -> Holder {
+        Holder {
+            host: rustix::system::uname()
+                .nodename()
+                .to_string_lossy()
+                .into_owned(),
+            pid: std::process::id(),
+            command: command.to_string(),
+        }
+    }
+}
+
+impl std::fmt::Display for Holder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "`airlock {}` (pid {} on {})",
+            self.command, self.pid, self.host
+        )
+    }
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Claim {
+    holder: Holder,
+    ttl_seconds: u64,
+    /// The holder's clock when it took the lease: for people, not for expiry.
+    taken: jiff::Timestamp,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LeaseError {
+    #[error("{bucket} is being changed by {holder}, since {taken}")]
+    Held {
+        bucket: String,
+        holder: Holder,
+        taken: jiff::Timestamp,
+    },
+    #[error("lost the lease on {bucket}: {reason}")]
+    Lost { bucket: String, reason: String },
+    #[error("{bucket} does not list {key} just after it was written")]
+    Inconsistent { bucket: String, key: String },
+    #[error(transparent)]
+    Bucket(#[from] BucketError),
+}
+
+impl Hint for LeaseError {
+    fn hint(&self) -> Option<&'static str> {
+        match self {
+            LeaseError::Held { .. } => Some(
+                "another writer is at work on the bucket: run again when it is done (a writer that died leaves a lease that expires within a minute)",
+            ),
+            LeaseError::Lost { .. } => Some(
+                "nothing was switched: the frontends serve what was published before; run the command again",
+            ),
+            LeaseError::Inconsistent { .. } => Some(
+                "airlock needs an object store that lists what was just written (AWS S3, Ceph RGW, MinIO and Garage do)",
+            ),
+            LeaseError::Bucket(e) => e.hint(),
+        }
+    }
+}
+
+#[derive(Debug)]
+struct Renewal {
+    last: Instant,
+    lost: Option<String>,
+}
+
+/// The lease, held until [`Lease::release`] (or until the process dies and it expires).
+#[derive(Debug)]
+pub struct Lease {
+    bucket: Bucket,
+    key: String,
+    ttl: Duration,
+    renewal: Arc<Mutex<Renewal>>,
+    renewer: tokio::task::JoinHandle<()>,
+}
+
+impl Lease {
+    /// Takes the lease, or says who holds it. Never waits.
+    pub async fn take(
+        bucket: &Bucket,
+        holder: Holder,
+        settings: LeaseSettings,
+    ) -> Result<Lease, LeaseError> {
+        let now = jiff::Timestamp::now();
+        let key = format!(
+            "{CLAIMS}{:013}-{:016x}.json",
+            now.as_millisecond(),
+            rand::random::<u64>()
+        );
+        let claim = Claim {
+            holder,
+            ttl_seconds: settings.ttl.as_secs().max(1),
+            taken: now,
+        };
+        let body = Bytes::from(serde_json::to_vec(&claim).expect("a claim serialises"));
+        bucket.create(&key, body.clone()).await?;
+
+        match rival(bucket, &key).await {
+            Ok(None) => {}
+            Ok(Some(held)) => {
+                withdraw(bucket, &key).await;
+                return Err(held);
+            }
+            Err(e) => {
+                withdraw(bucket, &key).await;
+                return Err(e);
+            }
+        }
+
+        let renewal = Arc::new(Mutex::new(Renewal {
+            last: Instant::now(),
+            lost: None,
+        }));
+        let renewer = tokio::spawn(renew(
+            bucket.clone(),
+            key.clone(),
+            body,
+            settings.ttl,
+            renewal.clone(),
+        ));
+        Ok(Lease {
+            bucket: bucket.clone(),
+            key,
+            ttl: settings.ttl,
+            renewal,
+            renewer,
+        })
+    }
+
+    /// Checks that the lease is still held, just before a switch others will see.
+    pub async fn confirm(&self) -> Result<(), LeaseError> {
+        let lost = |reason: String| LeaseError::Lost {
+            bucket: self.bucket.label().to_string(),
+            reason,
+        };
+        {
+            let renewal = self.renewal.lock().expect("renewal lock");
+            if let Some(reason) = &renewal.lost {
+                return Err(lost(reason.clone()));
+            }
+            if renewal.last.elapsed() > self.ttl {
+                return Err(lost(format!(
+                    "the claim was not renewed for {} s, longer than its time to live",
+                    renewal.last.elapsed().as_secs()
+                )));
+            }
+        }
+        if self.bucket.head(&self.key).await?.is_none() {
+            return Err(lost(format!(
+                "{} was removed by another writer that judged it expired",
+                self.key
+            )));
+        }
+        Ok(())
+    }
+
+    /// Gives the lease back.
+    pub async fn release(self) -> Result<(), LeaseError> {
+        self.renewer.abort();
+        self.bucket.delete(&self.key).await?;
+        Ok(())
+    }
+}
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        // Without a release (an error on the way), the claim stays until it expires.
+        self.renewer.abort();
+    }
+}
+
+/// The live claim of another writer, if any; removes the expired ones it meets.
+async fn rival(bucket: &Bucket, mine: &str) -> Result<Option<LeaseError>, LeaseError> {
+    let claims = bucket.list(CLAIMS).await?;
+    let Some(me) = claims.iter().find(|c| c.key == mine) else {
+        return Err(LeaseError::Inconsistent {
+            bucket: bucket.label().to_string(),
+            key: mine.to_string(),
+        });
+    };
+    let mut held = None;
+    for other in claims.iter().filter(|c| c.key != mine) {
+        let Some(claim) = read_claim(bucket, other).await? else {
+            continue; // withdrawn or released since the list
+        };
+        let silent = me.modified.duration_since(other.modified);
+        let ttl = jiff::SignedDuration::from_secs(claim.ttl_seconds.min(i64::MAX as u64) as i64);
+        if silent > ttl {
+            tracing::info!(
+                "{}: removing the expired lease of {} (last renewed {} before this claim)",
+                bucket.label(),
+                claim.holder,
+                silent
+            );
+            bucket.delete(&other.key).await?;
+        } else if held.is_none() {
+            held = Some(LeaseError::Held {
+                bucket: bucket.label().to_string(),
+                holder: claim.holder,
+                taken: claim.taken,
+            });
+        }
+    }
+    Ok(held)
+}
+
+/// A claim's content; one that does not parse is still a claim, of an unknown writer.
+async fn read_claim(bucket: &Bucket, info: &ObjectInfo) -> Result<Option<Claim>, LeaseError> {
+    let Some((bytes, _)) = bucket.get(&info.key, CLAIM_LIMIT).await? else {
+        return Ok(None);
+    };
+    Ok(Some(serde_json::from_slice(&bytes).unwrap_or_else(|_| {
+        Claim {
+            holder: Holder {
+                host: "?".into(),
+                pid: 0,
+                command: format!("? ({} is not a claim airlock wrote)", info.key),
+            },
+            ttl_seconds: LeaseSettings::default().ttl.as_secs(),
+            taken: info.modified,
+        }
+    })))
+}
+
+async fn withdraw(bucket: &Bucket, key: &str) {
+    if let Err(e) = bucket.delete(key).await {
+        // It expires on its own; only the next writer's first minute is lost.
+        tracing::warn!("{}", crate::hint::Chain(&e));
+    }
+}
+
+/// Rewrites the claim every quarter of its time to live until aborted; stops for good when
+/// the claim is gone (another writer judged it expired: writing it again would take the lease
+/// back behind that writer's back).
+async fn renew(
+    bucket: Bucket,
+    key: String,
+    body: Bytes,
+    ttl: Duration,
+    renewal: Arc<Mutex<Renewal>>,
+) {
+    let every = ttl / 4;
+    loop {
+        tokio::time::sleep(every).await;
+        match bucket.head(&key).await {
+            Ok(None) => {
+                renewal.lock().expect("renewal lock").lost = Some(format!(
+                    "{key} was removed by another writer that judged it expired"
+                ));
+                return;
+            }
+            Ok(Some(_)) => {}
+            Err(e) => {
+                tracing::warn!("renewing the lease: {}", crate::hint::Chain(&e));
+                continue;
+            }
+        }
+        match bucket.put(&key, body.clone()).await {
+            Ok(_) => renewal.lock().expect("renewal lock").last = Instant::now(),
+            Err(e) => tracing::warn!("renewing the lease: {}", crate::hint::Chain(&e)),
+        }
+    }
+}

@@ -1,0 +1,264 @@
+//! The S3 client and the writers' lease against a real object store (Garage on loopback).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use airlock_core::storage::bucket::{Bucket, Fetched, Holder, Lease, LeaseError, LeaseSettings};
+use bytes::Bytes;
+use futures_util::StreamExt;
+
+use crate::common::garage::Garage;
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+#[test]
+fn objects_round_trip_bounded() {
+    let garage = Garage::start();
+    let bucket = Bucket::open(&garage.settings("site-a/")).unwrap();
+    runtime().block_on(async {
+        assert!(bucket.head("state/none.json").await.unwrap().is_none());
+        assert!(bucket.get("state/none.json", 1024).await.unwrap().is_none());
+
+        let written = bucket
+            .put("state/a.json", Bytes::from_static(b"{\"a\":1}"))
+            .await
+            .unwrap();
+        let (bytes, info) = bucket.get("state/a.json", 1024).await.unwrap().unwrap();
+        assert_eq!(&bytes[..], b"{\"a\":1}");
+        assert_eq!((info.key.as_str(), info.size), ("state/a.json", 7));
+        assert_eq!(info.etag, written.etag);
+
+        // A poll that names the version it has costs no body.
+        let etag = info.etag.clone().unwrap();
+        assert!(matches!(
+            bucket
+                .get_if_changed("state/a.json", Some(&etag), 1024)
+                .await
+                .unwrap(),
+            Fetched::Unchanged
+        ));
+        bucket
+            .put("state/a.json", Bytes::from_static(b"{\"a\":2}"))
+            .await
+            .unwrap();
+        match bucket
+            .get_if_changed("state/a.json", Some(&etag), 1024)
+            .await
+            .unwrap()
+        {
+            Fetched::Changed { bytes, .. } => assert_eq!(&bytes[..], b"{\"a\":2}"),
+            other => panic!("expected the new version, got {other:?}"),
+        }
+
+        // Reads are bounded, and the error names the object.
+        let err = bucket.get("state/a.json", 3).await.unwrap_err();
+        let message = err.to_string();
+        assert!(
+            message.contains("state/a.json") && message.contains("s3://airlock/site-a/"),
+            "{message}"
+        );
+
+        // Listing is relative to the prefix and sorted; nothing outside the prefix shows.
+        let other = Bucket::open(&garage.settings("site-b/")).unwrap();
+        other
+            .put("state/b.json", Bytes::from_static(b"b"))
+            .await
+            .unwrap();
+        bucket
+            .put("state/0.json", Bytes::from_static(b"0"))
+            .await
+            .unwrap();
+        let keys: Vec<String> = bucket
+            .list("state/")
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|i| i.key)
+            .collect();
+        assert_eq!(keys, ["state/0.json", "state/a.json"]);
+
+        bucket.delete("state/a.json").await.unwrap();
+        bucket.delete("state/a.json").await.unwrap();
+        assert!(bucket.head("state/a.json").await.unwrap().is_none());
+    });
+}
+
+#[test]
+fn large_files_go_up_in_parts_and_read_back_by_range() {
+    let garage = Garage::start();
+    let bucket = Bucket::open(&garage.settings("")).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    // Over the multipart threshold, not a whole number of parts.
+    let size = (70 << 20) + 12345;
+    let content: Vec<u8> = (0..size).map(|i| (i * 7 % 251) as u8).collect();
+    let file = dir.path().join("big.squashfs");
+    std::fs::write(&file, &content).unwrap();
+    runtime().block_on(async {
+        bucket.put_file("blobs/big", &file).await.unwrap();
+        let info = bucket.head("blobs/big").await.unwrap().unwrap();
+        assert_eq!(info.size, size as u64);
+        let range = (size as u64 - 100_000)..(size as u64 - 10);
+        let mut stream = bucket.get_range("blobs/big", range.clone()).await.unwrap();
+        let mut got = Vec::new();
+        while let Some(chunk) = stream.next().await {
+            got.extend_from_slice(&chunk.unwrap());
+        }
+        assert_eq!(got, content[range.start as usize..range.end as usize]);
+
+        // A missing local file is named in the error.
+        let err = bucket
+            .put_file("blobs/none", &dir.path().join("missing"))
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("missing"), "{err}");
+    });
+}
+
+#[test]
+fn a_wrong_secret_is_refused_with_a_hint_and_never_shown() {
+    let garage = Garage::start();
+    let mut settings = garage.settings("");
+    settings.secret_access_key = airlock_core::storage::bucket::Secret::new("not-the-secret-0123");
+    let bucket = Bucket::open(&settings).unwrap();
+    let err = runtime()
+        .block_on(bucket.put("x", Bytes::from_static(b"x")))
+        .unwrap_err();
+    let shown = format!(
+        "{err} / {:?} / {:?} / {}",
+        err,
+        settings,
+        airlock_core::hint::Hint::hint(&err).unwrap_or_default()
+    );
+    assert!(!shown.contains("not-the-secret-0123"), "{shown}");
+    assert!(!shown.contains(&garage.secret), "{shown}");
+    assert!(
+        airlock_core::hint::Hint::hint(&err).is_some_and(|h| h.contains("AWS_SECRET_ACCESS_KEY")),
+        "{shown}"
+    );
+}
+
+fn holder(command: &str) -> Holder {
+    Holder {
+        host: "test".into(),
+        pid: 1,
+        command: command.into(),
+    }
+}
+
+#[test]
+fn one_writer_at_a_time() {
+    let garage = Garage::start();
+    let bucket = Bucket::open(&garage.settings("site/")).unwrap();
+    runtime().block_on(async {
+        let first = Lease::take(&bucket, holder("publish"), LeaseSettings::default())
+            .await
+            .unwrap();
+        let refused = Lease::take(&bucket, holder("sync"), LeaseSettings::default())
+            .await
+            .unwrap_err();
+        match &refused {
+            LeaseError::Held { holder, .. } => assert_eq!(holder.command, "publish"),
+            other => panic!("expected Held, got {other:?}"),
+        }
+        assert!(
+            refused.to_string().contains("`airlock publish`"),
+            "{refused}"
+        );
+        // The refused writer left no claim behind.
+        assert_eq!(bucket.list("lease/").await.unwrap().len(), 1);
+        first.confirm().await.unwrap();
+        first.release().await.unwrap();
+
+        let second = Lease::take(&bucket, holder("sync"), LeaseSettings::default())
+            .await
+            .unwrap();
+        second.release().await.unwrap();
+        assert!(bucket.list("lease/").await.unwrap().is_empty());
+    });
+}
+
+#[test]
+fn an_expired_claim_is_removed_and_its_writer_cannot_switch() {
+    let garage = Garage::start();
+    let bucket = Bucket::open(&garage.settings("")).unwrap();
+    runtime().block_on(async {
+        // A writer that died: its claim is never renewed (a time to live of one second).
+        let dead = serde_json::json!({
+            "holder": {"host": "gone", "pid": 7, "command": "publish"},
+            "ttl_seconds": 1,
+            "taken": "2026-01-01T00:00:00Z",
+        });
+        bucket
+            .put(
+                "lease/0000000000001-dead.json",
+                Bytes::from(dead.to_string()),
+            )
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(2500)).await;
+        let lease = Lease::take(&bucket, holder("publish"), LeaseSettings::default())
+            .await
+            .unwrap();
+        let claims = bucket.list("lease/").await.unwrap();
+        assert_eq!(claims.len(), 1, "{claims:?}");
+        assert_ne!(claims[0].key, "lease/0000000000001-dead.json");
+
+        // Another writer judged this one expired and removed its claim: no switch.
+        bucket.delete(&claims[0].key).await.unwrap();
+        let err = lease.confirm().await.unwrap_err();
+        assert!(matches!(err, LeaseError::Lost { .. }), "{err:?}");
+    });
+}
+
+#[test]
+fn writers_racing_for_the_lease_never_hold_it_together() {
+    let garage = Garage::start();
+    let bucket = Bucket::open(&garage.settings("race/")).unwrap();
+    let holding = Arc::new(AtomicUsize::new(0));
+    let most = Arc::new(AtomicUsize::new(0));
+    let taken = Arc::new(AtomicUsize::new(0));
+    runtime().block_on(async {
+        for _round in 0..10 {
+            let mut writers = Vec::new();
+            for w in 0..6 {
+                let (bucket, holding, most, taken) =
+                    (bucket.clone(), holding.clone(), most.clone(), taken.clone());
+                writers.push(tokio::spawn(async move {
+                    match Lease::take(&bucket, holder(&format!("w{w}")), LeaseSettings::default())
+                        .await
+                    {
+                        Ok(lease) => {
+                            let now = holding.fetch_add(1, Ordering::SeqCst) + 1;
+                            most.fetch_max(now, Ordering::SeqCst);
+                            taken.fetch_add(1, Ordering::SeqCst);
+                            tokio::time::sleep(Duration::from_millis(50)).await;
+                            holding.fetch_sub(1, Ordering::SeqCst);
+                            lease.release().await.unwrap();
+                        }
+                        Err(LeaseError::Held { .. }) => {}
+                        Err(e) => panic!("{e:?}"),
+                    }
+                }));
+            }
+            for w in writers {
+                w.await.unwrap();
+            }
+            assert!(bucket.list("lease/").await.unwrap().is_empty());
+        }
+    });
+    assert!(
+        most.load(Ordering::SeqCst) <= 1,
+        "two writers held the lease at once"
+    );
+    // Writers that claim at the same instant may all withdraw; over ten rounds some win.
+    assert!(
+        taken.load(Ordering::SeqCst) >= 1,
+        "no writer ever won the lease"
+    );
+}
