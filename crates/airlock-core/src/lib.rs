@@ -33,6 +33,7 @@ pub mod io;
 pub mod net;
 pub mod openpgp;
 pub mod proxy;
+pub mod remote;
 pub mod report;
 pub mod server;
 pub mod simplestreams;

@@ -199,6 +199,11 @@ impl TreeSet {
 
     /// The manifest of the tree served now.
     pub fn current(&self) -> Result<Option<Manifest>, StorageError> {
+        Ok(self.served()?.map(|(_, _, manifest)| manifest))
+    }
+
+    /// The served tree: its ID, its manifest file and the manifest.
+    pub fn served(&self) -> Result<Option<(String, PathBuf, Manifest)>, StorageError> {
         let Some(id) = self.current_id() else {
             return Ok(None);
         };
@@ -207,7 +212,8 @@ impl TreeSet {
             path: path.clone(),
             source,
         })?;
-        Manifest::parse(&text, &path).map(Some)
+        let manifest = Manifest::parse(&text, &path)?;
+        Ok(Some((id, path, manifest)))
     }
 
     /// The notes of the served tree's manifest, without its entries (a mirror's run to

@@ -262,3 +262,120 @@ fn writers_racing_for_the_lease_never_hold_it_together() {
         "no writer ever won the lease"
     );
 }
+
+/// Every key under `prefix` in the bucket.
+fn keys(bucket: &Bucket, prefix: &str) -> Vec<String> {
+    runtime()
+        .block_on(bucket.list(prefix))
+        .unwrap()
+        .into_iter()
+        .map(|i| i.key)
+        .collect()
+}
+
+#[test]
+fn a_push_uploads_each_blob_once_and_switches_the_pointer_last() {
+    use crate::common::site::local_repo;
+    use crate::common::{Site, dpkg_deb};
+    use airlock_core::remote::{self, Published};
+
+    let garage = Garage::start();
+    let bucket = Bucket::open(&garage.settings("site-a/")).unwrap();
+    let site = Site::new("ed25519", &local_repo(Some("7d")));
+    let work = tempfile::tempdir().unwrap();
+    let hello = dpkg_deb(&work.path().join("debs"), "hello", "1.0", "amd64", "", "xz");
+    site.include("stable", "main", &hello);
+    site.ok(&["publish"]);
+    let opened = airlock_core::site::Site::open(&site.config()).unwrap();
+    let reporter = airlock_core::report::NullReporter::default();
+    let push = |command: &str| {
+        runtime().block_on(remote::push(
+            &opened,
+            &bucket,
+            holder_named(holder),
+            &reporter,
+        ))
+    };
+
+    let first = push("publish").unwrap();
+    assert!(first.switched && first.generation == 1, "{first:?}");
+    assert_eq!(first.trees, 1);
+    assert_eq!(first.manifests_uploaded, 1);
+    // The tree's files, the snap catalog's (none) and the two key documents.
+    assert_eq!(first.blobs_uploaded, first.blobs + 2, "{first:?}");
+    let (published, _) = runtime()
+        .block_on(remote::read_pointer(&bucket))
+        .unwrap()
+        .unwrap();
+    let id = &published.trees["apt/local"];
+    // The manifest uploaded is the one the data folder serves, byte for byte.
+    let local_manifest = std::fs::read(
+        site.path()
+            .join(format!("data/trees/apt/local/{id}.manifest")),
+    )
+    .unwrap();
+    let (remote_manifest, _) = runtime()
+        .block_on(bucket.get(&remote::manifest_key("apt/local", id), 1 << 20))
+        .unwrap()
+        .unwrap();
+    assert_eq!(remote_manifest[..], local_manifest[..]);
+    // Every blob the manifest names is in the bucket with its bytes.
+    let deb_sha = airlock_core::storage::Sha256::of_file(&hello)
+        .unwrap()
+        .to_hex();
+    let (deb, _) = runtime()
+        .block_on(bucket.get(&remote::blob_key(&deb_sha), 16 << 20))
+        .unwrap()
+        .unwrap();
+    assert_eq!(deb[..], std::fs::read(&hello).unwrap()[..]);
+    // The public key is there, the secret one nowhere.
+    let key_sha = &published.documents["keys/airlock.gpg"];
+    let (key, _) = runtime()
+        .block_on(bucket.get(&remote::blob_key(key_sha), 1 << 20))
+        .unwrap()
+        .unwrap();
+    assert_eq!(key[..], std::fs::read(site.keyring()).unwrap()[..]);
+    let secret = std::fs::read_to_string(site.path().join("airlock.key")).unwrap();
+    for k in keys(&bucket, "") {
+        let (bytes, _) = runtime()
+            .block_on(bucket.get(&k, 64 << 20))
+            .unwrap()
+            .unwrap();
+        assert!(
+            !String::from_utf8_lossy(&bytes).contains(secret.trim()),
+            "{k}"
+        );
+    }
+
+    // Nothing changed: nothing uploaded, no switch.
+    let again = push("publish").unwrap();
+    assert!(!again.switched && again.generation == 1, "{again:?}");
+    assert_eq!((again.blobs_uploaded, again.manifests_uploaded), (0, 0));
+
+    // A new package: only its blobs and the new indices go up; the pointer moves on.
+    let world = dpkg_deb(&work.path().join("debs"), "world", "1.0", "amd64", "", "xz");
+    site.include("stable", "main", &world);
+    site.ok(&["publish"]);
+    let third = push("publish").unwrap();
+    assert!(third.switched && third.generation == 2, "{third:?}");
+    assert!(third.blobs_uploaded < third.blobs, "{third:?}");
+    assert_eq!(third.manifests_uploaded, 1);
+    let (now, _): (Published, _) = runtime()
+        .block_on(remote::read_pointer(&bucket))
+        .unwrap()
+        .unwrap();
+    assert_ne!(now.trees["apt/local"], *id);
+
+    // A second writer is refused while one holds the lease; the pointer stays.
+    let held = runtime()
+        .block_on(Lease::take(
+            &bucket,
+            holder("sync"),
+            LeaseSettings::default(),
+        ))
+        .unwrap();
+    let refused = push("publish").unwrap_err();
+    assert!(refused.to_string().contains("`airlock sync`"), "{refused}");
+    runtime().block_on(held.release()).unwrap();
+    assert!(keys(&bucket, "lease/").is_empty());
+}

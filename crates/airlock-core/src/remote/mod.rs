@@ -1,0 +1,134 @@
+//! A site kept in an S3-compatible bucket, for frontends that hold no data of their own.
+//!
+//! The bucket mirrors what a site publishes, by content:
+//! - `blobs/sha256/XX/<sha256>`: every file a published tree, the snap store or the site key
+//!   serves, written once and never changed;
+//! - `trees/AREA[/NAME]/<ID>.manifest`: the manifest of each published tree, never changed;
+//! - `published.json`: the pointer, [`Published`]: which tree of each content is served, and
+//!   the blobs of the documents frontends need besides (the snap catalog, the site's public
+//!   key). Written last, in one PUT: a frontend sees one publish or the next, never a mix;
+//! - `lease/`: the claims of writers (`storage::bucket::Lease`).
+//!
+//! A writer publishes into its data folder as always, then [`push`]es.
+
+mod push;
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::hint::Hint;
+use crate::storage::StorageError;
+use crate::storage::bucket::{BucketError, Holder, LeaseError};
+
+pub use push::{PushReport, push};
+
+/// The pointer's key.
+pub const POINTER: &str = "published.json";
+/// The most a frontend reads of the pointer.
+pub const POINTER_LIMIT: u64 = 4 << 20;
+const FORMAT: u32 = 1;
+
+/// What the bucket serves now: written last by every push.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Published {
+    pub format: u32,
+    /// One more than the pointer it replaced.
+    pub generation: u64,
+    pub written: jiff::Timestamp,
+    pub writer: Holder,
+    /// `apt/NAME` or `images` → the ID of the served tree (`trees/KEY/ID.manifest`).
+    pub trees: BTreeMap<String, String>,
+    /// Documents frontends serve or read besides the trees (`snaps/catalog.json`,
+    /// `keys/airlock.gpg`, `keys/airlock.asc`) → their blob's SHA256.
+    pub documents: BTreeMap<String, String>,
+}
+
+impl Published {
+    /// Whether `other` serves the same content (only the generation and who wrote it differ).
+    pub fn same_content(&self, other: &Published) -> bool {
+        self.trees == other.trees && self.documents == other.documents
+    }
+}
+
+/// The key of a blob in the bucket.
+pub fn blob_key(sha256: &str) -> String {
+    format!("blobs/sha256/{}/{sha256}", &sha256[..2])
+}
+
+/// The key of a tree's manifest in the bucket.
+pub fn manifest_key(tree: &str, id: &str) -> String {
+    format!("trees/{tree}/{id}.manifest")
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RemoteError {
+    #[error(transparent)]
+    Bucket(#[from] BucketError),
+    #[error(transparent)]
+    Lease(#[from] LeaseError),
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    #[error("{bucket}: {POINTER} is not a pointer airlock {} reads", env!("CARGO_PKG_VERSION"))]
+    Pointer {
+        bucket: String,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("{bucket}: {POINTER} has format {found}, newer than airlock {} writes", env!("CARGO_PKG_VERSION"))]
+    NewerPointer { bucket: String, found: u32 },
+    #[error(
+        "{bucket}: the published tree {tree} names blob {sha256}, which is not in the local store"
+    )]
+    MissingBlob {
+        bucket: String,
+        tree: String,
+        sha256: String,
+    },
+    #[error("cannot read the site key to publish its public half")]
+    Key(#[source] Box<crate::openpgp::OpenPgpError>),
+    #[error("cannot read the snap catalog")]
+    Catalog(#[source] Box<crate::snap::SnapError>),
+}
+
+impl Hint for RemoteError {
+    fn hint(&self) -> Option<&'static str> {
+        match self {
+            RemoteError::Bucket(e) => e.hint(),
+            RemoteError::Lease(e) => e.hint(),
+            RemoteError::Storage(e) => e.hint(),
+            RemoteError::Pointer { .. } => Some(
+                "the bucket and prefix hold something else than an airlock site: check [storage] bucket and prefix",
+            ),
+            RemoteError::NewerPointer { .. } => {
+                Some("a newer airlock writes this bucket: upgrade this writer")
+            }
+            RemoteError::MissingBlob { .. } => Some(
+                "`airlock verify --offline` lists what the local store lacks; a publish or sync writes it again",
+            ),
+            RemoteError::Key(e) => e.hint(),
+            RemoteError::Catalog(e) => e.hint(),
+        }
+    }
+}
+
+/// Reads the pointer and its ETag; `None` for a bucket nothing was pushed to.
+pub async fn read_pointer(
+    bucket: &crate::storage::bucket::Bucket,
+) -> Result<Option<(Published, Option<String>)>, RemoteError> {
+    let Some((bytes, info)) = bucket.get(POINTER, POINTER_LIMIT).await? else {
+        return Ok(None);
+    };
+    let published: Published =
+        serde_json::from_slice(&bytes).map_err(|source| RemoteError::Pointer {
+            bucket: bucket.label().to_string(),
+            source,
+        })?;
+    if published.format > FORMAT {
+        return Err(RemoteError::NewerPointer {
+            bucket: bucket.label().to_string(),
+            found: published.format,
+        });
+    }
+    Ok(Some((published, info.etag)))
+}

@@ -1,0 +1,271 @@
+//! A writer's push: what its data folder serves, into the bucket, switched last.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+
+use bytes::Bytes;
+use futures_util::{StreamExt, TryStreamExt};
+use serde::Serialize;
+
+use super::{POINTER, Published, RemoteError, blob_key, manifest_key, read_pointer};
+use crate::report::{Reporter, Unit};
+use crate::site::Site;
+use crate::storage::bucket::{Bucket, Holder, Lease, LeaseSettings};
+use crate::storage::{ContentStore, Sha256, TreeSet};
+
+/// Uploads at once: enough to fill a link to a nearby object store, few enough for a small one.
+const UPLOADS_IN_FLIGHT: usize = 8;
+
+/// What a push did.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct PushReport {
+    /// The pointer's generation now.
+    pub generation: u64,
+    /// Whether the pointer was switched (false: the bucket already served this content).
+    pub switched: bool,
+    pub trees: usize,
+    /// Blobs the published content names, and of those the ones uploaded now.
+    pub blobs: usize,
+    pub blobs_uploaded: usize,
+    pub bytes_uploaded: u64,
+    pub manifests_uploaded: usize,
+}
+
+/// A published tree of the data folder: its key in the pointer, its ID, its manifest file.
+struct LocalTree {
+    key: String,
+    id: String,
+    manifest: PathBuf,
+}
+
+/// What the data folder serves: trees, documents, and every blob they name.
+struct Content {
+    trees: Vec<LocalTree>,
+    /// Document name → its bytes' SHA256 (the bytes are in `documents_bytes`).
+    documents: BTreeMap<String, String>,
+    documents_bytes: Vec<(String, Bytes)>,
+    /// Blob SHA256 → local file to upload from.
+    blobs: BTreeMap<String, PathBuf>,
+}
+
+/// Pushes what `site` serves into `bucket` under the writers' lease: the blobs the bucket
+/// lacks, then the manifests, then the pointer. Stopped at any point, the bucket still serves
+/// the previous push, and the next push uploads only what is missing.
+pub async fn push(
+    site: &Site,
+    bucket: &Bucket,
+    holder: Holder,
+    reporter: &dyn Reporter,
+) -> Result<PushReport, RemoteError> {
+    let lease = Lease::take(bucket, holder.clone(), LeaseSettings::default()).await?;
+    let result = push_leased(site, bucket, &lease, holder, reporter).await;
+    if result.is_ok() {
+        lease.release().await?;
+    }
+    result
+}
+
+async fn push_leased(
+    site: &Site,
+    bucket: &Bucket,
+    lease: &Lease,
+    holder: Holder,
+    reporter: &dyn Reporter,
+) -> Result<PushReport, RemoteError> {
+    let previous = read_pointer(bucket).await?;
+    let content = collect(site, bucket)?;
+    let mut report = PushReport {
+        trees: content.trees.len(),
+        blobs: content.blobs.len(),
+        ..PushReport::default()
+    };
+    upload_blobs(bucket, &content, &mut report, reporter).await?;
+    upload_manifests(bucket, &content, &mut report).await?;
+
+    let next = Published {
+        format: super::FORMAT,
+        generation: previous.as_ref().map_or(0, |(p, _)| p.generation) + 1,
+        written: jiff::Timestamp::now(),
+        writer: holder,
+        trees: content
+            .trees
+            .iter()
+            .map(|t| (t.key.clone(), t.id.clone()))
+            .collect(),
+        documents: content.documents.clone(),
+    };
+    if let Some((served, _)) = &previous
+        && served.same_content(&next)
+    {
+        report.generation = served.generation;
+        return Ok(report);
+    }
+    switch(bucket, lease, &next, previous.and_then(|(_, etag)| etag)).await?;
+    report.generation = next.generation;
+    report.switched = true;
+    Ok(report)
+}
+
+/// The trees the data folder serves, the documents frontends need, and their blobs.
+fn collect(site: &Site, bucket: &Bucket) -> Result<Content, RemoteError> {
+    let data = site.data_dir();
+    let store = ContentStore::new(data);
+    let mut sets: Vec<(String, TreeSet)> = TreeSet::apt_names(data)?
+        .into_iter()
+        .map(|name| (format!("apt/{name}"), TreeSet::apt(data, &name)))
+        .collect();
+    sets.push(("images".into(), TreeSet::area(data, "images")));
+
+    let mut content = Content {
+        trees: Vec::new(),
+        documents: BTreeMap::new(),
+        documents_bytes: Vec::new(),
+        blobs: BTreeMap::new(),
+    };
+    for (key, set) in sets {
+        let Some((id, manifest_path, manifest)) = set.served()? else {
+            continue;
+        };
+        for entry in manifest.entries.values() {
+            let hex = entry.sha256.to_hex();
+            let path = store.blob_path(&entry.sha256);
+            if !path.is_file() {
+                return Err(RemoteError::MissingBlob {
+                    bucket: bucket.label().to_string(),
+                    tree: key,
+                    sha256: hex,
+                });
+            }
+            content.blobs.insert(hex, path);
+        }
+        content.trees.push(LocalTree {
+            key,
+            id,
+            manifest: manifest_path,
+        });
+    }
+
+    let catalog = crate::snap::catalog::Catalog::path(data);
+    if catalog.is_file() {
+        let loaded = crate::snap::catalog::Catalog::load(data)
+            .map_err(|e| RemoteError::Catalog(Box::new(e)))?;
+        for sha256 in loaded.blobs() {
+            let Some(digest) = Sha256::from_hex(sha256) else {
+                continue;
+            };
+            content
+                .blobs
+                .insert(sha256.to_string(), store.blob_path(&digest));
+        }
+        let bytes = crate::storage::read_limited(&catalog, 256 << 20, "the snap catalog")?;
+        add_document(&mut content, "snaps/catalog.json", Bytes::from(bytes));
+    }
+    let key = site
+        .signing_key()
+        .map_err(|e| RemoteError::Key(Box::new(e)))?;
+    add_document(
+        &mut content,
+        "keys/airlock.gpg",
+        Bytes::from(key.public_binary()),
+    );
+    add_document(
+        &mut content,
+        "keys/airlock.asc",
+        Bytes::from(key.public_armored()),
+    );
+    Ok(content)
+}
+
+fn add_document(content: &mut Content, name: &str, bytes: Bytes) {
+    let sha256 = Sha256::of(&bytes).to_hex();
+    content.documents.insert(name.to_string(), sha256.clone());
+    content.documents_bytes.push((sha256, bytes));
+}
+
+/// Uploads the blobs the bucket lacks (one listing tells which), several at once.
+async fn upload_blobs(
+    bucket: &Bucket,
+    content: &Content,
+    report: &mut PushReport,
+    reporter: &dyn Reporter,
+) -> Result<(), RemoteError> {
+    let present: BTreeSet<String> = bucket
+        .list("blobs/")
+        .await?
+        .into_iter()
+        .filter_map(|info| info.key.rsplit('/').next().map(str::to_string))
+        .collect();
+    let missing: Vec<(&String, &PathBuf)> = content
+        .blobs
+        .iter()
+        .filter(|(sha256, _)| !present.contains(*sha256))
+        .collect();
+    let documents: Vec<&(String, Bytes)> = content
+        .documents_bytes
+        .iter()
+        .filter(|(sha256, _)| !present.contains(sha256))
+        .collect();
+    let mut total = 0;
+    for (_, path) in &missing {
+        total += std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+    }
+    let task = reporter.start("uploading blobs", Some(total), Unit::Bytes);
+    let uploaded: Vec<u64> = futures_util::stream::iter(missing)
+        .map(|(sha256, path)| async move {
+            bucket.put_file(&blob_key(sha256), path).await?;
+            let size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+            reporter.advance(task, size);
+            Ok::<u64, RemoteError>(size)
+        })
+        .buffer_unordered(UPLOADS_IN_FLIGHT)
+        .try_collect()
+        .await?;
+    reporter.finish(task);
+    for (sha256, bytes) in documents {
+        bucket.put(&blob_key(sha256), bytes.clone()).await?;
+        report.blobs_uploaded += 1;
+        report.bytes_uploaded += bytes.len() as u64;
+    }
+    report.blobs_uploaded += uploaded.len();
+    report.bytes_uploaded += uploaded.iter().sum::<u64>();
+    Ok(())
+}
+
+/// Uploads the manifests the bucket lacks (a manifest's name is its tree's ID: never changed).
+async fn upload_manifests(
+    bucket: &Bucket,
+    content: &Content,
+    report: &mut PushReport,
+) -> Result<(), RemoteError> {
+    let present: BTreeSet<String> = bucket
+        .list("trees/")
+        .await?
+        .into_iter()
+        .map(|info| info.key)
+        .collect();
+    for tree in &content.trees {
+        let key = manifest_key(&tree.key, &tree.id);
+        if !present.contains(&key) {
+            bucket.put_file(&key, &tree.manifest).await?;
+            report.manifests_uploaded += 1;
+        }
+    }
+    Ok(())
+}
+
+/// Makes `next` the served content: the lease confirmed, then one PUT of the pointer (If-Match
+/// the version read at the start, where the server checks it).
+async fn switch(
+    bucket: &Bucket,
+    lease: &Lease,
+    next: &Published,
+    etag: Option<String>,
+) -> Result<(), RemoteError> {
+    let body = Bytes::from(serde_json::to_vec_pretty(next).expect("the pointer serialises"));
+    lease.confirm().await?;
+    match etag {
+        Some(etag) => bucket.replace(POINTER, body, &etag).await?,
+        None => bucket.create(POINTER, body).await?,
+    };
+    Ok(())
+}
