@@ -24,17 +24,17 @@ mod value;
 pub use filter::Filter;
 pub use model::{
     Alternatives, AptConfig, AptMirrorConfig, AptPublishConfig, AptRepoConfig, ExportConfig,
-    ImageSelection, ImagesConfig, ImagesMode, ImportConfig, MirrorMode, SNAP_STORE_HOST,
-    SiteConfig, SnapFetchConfig, SnapsConfig, SyncConfig, TlsConfig,
+    ImageSelection, ImagesConfig, ImagesMode, ImportConfig, MirrorMode, S3Storage, SNAP_STORE_HOST,
+    SiteConfig, SnapFetchConfig, SnapsConfig, StorageConfig, SyncConfig, TlsConfig,
 };
 pub use network::{DnsConfig, ProxyConfig, Route};
 pub use value::{
-    Architecture, FieldValue, Name, PackagePattern, Period, PublicUrl, SuiteSource, url_host,
+    Architecture, FieldValue, Name, PackagePattern, Period, PublicUrl, Size, SuiteSource, url_host,
 };
 
 use raw::{
     RawConfig, RawExport, RawImages, RawImport, RawMirror, RawPublish, RawRepo, RawSite, RawSnaps,
-    RawSync,
+    RawStorage, RawSync, StorageKind,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -76,6 +76,7 @@ pub struct Config {
     pub dns: DnsConfig,
     pub import: ImportConfig,
     pub export: ExportConfig,
+    pub storage: StorageConfig,
 }
 
 impl Config {
@@ -102,6 +103,7 @@ impl Config {
         let publish = input.publish(raw.apt.publish, &mut names, &repos, &mirrors)?;
         let images = raw.images.map(|i| input.images(i));
         let site = input.site(raw.site)?;
+        let storage = input.storage(raw.storage)?;
 
         let proxy = network::proxy(
             raw.proxy,
@@ -129,6 +131,7 @@ impl Config {
             sync: sync(raw.sync),
             proxy,
             dns,
+            storage,
         })
     }
 
@@ -431,6 +434,88 @@ impl<'a> Input<'a> {
             airlock_deb: raw.airlock_deb.map(|p| self.resolve(p)),
             carry_airlock: raw.carry_airlock.unwrap_or(true),
         }
+    }
+
+    fn storage(&self, raw: RawStorage) -> Result<StorageConfig, ConfigError> {
+        let invalid = |m: &str| self.invalid(format!("[storage] {m}"));
+        if raw.kind.unwrap_or(StorageKind::Local) == StorageKind::Local {
+            let s3_only = [
+                ("endpoint", raw.endpoint.is_some()),
+                ("bucket", raw.bucket.is_some()),
+                ("region", raw.region.is_some()),
+                ("prefix", raw.prefix.is_some()),
+                ("access_key_file", raw.access_key_file.is_some()),
+                ("secret_key_file", raw.secret_key_file.is_some()),
+                ("ca", raw.ca.is_some()),
+                ("cache_dir", raw.cache_dir.is_some()),
+                ("cache_size", raw.cache_size.is_some()),
+                ("poll", raw.poll.is_some()),
+            ];
+            if let Some((key, _)) = s3_only.iter().find(|(_, set)| *set) {
+                return Err(invalid(&format!(
+                    "{key} is for kind = \"s3\"; the local storage is [site] data_dir"
+                )));
+            }
+            return Ok(StorageConfig::Local);
+        }
+        let endpoint = raw.endpoint.ok_or_else(|| {
+            invalid("kind = \"s3\" needs endpoint (like \"http://10.0.0.9:3900\")")
+        })?;
+        let endpoint = endpoint.trim_end_matches('/').to_string();
+        let host = endpoint
+            .strip_prefix("http://")
+            .or_else(|| endpoint.strip_prefix("https://"))
+            .filter(|rest| !rest.is_empty() && !rest.contains('/'))
+            .ok_or_else(|| {
+                invalid(&format!(
+                    "endpoint {endpoint:?} must be http:// or https:// with a host (and port), and no path"
+                ))
+            })?;
+        if reqwest::Url::parse(&endpoint).is_err() || host.contains('@') {
+            return Err(invalid(&format!(
+                "endpoint {endpoint:?} is not a URL airlock can use (credentials go in the environment or access_key_file, not the URL)"
+            )));
+        }
+        let bucket = raw
+            .bucket
+            .ok_or_else(|| invalid("kind = \"s3\" needs bucket"))?;
+        let bucket_ok = (3..=63).contains(&bucket.len())
+            && bucket
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.')
+            && !bucket.starts_with(['-', '.'])
+            && !bucket.ends_with(['-', '.']);
+        if !bucket_ok {
+            return Err(invalid(&format!(
+                "bucket {bucket:?} is not an S3 bucket name (3 to 63 lowercase letters, digits, '-' and '.')"
+            )));
+        }
+        let mut prefix = raw.prefix.unwrap_or_default();
+        if !prefix.is_empty() && !prefix.ends_with('/') {
+            prefix.push('/');
+        }
+        if prefix.starts_with('/') || prefix.split('/').any(|part| part == ".." || part == ".") {
+            return Err(invalid(&format!(
+                "prefix {prefix:?} must be relative, like \"site-a/\", without . or .."
+            )));
+        }
+        if raw.access_key_file.is_some() != raw.secret_key_file.is_some() {
+            return Err(invalid(
+                "access_key_file and secret_key_file go together (or neither: AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)",
+            ));
+        }
+        Ok(StorageConfig::S3(Box::new(S3Storage {
+            endpoint,
+            bucket,
+            region: raw.region.unwrap_or_else(|| "us-east-1".into()),
+            prefix,
+            access_key_file: raw.access_key_file.map(|p| self.resolve(p)),
+            secret_key_file: raw.secret_key_file.map(|p| self.resolve(p)),
+            ca: raw.ca.map(|p| self.resolve(p)),
+            cache_dir: raw.cache_dir.map(|p| self.resolve(p)),
+            cache_size: raw.cache_size.map_or(10_000_000_000, |s| s.0),
+            poll: raw.poll.map_or(Duration::from_secs(5), |p| p.0),
+        })))
     }
 
     fn import(&self, raw: RawImport) -> ImportConfig {

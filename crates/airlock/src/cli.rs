@@ -96,6 +96,15 @@ pub enum Command {
     /// The config, the signing key and tls/ are not in the data folder: keep copies of them
     /// too. Restore: docs/operations.md.
     Backup(BackupArgs),
+    /// Copy what the data folder serves into the [storage] bucket, for frontends to serve
+    ///
+    /// Uploads the blobs the bucket lacks, then the trees' manifests, then switches the
+    /// bucket's pointer (published.json) in one write: frontends see the previous push or this
+    /// one, never a mix. One writer at a time (a lease in the bucket); stopped at any point,
+    /// the bucket still serves the previous push and the next push uploads only what is
+    /// missing. Credentials: AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, or [storage]
+    /// access_key_file / secret_key_file.
+    Push(PushArgs),
     /// Serve everything published over HTTP.
     Serve(ServeArgs),
     /// Build a demo site offline and serve it: a repo, a mirror, images and a snap
@@ -498,6 +507,14 @@ pub struct GcArgs {
     /// Count what would be removed, remove nothing.
     #[arg(long)]
     pub dry_run: bool,
+    /// One JSON document on stdout of what was done, instead of the lines (fields:
+    /// docs/operations.md).
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct PushArgs {
     /// One JSON document on stdout of what was done, instead of the lines (fields:
     /// docs/operations.md).
     #[arg(long)]

@@ -20,6 +20,39 @@ pub struct ExportConfig {
     pub carry_airlock: bool,
 }
 
+/// Where the site's content lives (`[storage]`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum StorageConfig {
+    /// The data folder alone (`[site] data_dir`).
+    #[default]
+    Local,
+    /// Also an S3-compatible bucket: writers push to it, frontends serve from it.
+    S3(Box<S3Storage>),
+}
+
+/// An S3-compatible bucket (`[storage] kind = "s3"`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct S3Storage {
+    /// `http://host:port` or `https://host:port`, without a trailing slash.
+    pub endpoint: String,
+    pub bucket: String,
+    /// The region the server signs for (Garage: its `s3_region`); `us-east-1` unless set.
+    pub region: String,
+    /// Prepended to every key: empty, or ending in `/`.
+    pub prefix: String,
+    /// Files holding the access key ID and the secret key; the environment's
+    /// `AWS_ACCESS_KEY_ID` / `AWS_SECRET_ACCESS_KEY` when unset.
+    pub access_key_file: Option<PathBuf>,
+    pub secret_key_file: Option<PathBuf>,
+    /// A PEM CA certificate for an endpoint with a private CA.
+    pub ca: Option<PathBuf>,
+    /// A frontend's local cache of blobs, and its size limit.
+    pub cache_dir: Option<PathBuf>,
+    pub cache_size: u64,
+    /// How often a frontend looks for a new publish.
+    pub poll: Duration,
+}
+
 /// Bundles from another site (`[import]`).
 #[derive(Debug, Clone, Default)]
 pub struct ImportConfig {

@@ -13,7 +13,7 @@ use super::filter::Filter;
 use super::model::{Alternatives, ImagesMode, MirrorMode};
 use super::value::{
     Architecture, FieldValue, Jobs, KeepVersions, List, MirrorUrl, Name, OneOrMore, PackagePattern,
-    Period, PublicUrl, SuiteSource,
+    Period, PublicUrl, Size, SuiteSource,
 };
 
 #[derive(Deserialize)]
@@ -35,6 +35,31 @@ pub(super) struct RawConfig {
     pub(super) import: RawImport,
     #[serde(default)]
     pub(super) export: RawExport,
+    #[serde(default)]
+    pub(super) storage: RawStorage,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawStorage {
+    pub(super) kind: Option<StorageKind>,
+    pub(super) endpoint: Option<String>,
+    pub(super) bucket: Option<String>,
+    pub(super) region: Option<String>,
+    pub(super) prefix: Option<String>,
+    pub(super) access_key_file: Option<PathBuf>,
+    pub(super) secret_key_file: Option<PathBuf>,
+    pub(super) ca: Option<PathBuf>,
+    pub(super) cache_dir: Option<PathBuf>,
+    pub(super) cache_size: Option<Size>,
+    pub(super) poll: Option<Period>,
+}
+
+#[derive(Deserialize, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub(super) enum StorageKind {
+    Local,
+    S3,
 }
 
 #[derive(Deserialize, Default)]

@@ -325,3 +325,57 @@ fn proxy_and_dns_mistakes_are_named() {
         ["10.0.0.5".parse::<std::net::IpAddr>().unwrap()]
     );
 }
+
+#[test]
+fn storage_is_local_unless_s3_is_configured() {
+    assert_eq!(parse(GOOD).unwrap().storage, StorageConfig::Local);
+    let s3 = format!(
+        "{GOOD}\n[storage]\nkind = \"s3\"\nendpoint = \"http://10.0.0.9:3900/\"\nbucket = \"airlock\"\nregion = \"garage\"\nprefix = \"site-a\"\naccess_key_file = \"s3.id\"\nsecret_key_file = \"/etc/airlock/s3.secret\"\ncache_dir = \"/var/cache/airlock\"\ncache_size = \"50GB\"\n"
+    );
+    let StorageConfig::S3(s) = parse(&s3).unwrap().storage else {
+        panic!("not s3");
+    };
+    assert_eq!(s.endpoint, "http://10.0.0.9:3900");
+    assert_eq!(
+        (s.bucket.as_str(), s.region.as_str()),
+        ("airlock", "garage")
+    );
+    assert_eq!(s.prefix, "site-a/");
+    assert_eq!(s.access_key_file, Some(PathBuf::from("/etc/airlock/s3.id")));
+    assert_eq!(s.cache_size, 50_000_000_000);
+    assert_eq!(s.poll, Duration::from_secs(5));
+
+    for (storage, expected) in [
+        ("bucket = \"airlock\"\n", "bucket is for kind = \"s3\""),
+        ("kind = \"s3\"\nbucket = \"airlock\"\n", "needs endpoint"),
+        ("kind = \"s3\"\nendpoint = \"http://h:1\"\n", "needs bucket"),
+        (
+            "kind = \"s3\"\nendpoint = \"ftp://h\"\nbucket = \"airlock\"\n",
+            "must be http:// or https://",
+        ),
+        (
+            "kind = \"s3\"\nendpoint = \"http://id:secret@h:1\"\nbucket = \"airlock\"\n",
+            "not the URL",
+        ),
+        (
+            "kind = \"s3\"\nendpoint = \"http://h:1\"\nbucket = \"Air_Lock\"\n",
+            "not an S3 bucket name",
+        ),
+        (
+            "kind = \"s3\"\nendpoint = \"http://h:1\"\nbucket = \"airlock\"\nprefix = \"../x\"\n",
+            "without . or ..",
+        ),
+        (
+            "kind = \"s3\"\nendpoint = \"http://h:1\"\nbucket = \"airlock\"\naccess_key_file = \"a\"\n",
+            "go together",
+        ),
+        (
+            "kind = \"s3\"\nendpoint = \"http://h:1\"\nbucket = \"airlock\"\ncache_size = \"lots\"\n",
+            "not a size",
+        ),
+        ("kind = \"ceph\"\n", "unknown variant"),
+    ] {
+        let err = parse(&format!("{GOOD}\n[storage]\n{storage}")).unwrap_err();
+        assert!(err.contains(expected), "{storage}: {err}");
+    }
+}

@@ -207,6 +207,46 @@ impl<'de> Deserialize<'de> for Period {
     }
 }
 
+/// A size written like `50GB`, `512MiB` or `1TB` (decimal and binary units, B optional).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Size(pub u64);
+
+impl FromStr for Size {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let bad = || format!("{s:?} is not a size: write a number and a unit, like 512MiB or 50GB");
+        let text = s.trim();
+        let split = text
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(text.len());
+        let (number, unit) = text.split_at(split);
+        let number: u64 = number.parse().map_err(|_| bad())?;
+        let factor: u64 = match unit.trim() {
+            "" | "B" => 1,
+            "k" | "kB" | "KB" => 1_000,
+            "M" | "MB" => 1_000_000,
+            "G" | "GB" => 1_000_000_000,
+            "T" | "TB" => 1_000_000_000_000,
+            "KiB" => 1 << 10,
+            "MiB" => 1 << 20,
+            "GiB" => 1 << 30,
+            "TiB" => 1 << 40,
+            _ => return Err(bad()),
+        };
+        number
+            .checked_mul(factor)
+            .map(Size)
+            .ok_or_else(|| format!("{s:?} is too large"))
+    }
+}
+
+impl<'de> Deserialize<'de> for Size {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
 /// Parallel downloads: at least 1, at most 64 (politeness towards upstreams).
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Jobs(pub(super) usize);

@@ -17,9 +17,10 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::config::S3Storage;
 use crate::hint::Hint;
-use crate::storage::StorageError;
-use crate::storage::bucket::{BucketError, Holder, LeaseError};
+use crate::storage::bucket::{Bucket, BucketError, BucketSettings, Holder, LeaseError, Secret};
+use crate::storage::{StorageError, read_limited, read_limited_text};
 
 pub use push::{PushReport, push};
 
@@ -85,6 +86,11 @@ pub enum RemoteError {
         tree: String,
         sha256: String,
     },
+    #[error("{bucket}: no credentials: {variable} is not set and [storage] names no key files")]
+    NoCredentials {
+        bucket: String,
+        variable: &'static str,
+    },
     #[error("cannot read the site key to publish its public half")]
     Key(#[source] Box<crate::openpgp::OpenPgpError>),
     #[error("cannot read the snap catalog")]
@@ -106,15 +112,63 @@ impl Hint for RemoteError {
             RemoteError::MissingBlob { .. } => Some(
                 "`airlock verify --offline` lists what the local store lacks; a publish or sync writes it again",
             ),
+            RemoteError::NoCredentials { .. } => Some(
+                "set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (for the units: an EnvironmentFile), or name access_key_file and secret_key_file in [storage]",
+            ),
             RemoteError::Key(e) => e.hint(),
             RemoteError::Catalog(e) => e.hint(),
         }
     }
 }
 
+/// The credentials' files are a line each; anything longer is not one.
+const CREDENTIAL_LIMIT: u64 = 4 << 10;
+
+/// The bucket `[storage]` names, with its credentials from their files or the environment.
+pub fn open_bucket(storage: &S3Storage) -> Result<Bucket, RemoteError> {
+    let label = || {
+        format!(
+            "s3://{}/{} at {}",
+            storage.bucket, storage.prefix, storage.endpoint
+        )
+    };
+    let from_file = |path: &std::path::Path| -> Result<String, RemoteError> {
+        let text = read_limited_text(path, CREDENTIAL_LIMIT, "an S3 credential")?;
+        Ok(text.trim().to_string())
+    };
+    let (access_key_id, secret) = match (&storage.access_key_file, &storage.secret_key_file) {
+        (Some(id), Some(secret)) => (from_file(id)?, from_file(secret)?),
+        _ => {
+            let var = |name: &'static str| {
+                std::env::var(name).ok().filter(|v| !v.is_empty()).ok_or(
+                    RemoteError::NoCredentials {
+                        bucket: label(),
+                        variable: name,
+                    },
+                )
+            };
+            (var("AWS_ACCESS_KEY_ID")?, var("AWS_SECRET_ACCESS_KEY")?)
+        }
+    };
+    let extra_roots = match &storage.ca {
+        Some(path) => vec![read_limited(path, 1 << 20, "a PEM certificate")?],
+        None => Vec::new(),
+    };
+    Ok(Bucket::open(&BucketSettings {
+        endpoint: storage.endpoint.clone(),
+        bucket: storage.bucket.clone(),
+        region: storage.region.clone(),
+        prefix: storage.prefix.clone(),
+        access_key_id,
+        secret_access_key: Secret::new(secret),
+        extra_roots,
+        timeout: std::time::Duration::from_secs(30),
+    })?)
+}
+
 /// Reads the pointer and its ETag; `None` for a bucket nothing was pushed to.
 pub async fn read_pointer(
-    bucket: &crate::storage::bucket::Bucket,
+    bucket: &Bucket,
 ) -> Result<Option<(Published, Option<String>)>, RemoteError> {
     let Some((bytes, info)) = bucket.get(POINTER, POINTER_LIMIT).await? else {
         return Ok(None);

@@ -10,6 +10,7 @@ mod init;
 mod key;
 mod maas;
 mod publish;
+mod push;
 mod serve;
 mod snap;
 mod status;
@@ -62,6 +63,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Generate(args) => generate::run(&args.dir),
         Command::Gc(args) => gc(&open(&cli.config)?, args, &*reporter, printer),
         Command::Backup(args) => backup(&open(&cli.config)?, args, &*reporter, printer),
+        Command::Push(args) => push::run(&open(&cli.config)?, args, &*reporter, printer),
     }
 }
 

@@ -289,12 +289,7 @@ fn a_push_uploads_each_blob_once_and_switches_the_pointer_last() {
     let opened = airlock_core::site::Site::open(&site.config()).unwrap();
     let reporter = airlock_core::report::NullReporter::default();
     let push = |command: &str| {
-        runtime().block_on(remote::push(
-            &opened,
-            &bucket,
-            holder_named(holder),
-            &reporter,
-        ))
+        runtime().block_on(remote::push(&opened, &bucket, holder(command), &reporter))
     };
 
     let first = push("publish").unwrap();
@@ -378,4 +373,80 @@ fn a_push_uploads_each_blob_once_and_switches_the_pointer_last() {
     assert!(refused.to_string().contains("`airlock sync`"), "{refused}");
     runtime().block_on(held.release()).unwrap();
     assert!(keys(&bucket, "lease/").is_empty());
+}
+
+#[test]
+fn airlock_push_from_the_command_line() {
+    use crate::common::site::local_repo;
+    use crate::common::{AIRLOCK, Site, dpkg_deb};
+
+    let garage = Garage::start();
+    let storage = format!(
+        "[storage]\nkind = \"s3\"\nendpoint = \"{}\"\nbucket = \"{}\"\nregion = \"{}\"\nprefix = \"cli\"\n",
+        garage.endpoint,
+        crate::common::garage::BUCKET,
+        crate::common::garage::REGION
+    );
+    let site = Site::new("ed25519", &format!("{}\n{storage}", local_repo(Some("7d"))));
+    let work = tempfile::tempdir().unwrap();
+    let hello = dpkg_deb(&work.path().join("debs"), "hello", "1.0", "amd64", "", "xz");
+    site.include("stable", "main", &hello);
+    site.ok(&["publish"]);
+    let push = |args: &[&str], with_credentials: bool| {
+        let mut command = std::process::Command::new(AIRLOCK);
+        command.arg("--config").arg(site.config()).args(args);
+        command
+            .env_remove("AWS_ACCESS_KEY_ID")
+            .env_remove("AWS_SECRET_ACCESS_KEY");
+        if with_credentials {
+            command
+                .env("AWS_ACCESS_KEY_ID", &garage.key_id)
+                .env("AWS_SECRET_ACCESS_KEY", &garage.secret);
+        }
+        command.output().unwrap()
+    };
+
+    // Without credentials: refused, told where they come from, nothing secret shown.
+    let out = push(&["push"], false);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("AWS_ACCESS_KEY_ID is not set"), "{stderr}");
+    assert!(stderr.contains("hint:"), "{stderr}");
+
+    let out = push(&["push"], true);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("s3://airlock/cli/") && stdout.contains("generation 1 published"),
+        "{stdout}"
+    );
+    // The secret never reaches output, even at the most verbose level.
+    let out = push(&["-vvv", "push"], true);
+    for stream in [&out.stdout, &out.stderr] {
+        let text = String::from_utf8_lossy(stream);
+        assert!(!text.contains(&garage.secret), "{text}");
+    }
+    assert!(out.status.success());
+
+    // Quiet on success; --json is one document.
+    let out = push(&["-q", "push"], true);
+    assert!(out.status.success() && out.stdout.is_empty(), "{out:?}");
+    let out = push(&["push", "--json"], true);
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["switched"], false);
+    assert_eq!(report["generation"], 1);
+    assert_eq!(report["trees"], 1);
+
+    // A site whose storage is local has nothing to push to.
+    let local = Site::new("ed25519", &local_repo(Some("7d")));
+    let out = local.run(&["push"]);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("[storage] is local"),
+        "{out:?}"
+    );
 }
