@@ -110,7 +110,7 @@ async fn push_leased(
 fn collect(site: &Site, bucket: &Bucket) -> Result<Content, RemoteError> {
     let data = site.data_dir();
     let store = ContentStore::new(data);
-    let mut sets: Vec<(String, TreeSet)> = TreeSet::apt_names(data)?
+    let mut sets: Vec<(String, TreeSet)> = TreeSet::published_apt_names(data)
         .into_iter()
         .map(|name| (format!("apt/{name}"), TreeSet::apt(data, &name)))
         .collect();
