@@ -12,6 +12,7 @@
 //! A writer publishes into its data folder as always, then [`push`]es.
 
 mod push;
+mod snapshot;
 
 use std::collections::BTreeMap;
 
@@ -23,6 +24,7 @@ use crate::storage::bucket::{Bucket, BucketError, BucketSettings, Holder, LeaseE
 use crate::storage::{StorageError, read_limited, read_limited_text};
 
 pub use push::{PushReport, push};
+pub use snapshot::{Resolved, Snapshot, read_pointer};
 
 /// The pointer's key.
 pub const POINTER: &str = "published.json";
@@ -91,6 +93,8 @@ pub enum RemoteError {
         bucket: String,
         variable: &'static str,
     },
+    #[error("{bucket}: the pointer names {key}, which is not there")]
+    MissingManifest { bucket: String, key: String },
     #[error("cannot read the site key to publish its public half")]
     Key(#[source] Box<crate::openpgp::OpenPgpError>),
     #[error("cannot read the snap catalog")]
@@ -111,6 +115,9 @@ impl Hint for RemoteError {
             }
             RemoteError::MissingBlob { .. } => Some(
                 "`airlock verify --offline` lists what the local store lacks; a publish or sync writes it again",
+            ),
+            RemoteError::MissingManifest { .. } => Some(
+                "the bucket lost an object a push wrote: push again from the writer (`airlock push`)",
             ),
             RemoteError::NoCredentials { .. } => Some(
                 "set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (for the units: an EnvironmentFile), or name access_key_file and secret_key_file in [storage]",
@@ -164,25 +171,4 @@ pub fn open_bucket(storage: &S3Storage) -> Result<Bucket, RemoteError> {
         extra_roots,
         timeout: std::time::Duration::from_secs(30),
     })?)
-}
-
-/// Reads the pointer and its ETag; `None` for a bucket nothing was pushed to.
-pub async fn read_pointer(
-    bucket: &Bucket,
-) -> Result<Option<(Published, Option<String>)>, RemoteError> {
-    let Some((bytes, info)) = bucket.get(POINTER, POINTER_LIMIT).await? else {
-        return Ok(None);
-    };
-    let published: Published =
-        serde_json::from_slice(&bytes).map_err(|source| RemoteError::Pointer {
-            bucket: bucket.label().to_string(),
-            source,
-        })?;
-    if published.format > FORMAT {
-        return Err(RemoteError::NewerPointer {
-            bucket: bucket.label().to_string(),
-            found: published.format,
-        });
-    }
-    Ok(Some((published, info.etag)))
 }

@@ -342,6 +342,33 @@ fn a_push_uploads_each_blob_once_and_switches_the_pointer_last() {
         );
     }
 
+    // A frontend's snapshot resolves every served path to the blob the data folder serves.
+    let snapshot = runtime()
+        .block_on(remote::Snapshot::load(&bucket))
+        .unwrap()
+        .unwrap();
+    for path in [
+        "apt/local/dists/stable/InRelease",
+        "apt/local/pool/main/h/hello/hello_1.0_amd64.deb",
+    ] {
+        let resolved = snapshot.resolve(path).unwrap_or_else(|| panic!("{path}"));
+        let local = site.path().join("data/public").join(path);
+        assert_eq!(
+            resolved.entry.sha256,
+            airlock_core::storage::Sha256::of_file(&local).unwrap(),
+            "{path}"
+        );
+        assert_eq!(resolved.tree, "apt/local");
+    }
+    assert!(snapshot.resolve("apt/local/dists/stable/Nothing").is_none());
+    assert!(
+        snapshot
+            .resolve("apt/other/dists/stable/InRelease")
+            .is_none()
+    );
+    assert!(snapshot.resolve("images/streams/v1/index.sjson").is_none());
+    assert!(snapshot.document("keys/airlock.asc").is_some());
+
     // Nothing changed: nothing uploaded, no switch.
     let again = push("publish").unwrap();
     assert!(!again.switched && again.generation == 1, "{again:?}");
@@ -360,6 +387,23 @@ fn a_push_uploads_each_blob_once_and_switches_the_pointer_last() {
         .unwrap()
         .unwrap();
     assert_ne!(now.trees["apt/local"], *id);
+    // The frontend sees the new push at its next look, and only then.
+    let newer = runtime()
+        .block_on(snapshot.refreshed(&bucket))
+        .unwrap()
+        .expect("a newer snapshot");
+    assert_eq!(newer.published.generation, 2);
+    assert!(
+        newer
+            .resolve("apt/local/pool/main/w/world/world_1.0_amd64.deb")
+            .is_some()
+    );
+    assert!(
+        runtime()
+            .block_on(newer.refreshed(&bucket))
+            .unwrap()
+            .is_none()
+    );
 
     // A second writer is refused while one holds the lease; the pointer stays.
     let held = runtime()
