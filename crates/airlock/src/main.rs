@@ -84,7 +84,7 @@ fn render_error(error: &anyhow::Error) {
 fn hint_of(error: &(dyn std::error::Error + 'static)) -> Option<&'static str> {
     use airlock_core::hint::Hint;
     use airlock_core::{apt, backup, bundle, config, demo, dns, gc, net, openpgp, server};
-    use airlock_core::{simplestreams, site, snap, storage, tls};
+    use airlock_core::{remote, simplestreams, site, snap, storage, tls};
     macro_rules! ask {
         ($($error:ty),* $(,)?) => {
             $(
@@ -107,6 +107,7 @@ fn hint_of(error: &(dyn std::error::Error + 'static)) -> Option<&'static str> {
         gc::GcError,
         net::NetError,
         openpgp::OpenPgpError,
+        remote::RemoteError,
         server::ServerError,
         simplestreams::SimplestreamsError,
         site::SiteError,
@@ -114,6 +115,8 @@ fn hint_of(error: &(dyn std::error::Error + 'static)) -> Option<&'static str> {
         snap::assertion::AssertionError,
         snap::snapfile::SnapFileError,
         storage::StorageError,
+        storage::bucket::BucketError,
+        storage::bucket::LeaseError,
         tls::TlsError,
     );
     None

@@ -3,9 +3,10 @@
 //! Garage ignores If-None-Match on PUT, so the lease cannot be one object created
 //! conditionally. Each writer instead writes a claim of its own under `lease/`, then lists
 //! them all: it holds the lease when no other live claim is there, and otherwise withdraws its
-//! claim. Two writers that claim at once both see each other and both withdraw; a writer whose
-//! list did not show a rival wrote its claim before that rival listed, so the rival sees it and
-//! withdraws. This needs only read-after-write and list-after-write consistency, which AWS S3,
+//! claim. Two writers that claim at once both see each other and both withdraw (and try again
+//! after random pauses); a writer whose list did not show a rival wrote its claim before that
+//! rival listed, so the rival sees it and withdraws. Ordering claims by time instead would not
+//! be safe: a server's modification time is not the moment a write becomes visible. This needs only read-after-write and list-after-write consistency, which AWS S3,
 //! Ceph RGW, MinIO and Garage all give.
 //!
 //! A claim is renewed every quarter of its time to live. One not renewed for its time to live
@@ -30,12 +31,17 @@ const CLAIM_LIMIT: u64 = 64 << 10;
 pub struct LeaseSettings {
     /// How long a claim lives without renewal.
     pub ttl: Duration,
+    /// How long to try again while another writer holds the lease. Writers started together
+    /// (timers at the same minute) all withdraw at their first try; random pauses between
+    /// tries let one of them win.
+    pub wait: Duration,
 }
 
 impl Default for LeaseSettings {
     fn default() -> Self {
         LeaseSettings {
             ttl: Duration::from_secs(60),
+            wait: Duration::from_secs(10),
         }
     }
 }
@@ -130,8 +136,29 @@ pub struct Lease {
 }
 
 impl Lease {
-    /// Takes the lease, or says who holds it. Never waits.
+    /// Takes the lease, trying again for `settings.wait` while another writer holds it; then
+    /// says who holds it.
     pub async fn take(
+        bucket: &Bucket,
+        holder: Holder,
+        settings: LeaseSettings,
+    ) -> Result<Lease, LeaseError> {
+        let started = Instant::now();
+        let mut pause = Duration::from_millis(100);
+        loop {
+            match Lease::try_take(bucket, holder.clone(), settings).await {
+                Err(LeaseError::Held { .. }) if started.elapsed() + pause <= settings.wait => {
+                    let jittered = pause.mul_f64(0.5 + rand::random::<f64>());
+                    tokio::time::sleep(jittered).await;
+                    pause = (pause * 2).min(Duration::from_secs(2));
+                }
+                result => return result,
+            }
+        }
+    }
+
+    /// One try: the lease, or who holds it.
+    async fn try_take(
         bucket: &Bucket,
         holder: Holder,
         settings: LeaseSettings,
