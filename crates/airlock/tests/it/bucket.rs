@@ -234,9 +234,11 @@ fn writers_racing_for_the_lease_never_hold_it_together() {
                 let (bucket, holding, most, taken) =
                     (bucket.clone(), holding.clone(), most.clone(), taken.clone());
                 writers.push(tokio::spawn(async move {
-                    match Lease::take(&bucket, holder(&format!("w{w}")), LeaseSettings::default())
-                        .await
-                    {
+                    let patient = LeaseSettings {
+                        wait: Duration::from_secs(30),
+                        ..LeaseSettings::default()
+                    };
+                    match Lease::take(&bucket, holder(&format!("w{w}")), patient).await {
                         Ok(lease) => {
                             let now = holding.fetch_add(1, Ordering::SeqCst) + 1;
                             most.fetch_max(now, Ordering::SeqCst);
@@ -261,7 +263,7 @@ fn writers_racing_for_the_lease_never_hold_it_together() {
         "two writers held the lease at once"
     );
     // Writers that claim at the same instant all withdraw at first; random pauses between
-    // tries let them take turns (each holds it 50 ms, and waits up to 10 s).
+    // tries let them take turns (each holds it 50 ms, and waits up to 30 s).
     assert_eq!(
         taken.load(Ordering::SeqCst),
         60,
