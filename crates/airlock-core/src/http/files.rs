@@ -373,7 +373,7 @@ fn if_range_holds(headers: &HeaderMap, etag: &str, modified: SystemTime) -> bool
 }
 
 #[derive(Debug, PartialEq, Eq)]
-enum RangeRequest {
+pub(crate) enum RangeRequest {
     Whole,
     Part { start: u64, end: u64 },
     Unsatisfiable,
@@ -381,7 +381,7 @@ enum RangeRequest {
 
 /// One `bytes=` range; several ranges or a malformed header are answered with the whole file,
 /// which RFC 9110 allows.
-fn parse_range(spec: &str, size: u64) -> RangeRequest {
+pub(crate) fn parse_range(spec: &str, size: u64) -> RangeRequest {
     let Some(ranges) = spec.trim().strip_prefix("bytes=") else {
         return RangeRequest::Whole;
     };
@@ -411,7 +411,7 @@ fn parse_range(spec: &str, size: u64) -> RangeRequest {
 }
 
 /// Content types apt, MAAS and browsers expect.
-fn content_type(path: &Path) -> &'static str {
+pub(crate) fn content_type(path: &Path) -> &'static str {
     let name = path
         .file_name()
         .and_then(|n| n.to_str())

@@ -11,6 +11,7 @@
 //!
 //! A writer publishes into its data folder as always, then [`push`]es.
 
+mod frontend;
 mod push;
 mod snapshot;
 
@@ -23,6 +24,7 @@ use crate::hint::Hint;
 use crate::storage::bucket::{Bucket, BucketError, BucketSettings, Holder, LeaseError, Secret};
 use crate::storage::{StorageError, read_limited, read_limited_text};
 
+pub use frontend::{Frontend, SMALL_BLOB};
 pub use push::{PushReport, push};
 pub use snapshot::{Resolved, Snapshot, read_pointer};
 
@@ -95,6 +97,10 @@ pub enum RemoteError {
     },
     #[error("{bucket}: the pointer names {key}, which is not there")]
     MissingManifest { bucket: String, key: String },
+    #[error("{bucket}: the pointer names {key}, which is not there")]
+    MissingBlobInBucket { bucket: String, key: String },
+    #[error("{bucket}: {key} does not have the content its name says")]
+    CorruptBlob { bucket: String, key: String },
     #[error("cannot read the site key to publish its public half")]
     Key(#[source] Box<crate::openpgp::OpenPgpError>),
     #[error("cannot read the snap catalog")]
@@ -118,6 +124,12 @@ impl Hint for RemoteError {
             ),
             RemoteError::MissingManifest { .. } => Some(
                 "the bucket lost an object a push wrote: push again from the writer (`airlock push`)",
+            ),
+            RemoteError::MissingBlobInBucket { .. } => Some(
+                "the bucket lost an object a push wrote: push again from the writer (`airlock push`), which uploads what is missing",
+            ),
+            RemoteError::CorruptBlob { .. } => Some(
+                "the bucket holds a damaged object: delete it, then push again from the writer (`airlock push`)",
             ),
             RemoteError::NoCredentials { .. } => Some(
                 "set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (for the units: an EnvironmentFile), or name access_key_file and secret_key_file in [storage]",

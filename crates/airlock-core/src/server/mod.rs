@@ -14,6 +14,7 @@
 //! [`router`] is separate from [`serve`] so tests can call it in-process.
 
 mod balance;
+pub mod bucket;
 mod connections;
 mod limits;
 mod page;

@@ -1,0 +1,168 @@
+//! A frontend's side of the bucket: the snapshot it serves now (swapped whole when a push
+//! switches the pointer), and the small blobs it keeps in memory.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use bytes::Bytes;
+
+use super::{RemoteError, Snapshot, blob_key};
+use crate::storage::Sha256;
+use crate::storage::bucket::Bucket;
+
+/// Blobs up to this size (indices, Release files, keys) are kept in memory once read.
+pub const SMALL_BLOB: u64 = 1 << 20;
+/// The most the small blobs kept take together; the oldest go first.
+const CACHE_LIMIT: u64 = 64 << 20;
+
+/// What a frontend serves from: the bucket and one snapshot at a time.
+pub struct Frontend {
+    bucket: Bucket,
+    current: RwLock<Option<Arc<Snapshot>>>,
+    cache: Mutex<BlobCache>,
+}
+
+impl Frontend {
+    /// A frontend of `bucket` that serves nothing until [`Frontend::refresh`] finds a push.
+    pub fn new(bucket: Bucket) -> Frontend {
+        Frontend {
+            bucket,
+            current: RwLock::new(None),
+            cache: Mutex::new(BlobCache::default()),
+        }
+    }
+
+    pub fn bucket(&self) -> &Bucket {
+        &self.bucket
+    }
+
+    /// The snapshot a request is answered from; `None` before the first push.
+    pub fn snapshot(&self) -> Option<Arc<Snapshot>> {
+        self.current
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Looks for a newer push and serves it from now on; the generation now served, if it
+    /// changed.
+    pub async fn refresh(&self) -> Result<Option<u64>, RemoteError> {
+        let newer = match self.snapshot() {
+            Some(current) => current.refreshed(&self.bucket).await?,
+            None => Snapshot::load(&self.bucket).await?,
+        };
+        let Some(newer) = newer else {
+            return Ok(None);
+        };
+        let generation = newer.published.generation;
+        *self.current.write().unwrap_or_else(|e| e.into_inner()) = Some(Arc::new(newer));
+        Ok(Some(generation))
+    }
+
+    /// Refreshes every `period` and whenever `now` is notified, until dropped; errors are
+    /// logged and the snapshot served is kept.
+    pub async fn keep_polling(&self, period: Duration, now: &tokio::sync::Notify) {
+        loop {
+            match self.refresh().await {
+                Ok(Some(generation)) => {
+                    tracing::info!(
+                        "{}: serving generation {generation}",
+                        self.bucket.label()
+                    )
+                }
+                Ok(None) => {}
+                Err(e) => tracing::error!(
+                    "{}: cannot look for a new push, still serving what was: {}",
+                    self.bucket.label(),
+                    crate::hint::Chain(&e)
+                ),
+            }
+            tokio::select! {
+                () = tokio::time::sleep(period) => {}
+                () = now.notified() => {}
+            }
+        }
+    }
+
+    /// The whole of a small blob (at most [`SMALL_BLOB`]), from memory or read once from the
+    /// bucket and checked against its digest.
+    pub async fn small_blob(&self, sha256: &Sha256) -> Result<Bytes, RemoteError> {
+        if let Some(bytes) = self.lock_cache().get(sha256) {
+            return Ok(bytes);
+        }
+        let hex = sha256.to_hex();
+        let key = blob_key(&hex);
+        let missing = || RemoteError::MissingBlobInBucket {
+            bucket: self.bucket.label().to_string(),
+            key: key.clone(),
+        };
+        let (bytes, _) = self.bucket.get(&key, SMALL_BLOB).await?.ok_or_else(missing)?;
+        if Sha256::of(&bytes) != *sha256 {
+            return Err(RemoteError::CorruptBlob {
+                bucket: self.bucket.label().to_string(),
+                key,
+            });
+        }
+        self.lock_cache().insert(*sha256, bytes.clone());
+        Ok(bytes)
+    }
+
+    fn lock_cache(&self) -> std::sync::MutexGuard<'_, BlobCache> {
+        self.cache.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// Small blobs by digest, bounded in total: they never change, so an entry is only ever
+/// evicted, oldest first.
+#[derive(Default)]
+struct BlobCache {
+    blobs: HashMap<Sha256, Bytes>,
+    order: VecDeque<Sha256>,
+    bytes: u64,
+}
+
+impl BlobCache {
+    fn get(&self, sha256: &Sha256) -> Option<Bytes> {
+        self.blobs.get(sha256).cloned()
+    }
+
+    fn insert(&mut self, sha256: Sha256, bytes: Bytes) {
+        if self.blobs.contains_key(&sha256) {
+            return;
+        }
+        self.bytes += bytes.len() as u64;
+        self.blobs.insert(sha256, bytes);
+        self.order.push_back(sha256);
+        while self.bytes > CACHE_LIMIT {
+            let Some(oldest) = self.order.pop_front() else {
+                break;
+            };
+            if let Some(gone) = self.blobs.remove(&oldest) {
+                self.bytes -= gone.len() as u64;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_cache_stays_within_its_limit_dropping_the_oldest() {
+        let mut cache = BlobCache::default();
+        let blob = |i: u8| (Sha256::of(&[i]), Bytes::from(vec![i; SMALL_BLOB as usize]));
+        let count = (CACHE_LIMIT / SMALL_BLOB) as u8;
+        for i in 0..=count {
+            let (sha, bytes) = blob(i);
+            cache.insert(sha, bytes);
+            cache.insert(sha, blob(i).1);
+        }
+        assert!(cache.bytes <= CACHE_LIMIT);
+        assert!(cache.get(&blob(0).0).is_none());
+        assert_eq!(cache.get(&blob(count).0), Some(blob(count).1));
+        assert_eq!(cache.get(&blob(1).0), Some(blob(1).1));
+        assert_eq!(cache.blobs.len(), cache.order.len());
+    }
+}

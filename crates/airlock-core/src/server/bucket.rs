@@ -1,0 +1,254 @@
+//! `airlock serve` on a frontend: a site with no data folder of its own answers from what was
+//! pushed to its bucket ([`crate::remote`]).
+//!
+//! - `/apt/NAME/...` and `/images/...`: the files of the pushed trees, GET and HEAD, a single
+//!   byte range passed on to the bucket;
+//! - `/airlock.gpg`, `/airlock.asc`: the site's public key, as pushed;
+//! - before the first push: 503 and what to do.
+//!
+//! Every request is answered from one snapshot (one push), swapped whole by the poller.
+//! Not here yet: the snap store, the proxy routes, DNS, the status page, folder listings, TLS.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use futures_util::StreamExt;
+
+use super::{AccessLog, ServerError};
+use crate::http::files::{RangeRequest, content_type, parse_range, safe_segments};
+use crate::remote::{Frontend, SMALL_BLOB};
+use crate::storage::Sha256;
+
+/// How long a client is told to wait before the first push.
+const RETRY_AFTER: &str = "5";
+
+/// Binds `address` for [`serve`].
+pub async fn bind(address: SocketAddr) -> Result<tokio::net::TcpListener, ServerError> {
+    tokio::net::TcpListener::bind(address)
+        .await
+        .map_err(|source| ServerError::Bind { address, source })
+}
+
+/// Serves `frontend` on `listener` until `stop` resolves, looking for a new push every
+/// `poll` and whenever `refresh` is notified.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    frontend: Arc<Frontend>,
+    poll: Duration,
+    refresh: Arc<tokio::sync::Notify>,
+    stop: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ServerError> {
+    let poller = {
+        let frontend = frontend.clone();
+        tokio::spawn(async move { frontend.keep_polling(poll, &refresh).await })
+    };
+    let result = axum::serve(listener, router(frontend))
+        .with_graceful_shutdown(stop)
+        .await
+        .map_err(ServerError::Serve);
+    poller.abort();
+    result
+}
+
+pub fn router(frontend: Arc<Frontend>) -> Router {
+    Router::new().fallback(answer).with_state(frontend)
+}
+
+async fn answer(State(frontend): State<Arc<Frontend>>, request: Request) -> Response {
+    let log = AccessLog::start(&request);
+    // The head alone: a body is not shared between threads, and none is read.
+    let (request, _) = request.into_parts();
+    let mut response = respond(&frontend, &request).await;
+    if request.method == Method::HEAD {
+        *response.body_mut() = Body::empty();
+    }
+    if let Some(log) = log {
+        log.finish(&response);
+    }
+    response
+}
+
+async fn respond(frontend: &Frontend, request: &axum::http::request::Parts) -> Response {
+    let method = &request.method;
+    if method != Method::GET && method != Method::HEAD {
+        let mut response = (
+            StatusCode::METHOD_NOT_ALLOWED,
+            "only GET and HEAD are served here\n",
+        )
+            .into_response();
+        response
+            .headers_mut()
+            .insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
+        return response;
+    }
+    let Some(snapshot) = frontend.snapshot() else {
+        let message = format!(
+            "nothing was pushed to {} yet: run `airlock push` on the writer; this frontend looks again every few seconds\n",
+            frontend.bucket().label()
+        );
+        let mut response = (StatusCode::SERVICE_UNAVAILABLE, message).into_response();
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static(RETRY_AFTER));
+        return response;
+    };
+    let raw_path = request.uri.path();
+    let Some(segments) = safe_segments(raw_path) else {
+        return (StatusCode::BAD_REQUEST, "invalid path\n").into_response();
+    };
+    let path = segments.join("/");
+    let blob = match path.as_str() {
+        "airlock.gpg" | "airlock.asc" => snapshot
+            .document(&format!("keys/{path}"))
+            .and_then(Sha256::from_hex)
+            .map(|sha256| (sha256, None)),
+        _ => snapshot
+            .resolve(&path)
+            .map(|found| (found.entry.sha256, Some(found.entry.size))),
+    };
+    let Some((sha256, size)) = blob else {
+        return (
+            StatusCode::NOT_FOUND,
+            format!("{raw_path} is not published here\n"),
+        )
+            .into_response();
+    };
+    let (head, headers) = (method == Method::HEAD, &request.headers);
+    match size {
+        Some(size) if size > SMALL_BLOB => large(frontend, head, sha256, size, &path, headers).await,
+        _ => small(frontend, head, sha256, &path, headers).await,
+    }
+}
+
+/// A blob kept in memory: read once from the bucket and checked.
+async fn small(
+    frontend: &Frontend,
+    head: bool,
+    sha256: Sha256,
+    path: &str,
+    headers: &HeaderMap,
+) -> Response {
+    let bytes = match frontend.small_blob(&sha256).await {
+        Ok(bytes) => bytes,
+        Err(e) => return bucket_failed(path, &e),
+    };
+    let size = bytes.len() as u64;
+    reply(head, sha256, size, path, headers, |start, length| async move {
+        Ok(Body::from(
+            bytes.slice(start as usize..(start + length) as usize),
+        ))
+    })
+    .await
+}
+
+/// A large blob, streamed from the bucket (the range asked for only).
+async fn large(
+    frontend: &Frontend,
+    head: bool,
+    sha256: Sha256,
+    size: u64,
+    path: &str,
+    headers: &HeaderMap,
+) -> Response {
+    let key = crate::remote::blob_key(&sha256.to_hex());
+    let bucket = frontend.bucket().clone();
+    reply(head, sha256, size, path, headers, |start, length| async move {
+        let stream = bucket.get_range(&key, start..start + length).await?;
+        Ok(Body::from_stream(stream.map(|chunk| {
+            chunk.inspect_err(|e| {
+                tracing::error!("a download stopped: {}", crate::hint::Chain(e));
+            })
+        })))
+    })
+    .await
+}
+
+/// The response to a GET of a blob of `size` bytes: whole or one range, with its validators;
+/// `body` makes the body of the bytes `start..start + length` (not called for HEAD).
+async fn reply<F, B>(
+    head: bool,
+    sha256: Sha256,
+    size: u64,
+    path: &str,
+    headers: &HeaderMap,
+    body: B,
+) -> Response
+where
+    B: FnOnce(u64, u64) -> F,
+    F: Future<Output = Result<Body, crate::storage::bucket::BucketError>>,
+{
+    // A blob's digest names its content exactly.
+    let etag = format!("\"{}\"", sha256.to_hex());
+    let none_match = headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok());
+    if none_match.is_some_and(|tags| tags.split(',').any(|t| t.trim() == etag || t.trim() == "*"))
+    {
+        let mut response = StatusCode::NOT_MODIFIED.into_response();
+        response.headers_mut().insert(header::ETAG, value(&etag));
+        return response;
+    }
+    // If-Range with anything but this blob's ETag (a date: there is none here) asks for all.
+    let if_range = headers.get(header::IF_RANGE).and_then(|v| v.to_str().ok());
+    let range = match headers.get(header::RANGE).and_then(|v| v.to_str().ok()) {
+        Some(spec) if if_range.is_none_or(|tag| tag == etag) => parse_range(spec, size),
+        _ => RangeRequest::Whole,
+    };
+    let (status, start, length) = match range {
+        RangeRequest::Whole => (StatusCode::OK, 0, size),
+        RangeRequest::Part { start, end } => (StatusCode::PARTIAL_CONTENT, start, end - start + 1),
+        RangeRequest::Unsatisfiable => {
+            let mut response = StatusCode::RANGE_NOT_SATISFIABLE.into_response();
+            response
+                .headers_mut()
+                .insert(header::CONTENT_RANGE, value(&format!("bytes */{size}")));
+            return response;
+        }
+    };
+    let body = if length == 0 || head {
+        Body::empty()
+    } else {
+        match body(start, length).await {
+            Ok(body) => body,
+            Err(e) => return bucket_failed(path, &e),
+        }
+    };
+    let mut response = Response::new(body);
+    *response.status_mut() = status;
+    let h = response.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(content_type(Path::new(path))),
+    );
+    h.insert(header::CONTENT_LENGTH, HeaderValue::from(length));
+    h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+    h.insert(header::ETAG, value(&etag));
+    if status == StatusCode::PARTIAL_CONTENT {
+        h.insert(
+            header::CONTENT_RANGE,
+            value(&format!("bytes {start}-{}/{size}", start + length - 1)),
+        );
+    }
+    response
+}
+
+fn value(text: &str) -> HeaderValue {
+    HeaderValue::from_str(text).expect("ASCII header value")
+}
+
+fn bucket_failed(path: &str, error: &(dyn std::error::Error + 'static)) -> Response {
+    tracing::error!("cannot serve /{path}: {}", crate::hint::Chain(error));
+    (
+        StatusCode::BAD_GATEWAY,
+        "the object store did not give this file; the server's log says why\n",
+    )
+        .into_response()
+}
