@@ -7,7 +7,9 @@ use airlock_core::dns::responder::Responder;
 use airlock_core::hint::Chain;
 use airlock_core::openpgp::SiteKey;
 use airlock_core::proxy::{Proxy, PullThrough};
-use airlock_core::server::{Handle, Limits, Listeners, ServerState, serve};
+use airlock_core::config::{S3Storage, StorageConfig};
+use airlock_core::remote::Frontend;
+use airlock_core::server::{Handle, Limits, Listeners, ServerState, bucket, serve};
 use airlock_core::site::Site;
 use airlock_core::status::Counters;
 use anyhow::Context;
@@ -16,6 +18,11 @@ use crate::cli::ServeArgs;
 
 pub fn run(site: &Site, args: ServeArgs) -> anyhow::Result<()> {
     let limits = limits(site)?;
+    if let StorageConfig::S3(storage) = &site.config.storage
+        && !site.data_dir().exists()
+    {
+        return serve_from_bucket(site, storage, args);
+    }
     let setup = Setup::new(site, args.listen)?;
     let mut listeners = Listeners::bind(setup.listen, limits.backlog)?;
     if let Some((address, config)) = &setup.tls {
@@ -49,6 +56,44 @@ pub fn run(site: &Site, args: ServeArgs) -> anyhow::Result<()> {
     };
     serve(listeners, state, limits, control, Duration::from_secs(30))?;
     Ok(())
+}
+
+/// A frontend: no data folder, everything from what was pushed to the bucket. SIGHUP looks
+/// for a new push at once (the configuration is not read again).
+fn serve_from_bucket(site: &Site, storage: &S3Storage, args: ServeArgs) -> anyhow::Result<()> {
+    let bucket = airlock_core::remote::open_bucket(storage)?;
+    let label = bucket.label().to_string();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        let listener = bucket::bind(args.listen.unwrap_or(site.config.site.listen)).await?;
+        let address = listener.local_addr()?;
+        let refresh = Arc::new(tokio::sync::Notify::new());
+        let mut signals = Signals::new();
+        let stop = {
+            let refresh = refresh.clone();
+            async move {
+                while signals.reload().await {
+                    tracing::info!("SIGHUP: looking for a new push now");
+                    refresh.notify_one();
+                }
+            }
+        };
+        tracing::info!(
+            "no data folder at {}: serving what was pushed to {label}, looking for a new push every {}s",
+            site.data_dir().display(),
+            storage.poll.as_secs_f64()
+        );
+        tracing::info!(
+            "listening on http://{address}/ (clients use {})",
+            site.config.site.public_url_when_listening(address)
+        );
+        let frontend = Arc::new(Frontend::new(bucket));
+        bucket::serve(listener, frontend, storage.poll, refresh, stop).await?;
+        tracing::info!("stopped");
+        anyhow::Ok(())
+    })
 }
 
 /// The connection limits, from the configuration and the open-files limit (raised to the

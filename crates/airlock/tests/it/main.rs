@@ -18,6 +18,7 @@ mod crash;
 mod demo;
 mod dns;
 mod dns_limits;
+mod frontend;
 mod images;
 mod input_limits;
 mod json;

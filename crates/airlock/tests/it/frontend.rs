@@ -1,0 +1,265 @@
+//! A frontend: `airlock serve` with no data folder, answering from what a writer pushed to a
+//! bucket (Garage on loopback), to real apt and curl.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use crate::common::garage::{BUCKET, Garage, REGION};
+use crate::common::site::local_repo;
+use crate::common::{AIRLOCK, Apt, Server, Site, curl, dpkg_deb};
+
+fn storage(garage: &Garage) -> String {
+    format!(
+        "[storage]\nkind = \"s3\"\nendpoint = \"{}\"\nbucket = \"{BUCKET}\"\nregion = \"{REGION}\"\nprefix = \"front/\"\npoll = \"1s\"\n",
+        garage.endpoint
+    )
+}
+
+fn with_credentials(command: &mut Command, garage: &Garage) {
+    command
+        .env("AWS_ACCESS_KEY_ID", &garage.key_id)
+        .env("AWS_SECRET_ACCESS_KEY", &garage.secret);
+}
+
+fn push(site: &Site, garage: &Garage) {
+    let mut command = Command::new(AIRLOCK);
+    command.arg("--config").arg(site.config()).arg("push");
+    with_credentials(&mut command, garage);
+    let out = command.output().unwrap();
+    assert!(out.status.success(), "push failed: {out:?}");
+}
+
+/// A .deb over the frontend's in-memory limit (1 MiB), stored uncompressed: served by ranges
+/// streamed from the bucket.
+fn large_deb(dir: &Path) -> PathBuf {
+    let root = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(root.path().join("DEBIAN")).unwrap();
+    std::fs::create_dir_all(root.path().join("usr/share/large")).unwrap();
+    let mut state = 0x2545_f491_4f6c_dd1d_u64;
+    let content: Vec<u8> = (0..(3 << 20) + 4321)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state as u8
+        })
+        .collect();
+    std::fs::write(root.path().join("usr/share/large/blob"), content).unwrap();
+    std::fs::write(
+        root.path().join("DEBIAN/control"),
+        "Package: large\nVersion: 1.0\nArchitecture: amd64\nMaintainer: Test <test@example.invalid>\nDescription: a large test package\n",
+    )
+    .unwrap();
+    std::fs::create_dir_all(dir).unwrap();
+    let out = dir.join("large_1.0_amd64.deb");
+    let status = Command::new("dpkg-deb")
+        .args(["--root-owner-group", "-Znone", "--build"])
+        .arg(root.path())
+        .arg(&out)
+        .stdout(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success(), "dpkg-deb failed");
+    out
+}
+
+/// GET `url` with curl: the status and the body.
+fn get(url: &str, extra: &[&str]) -> (u16, Vec<u8>) {
+    let dir = tempfile::tempdir().unwrap();
+    let body = dir.path().join("body");
+    let out = curl(
+        &[
+            extra,
+            &["-o", body.to_str().unwrap(), "-w", "%{http_code}", url],
+        ]
+        .concat(),
+    );
+    assert!(out.status.success(), "curl {url}: {out:?}");
+    let status = String::from_utf8_lossy(&out.stdout).parse().unwrap();
+    (status, std::fs::read(&body).unwrap_or_default())
+}
+
+/// Waits until `url` answers 200 with `expected`.
+fn wait_for(url: &str, expected: &[u8]) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (status, body) = get(url, &[]);
+        if status == 200 && body == expected {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{url} still answers {status}: {}",
+            String::from_utf8_lossy(&body)
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+#[test]
+fn a_frontend_serves_what_was_pushed_to_the_bucket() {
+    let garage = Garage::start();
+    let writer = Site::new(
+        "ed25519",
+        &format!("{}\n{}", local_repo(Some("7d")), storage(&garage)),
+    );
+    let work = tempfile::tempdir().unwrap();
+    let hello = dpkg_deb(&work.path().join("debs"), "hello", "1.0", "amd64", "", "xz");
+    let large = large_deb(&work.path().join("debs"));
+    writer.include("stable", "main", &hello);
+    writer.include("stable", "main", &large);
+    writer.ok(&["publish"]);
+
+    // The frontend: a config and nothing else; its data folder does not exist.
+    let front = tempfile::tempdir().unwrap();
+    let config = front.path().join("airlock.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[site]\ndata_dir = \"data\"\nlisten = \"127.0.0.1:0\"\nsigning_key = \"airlock.key\"\n\n{}",
+            storage(&garage)
+        ),
+    )
+    .unwrap();
+    let mut command = Command::new(AIRLOCK);
+    command.arg("--config").arg(&config).arg("serve");
+    with_credentials(&mut command, &garage);
+    let server = Server::start(command, false);
+    assert!(
+        server
+            .startup
+            .iter()
+            .any(|l| l.contains("no data folder") && l.contains("s3://airlock/front/")),
+        "{:?}",
+        server.startup
+    );
+    let url = |path: &str| format!("{}{path}", server.url);
+
+    // Before the first push: unavailable, and told why.
+    let (status, body) = get(&url("/apt/local/dists/stable/InRelease"), &[]);
+    assert_eq!(status, 503);
+    assert!(
+        String::from_utf8_lossy(&body).contains("airlock push"),
+        "{}",
+        String::from_utf8_lossy(&body)
+    );
+
+    push(&writer, &garage);
+    let in_release = writer.public("local").join("dists/stable/InRelease");
+    wait_for(
+        &url("/apt/local/dists/stable/InRelease"),
+        &std::fs::read(&in_release).unwrap(),
+    );
+    assert!(!front.path().join("data").exists());
+
+    // The writer's key, and apt with it: the signatures and every hash check.
+    let (status, key) = get(&url("/airlock.gpg"), &[]);
+    assert_eq!(status, 200);
+    assert_eq!(key, std::fs::read(writer.keyring()).unwrap());
+    let (_, armored) = get(&url("/airlock.asc"), &[]);
+    assert!(String::from_utf8_lossy(&armored).starts_with("-----BEGIN PGP PUBLIC KEY BLOCK"));
+    let line = format!(
+        "deb [signed-by={}] {} stable main",
+        writer.keyring().display(),
+        url("/apt/local")
+    );
+    let apt = Apt::new(&line, "amd64");
+    let out = apt.ok(&["update"]);
+    assert!(out.contains("stable InRelease"), "{out}");
+    apt.ok(&["download", "hello", "large"]);
+    assert_eq!(
+        apt.downloaded("hello_1.0_amd64.deb"),
+        std::fs::read(&hello).unwrap()
+    );
+    let large_bytes = std::fs::read(&large).unwrap();
+    assert!(large_bytes.len() > 3 << 20);
+    assert_eq!(apt.downloaded("large_1.0_amd64.deb"), large_bytes);
+
+    // Single ranges, from memory (small) and from the bucket (large), byte for byte.
+    let large_url = url("/apt/local/pool/main/l/large/large_1.0_amd64.deb");
+    for (range, start, end) in [
+        ("1000-2000000", 1000, 2_000_001),
+        ("-5000", large_bytes.len() - 5000, large_bytes.len()),
+        ("3145000-", 3_145_000, large_bytes.len()),
+    ] {
+        let (status, part) = get(&large_url, &["-r", range]);
+        assert_eq!(status, 206, "{range}");
+        assert_eq!(part, large_bytes[start..end], "{range}");
+    }
+    let hello_bytes = std::fs::read(&hello).unwrap();
+    let (status, part) = get(
+        &url("/apt/local/pool/main/h/hello/hello_1.0_amd64.deb"),
+        &["-r", "10-99"],
+    );
+    assert_eq!((status, &part[..]), (206, &hello_bytes[10..100]));
+    let (status, _) = get(&large_url, &["-r", "99999999-"]);
+    assert_eq!(status, 416);
+
+    // HEAD: the headers a GET has, no body.
+    let out = curl(&["-I", &large_url]);
+    let headers = String::from_utf8_lossy(&out.stdout).to_lowercase();
+    assert!(
+        headers.contains(&format!("content-length: {}", large_bytes.len()))
+            && headers.contains("content-type: application/vnd.debian.binary-package")
+            && headers.contains("accept-ranges: bytes"),
+        "{headers}"
+    );
+
+    // What was not pushed is not found.
+    for path in [
+        "/apt/local/dists/stable/Nothing",
+        "/apt/other/dists/stable/InRelease",
+        "/images/streams/v1/index.sjson",
+        "/nothing",
+    ] {
+        assert_eq!(get(&url(path), &[]).0, 404, "{path}");
+    }
+
+    // A second publish and push: served within a few polls, while apt keeps updating against
+    // the frontend without ever seeing a mix of the two.
+    let stop = Arc::new(AtomicBool::new(false));
+    let updating = {
+        let (stop, line) = (stop.clone(), line.clone());
+        std::thread::spawn(move || {
+            let apt = Apt::new(&line, "amd64");
+            let mut runs = 0;
+            while !stop.load(Ordering::SeqCst) {
+                let (clean, out) = apt.run(&["update"]);
+                assert!(clean, "apt-get update during a push failed:\n{out}");
+                runs += 1;
+            }
+            runs
+        })
+    };
+    let world = dpkg_deb(&work.path().join("debs"), "world", "1.0", "amd64", "", "xz");
+    writer.include("stable", "main", &world);
+    writer.ok(&["publish"]);
+    push(&writer, &garage);
+    wait_for(
+        &url("/apt/local/dists/stable/InRelease"),
+        &std::fs::read(&in_release).unwrap(),
+    );
+    std::thread::sleep(Duration::from_secs(2));
+    stop.store(true, Ordering::SeqCst);
+    let runs = updating.join().unwrap();
+    assert!(runs >= 1);
+    apt.ok(&["update"]);
+    apt.ok(&["download", "world"]);
+    assert_eq!(
+        apt.downloaded("world_1.0_amd64.deb"),
+        std::fs::read(&world).unwrap()
+    );
+
+    let (status, log) = server.stop();
+    assert!(status.success(), "{log:?}");
+    assert!(
+        log.iter().any(|l| l.contains("serving generation 2")),
+        "{log:?}"
+    );
+    for line in &log {
+        assert!(!line.contains(&garage.secret), "{line}");
+    }
+}
