@@ -66,10 +66,7 @@ impl Frontend {
         loop {
             match self.refresh().await {
                 Ok(Some(generation)) => {
-                    tracing::info!(
-                        "{}: serving generation {generation}",
-                        self.bucket.label()
-                    )
+                    tracing::info!("{}: serving generation {generation}", self.bucket.label())
                 }
                 Ok(None) => {}
                 Err(e) => tracing::error!(
@@ -97,7 +94,11 @@ impl Frontend {
             bucket: self.bucket.label().to_string(),
             key: key.clone(),
         };
-        let (bytes, _) = self.bucket.get(&key, SMALL_BLOB).await?.ok_or_else(missing)?;
+        let (bytes, _) = self
+            .bucket
+            .get(&key, SMALL_BLOB)
+            .await?
+            .ok_or_else(missing)?;
         if Sha256::of(&bytes) != *sha256 {
             return Err(RemoteError::CorruptBlob {
                 bucket: self.bucket.label().to_string(),

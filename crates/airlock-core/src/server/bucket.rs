@@ -123,7 +123,9 @@ async fn respond(frontend: &Frontend, request: &axum::http::request::Parts) -> R
     };
     let (head, headers) = (method == Method::HEAD, &request.headers);
     match size {
-        Some(size) if size > SMALL_BLOB => large(frontend, head, sha256, size, &path, headers).await,
+        Some(size) if size > SMALL_BLOB => {
+            large(frontend, head, sha256, size, &path, headers).await
+        }
         _ => small(frontend, head, sha256, &path, headers).await,
     }
 }
@@ -141,11 +143,18 @@ async fn small(
         Err(e) => return bucket_failed(path, &e),
     };
     let size = bytes.len() as u64;
-    reply(head, sha256, size, path, headers, |start, length| async move {
-        Ok(Body::from(
-            bytes.slice(start as usize..(start + length) as usize),
-        ))
-    })
+    reply(
+        head,
+        sha256,
+        size,
+        path,
+        headers,
+        |start, length| async move {
+            Ok(Body::from(
+                bytes.slice(start as usize..(start + length) as usize),
+            ))
+        },
+    )
     .await
 }
 
@@ -160,14 +169,21 @@ async fn large(
 ) -> Response {
     let key = crate::remote::blob_key(&sha256.to_hex());
     let bucket = frontend.bucket().clone();
-    reply(head, sha256, size, path, headers, |start, length| async move {
-        let stream = bucket.get_range(&key, start..start + length).await?;
-        Ok(Body::from_stream(stream.map(|chunk| {
-            chunk.inspect_err(|e| {
-                tracing::error!("a download stopped: {}", crate::hint::Chain(e));
-            })
-        })))
-    })
+    reply(
+        head,
+        sha256,
+        size,
+        path,
+        headers,
+        |start, length| async move {
+            let stream = bucket.get_range(&key, start..start + length).await?;
+            Ok(Body::from_stream(stream.map(|chunk| {
+                chunk.inspect_err(|e| {
+                    tracing::error!("a download stopped: {}", crate::hint::Chain(e));
+                })
+            })))
+        },
+    )
     .await
 }
 
@@ -190,8 +206,7 @@ where
     let none_match = headers
         .get(header::IF_NONE_MATCH)
         .and_then(|v| v.to_str().ok());
-    if none_match.is_some_and(|tags| tags.split(',').any(|t| t.trim() == etag || t.trim() == "*"))
-    {
+    if none_match.is_some_and(|tags| tags.split(',').any(|t| t.trim() == etag || t.trim() == "*")) {
         let mut response = StatusCode::NOT_MODIFIED.into_response();
         response.headers_mut().insert(header::ETAG, value(&etag));
         return response;

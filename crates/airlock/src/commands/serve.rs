@@ -3,11 +3,11 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
+use airlock_core::config::{S3Storage, StorageConfig};
 use airlock_core::dns::responder::Responder;
 use airlock_core::hint::Chain;
 use airlock_core::openpgp::SiteKey;
 use airlock_core::proxy::{Proxy, PullThrough};
-use airlock_core::config::{S3Storage, StorageConfig};
 use airlock_core::remote::Frontend;
 use airlock_core::server::{Handle, Limits, Listeners, ServerState, bucket, serve};
 use airlock_core::site::Site;
@@ -17,12 +17,12 @@ use anyhow::Context;
 use crate::cli::ServeArgs;
 
 pub fn run(site: &Site, args: ServeArgs) -> anyhow::Result<()> {
-    let limits = limits(site)?;
     if let StorageConfig::S3(storage) = &site.config.storage
         && !site.data_dir().exists()
     {
         return serve_from_bucket(site, storage, args);
     }
+    let limits = limits(site)?;
     let setup = Setup::new(site, args.listen)?;
     let mut listeners = Listeners::bind(setup.listen, limits.backlog)?;
     if let Some((address, config)) = &setup.tls {

@@ -208,6 +208,16 @@ fn a_frontend_serves_what_was_pushed_to_the_bucket() {
         "{headers}"
     );
 
+    // A client that has the blob gets a 304; only GET and HEAD are answered.
+    let etag = format!(
+        "\"{}\"",
+        airlock_core::storage::Sha256::of(&large_bytes).to_hex()
+    );
+    assert!(headers.contains(&format!("etag: {etag}")), "{headers}");
+    let (status, body) = get(&large_url, &["-H", &format!("If-None-Match: {etag}")]);
+    assert_eq!((status, body.len()), (304, 0));
+    assert_eq!(get(&large_url, &["-X", "POST"]).0, 405);
+
     // What was not pushed is not found.
     for path in [
         "/apt/local/dists/stable/Nothing",
