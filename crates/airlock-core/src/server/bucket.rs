@@ -20,12 +20,15 @@ use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use futures_util::StreamExt;
+use futures_util::{StreamExt, TryStreamExt};
 
 use super::{AccessLog, ServerError};
 use crate::http::files::{RangeRequest, content_type, parse_range, safe_segments};
 use crate::remote::{Frontend, SMALL_BLOB};
 use crate::storage::Sha256;
+
+/// The most a frontend asks the bucket for in one request.
+const PIECE: u64 = 8 << 20;
 
 /// How long a client is told to wait before the first push.
 const RETRY_AFTER: &str = "5";
@@ -158,7 +161,9 @@ async fn small(
     .await
 }
 
-/// A large blob, streamed from the bucket (the range asked for only).
+/// A large blob, streamed from the bucket (the range asked for only), in ranged GETs of
+/// [`PIECE`] bytes one after the other: the bucket client bounds each request's time, body
+/// included, so one GET of a whole image would cut a slow client off.
 async fn large(
     frontend: &Frontend,
     head: bool,
@@ -176,8 +181,22 @@ async fn large(
         path,
         headers,
         |start, length| async move {
-            let stream = bucket.get_range(&key, start..start + length).await?;
-            Ok(Body::from_stream(stream.map(|chunk| {
+            let end = start + length;
+            // The first piece before the headers: a bucket that fails at once is a 502.
+            let first = bucket
+                .get_range(&key, start..end.min(start + PIECE))
+                .await?;
+            let rest = futures_util::stream::iter(
+                (start + PIECE..end)
+                    .step_by(PIECE as usize)
+                    .map(move |from| from..end.min(from + PIECE)),
+            )
+            .then(move |range| {
+                let (bucket, key) = (bucket.clone(), key.clone());
+                async move { bucket.get_range(&key, range).await }
+            })
+            .try_flatten();
+            Ok(Body::from_stream(first.chain(rest).map(|chunk| {
                 chunk.inspect_err(|e| {
                     tracing::error!("a download stopped: {}", crate::hint::Chain(e));
                 })
