@@ -9,7 +9,7 @@ use airlock_core::hint::Chain;
 use airlock_core::openpgp::SiteKey;
 use airlock_core::proxy::{Proxy, PullThrough};
 use airlock_core::remote::Frontend;
-use airlock_core::server::{Handle, Limits, Listeners, ServerState, bucket, serve};
+use airlock_core::server::{Handle, Limits, Listeners, ServerState, serve};
 use airlock_core::site::Site;
 use airlock_core::status::Counters;
 use anyhow::Context;
@@ -67,7 +67,8 @@ fn serve_from_bucket(site: &Site, storage: &S3Storage, args: ServeArgs) -> anyho
         .enable_all()
         .build()?;
     runtime.block_on(async {
-        let listener = bucket::bind(args.listen.unwrap_or(site.config.site.listen)).await?;
+        let listen = args.listen.unwrap_or(site.config.site.listen);
+        let listener = airlock_core::server::bucket::bind(listen).await?;
         let address = listener.local_addr()?;
         let refresh = Arc::new(tokio::sync::Notify::new());
         let mut signals = Signals::new();
@@ -90,7 +91,8 @@ fn serve_from_bucket(site: &Site, storage: &S3Storage, args: ServeArgs) -> anyho
             site.config.site.public_url_when_listening(address)
         );
         let frontend = Arc::new(Frontend::new(bucket));
-        bucket::serve(listener, frontend, storage.poll, refresh, stop).await?;
+        airlock_core::server::bucket::serve(listener, frontend, storage.poll, refresh, stop)
+            .await?;
         tracing::info!("stopped");
         anyhow::Ok(())
     })
