@@ -11,11 +11,43 @@ use crate::common::garage::{BUCKET, Garage, REGION};
 use crate::common::site::local_repo;
 use crate::common::{AIRLOCK, Apt, Server, Site, curl, dpkg_deb};
 
-fn storage(garage: &Garage) -> String {
+fn storage(garage: &Garage, poll: &str) -> String {
     format!(
-        "[storage]\nkind = \"s3\"\nendpoint = \"{}\"\nbucket = \"{BUCKET}\"\nregion = \"{REGION}\"\nprefix = \"front/\"\npoll = \"1s\"\n",
+        "[storage]\nkind = \"s3\"\nendpoint = \"{}\"\nbucket = \"{BUCKET}\"\nregion = \"{REGION}\"\nprefix = \"front/\"\npoll = \"{poll}\"\n",
         garage.endpoint
     )
+}
+
+/// A writer site with the local repo and `packages` in it, published.
+fn writer(garage: &Garage, packages: &[&Path]) -> Site {
+    let writer = Site::new(
+        "ed25519",
+        &format!("{}\n{}", local_repo(Some("7d")), storage(garage, "1s")),
+    );
+    for package in packages {
+        writer.include("stable", "main", package);
+    }
+    writer.ok(&["publish"]);
+    writer
+}
+
+/// A frontend: a config and nothing else (its data folder does not exist), serving.
+fn start_frontend(garage: &Garage, poll: &str) -> (tempfile::TempDir, Server) {
+    let front = tempfile::tempdir().unwrap();
+    let config = front.path().join("airlock.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[site]\ndata_dir = \"data\"\nlisten = \"127.0.0.1:0\"\nsigning_key = \"airlock.key\"\n\n{}",
+            storage(garage, poll)
+        ),
+    )
+    .unwrap();
+    let mut command = Command::new(AIRLOCK);
+    command.arg("--config").arg(&config).arg("serve");
+    with_credentials(&mut command, garage);
+    let server = Server::start(command, false);
+    (front, server)
 }
 
 fn with_credentials(command: &mut Command, garage: &Garage) {
@@ -102,32 +134,12 @@ fn wait_for(url: &str, expected: &[u8]) {
 #[test]
 fn a_frontend_serves_what_was_pushed_to_the_bucket() {
     let garage = Garage::start();
-    let writer = Site::new(
-        "ed25519",
-        &format!("{}\n{}", local_repo(Some("7d")), storage(&garage)),
-    );
     let work = tempfile::tempdir().unwrap();
     let hello = dpkg_deb(&work.path().join("debs"), "hello", "1.0", "amd64", "", "xz");
     let large = large_deb(&work.path().join("debs"));
-    writer.include("stable", "main", &hello);
-    writer.include("stable", "main", &large);
-    writer.ok(&["publish"]);
+    let writer = writer(&garage, &[&hello, &large]);
 
-    // The frontend: a config and nothing else; its data folder does not exist.
-    let front = tempfile::tempdir().unwrap();
-    let config = front.path().join("airlock.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[site]\ndata_dir = \"data\"\nlisten = \"127.0.0.1:0\"\nsigning_key = \"airlock.key\"\n\n{}",
-            storage(&garage)
-        ),
-    )
-    .unwrap();
-    let mut command = Command::new(AIRLOCK);
-    command.arg("--config").arg(&config).arg("serve");
-    with_credentials(&mut command, &garage);
-    let server = Server::start(command, false);
+    let (front, server) = start_frontend(&garage, "1s");
     assert!(
         server
             .startup
@@ -273,4 +285,28 @@ fn a_frontend_serves_what_was_pushed_to_the_bucket() {
     for line in &log {
         assert!(!line.contains(&garage.secret), "{line}");
     }
+}
+
+#[test]
+fn sighup_makes_a_frontend_look_for_a_push_at_once() {
+    let garage = Garage::start();
+    let work = tempfile::tempdir().unwrap();
+    let hello = dpkg_deb(&work.path().join("debs"), "hello", "1.0", "amd64", "", "xz");
+    let writer = writer(&garage, &[&hello]);
+    push(&writer, &garage);
+    // It would look again only in an hour.
+    let (_front, server) = start_frontend(&garage, "1h");
+    let url = format!("{}/apt/local/dists/stable/InRelease", server.url);
+    let in_release = writer.public("local").join("dists/stable/InRelease");
+    wait_for(&url, &std::fs::read(&in_release).unwrap());
+
+    let world = dpkg_deb(&work.path().join("debs"), "world", "1.0", "amd64", "", "xz");
+    writer.include("stable", "main", &world);
+    writer.ok(&["publish"]);
+    push(&writer, &garage);
+    let new = std::fs::read(&in_release).unwrap();
+    std::thread::sleep(Duration::from_secs(2));
+    assert_ne!(get(&url, &[]).1, new, "served before the SIGHUP");
+    server.signal("HUP");
+    wait_for(&url, &new);
 }
