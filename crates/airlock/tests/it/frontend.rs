@@ -310,3 +310,41 @@ fn sighup_makes_a_frontend_look_for_a_push_at_once() {
     server.signal("HUP");
     wait_for(&url, &new);
 }
+
+/// MAAS reads the image stream through a frontend as it does from the writer: every signed
+/// document, every item with its size and SHA256.
+#[test]
+fn a_frontend_serves_the_image_stream() {
+    use crate::common::stream::Stream;
+    use crate::common::upstream::Upstream;
+
+    let garage = Garage::start();
+    let stream = Stream::new();
+    let upstream = Upstream::serve(stream.path());
+    let writer = Site::new(
+        "ed25519",
+        &format!(
+            "{}\n{}",
+            crate::images::config(&stream, &upstream.url),
+            storage(&garage, "1s")
+        ),
+    );
+    writer.ok(&["sync"]);
+    push(&writer, &garage);
+    let (_front, server) = start_frontend(&garage, "1s");
+    let base = format!("{}/images", server.url);
+    wait_for(
+        &format!("{base}/streams/v1/index.sjson"),
+        &std::fs::read(
+            writer
+                .path()
+                .join("data/public/images/streams/v1/index.sjson"),
+        )
+        .unwrap(),
+    );
+    let local = writer.serve();
+    assert_eq!(
+        crate::images::read_as_maas(&base, &writer.keyring()),
+        crate::images::read_as_maas(&format!("{}/images", local.url), &writer.keyring())
+    );
+}

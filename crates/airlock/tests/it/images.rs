@@ -11,7 +11,7 @@ use crate::common::{Site, curl};
 use serde_json::Value;
 use sha2::Digest;
 
-fn config(stream: &Stream, url: &str) -> String {
+pub(crate) fn config(stream: &Stream, url: &str) -> String {
     format!(
         "[images]\nurl = \"{url}/\"\nkeyring = \"{}\"\n\n[[images.select]]\nos = \"ubuntu\"\nrelease = \"noble\"\narches = [\"amd64\"]\n\n[sync]\ntimeout = \"2s\"\nretries = 1\n",
         stream.keyring.display()
@@ -19,7 +19,7 @@ fn config(stream: &Stream, url: &str) -> String {
 }
 
 /// Reads the served stream as MAAS does; returns product names, checking every item.
-fn read_as_maas(base: &str, keyring: &std::path::Path) -> BTreeSet<String> {
+pub(crate) fn read_as_maas(base: &str, keyring: &std::path::Path) -> BTreeSet<String> {
     read_versions_as_maas(base, keyring, 1)
 }
 
