@@ -100,11 +100,6 @@ impl Snapshot {
         Some(Resolved { tree: key, entry })
     }
 
-    /// The trees served, by key.
-    pub fn trees(&self) -> impl Iterator<Item = (&str, &Manifest)> {
-        self.trees.iter().map(|(k, m)| (k.as_str(), m.as_ref()))
-    }
-
     /// The blob of a document the pointer names (`keys/airlock.gpg`, `snaps/catalog.json`).
     pub fn document(&self, name: &str) -> Option<&str> {
         self.published.documents.get(name).map(String::as_str)
