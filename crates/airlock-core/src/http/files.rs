@@ -381,6 +381,19 @@ pub(crate) enum RangeRequest {
 
 /// One `bytes=` range; several ranges or a malformed header are answered with the whole file,
 /// which RFC 9110 allows.
+/// 405 for a method other than GET and HEAD on served files, with the `Allow` they take.
+pub(crate) fn only_get_and_head() -> Response {
+    let mut response = (
+        StatusCode::METHOD_NOT_ALLOWED,
+        "only GET and HEAD are served here\n",
+    )
+        .into_response();
+    response
+        .headers_mut()
+        .insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
+    response
+}
+
 pub(crate) fn parse_range(spec: &str, size: u64) -> RangeRequest {
     let Some(ranges) = spec.trim().strip_prefix("bytes=") else {
         return RangeRequest::Whole;

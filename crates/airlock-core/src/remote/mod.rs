@@ -145,12 +145,8 @@ const CREDENTIAL_LIMIT: u64 = 4 << 10;
 
 /// The bucket `[storage]` names, with its credentials from their files or the environment.
 pub fn open_bucket(storage: &S3Storage) -> Result<Bucket, RemoteError> {
-    let label = || {
-        format!(
-            "s3://{}/{} at {}",
-            storage.bucket, storage.prefix, storage.endpoint
-        )
-    };
+    let label =
+        || crate::storage::bucket::label(&storage.endpoint, &storage.bucket, &storage.prefix);
     let from_file = |path: &std::path::Path| -> Result<String, RemoteError> {
         let text = read_limited_text(path, CREDENTIAL_LIMIT, "an S3 credential")?;
         Ok(text.trim().to_string())

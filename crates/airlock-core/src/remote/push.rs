@@ -195,25 +195,23 @@ async fn upload_blobs(
         .into_iter()
         .filter_map(|info| info.key.rsplit('/').next().map(str::to_string))
         .collect();
-    let missing: Vec<(&String, &PathBuf)> = content
+    // Each file's size read once: for the progress total and the report.
+    let missing: Vec<(&String, &PathBuf, u64)> = content
         .blobs
         .iter()
         .filter(|(sha256, _)| !present.contains(*sha256))
+        .map(|(sha256, path)| (sha256, path, std::fs::metadata(path).map_or(0, |m| m.len())))
         .collect();
     let documents: Vec<&(String, Bytes)> = content
         .documents_bytes
         .iter()
         .filter(|(sha256, _)| !present.contains(sha256))
         .collect();
-    let mut total = 0;
-    for (_, path) in &missing {
-        total += std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
-    }
+    let total = missing.iter().map(|(_, _, size)| size).sum();
     let task = reporter.start("uploading blobs", Some(total), Unit::Bytes);
     let uploaded: Vec<u64> = futures_util::stream::iter(missing)
-        .map(|(sha256, path)| async move {
+        .map(|(sha256, path, size)| async move {
             bucket.put_file(&blob_key(sha256), path).await?;
-            let size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
             reporter.advance(task, size);
             Ok::<u64, RemoteError>(size)
         })

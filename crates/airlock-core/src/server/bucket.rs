@@ -23,7 +23,9 @@ use axum::response::{IntoResponse, Response};
 use futures_util::{StreamExt, TryStreamExt};
 
 use super::{AccessLog, ServerError};
-use crate::http::files::{RangeRequest, content_type, parse_range, safe_segments};
+use crate::http::files::{
+    RangeRequest, content_type, only_get_and_head, parse_range, safe_segments,
+};
 use crate::remote::{Frontend, SMALL_BLOB};
 use crate::storage::Sha256;
 
@@ -82,15 +84,7 @@ async fn answer(State(frontend): State<Arc<Frontend>>, request: Request) -> Resp
 async fn respond(frontend: &Frontend, request: &axum::http::request::Parts) -> Response {
     let method = &request.method;
     if method != Method::GET && method != Method::HEAD {
-        let mut response = (
-            StatusCode::METHOD_NOT_ALLOWED,
-            "only GET and HEAD are served here\n",
-        )
-            .into_response();
-        response
-            .headers_mut()
-            .insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
-        return response;
+        return only_get_and_head();
     }
     let Some(snapshot) = frontend.snapshot() else {
         let message = format!(

@@ -659,15 +659,7 @@ fn key_response(bytes: Bytes) -> Response {
 async fn published(State(state): State<ServerState>, request: Request) -> Response {
     let method = request.method().clone();
     if method != Method::GET && method != Method::HEAD {
-        let mut response = (
-            StatusCode::METHOD_NOT_ALLOWED,
-            "only GET and HEAD are served here\n",
-        )
-            .into_response();
-        response
-            .headers_mut()
-            .insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
-        return response;
+        return crate::http::files::only_get_and_head();
     }
     let raw_path = request.uri().path();
     // What the client asked for, for redirects it will follow under the same name.

@@ -2,7 +2,7 @@
 //! bucket (Garage on loopback), to real apt and curl.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -87,14 +87,7 @@ fn large_deb(dir: &Path) -> PathBuf {
     .unwrap();
     std::fs::create_dir_all(dir).unwrap();
     let out = dir.join("large_1.0_amd64.deb");
-    let status = Command::new("dpkg-deb")
-        .args(["--root-owner-group", "-Znone", "--build"])
-        .arg(root.path())
-        .arg(&out)
-        .stdout(Stdio::null())
-        .status()
-        .unwrap();
-    assert!(status.success(), "dpkg-deb failed");
+    crate::common::build_deb(root.path(), &out, "none");
     out
 }
 

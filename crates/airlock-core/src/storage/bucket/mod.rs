@@ -70,10 +70,15 @@ pub struct BucketSettings {
 }
 
 impl BucketSettings {
-    /// `s3://bucket/prefix at endpoint`: how errors and logs name the bucket.
+    /// How errors and logs name the bucket.
     pub fn label(&self) -> String {
-        format!("s3://{}/{} at {}", self.bucket, self.prefix, self.endpoint)
+        label(&self.endpoint, &self.bucket, &self.prefix)
     }
+}
+
+/// `s3://bucket/prefix at endpoint`: how errors and logs name a bucket.
+pub fn label(endpoint: &str, bucket: &str, prefix: &str) -> String {
+    format!("s3://{bucket}/{prefix} at {endpoint}")
 }
 
 /// What the bucket says about one object.

@@ -295,15 +295,20 @@ pub fn dpkg_deb(
     .unwrap();
     std::fs::create_dir_all(dir).unwrap();
     let out = dir.join(format!("{name}_{version}_{arch}.deb"));
+    build_deb(root.path(), &out, compression);
+    out
+}
+
+/// `dpkg-deb --build` of the package tree `root` into `out`, compressed with `compression`.
+pub fn build_deb(root: &Path, out: &Path, compression: &str) {
     let status = Command::new("dpkg-deb")
         .args(["--root-owner-group", &format!("-Z{compression}"), "--build"])
-        .arg(root.path())
-        .arg(&out)
+        .arg(root)
+        .arg(out)
         .stdout(Stdio::null())
         .status()
         .unwrap();
     assert!(status.success(), "dpkg-deb failed");
-    out
 }
 
 /// apt-get with a private state folder, for one architecture.
