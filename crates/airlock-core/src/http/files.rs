@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::fs::Metadata;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::RwLock;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -121,9 +121,11 @@ pub struct FileReply {
 /// Small files (InRelease, Release, indices of small repos, keys) kept in memory: a hit costs
 /// one `stat` on the request's thread instead of a trip to the blocking pool for open, fstat,
 /// read and close. The `stat` follows the tree's symlinks, so a publish is seen at once.
+/// Read-locked by every hit: the loops never wait for each other there, not even for one the
+/// kernel preempted in the middle of a lookup.
 #[derive(Default)]
 pub struct SmallFiles {
-    entries: Mutex<HashMap<PathBuf, (Validators, &'static str, Bytes)>>,
+    entries: RwLock<HashMap<PathBuf, (Validators, &'static str, Bytes)>>,
     bytes: AtomicUsize,
 }
 
@@ -133,7 +135,7 @@ const CACHE_BYTES: usize = 64 << 20;
 impl SmallFiles {
     fn lookup(&self, path: &Path) -> Option<FileReply> {
         let (validators, content_type, content) =
-            self.entries.lock().expect("cache").get(path).cloned()?;
+            self.entries.read().expect("cache").get(path).cloned()?;
         let meta = std::fs::metadata(path).ok()?;
         (Identity::of(&meta) == validators.identity).then_some(FileReply {
             validators,
@@ -146,7 +148,7 @@ impl SmallFiles {
         let Source::Memory(content) = &reply.source else {
             return;
         };
-        let mut entries = self.entries.lock().expect("cache");
+        let mut entries = self.entries.write().expect("cache");
         if self.bytes.load(Ordering::Relaxed) + content.len() > CACHE_BYTES {
             entries.clear();
             self.bytes.store(0, Ordering::Relaxed);

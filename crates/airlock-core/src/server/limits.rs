@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::os::fd::OwnedFd;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -104,20 +104,22 @@ pub struct Connections {
     inner: Arc<Registry>,
 }
 
+/// Shards of the registry: every accept and every close takes one shard's lock, and the
+/// loops, each on its own core, rarely meet on the same one. With one lock for all, a loop the
+/// kernel preempted while holding it (a burst makes hundreds of client threads runnable) held
+/// up the other loop's accepts until it ran again.
+const SHARDS: usize = 16;
+
 #[derive(Debug)]
 struct Registry {
     max: usize,
     started: Instant,
     next: AtomicU64,
-    open: Mutex<Open>,
-}
-
-#[derive(Debug, Default)]
-struct Open {
-    all: HashMap<u64, Arc<Activity>>,
-    /// How many of them are being closed to make room: the others are compared with the
-    /// limit without looking at each.
-    closing: usize,
+    /// Connections in the shards, and how many of them are being closed to make room: the
+    /// others are compared with the limit without a lock.
+    open: AtomicUsize,
+    closing: AtomicUsize,
+    shards: [Mutex<HashMap<u64, Arc<Activity>>>; SHARDS],
 }
 
 /// One connection's progress, and the switch that closes it.
@@ -126,7 +128,7 @@ pub struct Activity {
     /// Milliseconds after the registry started.
     last: AtomicU64,
     close: CancellationToken,
-    /// Set (under the registry's lock) when it is chosen to make room.
+    /// Set (with every shard locked) when it is chosen to make room.
     closing: AtomicBool,
 }
 
@@ -137,7 +139,9 @@ impl Connections {
                 max: max.max(1),
                 started: Instant::now(),
                 next: AtomicU64::new(0),
-                open: Mutex::new(Open::default()),
+                open: AtomicUsize::new(0),
+                closing: AtomicUsize::new(0),
+                shards: std::array::from_fn(|_| Mutex::default()),
             }),
         }
     }
@@ -151,7 +155,10 @@ impl Connections {
             close: CancellationToken::new(),
             closing: AtomicBool::new(false),
         });
-        registry.lock().all.insert(id, activity.clone());
+        let mut shard = registry.shard(id);
+        shard.insert(id, activity.clone());
+        registry.open.fetch_add(1, Ordering::Relaxed);
+        drop(shard);
         Admitted {
             registry: self.inner.clone(),
             id,
@@ -159,41 +166,56 @@ impl Connections {
         }
     }
 
-    /// Closes the connections that made no progress for longest (idle keep-alives, stalled
-    /// readers) until a new one has room: a new client is always served.
+    /// At the limit, marks the connection idle or stalled longest (only as many as needed for
+    /// one more) to be closed; below it (nearly always), two atomic loads.
     pub fn make_room(&self) {
-        let mut open = self.inner.lock();
-        if open.all.len() - open.closing < self.inner.max {
+        let registry = &self.inner;
+        if registry.staying() < registry.max {
             return;
         }
-        let mut staying: Vec<&Arc<Activity>> = open
-            .all
-            .values()
+        // Every shard locked: no admit or close changes the counts while they are read, and
+        // two loops making room at once do it one after the other.
+        let shards: Vec<_> = (0..SHARDS as u64).map(|i| registry.shard(i)).collect();
+        let staying_count = registry.staying();
+        if staying_count < registry.max {
+            return;
+        }
+        let mut staying: Vec<&Arc<Activity>> = shards
+            .iter()
+            .flat_map(|shard| shard.values())
             .filter(|a| !a.closing.load(Ordering::Relaxed))
             .collect();
-        let excess = staying.len() + 1 - self.inner.max;
+        let excess = staying_count + 1 - registry.max;
         staying.select_nth_unstable_by_key(excess - 1, |a| a.last.load(Ordering::Relaxed));
         for activity in &staying[..excess] {
             activity.closing.store(true, Ordering::Relaxed);
             activity.close.cancel();
         }
-        open.closing += excess;
+        registry.closing.fetch_add(excess, Ordering::Relaxed);
         tracing::debug!(
             "{} connections open: closing {excess} idle or stalled longest",
-            self.inner.max
+            registry.max
         );
     }
 
-    /// Whether the connections being closed still hold more descriptors than the reserve
-    /// left for them.
+    /// Whether so many connections closed to make room still hold their descriptors that
+    /// a new one should wait.
     pub fn overfull(&self) -> bool {
-        self.inner.lock().all.len() >= self.inner.max + CLOSING
+        self.inner.open.load(Ordering::Relaxed) >= self.inner.max + CLOSING
     }
 }
 
 impl Registry {
-    fn lock(&self) -> std::sync::MutexGuard<'_, Open> {
-        self.open.lock().unwrap_or_else(|e| e.into_inner())
+    fn shard(&self, id: u64) -> std::sync::MutexGuard<'_, HashMap<u64, Arc<Activity>>> {
+        self.shards[(id % SHARDS as u64) as usize]
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Open connections not being closed.
+    fn staying(&self) -> usize {
+        let open = self.open.load(Ordering::Relaxed);
+        open.saturating_sub(self.closing.load(Ordering::Relaxed))
     }
 
     fn now(&self) -> u64 {
@@ -225,11 +247,14 @@ impl Admitted {
 
 impl Drop for Admitted {
     fn drop(&mut self) {
-        let mut open = self.registry.lock();
-        if let Some(activity) = open.all.remove(&self.id)
-            && activity.closing.load(Ordering::Relaxed)
-        {
-            open.closing -= 1;
+        let registry = &self.registry;
+        let mut shard = registry.shard(self.id);
+        if let Some(activity) = shard.remove(&self.id) {
+            // Under the shard's lock: a make_room marking it holds every shard's.
+            if activity.closing.load(Ordering::Relaxed) {
+                registry.closing.fetch_sub(1, Ordering::Relaxed);
+            }
+            registry.open.fetch_sub(1, Ordering::Relaxed);
         }
     }
 }
@@ -256,8 +281,15 @@ mod tests {
         let third = connections.admit();
         assert!(!third.closed().is_cancelled());
         drop((first, second, third));
-        let open = connections.inner.lock();
-        assert_eq!((open.all.len(), open.closing), (0, 0));
+        let registry = &connections.inner;
+        assert_eq!(
+            (
+                registry.open.load(Ordering::Relaxed),
+                registry.closing.load(Ordering::Relaxed)
+            ),
+            (0, 0)
+        );
+        assert!((0..SHARDS as u64).all(|i| registry.shard(i).is_empty()));
     }
 
     #[test]

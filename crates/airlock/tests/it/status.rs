@@ -10,22 +10,9 @@ use std::time::{Duration, Instant};
 
 use airlock_core::status::{AptKind, Level, ProductKind, SiteStatus, Source};
 
-use crate::common::site::{GA, local_repo, whole_site};
+use crate::common::site::{GA, ROUTES, local_repo, whole_site};
 use crate::common::stream::SERIALS;
 use crate::common::{Site, curl, dpkg_deb};
-
-/// Upstream names answered by the whole site's mirror and image stream.
-const ROUTES: &str = r#"
-[[proxy.route]]
-host = "archive.ubuntu.com"
-path = "/ubuntu"
-to = "apt/mirror"
-
-[[proxy.route]]
-host = "images.maas.io"
-path = "/ephemeral-v3/stable"
-to = "images"
-"#;
 
 fn get(url: &str) -> String {
     let out = curl(&["-fsS", url]);

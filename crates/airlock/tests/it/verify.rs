@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use crate::common::dnsmasq::Dnsmasq;
-use crate::common::site::{GA, GA_KERNEL, local_repo, whole_site};
+use crate::common::site::{GA, GA_KERNEL, ROUTES, local_repo, whole_site};
 use crate::common::snaps::SNAP_ID;
 use crate::common::stream::clearsigned_json;
 use crate::common::{AIRLOCK, Site, dpkg_deb};
@@ -220,20 +220,9 @@ fn sampled_verify_checks_what_is_new_since_the_last() {
 // A whole site, and each damage an operator meets.
 // ---------------------------------------------------------------------------------------------
 
-/// The upstream names of the whole site: archive.ubuntu.com/ubuntu is its mirror,
-/// images.maas.io/ephemeral-v3/stable its image stream (the test upstreams are on 127.0.0.1,
-/// which derives no route). DNS sends both names to this server, on 127.0.0.1.
-const NETWORK: &str = r#"
-[[proxy.route]]
-host = "archive.ubuntu.com"
-path = "/ubuntu"
-to = "apt/mirror"
-
-[[proxy.route]]
-host = "images.maas.io"
-path = "/ephemeral-v3/stable"
-to = "images"
-
+/// DNS sends the whole site's upstream names (common::site::ROUTES) to this server, on
+/// 127.0.0.1.
+const DNS: &str = r#"
 [dns]
 address = ["127.0.0.1"]
 "#;
@@ -386,7 +375,7 @@ fn move_aside(path: &Path, aside: &Path) -> PathBuf {
 #[test]
 fn verify_names_each_damage_on_a_whole_site() {
     let started = Instant::now();
-    let whole = whole_site(NETWORK);
+    let whole = whole_site(&format!("{ROUTES}{DNS}"));
     let site = &whole.site;
     let aside = whole.work.path().join("aside");
     std::fs::create_dir_all(&aside).unwrap();

@@ -69,6 +69,21 @@ fn content_config(
     )
 }
 
+/// The upstream names of the whole site: archive.ubuntu.com/ubuntu is its mirror,
+/// images.maas.io/ephemeral-v3/stable its image stream (the test upstreams are on 127.0.0.1,
+/// which derives no route).
+pub const ROUTES: &str = r#"
+[[proxy.route]]
+host = "archive.ubuntu.com"
+path = "/ubuntu"
+to = "apt/mirror"
+
+[[proxy.route]]
+host = "images.maas.io"
+path = "/ephemeral-v3/stable"
+to = "images"
+"#;
+
 /// Builds the upstreams and a site (its config: the content sections, then `extra`), and
 /// publishes everything: the local repo, a sync (mirror and images), the snap.
 pub fn whole_site(extra: &str) -> WholeSite {
