@@ -214,3 +214,132 @@ fn a_writer_killed_mid_upload_leaves_the_previous_push_served_and_its_next_run_f
         std::fs::read(&large).unwrap()
     );
 }
+
+/// A custom image for `images add`: a tgz of a tiny root.
+fn rhel_tgz(dir: &Path) -> PathBuf {
+    let root = dir.join("rootfs");
+    std::fs::create_dir_all(root.join("etc")).unwrap();
+    std::fs::write(
+        root.join("etc/redhat-release"),
+        "Red Hat Enterprise Linux 9\n",
+    )
+    .unwrap();
+    let tgz = dir.join("rhel9.tar.gz");
+    let status = Command::new("tar")
+        .arg("czf")
+        .arg(&tgz)
+        .arg("-C")
+        .arg(&root)
+        .arg(".")
+        .status()
+        .unwrap();
+    assert!(status.success());
+    tgz
+}
+
+#[test]
+fn writers_push_by_themselves_and_frontends_follow() {
+    let garage = Garage::start();
+    let bucket = Bucket::open(&garage.settings(PREFIX)).unwrap();
+    let site = writer(&garage, &garage.endpoint);
+    let (_front, server) = frontend(&garage);
+    let url = |path: &str| format!("{}{path}", server.url);
+    let work = tempfile::tempdir().unwrap();
+
+    // publish: the repo, then the bucket; the frontend follows with no `airlock push`.
+    let hello = dpkg_deb(&work.path().join("debs"), "hello", "1.0", "amd64", "", "xz");
+    site.include("stable", "main", &hello);
+    let out = site.ok(&["publish"]);
+    assert!(
+        out.contains("local/stable: published")
+            && out.contains("s3://airlock/writer/ at ")
+            && out.contains("generation 1 published"),
+        "{out}"
+    );
+    let in_release = site.public("local").join("dists/stable/InRelease");
+    wait_for(
+        &url("/apt/local/dists/stable/InRelease"),
+        &std::fs::read(&in_release).unwrap(),
+    );
+
+    // images add: the image stream goes up with the repo as it was.
+    let tgz = rhel_tgz(work.path());
+    let out = site.ok(&[
+        "images",
+        "add",
+        "--os",
+        "rhel",
+        "--release",
+        "9",
+        tgz.to_str().unwrap(),
+    ]);
+    assert!(
+        out.contains("published in the image stream") && out.contains("generation 2 published"),
+        "{out}"
+    );
+    let index = site
+        .path()
+        .join("data/public/images/streams/v1/index.sjson");
+    wait_for(
+        &url("/images/streams/v1/index.sjson"),
+        &std::fs::read(&index).unwrap(),
+    );
+    assert_eq!(
+        get(&url("/apt/local/dists/stable/InRelease")).unwrap(),
+        std::fs::read(&in_release).unwrap()
+    );
+    // Quiet on success, as every command.
+    let out = site.run(&["-q", "publish"]);
+    assert!(out.status.success() && out.stdout.is_empty(), "{out:?}");
+
+    // A push that fails after a good local publish (the bucket refuses a wrong secret) says
+    // that the publish stands and the bucket serves the previous push, and exits 1.
+    let config = std::fs::read_to_string(site.config()).unwrap();
+    let wrong = work.path().join("wrong-secret");
+    std::fs::write(&wrong, "not-the-secret-0123456789").unwrap();
+    let line = config
+        .lines()
+        .find(|l| l.starts_with("secret_key_file"))
+        .unwrap();
+    std::fs::write(
+        site.config(),
+        config.replace(line, &format!("secret_key_file = \"{}\"", wrong.display())),
+    )
+    .unwrap();
+    let world = dpkg_deb(&work.path().join("debs"), "world", "1.0", "amd64", "", "xz");
+    site.include("stable", "main", &world);
+    let served = std::fs::read(&in_release).unwrap();
+    let out = site.run(&["publish"]);
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert_eq!(out.status.code(), Some(1), "{stdout}{stderr}");
+    assert!(stdout.contains("local/stable: published"), "{stdout}");
+    assert!(
+        stderr.contains("published here, but not pushed: s3://airlock/writer/")
+            && stderr.contains("still serves its previous push")
+            && stderr.contains("`airlock push` (or the next run of this command) finishes it")
+            && stderr.contains("hint:"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("not-the-secret"), "{stderr}");
+    let published = std::fs::read(&in_release).unwrap();
+    assert_ne!(published, served);
+    assert_eq!(generation(&bucket), 2);
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(
+        get(&url("/apt/local/dists/stable/InRelease")).unwrap(),
+        served
+    );
+
+    // With the secret right again, the next run finishes: nothing left to publish here, the
+    // bucket switched.
+    std::fs::write(site.config(), &config).unwrap();
+    let out = site.ok(&["publish"]);
+    assert!(
+        out.contains("local: nothing changed") && out.contains("generation 3 published"),
+        "{out}"
+    );
+    wait_for(&url("/apt/local/dists/stable/InRelease"), &published);
+}
