@@ -94,7 +94,11 @@ fn noisy_deb(dir: &Path, name: &str, size: usize) -> PathBuf {
             state as u8
         })
         .collect();
-    std::fs::write(root.path().join("usr/share").join(name).join("noise"), noise).unwrap();
+    std::fs::write(
+        root.path().join("usr/share").join(name).join("noise"),
+        noise,
+    )
+    .unwrap();
     std::fs::write(
         root.path().join("DEBIAN/control"),
         format!("Package: {name}\nVersion: 1.0\nArchitecture: amd64\nMaintainer: Test <test@example.invalid>\nDescription: noise\n"),
