@@ -13,6 +13,8 @@ use crate::cli::{BundleCommand, ExportArgs, ImportArgs, InspectArgs};
 use crate::printer::Printer;
 use airlock_core::util::human_bytes;
 
+use super::push::{self, AutoPush};
+
 pub fn export(
     site: &Site,
     args: ExportArgs,
@@ -97,7 +99,7 @@ pub fn import(
         keyrings: args.keyring,
         now: jiff::Timestamp::now(),
     };
-    let auto = super::push::AutoPush::start(site, "import", reporter)?;
+    let auto = AutoPush::start(site, "import", reporter)?;
     let report = bundle::import(site, &options, reporter)?;
     if let Some(airlock) = report.airlock.as_ref().filter(|a| a.newer_than_running) {
         reporter.warn(&newer_airlock(&airlock.version, airlock.path.display()));
@@ -105,7 +107,7 @@ pub fn import(
     if !args.json {
         print_import(&report, reporter, printer)?;
     }
-    let push = super::push::finish(auto, site, reporter, printer.lines(args.json))?;
+    let push = push::finish(auto, site, reporter, printer.lines(args.json))?;
     if args.json {
         printer.json(&Imported {
             report: &report,
