@@ -527,7 +527,7 @@ fn site() -> Site {
         &dir.path().join("airlock.toml"),
     )
     .unwrap();
-    let site = airlock_core::site::Site { config };
+    let site = airlock_core::site::Site::new(config);
     let state =
         ServerState::new(&site, "http://airlock.example:8080", &key, counters).with_proxy(proxy);
     let runtime = tokio::runtime::Builder::new_current_thread()

@@ -2,6 +2,7 @@
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 use crate::config::{Config, ConfigError};
 use crate::hint::Hint;
@@ -43,16 +44,38 @@ impl Hint for SiteError {
 #[derive(Debug, Clone)]
 pub struct Site {
     pub config: Config,
+    /// The lock a whole command holds ([`Site::lock_command`]), which [`Site::lock`] joins.
+    command_lock: Arc<Mutex<Option<SiteLock>>>,
+}
+
+/// The site lock held for a whole command: the library calls the command makes join it
+/// instead of taking it again. Released when dropped (and the last joined call is done).
+#[derive(Debug)]
+pub struct CommandLock {
+    held: Arc<Mutex<Option<SiteLock>>>,
+    _lock: SiteLock,
+}
+
+impl Drop for CommandLock {
+    fn drop(&mut self) {
+        self.held.lock().expect("command lock").take();
+    }
 }
 
 impl Site {
     /// Reads the config; refuses a data folder written by a newer airlock.
     pub fn open(config_path: &Path) -> Result<Site, SiteError> {
-        let site = Site {
-            config: Config::load(config_path)?,
-        };
+        let site = Site::new(Config::load(config_path)?);
         format::check(site.data_dir())?;
         Ok(site)
+    }
+
+    /// A site of a config already read (its data folder not checked).
+    pub fn new(config: Config) -> Site {
+        Site {
+            config,
+            command_lock: Arc::default(),
+        }
     }
 
     pub fn data_dir(&self) -> &Path {
@@ -79,6 +102,9 @@ impl Site {
     /// Takes the site's writer lock, brings an older data folder to this airlock's format and
     /// removes what a crashed writer left in the store.
     pub fn lock(&self, reporter: &dyn Reporter) -> Result<SiteLock, StorageError> {
+        if let Some(held) = self.held_by_command() {
+            return Ok(held);
+        }
         let lock = self.lock_as_is(reporter)?;
         format::upgrade(self.data_dir())?;
         self.store().clean_temp()?;
@@ -88,9 +114,29 @@ impl Site {
     /// Takes the site's writer lock and changes nothing: `backup` copies an older folder as it
     /// is, the copy to restore when an upgrade goes wrong.
     pub fn lock_as_is(&self, reporter: &dyn Reporter) -> Result<SiteLock, StorageError> {
+        if let Some(held) = self.held_by_command() {
+            return Ok(held);
+        }
         SiteLock::acquire(self.data_dir(), || {
             reporter.warn("another airlock command is changing this site; waiting for it to finish")
         })
+    }
+
+    /// Takes the site lock (as [`Site::lock`]) for a whole command that makes several library
+    /// calls, each of which takes the lock: they join this one, so that no other writer comes
+    /// in between (a writer's push after its publish reads what that publish wrote). The
+    /// calls must be made one after the other, as a command makes them.
+    pub fn lock_command(&self, reporter: &dyn Reporter) -> Result<CommandLock, StorageError> {
+        let lock = self.lock(reporter)?;
+        *self.command_lock.lock().expect("command lock") = Some(lock.clone());
+        Ok(CommandLock {
+            held: self.command_lock.clone(),
+            _lock: lock,
+        })
+    }
+
+    fn held_by_command(&self) -> Option<SiteLock> {
+        self.command_lock.lock().expect("command lock").clone()
     }
 
     /// The data folder, which must exist: a server started without it would serve nothing
@@ -376,5 +422,30 @@ mod tests {
         assert!(out.data_dir.is_dir());
         let err = init(dir.path(), KeyAlgorithm::Ed25519, "Again").unwrap_err();
         assert!(matches!(err, SiteError::Exists { .. }));
+    }
+
+    #[test]
+    fn a_command_lock_is_joined_by_the_calls_it_makes_and_held_until_dropped() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = init(dir.path(), KeyAlgorithm::Ed25519, "Test site").unwrap();
+        let site = Site::open(&out.config).unwrap();
+        let reporter = crate::report::NullReporter::default();
+        let busy = || {
+            let file = std::fs::File::open(out.data_dir.join("lock")).unwrap();
+            matches!(file.try_lock(), Err(std::fs::TryLockError::WouldBlock))
+        };
+
+        let command = site.lock_command(&reporter).unwrap();
+        // A library call joins it (taking the lock again would wait on itself for ever).
+        let joined = site.lock(&reporter).unwrap();
+        drop(joined);
+        assert!(busy(), "the command still holds the lock");
+        drop(command);
+        assert!(!busy(), "released with the command");
+        // Without a command lock, each call takes the lock of its own.
+        let own = site.lock(&reporter).unwrap();
+        assert!(busy());
+        drop(own);
+        assert!(!busy());
     }
 }

@@ -54,6 +54,7 @@ pub enum Command {
     ///
     /// Also renews what would expire: suites half way to their Valid-Until, and imported
     /// mirrors on the air-gapped side, where no sync runs. Run it daily (cron or a timer).
+    /// With a [storage] bucket, pushes what the site serves then (as `airlock push`).
     Publish(PublishArgs),
     /// Fetch the configured upstream mirrors, verify everything, publish what changed.
     Sync(SyncArgs),
@@ -103,7 +104,9 @@ pub enum Command {
     /// one, never a mix. One writer at a time (a lease in the bucket); stopped at any point,
     /// the bucket still serves the previous push and the next push uploads only what is
     /// missing. Credentials: AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, or [storage]
-    /// access_key_file / secret_key_file.
+    /// access_key_file / secret_key_file. The commands that publish (publish, sync, import,
+    /// images add/remove, snap import/release/remove/fetch) push by themselves when [storage]
+    /// is a bucket: run this one after their push failed, or for a site just given a bucket.
     Push(PushArgs),
     /// Serve everything published over HTTP.
     Serve(ServeArgs),

@@ -105,6 +105,14 @@ pub enum RemoteError {
     Key(#[source] Box<crate::openpgp::OpenPgpError>),
     #[error("cannot read the snap catalog")]
     Catalog(#[source] Box<crate::snap::SnapError>),
+    #[error(
+        "published here, but not pushed: {bucket} still serves its previous push; `airlock push` (or the next run of this command) finishes it"
+    )]
+    NotPushed {
+        bucket: String,
+        #[source]
+        source: Box<RemoteError>,
+    },
 }
 
 impl Hint for RemoteError {
@@ -136,8 +144,28 @@ impl Hint for RemoteError {
             ),
             RemoteError::Key(e) => e.hint(),
             RemoteError::Catalog(e) => e.hint(),
+            RemoteError::NotPushed { source, .. } => source.hint(),
         }
     }
+}
+
+/// The push a writing command (`publish`, `sync`, `import` ...) makes after its local publish,
+/// holding the site lock that publish took ([`Site::lock_command`]): a failure says that the
+/// local publish stands and the bucket still serves the previous push.
+///
+/// [`Site::lock_command`]: crate::site::Site::lock_command
+pub async fn push_after_publish(
+    site: &crate::site::Site,
+    bucket: &Bucket,
+    holder: Holder,
+    reporter: &dyn crate::report::Reporter,
+) -> Result<PushReport, RemoteError> {
+    push(site, bucket, holder, reporter)
+        .await
+        .map_err(|source| RemoteError::NotPushed {
+            bucket: bucket.label().to_string(),
+            source: Box::new(source),
+        })
 }
 
 /// The credentials' files are a line each; anything longer is not one.

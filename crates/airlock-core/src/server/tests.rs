@@ -60,7 +60,7 @@ fn fixture() -> Fixture {
     )
     .unwrap();
     let state = ServerState::new(
-        &Site { config },
+        &Site::new(config),
         "http://example.invalid:8080",
         &key,
         Arc::new(Counters::default()),

@@ -2,15 +2,17 @@
 
 use std::fs::File;
 use std::path::Path;
+use std::sync::Arc;
 
 use fs_err as fs;
 
 use super::StorageError;
 
-/// Held while a command changes the site; released on drop (also when the process dies).
-#[derive(Debug)]
+/// Held while a command changes the site; released when the last clone is dropped (also when
+/// the process dies). A clone is the same lock, not a second one.
+#[derive(Clone, Debug)]
 pub struct SiteLock {
-    _file: File,
+    _file: Arc<File>,
 }
 
 impl SiteLock {
@@ -38,6 +40,8 @@ impl SiteLock {
             }
             Err(std::fs::TryLockError::Error(e)) => return Err(err(e)),
         }
-        Ok(SiteLock { _file: file })
+        Ok(SiteLock {
+            _file: Arc::new(file),
+        })
     }
 }

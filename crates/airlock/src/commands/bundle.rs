@@ -13,6 +13,8 @@ use crate::cli::{BundleCommand, ExportArgs, ImportArgs, InspectArgs};
 use crate::printer::Printer;
 use airlock_core::util::human_bytes;
 
+use super::push::{self, AutoPush};
+
 pub fn export(
     site: &Site,
     args: ExportArgs,
@@ -77,6 +79,15 @@ pub fn export(
     Ok(())
 }
 
+/// `import --json`: the library's report and the push that followed.
+#[derive(serde::Serialize)]
+struct Imported<'a> {
+    #[serde(flatten)]
+    report: &'a bundle::ImportReport,
+    /// Null when [storage] is local.
+    push: Option<airlock_core::remote::PushReport>,
+}
+
 pub fn import(
     site: &Site,
     args: ImportArgs,
@@ -88,13 +99,29 @@ pub fn import(
         keyrings: args.keyring,
         now: jiff::Timestamp::now(),
     };
+    let auto = AutoPush::start(site, "import", reporter)?;
     let report = bundle::import(site, &options, reporter)?;
     if let Some(airlock) = report.airlock.as_ref().filter(|a| a.newer_than_running) {
         reporter.warn(&newer_airlock(&airlock.version, airlock.path.display()));
     }
-    if args.json {
-        return printer.json(&report);
+    if !args.json {
+        print_import(&report, reporter, printer)?;
     }
+    let push = push::finish(auto, site, reporter, printer.lines(args.json))?;
+    if args.json {
+        printer.json(&Imported {
+            report: &report,
+            push,
+        })?;
+    }
+    Ok(())
+}
+
+fn print_import(
+    report: &bundle::ImportReport,
+    reporter: &dyn Reporter,
+    printer: Printer,
+) -> anyhow::Result<()> {
     writeln!(
         printer.status(),
         "bundle {} signed by {}",

@@ -8,6 +8,8 @@ use airlock_core::site::Site;
 use crate::cli::{ImagesAddArgs, ImagesCommand};
 use crate::printer::Printer;
 
+use super::push::{self, AutoPush};
+
 pub fn run(
     site: &Site,
     command: ImagesCommand,
@@ -41,6 +43,7 @@ pub fn run(
             arch,
             version,
         } => {
+            let auto = AutoPush::start(site, "images remove", reporter)?;
             let removed = custom::remove(
                 site,
                 &os,
@@ -58,6 +61,7 @@ pub fn run(
                     image.version
                 )?;
             }
+            push::finish(auto, site, reporter, printer)?;
             Ok(())
         }
     }
@@ -103,6 +107,7 @@ fn add(
         )?;
         return Ok(());
     }
+    let auto = AutoPush::start(site, "images add", reporter)?;
     let image = custom::add(
         site,
         NewImage {
@@ -127,5 +132,6 @@ fn add(
         image.version,
         image.size
     )?;
+    push::finish(auto, site, reporter, printer)?;
     Ok(())
 }

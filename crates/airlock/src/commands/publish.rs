@@ -3,11 +3,14 @@ use std::io::Write;
 use airlock_core::apt::combine;
 use airlock_core::apt::publish::{self, PublishReport, SuiteStatus};
 use airlock_core::bundle::renew;
+use airlock_core::remote::PushReport;
 use airlock_core::report::Reporter;
 use airlock_core::site::Site;
 
 use crate::cli::PublishArgs;
 use crate::printer::Printer;
+
+use super::push::{self, AutoPush};
 
 /// `publish --json`: what each part of the publish did.
 #[derive(serde::Serialize)]
@@ -19,6 +22,8 @@ struct Published {
     combined: Vec<PublishReport>,
     /// Imported mirrors that could not be signed again, with why.
     failed: Vec<Failed>,
+    /// The push to the bucket that followed; null when [storage] is local.
+    push: Option<PushReport>,
 }
 
 #[derive(serde::Serialize)]
@@ -34,6 +39,7 @@ pub fn run(
     printer: Printer,
 ) -> anyhow::Result<()> {
     let now = jiff::Timestamp::now();
+    let auto = AutoPush::start(site, "publish", reporter)?;
     // In JSON mode the lines are kept back and the document printed at the end.
     let lines = printer.lines(args.json);
     let mut published = Published {
@@ -41,6 +47,7 @@ pub fn run(
         repos: Vec::new(),
         combined: Vec::new(),
         failed: Vec::new(),
+        push: None,
     };
     // Names that are no repo here are imported mirrors: on the air-gapped side no sync renews
     // them. Renewed first, so that a broken repo does not let them expire.
@@ -74,6 +81,7 @@ pub fn run(
         published.repos = reports;
         published.combined = combined;
     }
+    published.push = push::finish(auto, site, reporter, lines)?;
     if args.json {
         printer.json(&published)?;
     }

@@ -1,10 +1,13 @@
+//! `airlock push`, and the same push made by the writing commands after their local publish
+//! when `[storage]` is a bucket ([`AutoPush`]).
+
 use std::io::Write;
 
 use airlock_core::config::StorageConfig;
-use airlock_core::remote;
+use airlock_core::remote::{self, PushReport};
 use airlock_core::report::Reporter;
-use airlock_core::site::Site;
-use airlock_core::storage::bucket::Holder;
+use airlock_core::site::{CommandLock, Site};
+use airlock_core::storage::bucket::{Bucket, Holder};
 
 use crate::cli::PushArgs;
 use crate::printer::Printer;
@@ -24,10 +27,7 @@ pub fn run(
     let bucket = remote::open_bucket(storage)?;
     // Taken so that no local publish changes the trees while they are read.
     let _lock = site.lock(reporter)?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
-    let report = runtime.block_on(remote::push(
+    let report = runtime()?.block_on(remote::push(
         site,
         &bucket,
         Holder::this_process("push"),
@@ -36,6 +36,66 @@ pub fn run(
     if args.json {
         return printer.json(&report);
     }
+    print(&bucket, &report, printer)
+}
+
+/// The push a writing command makes after its local publish when `[storage]` is a bucket:
+/// the bucket opened (its credentials read) before the command changes anything, and the
+/// site lock held from the publish to the end of the push.
+pub struct AutoPush {
+    bucket: Bucket,
+    command: &'static str,
+    _lock: CommandLock,
+}
+
+impl AutoPush {
+    /// None when `[storage]` is local. Call before the command's first library call.
+    pub fn start(
+        site: &Site,
+        command: &'static str,
+        reporter: &dyn Reporter,
+    ) -> anyhow::Result<Option<AutoPush>> {
+        let StorageConfig::S3(storage) = &site.config.storage else {
+            return Ok(None);
+        };
+        let bucket = remote::open_bucket(storage)?;
+        let lock = site.lock_command(reporter)?;
+        Ok(Some(AutoPush {
+            bucket,
+            command,
+            _lock: lock,
+        }))
+    }
+}
+
+/// Ends the command's [`AutoPush`] when there is one: pushes what the site serves now, prints
+/// its line (on `lines`), then lets the site lock go. The `push` of the command's report.
+pub fn finish(
+    auto: Option<AutoPush>,
+    site: &Site,
+    reporter: &dyn Reporter,
+    lines: Printer,
+) -> anyhow::Result<Option<PushReport>> {
+    let Some(auto) = auto else {
+        return Ok(None);
+    };
+    let report = runtime()?.block_on(remote::push_after_publish(
+        site,
+        &auto.bucket,
+        Holder::this_process(auto.command),
+        reporter,
+    ))?;
+    print(&auto.bucket, &report, lines)?;
+    Ok(Some(report))
+}
+
+fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+}
+
+fn print(bucket: &Bucket, report: &PushReport, printer: Printer) -> anyhow::Result<()> {
     let mut out = printer.status();
     if report.switched {
         writeln!(

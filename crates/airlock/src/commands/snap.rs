@@ -8,6 +8,8 @@ use airlock_core::snap::{self, ImportRequest, catalog::Catalog};
 use crate::cli::SnapCommand;
 use crate::printer::Printer;
 
+use super::push::{self, AutoPush};
+
 pub fn run(
     site: &Site,
     command: SnapCommand,
@@ -28,6 +30,7 @@ pub fn run(
             architectures,
         } => {
             let trust = snap::site_trust(site)?;
+            let auto = AutoPush::start(site, "snap import", reporter_ref)?;
             // A folder (what `snap download` left, or a bundle of them): every snap with its
             // .assert; one refusal does not stop the others, and each import is whole or absent.
             let files: Vec<std::path::PathBuf> = if file.is_dir() {
@@ -62,6 +65,8 @@ pub fn run(
                     Err(e) => return Err(e.into()),
                 }
             }
+            // What was imported is pushed, whatever was refused.
+            push::finish(auto, site, reporter_ref, printer)?;
             if failed > 0 {
                 anyhow::bail!(
                     "{failed} of {} snaps refused (the others are imported)",
@@ -76,6 +81,7 @@ pub fn run(
             channels,
             architectures,
         } => {
+            let auto = AutoPush::start(site, "snap release", reporter_ref)?;
             for released in snap::release(
                 site,
                 &name,
@@ -86,6 +92,7 @@ pub fn run(
             )? {
                 writeln!(printer.status(), "released {name} {revision} to {released}")?;
             }
+            push::finish(auto, site, reporter_ref, printer)?;
             Ok(())
         }
         SnapCommand::List { json } => {
@@ -125,9 +132,11 @@ pub fn run(
             Ok(())
         }
         SnapCommand::Remove { name, revision } => {
+            let auto = AutoPush::start(site, "snap remove", reporter_ref)?;
             for r in snap::remove(site, &name, revision, reporter_ref)? {
                 writeln!(printer.status(), "removed {name} revision {r}")?;
             }
+            push::finish(auto, site, reporter_ref, printer)?;
             Ok(())
         }
     }
@@ -151,10 +160,11 @@ fn fetch(
         );
     }
     let trust = snap::site_trust(site)?;
+    let auto = AutoPush::start(site, "snap fetch", &*reporter)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    let fetched = runtime.block_on(snap::fetch::fetch(site, &trust, reporter))?;
+    let fetched = runtime.block_on(snap::fetch::fetch(site, &trust, reporter.clone()))?;
     for f in &fetched {
         writeln!(
             printer.status(),
@@ -177,6 +187,7 @@ fn fetch(
             }
         )?;
     }
+    push::finish(auto, site, &*reporter, printer)?;
     Ok(())
 }
 

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use airlock_core::apt::closure::{Explanation, Outcome, Reason, Rejection};
 use airlock_core::apt::combine;
 use airlock_core::apt::mirror::{self, MirrorReport, SyncOptions};
+use airlock_core::remote::PushReport;
 use airlock_core::report::Reporter;
 use airlock_core::simplestreams::mirror::{self as images, ImagesReport};
 use airlock_core::site::Site;
@@ -13,6 +14,8 @@ use airlock_core::util::human_bytes;
 use crate::cli::SyncArgs;
 use crate::printer::Printer;
 
+use super::push::{self, AutoPush};
+
 /// `sync --json`: what each mirror's sync did, the combined suites that followed, the images.
 #[derive(serde::Serialize, Default)]
 struct Synced {
@@ -20,6 +23,8 @@ struct Synced {
     combined: Vec<airlock_core::apt::publish::PublishReport>,
     /// Absent when the image stream was not synced.
     images: Option<ImagesReport>,
+    /// The push to the bucket that followed; null when [storage] is local.
+    push: Option<PushReport>,
 }
 
 pub fn run(
@@ -38,6 +43,7 @@ pub fn run(
         explain: args.explain.clone(),
     };
     let now = options.now;
+    let auto = AutoPush::start(site, "sync", &*reporter)?;
     // In JSON mode the lines are kept back and the document printed at the end.
     let lines = printer.lines(args.json);
     let mut synced = Synced::default();
@@ -76,6 +82,7 @@ pub fn run(
         print_images(&report, verbose, lines)?;
         synced.images = Some(report);
     }
+    synced.push = push::finish(auto, site, &*reporter, lines)?;
     if args.json {
         printer.json(&synced)?;
     }

@@ -439,11 +439,13 @@ fn airlock_push_from_the_command_line() {
         crate::common::garage::BUCKET,
         crate::common::garage::REGION
     );
-    let site = Site::new("ed25519", &format!("{}\n{storage}", local_repo(Some("7d"))));
+    // A site published locally, then given a bucket: `airlock push` copies what it serves.
+    let site = Site::new("ed25519", &local_repo(Some("7d")));
     let work = tempfile::tempdir().unwrap();
     let hello = dpkg_deb(&work.path().join("debs"), "hello", "1.0", "amd64", "", "xz");
     site.include("stable", "main", &hello);
     site.ok(&["publish"]);
+    site.add_config(&storage);
     let push = |args: &[&str], with_credentials: bool| {
         let mut command = std::process::Command::new(AIRLOCK);
         command.arg("--config").arg(site.config()).args(args);
@@ -492,6 +494,28 @@ fn airlock_push_from_the_command_line() {
     assert_eq!(report["switched"], false);
     assert_eq!(report["generation"], 1);
     assert_eq!(report["trees"], 1);
+
+    // A writer pushes by itself, and is refused before it changes anything when it cannot.
+    let in_release = site.public("local").join("dists/stable/InRelease");
+    let served = std::fs::read(&in_release).unwrap();
+    let world = dpkg_deb(&work.path().join("debs"), "world", "1.0", "amd64", "", "xz");
+    site.include("stable", "main", &world);
+    let out = push(&["publish"], false);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && stderr.contains("AWS_ACCESS_KEY_ID is not set"),
+        "{stderr}"
+    );
+    assert_eq!(std::fs::read(&in_release).unwrap(), served);
+    let out = push(&["publish", "--json"], true);
+    assert!(out.status.success(), "{out:?}");
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["repos"][0]["written"], true);
+    assert_eq!(report["push"]["generation"], 2);
+    assert_eq!(report["push"]["switched"], true);
+    assert!(report["push"]["bytes_uploaded"].as_u64().unwrap() > 0);
+    let out = push(&["-q", "publish"], true);
+    assert!(out.status.success() && out.stdout.is_empty(), "{out:?}");
 
     // A site whose storage is local has nothing to push to.
     let local = Site::new("ed25519", &local_repo(Some("7d")));

@@ -7,18 +7,16 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use crate::common::garage::{BUCKET, Garage, REGION};
+use crate::common::garage::Garage;
 use crate::common::site::local_repo;
 use crate::common::{AIRLOCK, Apt, Server, Site, curl, dpkg_deb};
 
+/// The bucket's [storage] table, its credentials in files: a writer's `publish` pushes too.
 fn storage(garage: &Garage, poll: &str) -> String {
-    format!(
-        "[storage]\nkind = \"s3\"\nendpoint = \"{}\"\nbucket = \"{BUCKET}\"\nregion = \"{REGION}\"\nprefix = \"front/\"\npoll = \"{poll}\"\n",
-        garage.endpoint
-    )
+    garage.storage(&garage.endpoint, "front/", &format!("poll = \"{poll}\"\n"))
 }
 
-/// A writer site with the local repo and `packages` in it, published.
+/// A writer site with the local repo and `packages` in it, published (and pushed).
 fn writer(garage: &Garage, packages: &[&Path]) -> Site {
     let writer = Site::new(
         "ed25519",
@@ -130,7 +128,6 @@ fn a_frontend_serves_what_was_pushed_to_the_bucket() {
     let work = tempfile::tempdir().unwrap();
     let hello = dpkg_deb(&work.path().join("debs"), "hello", "1.0", "amd64", "", "xz");
     let large = large_deb(&work.path().join("debs"));
-    let writer = writer(&garage, &[&hello, &large]);
 
     let (front, server) = start_frontend(&garage, "1s");
     assert!(
@@ -152,6 +149,7 @@ fn a_frontend_serves_what_was_pushed_to_the_bucket() {
         String::from_utf8_lossy(&body)
     );
 
+    let writer = writer(&garage, &[&hello, &large]);
     push(&writer, &garage);
     let in_release = writer.public("local").join("dists/stable/InRelease");
     wait_for(

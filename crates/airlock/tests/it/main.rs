@@ -27,6 +27,7 @@ mod package;
 mod proxy;
 mod publish_during_update;
 mod quiet;
+mod remote_writer;
 mod secrets;
 mod server_edges;
 mod server_limits;

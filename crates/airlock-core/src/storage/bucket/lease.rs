@@ -13,6 +13,13 @@
 //! (measured between the server's own modification times, so the writers' clocks play no
 //! part) belongs to a writer that died: the next writer removes it. A writer whose claim was
 //! removed that way learns it at the next renewal, and [`Lease::confirm`] refuses the switch.
+//!
+//! A claim also names the process that wrote it: the kernel's boot ID, the PID namespace and
+//! the PID. A writer that finds a claim of a process of its own machine, boot and namespace
+//! that is no longer running (killed, crashed) removes it at once instead of waiting out its
+//! time to live: that process can neither renew nor switch any more. Any doubt (another
+//! machine or container, an older claim without these fields, a PID in use again, a process
+//! not yet reaped) leaves the claim to expire.
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -84,6 +91,56 @@ struct Claim {
     ttl_seconds: u64,
     /// The holder's clock when it took the lease: for people, not for expiry.
     taken: jiff::Timestamp,
+    /// The process that wrote the claim, where it could tell.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    process: Option<Process>,
+}
+
+/// A process, named so that another process can tell whether it still runs: only one of the
+/// same kernel boot and PID namespace can.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+struct Process {
+    /// /proc/sys/kernel/random/boot_id: random at each boot of each machine.
+    boot: String,
+    /// /proc/self/ns/pid's link (`pid:[4026531836]`): containers have their own.
+    pid_namespace: String,
+    pid: u32,
+}
+
+impl Process {
+    fn this() -> Option<Process> {
+        let boot = crate::storage::read_limited_text(
+            std::path::Path::new("/proc/sys/kernel/random/boot_id"),
+            64,
+            "the boot ID",
+        )
+        .ok()?;
+        let pid_namespace = std::fs::read_link("/proc/self/ns/pid").ok()?;
+        Some(Process {
+            boot: boot.trim().to_string(),
+            pid_namespace: pid_namespace.to_string_lossy().into_owned(),
+            pid: std::process::id(),
+        })
+    }
+
+    /// Whether this process is known to have ended: it ran here (same boot, same PID
+    /// namespace) and its PID is free. A PID in use (again), or not ours to tell, counts as
+    /// running.
+    fn ended(&self) -> bool {
+        let Some(here) = Process::this() else {
+            return false;
+        };
+        if (&here.boot, &here.pid_namespace) != (&self.boot, &self.pid_namespace) {
+            return false;
+        }
+        let Some(pid) = i32::try_from(self.pid)
+            .ok()
+            .and_then(rustix::process::Pid::from_raw)
+        else {
+            return false;
+        };
+        rustix::process::test_kill_process(pid) == Err(rustix::io::Errno::SRCH)
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -106,7 +163,7 @@ impl Hint for LeaseError {
     fn hint(&self) -> Option<&'static str> {
         match self {
             LeaseError::Held { .. } => Some(
-                "another writer is at work on the bucket: run again when it is done (a writer that died leaves a lease that expires within a minute)",
+                "another writer is at work on the bucket: run again when it is done (the lease of a writer that died expires within a minute; on this machine it is removed at once)",
             ),
             LeaseError::Lost { .. } => Some(
                 "nothing was switched: the frontends serve what was published before; run the command again",
@@ -173,6 +230,7 @@ impl Lease {
             holder,
             ttl_seconds: settings.ttl.as_secs().max(1),
             taken: now,
+            process: Process::this(),
         };
         let body = Bytes::from(serde_json::to_vec(&claim).expect("a claim serialises"));
         bucket.create(&key, body.clone()).await?;
@@ -275,6 +333,13 @@ async fn rival(bucket: &Bucket, mine: &str) -> Result<Option<LeaseError>, LeaseE
                 silent
             );
             bucket.delete(&other.key).await?;
+        } else if claim.process.as_ref().is_some_and(Process::ended) {
+            tracing::info!(
+                "{}: removing the lease of {}, which no longer runs on this machine",
+                bucket.label(),
+                claim.holder
+            );
+            bucket.delete(&other.key).await?;
         } else if held.is_none() {
             held = Some(LeaseError::Held {
                 bucket: bucket.label().to_string(),
@@ -300,6 +365,7 @@ async fn read_claim(bucket: &Bucket, info: &ObjectInfo) -> Result<Option<Claim>,
             },
             ttl_seconds: LeaseSettings::default().ttl.as_secs(),
             taken: info.modified,
+            process: None,
         }
     })))
 }
@@ -341,5 +407,32 @@ async fn renew(
             Ok(_) => renewal.lock().expect("renewal lock").last = Instant::now(),
             Err(e) => tracing::warn!("renewing the lease: {}", crate::hint::Chain(&e)),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_process_has_ended_only_when_it_ran_here_and_its_pid_is_free() {
+        let me = Process::this().expect("Linux names the boot and the PID namespace");
+        assert!(!me.ended(), "this process runs");
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let pid = child.id();
+        child.wait().unwrap();
+        let gone = Process { pid, ..me.clone() };
+        assert!(gone.ended());
+        // Elsewhere (another machine, a reboot, another container), nothing can be told.
+        let elsewhere = Process {
+            boot: "0f2c5d3e-0000-4000-8000-000000000000".into(),
+            ..gone.clone()
+        };
+        assert!(!elsewhere.ended());
+        let other_namespace = Process {
+            pid_namespace: "pid:[1]".into(),
+            ..gone
+        };
+        assert!(!other_namespace.ended());
     }
 }

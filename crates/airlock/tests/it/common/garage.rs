@@ -152,6 +152,23 @@ impl Garage {
         std::fs::read_to_string(self.dir.path().join("garage.log")).unwrap_or_default()
     }
 
+    /// A `[storage]` table for this bucket through `endpoint` (this server's, or a relay's) under
+    /// `prefix`, with `extra` lines; the credentials in files beside the server's data, so
+    /// that every command of a site (and a frontend) finds them without the environment.
+    pub fn storage(&self, endpoint: &str, prefix: &str, extra: &str) -> String {
+        let (id, secret) = (
+            self.dir.path().join("access_key"),
+            self.dir.path().join("secret_key"),
+        );
+        std::fs::write(&id, &self.key_id).unwrap();
+        std::fs::write(&secret, &self.secret).unwrap();
+        format!(
+            "[storage]\nkind = \"s3\"\nendpoint = \"{endpoint}\"\nbucket = \"{BUCKET}\"\nregion = \"{REGION}\"\nprefix = \"{prefix}\"\naccess_key_file = \"{}\"\nsecret_key_file = \"{}\"\n{extra}",
+            id.display(),
+            secret.display()
+        )
+    }
+
     /// The bucket's settings as the library takes them, under `prefix`.
     pub fn settings(&self, prefix: &str) -> airlock_core::storage::bucket::BucketSettings {
         airlock_core::storage::bucket::BucketSettings {

@@ -7,6 +7,7 @@ pub mod garage;
 pub mod site;
 pub mod snaps;
 pub mod stream;
+pub mod throttle;
 pub mod upstream;
 
 use std::collections::{BTreeMap, BTreeSet};
