@@ -9,9 +9,11 @@
 //!   key). Written last, in one PUT: a frontend sees one publish or the next, never a mix;
 //! - `lease/`: the claims of writers (`storage::bucket::Lease`).
 //!
-//! A writer publishes into its data folder as always, then [`push`]es.
+//! A writer publishes into its data folder as always, then [`push`]es; [`gc`] removes what no
+//! pointer generation still in use names.
 
 mod frontend;
+mod gc;
 mod push;
 mod snapshot;
 
@@ -25,6 +27,7 @@ use crate::storage::bucket::{Bucket, BucketError, BucketSettings, Holder, LeaseE
 use crate::storage::{StorageError, read_limited, read_limited_text};
 
 pub use frontend::{Frontend, SMALL_BLOB};
+pub use gc::{BucketGcReport, gc};
 pub use push::{PushReport, push};
 pub use snapshot::{Resolved, Snapshot, read_pointer};
 
@@ -33,6 +36,9 @@ pub const POINTER: &str = "published.json";
 /// The most a frontend reads of the pointer.
 pub const POINTER_LIMIT: u64 = 4 << 20;
 const FORMAT: u32 = 1;
+/// The most generations a pointer lists as retired: frontends need the last one or two; the
+/// rest only keep blobs a little longer.
+const RETIRED_LIMIT: usize = 100;
 
 /// What the bucket serves now: written last by every push.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -47,12 +53,48 @@ pub struct Published {
     /// Documents frontends serve or read besides the trees (`snaps/catalog.json`,
     /// `keys/airlock.gpg`, `keys/airlock.asc`) → their blob's SHA256.
     pub documents: BTreeMap<String, String>,
+    /// The generations this one replaced that frontends may still serve, newest first: the
+    /// one just before it always, older ones while replaced less than the grace period ago.
+    /// `airlock gc` keeps what they name. (Absent in pointers of earlier versions.)
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub retired: Vec<Retired>,
+}
+
+/// A generation a newer pointer replaced: what it served.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Retired {
+    pub generation: u64,
+    /// When the next generation replaced it (that writer's clock).
+    pub replaced: jiff::Timestamp,
+    pub trees: BTreeMap<String, String>,
+    pub documents: BTreeMap<String, String>,
 }
 
 impl Published {
     /// Whether `other` serves the same content (only the generation and who wrote it differ).
     pub fn same_content(&self, other: &Published) -> bool {
         self.trees == other.trees && self.documents == other.documents
+    }
+
+    /// What the pointer that replaces this one at `now` lists as retired: this generation,
+    /// then those this one lists that were replaced less than `grace` before `now`.
+    pub fn retire(&self, now: jiff::Timestamp, grace: std::time::Duration) -> Vec<Retired> {
+        let grace = jiff::SignedDuration::try_from(grace).unwrap_or(jiff::SignedDuration::MAX);
+        let this = Retired {
+            generation: self.generation,
+            replaced: now,
+            trees: self.trees.clone(),
+            documents: self.documents.clone(),
+        };
+        std::iter::once(this)
+            .chain(
+                self.retired
+                    .iter()
+                    .filter(|r| now.duration_since(r.replaced) < grace)
+                    .cloned(),
+            )
+            .take(RETIRED_LIMIT)
+            .collect()
     }
 }
 
@@ -101,6 +143,13 @@ pub enum RemoteError {
     MissingBlobInBucket { bucket: String, key: String },
     #[error("{bucket}: {key} does not have the content its name says")]
     CorruptBlob { bucket: String, key: String },
+    #[error("{bucket}: {key} is not a document airlock {} reads", env!("CARGO_PKG_VERSION"))]
+    Document {
+        bucket: String,
+        key: String,
+        #[source]
+        source: serde_json::Error,
+    },
     #[error("cannot read the site key to publish its public half")]
     Key(#[source] Box<crate::openpgp::OpenPgpError>),
     #[error("cannot read the snap catalog")]
@@ -130,6 +179,9 @@ impl Hint for RemoteError {
             ),
             RemoteError::CorruptBlob { .. } => Some(
                 "the bucket holds a damaged object: delete it, then push again from the writer (`airlock push`)",
+            ),
+            RemoteError::Document { .. } => Some(
+                "nothing was removed: a newer airlock pushed (upgrade this one), or the object is damaged (delete it, then push again from the writer)",
             ),
             RemoteError::NoCredentials { .. } => Some(
                 "set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (for the units: an EnvironmentFile), or name access_key_file and secret_key_file in [storage]",
