@@ -95,9 +95,9 @@ async fn push_leased(
             .collect(),
         documents: content.documents.clone(),
         // What frontends may still serve: `airlock gc` keeps it.
-        retired: previous.as_ref().map_or_else(Vec::new, |(p, _)| {
-            p.retire(now, site.config.site.grace.0)
-        }),
+        retired: previous
+            .as_ref()
+            .map_or_else(Vec::new, |(p, _)| p.retire(now, site.config.site.grace.0)),
     };
     if let Some((served, _)) = &previous
         && served.same_content(&next)

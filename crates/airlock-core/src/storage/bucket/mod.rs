@@ -472,12 +472,10 @@ impl Bucket {
     ) -> impl futures_util::Stream<Item = Result<ObjectInfo, BucketError>> + use<> {
         let bucket = self.clone();
         let prefix = prefix.to_string();
-        self.store
-            .list(Some(&self.path(&prefix)))
-            .map(move |meta| {
-                meta.map(|meta| bucket.info(meta))
-                    .map_err(bucket.request_err("LIST", &prefix))
-            })
+        self.store.list(Some(&self.path(&prefix))).map(move |meta| {
+            meta.map(|meta| bucket.info(meta))
+                .map_err(bucket.request_err("LIST", &prefix))
+        })
     }
 
     /// Removes `key`; removing what is not there is no error.
