@@ -250,3 +250,26 @@ impl Sweep<'_> {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_blobs_airlock_wrote_and_no_generation_names_are_unnamed() {
+        let named = Sha256::of(b"named");
+        let other = Sha256::of(b"other").to_hex();
+        let kept = HashSet::from([named]);
+        assert!(!unnamed_blob(&blob_key(&named.to_hex()), &kept));
+        assert!(unnamed_blob(&blob_key(&other), &kept));
+        // Not laid out as airlock lays out blobs: not gc's.
+        for stray in [
+            format!("blobs/sha256/00/{other}"),
+            format!("blobs/sha256/{}/{}", &other[..2], other.to_uppercase()),
+            format!("blobs/{other}"),
+            "blobs/sha256/ab/notes.txt".to_string(),
+        ] {
+            assert!(!unnamed_blob(&stray, &kept), "{stray}");
+        }
+    }
+}

@@ -232,3 +232,74 @@ pub fn open_bucket(storage: &S3Storage) -> Result<Bucket, RemoteError> {
         timeout: std::time::Duration::from_secs(30),
     })?)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    fn pointer(generation: u64, retired: Vec<Retired>) -> Published {
+        Published {
+            format: FORMAT,
+            generation,
+            written: jiff::Timestamp::UNIX_EPOCH,
+            writer: Holder {
+                host: "h".into(),
+                pid: 1,
+                command: "push".into(),
+            },
+            trees: BTreeMap::from([("apt/local".into(), format!("tree{generation}"))]),
+            documents: BTreeMap::new(),
+            retired,
+        }
+    }
+
+    fn at(second: i64) -> jiff::Timestamp {
+        jiff::Timestamp::from_second(second).unwrap()
+    }
+
+    fn retired(generation: u64, replaced: i64) -> Retired {
+        Retired {
+            generation,
+            replaced: at(replaced),
+            trees: pointer(generation, Vec::new()).trees,
+            documents: BTreeMap::new(),
+        }
+    }
+
+    #[test]
+    fn a_pointer_retires_its_predecessor_always_and_older_ones_within_the_grace() {
+        let grace = Duration::from_secs(100);
+        let current = pointer(5, vec![retired(4, 950), retired(3, 901), retired(2, 900)]);
+        let next = current.retire(at(1000), grace);
+        let generations: Vec<u64> = next.iter().map(|r| r.generation).collect();
+        // 5 just now; 4 and 3 less than 100 s ago; 2 exactly 100 s ago: gone.
+        assert_eq!(generations, [5, 4, 3]);
+        assert_eq!(next[0].replaced, at(1000));
+        assert_eq!(next[0].trees, current.trees);
+        // Long after: only the one replaced now.
+        let later = pointer(6, next).retire(at(5000), grace);
+        assert_eq!(later.iter().map(|r| r.generation).collect::<Vec<_>>(), [6]);
+    }
+
+    #[test]
+    fn the_retired_list_is_bounded() {
+        let many = (0..2 * RETIRED_LIMIT as u64)
+            .map(|g| retired(g, 1000))
+            .collect();
+        let next = pointer(1000, many).retire(at(1000), Duration::from_secs(86_400));
+        assert_eq!(next.len(), RETIRED_LIMIT);
+        assert_eq!(next[0].generation, 1000);
+    }
+
+    #[test]
+    fn pointers_without_a_retired_list_still_read_and_write_none() {
+        let old = r#"{"format":1,"generation":3,"written":"2026-01-01T00:00:00Z",
+            "writer":{"host":"h","pid":1,"command":"push"},"trees":{},"documents":{}}"#;
+        let parsed: Published = serde_json::from_str(old).unwrap();
+        assert!(parsed.retired.is_empty());
+        let written = serde_json::to_string(&parsed).unwrap();
+        assert!(!written.contains("retired"), "{written}");
+    }
+}

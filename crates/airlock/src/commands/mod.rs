@@ -126,7 +126,7 @@ fn gc(
         None => writeln!(out, "{label}: nothing pushed yet, nothing removed")?,
         Some(generation) => writeln!(
             out,
-            "{label}: {verb} {} blobs and {} manifests no generation in use names ({}); kept what generation {generation} and {} retired before it name ({} blobs, {} manifests), and {} objects written within the grace period ({})",
+            "{label}: {verb} {} blobs and {} manifests no generation in use names ({}); kept what generation {generation} and the {} it replaced name ({} blobs, {} manifests), and {} objects written within the grace period ({})",
             report.removed_blobs,
             report.removed_manifests,
             human_bytes(report.removed_bytes),
