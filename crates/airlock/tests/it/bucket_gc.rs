@@ -12,6 +12,7 @@ use airlock_core::remote::{self, Published};
 use airlock_core::storage::Manifest;
 use airlock_core::storage::bucket::{Bucket, Holder, Lease, LeaseSettings};
 use bytes::Bytes;
+use futures_util::{StreamExt, TryStreamExt};
 
 use crate::common::garage::Garage;
 use crate::common::site::local_repo;
@@ -264,7 +265,8 @@ fn gc_removes_what_only_replaced_generations_named_once_past_the_grace() {
 }
 
 /// gc waits for the writers' lease as a push does, then stops naming who holds it, having
-/// removed nothing; once the lease is free it runs.
+/// removed nothing; once the lease is free it removes what nothing names, across several
+/// pages of listing and several delete requests.
 #[test]
 fn gc_is_refused_while_another_writer_holds_the_lease() {
     let garage = Garage::start();
@@ -286,10 +288,19 @@ fn gc_is_refused_while_another_writer_holds_the_lease() {
     );
     writer.ok(&["publish"]);
     ok(&config, &garage, &["push"]);
-    let stray = remote::blob_key(&airlock_core::storage::Sha256::of(b"stray").to_hex());
-    runtime()
-        .block_on(bucket.put(&stray, Bytes::from_static(b"stray")))
-        .unwrap();
+    // Blobs nothing names, more than one listing page and one delete request hold (1,000).
+    let strays: Vec<String> = (0..STRAYS)
+        .map(|i| remote::blob_key(&airlock_core::storage::Sha256::of(&i.to_le_bytes()).to_hex()))
+        .collect();
+    runtime().block_on(async {
+        futures_util::stream::iter(&strays)
+            .map(|key| bucket.put(key, Bytes::from_static(b"stray")))
+            .buffer_unordered(16)
+            .try_collect::<Vec<_>>()
+            .await
+            .unwrap()
+    });
+    let stray = &strays[0];
 
     let runtime = runtime();
     let held = runtime
@@ -310,10 +321,21 @@ fn gc_is_refused_while_another_writer_holds_the_lease() {
         stderr.contains("`airlock sync` (pid 7 on elsewhere)") && stderr.contains("hint:"),
         "{stderr}"
     );
-    assert!(keys(&bucket, "").contains(&stray));
+    assert!(keys(&bucket, "").contains(stray));
     runtime.block_on(held.release()).unwrap();
 
     let out = ok(&config, &garage, &["gc"]);
-    assert!(out.contains(": removed 1 blobs"), "{out}");
-    assert!(!keys(&bucket, "").contains(&stray));
+    assert!(
+        out.contains(&format!(": removed {STRAYS} blobs and 0 manifests")),
+        "{out}"
+    );
+    let left = keys(&bucket, "blobs/");
+    assert!(strays.iter().all(|k| !left.contains(k)));
+    // What the pushed generation names is all that is left, and serves.
+    let (named, manifest) = named(&bucket, &pointer(&bucket));
+    assert_eq!(left, named);
+    assert_eq!(keys(&bucket, "trees/"), BTreeSet::from([manifest]));
 }
+
+/// Enough strays for three pages of a listing and three delete requests.
+const STRAYS: usize = 2_100;
