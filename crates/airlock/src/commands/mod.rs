@@ -80,10 +80,14 @@ fn gc(
     reporter: &dyn airlock_core::report::Reporter,
     printer: Printer,
 ) -> anyhow::Result<()> {
-    let local = airlock_core::gc::collect(site, args.dry_run, reporter)?;
+    // The bucket's settings and credentials checked before anything is removed.
     let bucket = match &site.config.storage {
-        StorageConfig::S3(storage) => {
-            let bucket = remote::open_bucket(storage)?;
+        StorageConfig::S3(storage) => Some(remote::open_bucket(storage)?),
+        StorageConfig::Local => None,
+    };
+    let local = airlock_core::gc::collect(site, args.dry_run, reporter)?;
+    let bucket = match bucket {
+        Some(bucket) => {
             let runtime = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
                 .build()?;
@@ -96,7 +100,7 @@ fn gc(
             ))?;
             Some((bucket.label().to_string(), report))
         }
-        StorageConfig::Local => None,
+        None => None,
     };
     if args.json {
         return printer.json(&GcOutput {
@@ -126,13 +130,13 @@ fn gc(
         None => writeln!(out, "{label}: nothing pushed yet, nothing removed")?,
         Some(generation) => writeln!(
             out,
-            "{label}: {verb} {} blobs and {} manifests no generation in use names ({}); kept what generation {generation} and the {} it replaced name ({} blobs, {} manifests), and {} objects written within the grace period ({})",
+            "{label}: {verb} {} blobs and {} manifests no generation in use names ({}); kept the {} blobs and {} manifests generation {generation} and the {} before it name, and {} objects written within the grace period ({})",
             report.removed_blobs,
             report.removed_manifests,
             human_bytes(report.removed_bytes),
-            report.generations_kept - 1,
             report.referenced_blobs,
             report.referenced_manifests,
+            report.generations_kept - 1,
             report.young,
             human_bytes(report.young_bytes)
         )?,

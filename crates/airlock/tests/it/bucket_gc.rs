@@ -287,6 +287,8 @@ fn gc_is_refused_while_another_writer_holds_the_lease() {
         &dpkg_deb(&debs, "alpha", "1.0", "amd64", "", "xz"),
     );
     writer.ok(&["publish"]);
+    let out = ok(&config, &garage, &["gc"]);
+    assert!(out.contains(": nothing pushed yet, nothing removed"), "{out}");
     ok(&config, &garage, &["push"]);
     // Blobs nothing names, more than one listing page and one delete request hold (1,000).
     let strays: Vec<String> = (0..STRAYS)
