@@ -82,14 +82,14 @@ fn keys(bucket: &Bucket, prefix: &str) -> BTreeSet<String> {
 }
 
 /// A frontend of the bucket under `prefix`: a config and no data folder.
-fn frontend(garage: &Garage, prefix: &str) -> (tempfile::TempDir, Server) {
+fn frontend(garage: &Garage, prefix: &str, poll: &str) -> (tempfile::TempDir, Server) {
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("airlock.toml");
     std::fs::write(
         &config,
         format!(
             "[site]\ndata_dir = \"data\"\nlisten = \"127.0.0.1:0\"\nsigning_key = \"airlock.key\"\n\n{}",
-            garage.storage_config(prefix, "1s")
+            garage.storage_config(prefix, poll)
         ),
     )
     .unwrap();
@@ -116,7 +116,8 @@ fn wait_for_in_release(server: &Server, writer: &Site) {
 
 /// Pushes A, B, C (each replacing the last one's package): gc removes what only A named once
 /// past the grace period, keeps B's (the previous generation) and C's, and an object a push
-/// under way just uploaded; --dry-run removes nothing; a frontend serves C throughout.
+/// under way just uploaded; --dry-run removes nothing; a frontend serves C throughout, and
+/// one that has not polled since B still serves B.
 #[test]
 fn gc_removes_what_only_replaced_generations_named_once_past_the_grace() {
     let garage = Garage::start();
@@ -135,7 +136,7 @@ fn gc_removes_what_only_replaced_generations_named_once_past_the_grace() {
     let base = dpkg_deb(&debs, "base", "1.0", "amd64", "", "xz");
     let [alpha, beta, gamma] =
         ["alpha", "beta", "gamma"].map(|n| dpkg_deb(&debs, n, "1.0", "amd64", "", "xz"));
-    let (_front, server) = frontend(&garage, "gc/");
+    let (_front, server) = frontend(&garage, "gc/", "1s");
 
     // A: base and alpha.
     writer.include("stable", "main", &base);
@@ -149,6 +150,15 @@ fn gc_removes_what_only_replaced_generations_named_once_past_the_grace() {
     writer.ok(&["publish"]);
     ok(&config, &garage, &["push"]);
     let gen_b = pointer(&bucket);
+    // A frontend that reads B and then does not look again for an hour: it serves B while
+    // the other has moved on to C, as a frontend between two polls does.
+    let (_stale_front, stale) = frontend(&garage, "gc/", "1h");
+    wait_for_in_release(&stale, &writer);
+    let stale_line = format!(
+        "deb [signed-by={}] {}/apt/local stable main",
+        writer.keyring().display(),
+        stale.url
+    );
     // C, past the grace period: beta replaced by gamma.
     std::thread::sleep(GRACE + Duration::from_millis(500));
     writer.ok(&["apt", "remove", "local", "stable", "beta"]);
@@ -248,6 +258,15 @@ fn gc_removes_what_only_replaced_generations_named_once_past_the_grace() {
         std::fs::read(&gamma).unwrap()
     );
 
+    // The frontend still on B serves it whole: its indices and the package C replaced.
+    let apt = Apt::new(&stale_line, "amd64");
+    apt.ok(&["update"]);
+    apt.ok(&["download", "base", "beta"]);
+    assert_eq!(
+        apt.downloaded("beta_1.0_amd64.deb"),
+        std::fs::read(&beta).unwrap()
+    );
+
     // Past the grace period the unnamed upload goes too; B, the previous generation, stays.
     std::thread::sleep(GRACE + Duration::from_millis(500));
     let out = ok(&config, &garage, &["gc"]);
@@ -260,8 +279,10 @@ fn gc_removes_what_only_replaced_generations_named_once_past_the_grace() {
     for key in in_use.iter().chain([&manifest_b, &manifest_c]) {
         assert!(now.contains(key), "{key} was removed");
     }
-    let (status, log) = server.stop();
-    assert!(status.success(), "{log:?}");
+    for server in [server, stale] {
+        let (status, log) = server.stop();
+        assert!(status.success(), "{log:?}");
+    }
 }
 
 /// gc waits for the writers' lease as a push does, then stops naming who holds it, having
@@ -288,7 +309,10 @@ fn gc_is_refused_while_another_writer_holds_the_lease() {
     );
     writer.ok(&["publish"]);
     let out = ok(&config, &garage, &["gc"]);
-    assert!(out.contains(": nothing pushed yet, nothing removed"), "{out}");
+    assert!(
+        out.contains(": nothing pushed yet, nothing removed"),
+        "{out}"
+    );
     ok(&config, &garage, &["push"]);
     // Blobs nothing names, more than one listing page and one delete request hold (1,000).
     let strays: Vec<String> = (0..STRAYS)
