@@ -130,7 +130,7 @@ fn gc(
         None => writeln!(out, "{label}: nothing pushed yet, nothing removed")?,
         Some(generation) => writeln!(
             out,
-            "{label}: {verb} {} blobs and {} manifests no generation in use names ({}); kept the {} blobs and {} manifests generation {generation} and the {} before it name, and {} objects written within the grace period ({})",
+            "{label}: {verb} {} blobs and {} manifests no generation in use names ({}); kept {} blobs and {} manifests named by generation {generation} and {} retired generations, and {} objects written within the grace period ({})",
             report.removed_blobs,
             report.removed_manifests,
             human_bytes(report.removed_bytes),
