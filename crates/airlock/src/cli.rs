@@ -90,6 +90,9 @@ pub enum Command {
     ///
     /// A file stays until the grace period ([site] grace) has passed since it was stored, and
     /// trees keep what they dropped for that long too, so clients mid-update never miss one.
+    /// With [storage] kind = "s3", the bucket too (under the writers' lease): blobs and
+    /// manifests neither the pushed generation nor those it replaced within the grace period
+    /// name, written longer than the grace period ago.
     Gc(GcArgs),
     /// Copy the data folder to a new folder, hard links kept, while `serve` keeps serving
     ///

@@ -9,9 +9,11 @@
 //!   key). Written last, in one PUT: a frontend sees one publish or the next, never a mix;
 //! - `lease/`: the claims of writers (`storage::bucket::Lease`).
 //!
-//! A writer publishes into its data folder as always, then [`push`]es.
+//! A writer publishes into its data folder as always, then [`push`]es; [`gc`] removes what no
+//! pointer generation still in use names.
 
 mod frontend;
+mod gc;
 mod push;
 mod snapshot;
 
@@ -25,6 +27,7 @@ use crate::storage::bucket::{Bucket, BucketError, BucketSettings, Holder, LeaseE
 use crate::storage::{StorageError, read_limited, read_limited_text};
 
 pub use frontend::{Frontend, SMALL_BLOB};
+pub use gc::{BucketGcReport, gc};
 pub use push::{PushReport, push};
 pub use snapshot::{Resolved, Snapshot, read_pointer};
 
@@ -33,6 +36,9 @@ pub const POINTER: &str = "published.json";
 /// The most a frontend reads of the pointer.
 pub const POINTER_LIMIT: u64 = 4 << 20;
 const FORMAT: u32 = 1;
+/// The most generations a pointer lists as retired: frontends need the last one or two; the
+/// rest only keep blobs a little longer.
+const RETIRED_LIMIT: usize = 100;
 
 /// What the bucket serves now: written last by every push.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -47,12 +53,48 @@ pub struct Published {
     /// Documents frontends serve or read besides the trees (`snaps/catalog.json`,
     /// `keys/airlock.gpg`, `keys/airlock.asc`) → their blob's SHA256.
     pub documents: BTreeMap<String, String>,
+    /// The generations this one replaced that frontends may still serve, newest first: the
+    /// one just before it always, older ones while replaced less than the grace period ago.
+    /// `airlock gc` keeps what they name. (Absent in pointers of earlier versions.)
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub retired: Vec<Retired>,
+}
+
+/// A generation a newer pointer replaced: what it served.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Retired {
+    pub generation: u64,
+    /// When the next generation replaced it (that writer's clock).
+    pub replaced: jiff::Timestamp,
+    pub trees: BTreeMap<String, String>,
+    pub documents: BTreeMap<String, String>,
 }
 
 impl Published {
     /// Whether `other` serves the same content (only the generation and who wrote it differ).
     pub fn same_content(&self, other: &Published) -> bool {
         self.trees == other.trees && self.documents == other.documents
+    }
+
+    /// What the pointer that replaces this one at `now` lists as retired: this generation,
+    /// then those this one lists that were replaced less than `grace` before `now`.
+    pub fn retire(&self, now: jiff::Timestamp, grace: std::time::Duration) -> Vec<Retired> {
+        let grace = jiff::SignedDuration::try_from(grace).unwrap_or(jiff::SignedDuration::MAX);
+        let this = Retired {
+            generation: self.generation,
+            replaced: now,
+            trees: self.trees.clone(),
+            documents: self.documents.clone(),
+        };
+        std::iter::once(this)
+            .chain(
+                self.retired
+                    .iter()
+                    .filter(|r| now.duration_since(r.replaced) < grace)
+                    .cloned(),
+            )
+            .take(RETIRED_LIMIT)
+            .collect()
     }
 }
 
@@ -101,6 +143,13 @@ pub enum RemoteError {
     MissingBlobInBucket { bucket: String, key: String },
     #[error("{bucket}: {key} does not have the content its name says")]
     CorruptBlob { bucket: String, key: String },
+    #[error("{bucket}: {key} is not a document airlock {} reads", env!("CARGO_PKG_VERSION"))]
+    Document {
+        bucket: String,
+        key: String,
+        #[source]
+        source: serde_json::Error,
+    },
     #[error("cannot read the site key to publish its public half")]
     Key(#[source] Box<crate::openpgp::OpenPgpError>),
     #[error("cannot read the snap catalog")]
@@ -138,6 +187,9 @@ impl Hint for RemoteError {
             ),
             RemoteError::CorruptBlob { .. } => Some(
                 "the bucket holds a damaged object: delete it, then push again from the writer (`airlock push`)",
+            ),
+            RemoteError::Document { .. } => Some(
+                "nothing was removed: a newer airlock pushed (upgrade this one), or the object is damaged (delete it, then push again from the writer)",
             ),
             RemoteError::NoCredentials { .. } => Some(
                 "set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (for the units: an EnvironmentFile), or name access_key_file and secret_key_file in [storage]",
@@ -207,4 +259,75 @@ pub fn open_bucket(storage: &S3Storage) -> Result<Bucket, RemoteError> {
         extra_roots,
         timeout: std::time::Duration::from_secs(30),
     })?)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    fn pointer(generation: u64, retired: Vec<Retired>) -> Published {
+        Published {
+            format: FORMAT,
+            generation,
+            written: jiff::Timestamp::UNIX_EPOCH,
+            writer: Holder {
+                host: "h".into(),
+                pid: 1,
+                command: "push".into(),
+            },
+            trees: BTreeMap::from([("apt/local".into(), format!("tree{generation}"))]),
+            documents: BTreeMap::new(),
+            retired,
+        }
+    }
+
+    fn at(second: i64) -> jiff::Timestamp {
+        jiff::Timestamp::from_second(second).unwrap()
+    }
+
+    fn retired(generation: u64, replaced: i64) -> Retired {
+        Retired {
+            generation,
+            replaced: at(replaced),
+            trees: pointer(generation, Vec::new()).trees,
+            documents: BTreeMap::new(),
+        }
+    }
+
+    #[test]
+    fn a_pointer_retires_its_predecessor_always_and_older_ones_within_the_grace() {
+        let grace = Duration::from_secs(100);
+        let current = pointer(5, vec![retired(4, 950), retired(3, 901), retired(2, 900)]);
+        let next = current.retire(at(1000), grace);
+        let generations: Vec<u64> = next.iter().map(|r| r.generation).collect();
+        // 5 just now; 4 and 3 less than 100 s ago; 2 exactly 100 s ago: gone.
+        assert_eq!(generations, [5, 4, 3]);
+        assert_eq!(next[0].replaced, at(1000));
+        assert_eq!(next[0].trees, current.trees);
+        // Long after: only the one replaced now.
+        let later = pointer(6, next).retire(at(5000), grace);
+        assert_eq!(later.iter().map(|r| r.generation).collect::<Vec<_>>(), [6]);
+    }
+
+    #[test]
+    fn the_retired_list_is_bounded() {
+        let many = (0..2 * RETIRED_LIMIT as u64)
+            .map(|g| retired(g, 1000))
+            .collect();
+        let next = pointer(1000, many).retire(at(1000), Duration::from_secs(86_400));
+        assert_eq!(next.len(), RETIRED_LIMIT);
+        assert_eq!(next[0].generation, 1000);
+    }
+
+    #[test]
+    fn pointers_without_a_retired_list_still_read_and_write_none() {
+        let old = r#"{"format":1,"generation":3,"written":"2026-01-01T00:00:00Z",
+            "writer":{"host":"h","pid":1,"command":"push"},"trees":{},"documents":{}}"#;
+        let parsed: Published = serde_json::from_str(old).unwrap();
+        assert!(parsed.retired.is_empty());
+        let written = serde_json::to_string(&parsed).unwrap();
+        assert!(!written.contains("retired"), "{written}");
+    }
 }

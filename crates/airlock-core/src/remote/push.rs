@@ -82,10 +82,11 @@ async fn push_leased(
     upload_blobs(bucket, &content, &mut report, reporter).await?;
     upload_manifests(bucket, &content, &mut report).await?;
 
+    let now = jiff::Timestamp::now();
     let next = Published {
         format: super::FORMAT,
         generation: previous.as_ref().map_or(0, |(p, _)| p.generation) + 1,
-        written: jiff::Timestamp::now(),
+        written: now,
         writer: holder,
         trees: content
             .trees
@@ -93,6 +94,10 @@ async fn push_leased(
             .map(|t| (t.key.clone(), t.id.clone()))
             .collect(),
         documents: content.documents.clone(),
+        // What frontends may still serve: `airlock gc` keeps it.
+        retired: previous
+            .as_ref()
+            .map_or_else(Vec::new, |(p, _)| p.retire(now, site.config.site.grace.0)),
     };
     if let Some((served, _)) = &previous
         && served.same_content(&next)

@@ -131,7 +131,11 @@ fn parse_pointer(bucket: &Bucket, bytes: &Bytes) -> Result<Published, RemoteErro
     Ok(published)
 }
 
-async fn load_manifest(bucket: &Bucket, tree: &str, id: &str) -> Result<Manifest, RemoteError> {
+pub(super) async fn load_manifest(
+    bucket: &Bucket,
+    tree: &str,
+    id: &str,
+) -> Result<Manifest, RemoteError> {
     let key = manifest_key(tree, id);
     let Some((bytes, _)) = bucket.get(&key, MANIFEST_LIMIT).await? else {
         return Err(RemoteError::MissingManifest {

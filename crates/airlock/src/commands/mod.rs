@@ -20,7 +20,10 @@ mod verify;
 
 use std::io::Write;
 
+use airlock_core::config::StorageConfig;
+use airlock_core::remote;
 use airlock_core::site::Site;
+use airlock_core::storage::bucket::Holder;
 use airlock_core::util::human_bytes;
 
 use crate::cli::{Cli, Command};
@@ -77,25 +80,77 @@ fn gc(
     reporter: &dyn airlock_core::report::Reporter,
     printer: Printer,
 ) -> anyhow::Result<()> {
-    let report = airlock_core::gc::collect(site, args.dry_run, reporter)?;
+    // The bucket's settings and credentials checked before anything is removed.
+    let bucket = match &site.config.storage {
+        StorageConfig::S3(storage) => Some(remote::open_bucket(storage)?),
+        StorageConfig::Local => None,
+    };
+    let local = airlock_core::gc::collect(site, args.dry_run, reporter)?;
+    let bucket = match bucket {
+        Some(bucket) => {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()?;
+            let report = runtime.block_on(remote::gc(
+                &bucket,
+                site.config.site.grace.0,
+                args.dry_run,
+                Holder::this_process("gc"),
+                reporter,
+            ))?;
+            Some((bucket.label().to_string(), report))
+        }
+        None => None,
+    };
     if args.json {
-        return printer.json(&report);
+        return printer.json(&GcOutput {
+            local: &local,
+            bucket: bucket.as_ref().map(|(_, report)| report),
+        });
     }
     let verb = if args.dry_run {
         "would remove"
     } else {
         "removed"
     };
+    let mut out = printer.status();
     writeln!(
-        printer.status(),
+        out,
         "{verb} {} files no longer referenced ({}); kept {} referenced, and {} unreferenced stored within the grace period ({})",
-        report.removed,
-        human_bytes(report.removed_bytes),
-        report.referenced,
-        report.young,
-        human_bytes(report.young_bytes)
+        local.removed,
+        human_bytes(local.removed_bytes),
+        local.referenced,
+        local.young,
+        human_bytes(local.young_bytes)
     )?;
+    let Some((label, report)) = bucket else {
+        return Ok(());
+    };
+    match report.generation {
+        None => writeln!(out, "{label}: nothing pushed yet, nothing removed")?,
+        Some(generation) => writeln!(
+            out,
+            "{label}: {verb} {} blobs and {} manifests no generation in use names ({}); kept {} blobs and {} manifests named by generation {generation} and {} retired generations, and {} objects written within the grace period ({})",
+            report.removed_blobs,
+            report.removed_manifests,
+            human_bytes(report.removed_bytes),
+            report.referenced_blobs,
+            report.referenced_manifests,
+            report.generations_kept - 1,
+            report.young,
+            human_bytes(report.young_bytes)
+        )?,
+    }
     Ok(())
+}
+
+/// `airlock gc --json`: the local fields as they always were, and the bucket's beside them.
+#[derive(serde::Serialize)]
+struct GcOutput<'a> {
+    #[serde(flatten)]
+    local: &'a airlock_core::gc::GcReport,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    bucket: Option<&'a remote::BucketGcReport>,
 }
 
 fn backup(

@@ -11,6 +11,7 @@ mod apt_repo;
 mod backup;
 mod bad_input;
 mod bucket;
+mod bucket_gc;
 mod bundle;
 mod cli;
 mod closure;

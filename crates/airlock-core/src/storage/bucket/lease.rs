@@ -294,6 +294,22 @@ impl Lease {
         Ok(())
     }
 
+    /// The object store's clock when the claim was last written, at most a quarter of its time
+    /// to live ago: ages of objects judged against it depend on no writer's clock, and come
+    /// out too young rather than too old.
+    pub async fn server_time(&self) -> Result<jiff::Timestamp, LeaseError> {
+        match self.bucket.head(&self.key).await? {
+            Some(info) => Ok(info.modified),
+            None => Err(LeaseError::Lost {
+                bucket: self.bucket.label().to_string(),
+                reason: format!(
+                    "{} was removed by another writer that judged it expired",
+                    self.key
+                ),
+            }),
+        }
+    }
+
     /// Gives the lease back.
     pub async fn release(self) -> Result<(), LeaseError> {
         self.renewer.abort();

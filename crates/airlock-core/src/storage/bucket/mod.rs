@@ -455,14 +455,27 @@ impl Bucket {
 
     /// Every object under `prefix` (relative to the bucket's prefix), in key order.
     pub async fn list(&self, prefix: &str) -> Result<Vec<ObjectInfo>, BucketError> {
-        let path = self.path(prefix);
-        let mut stream = self.store.list(Some(&path));
+        let mut stream = std::pin::pin!(self.list_stream(prefix));
         let mut found = Vec::new();
-        while let Some(meta) = stream.next().await {
-            found.push(self.info(meta.map_err(self.request_err("LIST", prefix))?));
+        while let Some(info) = stream.next().await {
+            found.push(info?);
         }
         found.sort_by(|a, b| a.key.cmp(&b.key));
         Ok(found)
+    }
+
+    /// Every object under `prefix`, in no particular order, read a page (1,000 keys) at a
+    /// time as the stream is consumed.
+    pub fn list_stream(
+        &self,
+        prefix: &str,
+    ) -> impl futures_util::Stream<Item = Result<ObjectInfo, BucketError>> + use<> {
+        let bucket = self.clone();
+        let prefix = prefix.to_string();
+        self.store.list(Some(&self.path(&prefix))).map(move |meta| {
+            meta.map(|meta| bucket.info(meta))
+                .map_err(bucket.request_err("LIST", &prefix))
+        })
     }
 
     /// Removes `key`; removing what is not there is no error.
@@ -471,6 +484,28 @@ impl Bucket {
             Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
             Err(e) => Err(self.request_err("DELETE", key)(e)),
         }
+    }
+
+    /// Removes `keys`, up to 1,000 per request (DeleteObjects); what is not there is no error.
+    pub async fn delete_many(&self, keys: &[String]) -> Result<(), BucketError> {
+        let Some(first) = keys.first() else {
+            return Ok(());
+        };
+        let paths: Vec<object_store::Result<Path>> =
+            keys.iter().map(|key| Ok(self.path(key))).collect();
+        let mut deleted = self
+            .store
+            .delete_stream(futures_util::stream::iter(paths).boxed());
+        while let Some(result) = deleted.next().await {
+            match result {
+                Ok(_) | Err(object_store::Error::NotFound { .. }) => {}
+                Err(e) => {
+                    let what = format!("{} keys from {first}", keys.len());
+                    return Err(self.request_err("DELETE", &what)(e));
+                }
+            }
+        }
+        Ok(())
     }
 }
 

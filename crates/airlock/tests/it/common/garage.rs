@@ -169,6 +169,19 @@ impl Garage {
         )
     }
 
+
+    /// The `[storage]` table of a site on this bucket, under `prefix` (ending in `/`).
+    pub fn storage_config(&self, prefix: &str, poll: &str) -> String {
+        self.storage(&self.endpoint, prefix, &format!("poll = \"{poll}\"\n"))
+    }
+
+    /// `command` with this bucket's key in its environment.
+    pub fn credentials<'c>(&self, command: &'c mut Command) -> &'c mut Command {
+        command
+            .env("AWS_ACCESS_KEY_ID", &self.key_id)
+            .env("AWS_SECRET_ACCESS_KEY", &self.secret)
+    }
+
     /// The bucket's settings as the library takes them, under `prefix`.
     pub fn settings(&self, prefix: &str) -> airlock_core::storage::bucket::BucketSettings {
         airlock_core::storage::bucket::BucketSettings {
