@@ -169,7 +169,6 @@ impl Garage {
         )
     }
 
-
     /// The `[storage]` table of a site on this bucket, under `prefix` (ending in `/`).
     pub fn storage_config(&self, prefix: &str, poll: &str) -> String {
         self.storage(&self.endpoint, prefix, &format!("poll = \"{poll}\"\n"))
