@@ -9,16 +9,17 @@
 # rounds together) and the failures, then airlock's median and max over nginx's; then each
 # round's medians and their ratio, and the median of those ratios (on a shared machine a
 # neighbour's burst of work spoils single rounds; each round pair ran back to back). The load
-# generator is bench/burst.rs (one blocking thread per client, built with rustc -O). nginx
-# gets 2 workers, 4096 connections each and the same listen backlog as airlock (the system's
-# net.core.somaxconn). Needs: nginx rustc curl dpkg-deb.
+# generator is bench/burst (the workspace crate airlock-bench-burst: the clients are tasks on
+# an event loop per core). nginx gets 2 workers, 4096 connections each and the same listen
+# backlog as airlock (the system's net.core.somaxconn). Needs: nginx curl dpkg-deb.
 set -euo pipefail
 CLIENTS=${1:-1000}
 ROUNDS=${2:-5}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 . "$ROOT/bench/lib.sh"
-bench_setup burst "apt-get install nginx-light rustc curl dpkg" nginx rustc curl dpkg-deb
-rustc -O --edition 2021 "$ROOT/bench/burst.rs" -o burst
+bench_setup burst "apt-get install nginx-light curl dpkg" nginx curl dpkg-deb
+(cd "$ROOT" && cargo build --release --quiet -p airlock-bench-burst)
+cp "$ROOT/target/release/burst" burst
 # The clients' sockets, and the servers' (nginx inherits this shell's limit).
 ulimit -n "$(ulimit -Hn)"
 
