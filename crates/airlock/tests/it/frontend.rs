@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::common::garage::{BUCKET, Garage, REGION};
-use crate::common::site::local_repo;
+use crate::common::site::{local_repo, whole_site};
 use crate::common::{AIRLOCK, Apt, Server, Site, curl, dpkg_deb};
 
 fn storage(garage: &Garage, poll: &str) -> String {
@@ -34,11 +34,18 @@ fn writer(garage: &Garage, packages: &[&Path]) -> Site {
 /// A frontend: a config and nothing else (its data folder does not exist), serving.
 fn start_frontend(garage: &Garage, poll: &str) -> (tempfile::TempDir, Server) {
     let front = tempfile::tempdir().unwrap();
-    let config = front.path().join("airlock.toml");
+    let server = serve_frontend(front.path(), garage, poll, "");
+    (front, server)
+}
+
+/// `airlock serve` with a frontend's config in `dir`: `[site]`, and `[storage]` with `extra`
+/// lines.
+fn serve_frontend(dir: &Path, garage: &Garage, poll: &str, extra: &str) -> Server {
+    let config = dir.join("airlock.toml");
     std::fs::write(
         &config,
         format!(
-            "[site]\ndata_dir = \"data\"\nlisten = \"127.0.0.1:0\"\nsigning_key = \"airlock.key\"\n\n{}",
+            "[site]\ndata_dir = \"data\"\nlisten = \"127.0.0.1:0\"\nsigning_key = \"airlock.key\"\n\n{}{extra}",
             storage(garage, poll)
         ),
     )
@@ -46,8 +53,7 @@ fn start_frontend(garage: &Garage, poll: &str) -> (tempfile::TempDir, Server) {
     let mut command = Command::new(AIRLOCK);
     command.arg("--config").arg(&config).arg("serve");
     with_credentials(&mut command, garage);
-    let server = Server::start(command, false);
-    (front, server)
+    Server::start(command, false)
 }
 
 fn with_credentials(command: &mut Command, garage: &Garage) {
@@ -121,6 +127,52 @@ fn wait_for(url: &str, expected: &[u8]) {
             String::from_utf8_lossy(&body)
         );
         std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// Includes `package` in the writer's local repo, publishes and pushes while `apt-get update`
+/// runs in a loop against each frontend (`bases`), until every frontend serves the new
+/// InRelease and a little after: each run must be clean (no hash sum mismatch, no mix of two
+/// pushes).
+fn push_while_updating(writer: &Site, garage: &Garage, package: &Path, bases: &[&str]) {
+    let stop = Arc::new(AtomicBool::new(false));
+    let loops: Vec<_> = bases
+        .iter()
+        .map(|base| {
+            let line = format!(
+                "deb [signed-by={}] {base}/apt/local stable main",
+                writer.keyring().display()
+            );
+            let stop = stop.clone();
+            std::thread::spawn(move || {
+                let apt = Apt::new(&line, "amd64");
+                let mut runs = 0;
+                while !stop.load(Ordering::SeqCst) {
+                    let (clean, out) = apt.run(&["update"]);
+                    assert!(clean, "apt-get update during a push failed:\n{out}");
+                    runs += 1;
+                }
+                runs
+            })
+        })
+        .collect();
+    // Some runs against the old push first.
+    std::thread::sleep(Duration::from_secs(1));
+    writer.include("stable", "main", package);
+    writer.ok(&["publish"]);
+    push(writer, garage);
+    let in_release = std::fs::read(writer.public("local").join("dists/stable/InRelease")).unwrap();
+    for base in bases {
+        wait_for(
+            &format!("{base}/apt/local/dists/stable/InRelease"),
+            &in_release,
+        );
+    }
+    std::thread::sleep(Duration::from_secs(2));
+    stop.store(true, Ordering::SeqCst);
+    for (base, updating) in bases.iter().zip(loops) {
+        let runs = updating.join().unwrap();
+        assert!(runs >= 2, "{base}: {runs} apt-get update runs");
     }
 }
 
@@ -236,32 +288,8 @@ fn a_frontend_serves_what_was_pushed_to_the_bucket() {
 
     // A second publish and push: served within a few polls, while apt keeps updating against
     // the frontend without ever seeing a mix of the two.
-    let stop = Arc::new(AtomicBool::new(false));
-    let updating = {
-        let (stop, line) = (stop.clone(), line.clone());
-        std::thread::spawn(move || {
-            let apt = Apt::new(&line, "amd64");
-            let mut runs = 0;
-            while !stop.load(Ordering::SeqCst) {
-                let (clean, out) = apt.run(&["update"]);
-                assert!(clean, "apt-get update during a push failed:\n{out}");
-                runs += 1;
-            }
-            runs
-        })
-    };
     let world = dpkg_deb(&work.path().join("debs"), "world", "1.0", "amd64", "", "xz");
-    writer.include("stable", "main", &world);
-    writer.ok(&["publish"]);
-    push(&writer, &garage);
-    wait_for(
-        &url("/apt/local/dists/stable/InRelease"),
-        &std::fs::read(&in_release).unwrap(),
-    );
-    std::thread::sleep(Duration::from_secs(2));
-    stop.store(true, Ordering::SeqCst);
-    let runs = updating.join().unwrap();
-    assert!(runs >= 1);
+    push_while_updating(&writer, &garage, &world, &[&server.url]);
     apt.ok(&["update"]);
     apt.ok(&["download", "world"]);
     assert_eq!(
@@ -340,4 +368,122 @@ fn a_frontend_serves_the_image_stream() {
         crate::images::read_as_maas(&base, &writer.keyring()),
         crate::images::read_as_maas(&format!("{}/images", local.url), &writer.keyring())
     );
+}
+
+/// The site as clients use it, from two frontends of one bucket: apt (the local repo and the
+/// mirror), the image stream as MAAS reads it, `airlock verify` pointed at each frontend, and
+/// a push while `apt-get update` runs in a loop against both.
+#[test]
+fn one_writer_two_frontends() {
+    let garage = Garage::start();
+    let whole = whole_site(&storage(&garage, "1s"));
+    let writer = &whole.site;
+    push(writer, &garage);
+    let fronts = [start_frontend(&garage, "1s"), start_frontend(&garage, "1s")];
+    let in_release = std::fs::read(writer.public("local").join("dists/stable/InRelease")).unwrap();
+    for (_, server) in &fronts {
+        wait_for(
+            &format!("{}/apt/local/dists/stable/InRelease", server.url),
+            &in_release,
+        );
+    }
+    let local = writer.serve();
+    let maas_local =
+        crate::images::read_as_maas(&format!("{}/images", local.url), &writer.keyring());
+    for (_, server) in &fronts {
+        let lines = ["local", "mirror"].map(|repo| {
+            format!(
+                "deb [signed-by={}] {}/apt/{repo} stable main",
+                writer.keyring().display(),
+                server.url
+            )
+        });
+        let apt = Apt::new(&lines.join("\n"), "amd64");
+        apt.ok(&["update"]);
+        apt.ok(&["download", "hello", "app", "libfoo"]);
+        assert_eq!(
+            apt.downloaded("hello_1.0_amd64.deb"),
+            std::fs::read(&whole.hello).unwrap()
+        );
+        for file in ["app_1.0_amd64.deb", "libfoo_1.0_amd64.deb"] {
+            assert_eq!(
+                apt.downloaded(file),
+                std::fs::read(whole.archive.path().join("pool/stable/main").join(file)).unwrap()
+            );
+        }
+        assert_eq!(
+            crate::images::read_as_maas(&format!("{}/images", server.url), &writer.keyring()),
+            maas_local
+        );
+        // The writer's verify, pointed at the frontend: what clients get is what it published.
+        let out = writer.ok(&["verify", "--url", &server.url, "--full", "apt", "images"]);
+        for area in ["apt/local", "apt/mirror", "images"] {
+            assert!(
+                out.lines()
+                    .any(|l| l.starts_with(area) && l.ends_with("ok")),
+                "{area}: {out}"
+            );
+        }
+    }
+
+    let world = dpkg_deb(
+        &whole.work.path().join("debs"),
+        "world",
+        "1.0",
+        "amd64",
+        "",
+        "xz",
+    );
+    let bases: Vec<&str> = fronts.iter().map(|(_, s)| s.url.as_str()).collect();
+    push_while_updating(writer, &garage, &world, &bases);
+    for (_, server) in fronts {
+        let (status, log) = server.stop();
+        assert!(status.success(), "{log:?}");
+        assert!(
+            log.iter().any(|l| l.contains("serving generation 2")),
+            "{log:?}"
+        );
+    }
+}
+
+/// A frontend started again with an empty cache serves the same bytes: it keeps nothing a
+/// restart needs.
+#[test]
+fn a_frontend_restarted_with_an_empty_cache_serves_the_same_bytes() {
+    let garage = Garage::start();
+    let work = tempfile::tempdir().unwrap();
+    let hello = dpkg_deb(&work.path().join("debs"), "hello", "1.0", "amd64", "", "xz");
+    let large = large_deb(&work.path().join("debs"));
+    let writer = writer(&garage, &[&hello, &large]);
+    push(&writer, &garage);
+    let in_release = std::fs::read(writer.public("local").join("dists/stable/InRelease")).unwrap();
+    let paths = [
+        "/apt/local/dists/stable/InRelease",
+        "/apt/local/pool/main/h/hello/hello_1.0_amd64.deb",
+        "/apt/local/pool/main/l/large/large_1.0_amd64.deb",
+        "/airlock.gpg",
+    ];
+    let mut served = Vec::new();
+    for round in 0..2 {
+        let front = tempfile::tempdir().unwrap();
+        let server = serve_frontend(front.path(), &garage, "1s", "");
+        wait_for(
+            &format!("{}/apt/local/dists/stable/InRelease", server.url),
+            &in_release,
+        );
+        let bodies: Vec<Vec<u8>> = paths
+            .iter()
+            .map(|path| {
+                let (status, body) = get(&format!("{}{path}", server.url), &[]);
+                assert_eq!(status, 200, "round {round}: {path}");
+                body
+            })
+            .collect();
+        served.push(bodies);
+        let (status, log) = server.stop();
+        assert!(status.success(), "{log:?}");
+    }
+    assert_eq!(served[0], served[1]);
+    assert_eq!(served[0][1], std::fs::read(&hello).unwrap());
+    assert_eq!(served[0][2], std::fs::read(&large).unwrap());
 }
