@@ -1,12 +1,16 @@
 //! A frontend's side of the bucket: the snapshot it serves now (swapped whole when a push
-//! switches the pointer), and the small blobs it keeps in memory.
+//! switches the pointer), the small blobs it keeps in memory, the large ones streamed from
+//! the bucket or its disk cache.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use bytes::Bytes;
+use futures_util::stream::BoxStream;
+use futures_util::{Stream, StreamExt, TryStreamExt};
 
+use super::cache::{DiskCache, Fill};
 use super::{RemoteError, Snapshot, blob_key};
 use crate::storage::Sha256;
 use crate::storage::bucket::Bucket;
@@ -15,12 +19,16 @@ use crate::storage::bucket::Bucket;
 pub const SMALL_BLOB: u64 = 1 << 20;
 /// The most the small blobs kept take together; the oldest go first.
 const CACHE_LIMIT: u64 = 64 << 20;
+/// The most a frontend asks the bucket for in one request: the bucket client bounds each
+/// request's time, body included, so one GET of a whole image would cut a slow client off.
+const PIECE: u64 = 8 << 20;
 
 /// What a frontend serves from: the bucket and one snapshot at a time.
 pub struct Frontend {
     bucket: Bucket,
     current: RwLock<Option<Arc<Snapshot>>>,
     cache: Mutex<BlobCache>,
+    disk: Option<Arc<DiskCache>>,
 }
 
 impl Frontend {
@@ -30,7 +38,18 @@ impl Frontend {
             bucket,
             current: RwLock::new(None),
             cache: Mutex::new(BlobCache::default()),
+            disk: None,
         }
+    }
+
+    /// Keeps the large blobs it streams in `cache` too, and serves them from there.
+    pub fn with_disk_cache(mut self, cache: Arc<DiskCache>) -> Frontend {
+        self.disk = Some(cache);
+        self
+    }
+
+    pub fn disk_cache(&self) -> Option<&DiskCache> {
+        self.disk.as_deref()
     }
 
     pub fn bucket(&self) -> &Bucket {
@@ -109,9 +128,73 @@ impl Frontend {
         Ok(bytes)
     }
 
+    /// The bytes `start..start + length` of a blob of `size` bytes: from the disk cache when
+    /// it has it, else from the bucket, in ranged GETs of [`PIECE`] bytes one after the
+    /// other (a whole blob kept in the disk cache on the way). The first piece is asked for
+    /// before this returns: a bucket that fails at once is an error here, not a cut body.
+    pub async fn large_blob(
+        &self,
+        sha256: &Sha256,
+        size: u64,
+        start: u64,
+        length: u64,
+    ) -> Result<BoxStream<'static, Result<Bytes, RemoteError>>, RemoteError> {
+        if let Some(disk) = &self.disk
+            && let Some(cached) = disk.read(sha256, size, start, length).await
+        {
+            return Ok(cached.boxed());
+        }
+        let key = blob_key(&sha256.to_hex());
+        let end = start + length;
+        let first = self
+            .bucket
+            .get_range(&key, start..end.min(start + PIECE))
+            .await?;
+        let bucket = self.bucket.clone();
+        let rest = futures_util::stream::iter(
+            (start + PIECE..end)
+                .step_by(PIECE as usize)
+                .map(move |from| from..end.min(from + PIECE)),
+        )
+        .then(move |range| {
+            let (bucket, key) = (bucket.clone(), key.clone());
+            async move { bucket.get_range(&key, range).await }
+        })
+        .try_flatten();
+        let pieces = first.chain(rest).map_err(RemoteError::from);
+        let fill = match &self.disk {
+            Some(disk) if start == 0 && length == size => disk.fill(sha256, size).await,
+            _ => None,
+        };
+        Ok(match fill {
+            Some(fill) => kept_on_the_way(pieces, fill).boxed(),
+            None => pieces.boxed(),
+        })
+    }
+
     fn lock_cache(&self) -> std::sync::MutexGuard<'_, BlobCache> {
         self.cache.lock().unwrap_or_else(|e| e.into_inner())
     }
+}
+
+/// `pieces` as they come, written to the disk cache too.
+fn kept_on_the_way(
+    pieces: impl Stream<Item = Result<Bytes, RemoteError>> + Send + 'static,
+    fill: Fill,
+) -> impl Stream<Item = Result<Bytes, RemoteError>> + Send + 'static {
+    futures_util::stream::unfold(
+        (pieces.boxed(), Some(fill)),
+        |(mut pieces, mut fill)| async move {
+            let piece = pieces.next().await?;
+            match (&piece, &mut fill) {
+                (Ok(bytes), Some(fill)) => fill.write(bytes).await,
+                // A cut download is not kept.
+                (Err(_), _) => fill = None,
+                _ => {}
+            }
+            Some((piece, (pieces, fill)))
+        },
+    )
 }
 
 /// Small blobs by digest, bounded in total: they never change, so an entry is only ever

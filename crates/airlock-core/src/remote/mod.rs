@@ -11,6 +11,7 @@
 //!
 //! A writer publishes into its data folder as always, then [`push`]es.
 
+mod cache;
 mod frontend;
 mod push;
 mod snapshot;
@@ -24,6 +25,7 @@ use crate::hint::Hint;
 use crate::storage::bucket::{Bucket, BucketError, BucketSettings, Holder, LeaseError, Secret};
 use crate::storage::{StorageError, read_limited, read_limited_text};
 
+pub use cache::{CacheUsage, DiskCache};
 pub use frontend::{Frontend, SMALL_BLOB};
 pub use push::{PushReport, push};
 pub use snapshot::{Resolved, Snapshot, read_pointer};
@@ -101,6 +103,14 @@ pub enum RemoteError {
     MissingBlobInBucket { bucket: String, key: String },
     #[error("{bucket}: {key} does not have the content its name says")]
     CorruptBlob { bucket: String, key: String },
+    #[error("the frontend's cache: {}", path.display())]
+    Cache {
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("the frontend's cache: {} does not have the content its name says", path.display())]
+    CorruptCache { path: std::path::PathBuf },
     #[error("cannot read the site key to publish its public half")]
     Key(#[source] Box<crate::openpgp::OpenPgpError>),
     #[error("cannot read the snap catalog")]
@@ -133,6 +143,12 @@ impl Hint for RemoteError {
             ),
             RemoteError::NoCredentials { .. } => Some(
                 "set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (for the units: an EnvironmentFile), or name access_key_file and secret_key_file in [storage]",
+            ),
+            RemoteError::Cache { .. } => Some(
+                "the user airlock serve runs as needs [storage] cache_dir writable, with room for cache_size",
+            ),
+            RemoteError::CorruptCache { .. } => Some(
+                "the damaged file was removed: the next request fetches the blob from the bucket again; check the cache's disk",
             ),
             RemoteError::Key(e) => e.hint(),
             RemoteError::Catalog(e) => e.hint(),

@@ -20,7 +20,7 @@ use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use futures_util::{StreamExt, TryStreamExt};
+use futures_util::TryStreamExt;
 
 use super::{AccessLog, ServerError};
 use crate::http::files::{
@@ -28,9 +28,6 @@ use crate::http::files::{
 };
 use crate::remote::{Frontend, SMALL_BLOB};
 use crate::storage::Sha256;
-
-/// The most a frontend asks the bucket for in one request.
-const PIECE: u64 = 8 << 20;
 
 /// How long a client is told to wait before the first push.
 const RETRY_AFTER: &str = "5";
@@ -155,9 +152,8 @@ async fn small(
     .await
 }
 
-/// A large blob, streamed from the bucket (the range asked for only), in ranged GETs of
-/// [`PIECE`] bytes one after the other: the bucket client bounds each request's time, body
-/// included, so one GET of a whole image would cut a slow client off.
+/// A large blob, from the frontend's disk cache or streamed from the bucket (the range
+/// asked for only).
 async fn large(
     frontend: &Frontend,
     head: bool,
@@ -166,8 +162,6 @@ async fn large(
     path: &str,
     headers: &HeaderMap,
 ) -> Response {
-    let key = crate::remote::blob_key(&sha256.to_hex());
-    let bucket = frontend.bucket().clone();
     reply(
         head,
         sha256,
@@ -175,25 +169,9 @@ async fn large(
         path,
         headers,
         |start, length| async move {
-            let end = start + length;
-            // The first piece before the headers: a bucket that fails at once is a 502.
-            let first = bucket
-                .get_range(&key, start..end.min(start + PIECE))
-                .await?;
-            let rest = futures_util::stream::iter(
-                (start + PIECE..end)
-                    .step_by(PIECE as usize)
-                    .map(move |from| from..end.min(from + PIECE)),
-            )
-            .then(move |range| {
-                let (bucket, key) = (bucket.clone(), key.clone());
-                async move { bucket.get_range(&key, range).await }
-            })
-            .try_flatten();
-            Ok(Body::from_stream(first.chain(rest).map(|chunk| {
-                chunk.inspect_err(|e| {
-                    tracing::error!("a download stopped: {}", crate::hint::Chain(e));
-                })
+            let stream = frontend.large_blob(&sha256, size, start, length).await?;
+            Ok(Body::from_stream(stream.inspect_err(|e| {
+                tracing::error!("a download stopped: {}", crate::hint::Chain(e));
             })))
         },
     )
@@ -212,7 +190,7 @@ async fn reply<F, B>(
 ) -> Response
 where
     B: FnOnce(u64, u64) -> F,
-    F: Future<Output = Result<Body, crate::storage::bucket::BucketError>>,
+    F: Future<Output = Result<Body, crate::remote::RemoteError>>,
 {
     // A blob's digest names its content exactly.
     let etag = format!("\"{}\"", sha256.to_hex());

@@ -90,7 +90,20 @@ fn serve_from_bucket(site: &Site, storage: &S3Storage, args: ServeArgs) -> anyho
             "listening on http://{address}/ (clients use {})",
             site.config.site.public_url_when_listening(address)
         );
-        let frontend = Arc::new(Frontend::new(bucket));
+        let mut frontend = Frontend::new(bucket);
+        if let Some(dir) = &storage.cache_dir {
+            let cache = airlock_core::remote::DiskCache::open(dir, storage.cache_size)?;
+            let usage = cache.usage();
+            tracing::info!(
+                "keeping large blobs in {}: {} there ({} bytes), at most {} bytes",
+                dir.display(),
+                usage.blobs,
+                usage.bytes,
+                usage.limit
+            );
+            frontend = frontend.with_disk_cache(cache);
+        }
+        let frontend = Arc::new(frontend);
         airlock_core::server::bucket::serve(listener, frontend, storage.poll, refresh, stop)
             .await?;
         tracing::info!("stopped");

@@ -73,10 +73,15 @@ fn push(site: &Site, garage: &Garage) {
 /// A .deb over the frontend's in-memory limit (1 MiB) and its piece of one request to the
 /// bucket (8 MiB), stored uncompressed: streamed from the bucket in two ranged GETs.
 fn large_deb(dir: &Path) -> PathBuf {
+    large_deb_named(dir, "large", 0x2545_f491_4f6c_dd1d)
+}
+
+/// [`large_deb`] as package `name`, its content made from `seed`.
+fn large_deb_named(dir: &Path, name: &str, seed: u64) -> PathBuf {
     let root = tempfile::tempdir().unwrap();
     std::fs::create_dir_all(root.path().join("DEBIAN")).unwrap();
     std::fs::create_dir_all(root.path().join("usr/share/large")).unwrap();
-    let mut state = 0x2545_f491_4f6c_dd1d_u64;
+    let mut state = seed;
     let content: Vec<u8> = (0..(9 << 20) + 4321)
         .map(|_| {
             state ^= state << 13;
@@ -88,11 +93,11 @@ fn large_deb(dir: &Path) -> PathBuf {
     std::fs::write(root.path().join("usr/share/large/blob"), content).unwrap();
     std::fs::write(
         root.path().join("DEBIAN/control"),
-        "Package: large\nVersion: 1.0\nArchitecture: amd64\nMaintainer: Test <test@example.invalid>\nDescription: a large test package\n",
+        format!("Package: {name}\nVersion: 1.0\nArchitecture: amd64\nMaintainer: Test <test@example.invalid>\nDescription: a large test package\n"),
     )
     .unwrap();
     std::fs::create_dir_all(dir).unwrap();
-    let out = dir.join("large_1.0_amd64.deb");
+    let out = dir.join(format!("{name}_1.0_amd64.deb"));
     crate::common::build_deb(root.path(), &out, "none");
     out
 }
@@ -447,7 +452,7 @@ fn one_writer_two_frontends() {
 }
 
 /// A frontend started again with an empty cache serves the same bytes: it keeps nothing a
-/// restart needs.
+/// restart needs (the first run filled its disk cache, the second starts with none).
 #[test]
 fn a_frontend_restarted_with_an_empty_cache_serves_the_same_bytes() {
     let garage = Garage::start();
@@ -466,7 +471,7 @@ fn a_frontend_restarted_with_an_empty_cache_serves_the_same_bytes() {
     let mut served = Vec::new();
     for round in 0..2 {
         let front = tempfile::tempdir().unwrap();
-        let server = serve_frontend(front.path(), &garage, "1s", "");
+        let server = serve_frontend(front.path(), &garage, "1s", "cache_dir = \"cache\"\n");
         wait_for(
             &format!("{}/apt/local/dists/stable/InRelease", server.url),
             &in_release,
@@ -482,8 +487,127 @@ fn a_frontend_restarted_with_an_empty_cache_serves_the_same_bytes() {
         served.push(bodies);
         let (status, log) = server.stop();
         assert!(status.success(), "{log:?}");
+        assert!(
+            log.iter()
+                .any(|l| l.contains("keeping large blobs in") && l.contains(": 0 there")),
+            "{log:?}"
+        );
     }
     assert_eq!(served[0], served[1]);
     assert_eq!(served[0][1], std::fs::read(&hello).unwrap());
     assert_eq!(served[0][2], std::fs::read(&large).unwrap());
+}
+
+/// A frontend keeps the large blobs it streamed whole in its disk cache, within its size
+/// (least recently used out first), serves them from there (the bucket stopped), and never
+/// serves a damaged file whole: it is removed and fetched again.
+#[test]
+fn a_frontend_keeps_large_blobs_in_its_disk_cache() {
+    let mut garage = Garage::start();
+    let work = tempfile::tempdir().unwrap();
+    let debs = work.path().join("debs");
+    let names = ["large", "larger", "largest"];
+    let packages: Vec<PathBuf> = names
+        .iter()
+        .zip(1..)
+        .map(|(name, seed)| large_deb_named(&debs, name, seed))
+        .collect();
+    let bytes: Vec<Vec<u8>> = packages.iter().map(|p| std::fs::read(p).unwrap()).collect();
+    let writer = writer(
+        &garage,
+        &packages.iter().map(PathBuf::as_path).collect::<Vec<_>>(),
+    );
+    push(&writer, &garage);
+    let front = tempfile::tempdir().unwrap();
+    let cache = front.path().join("cache");
+    // Room for two of the three packages (9.4 MB each).
+    let limit = 20_000_000;
+    let server = serve_frontend(
+        front.path(),
+        &garage,
+        "1s",
+        &format!("cache_dir = \"cache\"\ncache_size = \"{limit}\"\n"),
+    );
+    wait_for(
+        &format!("{}/apt/local/dists/stable/InRelease", server.url),
+        &std::fs::read(writer.public("local").join("dists/stable/InRelease")).unwrap(),
+    );
+    let url = |i: usize| {
+        let name = names[i];
+        format!(
+            "{}/apt/local/pool/main/l/{name}/{name}_1.0_amd64.deb",
+            server.url
+        )
+    };
+    let cached = |i: usize| {
+        let hex = airlock_core::storage::Sha256::of(&bytes[i]).to_hex();
+        cache.join(&hex[..2]).join(hex)
+    };
+    let kept = || -> u64 {
+        walk(&cache)
+            .iter()
+            .map(|f| std::fs::metadata(f).unwrap().len())
+            .sum()
+    };
+
+    // Streamed whole from the bucket: kept on the way. A range is not kept.
+    assert_eq!(get(&url(0), &[]), (200, bytes[0].clone()));
+    assert_eq!(std::fs::read(cached(0)).unwrap(), bytes[0]);
+    let (status, part) = get(&url(1), &["-r", "0-99"]);
+    assert_eq!((status, &part[..]), (206, &bytes[1][..100]));
+    assert!(!cached(1).exists());
+    // The third does not fit beside the first two: the one used least recently goes.
+    assert_eq!(get(&url(1), &[]), (200, bytes[1].clone()));
+    assert_eq!(
+        get(&url(0), &["-r", "5-9"]),
+        (206, bytes[0][5..10].to_vec())
+    );
+    assert_eq!(get(&url(2), &[]), (200, bytes[2].clone()));
+    assert!(cached(0).exists() && cached(2).exists() && !cached(1).exists());
+    assert!(kept() <= limit, "{} bytes kept", kept());
+    assert!(walk(&cache.join("tmp")).is_empty());
+
+    // A damaged file is never served whole: the download fails before its end, the file
+    // goes, and the next download comes from the bucket (and is kept again).
+    let damaged = cached(2);
+    std::fs::set_permissions(
+        &damaged,
+        std::os::unix::fs::PermissionsExt::from_mode(0o644),
+    )
+    .unwrap();
+    std::fs::write(&damaged, vec![0u8; bytes[2].len()]).unwrap();
+    let out = curl(&["-o", "/dev/null", &url(2)]);
+    assert!(!out.status.success(), "{out:?}");
+    assert!(!damaged.exists());
+    assert_eq!(get(&url(2), &[]), (200, bytes[2].clone()));
+    assert_eq!(std::fs::read(&damaged).unwrap(), bytes[2]);
+
+    // With the bucket gone, what is kept is served, whole and in ranges; what is not is not.
+    garage.stop();
+    assert_eq!(get(&url(0), &[]), (200, bytes[0].clone()));
+    assert_eq!(
+        get(&url(2), &["-r", "1000-2000000"]),
+        (206, bytes[2][1000..2_000_001].to_vec())
+    );
+    assert_eq!(get(&url(1), &[]).0, 502);
+    let (status, log) = server.stop();
+    assert!(status.success(), "{log:?}");
+    assert!(
+        log.iter().any(|l| l.contains("removed from the cache")),
+        "{log:?}"
+    );
+}
+
+/// The files under `dir`, at any depth.
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            files.extend(walk(&path));
+        } else {
+            files.push(path);
+        }
+    }
+    files
 }
