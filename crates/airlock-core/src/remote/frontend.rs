@@ -107,24 +107,27 @@ impl Frontend {
         if let Some(bytes) = self.lock_cache().get(sha256) {
             return Ok(bytes);
         }
-        let hex = sha256.to_hex();
-        let key = blob_key(&hex);
-        let missing = || RemoteError::MissingBlobInBucket {
-            bucket: self.bucket.label().to_string(),
-            key: key.clone(),
+        let bytes = self.whole_blob(sha256, SMALL_BLOB).await?;
+        self.lock_cache().insert(*sha256, bytes.clone());
+        Ok(bytes)
+    }
+
+    /// The whole of a blob of at most `limit` bytes, read from the bucket and checked against
+    /// its digest (not kept).
+    pub async fn whole_blob(&self, sha256: &Sha256, limit: u64) -> Result<Bytes, RemoteError> {
+        let key = blob_key(&sha256.to_hex());
+        let Some((bytes, _)) = self.bucket.get(&key, limit).await? else {
+            return Err(RemoteError::MissingBlobInBucket {
+                bucket: self.bucket.label().to_string(),
+                key,
+            });
         };
-        let (bytes, _) = self
-            .bucket
-            .get(&key, SMALL_BLOB)
-            .await?
-            .ok_or_else(missing)?;
         if Sha256::of(&bytes) != *sha256 {
             return Err(RemoteError::CorruptBlob {
                 bucket: self.bucket.label().to_string(),
                 key,
             });
         }
-        self.lock_cache().insert(*sha256, bytes.clone());
         Ok(bytes)
     }
 

@@ -4,15 +4,17 @@
 //! - `/apt/NAME/...` and `/images/...`: the files of the pushed trees, GET and HEAD, a single
 //!   byte range passed on to the bucket;
 //! - `/airlock.gpg`, `/airlock.asc`: the site's public key, as pushed;
-//! - before the first push: 503 and what to do.
+//! - `/v2/...`, `/api/v1/...`: the snap store API ([`crate::snap::api`]) over the pushed
+//!   catalog, its assertions and snaps from the bucket;
+//! - before the first push: 503 and what to do (the snap store is empty).
 //!
 //! Every request is answered from one snapshot (one push), swapped whole by the poller.
-//! Not here yet: the snap store, the proxy routes, DNS, the status page, folder listings, TLS.
+//! Not here yet: the proxy routes, DNS, the status page, folder listings, TLS.
 
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::Router;
@@ -21,12 +23,15 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use futures_util::TryStreamExt;
+use futures_util::future::BoxFuture;
 
 use super::{AccessLog, ServerError};
 use crate::http::files::{
     RangeRequest, content_type, only_get_and_head, parse_range, safe_segments,
 };
 use crate::remote::{Frontend, SMALL_BLOB};
+use crate::snap::api::{ContentError, SnapContent, StoreApi};
+use crate::snap::catalog::Catalog;
 use crate::storage::Sha256;
 
 /// How long a client is told to wait before the first push.
@@ -44,6 +49,7 @@ pub async fn bind(address: SocketAddr) -> Result<tokio::net::TcpListener, Server
 pub async fn serve(
     listener: tokio::net::TcpListener,
     frontend: Arc<Frontend>,
+    public_url: &str,
     poll: Duration,
     refresh: Arc<tokio::sync::Notify>,
     stop: impl Future<Output = ()> + Send + 'static,
@@ -52,7 +58,7 @@ pub async fn serve(
         let frontend = frontend.clone();
         tokio::spawn(async move { frontend.keep_polling(poll, &refresh).await })
     };
-    let result = axum::serve(listener, router(frontend))
+    let result = axum::serve(listener, router(frontend, public_url))
         .with_graceful_shutdown(stop)
         .await
         .map_err(ServerError::Serve);
@@ -60,8 +66,19 @@ pub async fn serve(
     result
 }
 
-pub fn router(frontend: Arc<Frontend>) -> Router {
-    Router::new().fallback(answer).with_state(frontend)
+/// `public_url`: what the snap store advertises to a client that sends no `Host`.
+pub fn router(frontend: Arc<Frontend>, public_url: &str) -> Router {
+    let snaps = StoreApi::with_content(
+        Arc::new(BucketSnaps {
+            frontend: frontend.clone(),
+            catalog: Mutex::new(None),
+        }),
+        public_url,
+    );
+    Router::new()
+        .fallback(answer)
+        .with_state(frontend)
+        .merge(crate::snap::api::router(snaps))
 }
 
 async fn answer(State(frontend): State<Arc<Frontend>>, request: Request) -> Response {
@@ -121,6 +138,95 @@ async fn respond(frontend: &Frontend, request: &axum::http::request::Parts) -> R
             large(frontend, head, sha256, size, &path, headers).await
         }
         _ => small(frontend, head, sha256, &path, headers).await,
+    }
+}
+
+/// The pointer's document naming the snap catalog.
+const CATALOG: &str = "snaps/catalog.json";
+/// The most a frontend reads of the snap catalog (a few KiB a snap).
+const CATALOG_LIMIT: u64 = 256 << 20;
+
+/// The snap store's content on a frontend: the catalog of the snapshot served, its
+/// assertions, snaps and icons from the bucket (snaps through the disk cache as the trees'
+/// large files).
+struct BucketSnaps {
+    frontend: Arc<Frontend>,
+    /// The catalog last read, by its blob's digest: read again only when a push changed it.
+    catalog: Mutex<Option<(Sha256, Arc<Catalog>)>>,
+}
+
+impl BucketSnaps {
+    async fn current_catalog(&self) -> Result<Arc<Catalog>, ContentError> {
+        let document = self.frontend.snapshot().and_then(|snapshot| {
+            let hex = snapshot.document(CATALOG)?;
+            Sha256::from_hex(hex)
+        });
+        let Some(sha256) = document else {
+            return Ok(Arc::new(Catalog::default()));
+        };
+        if let Some((digest, catalog)) = self.lock().as_ref()
+            && *digest == sha256
+        {
+            return Ok(catalog.clone());
+        }
+        let failed = |source: Box<dyn std::error::Error + Send + Sync>| ContentError::Source {
+            what: format!("the snap catalog (blob {sha256})"),
+            source,
+        };
+        let bytes = self
+            .frontend
+            .whole_blob(&sha256, CATALOG_LIMIT)
+            .await
+            .map_err(|e| failed(Box::new(e)))?;
+        let catalog: Arc<Catalog> =
+            Arc::new(serde_json::from_slice(&bytes).map_err(|e| failed(Box::new(e)))?);
+        *self.lock() = Some((sha256, catalog.clone()));
+        Ok(catalog)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Option<(Sha256, Arc<Catalog>)>> {
+        self.catalog.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl SnapContent for BucketSnaps {
+    fn catalog(&self) -> BoxFuture<'_, Result<Arc<Catalog>, ContentError>> {
+        Box::pin(self.current_catalog())
+    }
+
+    fn assertion<'a>(
+        &'a self,
+        sha256: Sha256,
+        reference: &'a str,
+    ) -> BoxFuture<'a, Result<bytes::Bytes, ContentError>> {
+        Box::pin(async move {
+            self.frontend
+                .small_blob(&sha256)
+                .await
+                .map_err(|e| ContentError::Source {
+                    what: format!("the stored {reference}"),
+                    source: Box::new(e),
+                })
+        })
+    }
+
+    fn blob<'a>(
+        &'a self,
+        sha256: Sha256,
+        size: Option<u64>,
+        method: &'a Method,
+        headers: &'a HeaderMap,
+    ) -> BoxFuture<'a, Result<Response, ContentError>> {
+        Box::pin(async move {
+            let (head, path) = (method == Method::HEAD, format!("snap blob {sha256}"));
+            Ok(match size {
+                Some(size) if size > SMALL_BLOB => {
+                    large(&self.frontend, head, sha256, size, &path, headers).await
+                }
+                // Icons: the catalog does not say their size, and they are small.
+                _ => small(&self.frontend, head, sha256, &path, headers).await,
+            })
+        })
     }
 }
 

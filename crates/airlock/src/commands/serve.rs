@@ -86,10 +86,8 @@ fn serve_from_bucket(site: &Site, storage: &S3Storage, args: ServeArgs) -> anyho
             site.data_dir().display(),
             storage.poll.as_secs_f64()
         );
-        tracing::info!(
-            "listening on http://{address}/ (clients use {})",
-            site.config.site.public_url_when_listening(address)
-        );
+        let public_url = site.config.site.public_url_when_listening(address);
+        tracing::info!("listening on http://{address}/ (clients use {public_url})");
         let mut frontend = Frontend::new(bucket);
         if let Some(dir) = &storage.cache_dir {
             let cache = airlock_core::remote::DiskCache::open(dir, storage.cache_size)?;
@@ -104,8 +102,15 @@ fn serve_from_bucket(site: &Site, storage: &S3Storage, args: ServeArgs) -> anyho
             frontend = frontend.with_disk_cache(cache);
         }
         let frontend = Arc::new(frontend);
-        airlock_core::server::bucket::serve(listener, frontend, storage.poll, refresh, stop)
-            .await?;
+        airlock_core::server::bucket::serve(
+            listener,
+            frontend,
+            &public_url,
+            storage.poll,
+            refresh,
+            stop,
+        )
+        .await?;
         tracing::info!("stopped");
         anyhow::Ok(())
     })

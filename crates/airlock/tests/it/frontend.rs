@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use crate::common::garage::{BUCKET, Garage, REGION};
 use crate::common::site::{local_repo, whole_site};
+use crate::common::snaps::SNAP_ID;
 use crate::common::{AIRLOCK, Apt, Server, Site, curl, dpkg_deb};
 
 fn storage(garage: &Garage, poll: &str) -> String {
@@ -420,9 +421,19 @@ fn one_writer_two_frontends() {
             crate::images::read_as_maas(&format!("{}/images", server.url), &writer.keyring()),
             maas_local
         );
+        // The snap store as snapd asks it: the same answers as the writer's own server.
+        assert_eq!(
+            snap_store_answers(&server.url),
+            snap_store_answers(&local.url)
+        );
+        let (status, snap) = get(
+            &format!("{}/api/v1/snaps/download/{SNAP_ID}_1.snap", server.url),
+            &[],
+        );
+        assert_eq!((status, snap), (200, std::fs::read(&whole.snap).unwrap()));
         // The writer's verify, pointed at the frontend: what clients get is what it published.
-        let out = writer.ok(&["verify", "--url", &server.url, "--full", "apt", "images"]);
-        for area in ["apt/local", "apt/mirror", "images"] {
+        let out = writer.ok(&["verify", "--url", &server.url, "--full"]);
+        for area in ["server", "apt/local", "apt/mirror", "images", "snaps"] {
             assert!(
                 out.lines()
                     .any(|l| l.starts_with(area) && l.ends_with("ok")),
@@ -449,6 +460,50 @@ fn one_writer_two_frontends() {
             "{log:?}"
         );
     }
+}
+
+/// What the snap store answers to the requests snapd makes (info, refresh, find, assertions),
+/// the server's own URL replaced by `BASE`.
+fn snap_store_answers(base: &str) -> Vec<String> {
+    let refresh = r#"{"context": [], "actions": [{"action": "install", "instance-key": "install-1", "name": "hello-airlock", "channel": "stable", "epoch": null}], "fields": ["download", "revision", "version"]}"#;
+    let requests: Vec<Vec<String>> = [
+        "/v2/snaps/info/hello-airlock?architecture=amd64&fields=download,revision,version",
+        "/v2/snaps/info/nothing-here",
+        "/v2/snaps/find?q=hello",
+        "/api/v1/snaps/names",
+        &format!("/v2/assertions/snap-declaration/16/{SNAP_ID}"),
+        "/api/v1/snaps/assertions/account/publisher1",
+    ]
+    .iter()
+    .map(|path| vec![format!("{base}{path}")])
+    .chain(std::iter::once(vec![
+        "-X".into(),
+        "POST".into(),
+        "-H".into(),
+        "Content-Type: application/json".into(),
+        "-d".into(),
+        refresh.into(),
+        format!("{base}/v2/snaps/refresh"),
+    ]))
+    .collect();
+    requests
+        .iter()
+        .map(|args| {
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            let out = curl(&[&["-i"], &args[..]].concat());
+            assert!(out.status.success(), "{args:?}: {out:?}");
+            let text = String::from_utf8_lossy(&out.stdout).replace(base, "BASE");
+            // The status line, the content type and the body; not the date.
+            let (head, body) = text.split_once("\r\n\r\n").unwrap();
+            let status = head.lines().next().unwrap();
+            let content_type = head
+                .lines()
+                .find(|l| l.to_lowercase().starts_with("content-type:"))
+                .unwrap_or_default();
+            assert!(!body.is_empty(), "{args:?}");
+            format!("{args:?}\n{status}\n{content_type}\n{body}").replace(base, "BASE")
+        })
+        .collect()
 }
 
 /// A frontend started again with an empty cache serves the same bytes: it keeps nothing a
