@@ -8,14 +8,14 @@
 //!   catalog, its assertions and snaps from the bucket;
 //! - before the first push: 503 and what to do (the snap store is empty).
 //!
-//! Every request is answered from one snapshot (one push), swapped whole by the poller.
+//! Every request is answered from one snapshot (one push), swapped whole by the poller; the
+//! routes run on the same server as a data folder's ([`super::serve_front`]: event loops,
+//! connection limits, write deadline, access log).
 //! Not here yet: the proxy routes, DNS, the status page, folder listings, TLS.
 
 use std::future::Future;
-use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use axum::Router;
 use axum::body::Body;
@@ -25,7 +25,7 @@ use axum::response::{IntoResponse, Response};
 use futures_util::TryStreamExt;
 use futures_util::future::BoxFuture;
 
-use super::{AccessLog, ServerError};
+use super::Front;
 use crate::http::files::{
     RangeRequest, content_type, only_get_and_head, parse_range, safe_segments,
 };
@@ -37,33 +37,9 @@ use crate::storage::Sha256;
 /// How long a client is told to wait before the first push.
 const RETRY_AFTER: &str = "5";
 
-/// Binds `address` for [`serve`].
-pub async fn bind(address: SocketAddr) -> Result<tokio::net::TcpListener, ServerError> {
-    tokio::net::TcpListener::bind(address)
-        .await
-        .map_err(|source| ServerError::Bind { address, source })
-}
-
-/// Serves `frontend` on `listener` until `stop` resolves, looking for a new push every
-/// `poll` and whenever `refresh` is notified.
-pub async fn serve(
-    listener: tokio::net::TcpListener,
-    frontend: Arc<Frontend>,
-    public_url: &str,
-    poll: Duration,
-    refresh: Arc<tokio::sync::Notify>,
-    stop: impl Future<Output = ()> + Send + 'static,
-) -> Result<(), ServerError> {
-    let poller = {
-        let frontend = frontend.clone();
-        tokio::spawn(async move { frontend.keep_polling(poll, &refresh).await })
-    };
-    let result = axum::serve(listener, router(frontend, public_url))
-        .with_graceful_shutdown(stop)
-        .await
-        .map_err(ServerError::Serve);
-    poller.abort();
-    result
+/// What [`super::serve_front`] serves on a frontend.
+pub fn front(frontend: Arc<Frontend>, public_url: &str) -> Front {
+    Front::plain(router(frontend, public_url))
 }
 
 /// `public_url`: what the snap store advertises to a client that sends no `Host`.
@@ -81,18 +57,11 @@ pub fn router(frontend: Arc<Frontend>, public_url: &str) -> Router {
         .merge(crate::snap::api::router(snaps))
 }
 
+/// Everything but the snap store (HEAD's body is dropped by [`Front`]).
 async fn answer(State(frontend): State<Arc<Frontend>>, request: Request) -> Response {
-    let log = AccessLog::start(&request);
     // The head alone: a body is not shared between threads, and none is read.
     let (request, _) = request.into_parts();
-    let mut response = respond(&frontend, &request).await;
-    if request.method == Method::HEAD {
-        *response.body_mut() = Body::empty();
-    }
-    if let Some(log) = log {
-        log.finish(&response);
-    }
-    response
+    respond(&frontend, &request).await
 }
 
 async fn respond(frontend: &Frontend, request: &axum::http::request::Parts) -> Response {

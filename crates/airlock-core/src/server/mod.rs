@@ -155,8 +155,17 @@ impl Hint for ServerError {
 /// Written out rather than stacked middleware: each layer cost a boxed future per request.
 #[derive(Clone)]
 pub struct Front {
-    state: ServerState,
+    /// The data folder's server: its proxy and counters. None on a frontend ([`bucket`]).
+    state: Option<ServerState>,
     app: Router,
+}
+
+impl Front {
+    /// `app` answering every request as it is (a frontend's routes): the access log, the
+    /// Host check and HEAD only.
+    pub fn plain(app: Router) -> Front {
+        Front { state: None, app }
+    }
 }
 
 impl tower::Service<Request> for Front {
@@ -175,24 +184,31 @@ impl tower::Service<Request> for Front {
         let (state, app) = (self.state.clone(), self.app.clone());
         Box::pin(async move {
             let log = AccessLog::start(&request);
-            let inner = &state.inner;
             let head = request.method() == Method::HEAD;
             let area = Area::of_path(request.uri().path());
-            let mut response = match host_refusal(&request) {
-                Some(refusal) => refusal,
-                None => {
+            let mut response = match (host_refusal(&request), &state) {
+                (Some(refusal), _) => refusal,
+                (None, Some(state)) => {
+                    let inner = &state.inner;
                     crate::proxy::route_request(&inner.proxy, &inner.small_files, request, app)
                         .await
                 }
+                (None, None) => {
+                    use tower::ServiceExt;
+                    app.oneshot(request).await.unwrap_or_else(|e| match e {})
+                }
             };
-            let area = match response.extensions().get::<Proxied>() {
-                Some(_) => Area::Proxy,
-                None => area,
-            };
-            let bytes = if head { 0 } else { body_length(&response) };
-            inner
-                .counters
-                .request(area, response.status().as_u16(), bytes);
+            if let Some(state) = &state {
+                let area = match response.extensions().get::<Proxied>() {
+                    Some(_) => Area::Proxy,
+                    None => area,
+                };
+                let bytes = if head { 0 } else { body_length(&response) };
+                state
+                    .inner
+                    .counters
+                    .request(area, response.status().as_u16(), bytes);
+            }
             if head {
                 without_body(&mut response);
             }
@@ -258,7 +274,10 @@ pub fn router(state: ServerState) -> Front {
         .fallback(published)
         .with_state(state.clone())
         .merge(snaps);
-    Front { state, app }
+    Front {
+        state: Some(state),
+        app,
+    }
 }
 
 async fn status(State(state): State<ServerState>) -> Json<crate::status::SiteStatus> {
@@ -460,9 +479,24 @@ where
     C: FnOnce(Handle) -> F,
     F: Future<Output = ()>,
 {
-    let loops = std::thread::available_parallelism().map_or(1, |n| n.get());
     // Written every few seconds, and once more when serving ends (the saver dropped last).
     let _saver = Saver::start(state.counters(), COUNTERS_SAVED_EVERY);
+    serve_front(listeners, router(state), limits, control, drain)
+}
+
+/// [`serve`] for any [`Front`] (a frontend's: [`bucket::front`]).
+pub fn serve_front<F, C>(
+    listeners: Listeners,
+    front: Front,
+    limits: Limits,
+    control: C,
+    drain: Duration,
+) -> Result<(), ServerError>
+where
+    C: FnOnce(Handle) -> F,
+    F: Future<Output = ()>,
+{
+    let loops = std::thread::available_parallelism().map_or(1, |n| n.get());
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let (generations, _) =
         tokio::sync::watch::channel(Arc::new(Generation::new(&listeners, loops)));
@@ -470,7 +504,7 @@ where
         shared: Arc::new(Shared {
             listeners: std::sync::Mutex::new(listeners),
             generations,
-            app: connections::app(router(state)),
+            app: connections::app(front),
             loops,
         }),
     };

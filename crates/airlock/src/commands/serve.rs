@@ -9,7 +9,7 @@ use airlock_core::hint::Chain;
 use airlock_core::openpgp::SiteKey;
 use airlock_core::proxy::{Proxy, PullThrough};
 use airlock_core::remote::Frontend;
-use airlock_core::server::{Handle, Limits, Listeners, ServerState, serve};
+use airlock_core::server::{Handle, Limits, Listeners, ServerState, serve, serve_front};
 use airlock_core::site::Site;
 use airlock_core::status::Counters;
 use anyhow::Context;
@@ -58,62 +58,60 @@ pub fn run(site: &Site, args: ServeArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// A frontend: no data folder, everything from what was pushed to the bucket. SIGHUP looks
-/// for a new push at once (the configuration is not read again).
+/// A frontend: no data folder, everything from what was pushed to the bucket, on the same
+/// server (event loops, limits) as a data folder. SIGHUP looks for a new push at once (the
+/// configuration is not read again).
 fn serve_from_bucket(site: &Site, storage: &S3Storage, args: ServeArgs) -> anyhow::Result<()> {
     let bucket = airlock_core::remote::open_bucket(storage)?;
-    let label = bucket.label().to_string();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
-    runtime.block_on(async {
-        let listen = args.listen.unwrap_or(site.config.site.listen);
-        let listener = airlock_core::server::bucket::bind(listen).await?;
-        let address = listener.local_addr()?;
-        let refresh = Arc::new(tokio::sync::Notify::new());
-        let mut signals = Signals::new();
-        let stop = {
-            let refresh = refresh.clone();
-            async move {
+    tracing::info!(
+        "no data folder at {}: serving what was pushed to {}, looking for a new push every {}s",
+        site.data_dir().display(),
+        bucket.label(),
+        storage.poll.as_secs_f64()
+    );
+    let mut frontend = Frontend::new(bucket);
+    if let Some(dir) = &storage.cache_dir {
+        let cache = airlock_core::remote::DiskCache::open(dir, storage.cache_size)?;
+        let usage = cache.usage();
+        tracing::info!(
+            "keeping large blobs in {}: {} there ({} bytes), at most {} bytes",
+            dir.display(),
+            usage.blobs,
+            usage.bytes,
+            usage.limit
+        );
+        frontend = frontend.with_disk_cache(cache);
+    }
+    let frontend = Arc::new(frontend);
+    let limits = limits(site)?;
+    let listeners = Listeners::bind(
+        args.listen.unwrap_or(site.config.site.listen),
+        limits.backlog,
+    )?;
+    let public_url = public_url(site, &listeners);
+    let front = airlock_core::server::bucket::front(frontend.clone(), &public_url);
+    let (poll, listeners_log) = (storage.poll, listeners.clone());
+    let control = move |_: Handle| {
+        // Before the first log line that says the server is up, as for a data folder.
+        let signals = Signals::new();
+        log_listening(&public_url, &None, &listeners_log);
+        async move {
+            let refresh = tokio::sync::Notify::new();
+            let signalled = async {
+                let mut signals = signals;
                 while signals.reload().await {
                     tracing::info!("SIGHUP: looking for a new push now");
                     refresh.notify_one();
                 }
+            };
+            tokio::select! {
+                () = frontend.keep_polling(poll, &refresh) => {}
+                () = signalled => {}
             }
-        };
-        tracing::info!(
-            "no data folder at {}: serving what was pushed to {label}, looking for a new push every {}s",
-            site.data_dir().display(),
-            storage.poll.as_secs_f64()
-        );
-        let public_url = site.config.site.public_url_when_listening(address);
-        tracing::info!("listening on http://{address}/ (clients use {public_url})");
-        let mut frontend = Frontend::new(bucket);
-        if let Some(dir) = &storage.cache_dir {
-            let cache = airlock_core::remote::DiskCache::open(dir, storage.cache_size)?;
-            let usage = cache.usage();
-            tracing::info!(
-                "keeping large blobs in {}: {} there ({} bytes), at most {} bytes",
-                dir.display(),
-                usage.blobs,
-                usage.bytes,
-                usage.limit
-            );
-            frontend = frontend.with_disk_cache(cache);
         }
-        let frontend = Arc::new(frontend);
-        airlock_core::server::bucket::serve(
-            listener,
-            frontend,
-            &public_url,
-            storage.poll,
-            refresh,
-            stop,
-        )
-        .await?;
-        tracing::info!("stopped");
-        anyhow::Ok(())
-    })
+    };
+    serve_front(listeners, front, limits, control, Duration::from_secs(30))?;
+    Ok(())
 }
 
 /// The connection limits, from the configuration and the open-files limit (raised to the

@@ -42,11 +42,16 @@ fn start_frontend(garage: &Garage, poll: &str) -> (tempfile::TempDir, Server) {
 /// `airlock serve` with a frontend's config in `dir`: `[site]`, and `[storage]` with `extra`
 /// lines.
 fn serve_frontend(dir: &Path, garage: &Garage, poll: &str, extra: &str) -> Server {
+    serve_frontend_with(dir, garage, poll, "", extra)
+}
+
+/// [`serve_frontend`] with `site` lines in `[site]` too.
+fn serve_frontend_with(dir: &Path, garage: &Garage, poll: &str, site: &str, extra: &str) -> Server {
     let config = dir.join("airlock.toml");
     std::fs::write(
         &config,
         format!(
-            "[site]\ndata_dir = \"data\"\nlisten = \"127.0.0.1:0\"\nsigning_key = \"airlock.key\"\n\n{}{extra}",
+            "[site]\ndata_dir = \"data\"\nlisten = \"127.0.0.1:0\"\nsigning_key = \"airlock.key\"\n{site}\n{}{extra}",
             storage(garage, poll)
         ),
     )
@@ -540,13 +545,16 @@ fn a_frontend_restarted_with_an_empty_cache_serves_the_same_bytes() {
             })
             .collect();
         served.push(bodies);
+        assert!(
+            server
+                .startup
+                .iter()
+                .any(|l| l.contains("keeping large blobs in") && l.contains(": 0 there")),
+            "{:?}",
+            server.startup
+        );
         let (status, log) = server.stop();
         assert!(status.success(), "{log:?}");
-        assert!(
-            log.iter()
-                .any(|l| l.contains("keeping large blobs in") && l.contains(": 0 there")),
-            "{log:?}"
-        );
     }
     assert_eq!(served[0], served[1]);
     assert_eq!(served[0][1], std::fs::read(&hello).unwrap());
@@ -665,4 +673,51 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
         }
     }
     files
+}
+
+/// A frontend runs on the server a data folder does: at its connection limit, the connection
+/// idle longest is closed to make room, and new clients are served.
+#[test]
+fn a_frontend_keeps_to_its_connection_limit() {
+    use std::io::Read;
+    let garage = Garage::start();
+    let work = tempfile::tempdir().unwrap();
+    let hello = dpkg_deb(&work.path().join("debs"), "hello", "1.0", "amd64", "", "xz");
+    let writer = writer(&garage, &[&hello]);
+    push(&writer, &garage);
+    let front = tempfile::tempdir().unwrap();
+    let server = serve_frontend_with(front.path(), &garage, "1s", "max_connections = 4\n", "");
+    assert!(
+        server
+            .startup
+            .iter()
+            .any(|l| l.contains("at most 4 connections")),
+        "{:?}",
+        server.startup
+    );
+    let url = format!("{}/apt/local/dists/stable/InRelease", server.url);
+    wait_for(
+        &url,
+        &std::fs::read(writer.public("local").join("dists/stable/InRelease")).unwrap(),
+    );
+    let address = server.url.trim_start_matches("http://").to_string();
+    let mut idle: Vec<std::net::TcpStream> = (0..8)
+        .map(|_| {
+            let stream = std::net::TcpStream::connect(&address).unwrap();
+            std::thread::sleep(Duration::from_millis(50));
+            stream
+        })
+        .collect();
+    assert_eq!(get(&url, &[]).0, 200);
+    // The first one was closed by the server (an end of stream, not a read timeout).
+    let first = &mut idle[0];
+    first
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut byte = [0u8; 1];
+    match first.read(&mut byte) {
+        Ok(0) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {}
+        other => panic!("the connection idle longest is still open: {other:?}"),
+    }
 }
