@@ -3,6 +3,7 @@
 //! the bucket or its disk cache.
 
 use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
@@ -29,6 +30,29 @@ pub struct Frontend {
     current: RwLock<Option<Arc<Snapshot>>>,
     cache: Mutex<BlobCache>,
     disk: Option<Arc<DiskCache>>,
+    counts: Arc<Counts>,
+}
+
+/// What a frontend counts, for its status and metrics.
+#[derive(Default)]
+struct Counts {
+    from_cache: AtomicU64,
+    from_bucket: AtomicU64,
+    bucket_bytes: AtomicU64,
+    refreshed: Mutex<Option<jiff::Timestamp>>,
+}
+
+/// [`Frontend::counts`]: large blobs by where their bytes came from, the bucket's last answer.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FrontendCounts {
+    /// Requests for large blobs answered from the disk cache.
+    pub from_cache: u64,
+    /// Requests for large blobs answered from the bucket.
+    pub from_bucket: u64,
+    /// Bytes the bucket sent for large blobs.
+    pub bucket_bytes: u64,
+    /// When the bucket last answered a look for a new push.
+    pub refreshed: Option<jiff::Timestamp>,
 }
 
 impl Frontend {
@@ -39,6 +63,17 @@ impl Frontend {
             current: RwLock::new(None),
             cache: Mutex::new(BlobCache::default()),
             disk: None,
+            counts: Arc::default(),
+        }
+    }
+
+    pub fn counts(&self) -> FrontendCounts {
+        let c = &self.counts;
+        FrontendCounts {
+            from_cache: c.from_cache.load(Ordering::Relaxed),
+            from_bucket: c.from_bucket.load(Ordering::Relaxed),
+            bucket_bytes: c.bucket_bytes.load(Ordering::Relaxed),
+            refreshed: *c.refreshed.lock().unwrap_or_else(|e| e.into_inner()),
         }
     }
 
@@ -71,6 +106,11 @@ impl Frontend {
             Some(current) => current.refreshed(&self.bucket).await?,
             None => Snapshot::load(&self.bucket).await?,
         };
+        *self
+            .counts
+            .refreshed
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = Some(jiff::Timestamp::now());
         let Some(newer) = newer else {
             return Ok(None);
         };
@@ -145,6 +185,7 @@ impl Frontend {
         if let Some(disk) = &self.disk
             && let Some(cached) = disk.read(sha256, size, start, length).await
         {
+            self.counts.from_cache.fetch_add(1, Ordering::Relaxed);
             return Ok(cached.boxed());
         }
         let key = blob_key(&sha256.to_hex());
@@ -153,6 +194,7 @@ impl Frontend {
             .bucket
             .get_range(&key, start..end.min(start + PIECE))
             .await?;
+        self.counts.from_bucket.fetch_add(1, Ordering::Relaxed);
         let bucket = self.bucket.clone();
         let rest = futures_util::stream::iter(
             (start + PIECE..end)
@@ -164,7 +206,14 @@ impl Frontend {
             async move { bucket.get_range(&key, range).await }
         })
         .try_flatten();
-        let pieces = first.chain(rest).map_err(RemoteError::from);
+        let counts = self.counts.clone();
+        let pieces = first
+            .chain(rest)
+            .map_err(RemoteError::from)
+            .inspect_ok(move |piece| {
+                let sent = piece.len() as u64;
+                counts.bucket_bytes.fetch_add(sent, Ordering::Relaxed);
+            });
         let fill = match &self.disk {
             Some(disk) if start == 0 && length == size => disk.fill(sha256, size).await,
             _ => None,

@@ -26,7 +26,7 @@ use crate::storage::bucket::{Bucket, BucketError, BucketSettings, Holder, LeaseE
 use crate::storage::{StorageError, read_limited, read_limited_text};
 
 pub use cache::{CacheUsage, DiskCache};
-pub use frontend::{Frontend, SMALL_BLOB};
+pub use frontend::{Frontend, FrontendCounts, SMALL_BLOB};
 pub use push::{PushReport, push};
 pub use snapshot::{Resolved, Snapshot, read_pointer};
 

@@ -6,12 +6,13 @@
 //! - `/airlock.gpg`, `/airlock.asc`: the site's public key, as pushed;
 //! - `/v2/...`, `/api/v1/...`: the snap store API ([`crate::snap::api`]) over the pushed
 //!   catalog, its assertions and snaps from the bucket;
+//! - `/status.json`, `/metrics`: what the frontend serves, its disk cache, what it answered;
 //! - before the first push: 503 and what to do (the snap store is empty).
 //!
 //! Every request is answered from one snapshot (one push), swapped whole by the poller; the
 //! routes run on the same server as a data folder's ([`super::serve_front`]: event loops,
 //! connection limits, write deadline, access log).
-//! Not here yet: the proxy routes, DNS, the status page, folder listings, TLS.
+//! Not here yet: the proxy routes, DNS, the status page at `/`, folder listings, TLS.
 
 use std::future::Future;
 use std::path::Path;
@@ -22,24 +23,88 @@ use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use axum::routing::get;
 use futures_util::TryStreamExt;
 use futures_util::future::BoxFuture;
 
 use super::Front;
+use crate::http::Json;
 use crate::http::files::{
     RangeRequest, content_type, only_get_and_head, parse_range, safe_segments,
 };
 use crate::remote::{Frontend, SMALL_BLOB};
 use crate::snap::api::{ContentError, SnapContent, StoreApi};
 use crate::snap::catalog::Catalog;
+use crate::status::{Counters, FrontendCache, FrontendStatus, LargeBlobs, ServedPush, ServerInfo};
 use crate::storage::Sha256;
 
 /// How long a client is told to wait before the first push.
 const RETRY_AFTER: &str = "5";
 
-/// What [`super::serve_front`] serves on a frontend.
+/// What [`super::serve_front`] serves on a frontend: [`router`], `/status.json` and
+/// `/metrics`, requests counted (from zero: a frontend keeps nothing).
 pub fn front(frontend: Arc<Frontend>, public_url: &str) -> Front {
-    Front::plain(router(frontend, public_url))
+    let counters = Arc::new(Counters::default());
+    let watched = Arc::new(Watched {
+        frontend: frontend.clone(),
+        counters: counters.clone(),
+        server: ServerInfo {
+            started: jiff::Timestamp::now(),
+            public_url: public_url.to_string(),
+        },
+    });
+    let status = Router::new()
+        .route("/status.json", get(status_json))
+        .route("/metrics", get(metrics))
+        .with_state(watched);
+    Front::plain(router(frontend, public_url).merge(status), counters)
+}
+
+/// What a frontend's status is made of.
+struct Watched {
+    frontend: Arc<Frontend>,
+    counters: Arc<Counters>,
+    server: ServerInfo,
+}
+
+impl Watched {
+    fn status(&self) -> FrontendStatus {
+        let counts = self.frontend.counts();
+        FrontendStatus {
+            version: env!("CARGO_PKG_VERSION").to_string(),
+            bucket: self.frontend.bucket().label().to_string(),
+            server: self.server.clone(),
+            served: self.frontend.snapshot().map(|s| ServedPush {
+                generation: s.published.generation,
+                pushed: s.published.written,
+                trees: s.published.trees.clone(),
+            }),
+            refreshed: counts.refreshed,
+            cache: self.frontend.disk_cache().map(|cache| {
+                let usage = cache.usage();
+                FrontendCache {
+                    dir: cache.dir().display().to_string(),
+                    blobs: usage.blobs as u64,
+                    bytes: usage.bytes,
+                    limit: usage.limit,
+                }
+            }),
+            large_blobs: LargeBlobs {
+                from_cache: counts.from_cache,
+                from_bucket: counts.from_bucket,
+                bucket_bytes: counts.bucket_bytes,
+            },
+            http: self.counters.snapshot(),
+        }
+    }
+}
+
+async fn status_json(State(watched): State<Arc<Watched>>) -> Json<FrontendStatus> {
+    Json(watched.status())
+}
+
+async fn metrics(State(watched): State<Arc<Watched>>) -> Response {
+    super::metrics_response(crate::status::metrics::render_frontend(&watched.status()))
 }
 
 /// `public_url`: what the snap store advertises to a client that sends no `Host`.

@@ -155,16 +155,21 @@ impl Hint for ServerError {
 /// Written out rather than stacked middleware: each layer cost a boxed future per request.
 #[derive(Clone)]
 pub struct Front {
-    /// The data folder's server: its proxy and counters. None on a frontend ([`bucket`]).
+    /// The data folder's server: its proxy. None on a frontend ([`bucket`]).
     state: Option<ServerState>,
+    counters: Arc<Counters>,
     app: Router,
 }
 
 impl Front {
-    /// `app` answering every request as it is (a frontend's routes): the access log, the
-    /// Host check and HEAD only.
-    pub fn plain(app: Router) -> Front {
-        Front { state: None, app }
+    /// `app` answering every request as it is (a frontend's routes), counted in `counters`:
+    /// the access log, the Host check and HEAD only.
+    pub fn plain(app: Router, counters: Arc<Counters>) -> Front {
+        Front {
+            state: None,
+            counters,
+            app,
+        }
     }
 }
 
@@ -182,6 +187,7 @@ impl tower::Service<Request> for Front {
 
     fn call(&mut self, request: Request) -> Self::Future {
         let (state, app) = (self.state.clone(), self.app.clone());
+        let counters = self.counters.clone();
         Box::pin(async move {
             let log = AccessLog::start(&request);
             let head = request.method() == Method::HEAD;
@@ -198,17 +204,12 @@ impl tower::Service<Request> for Front {
                     app.oneshot(request).await.unwrap_or_else(|e| match e {})
                 }
             };
-            if let Some(state) = &state {
-                let area = match response.extensions().get::<Proxied>() {
-                    Some(_) => Area::Proxy,
-                    None => area,
-                };
-                let bytes = if head { 0 } else { body_length(&response) };
-                state
-                    .inner
-                    .counters
-                    .request(area, response.status().as_u16(), bytes);
-            }
+            let area = match response.extensions().get::<Proxied>() {
+                Some(_) => Area::Proxy,
+                None => area,
+            };
+            let bytes = if head { 0 } else { body_length(&response) };
+            counters.request(area, response.status().as_u16(), bytes);
             if head {
                 without_body(&mut response);
             }
@@ -275,6 +276,7 @@ pub fn router(state: ServerState) -> Front {
         .with_state(state.clone())
         .merge(snaps);
     Front {
+        counters: state.counters(),
         state: Some(state),
         app,
     }
@@ -285,7 +287,11 @@ async fn status(State(state): State<ServerState>) -> Json<crate::status::SiteSta
 }
 
 async fn metrics(State(state): State<ServerState>) -> Response {
-    let text = crate::status::metrics::render(&state.status().await);
+    metrics_response(crate::status::metrics::render(&state.status().await))
+}
+
+/// `/metrics` answered: never cached.
+fn metrics_response(text: String) -> Response {
     let mut response = text.into_response();
     response.headers_mut().insert(
         header::CONTENT_TYPE,

@@ -645,6 +645,29 @@ fn a_frontend_keeps_large_blobs_in_its_disk_cache() {
     assert_eq!(get(&url(2), &[]), (200, bytes[2].clone()));
     assert_eq!(std::fs::read(&damaged).unwrap(), bytes[2]);
 
+    // What the frontend says of it: two answers from the cache (the range, the damaged file),
+    // five from the bucket, and the bytes the bucket sent for them.
+    let from_bucket = (bytes[0].len() + 100 + bytes[1].len() + 2 * bytes[2].len()) as f64;
+    let metrics = frontend_metrics(&server.url);
+    assert_eq!(
+        [
+            metrics["airlock_frontend_large_blobs_total{source=\"cache\"}"],
+            metrics["airlock_frontend_large_blobs_total{source=\"bucket\"}"],
+            metrics["airlock_frontend_bucket_bytes_total"],
+            metrics["airlock_frontend_cache_limit_bytes"],
+            metrics["airlock_frontend_cache_blobs"],
+            metrics["airlock_frontend_generation"],
+        ],
+        [2.0, 5.0, from_bucket, limit as f64, 2.0, 1.0]
+    );
+    assert!(metrics["airlock_frontend_cache_bytes"] <= limit as f64);
+    assert!(metrics["airlock_http_requests_total{area=\"apt\",class=\"2xx\"}"] >= 7.0);
+    let (status, body) = get(&format!("{}/status.json", server.url), &[]);
+    assert_eq!(status, 200);
+    let status: airlock_core::status::FrontendStatus = serde_json::from_slice(&body).unwrap();
+    assert_eq!(status.served.map(|s| s.generation), Some(1));
+    assert_eq!(status.cache.map(|c| c.blobs), Some(2));
+
     // With the bucket gone, what is kept is served, whole and in ranges; what is not is not.
     garage.stop();
     assert_eq!(get(&url(0), &[]), (200, bytes[0].clone()));
@@ -653,12 +676,35 @@ fn a_frontend_keeps_large_blobs_in_its_disk_cache() {
         (206, bytes[2][1000..2_000_001].to_vec())
     );
     assert_eq!(get(&url(1), &[]).0, 502);
+    let after = frontend_metrics(&server.url);
+    for (name, value) in [
+        ("airlock_frontend_large_blobs_total{source=\"cache\"}", 4.0),
+        ("airlock_frontend_large_blobs_total{source=\"bucket\"}", 5.0),
+        ("airlock_frontend_bucket_bytes_total", from_bucket),
+    ] {
+        assert_eq!(after[name], value, "{name}");
+    }
     let (status, log) = server.stop();
     assert!(status.success(), "{log:?}");
     assert!(
         log.iter().any(|l| l.contains("removed from the cache")),
         "{log:?}"
     );
+}
+
+/// A frontend's `/metrics` (checked by promtool): each sample's value by name and labels.
+fn frontend_metrics(base: &str) -> std::collections::HashMap<String, f64> {
+    let (status, body) = get(&format!("{base}/metrics"), &[]);
+    assert_eq!(status, 200);
+    let text = String::from_utf8(body).unwrap();
+    crate::status::promtool_check(&text);
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .map(|l| {
+            let (name, value) = l.rsplit_once(' ').unwrap();
+            (name.to_string(), value.parse().unwrap())
+        })
+        .collect()
 }
 
 /// The files under `dir`, at any depth.
