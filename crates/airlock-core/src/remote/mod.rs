@@ -58,6 +58,38 @@ impl Published {
     }
 }
 
+/// The pointer's document listing the upstream names the site answers for.
+pub const ROUTES: &str = "site/routes.json";
+
+/// A `[[proxy.route]]` (configured or derived from a mirror) as frontends answer it: they
+/// never fetch from the upstream.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PushedRoute {
+    pub host: String,
+    pub path: String,
+    pub to: String,
+}
+
+impl PushedRoute {
+    pub fn of(route: &crate::config::Route) -> PushedRoute {
+        PushedRoute {
+            host: route.host.clone(),
+            path: route.path.clone(),
+            to: route.to.clone(),
+        }
+    }
+
+    pub fn route(&self) -> crate::config::Route {
+        crate::config::Route {
+            host: self.host.clone(),
+            path: self.path.clone(),
+            to: self.to.clone(),
+            upstream: String::new(),
+            derived_from: None,
+        }
+    }
+}
+
 /// The key of a blob in the bucket.
 pub fn blob_key(sha256: &str) -> String {
     format!("blobs/sha256/{}/{sha256}", &sha256[..2])
@@ -103,6 +135,13 @@ pub enum RemoteError {
     MissingBlobInBucket { bucket: String, key: String },
     #[error("{bucket}: {key} does not have the content its name says")]
     CorruptBlob { bucket: String, key: String },
+    #[error("{bucket}: {key} is not a list of routes")]
+    Routes {
+        bucket: String,
+        key: String,
+        #[source]
+        source: serde_json::Error,
+    },
     #[error("the frontend's cache: {}", path.display())]
     Cache {
         path: std::path::PathBuf,
@@ -143,6 +182,9 @@ impl Hint for RemoteError {
             ),
             RemoteError::NoCredentials { .. } => Some(
                 "set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (for the units: an EnvironmentFile), or name access_key_file and secret_key_file in [storage]",
+            ),
+            RemoteError::Routes { .. } => Some(
+                "the writer and this frontend run different airlock versions: upgrade the older",
             ),
             RemoteError::Cache { .. } => Some(
                 "the user airlock serve runs as needs [storage] cache_dir writable, with room for cache_size",

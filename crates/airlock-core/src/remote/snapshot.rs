@@ -7,7 +7,10 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
-use super::{POINTER, POINTER_LIMIT, Published, RemoteError, manifest_key};
+use super::{
+    POINTER, POINTER_LIMIT, Published, PushedRoute, ROUTES, RemoteError, blob_key, manifest_key,
+};
+use crate::config::Route;
 use crate::storage::bucket::{Bucket, Fetched};
 use crate::storage::{Entry, Manifest};
 
@@ -23,6 +26,8 @@ pub struct Snapshot {
     etag: Option<String>,
     /// `apt/NAME` or `images` → that tree's manifest.
     trees: BTreeMap<String, Arc<Manifest>>,
+    /// The upstream names the site answers for ([`super::ROUTES`]).
+    pub routes: Arc<Vec<Route>>,
 }
 
 /// A file a snapshot serves: the blob to send.
@@ -79,10 +84,18 @@ impl Snapshot {
             };
             trees.insert(tree.clone(), manifest);
         }
+        let routes = match published.documents.get(ROUTES) {
+            None => Arc::default(),
+            Some(sha256) => match previous {
+                Some(p) if p.published.documents.get(ROUTES) == Some(sha256) => p.routes.clone(),
+                _ => Arc::new(load_routes(bucket, sha256).await?),
+            },
+        };
         Ok(Snapshot {
             published,
             etag,
             trees,
+            routes,
         })
     }
 
@@ -129,6 +142,32 @@ fn parse_pointer(bucket: &Bucket, bytes: &Bytes) -> Result<Published, RemoteErro
         });
     }
     Ok(published)
+}
+
+/// The most a frontend reads of the routes.
+const ROUTES_LIMIT: u64 = 4 << 20;
+
+async fn load_routes(bucket: &Bucket, sha256: &str) -> Result<Vec<Route>, RemoteError> {
+    let key = blob_key(sha256);
+    let Some((bytes, _)) = bucket.get(&key, ROUTES_LIMIT).await? else {
+        return Err(RemoteError::MissingBlobInBucket {
+            bucket: bucket.label().to_string(),
+            key,
+        });
+    };
+    if Some(crate::storage::Sha256::of(&bytes)) != crate::storage::Sha256::from_hex(sha256) {
+        return Err(RemoteError::CorruptBlob {
+            bucket: bucket.label().to_string(),
+            key,
+        });
+    }
+    let routes: Vec<PushedRoute> =
+        serde_json::from_slice(&bytes).map_err(|source| RemoteError::Routes {
+            bucket: bucket.label().to_string(),
+            key,
+            source,
+        })?;
+    Ok(routes.iter().map(PushedRoute::route).collect())
 }
 
 async fn load_manifest(bucket: &Bucket, tree: &str, id: &str) -> Result<Manifest, RemoteError> {

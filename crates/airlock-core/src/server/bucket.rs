@@ -7,12 +7,14 @@
 //! - `/v2/...`, `/api/v1/...`: the snap store API ([`crate::snap::api`]) over the pushed
 //!   catalog, its assertions and snaps from the bucket;
 //! - `/status.json`, `/metrics`: what the frontend serves, its disk cache, what it answered;
+//! - upstream names (`Host: archive.ubuntu.com`, absolute URLs) by the pushed routes, as
+//!   [`crate::proxy`] maps them on a data folder's server (no pull-through, no CONNECT);
 //! - before the first push: 503 and what to do (the snap store is empty).
 //!
 //! Every request is answered from one snapshot (one push), swapped whole by the poller; the
 //! routes run on the same server as a data folder's ([`super::serve_front`]: event loops,
 //! connection limits, write deadline, access log).
-//! Not here yet: the proxy routes, DNS, the status page at `/`, folder listings, TLS.
+//! Not here yet: DNS, the status page at `/`, folder listings, TLS.
 
 use std::future::Future;
 use std::path::Path;
@@ -28,10 +30,13 @@ use futures_util::TryStreamExt;
 use futures_util::future::BoxFuture;
 
 use super::Front;
+use crate::config::{ProxyConfig, Route};
 use crate::http::Json;
+use crate::http::files::SmallFiles;
 use crate::http::files::{
     RangeRequest, content_type, only_get_and_head, parse_range, safe_segments,
 };
+use crate::proxy::Proxy;
 use crate::remote::{Frontend, SMALL_BLOB};
 use crate::snap::api::{ContentError, SnapContent, StoreApi};
 use crate::snap::catalog::Catalog;
@@ -42,7 +47,8 @@ use crate::storage::Sha256;
 const RETRY_AFTER: &str = "5";
 
 /// What [`super::serve_front`] serves on a frontend: [`router`], `/status.json` and
-/// `/metrics`, requests counted (from zero: a frontend keeps nothing).
+/// `/metrics`, the pushed routes' upstream names, requests counted (from zero: a frontend
+/// keeps nothing).
 pub fn front(frontend: Arc<Frontend>, public_url: &str) -> Front {
     let counters = Arc::new(Counters::default());
     let watched = Arc::new(Watched {
@@ -57,7 +63,56 @@ pub fn front(frontend: Arc<Frontend>, public_url: &str) -> Front {
         .route("/status.json", get(status_json))
         .route("/metrics", get(metrics))
         .with_state(watched);
-    Front::plain(router(frontend, public_url).merge(status), counters)
+    let routes = Routes {
+        frontend: frontend.clone(),
+        own_hosts: crate::config::url_host(public_url).into_iter().collect(),
+        counters: counters.clone(),
+        small_files: SmallFiles::default(),
+        current: Mutex::new(None),
+    };
+    Front {
+        routing: super::Routing::Frontend(Arc::new(routes)),
+        counters,
+        app: router(frontend, public_url).merge(status),
+    }
+}
+
+/// The upstream names a frontend answers for: the routes of the push it serves, as a
+/// [`Proxy`] made again when a push changes them (never pulling from the upstream).
+pub(super) struct Routes {
+    frontend: Arc<Frontend>,
+    own_hosts: Vec<String>,
+    counters: Arc<Counters>,
+    /// Unused: a frontend does not pull through.
+    small_files: SmallFiles,
+    current: Mutex<Option<(Arc<Vec<Route>>, Arc<Proxy>)>>,
+}
+
+impl Routes {
+    pub(super) fn proxy(&self) -> Arc<Proxy> {
+        let routes = self
+            .frontend
+            .snapshot()
+            .map(|s| s.routes.clone())
+            .unwrap_or_default();
+        let mut current = self.current.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((made_from, proxy)) = current.as_ref()
+            && Arc::ptr_eq(made_from, &routes)
+        {
+            return proxy.clone();
+        }
+        let config = ProxyConfig {
+            routes: routes.to_vec(),
+            ..ProxyConfig::default()
+        };
+        let proxy = Arc::new(Proxy::new(&config, &self.own_hosts, self.counters.clone()));
+        *current = Some((routes, proxy.clone()));
+        proxy
+    }
+
+    pub(super) fn small_files(&self) -> &SmallFiles {
+        &self.small_files
+    }
 }
 
 /// What a frontend's status is made of.

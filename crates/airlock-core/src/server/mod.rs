@@ -155,22 +155,18 @@ impl Hint for ServerError {
 /// Written out rather than stacked middleware: each layer cost a boxed future per request.
 #[derive(Clone)]
 pub struct Front {
-    /// The data folder's server: its proxy. None on a frontend ([`bucket`]).
-    state: Option<ServerState>,
+    routing: Routing,
     counters: Arc<Counters>,
     app: Router,
 }
 
-impl Front {
-    /// `app` answering every request as it is (a frontend's routes), counted in `counters`:
-    /// the access log, the Host check and HEAD only.
-    pub fn plain(app: Router, counters: Arc<Counters>) -> Front {
-        Front {
-            state: None,
-            counters,
-            app,
-        }
-    }
+/// Where the upstream names are mapped from.
+#[derive(Clone)]
+enum Routing {
+    /// A data folder's server: its proxy (and pull-through).
+    Site(ServerState),
+    /// A frontend: the routes of the push it serves.
+    Frontend(Arc<bucket::Routes>),
 }
 
 impl tower::Service<Request> for Front {
@@ -186,22 +182,22 @@ impl tower::Service<Request> for Front {
     }
 
     fn call(&mut self, request: Request) -> Self::Future {
-        let (state, app) = (self.state.clone(), self.app.clone());
+        let (routing, app) = (self.routing.clone(), self.app.clone());
         let counters = self.counters.clone();
         Box::pin(async move {
             let log = AccessLog::start(&request);
             let head = request.method() == Method::HEAD;
             let area = Area::of_path(request.uri().path());
-            let mut response = match (host_refusal(&request), &state) {
+            let mut response = match (host_refusal(&request), &routing) {
                 (Some(refusal), _) => refusal,
-                (None, Some(state)) => {
+                (None, Routing::Site(state)) => {
                     let inner = &state.inner;
                     crate::proxy::route_request(&inner.proxy, &inner.small_files, request, app)
                         .await
                 }
-                (None, None) => {
-                    use tower::ServiceExt;
-                    app.oneshot(request).await.unwrap_or_else(|e| match e {})
+                (None, Routing::Frontend(routes)) => {
+                    let proxy = routes.proxy();
+                    crate::proxy::route_request(&proxy, routes.small_files(), request, app).await
                 }
             };
             let area = match response.extensions().get::<Proxied>() {
@@ -277,7 +273,7 @@ pub fn router(state: ServerState) -> Front {
         .merge(snaps);
     Front {
         counters: state.counters(),
-        state: Some(state),
+        routing: Routing::Site(state),
         app,
     }
 }

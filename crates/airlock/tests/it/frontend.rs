@@ -387,7 +387,10 @@ fn a_frontend_serves_the_image_stream() {
 #[test]
 fn one_writer_two_frontends() {
     let garage = Garage::start();
-    let whole = whole_site(&storage(&garage, "1s"));
+    let whole = whole_site(&format!(
+        "{}\n[[proxy.route]]\nhost = \"archive.ubuntu.com\"\npath = \"/ubuntu\"\nto = \"apt/mirror\"\n",
+        storage(&garage, "1s")
+    ));
     let writer = &whole.site;
     push(writer, &garage);
     let fronts = [start_frontend(&garage, "1s"), start_frontend(&garage, "1s")];
@@ -436,9 +439,39 @@ fn one_writer_two_frontends() {
             &[],
         );
         assert_eq!((status, snap), (200, std::fs::read(&whole.snap).unwrap()));
+        // The upstream names the writer routes, in both forms; nothing else.
+        let mirror_release =
+            std::fs::read(writer.public("mirror").join("dists/stable/InRelease")).unwrap();
+        let upstream_name = "http://archive.ubuntu.com/ubuntu/dists/stable/InRelease";
+        assert_eq!(
+            get(
+                &format!("{}/ubuntu/dists/stable/InRelease", server.url),
+                &["-H", "Host: archive.ubuntu.com"]
+            ),
+            (200, mirror_release.clone())
+        );
+        assert_eq!(
+            get(upstream_name, &["-x", &server.url]),
+            (200, mirror_release)
+        );
+        assert_eq!(
+            get(
+                "http://example.com/ubuntu/dists/stable/InRelease",
+                &["-x", &server.url]
+            )
+            .0,
+            403
+        );
         // The writer's verify, pointed at the frontend: what clients get is what it published.
         let out = writer.ok(&["verify", "--url", &server.url, "--full"]);
-        for area in ["server", "apt/local", "apt/mirror", "images", "snaps"] {
+        for area in [
+            "server",
+            "apt/local",
+            "apt/mirror",
+            "images",
+            "snaps",
+            "proxy",
+        ] {
             assert!(
                 out.lines()
                     .any(|l| l.starts_with(area) && l.ends_with("ok")),
