@@ -85,8 +85,11 @@ pub(super) struct Routes {
     counters: Arc<Counters>,
     /// Unused: a frontend does not pull through.
     small_files: SmallFiles,
-    current: Mutex<Option<(Arc<Vec<Route>>, Arc<Proxy>)>>,
+    current: Mutex<Option<MadeProxy>>,
 }
+
+/// A proxy and the routes it was made of.
+type MadeProxy = (Arc<Vec<Route>>, Arc<Proxy>);
 
 impl Routes {
     pub(super) fn proxy(&self) -> Arc<Proxy> {
