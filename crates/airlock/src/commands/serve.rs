@@ -3,7 +3,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use airlock_core::config::{S3Storage, StorageConfig};
+use airlock_core::config::{DnsConfig, S3Storage, StorageConfig};
 use airlock_core::dns::responder::Responder;
 use airlock_core::hint::Chain;
 use airlock_core::openpgp::SiteKey;
@@ -91,6 +91,7 @@ fn serve_from_bucket(site: &Site, storage: &S3Storage, args: ServeArgs) -> anyho
     let public_url = public_url(site, &listeners);
     let front = airlock_core::server::bucket::front(frontend.clone(), &public_url);
     let (poll, listeners_log) = (storage.poll, listeners.clone());
+    let dns_config = site.config.dns.clone();
     let control = move |_: Handle| {
         // Before the first log line that says the server is up, as for a data folder.
         let signals = Signals::new();
@@ -106,12 +107,38 @@ fn serve_from_bucket(site: &Site, storage: &S3Storage, args: ServeArgs) -> anyho
             };
             tokio::select! {
                 () = frontend.keep_polling(poll, &refresh) => {}
+                () = follow_routes(&frontend, &dns_config) => {}
                 () = signalled => {}
             }
         }
     };
     serve_front(listeners, front, limits, control, Duration::from_secs(30))?;
     Ok(())
+}
+
+/// A frontend's DNS responder (with `[dns] listen`): the routed names of the push it serves
+/// and `[dns] names`, started again when a push changes them.
+async fn follow_routes(frontend: &Frontend, dns_config: &DnsConfig) {
+    if dns_config.listen.is_none() {
+        return std::future::pending().await;
+    }
+    let mut dns = Dns::default();
+    let mut answering: Option<Vec<String>> = None;
+    loop {
+        let mut names: Vec<String> = dns_config.names.clone();
+        if let Some(snapshot) = frontend.snapshot() {
+            names.extend(snapshot.routes.iter().map(|r| r.host.clone()));
+        }
+        names.sort();
+        names.dedup();
+        if answering.as_ref() != Some(&names) {
+            match dns.restart_with(dns_config, &names) {
+                Ok(()) => answering = Some(names),
+                Err(e) => tracing::error!("the DNS responder did not start: {e:#}"),
+            }
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
 }
 
 /// The connection limits, from the configuration and the open-files limit (raised to the
@@ -255,7 +282,12 @@ struct RunningDns {
 
 impl Dns {
     fn restart(&mut self, site: &Site) -> anyhow::Result<()> {
-        let Some(listen) = site.config.dns.listen else {
+        self.restart_with(&site.config.dns, &site.config.overridden_names())
+    }
+
+    /// Answers for `names` as `dns` says (not at all without `listen`).
+    fn restart_with(&mut self, dns: &DnsConfig, names: &[String]) -> anyhow::Result<()> {
+        let Some(listen) = dns.listen else {
             self.stop();
             return Ok(());
         };
@@ -264,9 +296,7 @@ impl Dns {
         if self.running.as_ref().is_some_and(|r| r.listen == listen) {
             self.stop();
         }
-        let names = site.config.overridden_names();
-        let responder = Responder::bind(&site.config.dns, listen, &names)?;
-        let dns = &site.config.dns;
+        let responder = Responder::bind(dns, listen, names)?;
         let addresses: Vec<String> = dns.addresses.iter().map(|a| a.to_string()).collect();
         tracing::info!(
             "answering DNS on {} (udp and tcp): {} -> {}; other names {}",

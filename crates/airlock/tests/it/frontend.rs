@@ -800,3 +800,50 @@ fn a_frontend_keeps_to_its_connection_limit() {
         other => panic!("the connection idle longest is still open: {other:?}"),
     }
 }
+
+/// A frontend with `[dns] listen` answers for the names the writer routes (pushed with the
+/// content, picked up with a push), with its own `[dns]` addresses; other names are refused.
+#[test]
+fn a_frontend_answers_dns_for_the_pushed_routes() {
+    use crate::dns::{answers, dig, status};
+    let garage = Garage::start();
+    let writer = Site::new(
+        "ed25519",
+        &format!(
+            "{}\n{}\n[[proxy.route]]\nhost = \"archive.ubuntu.com\"\npath = \"/ubuntu\"\nto = \"apt/local\"\n",
+            local_repo(None),
+            storage(&garage, "1s")
+        ),
+    );
+    writer.ok(&["publish"]);
+    push(&writer, &garage);
+    let port = crate::common::dnsmasq::free_port();
+    let front = tempfile::tempdir().unwrap();
+    let server = serve_frontend(
+        front.path(),
+        &garage,
+        "1s",
+        &format!("\n[dns]\nlisten = \"127.0.0.1:{port}\"\naddress = [\"192.0.2.10\"]\n"),
+    );
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let answer = dig(port, &["archive.ubuntu.com", "A"]);
+        if answers(&answer) == ["archive.ubuntu.com. A 192.0.2.10"] {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{answer}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert_eq!(status(&dig(port, &["example.com", "A"])), "REFUSED");
+    // The name answered is served as the tree it is routed to.
+    assert_eq!(
+        get(
+            &format!("{}/ubuntu/dists/stable/InRelease", server.url),
+            &["-H", "Host: archive.ubuntu.com"]
+        ),
+        (
+            200,
+            std::fs::read(writer.public("local").join("dists/stable/InRelease")).unwrap()
+        )
+    );
+}
