@@ -14,8 +14,8 @@
 //! Every request is answered from one snapshot (one push), swapped whole by the poller; the
 //! routes run on the same server as a data folder's ([`super::serve_front`]: event loops,
 //! connection limits, write deadline, access log).
-//! The DNS responder for the pushed routes is the binary's (`serve`). Not here yet: the
-//! status page at `/`, folder listings, TLS.
+//! The DNS responder for the pushed routes is the binary's (`serve`), HTTPS the server's.
+//! Not here yet: the status page at `/`, folder listings.
 
 use std::future::Future;
 use std::path::Path;

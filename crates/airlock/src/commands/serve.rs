@@ -84,10 +84,16 @@ fn serve_from_bucket(site: &Site, storage: &S3Storage, args: ServeArgs) -> anyho
     }
     let frontend = Arc::new(frontend);
     let limits = limits(site)?;
-    let listeners = Listeners::bind(
+    let mut listeners = Listeners::bind(
         args.listen.unwrap_or(site.config.site.listen),
         limits.backlog,
     )?;
+    let tls = site.config.site.tls.as_ref();
+    if let Some(tls) = tls {
+        let config = airlock_core::tls::server_config(&tls.cert, &tls.key)?;
+        listeners = listeners.with_tls(tls.listen, config)?;
+    }
+    let tls_public_url = tls.map(|t| t.public_url.clone());
     let public_url = public_url(site, &listeners);
     let front = airlock_core::server::bucket::front(frontend.clone(), &public_url);
     let (poll, listeners_log) = (storage.poll, listeners.clone());
@@ -95,7 +101,7 @@ fn serve_from_bucket(site: &Site, storage: &S3Storage, args: ServeArgs) -> anyho
     let control = move |_: Handle| {
         // Before the first log line that says the server is up, as for a data folder.
         let signals = Signals::new();
-        log_listening(&public_url, &None, &listeners_log);
+        log_listening(&public_url, &tls_public_url, &listeners_log);
         async move {
             let refresh = tokio::sync::Notify::new();
             let signalled = async {

@@ -803,8 +803,9 @@ fn a_frontend_keeps_to_its_connection_limit() {
 
 /// A frontend with `[dns] listen` answers for the names the writer routes (pushed with the
 /// content, picked up with a push), with its own `[dns]` addresses; other names are refused.
+/// With `tls_*`, it serves HTTPS too.
 #[test]
-fn a_frontend_answers_dns_for_the_pushed_routes() {
+fn a_frontend_answers_dns_for_the_pushed_routes_over_http_and_https() {
     use crate::dns::{answers, dig, status};
     let garage = Garage::start();
     let writer = Site::new(
@@ -817,14 +818,28 @@ fn a_frontend_answers_dns_for_the_pushed_routes() {
     );
     writer.ok(&["publish"]);
     push(&writer, &garage);
+    // HTTPS too, with the certificate `airlock tls init` made on the writer (it names the
+    // routed hosts).
+    writer.site_settings(crate::common::TLS);
+    writer.ok(&["tls", "init"]);
+    let tls = writer.path().join("tls");
     let port = crate::common::dnsmasq::free_port();
     let front = tempfile::tempdir().unwrap();
-    let server = serve_frontend(
-        front.path(),
-        &garage,
-        "1s",
-        &format!("\n[dns]\nlisten = \"127.0.0.1:{port}\"\naddress = [\"192.0.2.10\"]\n"),
-    );
+    let config = front.path().join("airlock.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[site]\ndata_dir = \"data\"\nlisten = \"127.0.0.1:0\"\nsigning_key = \"airlock.key\"\ntls_cert = \"{}\"\ntls_key = \"{}\"\ntls_listen = \"127.0.0.1:0\"\n\n{}\n[dns]\nlisten = \"127.0.0.1:{port}\"\naddress = [\"192.0.2.10\"]\n",
+            tls.join("server.pem").display(),
+            tls.join("server.key").display(),
+            storage(&garage, "1s")
+        ),
+    )
+    .unwrap();
+    let mut command = Command::new(AIRLOCK);
+    command.arg("--config").arg(&config).arg("serve");
+    with_credentials(&mut command, &garage);
+    let server = Server::start(command, true);
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let answer = dig(port, &["archive.ubuntu.com", "A"]);
@@ -835,15 +850,27 @@ fn a_frontend_answers_dns_for_the_pushed_routes() {
         std::thread::sleep(Duration::from_millis(200));
     }
     assert_eq!(status(&dig(port, &["example.com", "A"])), "REFUSED");
-    // The name answered is served as the tree it is routed to.
+    // The name answered is served as the tree it is routed to, over HTTP and HTTPS.
+    let in_release = std::fs::read(writer.public("local").join("dists/stable/InRelease")).unwrap();
     assert_eq!(
         get(
             &format!("{}/ubuntu/dists/stable/InRelease", server.url),
             &["-H", "Host: archive.ubuntu.com"]
         ),
-        (
-            200,
-            std::fs::read(writer.public("local").join("dists/stable/InRelease")).unwrap()
-        )
+        (200, in_release.clone())
+    );
+    let https = server.https.clone().expect("HTTPS is configured");
+    let https_port = https.rsplit(':').next().unwrap();
+    assert_eq!(
+        get(
+            &format!("https://archive.ubuntu.com:{https_port}/ubuntu/dists/stable/InRelease"),
+            &[
+                "--cacert",
+                tls.join("ca.pem").to_str().unwrap(),
+                "--resolve",
+                &format!("archive.ubuntu.com:{https_port}:127.0.0.1"),
+            ]
+        ),
+        (200, in_release)
     );
 }
