@@ -97,7 +97,10 @@ fn serve_from_bucket(site: &Site, storage: &S3Storage, args: ServeArgs) -> anyho
     let public_url = public_url(site, &listeners);
     let front = airlock_core::server::bucket::front(frontend.clone(), &public_url);
     let (poll, listeners_log) = (storage.poll, listeners.clone());
+    // Started before serving, as on a data folder: a responder that cannot bind stops it.
     let dns_config = site.config.dns.clone();
+    let mut dns = Dns::default();
+    dns.restart_with(&dns_config, &frontend.overridden_names(&dns_config))?;
     let control = move |_: Handle| {
         // Before the first log line that says the server is up, as for a data folder.
         let signals = Signals::new();
@@ -113,7 +116,7 @@ fn serve_from_bucket(site: &Site, storage: &S3Storage, args: ServeArgs) -> anyho
             };
             tokio::select! {
                 () = frontend.keep_polling(poll, &refresh) => {}
-                () = follow_routes(&frontend, &dns_config) => {}
+                () = follow_routes(&frontend, &dns_config, dns) => {}
                 () = signalled => {}
             }
         }
@@ -122,28 +125,22 @@ fn serve_from_bucket(site: &Site, storage: &S3Storage, args: ServeArgs) -> anyho
     Ok(())
 }
 
-/// A frontend's DNS responder (with `[dns] listen`): the routed names of the push it serves
-/// and `[dns] names`, started again when a push changes them.
-async fn follow_routes(frontend: &Frontend, dns_config: &DnsConfig) {
+/// A frontend's DNS responder (with `[dns] listen`), started again when a push changes the
+/// names it answers for. A failure is logged once per change of names.
+async fn follow_routes(frontend: &Frontend, dns_config: &DnsConfig, mut dns: Dns) {
     if dns_config.listen.is_none() {
         return std::future::pending().await;
     }
-    let mut dns = Dns::default();
-    let mut answering: Option<Vec<String>> = None;
+    let mut answering = frontend.overridden_names(dns_config);
     loop {
-        let mut names: Vec<String> = dns_config.names.clone();
-        if let Some(snapshot) = frontend.snapshot() {
-            names.extend(snapshot.routes.iter().map(|r| r.host.clone()));
-        }
-        names.sort();
-        names.dedup();
-        if answering.as_ref() != Some(&names) {
-            match dns.restart_with(dns_config, &names) {
-                Ok(()) => answering = Some(names),
-                Err(e) => tracing::error!("the DNS responder did not start: {e:#}"),
-            }
-        }
         tokio::time::sleep(Duration::from_secs(1)).await;
+        let names = frontend.overridden_names(dns_config);
+        if names != answering {
+            if let Err(e) = dns.restart_with(dns_config, &names) {
+                tracing::error!("the DNS responder did not start again: {e:#}");
+            }
+            answering = names;
+        }
     }
 }
 
