@@ -6,7 +6,8 @@
 //! - `/airlock.gpg`, `/airlock.asc`: the site's public key, as pushed;
 //! - `/v2/...`, `/api/v1/...`: the snap store API ([`crate::snap::api`]) over the pushed
 //!   catalog, its assertions and snaps from the bucket;
-//! - `/status.json`, `/metrics`: what the frontend serves, its disk cache, what it answered;
+//! - `/`, `/status.json`, `/metrics`: what the frontend serves, its disk cache, what it
+//!   answered;
 //! - upstream names (`Host: archive.ubuntu.com`, absolute URLs) by the pushed routes, as
 //!   [`crate::proxy`] maps them on a data folder's server (no pull-through, no CONNECT);
 //! - before the first push: 503 and what to do (the snap store is empty).
@@ -15,7 +16,7 @@
 //! routes run on the same server as a data folder's ([`super::serve_front`]: event loops,
 //! connection limits, write deadline, access log).
 //! The DNS responder for the pushed routes is the binary's (`serve`), HTTPS the server's.
-//! Not here yet: the status page at `/`, folder listings.
+//! Not here yet: folder listings.
 
 use std::future::Future;
 use std::path::Path;
@@ -47,7 +48,7 @@ use crate::storage::Sha256;
 /// How long a client is told to wait before the first push.
 const RETRY_AFTER: &str = "5";
 
-/// What [`super::serve_front`] serves on a frontend: [`router`], `/status.json` and
+/// What [`super::serve_front`] serves on a frontend: [`router`], `/`, `/status.json` and
 /// `/metrics`, the pushed routes' upstream names, requests counted (from zero: a frontend
 /// keeps nothing).
 pub fn front(frontend: Arc<Frontend>, public_url: &str) -> Front {
@@ -61,6 +62,7 @@ pub fn front(frontend: Arc<Frontend>, public_url: &str) -> Front {
         },
     });
     let status = Router::new()
+        .route("/", get(home))
         .route("/status.json", get(status_json))
         .route("/metrics", get(metrics))
         .with_state(watched);
@@ -156,6 +158,15 @@ impl Watched {
             http: self.counters.snapshot(),
         }
     }
+}
+
+async fn home(State(watched): State<Arc<Watched>>) -> Response {
+    let page = super::page::render_frontend(&watched.status());
+    let mut response = axum::response::Html(page).into_response();
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    response
 }
 
 async fn status_json(State(watched): State<Arc<Watched>>) -> Json<FrontendStatus> {

@@ -700,6 +700,21 @@ fn a_frontend_keeps_large_blobs_in_its_disk_cache() {
     let status: airlock_core::status::FrontendStatus = serde_json::from_slice(&body).unwrap();
     assert_eq!(status.served.map(|s| s.generation), Some(1));
     assert_eq!(status.cache.map(|c| c.blobs), Some(2));
+    // The page at `/` says the same to a person.
+    let out = curl(&["-sS", "-i", &format!("{}/", server.url)]);
+    let page = String::from_utf8_lossy(&out.stdout);
+    for expected in [
+        "content-type: text/html",
+        "Push generation 1",
+        "2 answered from the disk cache, 5 from the bucket",
+        "s3://airlock/front/",
+        "/apt/local/",
+    ] {
+        assert!(
+            page.to_lowercase().contains(&expected.to_lowercase()),
+            "{expected}: {page}"
+        );
+    }
 
     // With the bucket gone, what is kept is served, whole and in ranges; what is not is not.
     garage.stop();
