@@ -173,11 +173,11 @@ pub fn render_frontend(status: &FrontendStatus) -> String {
         &["Requests"],
         &rows,
     );
-    let _ = write!(
+    let _ = writeln!(
         page,
         "</section><section id=\"clients\"><h2>Clients</h2><p>The site's key, as the writer \
          pushed it: <a href=\"/airlock.gpg\">{0}/airlock.gpg</a> (armored: \
-         <a href=\"/airlock.asc\">{0}/airlock.asc</a>).</p></section></body></html>\n",
+         <a href=\"/airlock.asc\">{0}/airlock.asc</a>).</p></section></body></html>",
         escape(&status.server.public_url)
     );
     page
