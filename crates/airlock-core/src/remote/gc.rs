@@ -166,19 +166,8 @@ async fn catalog_blobs(
     sha256: &str,
     blobs: &mut HashSet<Sha256>,
 ) -> Result<(), RemoteError> {
+    let catalog: Catalog = super::read_document(bucket, sha256, CATALOG_LIMIT).await?;
     let key = blob_key(sha256);
-    let Some((bytes, _)) = bucket.get(&key, CATALOG_LIMIT).await? else {
-        return Err(RemoteError::MissingBlobInBucket {
-            bucket: bucket.label().to_string(),
-            key,
-        });
-    };
-    let catalog: Catalog =
-        serde_json::from_slice(&bytes).map_err(|source| RemoteError::Document {
-            bucket: bucket.label().to_string(),
-            key: key.clone(),
-            source,
-        })?;
     for value in catalog.blobs() {
         let digest = Sha256::from_hex(value).ok_or_else(|| RemoteError::CorruptBlob {
             bucket: bucket.label().to_string(),

@@ -12,6 +12,7 @@
 //! A writer publishes into its data folder as always, then [`push`]es; [`gc`] removes what no
 //! pointer generation still in use names.
 
+mod cache;
 mod frontend;
 mod gc;
 mod push;
@@ -26,7 +27,8 @@ use crate::hint::Hint;
 use crate::storage::bucket::{Bucket, BucketError, BucketSettings, Holder, LeaseError, Secret};
 use crate::storage::{StorageError, read_limited, read_limited_text};
 
-pub use frontend::{Frontend, SMALL_BLOB};
+pub use cache::{CacheUsage, DiskCache};
+pub use frontend::{Frontend, FrontendCounts, SMALL_BLOB};
 pub use gc::{BucketGcReport, gc};
 pub use push::{PushReport, push};
 pub use snapshot::{Resolved, Snapshot, read_pointer};
@@ -98,6 +100,81 @@ impl Published {
     }
 }
 
+/// The pointer's document listing the upstream names the site answers for.
+pub const ROUTES: &str = "site/routes.json";
+
+/// A `[[proxy.route]]` (configured or derived from a mirror) as frontends answer it: they
+/// never fetch from the upstream.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PushedRoute {
+    pub host: String,
+    pub path: String,
+    pub to: String,
+}
+
+impl PushedRoute {
+    pub fn of(route: &crate::config::Route) -> PushedRoute {
+        PushedRoute {
+            host: route.host.clone(),
+            path: route.path.clone(),
+            to: route.to.clone(),
+        }
+    }
+
+    pub fn route(&self) -> crate::config::Route {
+        crate::config::Route {
+            host: self.host.clone(),
+            path: self.path.clone(),
+            to: self.to.clone(),
+            upstream: String::new(),
+            derived_from: None,
+        }
+    }
+}
+
+/// The whole of blob `sha256`, at most `limit` bytes, checked against its digest.
+pub async fn checked_blob(
+    bucket: &Bucket,
+    sha256: &crate::storage::Sha256,
+    limit: u64,
+) -> Result<bytes::Bytes, RemoteError> {
+    let key = blob_key(&sha256.to_hex());
+    let Some((bytes, _)) = bucket.get(&key, limit).await? else {
+        return Err(RemoteError::MissingBlobInBucket {
+            bucket: bucket.label().to_string(),
+            key,
+        });
+    };
+    if crate::storage::Sha256::of(&bytes) != *sha256 {
+        return Err(RemoteError::CorruptBlob {
+            bucket: bucket.label().to_string(),
+            key,
+        });
+    }
+    Ok(bytes)
+}
+
+/// A JSON document the pointer names by its blob's digest (`sha256` as the pointer has it).
+pub(crate) async fn read_document<T: serde::de::DeserializeOwned>(
+    bucket: &Bucket,
+    sha256: &str,
+    limit: u64,
+) -> Result<T, RemoteError> {
+    let key = blob_key(sha256);
+    let Some(digest) = crate::storage::Sha256::from_hex(sha256) else {
+        return Err(RemoteError::CorruptBlob {
+            bucket: bucket.label().to_string(),
+            key,
+        });
+    };
+    let bytes = checked_blob(bucket, &digest, limit).await?;
+    serde_json::from_slice(&bytes).map_err(|source| RemoteError::Document {
+        bucket: bucket.label().to_string(),
+        key,
+        source,
+    })
+}
+
 /// The key of a blob in the bucket.
 pub fn blob_key(sha256: &str) -> String {
     format!("blobs/sha256/{}/{sha256}", &sha256[..2])
@@ -150,6 +227,14 @@ pub enum RemoteError {
         #[source]
         source: serde_json::Error,
     },
+    #[error("the frontend's cache: {}", path.display())]
+    Cache {
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("the frontend's cache: {} does not have the content its name says", path.display())]
+    CorruptCache { path: std::path::PathBuf },
     #[error("cannot read the site key to publish its public half")]
     Key(#[source] Box<crate::openpgp::OpenPgpError>),
     #[error("cannot read the snap catalog")]
@@ -189,10 +274,16 @@ impl Hint for RemoteError {
                 "the bucket holds a damaged object: delete it, then push again from the writer (`airlock push`)",
             ),
             RemoteError::Document { .. } => Some(
-                "nothing was removed: a newer airlock pushed (upgrade this one), or the object is damaged (delete it, then push again from the writer)",
+                "a newer airlock pushed it (upgrade this one: gc removes nothing meanwhile), or the object is damaged (delete it, then push again from the writer)",
             ),
             RemoteError::NoCredentials { .. } => Some(
                 "set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (for the units: an EnvironmentFile), or name access_key_file and secret_key_file in [storage]",
+            ),
+            RemoteError::Cache { .. } => Some(
+                "the user airlock serve runs as needs [storage] cache_dir writable, with room for cache_size",
+            ),
+            RemoteError::CorruptCache { .. } => Some(
+                "the damaged file was removed: the next request fetches the blob from the bucket again; check the cache's disk",
             ),
             RemoteError::Key(e) => e.hint(),
             RemoteError::Catalog(e) => e.hint(),

@@ -7,6 +7,7 @@ use bytes::Bytes;
 use futures_util::{StreamExt, TryStreamExt};
 use serde::Serialize;
 
+use super::PushedRoute;
 use super::{POINTER, Published, RemoteError, blob_key, manifest_key, read_pointer};
 use crate::report::{Reporter, Unit};
 use crate::site::Site;
@@ -164,6 +165,18 @@ fn collect(site: &Site, bucket: &Bucket) -> Result<Content, RemoteError> {
         }
         let bytes = crate::storage::read_limited(&catalog, 256 << 20, "the snap catalog")?;
         add_document(&mut content, "snaps/catalog.json", Bytes::from(bytes));
+    }
+    // The upstream names frontends answer for (their own config names no mirrors).
+    let routes: Vec<PushedRoute> = site
+        .config
+        .proxy
+        .routes
+        .iter()
+        .map(PushedRoute::of)
+        .collect();
+    if !routes.is_empty() {
+        let bytes = serde_json::to_vec(&routes).expect("routes serialise");
+        add_document(&mut content, super::ROUTES, Bytes::from(bytes));
     }
     let key = site
         .signing_key()

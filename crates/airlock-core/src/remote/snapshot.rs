@@ -7,7 +7,8 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
-use super::{POINTER, POINTER_LIMIT, Published, RemoteError, manifest_key};
+use super::{POINTER, POINTER_LIMIT, Published, PushedRoute, ROUTES, RemoteError, manifest_key};
+use crate::config::Route;
 use crate::storage::bucket::{Bucket, Fetched};
 use crate::storage::{Entry, Manifest};
 
@@ -23,6 +24,8 @@ pub struct Snapshot {
     etag: Option<String>,
     /// `apt/NAME` or `images` → that tree's manifest.
     trees: BTreeMap<String, Arc<Manifest>>,
+    /// The upstream names the site answers for ([`super::ROUTES`]).
+    pub routes: Arc<Vec<Route>>,
 }
 
 /// A file a snapshot serves: the blob to send.
@@ -79,10 +82,18 @@ impl Snapshot {
             };
             trees.insert(tree.clone(), manifest);
         }
+        let routes = match published.documents.get(ROUTES) {
+            None => Arc::default(),
+            Some(sha256) => match previous {
+                Some(p) if p.published.documents.get(ROUTES) == Some(sha256) => p.routes.clone(),
+                _ => Arc::new(load_routes(bucket, sha256).await?),
+            },
+        };
         Ok(Snapshot {
             published,
             etag,
             trees,
+            routes,
         })
     }
 
@@ -129,6 +140,14 @@ fn parse_pointer(bucket: &Bucket, bytes: &Bytes) -> Result<Published, RemoteErro
         });
     }
     Ok(published)
+}
+
+/// The most a frontend reads of the routes.
+const ROUTES_LIMIT: u64 = 4 << 20;
+
+async fn load_routes(bucket: &Bucket, sha256: &str) -> Result<Vec<Route>, RemoteError> {
+    let routes: Vec<PushedRoute> = super::read_document(bucket, sha256, ROUTES_LIMIT).await?;
+    Ok(routes.iter().map(PushedRoute::route).collect())
 }
 
 pub(super) async fn load_manifest(

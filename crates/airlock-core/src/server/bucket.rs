@@ -4,81 +4,199 @@
 //! - `/apt/NAME/...` and `/images/...`: the files of the pushed trees, GET and HEAD, a single
 //!   byte range passed on to the bucket;
 //! - `/airlock.gpg`, `/airlock.asc`: the site's public key, as pushed;
-//! - before the first push: 503 and what to do.
+//! - `/v2/...`, `/api/v1/...`: the snap store API ([`crate::snap::api`]) over the pushed
+//!   catalog, its assertions and snaps from the bucket;
+//! - `/`, `/status.json`, `/metrics`: what the frontend serves, its disk cache, what it
+//!   answered;
+//! - upstream names (`Host: archive.ubuntu.com`, absolute URLs) by the pushed routes, as
+//!   [`crate::proxy`] maps them on a data folder's server (no pull-through, no CONNECT);
+//! - before the first push: 503 and what to do (the snap store is empty).
 //!
-//! Every request is answered from one snapshot (one push), swapped whole by the poller.
-//! Not here yet: the snap store, the proxy routes, DNS, the status page, folder listings, TLS.
+//! Every request is answered from one snapshot (one push), swapped whole by the poller; the
+//! routes run on the same server as a data folder's ([`super::serve_front`]: event loops,
+//! connection limits, write deadline, access log).
+//! The DNS responder for the pushed routes is the binary's (`serve`), HTTPS the server's.
+//! Not here yet: folder listings.
 
 use std::future::Future;
-use std::net::SocketAddr;
 use std::path::Path;
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
 
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use futures_util::{StreamExt, TryStreamExt};
+use axum::routing::get;
+use futures_util::TryStreamExt;
+use futures_util::future::BoxFuture;
 
-use super::{AccessLog, ServerError};
+use super::Front;
+use crate::config::{ProxyConfig, Route};
+use crate::http::Json;
+use crate::http::files::SmallFiles;
 use crate::http::files::{
     RangeRequest, content_type, only_get_and_head, parse_range, safe_segments,
 };
+use crate::proxy::Proxy;
 use crate::remote::{Frontend, SMALL_BLOB};
+use crate::snap::api::{ContentError, SnapContent, StoreApi};
+use crate::snap::catalog::Catalog;
+use crate::status::{Counters, FrontendCache, FrontendStatus, LargeBlobs, ServedPush, ServerInfo};
 use crate::storage::Sha256;
-
-/// The most a frontend asks the bucket for in one request.
-const PIECE: u64 = 8 << 20;
 
 /// How long a client is told to wait before the first push.
 const RETRY_AFTER: &str = "5";
 
-/// Binds `address` for [`serve`].
-pub async fn bind(address: SocketAddr) -> Result<tokio::net::TcpListener, ServerError> {
-    tokio::net::TcpListener::bind(address)
-        .await
-        .map_err(|source| ServerError::Bind { address, source })
-}
-
-/// Serves `frontend` on `listener` until `stop` resolves, looking for a new push every
-/// `poll` and whenever `refresh` is notified.
-pub async fn serve(
-    listener: tokio::net::TcpListener,
-    frontend: Arc<Frontend>,
-    poll: Duration,
-    refresh: Arc<tokio::sync::Notify>,
-    stop: impl Future<Output = ()> + Send + 'static,
-) -> Result<(), ServerError> {
-    let poller = {
-        let frontend = frontend.clone();
-        tokio::spawn(async move { frontend.keep_polling(poll, &refresh).await })
+/// What [`super::serve_front`] serves on a frontend: [`router`], `/`, `/status.json` and
+/// `/metrics`, the pushed routes' upstream names, requests counted (from zero: a frontend
+/// keeps nothing).
+pub fn front(frontend: Arc<Frontend>, public_url: &str) -> Front {
+    let counters = Arc::new(Counters::default());
+    let watched = Arc::new(Watched {
+        frontend: frontend.clone(),
+        counters: counters.clone(),
+        server: ServerInfo {
+            started: jiff::Timestamp::now(),
+            public_url: public_url.to_string(),
+        },
+    });
+    let status = Router::new()
+        .route("/", get(home))
+        .route("/status.json", get(status_json))
+        .route("/metrics", get(metrics))
+        .with_state(watched);
+    let routes = Routes {
+        frontend: frontend.clone(),
+        own_hosts: crate::config::url_host(public_url).into_iter().collect(),
+        counters: counters.clone(),
+        small_files: SmallFiles::default(),
+        current: Mutex::new(None),
     };
-    let result = axum::serve(listener, router(frontend))
-        .with_graceful_shutdown(stop)
-        .await
-        .map_err(ServerError::Serve);
-    poller.abort();
-    result
+    Front {
+        routing: super::Routing::Frontend(Arc::new(routes)),
+        counters,
+        app: router(frontend, public_url).merge(status),
+    }
 }
 
-pub fn router(frontend: Arc<Frontend>) -> Router {
-    Router::new().fallback(answer).with_state(frontend)
+/// The upstream names a frontend answers for: the routes of the push it serves, as a
+/// [`Proxy`] made again when a push changes them (never pulling from the upstream).
+pub(super) struct Routes {
+    frontend: Arc<Frontend>,
+    own_hosts: Vec<String>,
+    counters: Arc<Counters>,
+    /// Unused: a frontend does not pull through.
+    small_files: SmallFiles,
+    current: Mutex<Option<MadeProxy>>,
 }
 
+/// A proxy and the routes it was made of.
+type MadeProxy = (Arc<Vec<Route>>, Arc<Proxy>);
+
+impl Routes {
+    pub(super) fn proxy(&self) -> Arc<Proxy> {
+        let routes = self
+            .frontend
+            .snapshot()
+            .map(|s| s.routes.clone())
+            .unwrap_or_default();
+        let mut current = self.current.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((made_from, proxy)) = current.as_ref()
+            && Arc::ptr_eq(made_from, &routes)
+        {
+            return proxy.clone();
+        }
+        let config = ProxyConfig {
+            routes: routes.to_vec(),
+            ..ProxyConfig::default()
+        };
+        let proxy = Arc::new(Proxy::new(&config, &self.own_hosts, self.counters.clone()));
+        *current = Some((routes, proxy.clone()));
+        proxy
+    }
+
+    pub(super) fn small_files(&self) -> &SmallFiles {
+        &self.small_files
+    }
+}
+
+/// What a frontend's status is made of.
+struct Watched {
+    frontend: Arc<Frontend>,
+    counters: Arc<Counters>,
+    server: ServerInfo,
+}
+
+impl Watched {
+    fn status(&self) -> FrontendStatus {
+        let counts = self.frontend.counts();
+        FrontendStatus {
+            version: env!("CARGO_PKG_VERSION").to_string(),
+            bucket: self.frontend.bucket().label().to_string(),
+            server: self.server.clone(),
+            served: self.frontend.snapshot().map(|s| ServedPush {
+                generation: s.published.generation,
+                pushed: s.published.written,
+                trees: s.published.trees.clone(),
+            }),
+            refreshed: counts.refreshed,
+            cache: self.frontend.disk_cache().map(|cache| {
+                let usage = cache.usage();
+                FrontendCache {
+                    dir: cache.dir().display().to_string(),
+                    blobs: usage.blobs as u64,
+                    bytes: usage.bytes,
+                    limit: usage.limit,
+                }
+            }),
+            large_blobs: LargeBlobs {
+                from_cache: counts.from_cache,
+                from_bucket: counts.from_bucket,
+                bucket_bytes: counts.bucket_bytes,
+            },
+            http: self.counters.snapshot(),
+        }
+    }
+}
+
+async fn home(State(watched): State<Arc<Watched>>) -> Response {
+    let page = super::page::render_frontend(&watched.status());
+    let mut response = axum::response::Html(page).into_response();
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    response
+}
+
+async fn status_json(State(watched): State<Arc<Watched>>) -> Json<FrontendStatus> {
+    Json(watched.status())
+}
+
+async fn metrics(State(watched): State<Arc<Watched>>) -> Response {
+    super::metrics_response(crate::status::metrics::render_frontend(&watched.status()))
+}
+
+/// `public_url`: what the snap store advertises to a client that sends no `Host`.
+pub fn router(frontend: Arc<Frontend>, public_url: &str) -> Router {
+    let snaps = StoreApi::with_content(
+        Arc::new(BucketSnaps {
+            frontend: frontend.clone(),
+            catalog: Mutex::new(None),
+        }),
+        public_url,
+    );
+    Router::new()
+        .fallback(answer)
+        .with_state(frontend)
+        .merge(crate::snap::api::router(snaps))
+}
+
+/// Everything but the snap store (HEAD's body is dropped by [`Front`]).
 async fn answer(State(frontend): State<Arc<Frontend>>, request: Request) -> Response {
-    let log = AccessLog::start(&request);
     // The head alone: a body is not shared between threads, and none is read.
     let (request, _) = request.into_parts();
-    let mut response = respond(&frontend, &request).await;
-    if request.method == Method::HEAD {
-        *response.body_mut() = Body::empty();
-    }
-    if let Some(log) = log {
-        log.finish(&response);
-    }
-    response
+    respond(&frontend, &request).await
 }
 
 async fn respond(frontend: &Frontend, request: &axum::http::request::Parts) -> Response {
@@ -127,6 +245,95 @@ async fn respond(frontend: &Frontend, request: &axum::http::request::Parts) -> R
     }
 }
 
+/// The pointer's document naming the snap catalog.
+const CATALOG: &str = "snaps/catalog.json";
+/// The most a frontend reads of the snap catalog (a few KiB a snap).
+const CATALOG_LIMIT: u64 = 256 << 20;
+
+/// The snap store's content on a frontend: the catalog of the snapshot served, its
+/// assertions, snaps and icons from the bucket (snaps through the disk cache as the trees'
+/// large files).
+struct BucketSnaps {
+    frontend: Arc<Frontend>,
+    /// The catalog last read, by its blob's digest: read again only when a push changed it.
+    catalog: Mutex<Option<(Sha256, Arc<Catalog>)>>,
+}
+
+impl BucketSnaps {
+    async fn current_catalog(&self) -> Result<Arc<Catalog>, ContentError> {
+        let document = self.frontend.snapshot().and_then(|snapshot| {
+            let hex = snapshot.document(CATALOG)?;
+            Sha256::from_hex(hex)
+        });
+        let Some(sha256) = document else {
+            return Ok(Arc::new(Catalog::default()));
+        };
+        if let Some((digest, catalog)) = self.lock().as_ref()
+            && *digest == sha256
+        {
+            return Ok(catalog.clone());
+        }
+        let failed = |source: Box<dyn std::error::Error + Send + Sync>| ContentError::Source {
+            what: format!("the snap catalog (blob {sha256})"),
+            source,
+        };
+        let bytes = self
+            .frontend
+            .whole_blob(&sha256, CATALOG_LIMIT)
+            .await
+            .map_err(|e| failed(Box::new(e)))?;
+        let catalog: Arc<Catalog> =
+            Arc::new(serde_json::from_slice(&bytes).map_err(|e| failed(Box::new(e)))?);
+        *self.lock() = Some((sha256, catalog.clone()));
+        Ok(catalog)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Option<(Sha256, Arc<Catalog>)>> {
+        self.catalog.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl SnapContent for BucketSnaps {
+    fn catalog(&self) -> BoxFuture<'_, Result<Arc<Catalog>, ContentError>> {
+        Box::pin(self.current_catalog())
+    }
+
+    fn assertion<'a>(
+        &'a self,
+        sha256: Sha256,
+        reference: &'a str,
+    ) -> BoxFuture<'a, Result<bytes::Bytes, ContentError>> {
+        Box::pin(async move {
+            self.frontend
+                .small_blob(&sha256)
+                .await
+                .map_err(|e| ContentError::Source {
+                    what: format!("the stored {reference}"),
+                    source: Box::new(e),
+                })
+        })
+    }
+
+    fn blob<'a>(
+        &'a self,
+        sha256: Sha256,
+        size: Option<u64>,
+        method: &'a Method,
+        headers: &'a HeaderMap,
+    ) -> BoxFuture<'a, Result<Response, ContentError>> {
+        Box::pin(async move {
+            let (head, path) = (method == Method::HEAD, format!("snap blob {sha256}"));
+            Ok(match size {
+                Some(size) if size > SMALL_BLOB => {
+                    large(&self.frontend, head, sha256, size, &path, headers).await
+                }
+                // Icons: the catalog does not say their size, and they are small.
+                _ => small(&self.frontend, head, sha256, &path, headers).await,
+            })
+        })
+    }
+}
+
 /// A blob kept in memory: read once from the bucket and checked.
 async fn small(
     frontend: &Frontend,
@@ -155,9 +362,8 @@ async fn small(
     .await
 }
 
-/// A large blob, streamed from the bucket (the range asked for only), in ranged GETs of
-/// [`PIECE`] bytes one after the other: the bucket client bounds each request's time, body
-/// included, so one GET of a whole image would cut a slow client off.
+/// A large blob, from the frontend's disk cache or streamed from the bucket (the range
+/// asked for only).
 async fn large(
     frontend: &Frontend,
     head: bool,
@@ -166,8 +372,6 @@ async fn large(
     path: &str,
     headers: &HeaderMap,
 ) -> Response {
-    let key = crate::remote::blob_key(&sha256.to_hex());
-    let bucket = frontend.bucket().clone();
     reply(
         head,
         sha256,
@@ -175,25 +379,9 @@ async fn large(
         path,
         headers,
         |start, length| async move {
-            let end = start + length;
-            // The first piece before the headers: a bucket that fails at once is a 502.
-            let first = bucket
-                .get_range(&key, start..end.min(start + PIECE))
-                .await?;
-            let rest = futures_util::stream::iter(
-                (start + PIECE..end)
-                    .step_by(PIECE as usize)
-                    .map(move |from| from..end.min(from + PIECE)),
-            )
-            .then(move |range| {
-                let (bucket, key) = (bucket.clone(), key.clone());
-                async move { bucket.get_range(&key, range).await }
-            })
-            .try_flatten();
-            Ok(Body::from_stream(first.chain(rest).map(|chunk| {
-                chunk.inspect_err(|e| {
-                    tracing::error!("a download stopped: {}", crate::hint::Chain(e));
-                })
+            let stream = frontend.large_blob(&sha256, size, start, length).await?;
+            Ok(Body::from_stream(stream.inspect_err(|e| {
+                tracing::error!("a download stopped: {}", crate::hint::Chain(e));
             })))
         },
     )
@@ -212,7 +400,7 @@ async fn reply<F, B>(
 ) -> Response
 where
     B: FnOnce(u64, u64) -> F,
-    F: Future<Output = Result<Body, crate::storage::bucket::BucketError>>,
+    F: Future<Output = Result<Body, crate::remote::RemoteError>>,
 {
     // A blob's digest names its content exactly.
     let etag = format!("\"{}\"", sha256.to_hex());

@@ -155,8 +155,18 @@ impl Hint for ServerError {
 /// Written out rather than stacked middleware: each layer cost a boxed future per request.
 #[derive(Clone)]
 pub struct Front {
-    state: ServerState,
+    routing: Routing,
+    counters: Arc<Counters>,
     app: Router,
+}
+
+/// Where the upstream names are mapped from.
+#[derive(Clone)]
+enum Routing {
+    /// A data folder's server: its proxy (and pull-through).
+    Site(ServerState),
+    /// A frontend: the routes of the push it serves.
+    Frontend(Arc<bucket::Routes>),
 }
 
 impl tower::Service<Request> for Front {
@@ -172,17 +182,22 @@ impl tower::Service<Request> for Front {
     }
 
     fn call(&mut self, request: Request) -> Self::Future {
-        let (state, app) = (self.state.clone(), self.app.clone());
+        let (routing, app) = (self.routing.clone(), self.app.clone());
+        let counters = self.counters.clone();
         Box::pin(async move {
             let log = AccessLog::start(&request);
-            let inner = &state.inner;
             let head = request.method() == Method::HEAD;
             let area = Area::of_path(request.uri().path());
-            let mut response = match host_refusal(&request) {
-                Some(refusal) => refusal,
-                None => {
+            let mut response = match (host_refusal(&request), &routing) {
+                (Some(refusal), _) => refusal,
+                (None, Routing::Site(state)) => {
+                    let inner = &state.inner;
                     crate::proxy::route_request(&inner.proxy, &inner.small_files, request, app)
                         .await
+                }
+                (None, Routing::Frontend(routes)) => {
+                    let proxy = routes.proxy();
+                    crate::proxy::route_request(&proxy, routes.small_files(), request, app).await
                 }
             };
             let area = match response.extensions().get::<Proxied>() {
@@ -190,9 +205,7 @@ impl tower::Service<Request> for Front {
                 None => area,
             };
             let bytes = if head { 0 } else { body_length(&response) };
-            inner
-                .counters
-                .request(area, response.status().as_u16(), bytes);
+            counters.request(area, response.status().as_u16(), bytes);
             if head {
                 without_body(&mut response);
             }
@@ -258,7 +271,11 @@ pub fn router(state: ServerState) -> Front {
         .fallback(published)
         .with_state(state.clone())
         .merge(snaps);
-    Front { state, app }
+    Front {
+        counters: state.counters(),
+        routing: Routing::Site(state),
+        app,
+    }
 }
 
 async fn status(State(state): State<ServerState>) -> Json<crate::status::SiteStatus> {
@@ -266,7 +283,11 @@ async fn status(State(state): State<ServerState>) -> Json<crate::status::SiteSta
 }
 
 async fn metrics(State(state): State<ServerState>) -> Response {
-    let text = crate::status::metrics::render(&state.status().await);
+    metrics_response(crate::status::metrics::render(&state.status().await))
+}
+
+/// `/metrics` answered: never cached.
+fn metrics_response(text: String) -> Response {
     let mut response = text.into_response();
     response.headers_mut().insert(
         header::CONTENT_TYPE,
@@ -460,9 +481,24 @@ where
     C: FnOnce(Handle) -> F,
     F: Future<Output = ()>,
 {
-    let loops = std::thread::available_parallelism().map_or(1, |n| n.get());
     // Written every few seconds, and once more when serving ends (the saver dropped last).
     let _saver = Saver::start(state.counters(), COUNTERS_SAVED_EVERY);
+    serve_front(listeners, router(state), limits, control, drain)
+}
+
+/// [`serve`] for any [`Front`] (a frontend's: [`bucket::front`]).
+pub fn serve_front<F, C>(
+    listeners: Listeners,
+    front: Front,
+    limits: Limits,
+    control: C,
+    drain: Duration,
+) -> Result<(), ServerError>
+where
+    C: FnOnce(Handle) -> F,
+    F: Future<Output = ()>,
+{
+    let loops = std::thread::available_parallelism().map_or(1, |n| n.get());
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let (generations, _) =
         tokio::sync::watch::channel(Arc::new(Generation::new(&listeners, loops)));
@@ -470,7 +506,7 @@ where
         shared: Arc::new(Shared {
             listeners: std::sync::Mutex::new(listeners),
             generations,
-            app: connections::app(router(state)),
+            app: connections::app(front),
             loops,
         }),
     };

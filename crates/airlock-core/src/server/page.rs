@@ -9,7 +9,7 @@ use axum::http::{HeaderValue, header};
 use axum::response::{Html, IntoResponse, Response};
 
 use super::ServerState;
-use crate::status::{Level, SiteStatus, human_duration};
+use crate::status::{FrontendStatus, Level, SiteStatus, human_duration};
 use crate::util::human_bytes;
 
 pub async fn home(State(state): State<ServerState>) -> Response {
@@ -87,6 +87,99 @@ pub fn render_home(status: &SiteStatus, fingerprint: &str) -> String {
     storage(&mut page, status);
     clients(&mut page, status, fingerprint);
     page.push_str("</body></html>\n");
+    page
+}
+
+/// A frontend's page at `/`: the push it serves, its disk cache, what it answered, how
+/// clients use it.
+pub fn render_frontend(status: &FrontendStatus) -> String {
+    let mut page = String::with_capacity(8 << 10);
+    let _ = write!(
+        page,
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">\
+         <title>airlock frontend</title><style>{STYLE}</style></head><body>\
+         <header><h1>airlock frontend</h1><p class=\"meta\">version {} · serving what was \
+         pushed to <code>{}</code> · server started {} · <a href=\"/status.json\">status.json</a> \
+         · <a href=\"/metrics\">metrics</a></p></header>",
+        escape(&status.version),
+        escape(&status.bucket),
+        when(Some(status.server.started)),
+    );
+    page.push_str("<section id=\"served\"><h2>Served</h2>");
+    match &status.served {
+        None => page.push_str(
+            "<p>Nothing was pushed yet: run <code>airlock push</code> on the writer. Until then every request is answered 503.</p>",
+        ),
+        Some(served) => {
+            let _ = write!(
+                page,
+                "<p>Push generation {}, switched {}; the bucket last answered {}.</p>",
+                served.generation,
+                escape(&when(Some(served.pushed))),
+                escape(&when(status.refreshed))
+            );
+            let rows: Vec<Vec<String>> = served
+                .trees
+                .iter()
+                .map(|(tree, id)| {
+                    vec![
+                        format!("<a href=\"/{0}/\">/{0}/</a>", escape(tree)),
+                        format!("<code>{}</code>", escape(id)),
+                    ]
+                })
+                .collect();
+            table(&mut page, &["Tree", "ID"], &[], &rows);
+        }
+    }
+    page.push_str("</section><section id=\"cache\"><h2>Large files</h2>");
+    let large = &status.large_blobs;
+    let _ = write!(
+        page,
+        "<p>{} answered from the disk cache, {} from the bucket ({} read from it).</p>",
+        large.from_cache,
+        large.from_bucket,
+        human_bytes(large.bucket_bytes)
+    );
+    match &status.cache {
+        Some(cache) => {
+            let _ = write!(
+                page,
+                "<p>Disk cache <code>{}</code>: {} files, {} of {}.</p>",
+                escape(&cache.dir),
+                cache.blobs,
+                human_bytes(cache.bytes),
+                human_bytes(cache.limit)
+            );
+        }
+        None => page.push_str(
+            "<p>No disk cache: set <code>cache_dir</code> in <code>[storage]</code> to keep large files.</p>",
+        ),
+    }
+    page.push_str("</section><section id=\"requests\"><h2>Requests since start</h2>");
+    let rows: Vec<Vec<String>> = status
+        .http
+        .requests
+        .iter()
+        .flat_map(|(area, classes)| {
+            classes
+                .iter()
+                .map(move |(class, n)| vec![escape(area), escape(class), n.to_string()])
+        })
+        .collect();
+    table(
+        &mut page,
+        &["Area", "Status", "Requests"],
+        &["Requests"],
+        &rows,
+    );
+    let _ = writeln!(
+        page,
+        "</section><section id=\"clients\"><h2>Clients</h2><p>The site's key, as the writer \
+         pushed it: <a href=\"/airlock.gpg\">{0}/airlock.gpg</a> (armored: \
+         <a href=\"/airlock.asc\">{0}/airlock.asc</a>).</p></section></body></html>",
+        escape(&status.server.public_url)
+    );
     page
 }
 

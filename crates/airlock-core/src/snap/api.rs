@@ -6,8 +6,7 @@
 //! `application/json` (or `application/hal+json`).
 
 use std::collections::HashMap;
-use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use axum::Router;
 use axum::body::Bytes;
@@ -17,18 +16,19 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get, post};
 use serde::{Deserialize, Serialize};
 
-use super::SnapError;
 use super::catalog::{Catalog, Channel, Release, Revision, SnapEntry};
-use crate::http::{Https, Json, files, json_response};
-use crate::storage::{ContentStore, Sha256};
+use crate::http::{Https, Json, json_response};
+use crate::storage::Sha256;
 
 mod body;
+mod content;
 use body::{
     ActionError, ActionProblem, ActionResult, AssertionsResult, Categories, ChannelDetails,
     ChannelMapEntry, Embedded, ErrorList, Find, Found, FoundRevision, Info, MissingAssertion, Name,
     Nonce, Package, Packages, Problem, Refresh, ReleasedChannel, Releases, ResultSnap,
     RevisionDetails, Sections, Session, SnapDetails, SnapResult,
 };
+pub use content::{ContentError, LocalContent, SnapContent};
 
 /// Refresh bodies list every installed snap: a few KiB; anything near this is hostile.
 const MAX_BODY: usize = 1 << 20;
@@ -43,48 +43,28 @@ pub struct StoreApi {
 }
 
 struct Inner {
-    data_dir: PathBuf,
-    store: ContentStore,
+    content: Arc<dyn SnapContent>,
     public_url: String,
-    /// The catalog file is replaced by rename, never rewritten in place.
-    catalog: Mutex<Option<(files::Identity, Arc<Catalog>)>>,
-    blobs: files::SmallFiles,
 }
 
 impl StoreApi {
+    /// The store of the data folder `data_dir`.
     pub fn new(data_dir: &std::path::Path, public_url: &str) -> StoreApi {
-        let public_url = public_url.trim_end_matches('/').to_string();
+        StoreApi::with_content(Arc::new(LocalContent::new(data_dir)), public_url)
+    }
+
+    /// The store of what `content` holds.
+    pub fn with_content(content: Arc<dyn SnapContent>, public_url: &str) -> StoreApi {
         StoreApi {
             inner: Arc::new(Inner {
-                data_dir: data_dir.to_path_buf(),
-                store: ContentStore::new(data_dir),
-                public_url,
-                catalog: Mutex::new(None),
-                blobs: files::SmallFiles::default(),
+                content,
+                public_url: public_url.trim_end_matches('/').to_string(),
             }),
         }
     }
 
-    /// The current catalog: a `stat` per request, a reload when an import replaced it.
-    fn catalog(&self) -> Result<Arc<Catalog>, StoreApiError> {
-        let path = Catalog::path(&self.inner.data_dir);
-        let stamp = match std::fs::metadata(&path) {
-            Ok(m) => Some(files::Identity::of(&m)),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-            Err(source) => return Err(StoreApiError::ReadCatalog { path, source }),
-        };
-        let Some(stamp) = stamp else {
-            return Ok(Arc::new(Catalog::default()));
-        };
-        let mut cached = self.inner.catalog.lock().expect("catalog cache");
-        if let Some((s, catalog)) = cached.as_ref()
-            && *s == stamp
-        {
-            return Ok(catalog.clone());
-        }
-        let catalog = Arc::new(Catalog::load(&self.inner.data_dir)?);
-        *cached = Some((stamp, catalog.clone()));
-        Ok(catalog)
+    async fn catalog(&self) -> Result<Arc<Catalog>, StoreApiError> {
+        Ok(self.inner.content.catalog().await?)
     }
 
     /// `scheme://host` as the client reached us, so advertised URLs work through any name
@@ -135,32 +115,12 @@ enum StoreApiError {
     /// An assertion this store does not hold (or not in a format the client reads).
     #[error("{what} not found")]
     NoAssertion { what: String },
-    #[error("cannot read {}", path.display())]
-    ReadCatalog {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
     #[error(transparent)]
-    LoadCatalog(#[from] SnapError),
+    Content(#[from] ContentError),
     #[error("the catalog's digest for {reference} is damaged")]
     DamagedAssertionDigest { reference: String },
-    #[error("cannot read the stored {reference}")]
-    ReadAssertion {
-        reference: String,
-        #[source]
-        source: std::io::Error,
-    },
     #[error("the catalog holds a damaged digest")]
     DamagedBlobDigest,
-    #[error("blob {sha256} is missing from the content store")]
-    MissingBlob { sha256: String },
-    #[error("cannot read blob {sha256}")]
-    ReadBlob {
-        sha256: String,
-        #[source]
-        source: std::io::Error,
-    },
 }
 
 impl StoreApiError {
@@ -195,10 +155,8 @@ impl IntoResponse for StoreApiError {
                 "not-found",
                 self.to_string(),
             ),
-            StoreApiError::ReadCatalog { ref source, .. }
-            | StoreApiError::ReadAssertion { ref source, .. }
-            | StoreApiError::ReadBlob { ref source, .. } => {
-                let message = format!("{self}: {source}");
+            StoreApiError::Content(ref e) => {
+                let message = crate::hint::Chain(e).to_string();
                 tracing::error!("snap store: {message}");
                 (
                     StatusCode::CONFLICT,
@@ -207,10 +165,7 @@ impl IntoResponse for StoreApiError {
                     message,
                 )
             }
-            StoreApiError::LoadCatalog(_)
-            | StoreApiError::DamagedAssertionDigest { .. }
-            | StoreApiError::DamagedBlobDigest
-            | StoreApiError::MissingBlob { .. } => {
+            StoreApiError::DamagedAssertionDigest { .. } | StoreApiError::DamagedBlobDigest => {
                 let message = self.to_string();
                 tracing::error!("snap store: {message}");
                 (
@@ -271,7 +226,7 @@ async fn info(
     headers: HeaderMap,
     https: Option<Extension<Https>>,
 ) -> Result<Json<Info>, StoreApiError> {
-    let catalog = api.catalog()?;
+    let catalog = api.catalog().await?;
     let arch = architecture(&query, &headers);
     let not_found = || {
         StoreApiError::not_found(
@@ -373,7 +328,7 @@ async fn refresh(
             format!("{asked} actions and assertions in one request; at most {MAX_ACTIONS}"),
         ));
     }
-    let catalog = api.catalog()?;
+    let catalog = api.catalog().await?;
     let arch = architecture(&HashMap::new(), &headers);
     let base = api.base(&headers, https);
     let results = request
@@ -566,7 +521,7 @@ async fn assertion(
     Path((kind, key)): Path<(String, String)>,
     Query(query): Query<HashMap<String, String>>,
 ) -> Result<Response, StoreApiError> {
-    let catalog = api.catalog()?;
+    let catalog = api.catalog().await?;
     let reference = format!("{kind}/{}", key.trim_end_matches('/'));
     let stored = catalog
         .assertions
@@ -584,9 +539,7 @@ async fn assertion(
         Sha256::from_hex(&stored.sha256).ok_or_else(|| StoreApiError::DamagedAssertionDigest {
             reference: reference.clone(),
         })?;
-    let bytes = tokio::fs::read(api.inner.store.blob_path(&digest))
-        .await
-        .map_err(|source| StoreApiError::ReadAssertion { reference, source })?;
+    let bytes = api.inner.content.assertion(digest, &reference).await?;
     let mut response = bytes.into_response();
     response.headers_mut().insert(
         header::CONTENT_TYPE,
@@ -599,23 +552,17 @@ async fn assertion(
 async fn blob(
     api: &StoreApi,
     sha256: &str,
+    size: Option<u64>,
     method: &Method,
     headers: &HeaderMap,
     content_type: &'static str,
 ) -> Result<Response, StoreApiError> {
     let digest = Sha256::from_hex(sha256).ok_or(StoreApiError::DamagedBlobDigest)?;
-    let found = files::open(api.inner.store.blob_path(&digest), &api.inner.blobs)
-        .await
-        .map_err(|source| StoreApiError::ReadBlob {
-            sha256: sha256.to_string(),
-            source,
-        })?;
-    let files::Found::File(reply) = found else {
-        return Err(StoreApiError::MissingBlob {
-            sha256: sha256.to_string(),
-        });
-    };
-    let mut response = reply.respond(method, headers).await;
+    let mut response = api
+        .inner
+        .content
+        .blob(digest, size, method, headers)
+        .await?;
     response
         .headers_mut()
         .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
@@ -635,7 +582,7 @@ async fn download(
         .and_then(|f| f.rsplit_once('_'))
         .and_then(|(id, rev)| Some((id.to_string(), rev.parse::<u64>().ok()?)))
         .ok_or_else(not_found)?;
-    let catalog = api.catalog()?;
+    let catalog = api.catalog().await?;
     let found = catalog
         .by_id(&snap_id)
         .or_else(|| catalog.snaps.get_key_value(&snap_id))
@@ -644,6 +591,7 @@ async fn download(
     blob(
         &api,
         &found.sha256,
+        Some(found.size),
         &method,
         &headers,
         "application/octet-stream",
@@ -663,7 +611,7 @@ async fn icon(
         Some((s, "svg")) => (s, "image/svg+xml"),
         _ => return Err(no_such_icon()),
     };
-    let catalog = api.catalog()?;
+    let catalog = api.catalog().await?;
     let known = catalog
         .snaps
         .values()
@@ -672,7 +620,7 @@ async fn icon(
     if !known {
         return Err(no_such_icon());
     }
-    blob(&api, sha256, &method, &headers, content_type).await
+    blob(&api, sha256, None, &method, &headers, content_type).await
 }
 
 /// The snap a search shows: the default track's stable (or what it follows) for `arch`.
@@ -690,7 +638,7 @@ async fn find(
     headers: HeaderMap,
     https: Option<Extension<Https>>,
 ) -> Result<Json<Find>, StoreApiError> {
-    let catalog = api.catalog()?;
+    let catalog = api.catalog().await?;
     let arch = architecture(&query, &headers);
     let base = api.base(&headers, https);
     let term = query.get("q").map(|q| q.to_lowercase());
@@ -766,7 +714,7 @@ async fn names(
     State(api): State<StoreApi>,
     headers: HeaderMap,
 ) -> Result<HalJson<Embedded<Packages>>, StoreApiError> {
-    let catalog = api.catalog()?;
+    let catalog = api.catalog().await?;
     let arch = architecture(&HashMap::new(), &headers);
     let packages = catalog
         .snaps

@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use prometheus::core::Collector;
 use prometheus::{Encoder as _, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder};
 
-use super::model::{Level, SiteStatus};
+use super::model::{FrontendStatus, Level, SiteStatus};
 
 /// The content type of what [`render`] writes.
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
@@ -213,6 +213,54 @@ const FAMILIES: &[(&str, &str, Kind, &[&str])] = &[
         Counter,
         ROUTE,
     ),
+    (
+        "frontend_generation",
+        "The generation of the push a frontend serves",
+        Gauge,
+        &[],
+    ),
+    (
+        "frontend_pushed_timestamp_seconds",
+        "When the push a frontend serves switched the pointer",
+        Gauge,
+        &[],
+    ),
+    (
+        "frontend_refreshed_timestamp_seconds",
+        "When the bucket last answered a frontend's look for a new push",
+        Gauge,
+        &[],
+    ),
+    (
+        "frontend_large_blobs_total",
+        "Requests for blobs over 1 MiB, by where their bytes came from (cache, bucket)",
+        Counter,
+        &["source"],
+    ),
+    (
+        "frontend_bucket_bytes_total",
+        "Bytes of blobs over 1 MiB the bucket sent",
+        Counter,
+        &[],
+    ),
+    (
+        "frontend_cache_bytes",
+        "Bytes in a frontend's disk cache",
+        Gauge,
+        &[],
+    ),
+    (
+        "frontend_cache_limit_bytes",
+        "The size a frontend's disk cache keeps under (cache_size)",
+        Gauge,
+        &[],
+    ),
+    (
+        "frontend_cache_blobs",
+        "Blobs in a frontend's disk cache",
+        Gauge,
+        &[],
+    ),
 ];
 
 /// The families of [`FAMILIES`], registered, by name.
@@ -282,6 +330,43 @@ fn int(v: u64) -> i64 {
 pub fn render(status: &SiteStatus) -> String {
     let m = Metrics::new();
     build(&m, status);
+    encode(&m)
+}
+
+/// The metrics of a frontend.
+pub fn render_frontend(status: &FrontendStatus) -> String {
+    let m = Metrics::new();
+    m.set("build_info", &[&status.version], 1);
+    m.set(
+        "server_start_time_seconds",
+        &[],
+        seconds(status.server.started),
+    );
+    if let Some(served) = &status.served {
+        m.set("frontend_generation", &[], int(served.generation));
+        m.set(
+            "frontend_pushed_timestamp_seconds",
+            &[],
+            seconds(served.pushed),
+        );
+    }
+    if let Some(at) = status.refreshed {
+        m.set("frontend_refreshed_timestamp_seconds", &[], seconds(at));
+    }
+    let large = &status.large_blobs;
+    m.count("frontend_large_blobs_total", &["cache"], large.from_cache);
+    m.count("frontend_large_blobs_total", &["bucket"], large.from_bucket);
+    m.count("frontend_bucket_bytes_total", &[], large.bucket_bytes);
+    if let Some(cache) = &status.cache {
+        m.set("frontend_cache_bytes", &[], int(cache.bytes));
+        m.set("frontend_cache_limit_bytes", &[], int(cache.limit));
+        m.set("frontend_cache_blobs", &[], int(cache.blobs));
+    }
+    requests(&m, &status.http);
+    encode(&m)
+}
+
+fn encode(m: &Metrics) -> String {
     let mut out = Vec::new();
     TextEncoder::new()
         .encode(&m.registry.gather(), &mut out)
@@ -420,14 +505,7 @@ fn verify(m: &Metrics, status: &SiteStatus) {
 
 fn http(m: &Metrics, status: &SiteStatus) {
     let http = &status.http;
-    for (area, classes) in &http.requests {
-        for (class, n) in classes {
-            m.count("http_requests_total", &[area, class], *n);
-        }
-    }
-    for (area, n) in &http.bytes_served {
-        m.count("http_response_bytes_total", &[area], *n);
-    }
+    requests(m, http);
     m.count("proxy_refusals_total", &[], http.proxy_refused);
     for r in &status.routes {
         let labels = [r.host.as_str(), &r.path, &r.to];
@@ -435,5 +513,17 @@ fn http(m: &Metrics, status: &SiteStatus) {
         m.count("proxy_misses_total", &labels, r.misses);
         m.count("proxy_pull_fetches_total", &labels, r.pulled);
         m.count("proxy_pull_refusals_total", &labels, r.pull_refused);
+    }
+}
+
+/// Requests and bytes answered, by area.
+fn requests(m: &Metrics, http: &super::HttpStatus) {
+    for (area, classes) in &http.requests {
+        for (class, n) in classes {
+            m.count("http_requests_total", &[area, class], *n);
+        }
+    }
+    for (area, n) in &http.bytes_served {
+        m.count("http_response_bytes_total", &[area], *n);
     }
 }

@@ -1,6 +1,8 @@
 //! The document `/status.json` serves and `airlock status --json` prints: typed, so the page,
 //! the metrics and the terminal summary read the same fields.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
 use super::counters::CountersSnapshot;
@@ -265,3 +267,47 @@ pub struct RouteStatus {
 }
 
 pub type HttpStatus = CountersSnapshot;
+
+/// A frontend's `/status.json` (no data folder: what it serves from its bucket, its disk
+/// cache, what it answered since it started).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct FrontendStatus {
+    pub version: String,
+    /// `s3://bucket/prefix at endpoint`.
+    pub bucket: String,
+    pub server: ServerInfo,
+    /// The push served now; none before the first.
+    pub served: Option<ServedPush>,
+    /// When the bucket last answered the frontend's look for a new push.
+    pub refreshed: Option<jiff::Timestamp>,
+    /// The disk cache, when `[storage] cache_dir` is set.
+    pub cache: Option<FrontendCache>,
+    pub large_blobs: LargeBlobs,
+    pub http: HttpStatus,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ServedPush {
+    pub generation: u64,
+    /// When the writer switched the pointer.
+    pub pushed: jiff::Timestamp,
+    /// `apt/NAME` or `images` → the ID of the tree served.
+    pub trees: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct FrontendCache {
+    pub dir: String,
+    pub blobs: u64,
+    pub bytes: u64,
+    pub limit: u64,
+}
+
+/// Requests for blobs over 1 MiB (packages, images, snaps), by where their bytes came from.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct LargeBlobs {
+    pub from_cache: u64,
+    pub from_bucket: u64,
+    /// Bytes the bucket sent for them.
+    pub bucket_bytes: u64,
+}

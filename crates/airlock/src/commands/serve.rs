@@ -3,13 +3,13 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use airlock_core::config::{S3Storage, StorageConfig};
+use airlock_core::config::{DnsConfig, S3Storage, StorageConfig};
 use airlock_core::dns::responder::Responder;
 use airlock_core::hint::Chain;
 use airlock_core::openpgp::SiteKey;
 use airlock_core::proxy::{Proxy, PullThrough};
 use airlock_core::remote::Frontend;
-use airlock_core::server::{Handle, Limits, Listeners, ServerState, serve};
+use airlock_core::server::{Handle, Limits, Listeners, ServerState, serve, serve_front};
 use airlock_core::site::Site;
 use airlock_core::status::Counters;
 use anyhow::Context;
@@ -58,44 +58,90 @@ pub fn run(site: &Site, args: ServeArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// A frontend: no data folder, everything from what was pushed to the bucket. SIGHUP looks
-/// for a new push at once (the configuration is not read again).
+/// A frontend: no data folder, everything from what was pushed to the bucket, on the same
+/// server (event loops, limits) as a data folder. SIGHUP looks for a new push at once (the
+/// configuration is not read again).
 fn serve_from_bucket(site: &Site, storage: &S3Storage, args: ServeArgs) -> anyhow::Result<()> {
     let bucket = airlock_core::remote::open_bucket(storage)?;
-    let label = bucket.label().to_string();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
-    runtime.block_on(async {
-        let listen = args.listen.unwrap_or(site.config.site.listen);
-        let listener = airlock_core::server::bucket::bind(listen).await?;
-        let address = listener.local_addr()?;
-        let refresh = Arc::new(tokio::sync::Notify::new());
-        let mut signals = Signals::new();
-        let stop = {
-            let refresh = refresh.clone();
-            async move {
+    tracing::info!(
+        "no data folder at {}: serving what was pushed to {}, looking for a new push every {}s",
+        site.data_dir().display(),
+        bucket.label(),
+        storage.poll.as_secs_f64()
+    );
+    let mut frontend = Frontend::new(bucket);
+    if let Some(dir) = &storage.cache_dir {
+        let cache = airlock_core::remote::DiskCache::open(dir, storage.cache_size)?;
+        let usage = cache.usage();
+        tracing::info!(
+            "keeping large blobs in {}: {} there ({} bytes), at most {} bytes",
+            dir.display(),
+            usage.blobs,
+            usage.bytes,
+            usage.limit
+        );
+        frontend = frontend.with_disk_cache(cache);
+    }
+    let frontend = Arc::new(frontend);
+    let limits = limits(site)?;
+    let mut listeners = Listeners::bind(
+        args.listen.unwrap_or(site.config.site.listen),
+        limits.backlog,
+    )?;
+    let tls = site.config.site.tls.as_ref();
+    if let Some(tls) = tls {
+        let config = airlock_core::tls::server_config(&tls.cert, &tls.key)?;
+        listeners = listeners.with_tls(tls.listen, config)?;
+    }
+    let tls_public_url = tls.map(|t| t.public_url.clone());
+    let public_url = public_url(site, &listeners);
+    let front = airlock_core::server::bucket::front(frontend.clone(), &public_url);
+    let (poll, listeners_log) = (storage.poll, listeners.clone());
+    // Started before serving, as on a data folder: a responder that cannot bind stops it.
+    let dns_config = site.config.dns.clone();
+    let mut dns = Dns::default();
+    dns.restart_with(&dns_config, &frontend.overridden_names(&dns_config))?;
+    let control = move |_: Handle| {
+        // Before the first log line that says the server is up, as for a data folder.
+        let signals = Signals::new();
+        log_listening(&public_url, &tls_public_url, &listeners_log);
+        async move {
+            let refresh = tokio::sync::Notify::new();
+            let signalled = async {
+                let mut signals = signals;
                 while signals.reload().await {
                     tracing::info!("SIGHUP: looking for a new push now");
                     refresh.notify_one();
                 }
+            };
+            tokio::select! {
+                () = frontend.keep_polling(poll, &refresh) => {}
+                () = follow_routes(&frontend, &dns_config, dns) => {}
+                () = signalled => {}
             }
-        };
-        tracing::info!(
-            "no data folder at {}: serving what was pushed to {label}, looking for a new push every {}s",
-            site.data_dir().display(),
-            storage.poll.as_secs_f64()
-        );
-        tracing::info!(
-            "listening on http://{address}/ (clients use {})",
-            site.config.site.public_url_when_listening(address)
-        );
-        let frontend = Arc::new(Frontend::new(bucket));
-        airlock_core::server::bucket::serve(listener, frontend, storage.poll, refresh, stop)
-            .await?;
-        tracing::info!("stopped");
-        anyhow::Ok(())
-    })
+        }
+    };
+    serve_front(listeners, front, limits, control, Duration::from_secs(30))?;
+    Ok(())
+}
+
+/// A frontend's DNS responder (with `[dns] listen`), started again when a push changes the
+/// names it answers for. A failure is logged once per change of names.
+async fn follow_routes(frontend: &Frontend, dns_config: &DnsConfig, mut dns: Dns) {
+    if dns_config.listen.is_none() {
+        return std::future::pending().await;
+    }
+    let mut answering = frontend.overridden_names(dns_config);
+    loop {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let names = frontend.overridden_names(dns_config);
+        if names != answering {
+            if let Err(e) = dns.restart_with(dns_config, &names) {
+                tracing::error!("the DNS responder did not start again: {e:#}");
+            }
+            answering = names;
+        }
+    }
 }
 
 /// The connection limits, from the configuration and the open-files limit (raised to the
@@ -239,7 +285,12 @@ struct RunningDns {
 
 impl Dns {
     fn restart(&mut self, site: &Site) -> anyhow::Result<()> {
-        let Some(listen) = site.config.dns.listen else {
+        self.restart_with(&site.config.dns, &site.config.overridden_names())
+    }
+
+    /// Answers for `names` as `dns` says (not at all without `listen`).
+    fn restart_with(&mut self, dns: &DnsConfig, names: &[String]) -> anyhow::Result<()> {
+        let Some(listen) = dns.listen else {
             self.stop();
             return Ok(());
         };
@@ -248,9 +299,7 @@ impl Dns {
         if self.running.as_ref().is_some_and(|r| r.listen == listen) {
             self.stop();
         }
-        let names = site.config.overridden_names();
-        let responder = Responder::bind(&site.config.dns, listen, &names)?;
-        let dns = &site.config.dns;
+        let responder = Responder::bind(dns, listen, names)?;
         let addresses: Vec<String> = dns.addresses.iter().map(|a| a.to_string()).collect();
         tracing::info!(
             "answering DNS on {} (udp and tcp): {} -> {}; other names {}",

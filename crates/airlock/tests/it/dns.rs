@@ -17,7 +17,7 @@ fn routes() -> String {
            [[proxy.route]]\nhost = \"images.maas.io\"\npath = \"/ephemeral-v3/stable\"\nto = \"apt/local\"\n"
 }
 
-fn dig(port: u16, args: &[&str]) -> String {
+pub(crate) fn dig(port: u16, args: &[&str]) -> String {
     let out = Command::new("dig")
         .args(["@127.0.0.1", "-p", &port.to_string(), "+tries=1", "+time=3"])
         .args(args)
@@ -26,7 +26,7 @@ fn dig(port: u16, args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-fn status(answer: &str) -> &str {
+pub(crate) fn status(answer: &str) -> &str {
     answer
         .split("status: ")
         .nth(1)
@@ -35,7 +35,7 @@ fn status(answer: &str) -> &str {
 }
 
 /// The records of the answer section, as `NAME TYPE DATA` lines.
-fn answers(answer: &str) -> Vec<String> {
+pub(crate) fn answers(answer: &str) -> Vec<String> {
     answer
         .split(";; ANSWER SECTION:\n")
         .nth(1)

@@ -8,12 +8,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::common::garage::Garage;
-use crate::common::site::local_repo;
+use crate::common::site::{local_repo, whole_site};
+use crate::common::snaps::SNAP_ID;
 use crate::common::{AIRLOCK, Apt, Server, Site, curl, dpkg_deb};
 
 /// The bucket's [storage] table, its credentials in files: a writer's `publish` pushes too.
 fn storage(garage: &Garage, poll: &str) -> String {
-    garage.storage(&garage.endpoint, "front/", &format!("poll = \"{poll}\"\n"))
+    garage.storage_config("front/", poll)
 }
 
 /// A writer site with the local repo and `packages` in it, published (and pushed).
@@ -32,32 +33,37 @@ fn writer(garage: &Garage, packages: &[&Path]) -> Site {
 /// A frontend: a config and nothing else (its data folder does not exist), serving.
 fn start_frontend(garage: &Garage, poll: &str) -> (tempfile::TempDir, Server) {
     let front = tempfile::tempdir().unwrap();
-    let config = front.path().join("airlock.toml");
+    let server = serve_frontend(front.path(), garage, poll, "");
+    (front, server)
+}
+
+/// `airlock serve` with a frontend's config in `dir`: `[site]`, and `[storage]` with `extra`
+/// lines.
+fn serve_frontend(dir: &Path, garage: &Garage, poll: &str, extra: &str) -> Server {
+    serve_frontend_with(dir, garage, poll, "", extra)
+}
+
+/// [`serve_frontend`] with `site` lines in `[site]` too.
+fn serve_frontend_with(dir: &Path, garage: &Garage, poll: &str, site: &str, extra: &str) -> Server {
+    let config = dir.join("airlock.toml");
     std::fs::write(
         &config,
         format!(
-            "[site]\ndata_dir = \"data\"\nlisten = \"127.0.0.1:0\"\nsigning_key = \"airlock.key\"\n\n{}",
+            "[site]\ndata_dir = \"data\"\nlisten = \"127.0.0.1:0\"\nsigning_key = \"airlock.key\"\n{site}\n{}{extra}",
             storage(garage, poll)
         ),
     )
     .unwrap();
     let mut command = Command::new(AIRLOCK);
     command.arg("--config").arg(&config).arg("serve");
-    with_credentials(&mut command, garage);
-    let server = Server::start(command, false);
-    (front, server)
-}
-
-fn with_credentials(command: &mut Command, garage: &Garage) {
-    command
-        .env("AWS_ACCESS_KEY_ID", &garage.key_id)
-        .env("AWS_SECRET_ACCESS_KEY", &garage.secret);
+    garage.credentials(&mut command);
+    Server::start(command, false)
 }
 
 fn push(site: &Site, garage: &Garage) {
     let mut command = Command::new(AIRLOCK);
     command.arg("--config").arg(site.config()).arg("push");
-    with_credentials(&mut command, garage);
+    garage.credentials(&mut command);
     let out = command.output().unwrap();
     assert!(out.status.success(), "push failed: {out:?}");
 }
@@ -65,10 +71,15 @@ fn push(site: &Site, garage: &Garage) {
 /// A .deb over the frontend's in-memory limit (1 MiB) and its piece of one request to the
 /// bucket (8 MiB), stored uncompressed: streamed from the bucket in two ranged GETs.
 fn large_deb(dir: &Path) -> PathBuf {
+    large_deb_named(dir, "large", 0x2545_f491_4f6c_dd1d)
+}
+
+/// [`large_deb`] as package `name`, its content made from `seed`.
+fn large_deb_named(dir: &Path, name: &str, seed: u64) -> PathBuf {
     let root = tempfile::tempdir().unwrap();
     std::fs::create_dir_all(root.path().join("DEBIAN")).unwrap();
     std::fs::create_dir_all(root.path().join("usr/share/large")).unwrap();
-    let mut state = 0x2545_f491_4f6c_dd1d_u64;
+    let mut state = seed;
     let content: Vec<u8> = (0..(9 << 20) + 4321)
         .map(|_| {
             state ^= state << 13;
@@ -80,11 +91,11 @@ fn large_deb(dir: &Path) -> PathBuf {
     std::fs::write(root.path().join("usr/share/large/blob"), content).unwrap();
     std::fs::write(
         root.path().join("DEBIAN/control"),
-        "Package: large\nVersion: 1.0\nArchitecture: amd64\nMaintainer: Test <test@example.invalid>\nDescription: a large test package\n",
+        format!("Package: {name}\nVersion: 1.0\nArchitecture: amd64\nMaintainer: Test <test@example.invalid>\nDescription: a large test package\n"),
     )
     .unwrap();
     std::fs::create_dir_all(dir).unwrap();
-    let out = dir.join("large_1.0_amd64.deb");
+    let out = dir.join(format!("{name}_1.0_amd64.deb"));
     crate::common::build_deb(root.path(), &out, "none");
     out
 }
@@ -119,6 +130,52 @@ fn wait_for(url: &str, expected: &[u8]) {
             String::from_utf8_lossy(&body)
         );
         std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// Includes `package` in the writer's local repo, publishes and pushes while `apt-get update`
+/// runs in a loop against each frontend (`bases`), until every frontend serves the new
+/// InRelease and a little after: each run must be clean (no hash sum mismatch, no mix of two
+/// pushes).
+fn push_while_updating(writer: &Site, garage: &Garage, package: &Path, bases: &[&str]) {
+    let stop = Arc::new(AtomicBool::new(false));
+    let loops: Vec<_> = bases
+        .iter()
+        .map(|base| {
+            let line = format!(
+                "deb [signed-by={}] {base}/apt/local stable main",
+                writer.keyring().display()
+            );
+            let stop = stop.clone();
+            std::thread::spawn(move || {
+                let apt = Apt::new(&line, "amd64");
+                let mut runs = 0;
+                while !stop.load(Ordering::SeqCst) {
+                    let (clean, out) = apt.run(&["update"]);
+                    assert!(clean, "apt-get update during a push failed:\n{out}");
+                    runs += 1;
+                }
+                runs
+            })
+        })
+        .collect();
+    // Some runs against the old push first.
+    std::thread::sleep(Duration::from_secs(1));
+    writer.include("stable", "main", package);
+    writer.ok(&["publish"]);
+    push(writer, garage);
+    let in_release = std::fs::read(writer.public("local").join("dists/stable/InRelease")).unwrap();
+    for base in bases {
+        wait_for(
+            &format!("{base}/apt/local/dists/stable/InRelease"),
+            &in_release,
+        );
+    }
+    std::thread::sleep(Duration::from_secs(2));
+    stop.store(true, Ordering::SeqCst);
+    for (base, updating) in bases.iter().zip(loops) {
+        let runs = updating.join().unwrap();
+        assert!(runs >= 2, "{base}: {runs} apt-get update runs");
     }
 }
 
@@ -234,32 +291,8 @@ fn a_frontend_serves_what_was_pushed_to_the_bucket() {
 
     // A second publish and push: served within a few polls, while apt keeps updating against
     // the frontend without ever seeing a mix of the two.
-    let stop = Arc::new(AtomicBool::new(false));
-    let updating = {
-        let (stop, line) = (stop.clone(), line.clone());
-        std::thread::spawn(move || {
-            let apt = Apt::new(&line, "amd64");
-            let mut runs = 0;
-            while !stop.load(Ordering::SeqCst) {
-                let (clean, out) = apt.run(&["update"]);
-                assert!(clean, "apt-get update during a push failed:\n{out}");
-                runs += 1;
-            }
-            runs
-        })
-    };
     let world = dpkg_deb(&work.path().join("debs"), "world", "1.0", "amd64", "", "xz");
-    writer.include("stable", "main", &world);
-    writer.ok(&["publish"]);
-    push(&writer, &garage);
-    wait_for(
-        &url("/apt/local/dists/stable/InRelease"),
-        &std::fs::read(&in_release).unwrap(),
-    );
-    std::thread::sleep(Duration::from_secs(2));
-    stop.store(true, Ordering::SeqCst);
-    let runs = updating.join().unwrap();
-    assert!(runs >= 1);
+    push_while_updating(&writer, &garage, &world, &[&server.url]);
     apt.ok(&["update"]);
     apt.ok(&["download", "world"]);
     assert_eq!(
@@ -337,5 +370,516 @@ fn a_frontend_serves_the_image_stream() {
     assert_eq!(
         crate::images::read_as_maas(&base, &writer.keyring()),
         crate::images::read_as_maas(&format!("{}/images", local.url), &writer.keyring())
+    );
+}
+
+/// The site as clients use it, from two frontends of one bucket: apt (the local repo and the
+/// mirror), the image stream as MAAS reads it, `airlock verify` pointed at each frontend, and
+/// a push while `apt-get update` runs in a loop against both.
+#[test]
+fn one_writer_two_frontends() {
+    let garage = Garage::start();
+    let whole = whole_site(&format!(
+        "{}\n[[proxy.route]]\nhost = \"archive.ubuntu.com\"\npath = \"/ubuntu\"\nto = \"apt/mirror\"\n",
+        storage(&garage, "1s")
+    ));
+    let writer = &whole.site;
+    push(writer, &garage);
+    let fronts = [start_frontend(&garage, "1s"), start_frontend(&garage, "1s")];
+    let in_release = std::fs::read(writer.public("local").join("dists/stable/InRelease")).unwrap();
+    for (_, server) in &fronts {
+        wait_for(
+            &format!("{}/apt/local/dists/stable/InRelease", server.url),
+            &in_release,
+        );
+    }
+    let local = writer.serve();
+    let maas_local =
+        crate::images::read_as_maas(&format!("{}/images", local.url), &writer.keyring());
+    for (_, server) in &fronts {
+        let lines = ["local", "mirror"].map(|repo| {
+            format!(
+                "deb [signed-by={}] {}/apt/{repo} stable main",
+                writer.keyring().display(),
+                server.url
+            )
+        });
+        let apt = Apt::new(&lines.join("\n"), "amd64");
+        apt.ok(&["update"]);
+        apt.ok(&["download", "hello", "app", "libfoo"]);
+        assert_eq!(
+            apt.downloaded("hello_1.0_amd64.deb"),
+            std::fs::read(&whole.hello).unwrap()
+        );
+        for file in ["app_1.0_amd64.deb", "libfoo_1.0_amd64.deb"] {
+            assert_eq!(
+                apt.downloaded(file),
+                std::fs::read(whole.archive.path().join("pool/stable/main").join(file)).unwrap()
+            );
+        }
+        assert_eq!(
+            crate::images::read_as_maas(&format!("{}/images", server.url), &writer.keyring()),
+            maas_local
+        );
+        // The snap store as snapd asks it: the same answers as the writer's own server.
+        assert_eq!(
+            snap_store_answers(&server.url),
+            snap_store_answers(&local.url)
+        );
+        let (status, snap) = get(
+            &format!("{}/api/v1/snaps/download/{SNAP_ID}_1.snap", server.url),
+            &[],
+        );
+        assert_eq!((status, snap), (200, std::fs::read(&whole.snap).unwrap()));
+        // The upstream names the writer routes, in both forms; nothing else.
+        let mirror_release =
+            std::fs::read(writer.public("mirror").join("dists/stable/InRelease")).unwrap();
+        let upstream_name = "http://archive.ubuntu.com/ubuntu/dists/stable/InRelease";
+        assert_eq!(
+            get(
+                &format!("{}/ubuntu/dists/stable/InRelease", server.url),
+                &["-H", "Host: archive.ubuntu.com"]
+            ),
+            (200, mirror_release.clone())
+        );
+        assert_eq!(
+            get(upstream_name, &["-x", &server.url]),
+            (200, mirror_release)
+        );
+        assert_eq!(
+            get(
+                "http://example.com/ubuntu/dists/stable/InRelease",
+                &["-x", &server.url]
+            )
+            .0,
+            403
+        );
+        // The writer's verify, pointed at the frontend: what clients get is what it published.
+        let out = writer.ok(&["verify", "--url", &server.url, "--full"]);
+        for area in [
+            "server",
+            "apt/local",
+            "apt/mirror",
+            "images",
+            "snaps",
+            "proxy",
+        ] {
+            assert!(
+                out.lines()
+                    .any(|l| l.starts_with(area) && l.ends_with("ok")),
+                "{area}: {out}"
+            );
+        }
+    }
+
+    let world = dpkg_deb(
+        &whole.work.path().join("debs"),
+        "world",
+        "1.0",
+        "amd64",
+        "",
+        "xz",
+    );
+    let bases: Vec<&str> = fronts.iter().map(|(_, s)| s.url.as_str()).collect();
+    push_while_updating(writer, &garage, &world, &bases);
+    for (_, server) in fronts {
+        let (status, log) = server.stop();
+        assert!(status.success(), "{log:?}");
+        // The push under the loop is the last generation this frontend served.
+        let served: Vec<u64> = log
+            .iter()
+            .filter_map(|l| l.split("serving generation ").nth(1)?.trim().parse().ok())
+            .collect();
+        assert!(served.len() >= 2 && served.is_sorted(), "{log:?}");
+    }
+}
+
+/// What the snap store answers to the requests snapd makes (info, refresh, find, assertions),
+/// the server's own URL replaced by `BASE`.
+fn snap_store_answers(base: &str) -> Vec<String> {
+    let refresh = r#"{"context": [], "actions": [{"action": "install", "instance-key": "install-1", "name": "hello-airlock", "channel": "stable", "epoch": null}], "fields": ["download", "revision", "version"]}"#;
+    let requests: Vec<Vec<String>> = [
+        "/v2/snaps/info/hello-airlock?architecture=amd64&fields=download,revision,version",
+        "/v2/snaps/info/nothing-here",
+        "/v2/snaps/find?q=hello",
+        "/api/v1/snaps/names",
+        &format!("/v2/assertions/snap-declaration/16/{SNAP_ID}"),
+        "/api/v1/snaps/assertions/account/publisher1",
+    ]
+    .iter()
+    .map(|path| vec![format!("{base}{path}")])
+    .chain(std::iter::once(vec![
+        "-X".into(),
+        "POST".into(),
+        "-H".into(),
+        "Content-Type: application/json".into(),
+        "-d".into(),
+        refresh.into(),
+        format!("{base}/v2/snaps/refresh"),
+    ]))
+    .collect();
+    requests
+        .iter()
+        .map(|args| {
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            let out = curl(&[&["-i"], &args[..]].concat());
+            assert!(out.status.success(), "{args:?}: {out:?}");
+            let text = String::from_utf8_lossy(&out.stdout).replace(base, "BASE");
+            // The status line, the content type and the body; not the date.
+            let (head, body) = text.split_once("\r\n\r\n").unwrap();
+            let status = head.lines().next().unwrap();
+            let content_type = head
+                .lines()
+                .find(|l| l.to_lowercase().starts_with("content-type:"))
+                .unwrap_or_default();
+            assert!(!body.is_empty(), "{args:?}");
+            format!("{args:?}\n{status}\n{content_type}\n{body}").replace(base, "BASE")
+        })
+        .collect()
+}
+
+/// A frontend started again with an empty cache serves the same bytes: it keeps nothing a
+/// restart needs (the first run filled its disk cache, the second starts with none).
+#[test]
+fn a_frontend_restarted_with_an_empty_cache_serves_the_same_bytes() {
+    let garage = Garage::start();
+    let work = tempfile::tempdir().unwrap();
+    let hello = dpkg_deb(&work.path().join("debs"), "hello", "1.0", "amd64", "", "xz");
+    let large = large_deb(&work.path().join("debs"));
+    let writer = writer(&garage, &[&hello, &large]);
+    push(&writer, &garage);
+    let in_release = std::fs::read(writer.public("local").join("dists/stable/InRelease")).unwrap();
+    let paths = [
+        "/apt/local/dists/stable/InRelease",
+        "/apt/local/pool/main/h/hello/hello_1.0_amd64.deb",
+        "/apt/local/pool/main/l/large/large_1.0_amd64.deb",
+        "/airlock.gpg",
+    ];
+    let mut served = Vec::new();
+    for round in 0..2 {
+        let front = tempfile::tempdir().unwrap();
+        let server = serve_frontend(front.path(), &garage, "1s", "cache_dir = \"cache\"\n");
+        wait_for(
+            &format!("{}/apt/local/dists/stable/InRelease", server.url),
+            &in_release,
+        );
+        let bodies: Vec<Vec<u8>> = paths
+            .iter()
+            .map(|path| {
+                let (status, body) = get(&format!("{}{path}", server.url), &[]);
+                assert_eq!(status, 200, "round {round}: {path}");
+                body
+            })
+            .collect();
+        served.push(bodies);
+        assert!(
+            server
+                .startup
+                .iter()
+                .any(|l| l.contains("keeping large blobs in") && l.contains(": 0 there")),
+            "{:?}",
+            server.startup
+        );
+        let (status, log) = server.stop();
+        assert!(status.success(), "{log:?}");
+    }
+    assert_eq!(served[0], served[1]);
+    assert_eq!(served[0][1], std::fs::read(&hello).unwrap());
+    assert_eq!(served[0][2], std::fs::read(&large).unwrap());
+}
+
+/// A frontend keeps the large blobs it streamed whole in its disk cache, within its size
+/// (least recently used out first), serves them from there (the bucket stopped), and never
+/// serves a damaged file whole: it is removed and fetched again.
+#[test]
+fn a_frontend_keeps_large_blobs_in_its_disk_cache() {
+    let mut garage = Garage::start();
+    let work = tempfile::tempdir().unwrap();
+    let debs = work.path().join("debs");
+    let names = ["large", "larger", "largest"];
+    let packages: Vec<PathBuf> = names
+        .iter()
+        .zip(1..)
+        .map(|(name, seed)| large_deb_named(&debs, name, seed))
+        .collect();
+    let bytes: Vec<Vec<u8>> = packages.iter().map(|p| std::fs::read(p).unwrap()).collect();
+    let writer = writer(
+        &garage,
+        &packages.iter().map(PathBuf::as_path).collect::<Vec<_>>(),
+    );
+    push(&writer, &garage);
+    let front = tempfile::tempdir().unwrap();
+    let cache = front.path().join("cache");
+    // Room for two of the three packages (9.4 MB each).
+    let limit = 20_000_000;
+    let server = serve_frontend(
+        front.path(),
+        &garage,
+        "1s",
+        &format!("cache_dir = \"cache\"\ncache_size = \"{limit}\"\n"),
+    );
+    wait_for(
+        &format!("{}/apt/local/dists/stable/InRelease", server.url),
+        &std::fs::read(writer.public("local").join("dists/stable/InRelease")).unwrap(),
+    );
+    let url = |i: usize| {
+        let name = names[i];
+        format!(
+            "{}/apt/local/pool/main/l/{name}/{name}_1.0_amd64.deb",
+            server.url
+        )
+    };
+    let cached = |i: usize| {
+        let hex = airlock_core::storage::Sha256::of(&bytes[i]).to_hex();
+        cache.join(&hex[..2]).join(hex)
+    };
+    let kept = || -> u64 {
+        walk(&cache)
+            .iter()
+            .map(|f| std::fs::metadata(f).unwrap().len())
+            .sum()
+    };
+
+    // Streamed whole from the bucket: kept on the way. A range is not kept.
+    assert_eq!(get(&url(0), &[]), (200, bytes[0].clone()));
+    assert_eq!(std::fs::read(cached(0)).unwrap(), bytes[0]);
+    let (status, part) = get(&url(1), &["-r", "0-99"]);
+    assert_eq!((status, &part[..]), (206, &bytes[1][..100]));
+    assert!(!cached(1).exists());
+    // The third does not fit beside the first two: the one used least recently goes.
+    assert_eq!(get(&url(1), &[]), (200, bytes[1].clone()));
+    assert_eq!(
+        get(&url(0), &["-r", "5-9"]),
+        (206, bytes[0][5..10].to_vec())
+    );
+    assert_eq!(get(&url(2), &[]), (200, bytes[2].clone()));
+    assert!(cached(0).exists() && cached(2).exists() && !cached(1).exists());
+    assert!(kept() <= limit, "{} bytes kept", kept());
+    assert!(walk(&cache.join("tmp")).is_empty());
+
+    // A damaged file is never served whole: the download fails before its end, the file
+    // goes, and the next download comes from the bucket (and is kept again).
+    let damaged = cached(2);
+    std::fs::set_permissions(
+        &damaged,
+        std::os::unix::fs::PermissionsExt::from_mode(0o644),
+    )
+    .unwrap();
+    std::fs::write(&damaged, vec![0u8; bytes[2].len()]).unwrap();
+    let out = curl(&["-o", "/dev/null", &url(2)]);
+    assert!(!out.status.success(), "{out:?}");
+    assert!(!damaged.exists());
+    assert_eq!(get(&url(2), &[]), (200, bytes[2].clone()));
+    assert_eq!(std::fs::read(&damaged).unwrap(), bytes[2]);
+
+    // What the frontend says of it: two answers from the cache (the range, the damaged file),
+    // five from the bucket, and the bytes the bucket sent for them.
+    let from_bucket = (bytes[0].len() + 100 + bytes[1].len() + 2 * bytes[2].len()) as f64;
+    let metrics = frontend_metrics(&server.url);
+    assert_eq!(
+        [
+            metrics["airlock_frontend_large_blobs_total{source=\"cache\"}"],
+            metrics["airlock_frontend_large_blobs_total{source=\"bucket\"}"],
+            metrics["airlock_frontend_bucket_bytes_total"],
+            metrics["airlock_frontend_cache_limit_bytes"],
+            metrics["airlock_frontend_cache_blobs"],
+            metrics["airlock_frontend_generation"],
+        ],
+        [2.0, 5.0, from_bucket, limit as f64, 2.0, 1.0]
+    );
+    assert!(metrics["airlock_frontend_cache_bytes"] <= limit as f64);
+    assert!(metrics["airlock_http_requests_total{area=\"apt\",class=\"2xx\"}"] >= 7.0);
+    let (status, body) = get(&format!("{}/status.json", server.url), &[]);
+    assert_eq!(status, 200);
+    let status: airlock_core::status::FrontendStatus = serde_json::from_slice(&body).unwrap();
+    assert_eq!(status.served.map(|s| s.generation), Some(1));
+    assert_eq!(status.cache.map(|c| c.blobs), Some(2));
+    // The page at `/` says the same to a person.
+    let out = curl(&["-sS", "-i", &format!("{}/", server.url)]);
+    let page = String::from_utf8_lossy(&out.stdout);
+    for expected in [
+        "content-type: text/html",
+        "Push generation 1",
+        "2 answered from the disk cache, 5 from the bucket",
+        "s3://airlock/front/",
+        "/apt/local/",
+    ] {
+        assert!(
+            page.to_lowercase().contains(&expected.to_lowercase()),
+            "{expected}: {page}"
+        );
+    }
+
+    // With the bucket gone, what is kept is served, whole and in ranges; what is not is not.
+    garage.stop();
+    assert_eq!(get(&url(0), &[]), (200, bytes[0].clone()));
+    assert_eq!(
+        get(&url(2), &["-r", "1000-2000000"]),
+        (206, bytes[2][1000..2_000_001].to_vec())
+    );
+    assert_eq!(get(&url(1), &[]).0, 502);
+    let after = frontend_metrics(&server.url);
+    for (name, value) in [
+        ("airlock_frontend_large_blobs_total{source=\"cache\"}", 4.0),
+        ("airlock_frontend_large_blobs_total{source=\"bucket\"}", 5.0),
+        ("airlock_frontend_bucket_bytes_total", from_bucket),
+    ] {
+        assert_eq!(after[name], value, "{name}");
+    }
+    let (status, log) = server.stop();
+    assert!(status.success(), "{log:?}");
+    assert!(
+        log.iter().any(|l| l.contains("removed from the cache")),
+        "{log:?}"
+    );
+}
+
+/// A frontend's `/metrics` (checked by promtool): each sample's value by name and labels.
+fn frontend_metrics(base: &str) -> std::collections::HashMap<String, f64> {
+    let (status, body) = get(&format!("{base}/metrics"), &[]);
+    assert_eq!(status, 200);
+    let text = String::from_utf8(body).unwrap();
+    crate::status::promtool_check(&text);
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .map(|l| {
+            let (name, value) = l.rsplit_once(' ').unwrap();
+            (name.to_string(), value.parse().unwrap())
+        })
+        .collect()
+}
+
+/// The files under `dir`, at any depth.
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            files.extend(walk(&path));
+        } else {
+            files.push(path);
+        }
+    }
+    files
+}
+
+/// A frontend runs on the server a data folder does: at its connection limit, the connection
+/// idle longest is closed to make room, and new clients are served.
+#[test]
+fn a_frontend_keeps_to_its_connection_limit() {
+    use std::io::Read;
+    let garage = Garage::start();
+    let work = tempfile::tempdir().unwrap();
+    let hello = dpkg_deb(&work.path().join("debs"), "hello", "1.0", "amd64", "", "xz");
+    let writer = writer(&garage, &[&hello]);
+    push(&writer, &garage);
+    let front = tempfile::tempdir().unwrap();
+    let server = serve_frontend_with(front.path(), &garage, "1s", "max_connections = 4\n", "");
+    assert!(
+        server
+            .startup
+            .iter()
+            .any(|l| l.contains("at most 4 connections")),
+        "{:?}",
+        server.startup
+    );
+    let url = format!("{}/apt/local/dists/stable/InRelease", server.url);
+    wait_for(
+        &url,
+        &std::fs::read(writer.public("local").join("dists/stable/InRelease")).unwrap(),
+    );
+    let address = server.url.trim_start_matches("http://").to_string();
+    let mut idle: Vec<std::net::TcpStream> = (0..8)
+        .map(|_| {
+            let stream = std::net::TcpStream::connect(&address).unwrap();
+            std::thread::sleep(Duration::from_millis(50));
+            stream
+        })
+        .collect();
+    assert_eq!(get(&url, &[]).0, 200);
+    // The first one was closed by the server (an end of stream, not a read timeout).
+    let first = &mut idle[0];
+    first
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut byte = [0u8; 1];
+    match first.read(&mut byte) {
+        Ok(0) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {}
+        other => panic!("the connection idle longest is still open: {other:?}"),
+    }
+}
+
+/// A frontend with `[dns] listen` answers for the names the writer routes (pushed with the
+/// content, picked up with a push), with its own `[dns]` addresses; other names are refused.
+/// With `tls_*`, it serves HTTPS too.
+#[test]
+fn a_frontend_answers_dns_for_the_pushed_routes_over_http_and_https() {
+    use crate::dns::{answers, dig, status};
+    let garage = Garage::start();
+    let writer = Site::new(
+        "ed25519",
+        &format!(
+            "{}\n{}\n[[proxy.route]]\nhost = \"archive.ubuntu.com\"\npath = \"/ubuntu\"\nto = \"apt/local\"\n",
+            local_repo(None),
+            storage(&garage, "1s")
+        ),
+    );
+    writer.ok(&["publish"]);
+    push(&writer, &garage);
+    // HTTPS too, with the certificate `airlock tls init` made on the writer (it names the
+    // routed hosts).
+    writer.site_settings(crate::common::TLS);
+    writer.ok(&["tls", "init"]);
+    let tls = writer.path().join("tls");
+    let port = crate::common::dnsmasq::free_port();
+    let front = tempfile::tempdir().unwrap();
+    let config = front.path().join("airlock.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[site]\ndata_dir = \"data\"\nlisten = \"127.0.0.1:0\"\nsigning_key = \"airlock.key\"\ntls_cert = \"{}\"\ntls_key = \"{}\"\ntls_listen = \"127.0.0.1:0\"\n\n{}\n[dns]\nlisten = \"127.0.0.1:{port}\"\naddress = [\"192.0.2.10\"]\n",
+            tls.join("server.pem").display(),
+            tls.join("server.key").display(),
+            storage(&garage, "1s")
+        ),
+    )
+    .unwrap();
+    let mut command = Command::new(AIRLOCK);
+    command.arg("--config").arg(&config).arg("serve");
+    garage.credentials(&mut command);
+    let server = Server::start(command, true);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let answer = dig(port, &["archive.ubuntu.com", "A"]);
+        if answers(&answer) == ["archive.ubuntu.com. A 192.0.2.10"] {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{answer}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert_eq!(status(&dig(port, &["example.com", "A"])), "REFUSED");
+    // The name answered is served as the tree it is routed to, over HTTP and HTTPS.
+    let in_release = std::fs::read(writer.public("local").join("dists/stable/InRelease")).unwrap();
+    assert_eq!(
+        get(
+            &format!("{}/ubuntu/dists/stable/InRelease", server.url),
+            &["-H", "Host: archive.ubuntu.com"]
+        ),
+        (200, in_release.clone())
+    );
+    let https = server.https.clone().expect("HTTPS is configured");
+    let https_port = https.rsplit(':').next().unwrap();
+    assert_eq!(
+        get(
+            &format!("https://archive.ubuntu.com:{https_port}/ubuntu/dists/stable/InRelease"),
+            &[
+                "--cacert",
+                tls.join("ca.pem").to_str().unwrap(),
+                "--resolve",
+                &format!("archive.ubuntu.com:{https_port}:127.0.0.1"),
+            ]
+        ),
+        (200, in_release)
     );
 }

@@ -41,7 +41,7 @@ fn samples(metrics: &str) -> BTreeMap<String, f64> {
         .collect()
 }
 
-fn promtool_check(metrics: &str) {
+pub(crate) fn promtool_check(metrics: &str) {
     let mut child = Command::new("promtool")
         .args(["check", "metrics"])
         .stdin(Stdio::piped())

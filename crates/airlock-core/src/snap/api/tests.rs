@@ -9,6 +9,7 @@ use tower::ServiceExt;
 use super::*;
 use crate::snap::catalog::{Icon, Publisher, StoredAssertion};
 use crate::snap::snapfile::SnapMeta;
+use crate::storage::ContentStore;
 
 fn meta(version: &str) -> SnapMeta {
     SnapMeta {

@@ -148,6 +148,12 @@ impl Garage {
         }
     }
 
+    /// Stops the server: from now on the bucket answers nothing.
+    pub fn stop(&mut self) {
+        let _ = self.server.kill();
+        let _ = self.server.wait();
+    }
+
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("garage.log")).unwrap_or_default()
     }
