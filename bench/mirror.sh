@@ -56,11 +56,11 @@ seq 1 "$COUNT" | xargs -P "$(nproc)" -I{} bash -c 'make_deb {}'
 (cd up/dists/stable/main/binary-amd64 && xz -k -6 Packages && gzip -k -9 Packages)
 sign_suite up
 
-echo "building the index-ingest upstream from Debian bookworm's Packages..."
 LISTS=$(ls /var/lib/apt/lists/*_dists_bookworm_main_binary-amd64_Packages* 2>/dev/null | head -1 || true)
 [ -n "${MIRROR_ONLY:-}" ] && LISTS=
 INGEST=no
 if [ -n "$LISTS" ]; then
+  echo "building the index-ingest upstream from Debian bookworm's Packages..."
   INGEST=yes
   mkdir -p big/dists/stable/main/binary-amd64
   # Sizes and digests of one synthetic pool file, linked at every Filename (part 3).
