@@ -3,23 +3,27 @@
 # pushed to Garage on loopback) against `airlock serve` of the writer's data folder, on the
 # same published repo.
 #
-#   [BENCH_DIR=DIR] [AIRLOCK=BINARY] [GARAGE=BINARY] bench/frontend.sh [COUNT] [LARGE_MB] [ROUNDS] [SECONDS]
+#   [BENCH_DIR=DIR] [AIRLOCK=BINARY] [GARAGE=BINARY] [SMALL_KB=20] bench/frontend.sh [COUNT] [LARGE_MB] [ROUNDS] [SECONDS]
 #   (default 2000 small packages, one of 200 MB, 3 rounds, 10 s of load)
 #
-# The repo holds COUNT small .debs (about 20 KB each) and one of LARGE_MB (uncompressed
-# random bytes). Each round starts the frontend afresh (nothing in memory) and fetches, with
-# curl --parallel (16 HTTP/1.1 keep-alive connections), every small .deb once: "cold", the
-# frontend reads each from the bucket; then all of them again: "cached", from its memory; then
-# the same from the local server. Then the large file, downloaded whole by one curl: from the
-# fresh frontend, again, and from the local server. After the rounds: wrk (2 threads, 16
-# keep-alive connections, SECONDS) cycling over the small .debs, on the frontend and the
-# local server. S3 requests are what Garage logs receiving during each pass. Medians of ROUNDS.
-# Needs: wrk curl dpkg-dev time, garage (see .ci/run).
+# The repo holds COUNT small .debs (SMALL_KB of random bytes each: 2,000 of 20 KB fit the
+# frontend's 64 MiB memory cache) and one of LARGE_MB (uncompressed random bytes). Each round
+# starts the frontend afresh (nothing in memory) and fetches, with curl --parallel (16
+# HTTP/1.1 keep-alive connections), every small .deb once: "cold", the frontend reads each
+# from the bucket; then all of them again: "cached", from its memory; then the same from the
+# local server. Then the large file, downloaded whole by one curl: from a fresh frontend,
+# again, from the local server, and straight from Garage (a signed GET). After the rounds:
+# wrk (2 threads, 16 keep-alive connections, SECONDS) cycling over the small .debs, on the
+# filled frontend and on the local server. S3 requests are what Garage logs receiving during
+# each pass. Medians of ROUNDS.
+# Needs: wrk curl dpkg-dev, garage (see .ci/run).
 set -euo pipefail
 COUNT=${1:-2000}
 LARGE_MB=${2:-200}
 ROUNDS=${3:-3}
 SECONDS_OF_LOAD=${4:-10}
+SMALL_KB=${SMALL_KB:-20}
+SMALL_KB=$((SMALL_KB * 1000))
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 . "$ROOT/bench/lib.sh"
 bench_setup frontend "apt-get install wrk curl dpkg-dev" wrk curl dpkg-deb
@@ -28,17 +32,18 @@ garage_bucket frontend
 
 echo "generating $COUNT small packages and one of $LARGE_MB MB..."
 mkdir -p debs src
-make_deb() { # INDEX SIZE_BYTES
+make_deb() { # INDEX SIZE_BYTES COMPRESSION
   local d="$WORK/src/p$1"
   mkdir -p "$d/DEBIAN" "$d/usr/share/bench"
   head -c "$2" /dev/urandom > "$d/usr/share/bench/data"
   printf 'Package: bench%s\nVersion: 1\nArchitecture: amd64\nMaintainer: Bench <bench@example.invalid>\nDescription: bench\n' "$1" > "$d/DEBIAN/control"
-  dpkg-deb --root-owner-group -Znone --build "$d" "$WORK/debs/bench$1.deb" >/dev/null
+  dpkg-deb --root-owner-group "-Z$3" --build "$d" "$WORK/debs/bench$1.deb" >/dev/null
   rm -rf "$d"
 }
 export -f make_deb; export WORK
-seq 1 "$COUNT" | xargs -P "$(nproc)" -I{} bash -c 'make_deb {} 20000'
-make_deb large $((LARGE_MB * 1024 * 1024))
+# gzip: the random content stays 20 KB, tar's zero padding goes.
+seq 1 "$COUNT" | xargs -P "$(nproc)" -I{} bash -c "make_deb {} $SMALL_KB gzip"
+make_deb large $((LARGE_MB * 1024 * 1024)) none
 
 "$AIRLOCK" --quiet init site >/dev/null
 STORAGE=$(printf '[storage]\nkind = "s3"\nendpoint = "%s"\nbucket = "frontend"\nregion = "%s"\n# No new push comes: no polls during the passes.\npoll = "1h"\n' "$S3_ENDPOINT" "$S3_REGION")
@@ -71,8 +76,8 @@ start_frontend() { # a fresh frontend process: nothing in memory
   wait_for "$FRONT/apt/bench/dists/stable/InRelease"
 }
 
-# small_pass BASE: every small .deb once, 16 keep-alive connections; seconds into T, the S3
-# requests Garage received meanwhile into R. Stops unless all are 200 with the index's sizes.
+# small_pass BASE: every small .deb once, 16 keep-alive connections; requests/s into T, the
+# S3 requests Garage received meanwhile into R, connections opened into CONNECTS. Stops unless all are 200 with the index's sizes.
 small_pass() {
   local before start end
   awk -v b="$1" '{print "url = \"" b $0 "\"\noutput = \"/dev/null\""}' small.paths > pass.curl
@@ -81,7 +86,7 @@ small_pass() {
   curl -sS --no-progress-meter --parallel --parallel-max 16 -K pass.curl -w '%{http_code} %{size_download} %{num_connects}\n' > pass.out
   end=$(date +%s.%N)
   R=$(( $(s3_requests) - before ))
-  T=$(awk -v s="$start" -v e="$end" 'BEGIN{print e-s}')
+  T=$(awk -v s="$start" -v e="$end" -v n="$COUNT" 'BEGIN{print n/(e-s)}')
   read -r ok bytes connects < <(awk '$1==200{n++} {b+=$2; c+=$3} END{print n+0, b+0, c+0}' pass.out)
   [ "$ok" = "$COUNT" ] && [ "$bytes" = "$SMALL_BYTES" ] || { echo "$1: $ok of $COUNT answers 200, $bytes of $SMALL_BYTES bytes" >&2; exit 1; }
   CONNECTS=$connects
@@ -106,9 +111,9 @@ note() { RUNS[$1]+="$2 $3"$'\n'; LAST+="$1 $(printf '%.0f' "$2") ($3), "; } # KE
 for round in $(seq "$ROUNDS"); do
   start_frontend
   LAST=
-  small_pass "$FRONT"; note small-cold "$(awk -v t="$T" -v n="$COUNT" 'BEGIN{print n/t}')" "$R"; c1=$CONNECTS
-  small_pass "$FRONT"; note small-cached "$(awk -v t="$T" -v n="$COUNT" 'BEGIN{print n/t}')" "$R"
-  small_pass "$LOCAL"; note small-local "$(awk -v t="$T" -v n="$COUNT" 'BEGIN{print n/t}')" "$R"
+  small_pass "$FRONT"; note small-cold "$T" "$R"; c1=$CONNECTS
+  small_pass "$FRONT"; note small-cached "$T" "$R"
+  small_pass "$LOCAL"; note small-local "$T" "$R"
   start_frontend
   large_pass "$FRONT"; note large-cold "$T" "$R"
   large_pass "$FRONT"; note large-again "$T" "$R"
