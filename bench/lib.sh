@@ -75,3 +75,61 @@ fill_bench_repo() {
   rm -rf debs
   "$AIRLOCK" --quiet --config "$config" publish >/dev/null
 }
+
+# start_garage: a one-node Garage (the S3 server the bucket tests use; `GARAGE` names its
+# binary, else `garage` on the PATH or in ~/.cargo/bin) on loopback ports, in $WORK/garage,
+# with one key: S3_ENDPOINT, S3_REGION, AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (exported)
+# are set. Garage logs every S3 request it receives (garage_api_common at info) into
+# GARAGE_LOG: s3_requests counts them.
+start_garage() {
+  local dir="$WORK/garage" s3 rpc admin id key
+  GARAGE=${GARAGE:-$(type -P garage || echo "$HOME/.cargo/bin/garage")}
+  [ -x "$GARAGE" ] || { echo "missing garage: cargo install garage --locked --no-default-features --features bundled-libs,lmdb,sqlite" >&2; exit 2; }
+  mkdir -p "$dir"
+  s3=$(free_port) rpc=$(free_port) admin=$(free_port)
+  cat > "$dir/garage.toml" <<CONF
+metadata_dir = "$dir/meta"
+data_dir = "$dir/data"
+db_engine = "sqlite"
+replication_factor = 1
+rpc_bind_addr = "127.0.0.1:$rpc"
+rpc_public_addr = "127.0.0.1:$rpc"
+rpc_secret = "$(od -An -tx1 -N32 /dev/urandom | tr -d ' \n')"
+[s3_api]
+s3_region = "garage"
+api_bind_addr = "127.0.0.1:$s3"
+[admin]
+api_bind_addr = "127.0.0.1:$admin"
+CONF
+  GARAGE_LOG="$dir/garage.log"
+  RUST_LOG=garage=warn,garage_api_common=info "$GARAGE" -c "$dir/garage.toml" server > "$GARAGE_LOG" 2>&1 &
+  PIDS+=($!)
+  for _ in $(seq 300); do garage status >/dev/null 2>&1 && break; sleep 0.2; done
+  id=$(garage node id -q | cut -d@ -f1)
+  garage layout assign -z dc1 -c 10G "$id" >/dev/null
+  garage layout apply --version 1 >/dev/null
+  key=$(garage key create bench)
+  export AWS_ACCESS_KEY_ID=$(awk '/^Key ID:/{print $3}' <<<"$key")
+  export AWS_SECRET_ACCESS_KEY=$(awk '/^Secret key:/{print $3}' <<<"$key")
+  S3_ENDPOINT="http://127.0.0.1:$s3" S3_REGION=garage
+}
+garage() { "$GARAGE" -c "$WORK/garage/garage.toml" "$@"; }
+# garage_bucket NAME: a new bucket the key may read and write.
+garage_bucket() {
+  garage bucket create "$1" >/dev/null
+  garage bucket allow --read --write --owner "$1" --key bench >/dev/null
+}
+# s3_requests: how many S3 requests Garage has received so far (its log, one line each).
+s3_requests() { sleep 0.2; grep -c -E 'generic_server.* (GET|HEAD|PUT|POST|DELETE) /' "$GARAGE_LOG" || true; }
+# s3_methods FROM: the requests after the first FROM, by method ("2003 PUT, 4 GET").
+s3_methods() {
+  sleep 0.2
+  grep -o -E 'generic_server.* (GET|HEAD|PUT|POST|DELETE) /' "$GARAGE_LOG" | tail -n +$(($1 + 1)) \
+    | awk '{m[$(NF-1)]++} END{for (k in m) printf "%s%d %s", (n++ ? ", " : ""), m[k], k}'
+}
+# s3_get BUCKET KEY [CURL ARGS]: a signed GET of an object, to stdout.
+s3_get() {
+  local bucket=$1 key=$2; shift 2
+  curl -fsS --aws-sigv4 "aws:amz:$S3_REGION:s3" --user "$AWS_ACCESS_KEY_ID:$AWS_SECRET_ACCESS_KEY" \
+    -H 'x-amz-content-sha256: UNSIGNED-PAYLOAD' "$@" "$S3_ENDPOINT/$bucket/$key"
+}

@@ -2,7 +2,9 @@
 # Mirror benchmark: `airlock sync` against reprepro `update`, aptly `mirror update` and
 # debmirror, on the same upstream served by nginx (keep-alive) on 127.0.0.1.
 #
-#   [BENCH_DIR=DIR] [AIRLOCK=BINARY] bench/mirror.sh [COUNT] [ROUNDS]      (default 2000 packages, 3 rounds)
+#   [BENCH_DIR=DIR] [AIRLOCK=BINARY] [PEERS="reprepro aptly debmirror"] bench/mirror.sh [COUNT] [ROUNDS]
+#   (default 2000 packages, 3 rounds; PEERS: the peers to run, e.g. PEERS=aptly; MIRROR_ONLY=1:
+#   part 1 alone)
 #
 # Part 1: an upstream of COUNT small packages (dpkg-deb, apt-ftparchive, gpg ed25519),
 # mirrored whole by each tool, then mirrored again with nothing changed (no-op re-sync).
@@ -16,6 +18,7 @@
 set -euo pipefail
 COUNT=${1:-2000}
 ROUNDS=${2:-3}
+PEERS=${PEERS:-reprepro aptly debmirror}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 . "$ROOT/bench/lib.sh"
 bench_setup mirror "apt-get install reprepro aptly debmirror nginx-light apt-utils gpg lz4 time" reprepro aptly debmirror nginx apt-ftparchive gpg lz4 /usr/bin/time
@@ -53,10 +56,11 @@ seq 1 "$COUNT" | xargs -P "$(nproc)" -I{} bash -c 'make_deb {}'
 (cd up/dists/stable/main/binary-amd64 && xz -k -6 Packages && gzip -k -9 Packages)
 sign_suite up
 
-echo "building the index-ingest upstream from Debian bookworm's Packages..."
 LISTS=$(ls /var/lib/apt/lists/*_dists_bookworm_main_binary-amd64_Packages* 2>/dev/null | head -1 || true)
+[ -n "${MIRROR_ONLY:-}" ] && LISTS=
 INGEST=no
 if [ -n "$LISTS" ]; then
+  echo "building the index-ingest upstream from Debian bookworm's Packages..."
   INGEST=yes
   mkdir -p big/dists/stable/main/binary-amd64
   # Sizes and digests of one synthetic pool file, linked at every Filename (part 3).
@@ -77,9 +81,11 @@ PORT=$(free_port)
 start_nginx "$WORK" "$PORT"
 for _ in $(seq 100); do curl -fs -o /dev/null "http://127.0.0.1:$PORT/up/dists/stable/InRelease" && break; sleep 0.05; done
 
-timed() { # NAME CMD...: wall seconds and peak RSS (KB) into T and M
-  /usr/bin/time -f '%e %M' -o "$WORK/time.out" "$@" >"$WORK/last.log" 2>&1 || { echo "$* failed:"; tail -20 "$WORK/last.log"; exit 1; }
-  read -r T M < "$WORK/time.out"
+timed() { # CMD...: wall seconds, peak RSS (KB) and user+sys CPU seconds into T, M and C
+  /usr/bin/time -f '%e %M %U %S' -o "$WORK/time.out" "$@" >"$WORK/last.log" 2>&1 || { echo "$* failed:"; tail -20 "$WORK/last.log"; exit 1; }
+  local user sys
+  read -r T M user sys < "$WORK/time.out"
+  C=$(awk -v u="$user" -v s="$sys" 'BEGIN{print u+s}')
 }
 fastest() { # CMD...: fastest of 5 runs in seconds, into T
   local best=1e9 s e
@@ -126,54 +132,60 @@ run_airlock() {
   fastest "$AIRLOCK" --quiet --config site/airlock.toml sync; N=$T; T=$t; M=$m
 }
 
-declare -A TIME RSS NOOP
+declare -A TIME RSS NOOP CPU TS MS NS CS
+# Rounds alternate between the tools, so that a slow minute of the machine is shared.
 bench() { # PART TOOLS...
-  local part=$1; shift
-  for tool in "$@"; do
-    local ts=() ms=() ns=()
-    for round in $(seq "$ROUNDS"); do
+  local part=$1 tool round; shift
+  for round in $(seq "$ROUNDS"); do
+    for tool in "$@"; do
       mkdir -p "$WORK/$part-$tool-$round" && cd "$WORK/$part-$tool-$round"
       sync
       "run_$tool"
-      ts+=("$T") ms+=("$M") ns+=("$N")
+      TS[$tool]+="$T " MS[$tool]+="$M " NS[$tool]+="$N " CS[$tool]+="$C "
       cd "$WORK"
     done
-    TIME[$part-$tool]=$(printf '%s\n' "${ts[@]}" | median)
-    RSS[$part-$tool]=$(printf '%s\n' "${ms[@]}" | median)
-    NOOP[$part-$tool]=$(printf '%s\n' "${ns[@]}" | median)
-    echo "$part $tool: rounds ${ts[*]} s"
+  done
+  for tool in "$@"; do
+    TIME[$part-$tool]=$(printf '%s\n' ${TS[$tool]} | median)
+    RSS[$part-$tool]=$(printf '%s\n' ${MS[$tool]} | median)
+    NOOP[$part-$tool]=$(printf '%s\n' ${NS[$tool]} | median)
+    CPU[$part-$tool]=$(printf '%s\n' ${CS[$tool]} | median)
+    echo "$part $tool: rounds ${TS[$tool]}s; user+sys ${CS[$tool]}s"
+    TS[$tool]= MS[$tool]= NS[$tool]= CS[$tool]=
   done
 }
 
-UPSTREAM=up FILTER= bench mirror reprepro aptly debmirror airlock
+UPSTREAM=up FILTER= bench mirror $PEERS airlock
 # Every tool really mirrored every package.
 for d in mirror-airlock-1/site/data/public/apt/up mirror-reprepro-1/rr mirror-debmirror-1/dm; do
+  [ -d "$d" ] || continue
   n=$(find -L "$d/pool" -name '*.deb' | wc -l)
   [ "$n" = "$COUNT" ] || { echo "$d holds $n packages, expected $COUNT" >&2; exit 1; }
 done
 if [ "$INGEST" = yes ]; then
-  UPSTREAM=big FILTER=1 bench ingest reprepro aptly airlock
+  UPSTREAM=big FILTER=1 bench ingest $(printf '%s\n' $PEERS | grep -v debmirror) airlock
   SERVER='"openssh-server", "nginx", "postgresql", "squid", "python3-django", "chrony", "rsyslog", "sudo", "curl", "vim-tiny", "less", "bind9", "default-mta"'
   UPSTREAM=big FILTER=server bench closure airlock
   CLOSURE_COUNT=$(grep -c '^Package: ' closure-airlock-1/site/data/public/apt/up/dists/stable/main/binary-amd64/Packages)
 fi
 
 echo
-echo "$(nproc) cores, $(uname -r); reprepro $(reprepro --version 2>&1 | awk '{print $NF; exit}'), aptly $(aptly version | awk '{print $NF}'), debmirror $(dpkg-query -W -f='${Version}' debmirror), airlock $("$AIRLOCK" --version | awk '{print $NF}')"
-echo "mirror of $COUNT packages from nginx on loopback (median of $ROUNDS):"
-printf '  %-10s %10s %10s %14s\n' tool sync "peak RSS" "no-op re-sync"
-for t in reprepro aptly debmirror airlock; do
-  printf '  %-10s %9.2fs %7d MB %13.3fs\n' "$t" "${TIME[mirror-$t]}" $(( RSS[mirror-$t] / 1024 )) "${NOOP[mirror-$t]}"
+echo "$(nproc) cores, $(uname -r), load $(cut -d' ' -f1-3 /proc/loadavg); reprepro $(reprepro --version 2>&1 | awk '{print $NF; exit}'), aptly $(aptly version | awk '{print $NF}'), debmirror $(dpkg-query -W -f='${Version}' debmirror), airlock $("$AIRLOCK" --version | awk '{print $NF}')"
+echo "mirror of $COUNT packages from nginx on loopback (median of $ROUNDS; cpu: the tool's user+sys):"
+printf '  %-10s %10s %10s %10s %14s\n' tool sync cpu "peak RSS" "no-op re-sync"
+for t in $PEERS airlock; do
+  printf '  %-10s %9.2fs %9.2fs %7d MB %13.3fs\n' "$t" "${TIME[mirror-$t]}" "${CPU[mirror-$t]}" $(( RSS[mirror-$t] / 1024 )) "${NOOP[mirror-$t]}"
 done
-best=$(for t in reprepro aptly debmirror; do echo "${TIME[mirror-$t]}"; done | sort -g | head -1)
-bestnoop=$(for t in reprepro aptly debmirror; do echo "${NOOP[mirror-$t]}"; done | sort -g | head -1)
-awk -v b="$best" -v a="${TIME[mirror-airlock]}" -v bn="$bestnoop" -v an="${NOOP[mirror-airlock]}" \
-  'BEGIN{printf "  airlock: %.1fx faster than the fastest peer (target 3x); no-op %.0f ms, %.1fx faster (target under 50 ms)\n", b/a, an*1000, bn/an}'
+fastest_peer=$(for t in $PEERS; do echo "${TIME[mirror-$t]} $t"; done | sort -g | head -1 | cut -d' ' -f2)
+bestnoop=$(for t in $PEERS; do echo "${NOOP[mirror-$t]}"; done | sort -g | head -1)
+awk -v b="${TIME[mirror-$fastest_peer]}" -v a="${TIME[mirror-airlock]}" -v bc="${CPU[mirror-$fastest_peer]}" -v ac="${CPU[mirror-airlock]}" \
+    -v p="$fastest_peer" -v bn="$bestnoop" -v an="${NOOP[mirror-airlock]}" \
+  'BEGIN{printf "  airlock: %.1fx faster than the fastest peer, %s (target 3x), %.1fx less cpu; no-op %.0f ms, %.1fx faster (target under 50 ms)\n", b/a, p, bc/ac, an*1000, bn/an}'
 if [ "$INGEST" = yes ]; then
   echo "index ingest: Debian bookworm main/binary-amd64, $BIG_COUNT packages, nothing selected:"
-  printf '  %-10s %10s %10s\n' tool time "peak RSS"
-  for t in reprepro aptly airlock; do
-    printf '  %-10s %9.2fs %7d MB\n' "$t" "${TIME[ingest-$t]}" $(( RSS[ingest-$t] / 1024 ))
+  printf '  %-10s %10s %10s %10s\n' tool time cpu "peak RSS"
+  for t in $(printf '%s\n' $PEERS | grep -v debmirror) airlock; do
+    printf '  %-10s %9.2fs %9.2fs %7d MB\n' "$t" "${TIME[ingest-$t]}" "${CPU[ingest-$t]}" $(( RSS[ingest-$t] / 1024 ))
   done
-  printf '  %-10s %9.2fs %7d MB   (with a server'"'"'s closure: 13 packages named, %s mirrored)\n' airlock "${TIME[closure-airlock]}" $(( RSS[closure-airlock] / 1024 )) "$CLOSURE_COUNT"
+  printf '  %-10s %9.2fs %9.2fs %7d MB   (with a server'"'"'s closure: 13 packages named, %s mirrored)\n' airlock "${TIME[closure-airlock]}" "${CPU[closure-airlock]}" $(( RSS[closure-airlock] / 1024 )) "$CLOSURE_COUNT"
 fi

@@ -458,7 +458,9 @@ impl Http {
             path: partial.to_path_buf(),
             source,
         };
-        if expected.size <= SMALL_DOWNLOAD && !partial.exists() {
+        // Small files are fetched again whole: what an interrupted attempt left is overwritten
+        // (looking for it cost each of them a lookup in a folder of thousands).
+        if expected.size <= SMALL_DOWNLOAD {
             return self.download_small(url, expected, partial, progress).await;
         }
         // What an interrupted attempt left: hash it again, then ask for the rest.
@@ -590,7 +592,15 @@ impl Http {
             .check(hasher)
             .map_err(|m| mismatch(url, m, false))?;
         // A small write to the page cache: cheaper inline than a trip to the blocking pool.
-        std::fs::write(partial, &body).map_err(|source| NetError::Write {
+        // A read-only leftover (a crash while it was being adopted) is replaced.
+        match std::fs::write(partial, &body) {
+            Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
+                let _ = std::fs::remove_file(partial);
+                std::fs::write(partial, &body)
+            }
+            written => written,
+        }
+        .map_err(|source| NetError::Write {
             path: partial.to_path_buf(),
             source,
         })

@@ -348,13 +348,28 @@ impl TreeSet {
         manifest: &Manifest,
         previous: &Manifest,
     ) -> Result<u64, StorageError> {
-        let added = staging.commit_unflushed()?.unwrap_or(0);
+        let started = std::time::Instant::now();
+        let lap = |what: &str| {
+            tracing::debug!(
+                "publish: {what} after {:.0} ms",
+                started.elapsed().as_secs_f64() * 1000.0
+            )
+        };
+        let crashed = self.mark_shared_dirty()?;
+        let committed = staging.commit_unflushed()?;
+        if committed.is_none() && !self.shared.is_empty() {
+            // The commit flushed nothing: the marker needs its own.
+            sync_dir(&self.trees)?;
+        }
+        let added = committed.unwrap_or(0);
+        lap("staging committed");
         let id = new_tree_id();
         let building = self.trees.join(format!("{id}.building"));
         let final_dir = self.trees.join(&id);
         let mut folders = Folders::default();
 
-        let stale_shared = self.update_shared(store, manifest, previous)?;
+        let stale_shared = self.update_shared(store, manifest, previous, crashed)?;
+        lap("shared linked");
 
         for (path, entry) in manifest.entries.iter().filter(|(p, _)| !self.is_shared(p)) {
             let dest = building.join(path);
@@ -368,11 +383,13 @@ impl TreeSet {
             let link = building.join(folder);
             std::os::unix::fs::symlink(&target, &link).map_err(write_err(&link))?;
         }
+        lap("tree linked");
         // No fsync of its own: the flush below covers it, and nothing reads it before the switch.
         let manifest_path = self.trees.join(format!("{id}.manifest"));
         fs::write(&manifest_path, manifest.render()).map_err(write_err(&manifest_path))?;
         // One flush for the blobs' names, the tree and its manifest, before anyone can see them.
         sync_filesystem(&self.trees)?;
+        lap("flushed");
         fs::rename(&building, &final_dir).map_err(write_err(&final_dir))?;
 
         // Switch: a new symlink renamed over the old one is atomic for every reader.
@@ -383,12 +400,14 @@ impl TreeSet {
         std::os::unix::fs::symlink(&relative, &temp_link).map_err(write_err(&temp_link))?;
         fs::rename(&temp_link, &self.link).map_err(write_err(&self.link))?;
         sync_dir(link_dir)?;
+        lap("switched");
 
         self.remove_stale(&id)?;
         for path in stale_shared {
             remove_with_empty_parents(&self.shared_root(), &path)?;
         }
         remove_if_exists(&self.dirty_marker())?;
+        lap("tidied");
         Ok(added)
     }
 
@@ -420,29 +439,41 @@ impl TreeSet {
         self.trees.join("shared.dirty")
     }
 
+    /// Before a publish changes the shared folders: writes the marker that tells a later run
+    /// to look at every file there, should this one crash. The staging's commit flushes it
+    /// (durable before shared/ changes, so that a crash is always noticed). Returns whether a
+    /// crashed publish had left it.
+    fn mark_shared_dirty(&self) -> Result<bool, StorageError> {
+        if self.shared.is_empty() {
+            return Ok(false);
+        }
+        let marker = self.dirty_marker();
+        let crashed = marker.exists();
+        fs::create_dir_all(&self.trees).map_err(write_err(&self.trees))?;
+        fs::write(&marker, b"").map_err(write_err(&marker))?;
+        Ok(crashed)
+    }
+
     /// Links the shared entries of `manifest` that are new or changed; returns the shared
-    /// paths to delete once the new tree is served.
+    /// paths to delete once the new tree is served. `crashed`: a publish was interrupted
+    /// while changing them.
     fn update_shared(
         &self,
         store: &ContentStore,
         manifest: &Manifest,
         previous: &Manifest,
+        crashed: bool,
     ) -> Result<Vec<String>, StorageError> {
         if self.shared.is_empty() {
             return Ok(Vec::new());
         }
         let root = self.shared_root();
-        let marker = self.dirty_marker();
         // After a crash, what is on disk may differ from `previous`: look at every file.
-        let on_disk = if marker.exists() {
+        let on_disk = if crashed {
             Some(files_below(&root)?)
         } else {
             None
         };
-        // Durable before shared/ changes, so that a crash is always noticed.
-        fs::create_dir_all(&self.trees).map_err(write_err(&self.trees))?;
-        fs::write(&marker, b"").map_err(write_err(&marker))?;
-        sync_dir(&self.trees)?;
 
         let todo: Vec<(&String, &Entry)> = manifest
             .entries

@@ -357,6 +357,7 @@ async fn sync_mirror(
     sync.download(&plan.pool, &staging, &mut report).await?;
     sync.timed("pool complete");
     let manifest = sync.compose(&plan, &staging, &mut report).await?;
+    sync.timed("composed");
     sync.switch(manifest, plan.indices.carriers, staging)?;
     sync.timed("published");
     Ok(report)
@@ -606,6 +607,7 @@ impl<'a> MirrorSync<'a> {
         let added = self
             .trees
             .publish(&self.context.store, staging, &manifest, &self.previous)?;
+        self.timed("tree published");
         let same_selection = self.previous.note(CONFIG_NOTE).next() == Some(self.digest.as_str());
         let run = Run {
             source: format!("apt/{}", self.name),
