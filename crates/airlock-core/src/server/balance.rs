@@ -164,10 +164,6 @@ pub struct Counted {
 }
 
 impl Counted {
-    pub fn set_nodelay(&self, nodelay: bool) -> io::Result<()> {
-        self.stream.set_nodelay(nodelay)
-    }
-
     /// For plain HTTP only (TLS records never end like a request head); returns the switch.
     pub fn ack_partial_requests(&mut self) -> QuickAck {
         self.ack_partial.on();

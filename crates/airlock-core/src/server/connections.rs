@@ -69,8 +69,7 @@ pub async fn serve(
             _ = stopped(&mut stop) => break,
             () = retire.cancelled() => break,
         };
-        // Small responses must not wait for Nagle and delayed ACKs.
-        let _ = io.set_nodelay(true);
+        // TCP_NODELAY comes from the listening socket (limits::bind).
         let https = tls.is_some();
         let quick_ack = (!https).then(|| io.ack_partial_requests());
         let evicted = io.evicted();
@@ -92,9 +91,11 @@ pub async fn serve(
             request.map(Body::new)
         });
         let (stop, tls) = (stop.clone(), tls.clone());
+        // Boxed: hyper's connection state is large, and spawning moves the future it is in.
+        let connection = Box::pin(connection(io, peer, tls, service, stop));
         connections.spawn(async move {
             tokio::select! {
-                () = connection(io, peer, tls, service, stop) => {}
+                () = connection => {}
                 () = evicted.cancelled() => {
                     tracing::debug!("closed the connection with {peer} to make room");
                 }

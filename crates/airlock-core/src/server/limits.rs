@@ -91,6 +91,9 @@ pub fn bind(address: SocketAddr, backlog: u32) -> std::io::Result<std::net::TcpL
     )?;
     // As std does: a restarted server binds again while old connections are in TIME_WAIT.
     sockopt::set_socket_reuseaddr(&socket, true)?;
+    // Small responses must not wait for Nagle and delayed ACKs; Linux gives every accepted
+    // connection the listening socket's setting, which saves a system call per connection.
+    sockopt::set_tcp_nodelay(&socket, true)?;
     rustix::net::bind(&socket, &address)?;
     let backlog = backlog.min(somaxconn()).clamp(1, i32::MAX as u32);
     rustix::net::listen(&socket, backlog as i32)?;
@@ -290,6 +293,16 @@ mod tests {
             (0, 0)
         );
         assert!((0..SHARDS as u64).all(|i| registry.shard(i).is_empty()));
+    }
+
+    #[test]
+    fn accepted_connections_have_nodelay_from_the_listening_socket() {
+        let listener = bind("127.0.0.1:0".parse().unwrap(), 16).unwrap();
+        listener.set_nonblocking(false).unwrap();
+        let client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (accepted, _) = listener.accept().unwrap();
+        assert!(accepted.nodelay().unwrap());
+        drop(client);
     }
 
     #[test]
