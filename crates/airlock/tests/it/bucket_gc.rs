@@ -81,24 +81,6 @@ fn keys(bucket: &Bucket, prefix: &str) -> BTreeSet<String> {
         .collect()
 }
 
-/// A frontend of the bucket under `prefix`: a config and no data folder.
-fn frontend(garage: &Garage, prefix: &str, poll: &str) -> (tempfile::TempDir, Server) {
-    let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("airlock.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[site]\ndata_dir = \"data\"\nlisten = \"127.0.0.1:0\"\nsigning_key = \"airlock.key\"\n\n{}",
-            garage.storage_config(prefix, poll)
-        ),
-    )
-    .unwrap();
-    let mut command = Command::new(AIRLOCK);
-    command.arg("--config").arg(&config).arg("serve");
-    garage.credentials(&mut command);
-    (dir, Server::start(command, false))
-}
-
 /// Waits until the frontend serves the writer's InRelease.
 fn wait_for_in_release(server: &Server, writer: &Site) {
     let expected = std::fs::read(writer.public("local").join("dists/stable/InRelease")).unwrap();
@@ -136,7 +118,7 @@ fn gc_removes_what_only_replaced_generations_named_once_past_the_grace() {
     let base = dpkg_deb(&debs, "base", "1.0", "amd64", "", "xz");
     let [alpha, beta, gamma] =
         ["alpha", "beta", "gamma"].map(|n| dpkg_deb(&debs, n, "1.0", "amd64", "", "xz"));
-    let (_front, server) = frontend(&garage, "gc/", "1s");
+    let (_front, server) = garage.start_frontend("gc/", "1s");
 
     // A: base and alpha (each publish pushes by itself).
     writer.include("stable", "main", &base);
@@ -150,7 +132,7 @@ fn gc_removes_what_only_replaced_generations_named_once_past_the_grace() {
     let gen_b = pointer(&bucket);
     // A frontend that reads B and then does not look again for an hour: it serves B while
     // the other has moved on to C, as a frontend between two polls does.
-    let (_stale_front, stale) = frontend(&garage, "gc/", "1h");
+    let (_stale_front, stale) = garage.start_frontend("gc/", "1h");
     wait_for_in_release(&stale, &writer);
     let stale_line = format!(
         "deb [signed-by={}] {}/apt/local stable main",

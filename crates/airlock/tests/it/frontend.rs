@@ -32,32 +32,13 @@ fn writer(garage: &Garage, packages: &[&Path]) -> Site {
 
 /// A frontend: a config and nothing else (its data folder does not exist), serving.
 fn start_frontend(garage: &Garage, poll: &str) -> (tempfile::TempDir, Server) {
-    let front = tempfile::tempdir().unwrap();
-    let server = serve_frontend(front.path(), garage, poll, "");
-    (front, server)
+    garage.start_frontend("front/", poll)
 }
 
 /// `airlock serve` with a frontend's config in `dir`: `[site]`, and `[storage]` with `extra`
 /// lines.
 fn serve_frontend(dir: &Path, garage: &Garage, poll: &str, extra: &str) -> Server {
-    serve_frontend_with(dir, garage, poll, "", extra)
-}
-
-/// [`serve_frontend`] with `site` lines in `[site]` too.
-fn serve_frontend_with(dir: &Path, garage: &Garage, poll: &str, site: &str, extra: &str) -> Server {
-    let config = dir.join("airlock.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[site]\ndata_dir = \"data\"\nlisten = \"127.0.0.1:0\"\nsigning_key = \"airlock.key\"\n{site}\n{}{extra}",
-            storage(garage, poll)
-        ),
-    )
-    .unwrap();
-    let mut command = Command::new(AIRLOCK);
-    command.arg("--config").arg(&config).arg("serve");
-    garage.credentials(&mut command);
-    Server::start(command, false)
+    garage.serve_frontend(dir, "front/", poll, "", extra)
 }
 
 fn push(site: &Site, garage: &Garage) {
@@ -76,28 +57,7 @@ fn large_deb(dir: &Path) -> PathBuf {
 
 /// [`large_deb`] as package `name`, its content made from `seed`.
 fn large_deb_named(dir: &Path, name: &str, seed: u64) -> PathBuf {
-    let root = tempfile::tempdir().unwrap();
-    std::fs::create_dir_all(root.path().join("DEBIAN")).unwrap();
-    std::fs::create_dir_all(root.path().join("usr/share/large")).unwrap();
-    let mut state = seed;
-    let content: Vec<u8> = (0..(9 << 20) + 4321)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state as u8
-        })
-        .collect();
-    std::fs::write(root.path().join("usr/share/large/blob"), content).unwrap();
-    std::fs::write(
-        root.path().join("DEBIAN/control"),
-        format!("Package: {name}\nVersion: 1.0\nArchitecture: amd64\nMaintainer: Test <test@example.invalid>\nDescription: a large test package\n"),
-    )
-    .unwrap();
-    std::fs::create_dir_all(dir).unwrap();
-    let out = dir.join(format!("{name}_1.0_amd64.deb"));
-    crate::common::build_deb(root.path(), &out, "none");
-    out
+    crate::common::noise_deb(dir, name, (9 << 20) + 4321, seed)
 }
 
 /// GET `url` with curl: the status and the body.
@@ -774,7 +734,7 @@ fn a_frontend_keeps_to_its_connection_limit() {
     let writer = writer(&garage, &[&hello]);
     push(&writer, &garage);
     let front = tempfile::tempdir().unwrap();
-    let server = serve_frontend_with(front.path(), &garage, "1s", "max_connections = 4\n", "");
+    let server = garage.serve_frontend(front.path(), "front/", "1s", "max_connections = 4\n", "");
     assert!(
         server
             .startup

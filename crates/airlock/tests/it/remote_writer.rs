@@ -14,7 +14,7 @@ use airlock_core::storage::bucket::Bucket;
 use crate::common::garage::Garage;
 use crate::common::site::local_repo;
 use crate::common::throttle::Throttle;
-use crate::common::{AIRLOCK, Apt, Server, Site, curl, dpkg_deb};
+use crate::common::{AIRLOCK, Apt, Site, curl, dpkg_deb};
 
 const PREFIX: &str = "writer/";
 
@@ -35,24 +35,6 @@ fn writer(garage: &Garage, endpoint: &str) -> Site {
             garage.storage(endpoint, PREFIX, "")
         ),
     )
-}
-
-/// A frontend (a config, no data folder) serving what was pushed, looking every second.
-fn frontend(garage: &Garage) -> (tempfile::TempDir, Server) {
-    let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("airlock.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[site]\ndata_dir = \"data\"\nlisten = \"127.0.0.1:0\"\nsigning_key = \"airlock.key\"\n\n{}",
-            garage.storage(&garage.endpoint, PREFIX, "poll = \"1s\"\n")
-        ),
-    )
-    .unwrap();
-    let mut command = Command::new(AIRLOCK);
-    command.arg("--config").arg(&config).arg("serve");
-    let server = Server::start(command, false);
-    (dir, server)
 }
 
 /// The body of `url` when it answers 200.
@@ -79,37 +61,6 @@ fn generation(bucket: &Bucket) -> u64 {
     published.generation
 }
 
-/// A .deb of `size` bytes of noise, stored uncompressed: its upload takes a while through a
-/// slow link.
-fn noisy_deb(dir: &Path, name: &str, size: usize) -> PathBuf {
-    let root = tempfile::tempdir().unwrap();
-    std::fs::create_dir_all(root.path().join("DEBIAN")).unwrap();
-    std::fs::create_dir_all(root.path().join("usr/share").join(name)).unwrap();
-    let mut state = 0x9e37_79b9_7f4a_7c15_u64;
-    let noise: Vec<u8> = (0..size)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state as u8
-        })
-        .collect();
-    std::fs::write(
-        root.path().join("usr/share").join(name).join("noise"),
-        noise,
-    )
-    .unwrap();
-    std::fs::write(
-        root.path().join("DEBIAN/control"),
-        format!("Package: {name}\nVersion: 1.0\nArchitecture: amd64\nMaintainer: Test <test@example.invalid>\nDescription: noise\n"),
-    )
-    .unwrap();
-    std::fs::create_dir_all(dir).unwrap();
-    let out = dir.join(format!("{name}_1.0_amd64.deb"));
-    crate::common::build_deb(root.path(), &out, "none");
-    out
-}
-
 #[test]
 fn a_writer_killed_mid_upload_leaves_the_previous_push_served_and_its_next_run_finishes() {
     let garage = Garage::start();
@@ -124,7 +75,7 @@ fn a_writer_killed_mid_upload_leaves_the_previous_push_served_and_its_next_run_f
     let out = site.ok(&["publish"]);
     assert!(out.contains("generation 1 published"), "{out}");
 
-    let (_front, server) = frontend(&garage);
+    let (_front, server) = garage.start_frontend(PREFIX, "1s");
     let in_release_url = format!("{}/apt/local/dists/stable/InRelease", server.url);
     let in_release = site.public("local").join("dists/stable/InRelease");
     let first = std::fs::read(&in_release).unwrap();
@@ -132,7 +83,12 @@ fn a_writer_killed_mid_upload_leaves_the_previous_push_served_and_its_next_run_f
 
     // A second publish with a large package, killed (SIGKILL) once its upload is under way:
     // 2 MiB of it have gone through the link, and the writer still runs.
-    let large = noisy_deb(&work.path().join("debs"), "large", 24 << 20);
+    let large = crate::common::noise_deb(
+        &work.path().join("debs"),
+        "large",
+        24 << 20,
+        0x9e37_79b9_7f4a_7c15,
+    );
     site.include("stable", "main", &large);
     let before = link.sent();
     let mut killed = Command::new(AIRLOCK)
@@ -246,7 +202,7 @@ fn writers_push_by_themselves_and_frontends_follow() {
     let garage = Garage::start();
     let bucket = Bucket::open(&garage.settings(PREFIX)).unwrap();
     let site = writer(&garage, &garage.endpoint);
-    let (_front, server) = frontend(&garage);
+    let (_front, server) = garage.start_frontend(PREFIX, "1s");
     let url = |path: &str| format!("{}{path}", server.url);
     let work = tempfile::tempdir().unwrap();
 

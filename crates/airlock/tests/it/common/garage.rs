@@ -180,6 +180,37 @@ impl Garage {
         self.storage(&self.endpoint, prefix, &format!("poll = \"{poll}\"\n"))
     }
 
+    /// `airlock serve` as a frontend of this bucket under `prefix`: its config in `dir` (no
+    /// data folder), `site` lines in `[site]`, `storage` lines in `[storage]`.
+    pub fn serve_frontend(
+        &self,
+        dir: &Path,
+        prefix: &str,
+        poll: &str,
+        site: &str,
+        storage: &str,
+    ) -> super::Server {
+        let config = dir.join("airlock.toml");
+        std::fs::write(
+            &config,
+            format!(
+                "[site]\ndata_dir = \"data\"\nlisten = \"127.0.0.1:0\"\nsigning_key = \"airlock.key\"\n{site}\n{}{storage}",
+                self.storage_config(prefix, poll)
+            ),
+        )
+        .unwrap();
+        let mut command = Command::new(super::AIRLOCK);
+        command.arg("--config").arg(&config).arg("serve");
+        super::Server::start(command, false)
+    }
+
+    /// [`Garage::serve_frontend`] in a folder of its own, with nothing added.
+    pub fn start_frontend(&self, prefix: &str, poll: &str) -> (tempfile::TempDir, super::Server) {
+        let dir = tempfile::tempdir().unwrap();
+        let server = self.serve_frontend(dir.path(), prefix, poll, "", "");
+        (dir, server)
+    }
+
     /// `command` with this bucket's key in its environment.
     pub fn credentials<'c>(&self, command: &'c mut Command) -> &'c mut Command {
         command

@@ -300,6 +300,34 @@ pub fn dpkg_deb(
     out
 }
 
+/// A .deb `name` 1.0 holding `size` bytes of noise made from `seed`, stored uncompressed (for
+/// large files that take a while to move and never shrink).
+pub fn noise_deb(dir: &Path, name: &str, size: usize, seed: u64) -> PathBuf {
+    let root = tempfile::tempdir().unwrap();
+    let share = root.path().join("usr/share").join(name);
+    std::fs::create_dir_all(root.path().join("DEBIAN")).unwrap();
+    std::fs::create_dir_all(&share).unwrap();
+    let mut state = seed;
+    let noise: Vec<u8> = (0..size)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state as u8
+        })
+        .collect();
+    std::fs::write(share.join("noise"), noise).unwrap();
+    std::fs::write(
+        root.path().join("DEBIAN/control"),
+        format!("Package: {name}\nVersion: 1.0\nArchitecture: amd64\nMaintainer: Test <test@example.invalid>\nDescription: noise\n"),
+    )
+    .unwrap();
+    std::fs::create_dir_all(dir).unwrap();
+    let out = dir.join(format!("{name}_1.0_amd64.deb"));
+    build_deb(root.path(), &out, "none");
+    out
+}
+
 /// `dpkg-deb --build` of the package tree `root` into `out`, compressed with `compression`.
 pub fn build_deb(root: &Path, out: &Path, compression: &str) {
     let status = Command::new("dpkg-deb")
