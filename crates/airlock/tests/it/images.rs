@@ -252,23 +252,7 @@ fn custom_images_join_the_stream() {
     let site = Site::new("ed25519", &config(&stream, &upstream.url));
     site.ok(&["sync"]);
 
-    let root = site.path().join("rootfs");
-    std::fs::create_dir_all(root.join("etc")).unwrap();
-    std::fs::write(
-        root.join("etc/redhat-release"),
-        "Red Hat Enterprise Linux 9\n",
-    )
-    .unwrap();
-    let tgz = site.path().join("rhel9.tar.gz");
-    let status = std::process::Command::new("tar")
-        .arg("czf")
-        .arg(&tgz)
-        .arg("-C")
-        .arg(&root)
-        .arg(".")
-        .status()
-        .unwrap();
-    assert!(status.success());
+    let tgz = crate::common::rhel_tgz(site.path());
     let tgz_arg = tgz.to_str().unwrap();
     let out = site.ok(&[
         "images",

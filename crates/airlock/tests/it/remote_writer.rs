@@ -3,7 +3,6 @@
 //! an `airlock push`; a writer killed in the middle of its upload leaves the frontends serving
 //! the previous push, and its next run finishes.
 
-use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -175,28 +174,6 @@ fn a_writer_killed_mid_upload_leaves_the_previous_push_served_and_its_next_run_f
     );
 }
 
-/// A custom image for `images add`: a tgz of a tiny root.
-fn rhel_tgz(dir: &Path) -> PathBuf {
-    let root = dir.join("rootfs");
-    std::fs::create_dir_all(root.join("etc")).unwrap();
-    std::fs::write(
-        root.join("etc/redhat-release"),
-        "Red Hat Enterprise Linux 9\n",
-    )
-    .unwrap();
-    let tgz = dir.join("rhel9.tar.gz");
-    let status = Command::new("tar")
-        .arg("czf")
-        .arg(&tgz)
-        .arg("-C")
-        .arg(&root)
-        .arg(".")
-        .status()
-        .unwrap();
-    assert!(status.success());
-    tgz
-}
-
 #[test]
 fn writers_push_by_themselves_and_frontends_follow() {
     let garage = Garage::start();
@@ -223,7 +200,7 @@ fn writers_push_by_themselves_and_frontends_follow() {
     );
 
     // images add: the image stream goes up with the repo as it was.
-    let tgz = rhel_tgz(work.path());
+    let tgz = crate::common::rhel_tgz(work.path());
     let out = site.ok(&[
         "images",
         "add",

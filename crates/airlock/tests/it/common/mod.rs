@@ -328,6 +328,28 @@ pub fn noise_deb(dir: &Path, name: &str, size: usize, seed: u64) -> PathBuf {
     out
 }
 
+/// A custom image for `images add`: a tgz of a tiny root.
+pub fn rhel_tgz(dir: &Path) -> PathBuf {
+    let root = dir.join("rootfs");
+    std::fs::create_dir_all(root.join("etc")).unwrap();
+    std::fs::write(
+        root.join("etc/redhat-release"),
+        "Red Hat Enterprise Linux 9\n",
+    )
+    .unwrap();
+    let tgz = dir.join("rhel9.tar.gz");
+    let status = Command::new("tar")
+        .arg("czf")
+        .arg(&tgz)
+        .arg("-C")
+        .arg(&root)
+        .arg(".")
+        .status()
+        .unwrap();
+    assert!(status.success());
+    tgz
+}
+
 /// `dpkg-deb --build` of the package tree `root` into `out`, compressed with `compression`.
 pub fn build_deb(root: &Path, out: &Path, compression: &str) {
     let status = Command::new("dpkg-deb")
