@@ -11,8 +11,9 @@
 # starts the frontend afresh (nothing in memory) and fetches, with curl --parallel (16
 # HTTP/1.1 keep-alive connections), every small .deb once: "cold", the frontend reads each
 # from the bucket; then all of them again: "cached", from its memory; then the same from the
-# local server. Then the large file, downloaded whole by one curl: from a fresh frontend,
-# again, from the local server, and straight from Garage (a signed GET). After the rounds:
+# local server. Then the large file, downloaded whole by one curl: from a fresh frontend (its
+# disk cache emptied), again (now from its disk cache), from the local server, and straight
+# from Garage (a signed GET). After the rounds:
 # wrk (2 threads, 16 keep-alive connections, SECONDS) cycling over the small .debs, on the
 # filled frontend and on the local server. S3 requests are what Garage logs receiving during
 # each pass. Medians of ROUNDS.
@@ -46,7 +47,7 @@ seq 1 "$COUNT" | xargs -P "$(nproc)" -I{} bash -c "make_deb {} $SMALL_KB gzip"
 make_deb large $((LARGE_MB * 1024 * 1024)) none
 
 "$AIRLOCK" --quiet init site >/dev/null
-STORAGE=$(printf '[storage]\nkind = "s3"\nendpoint = "%s"\nbucket = "frontend"\nregion = "%s"\n# No new push comes: no polls during the passes.\npoll = "1h"\n' "$S3_ENDPOINT" "$S3_REGION")
+STORAGE=$(printf '[storage]\nkind = "s3"\nendpoint = "%s"\nbucket = "frontend"\nregion = "%s"\n# No new push comes: no polls during the passes.\npoll = "1h"\ncache_dir = "%s"\ncache_size = "4GB"\n' "$S3_ENDPOINT" "$S3_REGION" "$WORK/front-cache")
 printf '[site]\ndata_dir = "data"\nsigning_key = "airlock.key"\n\n[[apt.repo]]\nname = "bench"\nsuites = ["stable"]\ncomponents = ["main"]\narchitectures = ["amd64"]\n\n%s\n' "$STORAGE" > site/airlock.toml
 "$AIRLOCK" --quiet --config site/airlock.toml apt include bench stable main debs >/dev/null
 "$AIRLOCK" --quiet --config site/airlock.toml publish
@@ -68,8 +69,9 @@ LOCAL="http://127.0.0.1:$LOCAL_PORT"
 mkdir front
 printf '[site]\ndata_dir = "data"\nsigning_key = "airlock.key"\n\n%s\n' "$STORAGE" > front/airlock.toml
 FRONT_PORT=$(free_port) FRONT="http://127.0.0.1:$FRONT_PORT" FRONT_PID=
-start_frontend() { # a fresh frontend process: nothing in memory
+start_frontend() { # a fresh frontend process: nothing in memory, nothing in its disk cache
   [ -n "$FRONT_PID" ] && { kill "$FRONT_PID"; wait "$FRONT_PID" 2>/dev/null || true; }
+  rm -rf "$WORK/front-cache"
   "$AIRLOCK" --quiet --config front/airlock.toml serve --listen "127.0.0.1:$FRONT_PORT" 2>>front.log &
   FRONT_PID=$!
   PIDS+=("$FRONT_PID")
