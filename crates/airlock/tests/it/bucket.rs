@@ -8,14 +8,7 @@ use airlock_core::storage::bucket::{Bucket, Fetched, Holder, Lease, LeaseError, 
 use bytes::Bytes;
 use futures_util::StreamExt;
 
-use crate::common::garage::Garage;
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-}
+use crate::common::garage::{Garage, keys, runtime};
 
 #[test]
 fn objects_round_trip_bounded() {
@@ -269,16 +262,6 @@ fn writers_racing_for_the_lease_never_hold_it_together() {
         60,
         "a writer never got its turn"
     );
-}
-
-/// Every key under `prefix` in the bucket.
-fn keys(bucket: &Bucket, prefix: &str) -> Vec<String> {
-    runtime()
-        .block_on(bucket.list(prefix))
-        .unwrap()
-        .into_iter()
-        .map(|i| i.key)
-        .collect()
 }
 
 #[test]

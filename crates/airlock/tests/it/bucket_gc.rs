@@ -14,18 +14,11 @@ use airlock_core::storage::bucket::{Bucket, Holder, Lease, LeaseSettings};
 use bytes::Bytes;
 use futures_util::{StreamExt, TryStreamExt};
 
-use crate::common::garage::Garage;
+use crate::common::garage::{Garage, keys, runtime};
 use crate::common::site::local_repo;
 use crate::common::{AIRLOCK, Apt, Server, Site, curl, dpkg_deb};
 
 const GRACE: Duration = Duration::from_secs(2);
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-}
 
 /// `airlock ARGS` for `config`, with the bucket's key.
 fn airlock(config: &Path, garage: &Garage, args: &[&str]) -> Output {
@@ -70,15 +63,6 @@ fn named(bucket: &Bucket, published: &Published) -> (BTreeSet<String>, String) {
         .chain(published.documents.values().map(|s| remote::blob_key(s)))
         .collect();
     (blobs, key)
-}
-
-fn keys(bucket: &Bucket, prefix: &str) -> BTreeSet<String> {
-    runtime()
-        .block_on(bucket.list(prefix))
-        .unwrap()
-        .into_iter()
-        .map(|i| i.key)
-        .collect()
 }
 
 /// Waits until the frontend serves the writer's InRelease.

@@ -10,19 +10,12 @@ use airlock_core::remote;
 use airlock_core::storage::Sha256;
 use airlock_core::storage::bucket::Bucket;
 
-use crate::common::garage::Garage;
+use crate::common::garage::{Garage, runtime};
 use crate::common::site::local_repo;
 use crate::common::throttle::Throttle;
 use crate::common::{AIRLOCK, Apt, Site, curl, dpkg_deb};
 
 const PREFIX: &str = "writer/";
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-}
 
 /// A writer site: the local repo, its bucket reached through `endpoint`.
 fn writer(garage: &Garage, endpoint: &str) -> Site {

@@ -249,3 +249,24 @@ impl Drop for Garage {
         let _ = self.server.wait();
     }
 }
+
+/// A runtime for the library's async bucket calls in a test.
+pub fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// Every key under `prefix` in `bucket`.
+pub fn keys(
+    bucket: &airlock_core::storage::bucket::Bucket,
+    prefix: &str,
+) -> std::collections::BTreeSet<String> {
+    runtime()
+        .block_on(bucket.list(prefix))
+        .unwrap()
+        .into_iter()
+        .map(|i| i.key)
+        .collect()
+}
