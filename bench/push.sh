@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
-# Publish-to-bucket benchmark: airlock `publish` + `push` against aptly `publish` to an S3
+# Publish-to-bucket benchmark: airlock `publish` (which pushes) against aptly `publish` to an S3
 # endpoint, both into one Garage (one node, on loopback), a fresh bucket each round.
 #
 #   [BENCH_DIR=DIR] [AIRLOCK=BINARY] [GARAGE=BINARY] bench/push.sh [COUNT] [ROUNDS]   (default 2000 packages, 3 rounds)
 #
 # Each tool adds COUNT small .debs (dpkg-deb) to a local repo (aptly `repo add`, airlock `apt
 # include`: local work, not timed), then publishes it signed (ed25519) to the bucket: aptly
-# `publish repo -acquire-by-hash ... s3:bench:`, airlock `publish` then `push` (timed
-# together). Then one package gets a new version and each publishes again (aptly `publish
-# update`, airlock `publish` + `push`): the daily case. Requests are what Garage itself logs
+# `publish repo -acquire-by-hash ... s3:bench:`, airlock `publish`, which pushes
+# by itself when [storage] is a bucket (timed). Then one package gets a new version and each publishes again (aptly `publish
+# update`, airlock `publish`): the daily case. Requests are what Garage itself logs
 # receiving (one log line per S3 request, garage_api_common at info), counted over the timed
 # commands only; CPU is the tool's user+sys time. After the last round both results are read
 # back: aptly's InRelease from the bucket, airlock's through a frontend (`airlock serve` with
@@ -78,13 +78,11 @@ round_airlock() { # BUCKET
   "$AIRLOCK" --quiet --config site/airlock.toml apt include bench stable main "$WORK/debs" >/dev/null
   T=0 C=0 R=0 METHODS=
   timed "$AIRLOCK" --quiet --config site/airlock.toml publish
-  timed "$AIRLOCK" --quiet --config site/airlock.toml push
   FIRST="$T $C $R" FIRST_METHODS=$METHODS
   # keep_versions is 1 (the default): the new version replaces the old.
   "$AIRLOCK" --quiet --config site/airlock.toml apt include bench stable main "$WORK/new" >/dev/null
   T=0 C=0 R=0 METHODS=
   timed "$AIRLOCK" --quiet --config site/airlock.toml publish
-  timed "$AIRLOCK" --quiet --config site/airlock.toml push
   SECOND="$T $C $R" SECOND_METHODS=$METHODS
 }
 

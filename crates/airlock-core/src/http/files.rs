@@ -347,20 +347,26 @@ fn set_validators(h: &mut HeaderMap, validators: &Validators, dated: bool) {
 /// RFC 9110 13.2.2: If-None-Match wins over If-Modified-Since, which holds only for a file
 /// changed (to the nanosecond) before the time the client gives.
 fn not_modified(headers: &HeaderMap, etag: &str, changed: SystemTime) -> bool {
-    if let Some(tags) = headers
-        .get(header::IF_NONE_MATCH)
-        .and_then(|v| v.to_str().ok())
-    {
-        return tags
-            .split(',')
-            .map(str::trim)
-            .any(|t| t == "*" || t.trim_start_matches("W/") == etag);
+    if let Some(matches) = none_match(headers, etag) {
+        return matches;
     }
     headers
         .get(header::IF_MODIFIED_SINCE)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| httpdate::parse_http_date(v).ok())
         .is_some_and(|since| changed < since)
+}
+
+/// Whether If-None-Match names `etag` (weakly, or `*`); `None` without the header.
+pub(crate) fn none_match(headers: &HeaderMap, etag: &str) -> Option<bool> {
+    let tags = headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())?;
+    Some(
+        tags.split(',')
+            .map(str::trim)
+            .any(|t| t == "*" || t.trim_start_matches("W/") == etag),
+    )
 }
 
 /// A Range applies only if If-Range (when present) still names this file.

@@ -141,7 +141,10 @@ impl DiskCache {
             return None;
         }
         let path = blob_path(&self.dir, sha256);
-        if !verified {
+        let whole = start == 0 && length == size;
+        // A whole read is checked as it streams (and marks the file verified); a range of a
+        // file an earlier run left is read only once the whole file hashed right.
+        if !verified && !whole {
             let hashed = {
                 let path = path.clone();
                 tokio::task::spawn_blocking(move || Sha256::of_file(&path)).await
@@ -172,7 +175,6 @@ impl DiskCache {
         if start > 0 && file.seek(io::SeekFrom::Start(start)).await.is_err() {
             return None;
         }
-        let whole = start == 0 && length == size;
         Some(
             Reading {
                 file,
@@ -406,6 +408,9 @@ impl Reading {
                     return Err(RemoteError::CorruptCache {
                         path: self.path.clone(),
                     });
+                }
+                if let Some(cached) = self.cache.lock().entries.get_mut(&self.sha256) {
+                    cached.verified = true;
                 }
                 return Ok(self.held.take());
             }

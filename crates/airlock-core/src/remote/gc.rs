@@ -27,8 +27,6 @@ use crate::storage::bucket::{Bucket, Holder, Lease, LeaseSettings, ObjectInfo};
 
 /// Keys removed per request (the most one DeleteObjects takes).
 const BATCH: usize = 1000;
-/// The most gc reads of a snap catalog (as push).
-const CATALOG_LIMIT: u64 = 256 << 20;
 
 /// What a gc of the bucket did.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
@@ -152,7 +150,7 @@ async fn kept(bucket: &Bucket, published: &Published) -> Result<Kept, RemoteErro
             let Some(digest) = Sha256::from_hex(sha256) else {
                 continue; // not a blob's name: nothing in the bucket answers to it
             };
-            if kept.blobs.insert(digest) && name == "snaps/catalog.json" {
+            if kept.blobs.insert(digest) && name == super::CATALOG {
                 catalog_blobs(bucket, sha256, &mut kept.blobs).await?;
             }
         }
@@ -166,7 +164,7 @@ async fn catalog_blobs(
     sha256: &str,
     blobs: &mut HashSet<Sha256>,
 ) -> Result<(), RemoteError> {
-    let catalog: Catalog = super::read_document(bucket, sha256, CATALOG_LIMIT).await?;
+    let catalog: Catalog = super::read_document(bucket, sha256, super::CATALOG_LIMIT).await?;
     let key = blob_key(sha256);
     for value in catalog.blobs() {
         let digest = Sha256::from_hex(value).ok_or_else(|| RemoteError::CorruptBlob {

@@ -100,6 +100,11 @@ impl Published {
     }
 }
 
+/// The pointer's document naming the snap catalog.
+pub const CATALOG: &str = "snaps/catalog.json";
+/// The most a writer, gc or a frontend reads of the snap catalog (a few KiB a snap).
+pub const CATALOG_LIMIT: u64 = 256 << 20;
+
 /// The pointer's document listing the upstream names the site answers for.
 pub const ROUTES: &str = "site/routes.json";
 

@@ -163,8 +163,9 @@ fn collect(site: &Site, bucket: &Bucket) -> Result<Content, RemoteError> {
                 .blobs
                 .insert(sha256.to_string(), store.blob_path(&digest));
         }
-        let bytes = crate::storage::read_limited(&catalog, 256 << 20, "the snap catalog")?;
-        add_document(&mut content, "snaps/catalog.json", Bytes::from(bytes));
+        let bytes =
+            crate::storage::read_limited(&catalog, super::CATALOG_LIMIT, "the snap catalog")?;
+        add_document(&mut content, super::CATALOG, Bytes::from(bytes));
     }
     // The upstream names frontends answer for (their own config names no mirrors).
     let routes: Vec<PushedRoute> = site

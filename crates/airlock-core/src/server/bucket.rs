@@ -20,7 +20,7 @@
 
 use std::future::Future;
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 
 use axum::Router;
 use axum::body::Body;
@@ -71,7 +71,7 @@ pub fn front(frontend: Arc<Frontend>, public_url: &str) -> Front {
         own_hosts: crate::config::url_host(public_url).into_iter().collect(),
         counters: counters.clone(),
         small_files: SmallFiles::default(),
-        current: Mutex::new(None),
+        current: RwLock::new(None),
     };
     Front {
         routing: super::Routing::Frontend(Arc::new(routes)),
@@ -88,7 +88,7 @@ pub(super) struct Routes {
     counters: Arc<Counters>,
     /// Unused: a frontend does not pull through.
     small_files: SmallFiles,
-    current: Mutex<Option<MadeProxy>>,
+    current: RwLock<Option<MadeProxy>>,
 }
 
 /// A proxy and the routes it was made of.
@@ -101,12 +101,17 @@ impl Routes {
             .snapshot()
             .map(|s| s.routes.clone())
             .unwrap_or_default();
-        let mut current = self.current.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some((made_from, proxy)) = current.as_ref()
+        // Read-locked on every request; written once a push changed the routes.
+        if let Some((made_from, proxy)) = self
+            .current
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
             && Arc::ptr_eq(made_from, &routes)
         {
             return proxy.clone();
         }
+        let mut current = self.current.write().unwrap_or_else(|e| e.into_inner());
         let config = ProxyConfig {
             routes: routes.to_vec(),
             ..ProxyConfig::default()
@@ -245,11 +250,6 @@ async fn respond(frontend: &Frontend, request: &axum::http::request::Parts) -> R
     }
 }
 
-/// The pointer's document naming the snap catalog.
-const CATALOG: &str = "snaps/catalog.json";
-/// The most a frontend reads of the snap catalog (a few KiB a snap).
-const CATALOG_LIMIT: u64 = 256 << 20;
-
 /// The snap store's content on a frontend: the catalog of the snapshot served, its
 /// assertions, snaps and icons from the bucket (snaps through the disk cache as the trees'
 /// large files).
@@ -262,7 +262,7 @@ struct BucketSnaps {
 impl BucketSnaps {
     async fn current_catalog(&self) -> Result<Arc<Catalog>, ContentError> {
         let document = self.frontend.snapshot().and_then(|snapshot| {
-            let hex = snapshot.document(CATALOG)?;
+            let hex = snapshot.document(crate::remote::CATALOG)?;
             Sha256::from_hex(hex)
         });
         let Some(sha256) = document else {
@@ -279,7 +279,7 @@ impl BucketSnaps {
         };
         let bytes = self
             .frontend
-            .whole_blob(&sha256, CATALOG_LIMIT)
+            .whole_blob(&sha256, crate::remote::CATALOG_LIMIT)
             .await
             .map_err(|e| failed(Box::new(e)))?;
         let catalog: Arc<Catalog> =
@@ -404,10 +404,7 @@ where
 {
     // A blob's digest names its content exactly.
     let etag = format!("\"{}\"", sha256.to_hex());
-    let none_match = headers
-        .get(header::IF_NONE_MATCH)
-        .and_then(|v| v.to_str().ok());
-    if none_match.is_some_and(|tags| tags.split(',').any(|t| t.trim() == etag || t.trim() == "*")) {
+    if crate::http::files::none_match(headers, &etag) == Some(true) {
         let mut response = StatusCode::NOT_MODIFIED.into_response();
         response.headers_mut().insert(header::ETAG, value(&etag));
         return response;

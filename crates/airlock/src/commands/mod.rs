@@ -88,9 +88,7 @@ fn gc(
     let local = airlock_core::gc::collect(site, args.dry_run, reporter)?;
     let bucket = match bucket {
         Some(bucket) => {
-            let runtime = tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .build()?;
+            let runtime = runtime()?;
             let report = runtime.block_on(remote::gc(
                 &bucket,
                 site.config.site.grace.0,
@@ -175,4 +173,11 @@ fn backup(
         report.symlinks
     )?;
     Ok(())
+}
+
+/// The runtime of a command's async library calls (downloads, the bucket, checks).
+pub(crate) fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
 }

@@ -27,7 +27,7 @@ pub fn run(
     let bucket = remote::open_bucket(storage)?;
     // Taken so that no local publish changes the trees while they are read.
     let _lock = site.lock(reporter)?;
-    let report = runtime()?.block_on(remote::push(
+    let report = super::runtime()?.block_on(remote::push(
         site,
         &bucket,
         Holder::this_process("push"),
@@ -79,7 +79,7 @@ pub fn finish(
     let Some(auto) = auto else {
         return Ok(None);
     };
-    let report = runtime()?.block_on(remote::push_after_publish(
+    let report = super::runtime()?.block_on(remote::push_after_publish(
         site,
         &auto.bucket,
         Holder::this_process(auto.command),
@@ -87,12 +87,6 @@ pub fn finish(
     ))?;
     print(&auto.bucket, &report, lines)?;
     Ok(Some(report))
-}
-
-fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
 }
 
 fn print(bucket: &Bucket, report: &PushReport, printer: Printer) -> anyhow::Result<()> {

@@ -161,9 +161,7 @@ fn fetch(
     }
     let trust = snap::site_trust(site)?;
     let auto = AutoPush::start(site, "snap fetch", &*reporter)?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
+    let runtime = super::runtime()?;
     let fetched = runtime.block_on(snap::fetch::fetch(site, &trust, reporter.clone()))?;
     for f in &fetched {
         writeln!(

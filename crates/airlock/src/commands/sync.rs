@@ -34,9 +34,7 @@ pub fn run(
     verbose: bool,
     printer: Printer,
 ) -> anyhow::Result<()> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
+    let runtime = super::runtime()?;
     let options = SyncOptions {
         jobs: args.jobs,
         now: jiff::Timestamp::now(),

@@ -43,21 +43,17 @@ pub fn run(
             sample: args.sample,
             horizon: jiff::SignedDuration::from_hours(24 * i64::from(args.horizon_days)),
         };
-        tokio::runtime::Builder::new_multi_thread()
-            .enable_all()
-            .build()
+        super::runtime().map_err(Into::into).and_then(|rt| {
+            rt.block_on(airlock_core::verify::online(
+                &site,
+                &base,
+                depth,
+                args.resolver,
+                &args.what,
+                reporter,
+            ))
             .map_err(Into::into)
-            .and_then(|rt| {
-                rt.block_on(airlock_core::verify::online(
-                    &site,
-                    &base,
-                    depth,
-                    args.resolver,
-                    &args.what,
-                    reporter,
-                ))
-                .map_err(Into::into)
-            })
+        })
     };
     let report = match result {
         Ok(report) => report,

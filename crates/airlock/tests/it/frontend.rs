@@ -442,6 +442,10 @@ fn one_writer_two_frontends() {
     );
     let bases: Vec<&str> = fronts.iter().map(|(_, s)| s.url.as_str()).collect();
     push_while_updating(writer, &garage, &world, &bases);
+    let generation = crate::common::garage::pointer(
+        &airlock_core::storage::bucket::Bucket::open(&garage.settings("front/")).unwrap(),
+    )
+    .generation;
     for (_, server) in fronts {
         let (status, log) = server.stop();
         assert!(status.success(), "{log:?}");
@@ -451,6 +455,7 @@ fn one_writer_two_frontends() {
             .filter_map(|l| l.split("serving generation ").nth(1)?.trim().parse().ok())
             .collect();
         assert!(served.len() >= 2 && served.is_sorted(), "{log:?}");
+        assert_eq!(served.last(), Some(&generation), "{log:?}");
     }
 }
 
@@ -516,8 +521,8 @@ fn a_frontend_restarted_with_an_empty_cache_serves_the_same_bytes() {
         "/airlock.gpg",
     ];
     let mut served = Vec::new();
+    let front = tempfile::tempdir().unwrap();
     for round in 0..2 {
-        let front = tempfile::tempdir().unwrap();
         let server = serve_frontend(front.path(), &garage, "1s", "cache_dir = \"cache\"\n");
         wait_for(
             &format!("{}/apt/local/dists/stable/InRelease", server.url),
@@ -542,6 +547,16 @@ fn a_frontend_restarted_with_an_empty_cache_serves_the_same_bytes() {
         );
         let (status, log) = server.stop();
         assert!(status.success(), "{log:?}");
+        if round == 0 {
+            // The first run kept the large blob; the restart begins with an empty cache.
+            let cache = front.path().join("cache");
+            assert!(
+                !walk(&cache).is_empty(),
+                "nothing kept in {}",
+                cache.display()
+            );
+            std::fs::remove_dir_all(&cache).unwrap();
+        }
     }
     assert_eq!(served[0], served[1]);
     assert_eq!(served[0][1], std::fs::read(&hello).unwrap());

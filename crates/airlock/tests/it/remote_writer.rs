@@ -10,7 +10,7 @@ use airlock_core::remote;
 use airlock_core::storage::Sha256;
 use airlock_core::storage::bucket::Bucket;
 
-use crate::common::garage::{Garage, runtime};
+use crate::common::garage::{Garage, pointer, runtime};
 use crate::common::site::local_repo;
 use crate::common::throttle::Throttle;
 use crate::common::{AIRLOCK, Apt, Site, curl, dpkg_deb};
@@ -42,15 +42,6 @@ fn wait_for(url: &str, expected: &[u8]) {
         assert!(Instant::now() < deadline, "{url} does not serve the push");
         std::thread::sleep(Duration::from_millis(200));
     }
-}
-
-/// The generation the bucket's pointer names.
-fn generation(bucket: &Bucket) -> u64 {
-    let (published, _) = runtime()
-        .block_on(remote::read_pointer(bucket))
-        .unwrap()
-        .expect("a pointer");
-    published.generation
 }
 
 #[test]
@@ -110,7 +101,7 @@ fn a_writer_killed_mid_upload_leaves_the_previous_push_served_and_its_next_run_f
     // not there, and the killed writer's claim stays behind.
     let second = std::fs::read(&in_release).unwrap();
     assert_ne!(second, first);
-    assert_eq!(generation(&bucket), 1);
+    assert_eq!(pointer(&bucket).generation, 1);
     let large_sha = Sha256::of_file(&large).unwrap().to_hex();
     assert!(
         runtime()
@@ -151,7 +142,7 @@ fn a_writer_killed_mid_upload_leaves_the_previous_push_served_and_its_next_run_f
         "{stderr}"
     );
     assert!(stdout.contains("generation 2 published"), "{stdout}");
-    assert_eq!(generation(&bucket), 2);
+    assert_eq!(pointer(&bucket).generation, 2);
     assert!(
         runtime()
             .block_on(bucket.list("lease/"))
@@ -256,7 +247,7 @@ fn writers_push_by_themselves_and_frontends_follow() {
     assert!(!stderr.contains("not-the-secret"), "{stderr}");
     let published = std::fs::read(&in_release).unwrap();
     assert_ne!(published, served);
-    assert_eq!(generation(&bucket), 2);
+    assert_eq!(pointer(&bucket).generation, 2);
     std::thread::sleep(Duration::from_secs(2));
     assert_eq!(
         get(&url("/apt/local/dists/stable/InRelease")).unwrap(),

@@ -108,7 +108,13 @@ struct Process {
 }
 
 impl Process {
+    /// This process, read from /proc once: neither changes while it runs.
     fn this() -> Option<Process> {
+        static THIS: std::sync::OnceLock<Option<Process>> = std::sync::OnceLock::new();
+        THIS.get_or_init(Process::read).clone()
+    }
+
+    fn read() -> Option<Process> {
         let boot = crate::storage::read_limited_text(
             std::path::Path::new("/proc/sys/kernel/random/boot_id"),
             64,

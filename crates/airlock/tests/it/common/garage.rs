@@ -270,3 +270,12 @@ pub fn keys(
         .map(|i| i.key)
         .collect()
 }
+
+/// The pointer as `bucket` has it now.
+pub fn pointer(bucket: &airlock_core::storage::bucket::Bucket) -> airlock_core::remote::Published {
+    runtime()
+        .block_on(airlock_core::remote::read_pointer(bucket))
+        .unwrap()
+        .expect("a pointer")
+        .0
+}
