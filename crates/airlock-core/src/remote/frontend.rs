@@ -159,15 +159,9 @@ impl Frontend {
         if let Some(bytes) = self.lock_cache().get(sha256) {
             return Ok(bytes);
         }
-        let bytes = self.whole_blob(sha256, SMALL_BLOB).await?;
+        let bytes = super::checked_blob(&self.bucket, sha256, SMALL_BLOB).await?;
         self.lock_cache().insert(*sha256, bytes.clone());
         Ok(bytes)
-    }
-
-    /// The whole of a blob of at most `limit` bytes, read from the bucket and checked against
-    /// its digest (not kept).
-    pub async fn whole_blob(&self, sha256: &Sha256, limit: u64) -> Result<Bytes, RemoteError> {
-        super::checked_blob(&self.bucket, sha256, limit).await
     }
 
     /// The bytes `start..start + length` of a blob of `size` bytes: from the disk cache when

@@ -221,7 +221,7 @@ pub enum RemoteError {
     },
     #[error("{bucket}: the pointer names {key}, which is not there")]
     MissingManifest { bucket: String, key: String },
-    #[error("{bucket}: the pointer names {key}, which is not there")]
+    #[error("{bucket}: {key} is not there, though what a push wrote names it")]
     MissingBlobInBucket { bucket: String, key: String },
     #[error("{bucket}: {key} does not have the content its name says")]
     CorruptBlob { bucket: String, key: String },

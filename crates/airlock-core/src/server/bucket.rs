@@ -273,17 +273,18 @@ impl BucketSnaps {
         {
             return Ok(catalog.clone());
         }
-        let failed = |source: Box<dyn std::error::Error + Send + Sync>| ContentError::Source {
-            what: format!("the snap catalog (blob {sha256})"),
-            source,
-        };
-        let bytes = self
-            .frontend
-            .whole_blob(&sha256, crate::remote::CATALOG_LIMIT)
+        let catalog: Arc<Catalog> = Arc::new(
+            crate::remote::read_document(
+                self.frontend.bucket(),
+                &sha256.to_hex(),
+                crate::remote::CATALOG_LIMIT,
+            )
             .await
-            .map_err(|e| failed(Box::new(e)))?;
-        let catalog: Arc<Catalog> =
-            Arc::new(serde_json::from_slice(&bytes).map_err(|e| failed(Box::new(e)))?);
+            .map_err(|e| ContentError::Source {
+                what: format!("the snap catalog (blob {sha256})"),
+                source: Box::new(e),
+            })?,
+        );
         *self.lock() = Some((sha256, catalog.clone()));
         Ok(catalog)
     }
