@@ -450,6 +450,7 @@ impl<'a> Input<'a> {
                 ("cache_dir", raw.cache_dir.is_some()),
                 ("cache_size", raw.cache_size.is_some()),
                 ("poll", raw.poll.is_some()),
+                ("keep_pushed", raw.keep_pushed.is_some()),
             ];
             if let Some((key, _)) = s3_only.iter().find(|(_, set)| *set) {
                 return Err(invalid(&format!(
@@ -515,6 +516,7 @@ impl<'a> Input<'a> {
             cache_dir: raw.cache_dir.map(|p| self.resolve(p)),
             cache_size: raw.cache_size.map_or(10_000_000_000, |s| s.0),
             poll: raw.poll.map_or(Duration::from_secs(5), |p| p.0),
+            keep_pushed: raw.keep_pushed.map(|s| s.0),
         })))
     }
 

@@ -9,7 +9,7 @@ use crate::hint::Hint;
 use crate::openpgp::{KeyAlgorithm, OpenPgpError, SiteKey};
 use crate::report::Reporter;
 use crate::storage::history::{Estimate, History};
-use crate::storage::{ContentStore, SiteLock, StorageError, format, write_atomic};
+use crate::storage::{BlobSource, ContentStore, SiteLock, StorageError, format, write_atomic};
 
 #[derive(Debug, thiserror::Error)]
 pub enum SiteError {
@@ -46,6 +46,8 @@ pub struct Site {
     pub config: Config,
     /// The lock a whole command holds ([`Site::lock_command`]), which [`Site::lock`] joins.
     command_lock: Arc<Mutex<Option<SiteLock>>>,
+    /// Where the store reads back blobs a writer dropped after pushing them.
+    blob_source: Option<Arc<dyn BlobSource>>,
 }
 
 /// The site lock held for a whole command: the library calls the command makes join it
@@ -75,7 +77,14 @@ impl Site {
         Site {
             config,
             command_lock: Arc::default(),
+            blob_source: None,
         }
+    }
+
+    /// The same site, its store reading dropped blobs back from `source` (the bucket).
+    pub fn with_blob_source(mut self, source: Arc<dyn BlobSource>) -> Site {
+        self.blob_source = Some(source);
+        self
     }
 
     pub fn data_dir(&self) -> &Path {
@@ -83,7 +92,7 @@ impl Site {
     }
 
     pub fn store(&self) -> ContentStore {
-        ContentStore::new(self.data_dir())
+        ContentStore::new(self.data_dir()).with_source(self.blob_source.clone())
     }
 
     /// The room the next sync (or import) needs: the largest recent update of each source

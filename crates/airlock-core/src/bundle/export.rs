@@ -89,7 +89,9 @@ pub fn export(
         created.strftime("%Y%m%dT%H%M%SZ"),
         rand::random::<u32>()
     );
-    let (volumes, blobs) = plan.write_volumes(&site.store(), options, created, &id, reporter)?;
+    let store = site.store();
+    plan.read_back(&store)?;
+    let (volumes, blobs) = plan.write_volumes(&store, options, created, &id, reporter)?;
     let airlock = match &chosen {
         Some(chosen) => Some(carry_airlock(chosen, base.as_ref(), &options.to)?),
         None => None,
@@ -211,6 +213,16 @@ impl Plan {
         self.blobs
             .iter()
             .filter(|(d, _)| !self.in_base.contains(*d))
+    }
+
+    /// Brings back the carried blobs a writer dropped after pushing them to its bucket.
+    fn read_back(&self, store: &ContentStore) -> Result<(), StorageError> {
+        for (digest, (_, source)) in self.carried() {
+            if matches!(source, Source::Store) && !store.has_bytes(digest) {
+                store.readable(digest)?;
+            }
+        }
+        Ok(())
     }
 
     /// Refuses, before anything is written, a blob larger than a volume may be.
@@ -532,7 +544,7 @@ fn gather(site: &Site, what: &[String]) -> Result<(Vec<Gathered>, Vec<String>), 
                         path: Catalog::path(data),
                         reason,
                     })?;
-                let path = store.blob_path(&digest);
+                let path = store.readable(&digest)?;
                 let size = std::fs::metadata(&path)
                     .map_err(|source| StorageError::Read { path, source })?
                     .len();

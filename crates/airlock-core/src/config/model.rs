@@ -51,6 +51,9 @@ pub struct S3Storage {
     pub cache_size: u64,
     /// How often a frontend looks for a new publish.
     pub poll: Duration,
+    /// A writer keeps at most this many bytes of pushed packages, images and snaps on its
+    /// own disk, dropping the oldest after each push; none: it keeps everything.
+    pub keep_pushed: Option<u64>,
 }
 
 /// Bundles from another site (`[import]`).

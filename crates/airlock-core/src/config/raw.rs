@@ -53,6 +53,7 @@ pub(super) struct RawStorage {
     pub(super) cache_dir: Option<PathBuf>,
     pub(super) cache_size: Option<Size>,
     pub(super) poll: Option<Period>,
+    pub(super) keep_pushed: Option<Size>,
 }
 
 #[derive(Deserialize, Clone, Copy, PartialEq, Eq)]

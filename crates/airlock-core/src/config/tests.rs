@@ -330,7 +330,7 @@ fn proxy_and_dns_mistakes_are_named() {
 fn storage_is_local_unless_s3_is_configured() {
     assert_eq!(parse(GOOD).unwrap().storage, StorageConfig::Local);
     let s3 = format!(
-        "{GOOD}\n[storage]\nkind = \"s3\"\nendpoint = \"http://10.0.0.9:3900/\"\nbucket = \"airlock\"\nregion = \"garage\"\nprefix = \"site-a\"\naccess_key_file = \"s3.id\"\nsecret_key_file = \"/etc/airlock/s3.secret\"\ncache_dir = \"/var/cache/airlock\"\ncache_size = \"50GB\"\n"
+        "{GOOD}\n[storage]\nkind = \"s3\"\nendpoint = \"http://10.0.0.9:3900/\"\nbucket = \"airlock\"\nregion = \"garage\"\nprefix = \"site-a\"\naccess_key_file = \"s3.id\"\nsecret_key_file = \"/etc/airlock/s3.secret\"\ncache_dir = \"/var/cache/airlock\"\ncache_size = \"50GB\"\nkeep_pushed = \"20GB\"\n"
     );
     let StorageConfig::S3(s) = parse(&s3).unwrap().storage else {
         panic!("not s3");
@@ -344,9 +344,14 @@ fn storage_is_local_unless_s3_is_configured() {
     assert_eq!(s.access_key_file, Some(PathBuf::from("/etc/airlock/s3.id")));
     assert_eq!(s.cache_size, 50_000_000_000);
     assert_eq!(s.poll, Duration::from_secs(5));
+    assert_eq!(s.keep_pushed, Some(20_000_000_000));
 
     for (storage, expected) in [
         ("bucket = \"airlock\"\n", "bucket is for kind = \"s3\""),
+        (
+            "keep_pushed = \"1GB\"\n",
+            "keep_pushed is for kind = \"s3\"",
+        ),
         ("kind = \"s3\"\nbucket = \"airlock\"\n", "needs endpoint"),
         ("kind = \"s3\"\nendpoint = \"http://h:1\"\n", "needs bucket"),
         (

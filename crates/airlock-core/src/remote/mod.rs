@@ -16,7 +16,9 @@ mod cache;
 mod frontend;
 mod gc;
 mod push;
+mod readback;
 mod snapshot;
+mod trim;
 
 use std::collections::BTreeMap;
 
@@ -31,7 +33,9 @@ pub use cache::{CacheUsage, DiskCache};
 pub use frontend::{Frontend, FrontendCounts, SMALL_BLOB};
 pub use gc::{BucketGcReport, gc};
 pub use push::{PushReport, push};
+pub use readback::ReadBack;
 pub use snapshot::{Resolved, Snapshot, read_pointer};
+pub use trim::TrimReport;
 
 /// The pointer's key.
 pub const POINTER: &str = "published.json";
@@ -214,6 +218,10 @@ pub enum RemoteError {
         tree: String,
         sha256: String,
     },
+    #[error(
+        "{bucket}: blob {sha256} is not there, and this writer dropped its own copy after an earlier push ([storage] keep_pushed)"
+    )]
+    DroppedNotInBucket { bucket: String, sha256: String },
     #[error("{bucket}: no credentials: {variable} is not set and [storage] names no key files")]
     NoCredentials {
         bucket: String,
@@ -268,6 +276,9 @@ impl Hint for RemoteError {
             }
             RemoteError::MissingBlob { .. } => Some(
                 "`airlock verify --offline` lists what the local store lacks; a publish or sync writes it again",
+            ),
+            RemoteError::DroppedNotInBucket { .. } => Some(
+                "the bucket lost an object this writer no longer has: put it back (from a backup or another copy of the site), or remove what names it and publish again",
             ),
             RemoteError::MissingManifest { .. } => Some(
                 "the bucket lost an object a push wrote: push again from the writer (`airlock push`)",

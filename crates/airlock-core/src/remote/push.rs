@@ -9,6 +9,7 @@ use serde::Serialize;
 
 use super::PushedRoute;
 use super::{POINTER, Published, RemoteError, blob_key, manifest_key, read_pointer};
+use crate::config::StorageConfig;
 use crate::report::{Reporter, Unit};
 use crate::site::Site;
 use crate::storage::bucket::{Bucket, Holder, Lease, LeaseSettings};
@@ -30,6 +31,8 @@ pub struct PushReport {
     pub blobs_uploaded: usize,
     pub bytes_uploaded: u64,
     pub manifests_uploaded: usize,
+    /// With `[storage] keep_pushed`: what the writer's disk kept and dropped afterwards.
+    pub trim: Option<super::TrimReport>,
 }
 
 /// A published tree of the data folder: its key in the pointer, its ID, its manifest file.
@@ -45,8 +48,9 @@ struct Content {
     /// Document name → its bytes' SHA256 (the bytes are in `documents_bytes`).
     documents: BTreeMap<String, String>,
     documents_bytes: Vec<(String, Bytes)>,
-    /// Blob SHA256 → local file to upload from.
-    blobs: BTreeMap<String, PathBuf>,
+    /// Blob SHA256 → local file to upload from; none for a blob dropped after an earlier
+    /// push (the bucket has it).
+    blobs: BTreeMap<String, Option<PathBuf>>,
 }
 
 /// Pushes what `site` serves into `bucket` under the writers' lease: the blobs the bucket
@@ -100,15 +104,22 @@ async fn push_leased(
             .as_ref()
             .map_or_else(Vec::new, |(p, _)| p.retire(now, site.config.site.grace.0)),
     };
-    if let Some((served, _)) = &previous
-        && served.same_content(&next)
-    {
-        report.generation = served.generation;
-        return Ok(report);
+    match &previous {
+        Some((served, _)) if served.same_content(&next) => report.generation = served.generation,
+        _ => {
+            switch(bucket, lease, &next, previous.and_then(|(_, etag)| etag)).await?;
+            report.generation = next.generation;
+            report.switched = true;
+        }
     }
-    switch(bucket, lease, &next, previous.and_then(|(_, etag)| etag)).await?;
-    report.generation = next.generation;
-    report.switched = true;
+    // The bucket's pointer now names every blob of `content`: a writer short of disk may
+    // drop its own copies.
+    if let StorageConfig::S3(storage) = &site.config.storage
+        && let Some(limit) = storage.keep_pushed
+    {
+        let pushed = content.blobs.keys().cloned().collect();
+        report.trim = Some(super::trim::trim(site, limit, &pushed)?);
+    }
     Ok(report)
 }
 
@@ -135,14 +146,18 @@ fn collect(site: &Site, bucket: &Bucket) -> Result<Content, RemoteError> {
         for entry in manifest.entries.values() {
             let hex = entry.sha256.to_hex();
             let path = store.blob_path(&entry.sha256);
-            if !path.is_file() {
+            let local = if path.is_file() {
+                Some(path)
+            } else if store.is_dropped(&entry.sha256) {
+                None
+            } else {
                 return Err(RemoteError::MissingBlob {
                     bucket: bucket.label().to_string(),
                     tree: key,
                     sha256: hex,
                 });
-            }
-            content.blobs.insert(hex, path);
+            };
+            content.blobs.insert(hex, local);
         }
         content.trees.push(LocalTree {
             key,
@@ -159,9 +174,9 @@ fn collect(site: &Site, bucket: &Bucket) -> Result<Content, RemoteError> {
             let Some(digest) = Sha256::from_hex(sha256) else {
                 continue;
             };
-            content
-                .blobs
-                .insert(sha256.to_string(), store.blob_path(&digest));
+            let local = Some(store.blob_path(&digest))
+                .filter(|_| store.has_bytes(&digest) || !store.is_dropped(&digest));
+            content.blobs.insert(sha256.to_string(), local);
         }
         let bytes =
             crate::storage::read_limited(&catalog, super::CATALOG_LIMIT, "the snap catalog")?;
@@ -215,12 +230,19 @@ async fn upload_blobs(
         .filter_map(|info| info.key.rsplit('/').next().map(str::to_string))
         .collect();
     // Each file's size read once: for the progress total and the report.
-    let missing: Vec<(&String, &PathBuf, u64)> = content
-        .blobs
-        .iter()
-        .filter(|(sha256, _)| !present.contains(*sha256))
-        .map(|(sha256, path)| (sha256, path, std::fs::metadata(path).map_or(0, |m| m.len())))
-        .collect();
+    let mut missing: Vec<(&String, &PathBuf, u64)> = Vec::new();
+    for (sha256, path) in content.blobs.iter() {
+        if present.contains(sha256) {
+            continue;
+        }
+        let Some(path) = path else {
+            return Err(RemoteError::DroppedNotInBucket {
+                bucket: bucket.label().to_string(),
+                sha256: sha256.clone(),
+            });
+        };
+        missing.push((sha256, path, std::fs::metadata(path).map_or(0, |m| m.len())));
+    }
     let documents: Vec<&(String, Bytes)> = content
         .documents_bytes
         .iter()

@@ -274,7 +274,12 @@ async fn fetch_one(
             let digest = crate::storage::Sha256::from_hex(&r.sha256).ok_or_else(|| {
                 SnapError::Usage(format!("damaged catalog entry for {}", wanted.name))
             })?;
-            (store.blob_path(&digest), false)
+            // A writer may have dropped it after a push: read back (blocking) first.
+            let reading = store.clone();
+            let path = tokio::task::spawn_blocking(move || reading.readable(&digest))
+                .await
+                .expect("reading a blob back does not panic")?;
+            (path, false)
         }
         None => {
             let dir = partial.parent().expect("partial files have a folder");

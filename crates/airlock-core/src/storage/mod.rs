@@ -3,6 +3,7 @@
 mod atomic;
 pub mod bucket;
 mod digest;
+mod dropped;
 pub mod format;
 pub mod history;
 mod lock;
@@ -17,6 +18,7 @@ use std::path::PathBuf;
 
 pub use atomic::{sync_dir, sync_filesystem, write_atomic};
 pub use digest::{CopyError, Hashes, MultiHasher, Sha256, copy_hashing, copy_sha256};
+pub use dropped::BlobSource;
 pub use lock::SiteLock;
 pub use read::{open_regular, read_limited, read_limited_text};
 pub use state::{load_json, save_json};
@@ -65,6 +67,14 @@ pub enum StorageError {
         format::CURRENT
     )]
     NewerDataFormat { path: PathBuf, found: u32 },
+    #[error("blob {sha256} was pushed to the bucket and dropped from the data folder")]
+    Dropped { sha256: String },
+    #[error("cannot read blob {sha256} back from the bucket")]
+    ReadBack {
+        sha256: String,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
 }
 
 /// A limit as people write it: "1 MiB", or bytes when it is no whole number of KiB.
@@ -104,10 +114,14 @@ impl Hint for StorageError {
             StorageError::NewerDataFormat { .. } => Some(
                 "a newer airlock has upgraded this data folder: run that version (or a newer one) again; to go back to this one, restore the backup taken before the upgrade (docs/operations.md)",
             ),
+            StorageError::Dropped { .. } => Some(
+                "run the command with the configuration whose [storage] names the bucket ([storage] keep_pushed dropped it): airlock reads it back from there",
+            ),
             StorageError::Read { .. }
             | StorageError::Write { .. }
             | StorageError::Lock { .. }
-            | StorageError::TooLarge { .. } => None,
+            | StorageError::TooLarge { .. }
+            | StorageError::ReadBack { .. } => None,
         }
     }
 }

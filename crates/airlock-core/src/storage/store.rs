@@ -8,7 +8,7 @@ use std::collections::HashSet;
 use std::io::Read;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use fs_err as fs;
 use rustix::fs::{CWD, RenameFlags};
@@ -16,11 +16,14 @@ use rustix::fs::{CWD, RenameFlags};
 use super::StorageError;
 use super::atomic::sync_filesystem;
 use super::digest::{CopyError, Hashes, Sha256, copy_hashing};
+use super::dropped::BlobSource;
 use crate::util::parallel_map;
 
 #[derive(Debug, Clone)]
 pub struct ContentStore {
-    root: PathBuf,
+    pub(super) root: PathBuf,
+    /// Where blobs dropped after a push come back from ([`ContentStore::readable`]).
+    pub(super) source: Option<Arc<dyn BlobSource>>,
 }
 
 impl ContentStore {
@@ -28,7 +31,14 @@ impl ContentStore {
     pub fn new(data_dir: &Path) -> Self {
         ContentStore {
             root: data_dir.join("store"),
+            source: None,
         }
+    }
+
+    /// The same store, reading blobs it dropped back from `source`.
+    pub fn with_source(mut self, source: Option<Arc<dyn BlobSource>>) -> Self {
+        self.source = source;
+        self
     }
 
     pub fn blob_path(&self, digest: &Sha256) -> PathBuf {
@@ -36,7 +46,14 @@ impl ContentStore {
         self.root.join("sha256").join(&hex[..2]).join(hex)
     }
 
+    /// Whether the site has the blob: its bytes here, or pushed to the bucket and dropped
+    /// from here ([`ContentStore::is_dropped`]); either way nothing needs to fetch it again.
     pub fn contains(&self, digest: &Sha256) -> bool {
+        self.has_bytes(digest) || self.is_dropped(digest)
+    }
+
+    /// Whether the blob's bytes are in this data folder.
+    pub fn has_bytes(&self, digest: &Sha256) -> bool {
         self.blob_path(digest).is_file()
     }
 
@@ -221,7 +238,7 @@ pub struct Staging {
 }
 
 impl Staging {
-    fn temp_dir(&self) -> Result<PathBuf, StorageError> {
+    pub(super) fn temp_dir(&self) -> Result<PathBuf, StorageError> {
         let dir = self.store.temp_dir();
         if self.temp_dir_ready.get().is_none() {
             fs::create_dir_all(&dir).map_err(|source| StorageError::Write {

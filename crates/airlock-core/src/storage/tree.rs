@@ -374,7 +374,7 @@ impl TreeSet {
         for (path, entry) in manifest.entries.iter().filter(|(p, _)| !self.is_shared(p)) {
             let dest = building.join(path);
             folders.ensure(dest.parent().expect("entry has a parent"))?;
-            link_or_copy(&store.blob_path(&entry.sha256), &dest).map_err(write_err(&dest))?;
+            link_blob(store, &entry.sha256, &dest, false)?;
         }
         folders.ensure(&building)?;
         for folder in self.shared {
@@ -501,7 +501,7 @@ impl TreeSet {
                 fs::create_dir_all(parent).map_err(write_err(parent))?;
                 made.lock().expect("folders").insert(parent.to_path_buf());
             }
-            link_replacing(&store.blob_path(&entry.sha256), &dest, &entry.sha256)
+            link_blob(store, &entry.sha256, &dest, true)
         });
         results.into_iter().collect::<Result<Vec<()>, _>>()?;
 
@@ -580,6 +580,31 @@ fn link_replacing(blob: &Path, dest: &Path, digest: &Sha256) -> Result<(), Stora
             fs::rename(&temp, dest).map_err(write_err(dest))
         }
         Err(e) => Err(write_err(dest)(e)),
+    }
+}
+
+/// Links an entry's blob at `dest` (`replace`: over what is there). A blob dropped after a
+/// push ([`ContentStore::is_dropped`]) has no bytes here: nothing is linked, and the tree
+/// serves that path from the bucket only (frontends).
+fn link_blob(
+    store: &ContentStore,
+    digest: &Sha256,
+    dest: &Path,
+    replace: bool,
+) -> Result<(), StorageError> {
+    let blob = store.blob_path(digest);
+    let linked = if replace {
+        link_replacing(&blob, dest, digest)
+    } else {
+        link_or_copy(&blob, dest).map_err(write_err(dest))
+    };
+    match linked {
+        Err(StorageError::Write { source, .. })
+            if source.kind() == io::ErrorKind::NotFound && store.is_dropped(digest) =>
+        {
+            remove_if_exists(dest)
+        }
+        other => other,
     }
 }
 

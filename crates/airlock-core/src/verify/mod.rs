@@ -267,7 +267,16 @@ fn offline_checks(site: &Site, reporter: &dyn Reporter) -> Report {
             }
         };
         let public = data.join("public").join(&area);
-        let entries: Vec<(&String, &crate::storage::Entry)> = manifest.entries.iter().collect();
+        // Files a writer pushed and dropped ([storage] keep_pushed) are checked where they
+        // are served: `airlock verify --url` at a frontend.
+        let drops = store.drops_any();
+        let entries: Vec<(&String, &crate::storage::Entry)> = manifest
+            .entries
+            .iter()
+            .filter(|(path, entry)| {
+                !drops || !store.is_dropped(&entry.sha256) || public.join(path).exists()
+            })
+            .collect();
         let failures: Vec<Failure> = parallel_map(&entries, |(path, entry)| {
             served_file(&area, &public.join(path), entry, &store)
         })

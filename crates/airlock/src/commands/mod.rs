@@ -19,6 +19,7 @@ mod tls;
 mod verify;
 
 use std::io::Write;
+use std::sync::Arc;
 
 use airlock_core::config::StorageConfig;
 use airlock_core::remote;
@@ -70,8 +71,16 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
+/// The site; a writer with a bucket reads the blobs it dropped after a push back from there.
 fn open(config: &std::path::Path) -> anyhow::Result<Site> {
-    Ok(Site::open(config)?)
+    let site = Site::open(config)?;
+    Ok(match &site.config.storage {
+        StorageConfig::S3(storage) => {
+            let source = Arc::new(airlock_core::remote::ReadBack::new(storage));
+            site.with_blob_source(source)
+        }
+        StorageConfig::Local => site,
+    })
 }
 
 fn gc(

@@ -112,5 +112,18 @@ fn print(bucket: &Bucket, report: &PushReport, printer: Printer) -> anyhow::Resu
             report.trees
         )?;
     }
+    if let Some(trim) = report.trim.as_ref().filter(|t| t.dropped_now > 0) {
+        writeln!(
+            out,
+            "{}: {} pushed files dropped from this disk ({}); {} kept here ({} of at most {}), {} in the bucket only",
+            bucket.label(),
+            trim.dropped_now,
+            super::human_bytes(trim.dropped_now_bytes),
+            trim.kept,
+            super::human_bytes(trim.kept_bytes),
+            super::human_bytes(trim.limit),
+            trim.dropped
+        )?;
+    }
     Ok(())
 }

@@ -17,8 +17,10 @@ use anyhow::Context;
 use crate::cli::ServeArgs;
 
 pub fn run(site: &Site, args: ServeArgs) -> anyhow::Result<()> {
+    // A writer that drops what it pushed ([storage] keep_pushed) serves as its own
+    // frontend: the bucket has every file, its disk only some.
     if let StorageConfig::S3(storage) = &site.config.storage
-        && !site.data_dir().exists()
+        && (!site.data_dir().exists() || storage.keep_pushed.is_some())
     {
         return serve_from_bucket(site, storage, args);
     }
@@ -63,8 +65,12 @@ pub fn run(site: &Site, args: ServeArgs) -> anyhow::Result<()> {
 /// configuration is not read again).
 fn serve_from_bucket(site: &Site, storage: &S3Storage, args: ServeArgs) -> anyhow::Result<()> {
     let bucket = airlock_core::remote::open_bucket(storage)?;
+    let why = match storage.keep_pushed {
+        Some(_) => "[storage] keep_pushed drops pushed files from",
+        None => "no data folder at",
+    };
     tracing::info!(
-        "no data folder at {}: serving what was pushed to {}, looking for a new push every {}s",
+        "{why} {}: serving what was pushed to {}, looking for a new push every {}s",
         site.data_dir().display(),
         bucket.label(),
         storage.poll.as_secs_f64()

@@ -36,3 +36,4 @@ mod server_reload;
 mod snaps;
 mod status;
 mod verify;
+mod writer_cache;

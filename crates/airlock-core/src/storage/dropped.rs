@@ -1,0 +1,157 @@
+//! Blobs a writer pushed to its bucket and dropped from its own disk (`[storage] keep_pushed`).
+//!
+//! A dropped blob leaves a marker, `store/dropped/XX/<sha256>`, written (and flushed) before
+//! its bytes go: the marker says the bucket has the blob, so that a sync or import does not
+//! fetch it again and a publish names it without a local copy. The data folder then acts as a
+//! cache of the bucket: [`ContentStore::readable`] brings a dropped blob back when something
+//! must read it (an export, a snap's metadata), and the next push drops it again.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use fs_err as fs;
+
+use super::StorageError;
+use super::atomic::sync_filesystem;
+use super::digest::Sha256;
+use super::store::ContentStore;
+
+/// Where dropped blobs come back from: the bucket they were pushed to.
+pub trait BlobSource: std::fmt::Debug + Send + Sync {
+    /// Writes the blob's bytes to `dest`, checked against `digest`; blocks until done.
+    fn fetch(&self, digest: &Sha256, dest: &Path) -> Result<(), StorageError>;
+}
+
+impl ContentStore {
+    fn marker(&self, digest: &Sha256) -> PathBuf {
+        let hex = digest.to_hex();
+        self.root.join("dropped").join(&hex[..2]).join(hex)
+    }
+
+    /// Whether this store ever dropped a blob (cheap: one look at a folder).
+    pub fn drops_any(&self) -> bool {
+        self.root.join("dropped").is_dir()
+    }
+
+    /// Whether the blob was pushed and its bytes dropped from here.
+    pub fn is_dropped(&self, digest: &Sha256) -> bool {
+        self.marker(digest).is_file()
+    }
+
+    /// Marks blobs as dropped, durably: their bytes may go once this returns. Only for blobs
+    /// the bucket's current pointer names (a push has just confirmed them).
+    pub fn mark_dropped(&self, digests: &[Sha256]) -> Result<(), StorageError> {
+        if digests.is_empty() {
+            return Ok(());
+        }
+        for digest in digests {
+            let marker = self.marker(digest);
+            let parent = marker.parent().expect("markers live in a folder");
+            fs::create_dir_all(parent).map_err(write_err(parent))?;
+            fs::write(&marker, b"").map_err(write_err(&marker))?;
+        }
+        sync_filesystem(&self.root)
+    }
+
+    /// Forgets that a blob was dropped (it is no longer named, or its bytes are back).
+    pub fn forget_dropped(&self, digest: &Sha256) -> Result<(), StorageError> {
+        let marker = self.marker(digest);
+        match std::fs::remove_file(&marker) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(write_err(&marker)(e)),
+            _ => Ok(()),
+        }
+    }
+
+    /// Every dropped blob.
+    pub fn dropped(&self) -> Result<Vec<Sha256>, StorageError> {
+        let root = self.root.join("dropped");
+        let mut found = Vec::new();
+        let Ok(shards) = std::fs::read_dir(&root) else {
+            return Ok(found);
+        };
+        for shard in shards {
+            let shard = shard.map_err(read_err(&root))?.path();
+            for entry in std::fs::read_dir(&shard).map_err(read_err(&shard))? {
+                let entry = entry.map_err(read_err(&shard))?;
+                if let Some(digest) = entry.file_name().to_str().and_then(Sha256::from_hex) {
+                    found.push(digest);
+                }
+            }
+        }
+        Ok(found)
+    }
+
+    /// The path of the blob's bytes, fetched back from the bucket first if they were dropped.
+    pub fn readable(&self, digest: &Sha256) -> Result<PathBuf, StorageError> {
+        let path = self.blob_path(digest);
+        if path.is_file() || !self.is_dropped(digest) {
+            return Ok(path);
+        }
+        let Some(source) = &self.source else {
+            return Err(StorageError::Dropped {
+                sha256: digest.to_hex(),
+            });
+        };
+        let staging = self.staging();
+        let dir = staging.temp_dir()?;
+        let temp = tempfile::NamedTempFile::new_in(&dir).map_err(write_err(&dir))?;
+        source.fetch(digest, temp.path())?;
+        std::fs::set_permissions(temp.path(), std::fs::Permissions::from_mode(0o444))
+            .map_err(write_err(temp.path()))?;
+        let (_, temp_path) = temp.keep().map_err(|e| write_err(&dir)(e.error))?;
+        staging.adopt(temp_path, *digest);
+        staging.commit()?;
+        self.forget_dropped(digest)?;
+        Ok(path)
+    }
+}
+
+fn write_err(path: &Path) -> impl FnOnce(std::io::Error) -> StorageError + use<> {
+    let path = path.to_path_buf();
+    move |source| StorageError::Write { path, source }
+}
+
+fn read_err(path: &Path) -> impl FnOnce(std::io::Error) -> StorageError + use<> {
+    let path = path.to_path_buf();
+    move |source| StorageError::Read { path, source }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug)]
+    struct Bytes(&'static [u8]);
+
+    impl BlobSource for Bytes {
+        fn fetch(&self, _: &Sha256, dest: &Path) -> Result<(), StorageError> {
+            std::fs::write(dest, self.0).unwrap();
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_dropped_blob_counts_as_held_and_comes_back_when_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = ContentStore::new(dir.path());
+        let staging = store.staging();
+        let digest = staging.add_bytes(b"payload").unwrap();
+        staging.commit().unwrap();
+
+        store.mark_dropped(&[digest]).unwrap();
+        std::fs::remove_file(store.blob_path(&digest)).unwrap();
+        assert!(store.contains(&digest) && !store.has_bytes(&digest));
+        assert_eq!(store.dropped().unwrap(), [digest]);
+        let refused = store.readable(&digest).unwrap_err().to_string();
+        assert!(refused.contains(&digest.to_hex()), "{refused}");
+
+        let store = store.with_source(Some(std::sync::Arc::new(Bytes(b"payload"))));
+        let path = store.readable(&digest).unwrap();
+        assert_eq!(std::fs::read(path).unwrap(), b"payload");
+        assert!(
+            !store.is_dropped(&digest),
+            "its bytes are back: no longer dropped"
+        );
+        assert!(store.dropped().unwrap().is_empty());
+    }
+}

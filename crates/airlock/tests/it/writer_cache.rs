@@ -1,0 +1,219 @@
+//! A writer whose disk holds less than its site (`[storage] keep_pushed`): after each push it
+//! drops the oldest pushed payloads, and the bucket (Garage on loopback) holds the site. Its
+//! frontends, its own `airlock serve`, an export and the next sync all still have everything.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use airlock_core::storage::Sha256;
+
+use crate::common::garage::Garage;
+use crate::common::site::local_repo;
+use crate::common::upstream::{Archive, Upstream, pkg};
+use crate::common::{Apt, Site, noise_deb, store_blobs};
+
+const PREFIX: &str = "cached/";
+
+fn sha256_hex(path: &Path) -> String {
+    Sha256::of(&std::fs::read(path).unwrap()).to_hex()
+}
+
+/// apt-get update and download of `packages` from the local repo at `url`, signed by `site`'s
+/// key: the .debs' bytes.
+fn apt_download(site: &Site, url: &str, packages: &[&str]) -> BTreeMap<String, Vec<u8>> {
+    let apt = Apt::new(
+        &format!(
+            "deb [signed-by={}] {url}/apt/local stable main",
+            site.keyring().display()
+        ),
+        "amd64",
+    );
+    apt.ok(&["update"]);
+    let mut args = vec!["download"];
+    args.extend(packages);
+    apt.ok(&args);
+    packages
+        .iter()
+        .map(|p| {
+            let file = format!("{p}_1.0_amd64.deb");
+            (file.clone(), apt.downloaded(&file))
+        })
+        .collect()
+}
+
+#[test]
+fn a_writer_keeping_less_than_its_site_still_serves_exports_and_pushes_all_of_it() {
+    let garage = Garage::start();
+    let storage = garage.storage(
+        &garage.endpoint,
+        PREFIX,
+        "poll = \"1s\"\nkeep_pushed = \"3MB\"\n",
+    );
+    let site = Site::new("ed25519", &format!("{}\n{storage}", local_repo(Some("7d"))));
+    let work = tempfile::tempdir().unwrap();
+    let names = ["one", "two", "three"];
+    // 2 MiB each: the disk keeps one of them (3 MB), the site has three.
+    let debs: Vec<PathBuf> = names
+        .iter()
+        .zip(1u64..)
+        .map(|(name, seed)| noise_deb(&work.path().join("debs"), name, 2 << 20, seed))
+        .collect();
+    let mut out = String::new();
+    for deb in &debs {
+        site.include("stable", "main", deb);
+        out = site.ok(&["publish"]);
+    }
+    assert!(
+        out.contains("1 pushed files dropped from this disk")
+            && out.contains("1 kept here")
+            && out.contains("2 in the bucket only"),
+        "{out}"
+    );
+    let stored = store_blobs(&site);
+    let held: Vec<bool> = debs
+        .iter()
+        .map(|d| stored.contains_key(&sha256_hex(d)))
+        .collect();
+    assert_eq!(
+        held,
+        [false, false, true],
+        "the newest stays, the oldest go"
+    );
+    let on_disk: u64 = stored.values().sum();
+    assert!(on_disk < 3_000_000, "{on_disk} bytes in the store");
+    for deb in &debs[..2] {
+        let name = deb.file_name().unwrap().to_str().unwrap();
+        let linked = walk(&site.path().join("data/trees"))
+            .into_iter()
+            .any(|p| p.ends_with(name));
+        assert!(!linked, "{name} is still linked in a tree");
+    }
+    let offline = site.run(&["verify", "--offline"]);
+    assert!(
+        offline.status.success(),
+        "{}",
+        String::from_utf8_lossy(&offline.stderr)
+    );
+
+    // Every package, byte for byte: from a frontend, and from the writer's own server, which
+    // serves from the bucket as a frontend does.
+    let expected: BTreeMap<String, Vec<u8>> = debs
+        .iter()
+        .map(|d| {
+            let name = d.file_name().unwrap().to_string_lossy().into_owned();
+            (name, std::fs::read(d).unwrap())
+        })
+        .collect();
+    let (_front, frontend) = garage.start_frontend(PREFIX, "1s");
+    assert_eq!(apt_download(&site, &frontend.url, &names), expected);
+    let own = site.serve();
+    assert_eq!(apt_download(&site, &own.url, &names), expected);
+    drop(own);
+
+    // An export reads the dropped packages back from the bucket; another site imports the
+    // whole repo from it.
+    let bundle = work.path().join("bundle");
+    site.ok(&["export", "--to", bundle.to_str().unwrap()]);
+    let stored = store_blobs(&site);
+    assert!(
+        debs.iter().all(|d| stored.contains_key(&sha256_hex(d))),
+        "the export did not read the dropped packages back"
+    );
+    let other = Site::new(
+        "ed25519",
+        &format!(
+            "{}\n[import]\ntrusted_keys = [\"{}\"]\n",
+            local_repo(Some("7d")),
+            site.keyring().display()
+        ),
+    );
+    other.ok(&["import", bundle.to_str().unwrap()]);
+    let served = other.serve();
+    assert_eq!(apt_download(&other, &served.url, &names), expected);
+
+    // The next push drops what the export brought back: nothing is uploaded again.
+    let out = site.ok(&["push"]);
+    assert!(
+        out.contains("unchanged") && out.contains("2 pushed files dropped from this disk"),
+        "{out}"
+    );
+}
+
+#[test]
+fn a_mirror_whose_packages_were_dropped_does_not_download_them_again() {
+    let archive = Archive::new(
+        "ed25519",
+        &["stable"],
+        &["main"],
+        &["amd64"],
+        &[
+            pkg("stable", "main", "base", "1", "amd64", ""),
+            pkg("stable", "main", "tool", "1", "amd64", ""),
+        ],
+    );
+    let upstream = Upstream::serve(archive.path());
+    let garage = Garage::start();
+    let site = Site::new(
+        "ed25519",
+        &format!(
+            "{}\n{}",
+            archive.mirror_config("mirror", &upstream.url, ""),
+            garage.storage(&garage.endpoint, PREFIX, "keep_pushed = \"0\"\n")
+        ),
+    );
+    let out = site.ok(&["sync"]);
+    assert!(out.contains("2 pushed files dropped"), "{out}");
+    let pool = |site: &Site| {
+        walk(&site.public("mirror").join("pool"))
+            .into_iter()
+            .filter(|p| p.extension().is_some_and(|e| e == "deb"))
+            .count()
+    };
+    assert_eq!(pool(&site), 0, "the pool files are in the bucket only");
+
+    archive.add(&pkg("stable", "main", "extra", "1", "amd64", ""));
+    upstream.take_requests();
+    let out = site.ok(&["sync"]);
+    let fetched: Vec<String> = upstream
+        .take_requests()
+        .into_iter()
+        .filter(|r| r.starts_with("pool/"))
+        .collect();
+    assert_eq!(fetched.len(), 1, "{fetched:?}\n{out}");
+    assert!(fetched[0].contains("extra_1_amd64.deb"), "{fetched:?}");
+
+    // The bucket serves all three through a frontend.
+    let (_front, frontend) = garage.start_frontend(PREFIX, "1s");
+    let apt = Apt::new(
+        &format!(
+            "deb [signed-by={}] {}/apt/mirror stable main",
+            site.keyring().display(),
+            frontend.url
+        ),
+        "amd64",
+    );
+    apt.ok(&["update"]);
+    apt.ok(&["download", "base", "tool", "extra"]);
+    for name in ["base", "tool", "extra"] {
+        let file = format!("{name}_1_amd64.deb");
+        let upstream_copy = archive.path().join("pool/stable/main").join(&file);
+        assert_eq!(apt.downloaded(&file), std::fs::read(upstream_copy).unwrap());
+    }
+}
+
+/// Every file below `dir` (symlinks to folders followed, as a server would).
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return files;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            files.extend(walk(&path));
+        } else {
+            files.push(path);
+        }
+    }
+    files
+}
