@@ -43,6 +43,7 @@ struct Payload {
 pub fn trim(site: &Site, limit: u64, pushed: &BTreeSet<String>) -> Result<TrimReport, RemoteError> {
     let store = site.store();
     let (payloads, named) = payloads(site)?;
+    let marked: HashSet<Sha256> = store.dropped()?.into_iter().collect();
     let mut report = TrimReport {
         limit,
         ..TrimReport::default()
@@ -58,7 +59,7 @@ pub fn trim(site: &Site, limit: u64, pushed: &BTreeSet<String>) -> Result<TrimRe
                 meta.modified().unwrap_or(std::time::UNIX_EPOCH),
             )),
             // Dropped by an earlier trim that stopped before removing its links.
-            Err(_) if store.is_dropped(digest) => unlink_all(&payload.served)?,
+            Err(_) if marked.contains(digest) => unlink_all(&payload.served)?,
             Err(_) => {}
         }
     }
@@ -68,6 +69,10 @@ pub fn trim(site: &Site, limit: u64, pushed: &BTreeSet<String>) -> Result<TrimRe
         if report.kept_bytes + size <= limit || !pushed.contains(&digest.to_hex()) {
             report.kept += 1;
             report.kept_bytes += size;
+            if marked.contains(&digest) {
+                // Its bytes came back (stored again, or a trim stopped after marking it).
+                store.forget_dropped(&digest)?;
+            }
         } else {
             dropping.push(digest);
             report.dropped_now_bytes += size;
@@ -82,13 +87,10 @@ pub fn trim(site: &Site, limit: u64, pushed: &BTreeSet<String>) -> Result<TrimRe
     }
     // A mark no tree names any more could outlive the bucket's copy (gc): a later publish of
     // the same bytes must store them again.
-    for digest in store.dropped()? {
-        if named.contains(&digest) {
-            report.dropped += 1;
-        } else {
-            store.forget_dropped(&digest)?;
-        }
+    for digest in marked.difference(&named) {
+        store.forget_dropped(digest)?;
     }
+    report.dropped = store.dropped()?.len();
     Ok(report)
 }
 

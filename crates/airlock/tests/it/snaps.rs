@@ -896,6 +896,36 @@ fn fetch_from_another_airlock_over_https() {
     );
     std::fs::write(b.config(), config).unwrap();
 
+    // B as the writer of a bucket, keeping none of its snaps on its own disk: the next fetch
+    // reads the revisions it has back from the bucket, and its push drops them again; a
+    // frontend serves them.
+    let garage = crate::common::garage::Garage::start();
+    b.add_config(&garage.storage(&garage.endpoint, "snaps/", "keep_pushed = \"0\"\n"));
+    let out = b.ok(&["push"]);
+    assert!(out.contains("pushed files dropped from this disk"), "{out}");
+    let two_sha256 = airlock_core::storage::Sha256::of(&std::fs::read(&two).unwrap()).to_hex();
+    let stored = |site: &Site| crate::common::store_blobs(site).contains_key(&two_sha256);
+    assert!(!stored(&b), "revision 2 is still on B's disk");
+    let again = b.ok(&["snap", "fetch"]);
+    assert!(
+        again.contains("had hello-airlock revision 2")
+            && again.contains("pushed files dropped from this disk"),
+        "{again}"
+    );
+    assert!(!stored(&b), "revision 2 is still on B's disk");
+    let (_front, frontend) = garage.start_frontend("snaps/", "1s");
+    let (status, _, info) = get_json(&format!(
+        "{}/v2/snaps/info/hello-airlock?architecture=amd64",
+        frontend.url
+    ));
+    assert_eq!(status, 200);
+    let blob = curl(&[
+        "-fs",
+        info["channel-map"][1]["download"]["url"].as_str().unwrap(),
+    ])
+    .stdout;
+    assert_eq!(blob, std::fs::read(&two).unwrap());
+
     // Without A's CA, B refuses the connection and says why.
     let c = site_with(&authority);
     c.add_config(&format!("upstream = \"{upstream}/\"\n\n[[snaps.snap]]\nname = \"hello-airlock\"\n\n[sync]\nretries = 0\n"));

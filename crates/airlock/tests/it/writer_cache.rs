@@ -140,7 +140,7 @@ fn a_writer_keeping_less_than_its_site_still_serves_exports_and_pushes_all_of_it
 }
 
 #[test]
-fn a_mirror_whose_packages_were_dropped_does_not_download_them_again() {
+fn a_writer_keeping_nothing_fetches_only_what_is_new_and_its_frontend_serves_everything() {
     let archive = Archive::new(
         "ed25519",
         &["stable"],
@@ -182,8 +182,41 @@ fn a_mirror_whose_packages_were_dropped_does_not_download_them_again() {
     assert_eq!(fetched.len(), 1, "{fetched:?}\n{out}");
     assert!(fetched[0].contains("extra_1_amd64.deb"), "{fetched:?}");
 
-    // The bucket serves all three through a frontend.
+    // Custom images, added one after the other: the second publish of the image tree names
+    // the first image, whose bytes are in the bucket only.
+    let tgz = crate::common::rhel_tgz(site.path());
+    let add = |release: &str| {
+        site.ok(&[
+            "images",
+            "add",
+            "--os",
+            "rhel",
+            "--release",
+            release,
+            tgz.to_str().unwrap(),
+        ])
+    };
+    // Its root-tgz and the root-tgz.manifest beside it.
+    let out = add("9");
+    assert!(out.contains("2 pushed files dropped"), "{out}");
+    let out = add("8");
+    assert!(out.contains("generation 4 published"), "{out}");
+    assert_eq!(
+        store_blobs(&site).get(&sha256_hex(&tgz)),
+        None,
+        "the image is in the bucket only"
+    );
+
+    // The bucket serves all of it through a frontend: apt-get, and every file of every area
+    // checked by verify against what the writer published.
     let (_front, frontend) = garage.start_frontend(PREFIX, "1s");
+    let verified = site.run(&["verify", "--url", &frontend.url, "--full"]);
+    assert!(
+        verified.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&verified.stdout),
+        String::from_utf8_lossy(&verified.stderr)
+    );
     let apt = Apt::new(
         &format!(
             "deb [signed-by={}] {}/apt/mirror stable main",
