@@ -250,3 +250,91 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
     }
     files
 }
+
+#[test]
+fn bytes_the_bucket_collected_are_fetched_again_when_the_upstream_brings_them_back() {
+    let archive = Archive::new(
+        "ed25519",
+        &["stable"],
+        &["main"],
+        &["amd64"],
+        &[
+            pkg("stable", "main", "base", "1", "amd64", ""),
+            pkg("stable", "main", "tool", "1", "amd64", ""),
+        ],
+    );
+    let upstream = Upstream::serve(archive.path());
+    let garage = Garage::start();
+    let site = Site::new(
+        "ed25519",
+        &format!(
+            "{}\n{}",
+            archive.mirror_config("mirror", &upstream.url, ""),
+            garage.storage(&garage.endpoint, PREFIX, "keep_pushed = \"0\"\n")
+        ),
+    );
+    site.set_grace("1s");
+    let grace = || std::thread::sleep(std::time::Duration::from_millis(1500));
+    let tool = archive.path().join("pool/stable/main/tool_1_amd64.deb");
+    let tool_bytes = std::fs::read(&tool).unwrap();
+    let tool_sha256 = sha256_hex(&tool);
+    let mark = site
+        .path()
+        .join("data/store/dropped")
+        .join(&tool_sha256[..2])
+        .join(&tool_sha256);
+    site.ok(&["sync"]);
+    assert!(mark.is_file(), "tool is not marked dropped");
+
+    // Upstream drops tool; the mirror keeps it for the grace period, then a later sync's tree
+    // no longer names it, and its mark goes.
+    std::fs::remove_file(&tool).unwrap();
+    archive.publish();
+    site.ok(&["sync"]);
+    grace();
+    archive.add(&pkg("stable", "main", "extra", "1", "amd64", ""));
+    site.ok(&["sync"]);
+    assert!(
+        !mark.exists(),
+        "the mark outlived the last tree naming tool"
+    );
+
+    // Once no generation in use names it, the bucket's gc removes it.
+    grace();
+    archive.add(&pkg("stable", "main", "more", "1", "amd64", ""));
+    site.ok(&["sync"]);
+    grace();
+    let out = site.ok(&["gc"]);
+    assert!(out.contains("s3://"), "{out}");
+    let bucket = airlock_core::storage::bucket::Bucket::open(&garage.settings(PREFIX)).unwrap();
+    let runtime = crate::common::garage::runtime();
+    let tool_key = airlock_core::remote::blob_key(&tool_sha256);
+    let head = runtime.block_on(bucket.head(&tool_key)).unwrap();
+    assert!(head.is_none(), "gc kept {tool_key}:\n{out}");
+
+    // Upstream brings the same bytes back: the sync fetches them (nothing says the bucket
+    // has them) and the push uploads them; a frontend serves them.
+    std::fs::write(&tool, &tool_bytes).unwrap();
+    archive.publish();
+    upstream.take_requests();
+    site.ok(&["sync"]);
+    let fetched: Vec<String> = upstream
+        .take_requests()
+        .into_iter()
+        .filter(|r| r.starts_with("pool/"))
+        .collect();
+    assert_eq!(fetched, ["pool/stable/main/tool_1_amd64.deb"]);
+    assert!(runtime.block_on(bucket.head(&tool_key)).unwrap().is_some());
+    let (_front, frontend) = garage.start_frontend(PREFIX, "1s");
+    let apt = Apt::new(
+        &format!(
+            "deb [signed-by={}] {}/apt/mirror stable main",
+            site.keyring().display(),
+            frontend.url
+        ),
+        "amd64",
+    );
+    apt.ok(&["update"]);
+    apt.ok(&["download", "tool"]);
+    assert_eq!(apt.downloaded("tool_1_amd64.deb"), tool_bytes);
+}
