@@ -119,12 +119,18 @@ garage_bucket() {
   garage bucket create "$1" >/dev/null
   garage bucket allow --read --write --owner "$1" --key bench >/dev/null
 }
-# s3_requests: how many S3 requests Garage has received so far (its log, one line each).
-s3_requests() { sleep 0.2; grep -c -E 'generic_server.* (GET|HEAD|PUT|POST|DELETE) /' "$GARAGE_LOG" || true; }
+# s3_request_lines: the S3 requests Garage has received so far, one line each, cut after the
+# method. An error answer (a 404 to a HEAD, say) logs a second line, "error 404 ... in response
+# to <the request>": not a request, left out.
+s3_request_lines() {
+  { grep -v ' in response to ' "$GARAGE_LOG" | grep -o -E 'generic_server.* (GET|HEAD|PUT|POST|DELETE) /'; } || true
+}
+# s3_requests: how many S3 requests Garage has received so far.
+s3_requests() { sleep 0.2; s3_request_lines | wc -l; }
 # s3_methods FROM: the requests after the first FROM, by method ("2003 PUT, 4 GET").
 s3_methods() {
   sleep 0.2
-  grep -o -E 'generic_server.* (GET|HEAD|PUT|POST|DELETE) /' "$GARAGE_LOG" | tail -n +$(($1 + 1)) \
+  s3_request_lines | tail -n +$(($1 + 1)) \
     | awk '{m[$(NF-1)]++} END{for (k in m) printf "%s%d %s", (n++ ? ", " : ""), m[k], k}'
 }
 # s3_get BUCKET KEY [CURL ARGS]: a signed GET of an object, to stdout.

@@ -107,6 +107,12 @@ packages_of() { echo "$(grep -c '^Package: ' "$1") $(awk '/^Package: bench-pkg1$
 expect() { # WHAT "COUNT VERSION"
   [ "$2" = "$COUNT 2.0" ] || { echo "$1 lists $2 (packages, bench-pkg1's version), expected $COUNT 2.0" >&2; exit 1; }
 }
+# expect_deb WHAT FILE: FILE is bench-pkg1's .deb at version 2.0. (A check of its own: under
+# set -e a failed download in `get && check` would pass unnoticed.)
+expect_deb() {
+  [ "$(dpkg-deb -f "$2" Package Version 2>/dev/null | tr '\n' ' ')" = "Package: bench-pkg1 Version: 2.0 " ] \
+    || { echo "$1 did not serve bench-pkg1 2.0's .deb" >&2; exit 1; }
+}
 
 # aptly's publish, read back from its bucket.
 last="aptly-$ROUNDS"
@@ -116,7 +122,8 @@ s3_get "$last" dists/stable/main/binary-amd64/Packages.gz | gzip -dc > aptly.Pac
 grep -q "$(sha256sum aptly.Packages | cut -d' ' -f1)" aptly.InRelease || { echo "aptly's Packages is not the one its InRelease names" >&2; exit 1; }
 expect "aptly's bucket" "$(packages_of aptly.Packages)"
 deb=$(awk '/^Filename: .*bench-pkg1_2.0/{print $2}' aptly.Packages)
-s3_get "$last" "$deb" -o aptly.deb && dpkg-deb -f aptly.deb Version | grep -qx 2.0
+s3_get "$last" "$deb" -o aptly.deb || { echo "aptly's bucket has no $deb" >&2; exit 1; }
+expect_deb "aptly's bucket" aptly.deb
 
 # airlock's push, read back through a frontend (a config and no data folder).
 last="airlock-$ROUNDS"
@@ -136,7 +143,8 @@ curl -fsS "$FRONT/apt/bench/dists/stable/main/binary-amd64/Packages" -o airlock.
 grep -q "$(sha256sum airlock.Packages | cut -d' ' -f1)" airlock.InRelease || { echo "airlock's Packages is not the one its InRelease names" >&2; exit 1; }
 expect "airlock's frontend" "$(packages_of airlock.Packages)"
 deb=$(awk '/^Filename: .*bench-pkg1_2.0/{print $2}' airlock.Packages)
-curl -fsS -o airlock.deb "$FRONT/apt/bench/$deb" && dpkg-deb -f airlock.deb Version | grep -qx 2.0
+curl -fsS -o airlock.deb "$FRONT/apt/bench/$deb" || { echo "airlock's frontend does not serve $deb" >&2; exit 1; }
+expect_deb "airlock's frontend" airlock.deb
 echo "read back: both InRelease files verify, both list $COUNT packages with bench-pkg1 2.0, and serve its .deb"
 
 median_of() { printf '%s' "${RESULTS[$1]}" | awk -v f="$2" 'NF{print $f}' | median; }
