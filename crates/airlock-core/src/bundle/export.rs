@@ -217,12 +217,12 @@ impl Plan {
 
     /// Brings back the carried blobs a writer dropped after pushing them to its bucket.
     fn read_back(&self, store: &ContentStore) -> Result<(), StorageError> {
-        for (digest, (_, source)) in self.carried() {
-            if matches!(source, Source::Store) && !store.has_bytes(digest) {
-                store.readable(digest)?;
-            }
-        }
-        Ok(())
+        let stored: Vec<Sha256> = self
+            .carried()
+            .filter(|(_, (_, source))| matches!(source, Source::Store))
+            .map(|(digest, _)| *digest)
+            .collect();
+        store.read_back(&stored)
     }
 
     /// Refuses, before anything is written, a blob larger than a volume may be.

@@ -1,14 +1,15 @@
 //! A writer's dropped blobs, read back from its bucket when something must read their bytes
 //! (an export, a snap's metadata): the [`BlobSource`] of a writer's store.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-use futures_util::StreamExt;
+use futures_util::{StreamExt, TryStreamExt};
 use sha2::Digest;
 use tokio::io::AsyncWriteExt;
 
 use super::{RemoteError, blob_key, open_bucket};
 use crate::config::S3Storage;
+use crate::storage::bucket::Bucket;
 use crate::storage::{BlobSource, Sha256, StorageError};
 
 /// Reads dropped blobs back from the bucket `[storage]` names.
@@ -25,40 +26,61 @@ impl ReadBack {
     }
 }
 
+/// Blobs read back at once: as many as a push uploads.
+const READS_IN_FLIGHT: usize = 8;
+
 impl BlobSource for ReadBack {
-    fn fetch(&self, digest: &Sha256, dest: &Path) -> Result<(), StorageError> {
+    fn fetch(&self, blobs: &[(Sha256, PathBuf)]) -> Result<(), StorageError> {
         // A runtime of its own on a thread of its own: the callers are plain threads and
         // async tasks alike, and none of them may block a runtime it runs on.
-        let result = std::thread::scope(|scope| {
+        std::thread::scope(|scope| {
             scope
                 .spawn(|| {
                     let runtime = tokio::runtime::Builder::new_current_thread()
                         .enable_all()
                         .build()
                         .map_err(|source| StorageError::Write {
-                            path: dest.to_path_buf(),
+                            path: blobs[0].1.clone(),
                             source,
                         })?;
-                    runtime
-                        .block_on(read_back(&self.storage, digest, dest))
-                        .map_err(|e| StorageError::ReadBack {
-                            sha256: digest.to_hex(),
-                            source: Box::new(e),
-                        })
+                    runtime.block_on(read_back_all(&self.storage, blobs))
                 })
                 .join()
                 .expect("the read-back thread does not panic")
-        });
-        if result.is_ok() {
-            tracing::info!("read blob {digest} back from the bucket");
-        }
-        result
+        })
     }
 }
 
+async fn read_back_all(
+    storage: &S3Storage,
+    blobs: &[(Sha256, PathBuf)],
+) -> Result<(), StorageError> {
+    let failed = |digest: &Sha256| {
+        let sha256 = digest.to_hex();
+        move |e: RemoteError| StorageError::ReadBack {
+            sha256,
+            source: Box::new(e),
+        }
+    };
+    let bucket = open_bucket(storage).map_err(failed(&blobs[0].0))?;
+    futures_util::stream::iter(blobs)
+        .map(|(digest, dest)| {
+            let bucket = &bucket;
+            async move {
+                read_back(bucket, digest, dest)
+                    .await
+                    .map_err(failed(digest))?;
+                tracing::info!("read blob {digest} back from {}", bucket.label());
+                Ok(())
+            }
+        })
+        .buffer_unordered(READS_IN_FLIGHT)
+        .try_collect()
+        .await
+}
+
 /// Streams the blob into `dest`, hashing on the way: only the right bytes are kept.
-async fn read_back(storage: &S3Storage, digest: &Sha256, dest: &Path) -> Result<(), RemoteError> {
-    let bucket = open_bucket(storage)?;
+async fn read_back(bucket: &Bucket, digest: &Sha256, dest: &Path) -> Result<(), RemoteError> {
     let key = blob_key(&digest.to_hex());
     let missing = || RemoteError::MissingBlobInBucket {
         bucket: bucket.label().to_string(),

@@ -2,7 +2,7 @@
 //! files, snaps) from its own disk beyond that many bytes, so that the site can grow past the
 //! writer's disk: its data folder becomes a cache of the bucket.
 //!
-//! Phases: [`payloads`] finds what the served trees and the snap catalog name; the newest
+//! Phases: [`named`] finds what the served trees and the snap catalog name; the newest
 //! payloads are kept up to the limit; the rest are marked dropped (durably), then their tree
 //! links and blobs go. Indices, documents and assertions always stay: publishes read them back.
 //! A crash leaves blobs marked with bytes still there (the next trim removes them), never bytes
@@ -38,11 +38,21 @@ struct Payload {
     served: Vec<PathBuf>,
 }
 
+/// What the site's served trees and snap catalog name.
+struct Named {
+    payloads: BTreeMap<Sha256, Payload>,
+    /// Every blob, payload or not.
+    all: HashSet<Sha256>,
+}
+
 /// Drops the oldest payloads of `pushed` (the blobs the bucket now has) beyond `limit` bytes.
 /// The caller holds the site lock and the push just confirmed every blob of `pushed`.
 pub fn trim(site: &Site, limit: u64, pushed: &BTreeSet<String>) -> Result<TrimReport, RemoteError> {
     let store = site.store();
-    let (payloads, named) = payloads(site)?;
+    let Named {
+        payloads,
+        all: named,
+    } = named(site)?;
     let marked: HashSet<Sha256> = store.dropped()?.into_iter().collect();
     let mut report = TrimReport {
         limit,
@@ -95,8 +105,7 @@ pub fn trim(site: &Site, limit: u64, pushed: &BTreeSet<String>) -> Result<TrimRe
 }
 
 /// The payloads the site serves (by blob), and every blob it names at all.
-#[allow(clippy::type_complexity)]
-fn payloads(site: &Site) -> Result<(BTreeMap<Sha256, Payload>, HashSet<Sha256>), RemoteError> {
+fn named(site: &Site) -> Result<Named, RemoteError> {
     let data = site.data_dir();
     let mut payloads: BTreeMap<Sha256, Payload> = BTreeMap::new();
     let mut named = HashSet::new();
@@ -143,7 +152,10 @@ fn payloads(site: &Site) -> Result<(BTreeMap<Sha256, Payload>, HashSet<Sha256>),
     }
     // The same bytes as an index or document (which publishes read) are never dropped.
     payloads.retain(|digest, _| !read_back.contains(digest));
-    Ok((payloads, named))
+    Ok(Named {
+        payloads,
+        all: named,
+    })
 }
 
 fn unlink_all(paths: &[PathBuf]) -> Result<(), StorageError> {

@@ -18,8 +18,9 @@ use super::store::ContentStore;
 
 /// Where dropped blobs come back from: the bucket they were pushed to.
 pub trait BlobSource: std::fmt::Debug + Send + Sync {
-    /// Writes the blob's bytes to `dest`, checked against `digest`; blocks until done.
-    fn fetch(&self, digest: &Sha256, dest: &Path) -> Result<(), StorageError>;
+    /// Writes each blob's bytes to its file, checked against its digest; blocks until all
+    /// are written.
+    fn fetch(&self, blobs: &[(Sha256, PathBuf)]) -> Result<(), StorageError>;
 }
 
 impl ContentStore {
@@ -81,28 +82,46 @@ impl ContentStore {
         Ok(found)
     }
 
-    /// The path of the blob's bytes, fetched back from the bucket first if they were dropped.
+    /// The path of the blob's bytes, read back from the bucket first if they were dropped.
     pub fn readable(&self, digest: &Sha256) -> Result<PathBuf, StorageError> {
-        let path = self.blob_path(digest);
-        if path.is_file() || !self.is_dropped(digest) {
-            return Ok(path);
+        self.read_back(std::slice::from_ref(digest))?;
+        Ok(self.blob_path(digest))
+    }
+
+    /// Reads the dropped ones among `digests` back from the bucket into the store: in one
+    /// batch and one flush, and their marks forgotten (their bytes are here again).
+    pub fn read_back(&self, digests: &[Sha256]) -> Result<(), StorageError> {
+        if !self.drops_any() {
+            return Ok(());
         }
+        let wanted: Vec<Sha256> = digests
+            .iter()
+            .filter(|d| !self.has_bytes(d) && self.is_dropped(d))
+            .copied()
+            .collect();
+        let Some(first) = wanted.first() else {
+            return Ok(());
+        };
         let Some(source) = &self.source else {
             return Err(StorageError::Dropped {
-                sha256: digest.to_hex(),
+                sha256: first.to_hex(),
             });
         };
         let staging = self.staging();
         let dir = staging.temp_dir()?;
-        let temp = tempfile::NamedTempFile::new_in(&dir).map_err(write_err(&dir))?;
-        source.fetch(digest, temp.path())?;
-        std::fs::set_permissions(temp.path(), std::fs::Permissions::from_mode(0o444))
-            .map_err(write_err(temp.path()))?;
-        let (_, temp_path) = temp.keep().map_err(|e| write_err(&dir)(e.error))?;
-        staging.adopt(temp_path, *digest);
+        // In the store's scratch folder: whatever a failure leaves there goes with the next lock.
+        let temps: Vec<(Sha256, PathBuf)> = wanted
+            .iter()
+            .map(|d| (*d, dir.join(format!("read-back-{d}"))))
+            .collect();
+        source.fetch(&temps)?;
+        for (digest, temp) in temps {
+            std::fs::set_permissions(&temp, std::fs::Permissions::from_mode(0o444))
+                .map_err(write_err(&temp))?;
+            staging.adopt(temp, digest);
+        }
         staging.commit()?;
-        self.forget_dropped(digest)?;
-        Ok(path)
+        wanted.iter().try_for_each(|d| self.forget_dropped(d))
     }
 }
 
@@ -124,8 +143,10 @@ mod tests {
     struct Bytes(&'static [u8]);
 
     impl BlobSource for Bytes {
-        fn fetch(&self, _: &Sha256, dest: &Path) -> Result<(), StorageError> {
-            std::fs::write(dest, self.0).unwrap();
+        fn fetch(&self, blobs: &[(Sha256, PathBuf)]) -> Result<(), StorageError> {
+            for (_, dest) in blobs {
+                std::fs::write(dest, self.0).unwrap();
+            }
             Ok(())
         }
     }
