@@ -13,6 +13,9 @@
 # commands only; CPU is the tool's user+sys time. After the last round both results are read
 # back: aptly's InRelease from the bucket, airlock's through a frontend (`airlock serve` with
 # no data folder) — each must verify with its key and list COUNT packages with the new version.
+# A third tool, airlock-keep0, is airlock with `keep_pushed = "0"`: the writer keeps no package
+# on its own disk after the push (the time includes dropping them); the data folders' sizes are
+# printed beside each other.
 # Needs: aptly gpg gpgv dpkg-dev curl time, garage (see .ci/run).
 set -euo pipefail
 COUNT=${1:-2000}
@@ -73,8 +76,8 @@ CONF
 }
 round_airlock() { # BUCKET
   "$AIRLOCK" --quiet init site >/dev/null
-  printf '[site]\ndata_dir = "data"\nsigning_key = "airlock.key"\n\n[[apt.repo]]\nname = "bench"\nsuites = ["stable"]\ncomponents = ["main"]\narchitectures = ["amd64"]\n\n[storage]\nkind = "s3"\nendpoint = "%s"\nbucket = "%s"\nregion = "%s"\n' \
-    "$S3_ENDPOINT" "$1" "$S3_REGION" > site/airlock.toml
+  printf '[site]\ndata_dir = "data"\nsigning_key = "airlock.key"\n\n[[apt.repo]]\nname = "bench"\nsuites = ["stable"]\ncomponents = ["main"]\narchitectures = ["amd64"]\n\n[storage]\nkind = "s3"\nendpoint = "%s"\nbucket = "%s"\nregion = "%s"\n%s' \
+    "$S3_ENDPOINT" "$1" "$S3_REGION" "${KEEP:-}" > site/airlock.toml
   "$AIRLOCK" --quiet --config site/airlock.toml apt include bench stable main "$WORK/debs" >/dev/null
   T=0 C=0 R=0 METHODS=
   timed "$AIRLOCK" --quiet --config site/airlock.toml publish
@@ -84,17 +87,22 @@ round_airlock() { # BUCKET
   T=0 C=0 R=0 METHODS=
   timed "$AIRLOCK" --quiet --config site/airlock.toml publish
   SECOND="$T $C $R" SECOND_METHODS=$METHODS
+  DATA_KB[$2]=$(du -sk site/data | cut -f1)
+}
+round_airlock-keep0() { # BUCKET
+  KEEP=$'keep_pushed = "0"\n' round_airlock "$1" airlock-keep0
 }
 
 # Rounds alternate between the tools, so that a slow minute of the machine is shared.
-declare -A RESULTS
+declare -A RESULTS DATA_KB
+TOOLS="aptly airlock airlock-keep0"
 for round in $(seq "$ROUNDS"); do
-  for tool in aptly airlock; do
+  for tool in $TOOLS; do
     bucket="$tool-$round"
     garage_bucket "$bucket"
     mkdir -p "$WORK/$bucket" && cd "$WORK/$bucket"
     sync
-    "round_$tool" "$bucket"
+    "round_$tool" "$bucket" "$tool"
     RESULTS[$tool-first]+="$FIRST"$'\n' RESULTS[$tool-second]+="$SECOND"$'\n'
     read -r t c r <<<"$FIRST"; echo "round $round $tool: first publish $t s, cpu $c s, $r requests ($FIRST_METHODS)"
     read -r t c r <<<"$SECOND"; echo "round $round $tool: one package changed $t s, cpu $c s, $r requests ($SECOND_METHODS)"
@@ -154,11 +162,14 @@ echo "publish of $COUNT packages to Garage on loopback (median of $ROUNDS; reque
 printf '  %-38s %9s %9s %9s\n' "" wall "cpu" requests
 for phase in first second; do
   label=$([ $phase = first ] && echo "first publish, empty bucket" || echo "one package changed")
-  for tool in aptly airlock; do
+  for tool in $TOOLS; do
     printf '  %-38s %8.2fs %8.2fs %9d\n' "$tool: $label" "$(median_of "$tool-$phase" 1)" "$(median_of "$tool-$phase" 2)" "$(median_of "$tool-$phase" 3)"
   done
-  awk -v at="$(median_of "aptly-$phase" 1)" -v lt="$(median_of "airlock-$phase" 1)" \
-      -v ac="$(median_of "aptly-$phase" 2)" -v lc="$(median_of "airlock-$phase" 2)" \
-      -v ar="$(median_of "aptly-$phase" 3)" -v lr="$(median_of "airlock-$phase" 3)" -v l="$label" \
-    'BEGIN{printf "  %s: airlock %.1fx faster (wall), %.1fx less cpu, %.1fx fewer requests than aptly\n", l, at/lt, ac/lc, ar/lr}'
+  for tool in airlock airlock-keep0; do
+    awk -v at="$(median_of "aptly-$phase" 1)" -v lt="$(median_of "$tool-$phase" 1)" \
+        -v ac="$(median_of "aptly-$phase" 2)" -v lc="$(median_of "$tool-$phase" 2)" \
+        -v ar="$(median_of "aptly-$phase" 3)" -v lr="$(median_of "$tool-$phase" 3)" -v l="$label" -v t="$tool" \
+      'BEGIN{printf "  %s: %s %.1fx faster (wall), %.1fx less cpu, %.1fx fewer requests than aptly\n", l, t, at/lt, ac/lc, ar/lr}'
+  done
 done
+echo "  the writer's data folder after the last round: airlock $((DATA_KB[airlock] / 1024)) MiB, airlock-keep0 $((DATA_KB[airlock-keep0] / 1024)) MiB"
