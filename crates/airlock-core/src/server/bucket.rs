@@ -34,7 +34,6 @@ use futures_util::future::BoxFuture;
 use super::Front;
 use crate::config::{ProxyConfig, Route};
 use crate::http::Json;
-use crate::http::files::SmallFiles;
 use crate::http::files::{Validators, content_type, only_get_and_head, safe_segments};
 use crate::proxy::Proxy;
 use crate::remote::{Frontend, SMALL_BLOB};
@@ -68,7 +67,6 @@ pub fn front(frontend: Arc<Frontend>, public_url: &str) -> Front {
         frontend: frontend.clone(),
         own_hosts: crate::config::url_host(public_url).into_iter().collect(),
         counters: counters.clone(),
-        small_files: SmallFiles::default(),
         current: RwLock::new(None),
     };
     Front {
@@ -84,8 +82,6 @@ pub(super) struct Routes {
     frontend: Arc<Frontend>,
     own_hosts: Vec<String>,
     counters: Arc<Counters>,
-    /// Unused: a frontend does not pull through.
-    small_files: SmallFiles,
     current: RwLock<Option<MadeProxy>>,
 }
 
@@ -117,10 +113,6 @@ impl Routes {
         let proxy = Arc::new(Proxy::new(&config, &self.own_hosts, self.counters.clone()));
         *current = Some((routes, proxy.clone()));
         proxy
-    }
-
-    pub(super) fn small_files(&self) -> &SmallFiles {
-        &self.small_files
     }
 }
 
