@@ -2,7 +2,6 @@
 //! bucket (Garage on loopback), to real apt and curl.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -10,7 +9,7 @@ use std::time::{Duration, Instant};
 use crate::common::garage::Garage;
 use crate::common::site::{local_repo, whole_site};
 use crate::common::snaps::SNAP_ID;
-use crate::common::{AIRLOCK, Apt, Server, Site, curl, dpkg_deb, get, wait_for};
+use crate::common::{Apt, Site, curl, dpkg_deb, get, wait_for};
 
 /// Where the writers and frontends of these tests keep the site in the bucket.
 const PREFIX: &str = "front/";
@@ -754,21 +753,17 @@ fn a_frontend_answers_dns_for_the_pushed_routes_over_http_and_https() {
     let tls = writer.path().join("tls");
     let port = crate::common::dnsmasq::free_port();
     let front = tempfile::tempdir().unwrap();
-    let config = front.path().join("airlock.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[site]\ndata_dir = \"data\"\nlisten = \"127.0.0.1:0\"\nsigning_key = \"airlock.key\"\ntls_cert = \"{}\"\ntls_key = \"{}\"\ntls_listen = \"127.0.0.1:0\"\n\n{}\n[dns]\nlisten = \"127.0.0.1:{port}\"\naddress = [\"192.0.2.10\"]\n",
+    let server = garage.serve_frontend(
+        front.path(),
+        PREFIX,
+        "1s",
+        &format!(
+            "tls_cert = \"{}\"\ntls_key = \"{}\"\ntls_listen = \"127.0.0.1:0\"\n",
             tls.join("server.pem").display(),
             tls.join("server.key").display(),
-            garage.storage_config(PREFIX, "1s")
         ),
-    )
-    .unwrap();
-    let mut command = Command::new(AIRLOCK);
-    command.arg("--config").arg(&config).arg("serve");
-    garage.credentials(&mut command);
-    let server = Server::start(command, true);
+        &format!("\n[dns]\nlisten = \"127.0.0.1:{port}\"\naddress = [\"192.0.2.10\"]\n"),
+    );
     wait_for_answer(port, "archive.ubuntu.com");
     assert_eq!(status(&dig(port, &["example.com", "A"])), "REFUSED");
     // The name answered is served as the tree it is routed to, over HTTP and HTTPS.
