@@ -42,10 +42,10 @@ fn large_deb_named(dir: &Path, name: &str, seed: u64) -> PathBuf {
     crate::common::noise_deb(dir, name, (9 << 20) + 4321, seed)
 }
 
-/// Includes `package` in the writer's local repo and publishes (which pushes) while `apt-get update`
-/// runs in a loop against each frontend (`bases`), until every frontend serves the new
-/// InRelease and a little after: each run must be clean (no hash sum mismatch, no mix of two
-/// pushes).
+/// Includes `package` in the writer's local repo and publishes (which pushes) while
+/// `apt-get update` runs in a loop against each frontend (`bases`), until every frontend
+/// serves the new InRelease and a little after: each run must be clean (no hash sum mismatch,
+/// no mix of two pushes).
 fn push_while_updating(writer: &Site, package: &Path, bases: &[&str]) {
     let stop = Arc::new(AtomicBool::new(false));
     let loops: Vec<_> = bases
@@ -731,8 +731,8 @@ fn a_frontend_keeps_to_its_connection_limit() {
 }
 
 /// A frontend with `[dns] listen` answers for the names the writer routes (pushed with the
-/// content, picked up with a push), with its own `[dns]` addresses; other names are refused.
-/// With `tls_*`, it serves HTTPS too.
+/// content, followed from push to push: a name the writer stops routing is refused), with its
+/// own `[dns]` addresses; other names are refused. With `tls_*`, it serves HTTPS too.
 #[test]
 fn a_frontend_answers_dns_for_the_pushed_routes_over_http_and_https() {
     use crate::dns::{dig, status};
