@@ -145,11 +145,7 @@ impl Config {
 
     /// The names DNS should point at this server: every routed host and `[dns] names`.
     pub fn overridden_names(&self) -> Vec<String> {
-        let mut names: Vec<String> = self.proxy.routes.iter().map(|r| r.host.clone()).collect();
-        names.extend(self.dns.names.iter().cloned());
-        names.sort();
-        names.dedup();
-        names
+        self.dns.overridden_names(&self.proxy.routes)
     }
 }
 

@@ -65,6 +65,18 @@ pub struct DnsConfig {
     pub rate_limit: u32,
 }
 
+impl DnsConfig {
+    /// The names DNS should point at the server that answers for `routes`: their hosts and
+    /// `names`, sorted, each once.
+    pub fn overridden_names(&self, routes: &[Route]) -> Vec<String> {
+        let mut names: Vec<String> = routes.iter().map(|r| r.host.clone()).collect();
+        names.extend(self.names.iter().cloned());
+        names.sort();
+        names.dedup();
+        names
+    }
+}
+
 /// Long enough for an interactive session left alone a while, short enough that tunnels of
 /// clients that went away do not pile up.
 const TUNNEL_IDLE: std::time::Duration = std::time::Duration::from_secs(600);

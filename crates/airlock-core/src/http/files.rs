@@ -1,11 +1,13 @@
 //! The static file responder for published trees: GET and HEAD, single byte ranges,
-//! If-None-Match / If-Modified-Since / If-Range, streaming with a bounded buffer.
+//! If-None-Match / If-Modified-Since / If-Range, streaming with a bounded buffer. The same
+//! answer ([`Validators::respond`]) serves a frontend's blobs, with their digest as ETag.
 //!
 //! Published files never change in place (a publish links a new tree and switches to it), so
 //! an ETag of inode, mtime and size identifies content exactly.
 
 use std::collections::HashMap;
 use std::fs::Metadata;
+use std::future::Future;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::RwLock;
@@ -70,21 +72,39 @@ impl Identity {
     }
 }
 
-/// A file's identity and the response headers derived from it, formatted once per file
-/// rather than once per request.
+/// What a response says of one version of what it serves, and what conditional requests are
+/// checked against: formatted once per file rather than once per request. A file has dates
+/// (Last-Modified, If-Modified-Since, If-Range by date); a frontend's blob, named by its
+/// digest, has its ETag only.
 #[derive(Clone)]
-struct Validators {
-    identity: Identity,
+pub(crate) struct Validators {
+    size: u64,
+    etag: HeaderValue,
+    /// Content-Length of the whole.
+    length: HeaderValue,
+    dates: Option<Dates>,
+}
+
+#[derive(Clone)]
+struct Dates {
     /// The mtime to the nanosecond, and the end of its second: what Last-Modified says.
     changed: SystemTime,
     modified: SystemTime,
-    etag: HeaderValue,
     last_modified: HeaderValue,
-    length: HeaderValue,
 }
 
 impl Validators {
-    fn new(identity: Identity) -> Validators {
+    /// Validators of something named by `etag` (quoted) alone.
+    pub(crate) fn tagged(etag: &str, size: u64) -> Validators {
+        Validators {
+            size,
+            etag: header_value(etag),
+            length: HeaderValue::from(size),
+            dates: None,
+        }
+    }
+
+    fn of_file(identity: Identity) -> Validators {
         let Identity {
             ino,
             mtime,
@@ -97,13 +117,131 @@ impl Validators {
         // same second, is after that time.
         let modified = UNIX_EPOCH + Duration::from_secs(mtime.max(0) as u64 + 1);
         Validators {
-            identity,
-            changed,
-            modified,
-            etag: header_value(&format!("\"{ino:x}-{mtime:x}.{mtime_nsec:x}-{len:x}\"")),
-            last_modified: header_value(&httpdate::fmt_http_date(modified)),
-            length: HeaderValue::from(len),
+            dates: Some(Dates {
+                changed,
+                modified,
+                last_modified: header_value(&httpdate::fmt_http_date(modified)),
+            }),
+            ..Validators::tagged(
+                &format!("\"{ino:x}-{mtime:x}.{mtime_nsec:x}-{len:x}\""),
+                len,
+            )
         }
+    }
+
+    /// The response to a GET (or HEAD, `head`) with these request headers: 304, 416, or the
+    /// whole or one range with its headers; `body` makes the body of the bytes
+    /// `start..start + length` (not called for HEAD or nothing), or the response saying why not.
+    pub(crate) async fn respond<F, B>(
+        &self,
+        content_type: &'static str,
+        head: bool,
+        headers: &HeaderMap,
+        body: B,
+    ) -> Response
+    where
+        B: FnOnce(u64, u64) -> F,
+        F: Future<Output = Result<Body, Response>>,
+    {
+        let etag = self.etag.to_str().unwrap_or_default();
+        let size = self.size;
+        // A file changed during the current second gets no Last-Modified until the second
+        // is over (a date must not be in the future). apt, which sends If-Modified-Since and
+        // no If-None-Match, then asks with the response's Date, of the file's own second,
+        // and gets the file again rather than a 304 for one replaced within that second.
+        let dated = self
+            .dates
+            .as_ref()
+            .is_some_and(|d| SystemTime::now() >= d.modified);
+
+        if self.not_modified(headers, etag) {
+            let mut response = StatusCode::NOT_MODIFIED.into_response();
+            self.set(response.headers_mut(), dated);
+            return response;
+        }
+        let range = match headers.get(header::RANGE).and_then(|v| v.to_str().ok()) {
+            Some(spec) if self.if_range_holds(headers, etag) => parse_range(spec, size),
+            _ => RangeRequest::Whole,
+        };
+        let (status, start, length) = match range {
+            RangeRequest::Whole => (StatusCode::OK, 0, size),
+            RangeRequest::Part { start, end } => {
+                (StatusCode::PARTIAL_CONTENT, start, end - start + 1)
+            }
+            RangeRequest::Unsatisfiable => {
+                let mut response = StatusCode::RANGE_NOT_SATISFIABLE.into_response();
+                response.headers_mut().insert(
+                    header::CONTENT_RANGE,
+                    header_value(&format!("bytes */{size}")),
+                );
+                return response;
+            }
+        };
+
+        let body = if head || length == 0 {
+            Body::empty()
+        } else {
+            match body(start, length).await {
+                Ok(body) => body,
+                Err(response) => return response,
+            }
+        };
+        let mut response = Response::new(body);
+        *response.status_mut() = status;
+        let h = response.headers_mut();
+        h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+        let length_value = if length == size {
+            self.length.clone()
+        } else {
+            HeaderValue::from(length)
+        };
+        h.insert(header::CONTENT_LENGTH, length_value);
+        h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+        self.set(h, dated);
+        if status == StatusCode::PARTIAL_CONTENT {
+            h.insert(
+                header::CONTENT_RANGE,
+                header_value(&format!("bytes {start}-{}/{size}", start + length - 1)),
+            );
+        }
+        response
+    }
+
+    fn set(&self, h: &mut HeaderMap, dated: bool) {
+        h.insert(header::ETAG, self.etag.clone());
+        if let Some(dates) = self.dates.as_ref().filter(|_| dated) {
+            h.insert(header::LAST_MODIFIED, dates.last_modified.clone());
+        }
+    }
+
+    /// RFC 9110 13.2.2: If-None-Match wins over If-Modified-Since, which holds only for a
+    /// file changed (to the nanosecond) before the time the client gives.
+    fn not_modified(&self, headers: &HeaderMap, etag: &str) -> bool {
+        if let Some(matches) = none_match(headers, etag) {
+            return matches;
+        }
+        let Some(dates) = &self.dates else {
+            return false;
+        };
+        headers
+            .get(header::IF_MODIFIED_SINCE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| httpdate::parse_http_date(v).ok())
+            .is_some_and(|since| dates.changed < since)
+    }
+
+    /// A Range applies only if If-Range (when present) still names this version: its ETag,
+    /// or the date it was last modified.
+    fn if_range_holds(&self, headers: &HeaderMap, etag: &str) -> bool {
+        let Some(value) = headers.get(header::IF_RANGE).and_then(|v| v.to_str().ok()) else {
+            return true;
+        };
+        if value.starts_with('"') {
+            return value == etag;
+        }
+        self.dates.as_ref().is_some_and(|dates| {
+            httpdate::parse_http_date(value).is_ok_and(|date| date == dates.modified)
+        })
     }
 }
 
@@ -113,6 +251,7 @@ enum Source {
 }
 
 pub struct FileReply {
+    identity: Identity,
     validators: Validators,
     content_type: &'static str,
     source: Source,
@@ -125,19 +264,23 @@ pub struct FileReply {
 /// kernel preempted in the middle of a lookup.
 #[derive(Default)]
 pub struct SmallFiles {
-    entries: RwLock<HashMap<PathBuf, (Validators, &'static str, Bytes)>>,
+    entries: RwLock<HashMap<PathBuf, Cached>>,
     bytes: AtomicUsize,
 }
+
+/// A small file's identity when read, its validators, content type and bytes.
+type Cached = (Identity, Validators, &'static str, Bytes);
 
 /// Bound of the small-file cache; when full it starts again empty.
 const CACHE_BYTES: usize = 64 << 20;
 
 impl SmallFiles {
     fn lookup(&self, path: &Path) -> Option<FileReply> {
-        let (validators, content_type, content) =
+        let (identity, validators, content_type, content) =
             self.entries.read().expect("cache").get(path).cloned()?;
         let meta = std::fs::metadata(path).ok()?;
-        (Identity::of(&meta) == validators.identity).then_some(FileReply {
+        (Identity::of(&meta) == identity).then_some(FileReply {
+            identity,
             validators,
             content_type,
             source: Source::Memory(content),
@@ -154,9 +297,10 @@ impl SmallFiles {
             self.bytes.store(0, Ordering::Relaxed);
         }
         self.bytes.fetch_add(content.len(), Ordering::Relaxed);
-        if let Some((_, _, old)) = entries.insert(
+        if let Some((_, _, _, old)) = entries.insert(
             path,
             (
+                reply.identity,
                 reply.validators.clone(),
                 reply.content_type,
                 content.clone(),
@@ -213,8 +357,10 @@ fn read(path: &Path) -> std::io::Result<Found> {
     } else {
         Source::File(file)
     };
+    let identity = Identity::of(&meta);
     Ok(Found::File(Box::new(FileReply {
-        validators: Validators::new(Identity::of(&meta)),
+        identity,
+        validators: Validators::of_file(identity),
         content_type: content_type(path),
         source,
     })))
@@ -223,74 +369,23 @@ fn read(path: &Path) -> std::io::Result<Found> {
 impl FileReply {
     /// Builds the response for a GET or HEAD with these request headers.
     pub async fn respond(self, method: &Method, headers: &HeaderMap) -> Response {
-        let validators = self.validators.clone();
-        let etag = validators.etag.to_str().unwrap_or_default();
-        let modified = validators.modified;
-        let size = validators.identity.len;
-        // A file changed during the current second gets no Last-Modified until the second
-        // is over (a date must not be in the future). apt, which sends If-Modified-Since and
-        // no If-None-Match, then asks with the response's Date, of the file's own second,
-        // and gets the file again rather than a 304 for one replaced within that second.
-        let dated = SystemTime::now() >= modified;
-
-        if not_modified(headers, etag, validators.changed) {
-            let mut response = StatusCode::NOT_MODIFIED.into_response();
-            set_validators(response.headers_mut(), &validators, dated);
-            return response;
-        }
-        let range = match headers.get(header::RANGE).and_then(|v| v.to_str().ok()) {
-            Some(spec) if if_range_holds(headers, etag, modified) => parse_range(spec, size),
-            _ => RangeRequest::Whole,
-        };
-        let (status, start, length) = match range {
-            RangeRequest::Whole => (StatusCode::OK, 0, size),
-            RangeRequest::Part { start, end } => {
-                (StatusCode::PARTIAL_CONTENT, start, end - start + 1)
-            }
-            RangeRequest::Unsatisfiable => {
-                let mut response = StatusCode::RANGE_NOT_SATISFIABLE.into_response();
-                response.headers_mut().insert(
-                    header::CONTENT_RANGE,
-                    header_value(&format!("bytes */{size}")),
-                );
-                return response;
-            }
-        };
-
-        let content_type = self.content_type;
-        let body = if method == Method::HEAD || length == 0 {
-            Body::empty()
-        } else {
-            match self.source.body(start, length).await {
-                Ok(body) => body,
-                Err(e) => {
-                    return (
-                        StatusCode::INTERNAL_SERVER_ERROR,
-                        format!("read error: {e}\n"),
-                    )
-                        .into_response();
-                }
-            }
-        };
-        let mut response = Response::new(body);
-        *response.status_mut() = status;
-        let h = response.headers_mut();
-        h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
-        let length_value = if length == size {
-            validators.length.clone()
-        } else {
-            HeaderValue::from(length)
-        };
-        h.insert(header::CONTENT_LENGTH, length_value);
-        h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
-        set_validators(h, &validators, dated);
-        if status == StatusCode::PARTIAL_CONTENT {
-            h.insert(
-                header::CONTENT_RANGE,
-                header_value(&format!("bytes {start}-{}/{size}", start + length - 1)),
-            );
-        }
-        response
+        let source = self.source;
+        self.validators
+            .respond(
+                self.content_type,
+                method == Method::HEAD,
+                headers,
+                |start, length| async move {
+                    source.body(start, length).await.map_err(|e| {
+                        (
+                            StatusCode::INTERNAL_SERVER_ERROR,
+                            format!("read error: {e}\n"),
+                        )
+                            .into_response()
+                    })
+                },
+            )
+            .await
     }
 }
 
@@ -337,28 +432,8 @@ fn header_value(text: &str) -> HeaderValue {
     HeaderValue::from_str(text).expect("ASCII header value")
 }
 
-fn set_validators(h: &mut HeaderMap, validators: &Validators, dated: bool) {
-    h.insert(header::ETAG, validators.etag.clone());
-    if dated {
-        h.insert(header::LAST_MODIFIED, validators.last_modified.clone());
-    }
-}
-
-/// RFC 9110 13.2.2: If-None-Match wins over If-Modified-Since, which holds only for a file
-/// changed (to the nanosecond) before the time the client gives.
-fn not_modified(headers: &HeaderMap, etag: &str, changed: SystemTime) -> bool {
-    if let Some(matches) = none_match(headers, etag) {
-        return matches;
-    }
-    headers
-        .get(header::IF_MODIFIED_SINCE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| httpdate::parse_http_date(v).ok())
-        .is_some_and(|since| changed < since)
-}
-
 /// Whether If-None-Match names `etag` (weakly, or `*`); `None` without the header.
-pub(crate) fn none_match(headers: &HeaderMap, etag: &str) -> Option<bool> {
+fn none_match(headers: &HeaderMap, etag: &str) -> Option<bool> {
     let tags = headers
         .get(header::IF_NONE_MATCH)
         .and_then(|v| v.to_str().ok())?;
@@ -369,26 +444,13 @@ pub(crate) fn none_match(headers: &HeaderMap, etag: &str) -> Option<bool> {
     )
 }
 
-/// A Range applies only if If-Range (when present) still names this file.
-fn if_range_holds(headers: &HeaderMap, etag: &str, modified: SystemTime) -> bool {
-    let Some(value) = headers.get(header::IF_RANGE).and_then(|v| v.to_str().ok()) else {
-        return true;
-    };
-    if value.starts_with('"') {
-        return value == etag;
-    }
-    httpdate::parse_http_date(value).is_ok_and(|date| date == modified)
-}
-
 #[derive(Debug, PartialEq, Eq)]
-pub(crate) enum RangeRequest {
+enum RangeRequest {
     Whole,
     Part { start: u64, end: u64 },
     Unsatisfiable,
 }
 
-/// One `bytes=` range; several ranges or a malformed header are answered with the whole file,
-/// which RFC 9110 allows.
 /// 405 for a method other than GET and HEAD on served files, with the `Allow` they take.
 pub(crate) fn only_get_and_head() -> Response {
     let mut response = (
@@ -402,7 +464,9 @@ pub(crate) fn only_get_and_head() -> Response {
     response
 }
 
-pub(crate) fn parse_range(spec: &str, size: u64) -> RangeRequest {
+/// One `bytes=` range; several ranges or a malformed header are answered with the whole file,
+/// which RFC 9110 allows.
+fn parse_range(spec: &str, size: u64) -> RangeRequest {
     let Some(ranges) = spec.trim().strip_prefix("bytes=") else {
         return RangeRequest::Whole;
     };

@@ -21,7 +21,6 @@ use tower::ServiceExt;
 
 use crate::config::{ProxyConfig, Route};
 use crate::http::Https;
-use crate::http::files::SmallFiles;
 use crate::status::{Counters, RouteCounters};
 
 /// The routes with their counters; one per server, shared by every worker.
@@ -126,14 +125,8 @@ impl Proxy {
 }
 
 /// Runs before `app` routes: maps upstream names onto published trees, refuses what would
-/// make this an open proxy, and passes everything else through unchanged. Pulled files are
-/// answered through `small_files`, the server's cache.
-pub async fn route_request(
-    proxy: &Proxy,
-    small_files: &SmallFiles,
-    mut request: Request,
-    app: Router,
-) -> Response {
+/// make this an open proxy, and passes everything else through unchanged.
+pub async fn route_request(proxy: &Proxy, mut request: Request, app: Router) -> Response {
     if request.method() == Method::CONNECT {
         let mut response = if request.extensions().get::<Https>().is_some() {
             (
@@ -202,9 +195,7 @@ pub async fn route_request(
         && (method == Method::GET || method == Method::HEAD)
     {
         let rest = &path[proxy.routes[index].route.path.len()..];
-        response = pull
-            .respond(index, rest, &method, &headers, small_files)
-            .await;
+        response = pull.respond(index, rest, &method, &headers).await;
         let counters = &proxy.routes[index].counters;
         if response.status().is_success() {
             counters.pulled.fetch_add(1, Ordering::Relaxed);

@@ -60,6 +60,8 @@ pub struct PullThrough {
     /// By route index; `None` for routes to trees that are neither mirrors nor the stream.
     sources: Vec<Option<Source>>,
     downloads: Mutex<HashMap<Sha256, Outcome>>,
+    /// Small blobs served, kept in memory as the server keeps its small files.
+    small_blobs: SmallFiles,
 }
 
 impl std::fmt::Debug for PullThrough {
@@ -162,6 +164,7 @@ impl PullThrough {
             scratch: data.join("cache/pull-through"),
             sources,
             downloads: Mutex::default(),
+            small_blobs: SmallFiles::default(),
         })
     }
 
@@ -176,7 +179,6 @@ impl PullThrough {
         path: &str,
         method: &Method,
         headers: &HeaderMap,
-        small_files: &SmallFiles,
     ) -> Response {
         let located = match self.sources.get(route) {
             Some(Some(Source::Archive(archive))) => self.locate(archive, path).await,
@@ -186,7 +188,7 @@ impl PullThrough {
         match located {
             Ok(expected) => {
                 let blob = self.store.blob_path(&expected.sha256);
-                match files::open(blob.clone(), small_files).await {
+                match files::open(blob.clone(), &self.small_blobs).await {
                     Ok(files::Found::File(reply)) => reply.respond(method, headers).await,
                     _ => {
                         tracing::error!("pull-through: {} vanished from the store", blob.display());

@@ -94,13 +94,8 @@ impl Frontend {
     /// The names the frontend's DNS responder answers for: the routed hosts of the push it
     /// serves and `[dns] names` (as [`crate::config::Config::overridden_names`] on a writer).
     pub fn overridden_names(&self, dns: &crate::config::DnsConfig) -> Vec<String> {
-        let mut names = dns.names.clone();
-        if let Some(snapshot) = self.snapshot() {
-            names.extend(snapshot.routes.iter().map(|r| r.host.clone()));
-        }
-        names.sort();
-        names.dedup();
-        names
+        let snapshot = self.snapshot();
+        dns.overridden_names(snapshot.as_ref().map_or(&[], |s| s.routes.as_slice()))
     }
 
     /// The snapshot a request is answered from; `None` before the first push.

@@ -166,3 +166,22 @@ pub(super) async fn load_manifest(
     let text = String::from_utf8_lossy(&bytes);
     Ok(Manifest::parse(&text, Path::new(&origin))?)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `site/routes.json` as writers push it: frontends of any version read what any writer
+    /// wrote, so its bytes do not change.
+    #[test]
+    fn the_routes_document_keeps_its_format() {
+        let pushed = br#"[{"host":"archive.ubuntu.com","path":"/ubuntu","to":"/apt/ubuntu"},{"host":"images.maas.io","path":"","to":"/images"}]"#;
+        let read: Vec<PushedRoute> = serde_json::from_slice(pushed).unwrap();
+        let routes: Vec<Route> = read.iter().map(PushedRoute::route).collect();
+        assert_eq!(routes[0].host, "archive.ubuntu.com");
+        assert_eq!(routes[1].path, "");
+        assert_eq!(routes[1].to, "/images");
+        let written: Vec<PushedRoute> = routes.iter().map(PushedRoute::of).collect();
+        assert_eq!(serde_json::to_vec(&written).unwrap(), pushed);
+    }
+}

@@ -34,10 +34,7 @@ use futures_util::future::BoxFuture;
 use super::Front;
 use crate::config::{ProxyConfig, Route};
 use crate::http::Json;
-use crate::http::files::SmallFiles;
-use crate::http::files::{
-    RangeRequest, content_type, only_get_and_head, parse_range, safe_segments,
-};
+use crate::http::files::{Validators, content_type, only_get_and_head, safe_segments};
 use crate::proxy::Proxy;
 use crate::remote::{Frontend, SMALL_BLOB};
 use crate::snap::api::{ContentError, SnapContent, StoreApi};
@@ -70,7 +67,6 @@ pub fn front(frontend: Arc<Frontend>, public_url: &str) -> Front {
         frontend: frontend.clone(),
         own_hosts: crate::config::url_host(public_url).into_iter().collect(),
         counters: counters.clone(),
-        small_files: SmallFiles::default(),
         current: RwLock::new(None),
     };
     Front {
@@ -86,8 +82,6 @@ pub(super) struct Routes {
     frontend: Arc<Frontend>,
     own_hosts: Vec<String>,
     counters: Arc<Counters>,
-    /// Unused: a frontend does not pull through.
-    small_files: SmallFiles,
     current: RwLock<Option<MadeProxy>>,
 }
 
@@ -119,10 +113,6 @@ impl Routes {
         let proxy = Arc::new(Proxy::new(&config, &self.own_hosts, self.counters.clone()));
         *current = Some((routes, proxy.clone()));
         proxy
-    }
-
-    pub(super) fn small_files(&self) -> &SmallFiles {
-        &self.small_files
     }
 }
 
@@ -389,8 +379,8 @@ async fn large(
     .await
 }
 
-/// The response to a GET of a blob of `size` bytes: whole or one range, with its validators;
-/// `body` makes the body of the bytes `start..start + length` (not called for HEAD).
+/// The response to a GET of a blob of `size` bytes (see [`Validators::respond`]); its digest
+/// names its content exactly, and is its ETag.
 async fn reply<F, B>(
     head: bool,
     sha256: Sha256,
@@ -403,59 +393,18 @@ where
     B: FnOnce(u64, u64) -> F,
     F: Future<Output = Result<Body, crate::remote::RemoteError>>,
 {
-    // A blob's digest names its content exactly.
-    let etag = format!("\"{}\"", sha256.to_hex());
-    if crate::http::files::none_match(headers, &etag) == Some(true) {
-        let mut response = StatusCode::NOT_MODIFIED.into_response();
-        response.headers_mut().insert(header::ETAG, value(&etag));
-        return response;
-    }
-    // If-Range with anything but this blob's ETag (a date: there is none here) asks for all.
-    let if_range = headers.get(header::IF_RANGE).and_then(|v| v.to_str().ok());
-    let range = match headers.get(header::RANGE).and_then(|v| v.to_str().ok()) {
-        Some(spec) if if_range.is_none_or(|tag| tag == etag) => parse_range(spec, size),
-        _ => RangeRequest::Whole,
-    };
-    let (status, start, length) = match range {
-        RangeRequest::Whole => (StatusCode::OK, 0, size),
-        RangeRequest::Part { start, end } => (StatusCode::PARTIAL_CONTENT, start, end - start + 1),
-        RangeRequest::Unsatisfiable => {
-            let mut response = StatusCode::RANGE_NOT_SATISFIABLE.into_response();
-            response
-                .headers_mut()
-                .insert(header::CONTENT_RANGE, value(&format!("bytes */{size}")));
-            return response;
-        }
-    };
-    let body = if length == 0 || head {
-        Body::empty()
-    } else {
-        match body(start, length).await {
-            Ok(body) => body,
-            Err(e) => return bucket_failed(path, &e),
-        }
-    };
-    let mut response = Response::new(body);
-    *response.status_mut() = status;
-    let h = response.headers_mut();
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static(content_type(Path::new(path))),
-    );
-    h.insert(header::CONTENT_LENGTH, HeaderValue::from(length));
-    h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
-    h.insert(header::ETAG, value(&etag));
-    if status == StatusCode::PARTIAL_CONTENT {
-        h.insert(
-            header::CONTENT_RANGE,
-            value(&format!("bytes {start}-{}/{size}", start + length - 1)),
-        );
-    }
-    response
-}
-
-fn value(text: &str) -> HeaderValue {
-    HeaderValue::from_str(text).expect("ASCII header value")
+    Validators::tagged(&format!("\"{}\"", sha256.to_hex()), size)
+        .respond(
+            content_type(Path::new(path)),
+            head,
+            headers,
+            |start, length| async move {
+                body(start, length)
+                    .await
+                    .map_err(|e| bucket_failed(path, &e))
+            },
+        )
+        .await
 }
 
 fn bucket_failed(path: &str, error: &(dyn std::error::Error + 'static)) -> Response {

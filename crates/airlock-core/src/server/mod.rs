@@ -191,13 +191,11 @@ impl tower::Service<Request> for Front {
             let mut response = match (host_refusal(&request), &routing) {
                 (Some(refusal), _) => refusal,
                 (None, Routing::Site(state)) => {
-                    let inner = &state.inner;
-                    crate::proxy::route_request(&inner.proxy, &inner.small_files, request, app)
-                        .await
+                    crate::proxy::route_request(&state.inner.proxy, request, app).await
                 }
                 (None, Routing::Frontend(routes)) => {
                     let proxy = routes.proxy();
-                    crate::proxy::route_request(&proxy, routes.small_files(), request, app).await
+                    crate::proxy::route_request(&proxy, request, app).await
                 }
             };
             let area = match response.extensions().get::<Proxied>() {

@@ -26,12 +26,9 @@ pub fn run(site: &Site, args: ServeArgs) -> anyhow::Result<()> {
     }
     let limits = limits(site)?;
     let setup = Setup::new(site, args.listen)?;
-    let mut listeners = Listeners::bind(setup.listen, limits.backlog)?;
-    if let Some((address, config)) = &setup.tls {
-        listeners = listeners.with_tls(*address, config.clone())?;
-    }
+    let listeners = setup.addresses.bind(limits.backlog)?;
     let site_public_url = public_url(site, &listeners);
-    let tls_public_url = setup.tls_public_url.clone();
+    let tls_public_url = setup.addresses.tls_public_url.clone();
     let listeners_bound = listeners.clone();
     // One set of counters for the server's life: a reload keeps counting in them.
     let counters = Arc::new(Counters::load(site.data_dir()));
@@ -90,16 +87,9 @@ fn serve_from_bucket(site: &Site, storage: &S3Storage, args: ServeArgs) -> anyho
     }
     let frontend = Arc::new(frontend);
     let limits = limits(site)?;
-    let mut listeners = Listeners::bind(
-        args.listen.unwrap_or(site.config.site.listen),
-        limits.backlog,
-    )?;
-    let tls = site.config.site.tls.as_ref();
-    if let Some(tls) = tls {
-        let config = airlock_core::tls::server_config(&tls.cert, &tls.key)?;
-        listeners = listeners.with_tls(tls.listen, config)?;
-    }
-    let tls_public_url = tls.map(|t| t.public_url.clone());
+    let addresses = Addresses::new(site, args.listen)?;
+    let listeners = addresses.bind(limits.backlog)?;
+    let tls_public_url = addresses.tls_public_url;
     let public_url = public_url(site, &listeners);
     let front = airlock_core::server::bucket::front(frontend.clone(), &public_url);
     let (poll, listeners_log) = (storage.poll, listeners.clone());
@@ -186,8 +176,9 @@ fn reload(
     tracing::info!("SIGHUP: reloading {}", config_path.display());
     let site = Site::open(config_path)?;
     let setup = Setup::new(&site, listen)?;
-    let listeners = handle.bind(setup.listen, setup.tls.clone())?;
-    let tls_public_url = setup.tls_public_url.clone();
+    let addresses = &setup.addresses;
+    let listeners = handle.bind(addresses.listen, addresses.tls.clone())?;
+    let tls_public_url = addresses.tls_public_url.clone();
     let state = setup.state(&site, &listeners, counters.clone());
     handle.switch(listeners.clone(), state);
     log_listening(&public_url(&site, &listeners), &tls_public_url, &listeners);
@@ -197,11 +188,44 @@ fn reload(
     Ok(())
 }
 
-/// What one configuration serves, before its addresses are bound.
-struct Setup {
+/// Where one configuration listens, HTTPS's certificate loaded, before anything is bound.
+struct Addresses {
     listen: SocketAddr,
     tls: Option<(SocketAddr, Arc<airlock_core::tls::ServerConfig>)>,
     tls_public_url: Option<String>,
+}
+
+impl Addresses {
+    /// `listen` (the command line's) instead of the configured one.
+    fn new(site: &Site, listen: Option<SocketAddr>) -> anyhow::Result<Addresses> {
+        let config = &site.config.site;
+        let tls = match &config.tls {
+            Some(tls) => Some((
+                tls.listen,
+                airlock_core::tls::server_config(&tls.cert, &tls.key)?,
+            )),
+            None => None,
+        };
+        Ok(Addresses {
+            listen: listen.unwrap_or(config.listen),
+            tls,
+            tls_public_url: config.tls.as_ref().map(|t| t.public_url.clone()),
+        })
+    }
+
+    /// The listening sockets of a server starting (a reload binds through its `Handle`).
+    fn bind(&self, backlog: u32) -> anyhow::Result<Listeners> {
+        let mut listeners = Listeners::bind(self.listen, backlog)?;
+        if let Some((address, config)) = &self.tls {
+            listeners = listeners.with_tls(*address, config.clone())?;
+        }
+        Ok(listeners)
+    }
+}
+
+/// What one configuration serves, before its addresses are bound.
+struct Setup {
+    addresses: Addresses,
     key: SiteKey,
     proxy: airlock_core::config::ProxyConfig,
     pull: Option<PullThrough>,
@@ -212,21 +236,13 @@ impl Setup {
         site.existing_data_dir()?;
         let key = site.signing_key()?;
         let config = &site.config;
-        let tls = match &config.site.tls {
-            Some(tls) => Some((
-                tls.listen,
-                airlock_core::tls::server_config(&tls.cert, &tls.key)?,
-            )),
-            None => None,
-        };
+        let addresses = Addresses::new(site, listen)?;
         let pull = match config.proxy.pull_through {
             true => Some(PullThrough::new(config)?),
             false => None,
         };
         Ok(Setup {
-            listen: listen.unwrap_or(config.site.listen),
-            tls,
-            tls_public_url: config.site.tls.as_ref().map(|t| t.public_url.clone()),
+            addresses,
             key,
             proxy: config.proxy.clone(),
             pull,
@@ -236,7 +252,7 @@ impl Setup {
     fn state(self, site: &Site, listeners: &Listeners, counters: Arc<Counters>) -> ServerState {
         let public_url = public_url(site, listeners);
         let own_hosts: Vec<String> = std::iter::once(&public_url)
-            .chain(self.tls_public_url.as_ref())
+            .chain(self.addresses.tls_public_url.as_ref())
             .filter_map(|url| airlock_core::config::url_host(url))
             .collect();
         for (i, route) in self.proxy.routes.iter().enumerate() {

@@ -3,10 +3,9 @@
 
 use std::collections::BTreeSet;
 use std::path::Path;
-use std::process::{Command, Output};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use airlock_core::remote::{self, Published};
 use airlock_core::storage::Manifest;
@@ -16,27 +15,9 @@ use futures_util::{StreamExt, TryStreamExt};
 
 use crate::common::garage::{Garage, keys, pointer, runtime};
 use crate::common::site::local_repo;
-use crate::common::{AIRLOCK, Apt, Server, Site, curl, dpkg_deb};
+use crate::common::{Apt, Server, Site, dpkg_deb, wait_for};
 
 const GRACE: Duration = Duration::from_secs(2);
-
-/// `airlock ARGS` for `config`, with the bucket's key.
-fn airlock(config: &Path, garage: &Garage, args: &[&str]) -> Output {
-    let mut command = Command::new(AIRLOCK);
-    command.arg("--config").arg(config).args(args);
-    garage.credentials(&mut command).output().unwrap()
-}
-
-fn ok(config: &Path, garage: &Garage, args: &[&str]) -> String {
-    let out = airlock(config, garage, args);
-    assert!(
-        out.status.success(),
-        "airlock {args:?} failed: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
 
 /// The blob keys and the manifest key generation `published` names (its own content only).
 fn named(bucket: &Bucket, published: &Published) -> (BTreeSet<String>, String) {
@@ -58,17 +39,10 @@ fn named(bucket: &Bucket, published: &Published) -> (BTreeSet<String>, String) {
 
 /// Waits until the frontend serves the writer's InRelease.
 fn wait_for_in_release(server: &Server, writer: &Site) {
-    let expected = std::fs::read(writer.public("local").join("dists/stable/InRelease")).unwrap();
-    let url = format!("{}/apt/local/dists/stable/InRelease", server.url);
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let out = curl(&["-s", &url]);
-        if out.stdout == expected {
-            return;
-        }
-        assert!(Instant::now() < deadline, "the frontend never served it");
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    wait_for(
+        &format!("{}/apt/local/dists/stable/InRelease", server.url),
+        &std::fs::read(writer.public("local").join("dists/stable/InRelease")).unwrap(),
+    );
 }
 
 /// Pushes A, B, C (each replacing the last one's package): gc removes what only A named once
@@ -88,7 +62,6 @@ fn gc_removes_what_only_replaced_generations_named_once_past_the_grace() {
             garage.storage_config("gc/", "1s")
         ),
     );
-    let config = writer.config();
     let debs = writer.path().join("debs");
     let base = dpkg_deb(&debs, "base", "1.0", "amd64", "", "xz");
     let [alpha, beta, gamma] =
@@ -149,7 +122,7 @@ fn gc_removes_what_only_replaced_generations_named_once_past_the_grace() {
 
     // A dry run counts and removes nothing.
     let before = keys(&bucket, "");
-    let out = ok(&config, &garage, &["gc", "--dry-run", "--json"]);
+    let out = writer.ok(&["gc", "--dry-run", "--json"]);
     let report: serde_json::Value = serde_json::from_str(&out).unwrap();
     let bucket_report = &report["bucket"];
     assert_eq!(bucket_report["dry_run"], true, "{report}");
@@ -183,7 +156,7 @@ fn gc_removes_what_only_replaced_generations_named_once_past_the_grace() {
             }
         })
     };
-    let out = ok(&config, &garage, &["gc", "--json"]);
+    let out = writer.ok(&["gc", "--json"]);
     stop.store(true, Ordering::SeqCst);
     // Every update during the gc was clean (asserted in the loop).
     updating.join().unwrap();
@@ -223,7 +196,7 @@ fn gc_removes_what_only_replaced_generations_named_once_past_the_grace() {
 
     // Past the grace period the unnamed upload goes too; B, the previous generation, stays.
     std::thread::sleep(GRACE + Duration::from_millis(500));
-    let out = ok(&config, &garage, &["gc"]);
+    let out = writer.ok(&["gc"]);
     assert!(
         out.contains("s3://airlock/gc/") && out.contains(": removed 1 blobs and 0 manifests"),
         "{out}"
@@ -254,20 +227,19 @@ fn gc_is_refused_while_another_writer_holds_the_lease() {
             garage.storage_config("held/", "1s")
         ),
     );
-    let config = writer.config();
     let debs = writer.path().join("debs");
     writer.include(
         "stable",
         "main",
         &dpkg_deb(&debs, "alpha", "1.0", "amd64", "", "xz"),
     );
-    let out = ok(&config, &garage, &["gc"]);
+    let out = writer.ok(&["gc"]);
     assert!(
         out.contains(": nothing pushed yet, nothing removed"),
         "{out}"
     );
     // The publish pushes by itself.
-    ok(&config, &garage, &["publish"]);
+    writer.ok(&["publish"]);
     // Blobs nothing names, more than one listing page and one delete request hold (1,000).
     let strays: Vec<String> = (0..STRAYS)
         .map(|i| remote::blob_key(&airlock_core::storage::Sha256::of(&i.to_le_bytes()).to_hex()))
@@ -294,7 +266,7 @@ fn gc_is_refused_while_another_writer_holds_the_lease() {
             LeaseSettings::default(),
         ))
         .unwrap();
-    let out = airlock(&config, &garage, &["gc"]);
+    let out = writer.run(&["gc"]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "{stderr}");
     assert!(
@@ -304,7 +276,7 @@ fn gc_is_refused_while_another_writer_holds_the_lease() {
     assert!(keys(&bucket, "").contains(stray));
     runtime.block_on(held.release()).unwrap();
 
-    let out = ok(&config, &garage, &["gc"]);
+    let out = writer.ok(&["gc"]);
     assert!(
         out.contains(&format!(": removed {STRAYS} blobs and 0 manifests")),
         "{out}"

@@ -2,7 +2,6 @@
 //! bucket (Garage on loopback), to real apt and curl.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -10,43 +9,26 @@ use std::time::{Duration, Instant};
 use crate::common::garage::Garage;
 use crate::common::site::{local_repo, whole_site};
 use crate::common::snaps::SNAP_ID;
-use crate::common::{AIRLOCK, Apt, Server, Site, curl, dpkg_deb};
+use crate::common::{Apt, Site, curl, dpkg_deb, get, wait_for};
 
-/// The bucket's [storage] table, its credentials in files: a writer's `publish` pushes too.
-fn storage(garage: &Garage, poll: &str) -> String {
-    garage.storage_config("front/", poll)
-}
+/// Where the writers and frontends of these tests keep the site in the bucket.
+const PREFIX: &str = "front/";
 
 /// A writer site with the local repo and `packages` in it, published (and pushed).
 fn writer(garage: &Garage, packages: &[&Path]) -> Site {
     let writer = Site::new(
         "ed25519",
-        &format!("{}\n{}", local_repo(Some("7d")), storage(garage, "1s")),
+        &format!(
+            "{}\n{}",
+            local_repo(Some("7d")),
+            garage.storage_config(PREFIX, "1s")
+        ),
     );
     for package in packages {
         writer.include("stable", "main", package);
     }
     writer.ok(&["publish"]);
     writer
-}
-
-/// A frontend: a config and nothing else (its data folder does not exist), serving.
-fn start_frontend(garage: &Garage, poll: &str) -> (tempfile::TempDir, Server) {
-    garage.start_frontend("front/", poll)
-}
-
-/// `airlock serve` with a frontend's config in `dir`: `[site]`, and `[storage]` with `extra`
-/// lines.
-fn serve_frontend(dir: &Path, garage: &Garage, poll: &str, extra: &str) -> Server {
-    garage.serve_frontend(dir, "front/", poll, "", extra)
-}
-
-fn push(site: &Site, garage: &Garage) {
-    let mut command = Command::new(AIRLOCK);
-    command.arg("--config").arg(site.config()).arg("push");
-    garage.credentials(&mut command);
-    let out = command.output().unwrap();
-    assert!(out.status.success(), "push failed: {out:?}");
 }
 
 /// A .deb over the frontend's in-memory limit (1 MiB) and its piece of one request to the
@@ -60,44 +42,11 @@ fn large_deb_named(dir: &Path, name: &str, seed: u64) -> PathBuf {
     crate::common::noise_deb(dir, name, (9 << 20) + 4321, seed)
 }
 
-/// GET `url` with curl: the status and the body.
-fn get(url: &str, extra: &[&str]) -> (u16, Vec<u8>) {
-    let dir = tempfile::tempdir().unwrap();
-    let body = dir.path().join("body");
-    let out = curl(
-        &[
-            extra,
-            &["-o", body.to_str().unwrap(), "-w", "%{http_code}", url],
-        ]
-        .concat(),
-    );
-    assert!(out.status.success(), "curl {url}: {out:?}");
-    let status = String::from_utf8_lossy(&out.stdout).parse().unwrap();
-    (status, std::fs::read(&body).unwrap_or_default())
-}
-
-/// Waits until `url` answers 200 with `expected`.
-fn wait_for(url: &str, expected: &[u8]) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let (status, body) = get(url, &[]);
-        if status == 200 && body == expected {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{url} still answers {status}: {}",
-            String::from_utf8_lossy(&body)
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
-}
-
-/// Includes `package` in the writer's local repo, publishes and pushes while `apt-get update`
-/// runs in a loop against each frontend (`bases`), until every frontend serves the new
-/// InRelease and a little after: each run must be clean (no hash sum mismatch, no mix of two
-/// pushes).
-fn push_while_updating(writer: &Site, garage: &Garage, package: &Path, bases: &[&str]) {
+/// Includes `package` in the writer's local repo and publishes (which pushes) while
+/// `apt-get update` runs in a loop against each frontend (`bases`), until every frontend
+/// serves the new InRelease and a little after: each run must be clean (no hash sum mismatch,
+/// no mix of two pushes).
+fn push_while_updating(writer: &Site, package: &Path, bases: &[&str]) {
     let stop = Arc::new(AtomicBool::new(false));
     let loops: Vec<_> = bases
         .iter()
@@ -123,7 +72,6 @@ fn push_while_updating(writer: &Site, garage: &Garage, package: &Path, bases: &[
     std::thread::sleep(Duration::from_secs(1));
     writer.include("stable", "main", package);
     writer.ok(&["publish"]);
-    push(writer, garage);
     let in_release = std::fs::read(writer.public("local").join("dists/stable/InRelease")).unwrap();
     for base in bases {
         wait_for(
@@ -146,7 +94,7 @@ fn a_frontend_serves_what_was_pushed_to_the_bucket() {
     let hello = dpkg_deb(&work.path().join("debs"), "hello", "1.0", "amd64", "", "xz");
     let large = large_deb(&work.path().join("debs"));
 
-    let (front, server) = start_frontend(&garage, "1s");
+    let (front, server) = garage.start_frontend(PREFIX, "1s");
     assert!(
         server
             .startup
@@ -167,7 +115,6 @@ fn a_frontend_serves_what_was_pushed_to_the_bucket() {
     );
 
     let writer = writer(&garage, &[&hello, &large]);
-    push(&writer, &garage);
     let in_release = writer.public("local").join("dists/stable/InRelease");
     wait_for(
         &url("/apt/local/dists/stable/InRelease"),
@@ -252,7 +199,7 @@ fn a_frontend_serves_what_was_pushed_to_the_bucket() {
     // A second publish and push: served within a few polls, while apt keeps updating against
     // the frontend without ever seeing a mix of the two.
     let world = dpkg_deb(&work.path().join("debs"), "world", "1.0", "amd64", "", "xz");
-    push_while_updating(&writer, &garage, &world, &[&server.url]);
+    push_while_updating(&writer, &world, &[&server.url]);
     apt.ok(&["update"]);
     apt.ok(&["download", "world"]);
     assert_eq!(
@@ -277,9 +224,8 @@ fn sighup_makes_a_frontend_look_for_a_push_at_once() {
     let work = tempfile::tempdir().unwrap();
     let hello = dpkg_deb(&work.path().join("debs"), "hello", "1.0", "amd64", "", "xz");
     let writer = writer(&garage, &[&hello]);
-    push(&writer, &garage);
     // It would look again only in an hour.
-    let (_front, server) = start_frontend(&garage, "1h");
+    let (_front, server) = garage.start_frontend(PREFIX, "1h");
     let url = format!("{}/apt/local/dists/stable/InRelease", server.url);
     let in_release = writer.public("local").join("dists/stable/InRelease");
     wait_for(&url, &std::fs::read(&in_release).unwrap());
@@ -287,7 +233,6 @@ fn sighup_makes_a_frontend_look_for_a_push_at_once() {
     let world = dpkg_deb(&work.path().join("debs"), "world", "1.0", "amd64", "", "xz");
     writer.include("stable", "main", &world);
     writer.ok(&["publish"]);
-    push(&writer, &garage);
     let new = std::fs::read(&in_release).unwrap();
     std::thread::sleep(Duration::from_secs(2));
     assert_ne!(get(&url, &[]).1, new, "served before the SIGHUP");
@@ -310,12 +255,11 @@ fn a_frontend_serves_the_image_stream() {
         &format!(
             "{}\n{}",
             crate::images::config(&stream, &upstream.url),
-            storage(&garage, "1s")
+            garage.storage_config(PREFIX, "1s")
         ),
     );
     writer.ok(&["sync"]);
-    push(&writer, &garage);
-    let (_front, server) = start_frontend(&garage, "1s");
+    let (_front, server) = garage.start_frontend(PREFIX, "1s");
     let base = format!("{}/images", server.url);
     wait_for(
         &format!("{base}/streams/v1/index.sjson"),
@@ -341,11 +285,13 @@ fn one_writer_two_frontends() {
     let garage = Garage::start();
     let whole = whole_site(&format!(
         "{}\n[[proxy.route]]\nhost = \"archive.ubuntu.com\"\npath = \"/ubuntu\"\nto = \"apt/mirror\"\n",
-        storage(&garage, "1s")
+        garage.storage_config(PREFIX, "1s")
     ));
     let writer = &whole.site;
-    push(writer, &garage);
-    let fronts = [start_frontend(&garage, "1s"), start_frontend(&garage, "1s")];
+    let fronts = [
+        garage.start_frontend(PREFIX, "1s"),
+        garage.start_frontend(PREFIX, "1s"),
+    ];
     let in_release = std::fs::read(writer.public("local").join("dists/stable/InRelease")).unwrap();
     for (_, server) in &fronts {
         wait_for(
@@ -441,9 +387,9 @@ fn one_writer_two_frontends() {
         "xz",
     );
     let bases: Vec<&str> = fronts.iter().map(|(_, s)| s.url.as_str()).collect();
-    push_while_updating(writer, &garage, &world, &bases);
+    push_while_updating(writer, &world, &bases);
     let generation = crate::common::garage::pointer(
-        &airlock_core::storage::bucket::Bucket::open(&garage.settings("front/")).unwrap(),
+        &airlock_core::storage::bucket::Bucket::open(&garage.settings(PREFIX)).unwrap(),
     )
     .generation;
     for (_, server) in fronts {
@@ -512,7 +458,6 @@ fn a_frontend_restarted_with_an_empty_cache_serves_the_same_bytes() {
     let hello = dpkg_deb(&work.path().join("debs"), "hello", "1.0", "amd64", "", "xz");
     let large = large_deb(&work.path().join("debs"));
     let writer = writer(&garage, &[&hello, &large]);
-    push(&writer, &garage);
     let in_release = std::fs::read(writer.public("local").join("dists/stable/InRelease")).unwrap();
     let paths = [
         "/apt/local/dists/stable/InRelease",
@@ -523,7 +468,8 @@ fn a_frontend_restarted_with_an_empty_cache_serves_the_same_bytes() {
     let mut served = Vec::new();
     let front = tempfile::tempdir().unwrap();
     for round in 0..2 {
-        let server = serve_frontend(front.path(), &garage, "1s", "cache_dir = \"cache\"\n");
+        let server =
+            garage.serve_frontend(front.path(), PREFIX, "1s", "", "cache_dir = \"cache\"\n");
         wait_for(
             &format!("{}/apt/local/dists/stable/InRelease", server.url),
             &in_release,
@@ -582,15 +528,15 @@ fn a_frontend_keeps_large_blobs_in_its_disk_cache() {
         &garage,
         &packages.iter().map(PathBuf::as_path).collect::<Vec<_>>(),
     );
-    push(&writer, &garage);
     let front = tempfile::tempdir().unwrap();
     let cache = front.path().join("cache");
     // Room for two of the three packages (9.4 MB each).
     let limit = 20_000_000;
-    let server = serve_frontend(
+    let server = garage.serve_frontend(
         front.path(),
-        &garage,
+        PREFIX,
         "1s",
+        "",
         &format!("cache_dir = \"cache\"\ncache_size = \"{limit}\"\n"),
     );
     wait_for(
@@ -747,9 +693,8 @@ fn a_frontend_keeps_to_its_connection_limit() {
     let work = tempfile::tempdir().unwrap();
     let hello = dpkg_deb(&work.path().join("debs"), "hello", "1.0", "amd64", "", "xz");
     let writer = writer(&garage, &[&hello]);
-    push(&writer, &garage);
     let front = tempfile::tempdir().unwrap();
-    let server = garage.serve_frontend(front.path(), "front/", "1s", "max_connections = 4\n", "");
+    let server = garage.serve_frontend(front.path(), PREFIX, "1s", "max_connections = 4\n", "");
     assert!(
         server
             .startup
@@ -786,22 +731,21 @@ fn a_frontend_keeps_to_its_connection_limit() {
 }
 
 /// A frontend with `[dns] listen` answers for the names the writer routes (pushed with the
-/// content, picked up with a push), with its own `[dns]` addresses; other names are refused.
-/// With `tls_*`, it serves HTTPS too.
+/// content, followed from push to push: a name the writer stops routing is refused), with its
+/// own `[dns]` addresses; other names are refused. With `tls_*`, it serves HTTPS too.
 #[test]
 fn a_frontend_answers_dns_for_the_pushed_routes_over_http_and_https() {
-    use crate::dns::{answers, dig, status};
+    use crate::dns::{dig, status};
     let garage = Garage::start();
     let writer = Site::new(
         "ed25519",
         &format!(
             "{}\n{}\n[[proxy.route]]\nhost = \"archive.ubuntu.com\"\npath = \"/ubuntu\"\nto = \"apt/local\"\n",
             local_repo(None),
-            storage(&garage, "1s")
+            garage.storage_config(PREFIX, "1s")
         ),
     );
     writer.ok(&["publish"]);
-    push(&writer, &garage);
     // HTTPS too, with the certificate `airlock tls init` made on the writer (it names the
     // routed hosts).
     writer.site_settings(crate::common::TLS);
@@ -809,30 +753,18 @@ fn a_frontend_answers_dns_for_the_pushed_routes_over_http_and_https() {
     let tls = writer.path().join("tls");
     let port = crate::common::dnsmasq::free_port();
     let front = tempfile::tempdir().unwrap();
-    let config = front.path().join("airlock.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[site]\ndata_dir = \"data\"\nlisten = \"127.0.0.1:0\"\nsigning_key = \"airlock.key\"\ntls_cert = \"{}\"\ntls_key = \"{}\"\ntls_listen = \"127.0.0.1:0\"\n\n{}\n[dns]\nlisten = \"127.0.0.1:{port}\"\naddress = [\"192.0.2.10\"]\n",
+    let server = garage.serve_frontend(
+        front.path(),
+        PREFIX,
+        "1s",
+        &format!(
+            "tls_cert = \"{}\"\ntls_key = \"{}\"\ntls_listen = \"127.0.0.1:0\"\n",
             tls.join("server.pem").display(),
             tls.join("server.key").display(),
-            storage(&garage, "1s")
         ),
-    )
-    .unwrap();
-    let mut command = Command::new(AIRLOCK);
-    command.arg("--config").arg(&config).arg("serve");
-    garage.credentials(&mut command);
-    let server = Server::start(command, true);
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let answer = dig(port, &["archive.ubuntu.com", "A"]);
-        if answers(&answer) == ["archive.ubuntu.com. A 192.0.2.10"] {
-            break;
-        }
-        assert!(Instant::now() < deadline, "{answer}");
-        std::thread::sleep(Duration::from_millis(200));
-    }
+        &format!("\n[dns]\nlisten = \"127.0.0.1:{port}\"\naddress = [\"192.0.2.10\"]\n"),
+    );
+    wait_for_answer(port, "archive.ubuntu.com");
     assert_eq!(status(&dig(port, &["example.com", "A"])), "REFUSED");
     // The name answered is served as the tree it is routed to, over HTTP and HTTPS.
     let in_release = std::fs::read(writer.public("local").join("dists/stable/InRelease")).unwrap();
@@ -855,6 +787,45 @@ fn a_frontend_answers_dns_for_the_pushed_routes_over_http_and_https() {
                 &format!("archive.ubuntu.com:{https_port}:127.0.0.1"),
             ]
         ),
-        (200, in_release)
+        (200, in_release.clone())
     );
+
+    // The writer routes another name instead and pushes: the frontend takes the push, its
+    // DNS responder (started again) answers for the new name and no longer for the old, and
+    // the new name is served as the tree.
+    let config = std::fs::read_to_string(writer.config()).unwrap();
+    let moved = config.replace(
+        "host = \"archive.ubuntu.com\"",
+        "host = \"ports.ubuntu.com\"",
+    );
+    assert_ne!(moved, config);
+    std::fs::write(writer.config(), moved).unwrap();
+    writer.ok(&["push"]);
+    wait_for_answer(port, "ports.ubuntu.com");
+    assert_eq!(status(&dig(port, &["archive.ubuntu.com", "A"])), "REFUSED");
+    let served_as = |host: &str| {
+        get(
+            &format!("{}/ubuntu/dists/stable/InRelease", server.url),
+            &["-H", &format!("Host: {host}")],
+        )
+    };
+    assert_eq!(served_as("ports.ubuntu.com"), (200, in_release));
+    assert_eq!(served_as("archive.ubuntu.com").0, 404);
+    let (exit, log) = server.stop();
+    assert!(exit.success(), "{log:?}");
+}
+
+/// Waits (30 s at most) until the DNS responder on `port` answers `name` with the frontend's
+/// address.
+fn wait_for_answer(port: u16, name: &str) {
+    use crate::dns::{answers, dig};
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let answer = dig(port, &[name, "A"]);
+        if answers(&answer) == [format!("{name}. A 192.0.2.10")] {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{answer}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
 }

@@ -13,7 +13,7 @@ use airlock_core::storage::bucket::Bucket;
 use crate::common::garage::{Garage, pointer, runtime};
 use crate::common::site::local_repo;
 use crate::common::throttle::Throttle;
-use crate::common::{AIRLOCK, Apt, Site, curl, dpkg_deb};
+use crate::common::{AIRLOCK, Apt, Site, dpkg_deb, get, wait_for};
 
 const PREFIX: &str = "writer/";
 
@@ -27,21 +27,6 @@ fn writer(garage: &Garage, endpoint: &str) -> Site {
             garage.storage(endpoint, PREFIX, "")
         ),
     )
-}
-
-/// The body of `url` when it answers 200.
-fn get(url: &str) -> Option<Vec<u8>> {
-    let out = curl(&["-f", url]);
-    out.status.success().then_some(out.stdout)
-}
-
-/// Waits until `url` answers `expected` (a frontend looks for a new push every second).
-fn wait_for(url: &str, expected: &[u8]) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while get(url).as_deref() != Some(expected) {
-        assert!(Instant::now() < deadline, "{url} does not serve the push");
-        std::thread::sleep(Duration::from_millis(200));
-    }
 }
 
 #[test]
@@ -115,7 +100,7 @@ fn a_writer_killed_mid_upload_leaves_the_previous_push_served_and_its_next_run_f
     // The frontend serves the first push whole: apt updates with every check (dates on) and
     // fetches the old package; the new one is not there yet.
     std::thread::sleep(Duration::from_secs(2));
-    assert_eq!(get(&in_release_url).unwrap(), first);
+    assert_eq!(get(&in_release_url, &[]), (200, first.clone()));
     let line = format!(
         "deb [signed-by={}] {}/apt/local stable main",
         site.keyring().display(),
@@ -206,8 +191,8 @@ fn writers_push_by_themselves_and_frontends_follow() {
         &std::fs::read(&index).unwrap(),
     );
     assert_eq!(
-        get(&url("/apt/local/dists/stable/InRelease")).unwrap(),
-        std::fs::read(&in_release).unwrap()
+        get(&url("/apt/local/dists/stable/InRelease"), &[]),
+        (200, std::fs::read(&in_release).unwrap())
     );
     // Quiet on success, as every command.
     let out = site.run(&["-q", "publish"]);
@@ -250,8 +235,8 @@ fn writers_push_by_themselves_and_frontends_follow() {
     assert_eq!(pointer(&bucket).generation, 2);
     std::thread::sleep(Duration::from_secs(2));
     assert_eq!(
-        get(&url("/apt/local/dists/stable/InRelease")).unwrap(),
-        served
+        get(&url("/apt/local/dists/stable/InRelease"), &[]),
+        (200, served)
     );
 
     // With the secret right again, the next run finishes: nothing left to publish here, the

@@ -181,7 +181,8 @@ impl Garage {
     }
 
     /// `airlock serve` as a frontend of this bucket under `prefix`: its config in `dir` (no
-    /// data folder), `site` lines in `[site]`, `storage` lines in `[storage]`.
+    /// data folder), `site` lines in `[site]` (HTTPS too with `tls_cert`), `storage` lines in
+    /// `[storage]` (and any table after it).
     pub fn serve_frontend(
         &self,
         dir: &Path,
@@ -201,7 +202,7 @@ impl Garage {
         .unwrap();
         let mut command = Command::new(super::AIRLOCK);
         command.arg("--config").arg(&config).arg("serve");
-        super::Server::start(command, false)
+        super::Server::start(command, site.contains("tls_cert"))
     }
 
     /// [`Garage::serve_frontend`] in a folder of its own, with nothing added.
@@ -209,13 +210,6 @@ impl Garage {
         let dir = tempfile::tempdir().unwrap();
         let server = self.serve_frontend(dir.path(), prefix, poll, "", "");
         (dir, server)
-    }
-
-    /// `command` with this bucket's key in its environment.
-    pub fn credentials<'c>(&self, command: &'c mut Command) -> &'c mut Command {
-        command
-            .env("AWS_ACCESS_KEY_ID", &self.key_id)
-            .env("AWS_SECRET_ACCESS_KEY", &self.secret)
     }
 
     /// The bucket's settings as the library takes them, under `prefix`.

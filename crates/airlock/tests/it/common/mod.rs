@@ -451,6 +451,40 @@ pub fn curl(args: &[&str]) -> Output {
         .unwrap()
 }
 
+/// GET `url` with curl (`extra` its further arguments): the status and the body.
+pub fn get(url: &str, extra: &[&str]) -> (u16, Vec<u8>) {
+    let dir = tempfile::tempdir().unwrap();
+    let body = dir.path().join("body");
+    let out = curl(
+        &[
+            extra,
+            &["-o", body.to_str().unwrap(), "-w", "%{http_code}", url],
+        ]
+        .concat(),
+    );
+    assert!(out.status.success(), "curl {url}: {out:?}");
+    let status = String::from_utf8_lossy(&out.stdout).parse().unwrap();
+    (status, std::fs::read(&body).unwrap_or_default())
+}
+
+/// Waits (30 s at most) until `url` answers 200 with `expected`: a frontend serving a push,
+/// which it looks for every second.
+pub fn wait_for(url: &str, expected: &[u8]) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let (status, body) = get(url, &[]);
+        if status == 200 && body == expected {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{url} still answers {status}: {}",
+            String::from_utf8_lossy(&body)
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+}
+
 /// gpgv with `keyring` on `files` (a clearsigned file, or a detached signature then its data):
 /// whether the signature verified, and what gpgv said.
 pub fn gpgv(keyring: &Path, files: &[&Path]) -> (bool, String) {
