@@ -111,6 +111,15 @@ pub enum Command {
     /// images add/remove, snap import/release/remove/fetch) push by themselves when [storage]
     /// is a bucket: run this one after their push failed, or for a site just given a bucket.
     Push(PushArgs),
+    /// Rebuild a lost writer's data folder from its [storage] bucket
+    ///
+    /// On a new machine with the writer's airlock.toml and its signing key (restored from a
+    /// backup: the key never goes to the bucket) and no data folder yet: reads what the
+    /// bucket's pointer names, writes the writer's state (local repos, custom images, the snap
+    /// catalog, imported bundles), reads the blobs back (with keep_pushed only what publishes
+    /// read) and publishes each tree as the bucket serves it. Syncs, includes and publishes
+    /// then go on from there.
+    Pull(PushArgs),
     /// Serve everything published over HTTP.
     Serve(ServeArgs),
     /// Build a demo site offline and serve it: a repo, a mirror, images and a snap

@@ -15,9 +15,11 @@
 mod cache;
 mod frontend;
 mod gc;
+pub mod pull;
 mod push;
 mod readback;
 mod snapshot;
+mod state;
 mod trim;
 
 use std::collections::BTreeMap;
@@ -32,6 +34,7 @@ use crate::storage::{StorageError, read_limited, read_limited_text};
 pub use cache::{CacheUsage, DiskCache};
 pub use frontend::{Frontend, FrontendCounts, SMALL_BLOB};
 pub use gc::{BucketGcReport, gc};
+pub use pull::PullReport;
 pub use push::{PushReport, push};
 pub use readback::ReadBack;
 pub use snapshot::{Resolved, Snapshot, read_pointer};
@@ -222,6 +225,14 @@ pub enum RemoteError {
         "{bucket}: blob {sha256} is not there, and this writer dropped its own copy after an earlier push ([storage] keep_pushed)"
     )]
     DroppedNotInBucket { bucket: String, sha256: String },
+    #[error("{}: the data folder holds a site already; `airlock pull` only fills an empty one", path.display())]
+    NotEmpty { path: std::path::PathBuf },
+    #[error("{bucket}: nothing was pushed there yet")]
+    NothingPushed { bucket: String },
+    #[error("{bucket}: its content is signed by another key than this site's ({fingerprint})")]
+    OtherKey { bucket: String, fingerprint: String },
+    #[error("{bucket}: the pointer names a tree {key:?}, which no airlock push writes")]
+    BadTree { bucket: String, key: String },
     #[error("{bucket}: no credentials: {variable} is not set and [storage] names no key files")]
     NoCredentials {
         bucket: String,
@@ -279,6 +290,18 @@ impl Hint for RemoteError {
             ),
             RemoteError::DroppedNotInBucket { .. } => Some(
                 "the bucket lost an object this writer no longer has: put it back (from a backup or another copy of the site), or remove what names it and publish again",
+            ),
+            RemoteError::NotEmpty { .. } => Some(
+                "point [site] data_dir at a folder that does not exist yet (or move this one away), then pull again",
+            ),
+            RemoteError::NothingPushed { .. } => {
+                Some("check [storage] bucket and prefix: they must name the writer's bucket")
+            }
+            RemoteError::OtherKey { .. } => Some(
+                "restore the writer's signing key (its backup, or the lost machine's airlock.key) to [site] signing_key: clients trust that key",
+            ),
+            RemoteError::BadTree { .. } => Some(
+                "the pointer was written by something else than airlock: check [storage] bucket and prefix",
             ),
             RemoteError::MissingManifest { .. } => Some(
                 "the bucket lost an object a push wrote: push again from the writer (`airlock push`)",

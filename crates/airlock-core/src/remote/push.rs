@@ -194,6 +194,10 @@ fn collect(site: &Site, bucket: &Bucket) -> Result<Content, RemoteError> {
         let bytes = serde_json::to_vec(&routes).expect("routes serialise");
         add_document(&mut content, super::ROUTES, Bytes::from(bytes));
     }
+    // What the writer itself needs to go on: a new writer `airlock pull`s it.
+    for (name, bytes) in super::state::read(data)? {
+        add_document(&mut content, &name, bytes);
+    }
     let key = site
         .signing_key()
         .map_err(|e| RemoteError::Key(Box::new(e)))?;

@@ -110,29 +110,19 @@ fn named(site: &Site) -> Result<Named, RemoteError> {
     let mut payloads: BTreeMap<Sha256, Payload> = BTreeMap::new();
     let mut named = HashSet::new();
     let mut read_back = HashSet::new();
-    let mut trees: Vec<(PathBuf, TreeSet, &str)> = TreeSet::published_apt_names(data)
+    let mut trees: Vec<(String, TreeSet)> = TreeSet::published_apt_names(data)
         .into_iter()
-        .map(|name| {
-            let public = data.join("public/apt").join(&name);
-            (public, TreeSet::apt(data, &name), "pool/")
-        })
+        .map(|name| (format!("apt/{name}"), TreeSet::apt(data, &name)))
         .collect();
-    trees.push((
-        data.join("public/images"),
-        TreeSet::area(data, "images"),
-        "",
-    ));
-    for (public, set, payload_prefix) in trees {
+    trees.push(("images".into(), TreeSet::area(data, "images")));
+    for (key, set) in trees {
         let Some(manifest) = set.current()? else {
             continue;
         };
+        let public = data.join("public").join(&key);
         for (path, entry) in &manifest.entries {
             named.insert(entry.sha256);
-            let is_payload = match payload_prefix {
-                "" => !path.starts_with("streams/"),
-                prefix => path.starts_with(prefix),
-            };
-            if is_payload {
+            if is_payload(&key, path) {
                 let payload = payloads.entry(entry.sha256).or_default();
                 payload.served.push(public.join(path));
             } else {
@@ -143,8 +133,7 @@ fn named(site: &Site) -> Result<Named, RemoteError> {
     if Catalog::path(data).is_file() {
         let catalog = Catalog::load(data).map_err(|e| RemoteError::Catalog(Box::new(e)))?;
         named.extend(catalog.blobs().filter_map(Sha256::from_hex));
-        let snaps = catalog.snaps.values().flat_map(|s| s.revisions.values());
-        for digest in snaps.filter_map(|r| Sha256::from_hex(&r.sha256)) {
+        for digest in snap_payloads(&catalog) {
             payloads.entry(digest).or_default();
         }
         let assertions = catalog.assertions.values();
@@ -156,6 +145,22 @@ fn named(site: &Site) -> Result<Named, RemoteError> {
         payloads,
         all: named,
     })
+}
+
+/// Whether the file `path` of the tree pushed as `key` (`apt/NAME`, `images`) is a payload:
+/// an apt pool file, or an image stream's file outside its metadata (`streams/`).
+pub(super) fn is_payload(key: &str, path: &str) -> bool {
+    if key.starts_with("apt/") {
+        path.starts_with("pool/")
+    } else {
+        !path.starts_with("streams/")
+    }
+}
+
+/// The snaps of a catalog: payloads (their assertions and icons are not).
+pub(super) fn snap_payloads(catalog: &Catalog) -> impl Iterator<Item = Sha256> + '_ {
+    let revisions = catalog.snaps.values().flat_map(|s| s.revisions.values());
+    revisions.filter_map(|r| Sha256::from_hex(&r.sha256))
 }
 
 fn unlink_all(paths: &[PathBuf]) -> Result<(), StorageError> {

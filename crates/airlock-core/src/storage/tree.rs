@@ -348,6 +348,19 @@ impl TreeSet {
         manifest: &Manifest,
         previous: &Manifest,
     ) -> Result<u64, StorageError> {
+        self.publish_as(&new_tree_id(), store, staging, manifest, previous)
+    }
+
+    /// [`TreeSet::publish`] under a given tree ID (a pulled tree keeps the bucket's). The
+    /// caller checks that `id` is a plain name ([`is_tree_id`]).
+    pub fn publish_as(
+        &self,
+        id: &str,
+        store: &ContentStore,
+        staging: Staging,
+        manifest: &Manifest,
+        previous: &Manifest,
+    ) -> Result<u64, StorageError> {
         let started = std::time::Instant::now();
         let lap = |what: &str| {
             tracing::debug!(
@@ -363,9 +376,8 @@ impl TreeSet {
         }
         let added = committed.unwrap_or(0);
         lap("staging committed");
-        let id = new_tree_id();
         let building = self.trees.join(format!("{id}.building"));
-        let final_dir = self.trees.join(&id);
+        let final_dir = self.trees.join(id);
         let mut folders = Folders::default();
 
         let stale_shared = self.update_shared(store, manifest, previous, crashed)?;
@@ -402,7 +414,7 @@ impl TreeSet {
         sync_dir(link_dir)?;
         lap("switched");
 
-        self.remove_stale(&id)?;
+        self.remove_stale(id)?;
         for path in stale_shared {
             remove_with_empty_parents(&self.shared_root(), &path)?;
         }
@@ -683,6 +695,15 @@ fn relative_target(link_dir: &Path, target: &Path) -> PathBuf {
         .expect("public/AREA");
     let below = target.strip_prefix(data_dir).expect("tree under data dir");
     Path::new("../..").join(below)
+}
+
+/// Whether `id` can name a tree: a plain file name, as [`new_tree_id`] makes them.
+pub fn is_tree_id(id: &str) -> bool {
+    !id.is_empty()
+        && !id.starts_with('.')
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
 }
 
 /// A sortable, readable id: the UTC time of the publish to the nanosecond.

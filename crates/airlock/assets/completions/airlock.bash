@@ -61,6 +61,9 @@ _airlock() {
             airlock,publish)
                 cmd="airlock__subcmd__publish"
                 ;;
+            airlock,pull)
+                cmd="airlock__subcmd__pull"
+                ;;
             airlock,push)
                 cmd="airlock__subcmd__push"
                 ;;
@@ -174,6 +177,9 @@ _airlock() {
                 ;;
             airlock__subcmd__help,publish)
                 cmd="airlock__subcmd__help__subcmd__publish"
+                ;;
+            airlock__subcmd__help,pull)
+                cmd="airlock__subcmd__help__subcmd__pull"
                 ;;
             airlock__subcmd__help,push)
                 cmd="airlock__subcmd__help__subcmd__push"
@@ -374,7 +380,7 @@ _airlock() {
 
     case "${cmd}" in
         airlock)
-            opts="-c -q -v -h -V --config --quiet --verbose --help --version init key apt publish sync images snap tls maas verify dns status export import bundle gc backup push serve demo generate help"
+            opts="-c -q -v -h -V --config --quiet --verbose --help --version init key apt publish sync images snap tls maas verify dns status export import bundle gc backup push pull serve demo generate help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -880,7 +886,7 @@ _airlock() {
             return 0
             ;;
         airlock__subcmd__help)
-            opts="init key apt publish sync images snap tls maas verify dns status export import bundle gc backup push serve demo generate help"
+            opts="init key apt publish sync images snap tls maas verify dns status export import bundle gc backup push pull serve demo generate help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1258,6 +1264,20 @@ _airlock() {
             return 0
             ;;
         airlock__subcmd__help__subcmd__publish)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        airlock__subcmd__help__subcmd__pull)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -1986,6 +2006,28 @@ _airlock() {
             return 0
             ;;
         airlock__subcmd__publish)
+            opts="-c -q -v -h --json --config --quiet --verbose --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -c)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        airlock__subcmd__pull)
             opts="-c -q -v -h --json --config --quiet --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )

@@ -68,6 +68,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Gc(args) => gc(&open(&cli.config)?, args, &*reporter, printer),
         Command::Backup(args) => backup(&open(&cli.config)?, args, &*reporter, printer),
         Command::Push(args) => push::run(&open(&cli.config)?, args, &*reporter, printer),
+        Command::Pull(args) => push::pull(&open(&cli.config)?, args, &*reporter, printer),
     }
 }
 

@@ -3,7 +3,7 @@
 
 use std::io::Write;
 
-use airlock_core::config::StorageConfig;
+use airlock_core::config::{S3Storage, StorageConfig};
 use airlock_core::remote::{self, PushReport};
 use airlock_core::report::Reporter;
 use airlock_core::site::{CommandLock, Site};
@@ -18,12 +18,7 @@ pub fn run(
     reporter: &dyn Reporter,
     printer: Printer,
 ) -> anyhow::Result<()> {
-    let StorageConfig::S3(storage) = &site.config.storage else {
-        anyhow::bail!(
-            "{}: [storage] is local, there is no bucket to push to (kind = \"s3\" and its endpoint, bucket and region: docs/operations.md)",
-            site.config.path.display()
-        );
-    };
+    let storage = bucket_storage(site, "push to")?;
     let bucket = remote::open_bucket(storage)?;
     // Taken so that no local publish changes the trees while they are read.
     let _lock = site.lock(reporter)?;
@@ -37,6 +32,45 @@ pub fn run(
         return printer.json(&report);
     }
     print(&bucket, &report, printer)
+}
+
+/// `airlock pull`: a lost writer's data folder rebuilt from its bucket.
+pub fn pull(
+    site: &Site,
+    args: PushArgs,
+    reporter: &dyn Reporter,
+    printer: Printer,
+) -> anyhow::Result<()> {
+    let storage = bucket_storage(site, "pull from")?;
+    let bucket = remote::open_bucket(storage)?;
+    let pulled = super::runtime()?.block_on(remote::pull::fetch(site, &bucket))?;
+    let report = remote::pull::install(site, pulled, reporter)?;
+    if args.json {
+        return printer.json(&report);
+    }
+    writeln!(
+        printer.status(),
+        "{}: generation {} pulled into {}: {} trees, {} state files, {} of {} blobs read back (the rest in the bucket only)",
+        bucket.label(),
+        report.generation,
+        site.data_dir().display(),
+        report.trees,
+        report.state_files,
+        report.blobs_read_back,
+        report.blobs
+    )?;
+    Ok(())
+}
+
+/// The `[storage]` bucket, or the error saying there is none to `what`.
+fn bucket_storage<'s>(site: &'s Site, what: &str) -> anyhow::Result<&'s S3Storage> {
+    match &site.config.storage {
+        StorageConfig::S3(storage) => Ok(storage),
+        StorageConfig::Local => anyhow::bail!(
+            "{}: [storage] is local, there is no bucket to {what} (kind = \"s3\" and its endpoint, bucket and region: docs/object-storage.md)",
+            site.config.path.display()
+        ),
+    }
 }
 
 /// The push a writing command makes after its local publish when `[storage]` is a bucket:

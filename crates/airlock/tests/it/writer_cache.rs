@@ -10,7 +10,7 @@ use airlock_core::storage::Sha256;
 use crate::common::garage::Garage;
 use crate::common::site::local_repo;
 use crate::common::upstream::{Archive, Upstream, pkg};
-use crate::common::{Apt, Site, noise_deb, store_blobs};
+use crate::common::{Apt, Site, dpkg_deb, noise_deb, store_blobs};
 
 const PREFIX: &str = "cached/";
 
@@ -337,4 +337,145 @@ fn bytes_the_bucket_collected_are_fetched_again_when_the_upstream_brings_them_ba
     apt.ok(&["update"]);
     apt.ok(&["download", "tool"]);
     assert_eq!(apt.downloaded("tool_1_amd64.deb"), tool_bytes);
+}
+
+/// A new machine for a writer: its config (`repos`, `[storage]` included), the key files of
+/// `key_of` (the writer's, or a stranger's), no data folder.
+fn new_machine(repos: &str, key_of: &Site) -> Site {
+    let dir = tempfile::tempdir().unwrap();
+    for file in ["airlock.key", "airlock.gpg", "airlock.asc"] {
+        std::fs::copy(key_of.path().join(file), dir.path().join(file)).unwrap();
+    }
+    let machine = Site::with_config(dir, repos);
+    assert!(!machine.path().join("data").exists());
+    machine
+}
+
+#[test]
+fn a_lost_writer_is_rebuilt_from_its_bucket_and_goes_on() {
+    let garage = Garage::start();
+    let repos = format!(
+        "{}\n{}",
+        local_repo(Some("7d")),
+        garage.storage(&garage.endpoint, PREFIX, "poll = \"1s\"\n")
+    );
+    let writer = Site::new("ed25519", &repos);
+    let work = tempfile::tempdir().unwrap();
+    let debs = work.path().join("debs");
+    for name in ["one", "two"] {
+        writer.include(
+            "stable",
+            "main",
+            &dpkg_deb(&debs, name, "1.0", "amd64", "", "xz"),
+        );
+    }
+    writer.ok(&["publish"]);
+    let tgz = crate::common::rhel_tgz(writer.path());
+    writer.ok(&[
+        "images",
+        "add",
+        "--os",
+        "rhel",
+        "--release",
+        "9",
+        tgz.to_str().unwrap(),
+    ]);
+    let listed = writer.ok(&["apt", "list", "local"]);
+
+    // The writer's machine is lost. A new one with its config and key pulls the site back.
+    let rebuilt = new_machine(&repos, &writer);
+    // At the most verbose level: the bucket's secret never shows.
+    let pulled = rebuilt.run(&["pull", "-vvv"]);
+    let out = format!(
+        "{}{}",
+        String::from_utf8_lossy(&pulled.stdout),
+        String::from_utf8_lossy(&pulled.stderr)
+    );
+    assert!(pulled.status.success(), "{out}");
+    assert!(
+        out.contains("generation 2 pulled") && out.contains("2 trees"),
+        "{out}"
+    );
+    assert!(
+        !out.contains(&garage.secret),
+        "the bucket's secret in the output"
+    );
+    assert_eq!(rebuilt.ok(&["apt", "list", "local"]), listed);
+    assert!(
+        rebuilt
+            .ok(&["images", "list"])
+            .contains("io.airlock.custom.stable:rhel-bases:9:amd64"),
+        "the custom image is not back"
+    );
+    // It holds every blob (no keep_pushed), served from its own data folder as before.
+    let verified = rebuilt.run(&["verify", "--offline"]);
+    assert!(
+        verified.status.success(),
+        "{}",
+        String::from_utf8_lossy(&verified.stdout)
+    );
+    let writer_blobs: Vec<String> = store_blobs(&writer).into_keys().collect();
+    let rebuilt_blobs = store_blobs(&rebuilt);
+    assert!(
+        writer_blobs.iter().all(|b| rebuilt_blobs.contains_key(b)),
+        "blobs missing after the pull"
+    );
+
+    // And goes on: a package more, published and pushed; a frontend serves all three.
+    rebuilt.include(
+        "stable",
+        "main",
+        &dpkg_deb(&debs, "three", "1.0", "amd64", "", "xz"),
+    );
+    let out = rebuilt.ok(&["publish"]);
+    assert!(out.contains("generation 3 published"), "{out}");
+    let (_front, frontend) = garage.start_frontend(PREFIX, "1s");
+    let got = apt_download(&rebuilt, &frontend.url, &["one", "two", "three"]);
+    for (file, bytes) in got {
+        assert_eq!(bytes, std::fs::read(debs.join(&file)).unwrap(), "{file}");
+    }
+
+    // Refused: a data folder that holds a site, and another key than the bucket's.
+    let again = rebuilt.run(&["pull"]);
+    let stderr = String::from_utf8_lossy(&again.stderr);
+    assert!(
+        !again.status.success()
+            && stderr.contains("holds a site already")
+            && stderr.contains("hint:"),
+        "{stderr}"
+    );
+    let stranger = Site::new("ed25519", "");
+    let other = new_machine(&repos, &stranger);
+    let refused = other.run(&["pull"]);
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        !refused.status.success()
+            && stderr.contains("signed by another key")
+            && stderr.contains("restore the writer's signing key"),
+        "{stderr}"
+    );
+    assert!(
+        !other.path().join("data").exists(),
+        "a refused pull wrote the data folder"
+    );
+
+    // A writer keeping nothing reads back only what publishes read.
+    let small = new_machine(
+        &format!(
+            "{}\n{}",
+            local_repo(Some("7d")),
+            garage.storage(&garage.endpoint, PREFIX, "keep_pushed = \"0\"\n")
+        ),
+        &writer,
+    );
+    let report: serde_json::Value = serde_json::from_str(&small.ok(&["pull", "--json"])).unwrap();
+    let (blobs, read_back) = (
+        report["blobs"].as_u64().unwrap(),
+        report["blobs_read_back"].as_u64().unwrap(),
+    );
+    // Three packages and the image's two files stay in the bucket.
+    assert_eq!(blobs - read_back, 5, "{report}");
+    // Under the bucket's tree IDs: the next push finds nothing to change.
+    let out = small.ok(&["publish"]);
+    assert!(out.contains("unchanged (generation 3"), "{out}");
 }

@@ -1,0 +1,209 @@
+//! `airlock pull`: a writer's data folder rebuilt from its bucket, for a new machine when the
+//! writer's was lost. Phases: [`fetch`] reads what the pointer names (the manifests of the
+//! served trees and the writer's state documents; the bucket's key must be this site's);
+//! [`install`] writes the state, marks every blob as in the bucket, reads back what the writer
+//! must hold (everything, or with `keep_pushed` only what publishes read), and publishes each
+//! tree as the bucket serves it.
+
+use std::collections::HashSet;
+
+use serde::Serialize;
+
+use super::{Published, RemoteError, read_pointer, snapshot::load_manifest, state, trim};
+use crate::config::StorageConfig;
+use crate::report::Reporter;
+use crate::site::Site;
+use crate::snap::catalog::Catalog;
+use crate::storage::bucket::Bucket;
+use crate::storage::tree::is_tree_id;
+use crate::storage::{Manifest, Sha256, StorageError, TreeSet, write_atomic};
+
+/// What the bucket serves, read whole: ready to install into an empty data folder.
+pub struct Pulled {
+    generation: u64,
+    /// Key (`apt/NAME`, `images`), the served tree's ID, its manifest.
+    trees: Vec<(String, String, Manifest)>,
+    state: Vec<(String, bytes::Bytes)>,
+}
+
+/// What a pull did.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct PullReport {
+    /// The pointer's generation the data folder now serves.
+    pub generation: u64,
+    pub trees: usize,
+    pub state_files: usize,
+    /// Blobs the trees and the snap catalog name, and of those the ones read back here (the
+    /// rest stay in the bucket only: `keep_pushed`).
+    pub blobs: usize,
+    pub blobs_read_back: usize,
+}
+
+/// Reads what the bucket's pointer names. Refuses a data folder that holds a site already, a
+/// bucket nothing was pushed to, and a bucket whose content another key signed.
+pub async fn fetch(site: &Site, bucket: &Bucket) -> Result<Pulled, RemoteError> {
+    let data = site.data_dir();
+    if ["trees", "state", "public"]
+        .iter()
+        .any(|d| data.join(d).exists())
+    {
+        return Err(RemoteError::NotEmpty {
+            path: data.to_path_buf(),
+        });
+    }
+    let Some((published, _)) = read_pointer(bucket).await? else {
+        return Err(RemoteError::NothingPushed {
+            bucket: bucket.label().to_string(),
+        });
+    };
+    check_key(site, bucket, &published).await?;
+    let mut trees = Vec::new();
+    for (key, id) in &published.trees {
+        if !is_tree_key(key) || !is_tree_id(id) {
+            return Err(RemoteError::BadTree {
+                bucket: bucket.label().to_string(),
+                key: key.clone(),
+            });
+        }
+        let manifest = load_manifest(bucket, key, id).await?;
+        trees.push((key.clone(), id.clone(), manifest));
+    }
+    let mut state = Vec::new();
+    for (name, sha256) in &published.documents {
+        if name.starts_with(state::PREFIX) {
+            let digest = sha256_of(bucket, name, sha256)?;
+            let bytes = super::checked_blob(bucket, &digest, state::LIMIT).await?;
+            state.push((name.clone(), bytes));
+        }
+    }
+    Ok(Pulled {
+        generation: published.generation,
+        trees,
+        state,
+    })
+}
+
+/// The writer's key must be the one the bucket's content is signed with: another key would
+/// re-sign every publish from here on, and clients trust the old one.
+async fn check_key(site: &Site, bucket: &Bucket, published: &Published) -> Result<(), RemoteError> {
+    let key = site
+        .signing_key()
+        .map_err(|e| RemoteError::Key(Box::new(e)))?;
+    let name = "keys/airlock.gpg";
+    let pushed = match published.documents.get(name) {
+        Some(sha256) => {
+            let digest = sha256_of(bucket, name, sha256)?;
+            Some(super::checked_blob(bucket, &digest, 1 << 20).await?)
+        }
+        None => None,
+    };
+    if pushed.as_deref() != Some(key.public_binary().as_slice()) {
+        return Err(RemoteError::OtherKey {
+            bucket: bucket.label().to_string(),
+            fingerprint: key.fingerprint(),
+        });
+    }
+    Ok(())
+}
+
+/// `images`, or `apt/NAME` with a name a repo may have: nothing that leads out of the data
+/// folder.
+fn is_tree_key(key: &str) -> bool {
+    key == "images" || key.strip_prefix("apt/").is_some_and(is_tree_id)
+}
+
+fn sha256_of(bucket: &Bucket, name: &str, sha256: &str) -> Result<Sha256, RemoteError> {
+    Sha256::from_hex(sha256).ok_or_else(|| RemoteError::CorruptBlob {
+        bucket: bucket.label().to_string(),
+        key: name.to_string(),
+    })
+}
+
+/// Installs what [`fetch`] read into the (empty) data folder, under the site lock.
+pub fn install(
+    site: &Site,
+    pulled: Pulled,
+    reporter: &dyn Reporter,
+) -> Result<PullReport, RemoteError> {
+    let data = site.data_dir();
+    std::fs::create_dir_all(data).map_err(|source| StorageError::Write {
+        path: data.to_path_buf(),
+        source,
+    })?;
+    let _lock = site.lock(reporter)?;
+    let mut report = PullReport {
+        generation: pulled.generation,
+        trees: pulled.trees.len(),
+        state_files: pulled.state.len(),
+        ..PullReport::default()
+    };
+
+    // The state first: the snap catalog among it names blobs too.
+    for (name, bytes) in &pulled.state {
+        if let Some(path) = state::path(data, name) {
+            write_atomic(&path, bytes, 0o644)?;
+        }
+    }
+    let mut all: HashSet<Sha256> = HashSet::new();
+    let mut payloads: HashSet<Sha256> = HashSet::new();
+    for (key, _, manifest) in &pulled.trees {
+        for (path, entry) in &manifest.entries {
+            all.insert(entry.sha256);
+            if trim::is_payload(key, path) {
+                payloads.insert(entry.sha256);
+            }
+        }
+    }
+    if Catalog::path(data).is_file() {
+        let catalog = Catalog::load(data).map_err(|e| RemoteError::Catalog(Box::new(e)))?;
+        all.extend(catalog.blobs().filter_map(Sha256::from_hex));
+        payloads.extend(trim::snap_payloads(&catalog));
+    }
+    // Every blob is in the bucket; read back what this writer keeps.
+    let store = site.store();
+    let mut all: Vec<Sha256> = all.into_iter().collect();
+    all.sort();
+    store.mark_dropped(&all)?;
+    let keeps_all = match &site.config.storage {
+        StorageConfig::S3(storage) => storage.keep_pushed.is_none(),
+        StorageConfig::Local => true,
+    };
+    let wanted: Vec<Sha256> = all
+        .iter()
+        .filter(|d| keeps_all || !payloads.contains(d))
+        .copied()
+        .collect();
+    store.read_back(&wanted)?;
+    report.blobs = all.len();
+    report.blobs_read_back = wanted.len();
+
+    // Under the bucket's IDs: the next push finds the trees it serves and switches nothing.
+    for (key, id, manifest) in &pulled.trees {
+        let set = match key.strip_prefix("apt/") {
+            Some(name) => TreeSet::apt(data, name),
+            None => TreeSet::area(data, key),
+        };
+        set.publish_as(id, &store, store.staging(), manifest, &Manifest::default())?;
+    }
+    Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn only_tree_keys_a_push_writes_are_pulled() {
+        for good in ["images", "apt/local", "apt/ubuntu-noble_2.0"] {
+            assert!(super::is_tree_key(good), "{good}");
+        }
+        for bad in [
+            "apt/",
+            "apt/..",
+            "apt/../../etc",
+            "apt/a/b",
+            "snaps",
+            "../images",
+        ] {
+            assert!(!super::is_tree_key(bad), "{bad}");
+        }
+    }
+}
