@@ -90,7 +90,7 @@ pub fn export(
         rand::random::<u32>()
     );
     let store = site.store();
-    plan.read_back(&store)?;
+    plan.read_back(&store, reporter)?;
     let (volumes, blobs) = plan.write_volumes(&store, options, created, &id, reporter)?;
     let airlock = match &chosen {
         Some(chosen) => Some(carry_airlock(chosen, base.as_ref(), &options.to)?),
@@ -216,13 +216,13 @@ impl Plan {
     }
 
     /// Brings back the carried blobs a writer dropped after pushing them to its bucket.
-    fn read_back(&self, store: &ContentStore) -> Result<(), StorageError> {
+    fn read_back(&self, store: &ContentStore, reporter: &dyn Reporter) -> Result<(), StorageError> {
         let stored: Vec<Sha256> = self
             .carried()
             .filter(|(_, (_, source))| matches!(source, Source::Store))
             .map(|(digest, _)| *digest)
             .collect();
-        store.read_back(&stored)
+        store.read_back(&stored, reporter)
     }
 
     /// Refuses, before anything is written, a blob larger than a volume may be.

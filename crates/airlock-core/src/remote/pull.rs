@@ -159,21 +159,18 @@ pub fn install(
         all.extend(catalog.blobs().filter_map(Sha256::from_hex));
         payloads.extend(trim::snap_payloads(&catalog));
     }
-    // Every blob is in the bucket; read back what this writer keeps.
+    // Every blob is in the bucket: read back what this writer keeps, mark the rest.
     let store = site.store();
-    let mut all: Vec<Sha256> = all.into_iter().collect();
-    all.sort();
-    store.mark_dropped(&all)?;
     let keeps_all = match &site.config.storage {
         StorageConfig::S3(storage) => storage.keep_pushed.is_none(),
         StorageConfig::Local => true,
     };
-    let wanted: Vec<Sha256> = all
-        .iter()
-        .filter(|d| keeps_all || !payloads.contains(d))
-        .copied()
-        .collect();
-    store.read_back(&wanted)?;
+    let mut all: Vec<Sha256> = all.into_iter().collect();
+    all.sort();
+    let (wanted, left): (Vec<Sha256>, Vec<Sha256>) =
+        all.iter().partition(|d| keeps_all || !payloads.contains(d));
+    store.restore(&wanted, reporter)?;
+    store.mark_dropped(&left)?;
     report.blobs = all.len();
     report.blobs_read_back = wanted.len();
 

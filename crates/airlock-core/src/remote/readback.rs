@@ -30,7 +30,11 @@ impl ReadBack {
 const READS_IN_FLIGHT: usize = 8;
 
 impl BlobSource for ReadBack {
-    fn fetch(&self, blobs: &[(Sha256, PathBuf)]) -> Result<(), StorageError> {
+    fn fetch(
+        &self,
+        blobs: &[(Sha256, PathBuf)],
+        progress: &(dyn Fn(u64) + Sync),
+    ) -> Result<(), StorageError> {
         // A runtime of its own on a thread of its own: the callers are plain threads and
         // async tasks alike, and none of them may block a runtime it runs on.
         std::thread::scope(|scope| {
@@ -43,7 +47,7 @@ impl BlobSource for ReadBack {
                             path: blobs[0].1.clone(),
                             source,
                         })?;
-                    runtime.block_on(read_back_all(&self.storage, blobs))
+                    runtime.block_on(read_back_all(&self.storage, blobs, progress))
                 })
                 .join()
                 .expect("the read-back thread does not panic")
@@ -54,6 +58,7 @@ impl BlobSource for ReadBack {
 async fn read_back_all(
     storage: &S3Storage,
     blobs: &[(Sha256, PathBuf)],
+    progress: &(dyn Fn(u64) + Sync),
 ) -> Result<(), StorageError> {
     let failed = |digest: &Sha256| {
         let sha256 = digest.to_hex();
@@ -67,10 +72,10 @@ async fn read_back_all(
         .map(|(digest, dest)| {
             let bucket = &bucket;
             async move {
-                read_back(bucket, digest, dest)
+                read_back(bucket, digest, dest, progress)
                     .await
                     .map_err(failed(digest))?;
-                tracing::info!("read blob {digest} back from {}", bucket.label());
+                tracing::debug!("read blob {digest} back from {}", bucket.label());
                 Ok(())
             }
         })
@@ -80,7 +85,12 @@ async fn read_back_all(
 }
 
 /// Streams the blob into `dest`, hashing on the way: only the right bytes are kept.
-async fn read_back(bucket: &Bucket, digest: &Sha256, dest: &Path) -> Result<(), RemoteError> {
+async fn read_back(
+    bucket: &Bucket,
+    digest: &Sha256,
+    dest: &Path,
+    progress: &(dyn Fn(u64) + Sync),
+) -> Result<(), RemoteError> {
     let key = blob_key(&digest.to_hex());
     let missing = || RemoteError::MissingBlobInBucket {
         bucket: bucket.label().to_string(),
@@ -99,6 +109,7 @@ async fn read_back(bucket: &Bucket, digest: &Sha256, dest: &Path) -> Result<(), 
             let piece = piece?;
             hasher.update(&piece);
             file.write_all(&piece).await.map_err(write_err)?;
+            progress(piece.len() as u64);
         }
     }
     file.sync_all().await.map_err(write_err)?;

@@ -15,12 +15,17 @@ use super::StorageError;
 use super::atomic::sync_filesystem;
 use super::digest::Sha256;
 use super::store::ContentStore;
+use crate::report::{NullReporter, Reporter, Unit};
 
 /// Where dropped blobs come back from: the bucket they were pushed to.
 pub trait BlobSource: std::fmt::Debug + Send + Sync {
-    /// Writes each blob's bytes to its file, checked against its digest; blocks until all
-    /// are written.
-    fn fetch(&self, blobs: &[(Sha256, PathBuf)]) -> Result<(), StorageError>;
+    /// Writes each blob's bytes to its file, checked against its digest, telling `progress`
+    /// the bytes as they come; blocks until all are written.
+    fn fetch(
+        &self,
+        blobs: &[(Sha256, PathBuf)],
+        progress: &(dyn Fn(u64) + Sync),
+    ) -> Result<(), StorageError>;
 }
 
 impl ContentStore {
@@ -84,13 +89,16 @@ impl ContentStore {
 
     /// The path of the blob's bytes, read back from the bucket first if they were dropped.
     pub fn readable(&self, digest: &Sha256) -> Result<PathBuf, StorageError> {
-        self.read_back(std::slice::from_ref(digest))?;
+        self.read_back(std::slice::from_ref(digest), &NullReporter::default())?;
         Ok(self.blob_path(digest))
     }
 
-    /// Reads the dropped ones among `digests` back from the bucket into the store: in one
-    /// batch and one flush, and their marks forgotten (their bytes are here again).
-    pub fn read_back(&self, digests: &[Sha256]) -> Result<(), StorageError> {
+    /// Reads the dropped ones among `digests` back from the bucket ([`ContentStore::restore`]).
+    pub fn read_back(
+        &self,
+        digests: &[Sha256],
+        reporter: &dyn Reporter,
+    ) -> Result<(), StorageError> {
         if !self.drops_any() {
             return Ok(());
         }
@@ -99,7 +107,13 @@ impl ContentStore {
             .filter(|d| !self.has_bytes(d) && self.is_dropped(d))
             .copied()
             .collect();
-        let Some(first) = wanted.first() else {
+        self.restore(&wanted, reporter)
+    }
+
+    /// Fetches `digests` from the store's source (the bucket) into the store: in one batch
+    /// and one flush, their marks forgotten (their bytes are here again).
+    pub fn restore(&self, digests: &[Sha256], reporter: &dyn Reporter) -> Result<(), StorageError> {
+        let Some(first) = digests.first() else {
             return Ok(());
         };
         let Some(source) = &self.source else {
@@ -110,18 +124,21 @@ impl ContentStore {
         let staging = self.staging();
         let dir = staging.temp_dir()?;
         // In the store's scratch folder: whatever a failure leaves there goes with the next lock.
-        let temps: Vec<(Sha256, PathBuf)> = wanted
+        let temps: Vec<(Sha256, PathBuf)> = digests
             .iter()
             .map(|d| (*d, dir.join(format!("read-back-{d}"))))
             .collect();
-        source.fetch(&temps)?;
+        let task = reporter.start("reading blobs back from the bucket", None, Unit::Bytes);
+        let fetched = source.fetch(&temps, &|bytes| reporter.advance(task, bytes));
+        reporter.finish(task);
+        fetched?;
         for (digest, temp) in temps {
             std::fs::set_permissions(&temp, std::fs::Permissions::from_mode(0o444))
                 .map_err(write_err(&temp))?;
             staging.adopt(temp, digest);
         }
         staging.commit()?;
-        wanted.iter().try_for_each(|d| self.forget_dropped(d))
+        digests.iter().try_for_each(|d| self.forget_dropped(d))
     }
 }
 
@@ -143,7 +160,11 @@ mod tests {
     struct Bytes(&'static [u8]);
 
     impl BlobSource for Bytes {
-        fn fetch(&self, blobs: &[(Sha256, PathBuf)]) -> Result<(), StorageError> {
+        fn fetch(
+            &self,
+            blobs: &[(Sha256, PathBuf)],
+            _: &(dyn Fn(u64) + Sync),
+        ) -> Result<(), StorageError> {
             for (_, dest) in blobs {
                 std::fs::write(dest, self.0).unwrap();
             }
