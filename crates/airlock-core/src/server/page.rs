@@ -260,7 +260,10 @@ fn glance(page: &mut String, status: &SiteStatus) {
         (
             "store",
             human_bytes(storage.store_bytes),
-            format!("{} blobs", storage.store_blobs),
+            match storage.store_dropped_blobs {
+                0 => format!("{} blobs", storage.store_blobs),
+                n => format!("{} blobs, {n} in the bucket only", storage.store_blobs),
+            },
         ),
         ("disk free", free, next),
         ("last verify", verify.0, verify.1),
@@ -646,11 +649,15 @@ fn storage(page: &mut String, status: &SiteStatus) {
     let _ = write!(
         page,
         "<section id=\"storage\"><h2>Storage</h2><div class=\"scroll\"><table>\
-         <tr><th>content store</th><td>{} in {} blobs</td></tr>\
+         <tr><th>content store</th><td>{} in {} blobs{}</td></tr>\
          <tr><th>disk free</th><td>{} of {}</td></tr>\
          <tr><th>next sync needs</th><td>{}</td></tr></table></div></section>",
         human_bytes(s.store_bytes),
         s.store_blobs,
+        match s.store_dropped_blobs {
+            0 => String::new(),
+            n => format!("; {n} more pushed to the bucket and dropped here"),
+        },
         bytes(s.disk_free_bytes),
         bytes(s.disk_total_bytes),
         s.next_sync_bytes

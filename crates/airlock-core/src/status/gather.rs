@@ -38,6 +38,8 @@ pub struct Published {
     pub snaps: Option<SnapStore>,
     pub store_bytes: u64,
     pub store_blobs: u64,
+    /// Blobs pushed to the bucket and dropped here (`[storage] keep_pushed`).
+    pub store_dropped_blobs: u64,
     pub estimate: Option<Estimate>,
     pub verify: Option<LastRun>,
     /// What could not be read.
@@ -86,6 +88,9 @@ pub fn published(site: &Site) -> Published {
         Err(e) => unreadable("the snap catalog", &e),
     }
     (out.store_blobs, out.store_bytes) = store_size(data);
+    out.store_dropped_blobs = ContentStore::new(data)
+        .dropped()
+        .map_or(0, |d| d.len() as u64);
     match site.next_sync_estimate() {
         Ok(estimate) => out.estimate = estimate,
         Err(e) => unreadable("the sync history", &Chain(&e)),

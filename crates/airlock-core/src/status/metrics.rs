@@ -130,6 +130,12 @@ const FAMILIES: &[(&str, &str, Kind, &[&str])] = &[
     ),
     ("store_blobs", "Blobs in the content store", Gauge, &[]),
     (
+        "store_dropped_blobs",
+        "Blobs pushed to the bucket and dropped from the data folder (keep_pushed)",
+        Gauge,
+        &[],
+    ),
+    (
         "disk_free_bytes",
         "Free space of the data folder's disk",
         Gauge,
@@ -479,6 +485,7 @@ fn storage(m: &Metrics, status: &SiteStatus) {
     let s = &status.storage;
     m.set("store_bytes", &[], int(s.store_bytes));
     m.set("store_blobs", &[], int(s.store_blobs));
+    m.set("store_dropped_blobs", &[], int(s.store_dropped_blobs));
     let optional = [
         ("disk_free_bytes", s.disk_free_bytes),
         ("disk_size_bytes", s.disk_total_bytes),

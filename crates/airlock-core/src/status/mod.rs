@@ -164,6 +164,7 @@ fn assemble(
         storage: Storage {
             store_bytes: published.store_bytes,
             store_blobs: published.store_blobs,
+            store_dropped_blobs: published.store_dropped_blobs,
             disk_free_bytes: disk
                 .as_ref()
                 .map(|fs| fs.f_bavail.saturating_mul(fs.f_frsize)),

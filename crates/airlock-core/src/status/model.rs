@@ -243,6 +243,9 @@ pub struct ChannelStatus {
 pub struct Storage {
     pub store_bytes: u64,
     pub store_blobs: u64,
+    /// Blobs pushed to the bucket and dropped from this disk (`[storage] keep_pushed`).
+    #[serde(default)]
+    pub store_dropped_blobs: u64,
     pub disk_free_bytes: Option<u64>,
     pub disk_total_bytes: Option<u64>,
     /// The room the next sync or import needs, from the largest recent updates (as

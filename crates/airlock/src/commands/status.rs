@@ -190,9 +190,13 @@ fn summary(status: &SiteStatus) -> String {
     let st = &status.storage;
     let _ = writeln!(
         out,
-        "\nstorage: store {} in {} blobs; disk {} free of {}; next sync needs {}",
+        "\nstorage: store {} in {} blobs{}; disk {} free of {}; next sync needs {}",
         human_bytes(st.store_bytes),
         st.store_blobs,
+        match st.store_dropped_blobs {
+            0 => String::new(),
+            n => format!(" ({n} more in the bucket only)"),
+        },
         st.disk_free_bytes.map_or("?".into(), human_bytes),
         st.disk_total_bytes.map_or("?".into(), human_bytes),
         st.next_sync_bytes

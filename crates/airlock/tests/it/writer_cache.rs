@@ -88,6 +88,9 @@ fn a_writer_keeping_less_than_its_site_still_serves_exports_and_pushes_all_of_it
             .any(|p| p.ends_with(name));
         assert!(!linked, "{name} is still linked in a tree");
     }
+    // The writer's own status reads its data folder as before.
+    let status = site.ok(&["status"]);
+    assert!(status.contains("(2 more in the bucket only)"), "{status}");
     let offline = site.run(&["verify", "--offline"]);
     assert!(
         offline.status.success(),
