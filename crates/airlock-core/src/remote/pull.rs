@@ -1,9 +1,9 @@
 //! `airlock pull`: a writer's data folder rebuilt from its bucket, for a new machine when the
 //! writer's was lost. Phases: [`fetch`] reads what the pointer names (the manifests of the
 //! served trees and the writer's state documents; the bucket's key must be this site's);
-//! [`install`] writes the state, marks every blob as in the bucket, reads back what the writer
-//! must hold (everything, or with `keep_pushed` only what publishes read), and publishes each
-//! tree as the bucket serves it.
+//! [`install`] writes the state, reads back what the writer keeps (everything, or with
+//! `keep_pushed` only what publishes read) and marks the rest as in the bucket only, and
+//! publishes each tree under the ID the bucket serves it by.
 
 use std::collections::HashSet;
 
