@@ -159,11 +159,11 @@ median_of() { printf '%s' "${RESULTS[$1]}" | awk -v f="$2" 'NF{print $f}' | medi
 echo
 echo "$(nproc) cores, $(uname -r), load $(cut -d' ' -f1-3 /proc/loadavg); aptly $(aptly version | awk '{print $NF}'), $("$GARAGE" --version | awk '{print $1, $2}'), airlock $("$AIRLOCK" --version | awk '{print $NF}')"
 echo "publish of $COUNT packages to Garage on loopback (median of $ROUNDS; requests: S3 requests Garage received):"
-printf '  %-38s %9s %9s %9s\n' "" wall "cpu" requests
+printf '  %-46s %9s %9s %9s\n' "" wall "cpu" requests
 for phase in first second; do
   label=$([ $phase = first ] && echo "first publish, empty bucket" || echo "one package changed")
   for tool in $TOOLS; do
-    printf '  %-38s %8.2fs %8.2fs %9d\n' "$tool: $label" "$(median_of "$tool-$phase" 1)" "$(median_of "$tool-$phase" 2)" "$(median_of "$tool-$phase" 3)"
+    printf '  %-46s %8.2fs %8.2fs %9d\n' "$tool: $label" "$(median_of "$tool-$phase" 1)" "$(median_of "$tool-$phase" 2)" "$(median_of "$tool-$phase" 3)"
   done
   for tool in airlock airlock-keep0; do
     awk -v at="$(median_of "aptly-$phase" 1)" -v lt="$(median_of "$tool-$phase" 1)" \
