@@ -17,17 +17,6 @@ use super::digest::Sha256;
 use super::store::ContentStore;
 use crate::report::{NullReporter, Reporter, Unit};
 
-/// Where dropped blobs come back from: the bucket they were pushed to.
-pub trait BlobSource: std::fmt::Debug + Send + Sync {
-    /// Writes each blob's bytes to its file, checked against its digest, telling `progress`
-    /// the bytes as they come; blocks until all are written.
-    fn fetch(
-        &self,
-        blobs: &[(Sha256, PathBuf)],
-        progress: &(dyn Fn(u64) + Sync),
-    ) -> Result<(), StorageError>;
-}
-
 impl ContentStore {
     fn marker(&self, digest: &Sha256) -> PathBuf {
         let hex = digest.to_hex();
@@ -155,6 +144,7 @@ fn read_err(path: &Path) -> impl FnOnce(std::io::Error) -> StorageError + use<> 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::storage::BlobSource;
 
     #[derive(Debug)]
     struct Bytes(&'static [u8]);

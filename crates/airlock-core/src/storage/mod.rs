@@ -18,11 +18,12 @@ use std::path::PathBuf;
 
 pub use atomic::{sync_dir, sync_filesystem, write_atomic};
 pub use digest::{CopyError, Hashes, MultiHasher, Sha256, copy_hashing, copy_sha256};
-pub use dropped::BlobSource;
 pub use lock::SiteLock;
 pub use read::{open_regular, read_limited, read_limited_text};
 pub use state::{load_json, save_json};
-pub use store::{ContentStore, StagedBlob, Staging, StoreFiles, StoredFile, UnreadFolder};
+pub use store::{
+    BlobSource, ContentStore, StagedBlob, Staging, StoreFiles, StoredFile, UnreadFolder,
+};
 pub use tree::{Entry, Manifest, TreeSet};
 
 #[derive(Debug, thiserror::Error)]
@@ -120,8 +121,10 @@ impl Hint for StorageError {
             StorageError::Read { .. }
             | StorageError::Write { .. }
             | StorageError::Lock { .. }
-            | StorageError::TooLarge { .. }
-            | StorageError::ReadBack { .. } => None,
+            | StorageError::TooLarge { .. } => None,
+            StorageError::ReadBack { .. } => Some(
+                "the bucket [storage] names must answer with its credentials (`airlock push` says what is wrong with it): run the command again once it does",
+            ),
         }
     }
 }

@@ -16,8 +16,19 @@ use rustix::fs::{CWD, RenameFlags};
 use super::StorageError;
 use super::atomic::sync_filesystem;
 use super::digest::{CopyError, Hashes, Sha256, copy_hashing};
-use super::dropped::BlobSource;
 use crate::util::parallel_map;
+
+/// Where blobs a writer dropped after pushing them come back from: its bucket
+/// (storage/dropped.rs).
+pub trait BlobSource: std::fmt::Debug + Send + Sync {
+    /// Writes each blob's bytes to its file, checked against its digest, telling `progress`
+    /// the bytes as they come; blocks until all are written.
+    fn fetch(
+        &self,
+        blobs: &[(Sha256, PathBuf)],
+        progress: &(dyn Fn(u64) + Sync),
+    ) -> Result<(), StorageError>;
+}
 
 #[derive(Debug, Clone)]
 pub struct ContentStore {

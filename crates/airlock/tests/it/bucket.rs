@@ -287,12 +287,18 @@ fn a_push_uploads_each_blob_once_and_switches_the_pointer_last() {
     assert!(first.switched && first.generation == 1, "{first:?}");
     assert_eq!(first.trees, 1);
     assert_eq!(first.manifests_uploaded, 1);
-    // The tree's files, the snap catalog's (none) and the two key documents.
-    assert_eq!(first.blobs_uploaded, first.blobs + 2, "{first:?}");
+    // The tree's files, the snap catalog's (none), the two key documents and the writer's
+    // state (the local repo's packages).
+    assert_eq!(first.blobs_uploaded, first.blobs + 3, "{first:?}");
     let (published, _) = runtime()
         .block_on(remote::read_pointer(&bucket))
         .unwrap()
         .unwrap();
+    let state = std::fs::read(site.path().join("data/state/apt/local.packages")).unwrap();
+    assert_eq!(
+        published.documents["state/apt/local.packages"],
+        airlock_core::storage::Sha256::of(&state).to_hex()
+    );
     let id = &published.trees["apt/local"];
     // The manifest uploaded is the one the data folder serves, byte for byte.
     let local_manifest = std::fs::read(
