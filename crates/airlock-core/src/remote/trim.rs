@@ -4,9 +4,9 @@
 //!
 //! Phases: [`named`] finds what the served trees and the snap catalog name; the newest
 //! payloads are kept up to the limit; the rest are marked dropped (durably), then their tree
-//! links and blobs go. Indices, documents and assertions always stay: publishes read them back.
-//! A crash leaves blobs marked with bytes still there (the next trim removes them), never bytes
-//! gone without a mark.
+//! links and, last, their bytes go. Indices, documents and assertions always stay: publishes
+//! read them back. A crash leaves blobs marked with bytes (and maybe links) still there, which
+//! the next trim drops again, never bytes gone without a mark or links left without bytes.
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::path::{Path, PathBuf};
@@ -60,17 +60,12 @@ pub fn trim(site: &Site, limit: u64, pushed: &BTreeSet<String>) -> Result<TrimRe
     };
 
     // The newest stay: the ones a site just added are the ones its machines want next.
+    // A blob's links go before its bytes: one without bytes has none left to remove.
     let mut local: Vec<(Sha256, u64, std::time::SystemTime)> = Vec::new();
-    for (digest, payload) in &payloads {
-        match std::fs::metadata(store.blob_path(digest)) {
-            Ok(meta) => local.push((
-                *digest,
-                meta.len(),
-                meta.modified().unwrap_or(std::time::UNIX_EPOCH),
-            )),
-            // Dropped by an earlier trim that stopped before removing its links.
-            Err(_) if marked.contains(digest) => unlink_all(&payload.served)?,
-            Err(_) => {}
+    for digest in payloads.keys() {
+        if let Ok(meta) = std::fs::metadata(store.blob_path(digest)) {
+            let stored = meta.modified().unwrap_or(std::time::UNIX_EPOCH);
+            local.push((*digest, meta.len(), stored));
         }
     }
     local.sort_by(|a, b| b.2.cmp(&a.2).then(a.0.cmp(&b.0)));
@@ -92,7 +87,7 @@ pub fn trim(site: &Site, limit: u64, pushed: &BTreeSet<String>) -> Result<TrimRe
 
     store.mark_dropped(&dropping)?;
     for digest in &dropping {
-        unlink_all(&payloads[digest].served)?;
+        payloads[digest].served.iter().try_for_each(|p| unlink(p))?;
         unlink(&store.blob_path(digest))?;
     }
     // A mark no tree names any more could outlive the bucket's copy (gc): a later publish of
@@ -161,10 +156,6 @@ pub(super) fn is_payload(key: &str, path: &str) -> bool {
 pub(super) fn snap_payloads(catalog: &Catalog) -> impl Iterator<Item = Sha256> + '_ {
     let revisions = catalog.snaps.values().flat_map(|s| s.revisions.values());
     revisions.filter_map(|r| Sha256::from_hex(&r.sha256))
-}
-
-fn unlink_all(paths: &[PathBuf]) -> Result<(), StorageError> {
-    paths.iter().try_for_each(|p| unlink(p))
 }
 
 fn unlink(path: &Path) -> Result<(), StorageError> {

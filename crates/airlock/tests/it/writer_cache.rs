@@ -3,8 +3,11 @@
 //! frontends, its own `airlock serve`, an export and the next sync all still have everything.
 
 use std::collections::BTreeMap;
+use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
+use std::process::Command;
 
+use airlock_core::apt::deb::DebBuilder;
 use airlock_core::storage::Sha256;
 
 use crate::common::garage::Garage;
@@ -481,4 +484,101 @@ fn a_lost_writer_is_rebuilt_from_its_bucket_and_goes_on() {
     // Under the bucket's tree IDs: the next push finds nothing to change.
     let out = small.ok(&["publish"]);
     assert!(out.contains("unchanged (generation 3"), "{out}");
+}
+
+/// `airlock push` under strace, killed (SIGKILL) as it enters its `when`-th unlink: a point
+/// inside the drop of pushed files, the same on every run.
+fn push_killed_at_unlink(site: &Site, when: usize) -> std::process::ExitStatus {
+    Command::new("strace")
+        .args(["-f", "-qq", "-o", "/dev/null", "-e", "trace=unlink"])
+        .arg("-e")
+        .arg(format!("inject=unlink:signal=KILL:when={when}"))
+        .arg(crate::common::AIRLOCK)
+        .arg("--config")
+        .arg(site.config())
+        .arg("push")
+        .output()
+        .unwrap()
+        .status
+}
+
+#[test]
+fn a_writer_killed_while_dropping_loses_nothing_and_its_next_push_finishes() {
+    let garage = Garage::start();
+    let site = Site::new(
+        "ed25519",
+        &format!(
+            "{}\n{}",
+            local_repo(Some("7d")),
+            garage.storage(&garage.endpoint, PREFIX, "poll = \"1s\"\n")
+        ),
+    );
+    let work = tempfile::tempdir().unwrap();
+    let debs = work.path().join("debs");
+    std::fs::create_dir_all(&debs).unwrap();
+    let mut digests = Vec::new();
+    for i in 0..1000 {
+        let deb = DebBuilder::new(format!(
+            "Package: p{i}\nVersion: 1\nArchitecture: amd64\nMaintainer: T <t@example.invalid>\nDescription: p\n"
+        ))
+        .file("usr/share/p", i.to_string())
+        .build()
+        .unwrap();
+        std::fs::write(debs.join(format!("p{i}_1_amd64.deb")), &deb).unwrap();
+        digests.push(Sha256::of(&deb).to_hex());
+    }
+    site.include("stable", "main", &debs);
+    site.ok(&["publish"]);
+    // From now on the writer keeps none of its packages.
+    site.add_config("keep_pushed = \"0\"\n");
+    let store = site.path().join("data/store");
+    let has_bytes = |hex: &String| store.join("sha256").join(&hex[..2]).join(hex).is_file();
+    let marked = |hex: &String| store.join("dropped").join(&hex[..2]).join(hex).is_file();
+    let count = |held: &dyn Fn(&String) -> bool| digests.iter().filter(|h| held(h)).count();
+    let killed = |when: usize| {
+        let status = push_killed_at_unlink(&site, when);
+        assert_eq!(status.signal(), Some(9), "not killed at unlink {when}");
+        // Whatever the moment: every package is here, or marked as in the bucket.
+        let lost: Vec<&String> = digests
+            .iter()
+            .filter(|h| !has_bytes(h) && !marked(h))
+            .collect();
+        assert!(lost.is_empty(), "killed at unlink {when}: lost {lost:?}");
+        (count(&has_bytes), count(&marked))
+    };
+    // At the first unlink: every mark written, no byte gone yet.
+    assert_eq!(killed(1), (1000, 1000));
+    // Half-way: some packages gone, the rest still here.
+    let (here, marks) = killed(700);
+    assert!((1..1000).contains(&here) && marks == 1000, "{here} {marks}");
+    let (fewer, _) = killed(300);
+    assert!((1..here).contains(&fewer), "{fewer} after {here}");
+
+    // The next push finishes: nothing left on the disk, nothing lost.
+    site.ok(&["push"]);
+    assert_eq!((count(&has_bytes), count(&marked)), (0, 1000));
+    let offline = site.run(&["verify", "--offline"]);
+    assert!(
+        offline.status.success(),
+        "{}",
+        String::from_utf8_lossy(&offline.stdout)
+    );
+    let (_front, frontend) = garage.start_frontend(PREFIX, "1s");
+    let apt = Apt::new(
+        &format!(
+            "deb [signed-by={}] {}/apt/local stable main",
+            site.keyring().display(),
+            frontend.url
+        ),
+        "amd64",
+    );
+    apt.ok(&["update"]);
+    apt.ok(&["download", "p0", "p999"]);
+    for name in ["p0", "p999"] {
+        let file = format!("{name}_1_amd64.deb");
+        assert_eq!(
+            apt.downloaded(&file),
+            std::fs::read(debs.join(&file)).unwrap()
+        );
+    }
 }
