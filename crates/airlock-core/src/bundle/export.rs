@@ -1,5 +1,7 @@
-//! `airlock export`: what the site publishes, as a signed bundle. Read-only on the site; blobs
-//! stream from the store into the volumes, checked against their names on the way.
+//! `airlock export`: what the site publishes, as a signed bundle. Read-only on the site, but
+//! for blobs a writer dropped after pushing them, read back from its bucket first (under the
+//! site lock: a push's trim must not drop them again meanwhile); blobs stream from the store
+//! into the volumes, checked against their names on the way.
 
 use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -72,6 +74,10 @@ pub fn export(
 ) -> Result<ExportReport, BundleError> {
     let key = site.signing_key()?;
     let base = read_base(&key, options.since.as_deref())?;
+    let _lock = match site.store().drops_any() {
+        true => Some(site.lock(reporter)?),
+        false => None,
+    };
     let (gathered, unpublished) = gather(site, &options.what)?;
     if gathered.is_empty() {
         return Err(BundleError::Export(

@@ -289,7 +289,7 @@ impl Hint for RemoteError {
                 "`airlock verify --offline` lists what the local store lacks; a publish or sync writes it again",
             ),
             RemoteError::DroppedNotInBucket { .. } => Some(
-                "the bucket lost an object this writer no longer has: put it back (from a backup or another copy of the site), or remove what names it and publish again",
+                "the bucket lost an object this writer no longer has: run the sync or import that brought it again (it fetches it now), or put it back in the bucket from a backup or another copy of the site",
             ),
             RemoteError::NotEmpty { .. } => Some(
                 "point [site] data_dir at a folder that does not exist yet (or move this one away), then pull again",

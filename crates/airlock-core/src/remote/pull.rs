@@ -5,7 +5,7 @@
 //! `keep_pushed` only what publishes read) and marks the rest as in the bucket only, and
 //! publishes each tree under the ID the bucket serves it by.
 
-use std::collections::HashSet;
+use std::path::Path;
 
 use serde::Serialize;
 
@@ -43,14 +43,7 @@ pub struct PullReport {
 /// bucket nothing was pushed to, and a bucket whose content another key signed.
 pub async fn fetch(site: &Site, bucket: &Bucket) -> Result<Pulled, RemoteError> {
     let data = site.data_dir();
-    if ["trees", "state", "public"]
-        .iter()
-        .any(|d| data.join(d).exists())
-    {
-        return Err(RemoteError::NotEmpty {
-            path: data.to_path_buf(),
-        });
-    }
+    refuse_a_site(data)?;
     let Some((published, _)) = read_pointer(bucket).await? else {
         return Err(RemoteError::NothingPushed {
             bucket: bucket.label().to_string(),
@@ -62,15 +55,16 @@ pub async fn fetch(site: &Site, bucket: &Bucket) -> Result<Pulled, RemoteError> 
         if !is_tree_key(key) || !is_tree_id(id) {
             return Err(RemoteError::BadTree {
                 bucket: bucket.label().to_string(),
-                key: key.clone(),
+                key: format!("{key} {id}"),
             });
         }
         let manifest = load_manifest(bucket, key, id).await?;
         trees.push((key.clone(), id.clone(), manifest));
     }
+    // The writer's state this airlock knows where to put (a newer writer's is left).
     let mut state = Vec::new();
     for (name, sha256) in &published.documents {
-        if name.starts_with(state::PREFIX) {
+        if state::path(data, name).is_some() {
             let digest = sha256_of(bucket, name, sha256)?;
             let bytes = super::checked_blob(bucket, &digest, state::LIMIT).await?;
             state.push((name.clone(), bytes));
@@ -81,6 +75,17 @@ pub async fn fetch(site: &Site, bucket: &Bucket) -> Result<Pulled, RemoteError> 
         trees,
         state,
     })
+}
+
+/// A data folder serves a site once it has trees: a pull never writes over one. (Blobs a
+/// stopped pull read back are kept: its rerun goes on from them.)
+fn refuse_a_site(data: &Path) -> Result<(), RemoteError> {
+    if ["trees", "public"].iter().any(|d| data.join(d).exists()) {
+        return Err(RemoteError::NotEmpty {
+            path: data.to_path_buf(),
+        });
+    }
+    Ok(())
 }
 
 /// The writer's key must be the one the bucket's content is signed with: another key would
@@ -106,10 +111,17 @@ async fn check_key(site: &Site, bucket: &Bucket, published: &Published) -> Resul
     Ok(())
 }
 
-/// `images`, or `apt/NAME` with a name a repo may have: nothing that leads out of the data
-/// folder.
+/// `images`, or `apt/NAME` with a name a repo may have (letters, digits, `.`, `_`, `+`, `-`;
+/// not starting with a dot): nothing that leads out of the data folder.
 fn is_tree_key(key: &str) -> bool {
-    key == "images" || key.strip_prefix("apt/").is_some_and(is_tree_id)
+    key == "images"
+        || key.strip_prefix("apt/").is_some_and(|name| {
+            !name.is_empty()
+                && !name.starts_with('.')
+                && name
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"._+-".contains(&b))
+        })
 }
 
 fn sha256_of(bucket: &Bucket, name: &str, sha256: &str) -> Result<Sha256, RemoteError> {
@@ -119,7 +131,9 @@ fn sha256_of(bucket: &Bucket, name: &str, sha256: &str) -> Result<Sha256, Remote
     })
 }
 
-/// Installs what [`fetch`] read into the (empty) data folder, under the site lock.
+/// Installs what [`fetch`] read into the data folder, under the site lock: the blobs (a
+/// stopped pull keeps what it read back, and its rerun goes on), then the state, then the
+/// trees.
 pub fn install(
     site: &Site,
     pulled: Pulled,
@@ -131,6 +145,8 @@ pub fn install(
         source,
     })?;
     let _lock = site.lock(reporter)?;
+    // Again under the lock: another pull may have been quicker.
+    refuse_a_site(data)?;
     let mut report = PullReport {
         generation: pulled.generation,
         trees: pulled.trees.len(),
@@ -138,42 +154,53 @@ pub fn install(
         ..PullReport::default()
     };
 
-    // The state first: the snap catalog among it names blobs too.
-    for (name, bytes) in &pulled.state {
-        if let Some(path) = state::path(data, name) {
-            write_atomic(&path, bytes, 0o644)?;
+    // What the trees and the snap catalog (in the state) name, payload or not.
+    let catalog_name = format!("{}snaps/catalog.json", state::PREFIX);
+    let catalog: Option<Catalog> = match pulled.state.iter().find(|(n, _)| *n == catalog_name) {
+        Some((name, bytes)) => {
+            Some(
+                serde_json::from_slice(bytes).map_err(|source| RemoteError::Document {
+                    bucket: String::new(),
+                    key: name.clone(),
+                    source,
+                })?,
+            )
         }
-    }
-    let mut all: HashSet<Sha256> = HashSet::new();
-    let mut payloads: HashSet<Sha256> = HashSet::new();
-    for (key, _, manifest) in &pulled.trees {
-        for (path, entry) in &manifest.entries {
-            all.insert(entry.sha256);
-            if trim::is_payload(key, path) {
-                payloads.insert(entry.sha256);
-            }
-        }
-    }
-    if Catalog::path(data).is_file() {
-        let catalog = Catalog::load(data).map_err(|e| RemoteError::Catalog(Box::new(e)))?;
-        all.extend(catalog.blobs().filter_map(Sha256::from_hex));
-        payloads.extend(trim::snap_payloads(&catalog));
-    }
+        None => None,
+    };
+    let trees: Vec<(String, Manifest)> = pulled
+        .trees
+        .iter()
+        .map(|(key, _, manifest)| (key.clone(), manifest.clone()))
+        .collect();
+    let named = trim::classify(data, &trees, catalog.as_ref());
+
     // Every blob is in the bucket: read back what this writer keeps, mark the rest.
     let store = site.store();
     let keeps_all = match &site.config.storage {
         StorageConfig::S3(storage) => storage.keep_pushed.is_none(),
         StorageConfig::Local => true,
     };
-    let mut all: Vec<Sha256> = all.into_iter().collect();
+    let mut all: Vec<Sha256> = named.all.into_iter().collect();
     all.sort();
-    let (wanted, left): (Vec<Sha256>, Vec<Sha256>) =
-        all.iter().partition(|d| keeps_all || !payloads.contains(d));
-    store.restore(&wanted, reporter)?;
+    let (wanted, left): (Vec<Sha256>, Vec<Sha256>) = all
+        .iter()
+        .partition(|d| keeps_all || !named.payloads.contains_key(d));
+    let missing: Vec<Sha256> = wanted
+        .iter()
+        .filter(|d| !store.has_bytes(d))
+        .copied()
+        .collect();
+    store.restore(&missing, reporter)?;
     store.mark_dropped(&left)?;
     report.blobs = all.len();
     report.blobs_read_back = wanted.len();
 
+    for (name, bytes) in &pulled.state {
+        if let Some(path) = state::path(data, name) {
+            write_atomic(&path, bytes, 0o644)?;
+        }
+    }
     // Under the bucket's IDs: the next push finds the trees it serves and switches nothing.
     for (key, id, manifest) in &pulled.trees {
         let set = match key.strip_prefix("apt/") {
@@ -189,7 +216,7 @@ pub fn install(
 mod tests {
     #[test]
     fn only_tree_keys_a_push_writes_are_pulled() {
-        for good in ["images", "apt/local", "apt/ubuntu-noble_2.0"] {
+        for good in ["images", "apt/local", "apt/ubuntu-noble_2.0", "apt/g++"] {
             assert!(super::is_tree_key(good), "{good}");
         }
         for bad in [

@@ -84,7 +84,7 @@ async fn push_leased(
         blobs: content.blobs.len(),
         ..PushReport::default()
     };
-    upload_blobs(bucket, &content, &mut report, reporter).await?;
+    upload_blobs(bucket, &site.store(), &content, &mut report, reporter).await?;
     upload_manifests(bucket, &content, &mut report).await?;
 
     let now = jiff::Timestamp::now();
@@ -113,12 +113,14 @@ async fn push_leased(
         }
     }
     // The bucket's pointer now names every blob of `content`: a writer short of disk may
-    // drop its own copies.
+    // drop its own copies (and one that no longer is reads back what it dropped).
     if let StorageConfig::S3(storage) = &site.config.storage
-        && let Some(limit) = storage.keep_pushed
+        && (storage.keep_pushed.is_some() || site.store().drops_any())
     {
-        let pushed = content.blobs.keys().cloned().collect();
-        report.trim = Some(super::trim::trim(site, limit, &pushed)?);
+        let pushed = content.blobs.keys().filter_map(|h| Sha256::from_hex(h));
+        let pushed = pushed.collect();
+        let trim = super::trim::trim(site, storage.keep_pushed, &pushed, reporter)?;
+        report.trim = Some(trim);
     }
     Ok(report)
 }
@@ -145,12 +147,7 @@ fn collect(site: &Site, bucket: &Bucket) -> Result<Content, RemoteError> {
         };
         for entry in manifest.entries.values() {
             let hex = entry.sha256.to_hex();
-            let path = store.blob_path(&entry.sha256);
-            let local = if path.is_file() {
-                Some(path)
-            } else if store.is_dropped(&entry.sha256) {
-                None
-            } else {
+            let Some(local) = local_copy(&store, &entry.sha256) else {
                 return Err(RemoteError::MissingBlob {
                     bucket: bucket.label().to_string(),
                     tree: key,
@@ -174,8 +171,8 @@ fn collect(site: &Site, bucket: &Bucket) -> Result<Content, RemoteError> {
             let Some(digest) = Sha256::from_hex(sha256) else {
                 continue;
             };
-            let local = Some(store.blob_path(&digest))
-                .filter(|_| store.has_bytes(&digest) || !store.is_dropped(&digest));
+            // One missing altogether fails its upload, naming the file.
+            let local = local_copy(&store, &digest).unwrap_or(Some(store.blob_path(&digest)));
             content.blobs.insert(sha256.to_string(), local);
         }
         let bytes =
@@ -214,6 +211,17 @@ fn collect(site: &Site, bucket: &Bucket) -> Result<Content, RemoteError> {
     Ok(content)
 }
 
+/// Where a blob is uploaded from: its file, or none when it was dropped after an earlier push
+/// (the bucket has it); `None` when it is neither here nor dropped.
+fn local_copy(store: &ContentStore, digest: &Sha256) -> Option<Option<PathBuf>> {
+    let path = store.blob_path(digest);
+    if path.is_file() {
+        Some(Some(path))
+    } else {
+        store.is_dropped(digest).then_some(None)
+    }
+}
+
 fn add_document(content: &mut Content, name: &str, bytes: Bytes) {
     let sha256 = Sha256::of(&bytes).to_hex();
     content.documents.insert(name.to_string(), sha256.clone());
@@ -223,6 +231,7 @@ fn add_document(content: &mut Content, name: &str, bytes: Bytes) {
 /// Uploads the blobs the bucket lacks (one listing tells which), several at once.
 async fn upload_blobs(
     bucket: &Bucket,
+    store: &ContentStore,
     content: &Content,
     report: &mut PushReport,
     reporter: &dyn Reporter,
@@ -240,6 +249,11 @@ async fn upload_blobs(
             continue;
         }
         let Some(path) = path else {
+            // The mark is wrong (a backup restored after the bucket's gc, say): forgotten, so
+            // that the next sync or import fetches the blob again.
+            if let Some(digest) = Sha256::from_hex(sha256) {
+                store.forget_dropped(&digest)?;
+            }
             return Err(RemoteError::DroppedNotInBucket {
                 bucket: bucket.label().to_string(),
                 sha256: sha256.clone(),

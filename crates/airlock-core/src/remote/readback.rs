@@ -1,5 +1,6 @@
 //! A writer's dropped blobs, read back from its bucket when something must read their bytes
-//! (an export, a snap's metadata): the [`BlobSource`] of a writer's store.
+//! (an export, a snap fetch checking a revision again, a pull): the [`BlobSource`] of a writer's
+//! store.
 
 use std::path::{Path, PathBuf};
 
@@ -112,7 +113,8 @@ async fn read_back(
             progress(piece.len() as u64);
         }
     }
-    file.sync_all().await.map_err(write_err)?;
+    // No fsync of its own: the store's commit flushes the filesystem before the rename.
+    file.flush().await.map_err(write_err)?;
     if Sha256::from_bytes(hasher.finalize().into()) != *digest {
         return Err(RemoteError::CorruptBlob {
             bucket: bucket.label().to_string(),

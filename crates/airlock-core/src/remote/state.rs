@@ -16,7 +16,7 @@ pub const PREFIX: &str = "state/";
 /// What is pushed of `data/state/`: folders, and files directly in it.
 const FOLDERS: [&str; 4] = ["apt", "images", "snaps", "bundles"];
 const FILES: [&str; 1] = ["history.json"];
-/// The most a state file may hold: a local repo of a hundred thousand packages is far below.
+/// The most a state file may hold (each is in memory while pushed or pulled).
 pub const LIMIT: u64 = 256 << 20;
 
 /// The state files of the data folder `data`, as (document name, bytes), in name order.

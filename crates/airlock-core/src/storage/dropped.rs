@@ -1,10 +1,11 @@
 //! Blobs a writer pushed to its bucket and dropped from its own disk (`[storage] keep_pushed`).
 //!
-//! A dropped blob leaves a marker, `store/dropped/XX/<sha256>`, written (and flushed) before
-//! its bytes go: the marker says the bucket has the blob, so that a sync or import does not
+//! A dropped blob leaves a mark, `store/dropped/XX/<sha256>`, written (and flushed) before
+//! its bytes go: the mark says the bucket has the blob, so that a sync or import does not
 //! fetch it again and a publish names it without a local copy. The data folder then acts as a
 //! cache of the bucket: [`ContentStore::readable`] brings a dropped blob back when something
-//! must read it (an export, a snap's metadata), and the next push drops it again.
+//! must read it (an export, a snap fetch checking a revision again), and the next push drops it
+//! again.
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -17,20 +18,28 @@ use super::digest::Sha256;
 use super::store::ContentStore;
 use crate::report::{NullReporter, Reporter, Unit};
 
+/// Blobs read back per flush: what a long read-back has done survives its interruption.
+const RESTORE_BATCH: usize = 512;
+
 impl ContentStore {
-    fn marker(&self, digest: &Sha256) -> PathBuf {
+    fn mark(&self, digest: &Sha256) -> PathBuf {
         let hex = digest.to_hex();
         self.root.join("dropped").join(&hex[..2]).join(hex)
     }
 
-    /// Whether this store ever dropped a blob (cheap: one look at a folder).
+    /// Whether any blob is marked dropped (cheap when none is: the marks' folders are few).
     pub fn drops_any(&self) -> bool {
-        self.root.join("dropped").is_dir()
+        let Ok(shards) = std::fs::read_dir(self.root.join("dropped")) else {
+            return false;
+        };
+        shards
+            .flatten()
+            .any(|shard| std::fs::read_dir(shard.path()).is_ok_and(|mut m| m.next().is_some()))
     }
 
     /// Whether the blob was pushed and its bytes dropped from here.
     pub fn is_dropped(&self, digest: &Sha256) -> bool {
-        self.marker(digest).is_file()
+        self.mark(digest).is_file()
     }
 
     /// Marks blobs as dropped, durably: their bytes may go once this returns. Only for blobs
@@ -40,19 +49,19 @@ impl ContentStore {
             return Ok(());
         }
         for digest in digests {
-            let marker = self.marker(digest);
-            let parent = marker.parent().expect("markers live in a folder");
+            let mark = self.mark(digest);
+            let parent = mark.parent().expect("marks live in a folder");
             fs::create_dir_all(parent).map_err(write_err(parent))?;
-            fs::write(&marker, b"").map_err(write_err(&marker))?;
+            fs::write(&mark, b"").map_err(write_err(&mark))?;
         }
         sync_filesystem(&self.root)
     }
 
     /// Forgets that a blob was dropped (it is no longer named, or its bytes are back).
     pub fn forget_dropped(&self, digest: &Sha256) -> Result<(), StorageError> {
-        let marker = self.marker(digest);
-        match std::fs::remove_file(&marker) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(write_err(&marker)(e)),
+        let mark = self.mark(digest);
+        match std::fs::remove_file(&mark) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(write_err(&mark)(e)),
             _ => Ok(()),
         }
     }
@@ -99,9 +108,23 @@ impl ContentStore {
         self.restore(&wanted, reporter)
     }
 
-    /// Fetches `digests` from the store's source (the bucket) into the store: in one batch
-    /// and one flush, their marks forgotten (their bytes are here again).
+    /// Fetches `digests` from the store's source (the bucket) into the store, in batches of
+    /// one flush each. Their marks stay: a mark with bytes is harmless (bytes are looked for
+    /// first), and only a writer's trim, under the site lock, may forget one.
     pub fn restore(&self, digests: &[Sha256], reporter: &dyn Reporter) -> Result<(), StorageError> {
+        let task = reporter.start("reading blobs back from the bucket", None, Unit::Bytes);
+        let restored = digests.chunks(RESTORE_BATCH).try_for_each(|batch| {
+            self.restore_batch(batch, &|bytes| reporter.advance(task, bytes))
+        });
+        reporter.finish(task);
+        restored
+    }
+
+    fn restore_batch(
+        &self,
+        digests: &[Sha256],
+        progress: &(dyn Fn(u64) + Sync),
+    ) -> Result<(), StorageError> {
         let Some(first) = digests.first() else {
             return Ok(());
         };
@@ -117,17 +140,14 @@ impl ContentStore {
             .iter()
             .map(|d| (*d, dir.join(format!("read-back-{d}"))))
             .collect();
-        let task = reporter.start("reading blobs back from the bucket", None, Unit::Bytes);
-        let fetched = source.fetch(&temps, &|bytes| reporter.advance(task, bytes));
-        reporter.finish(task);
-        fetched?;
+        source.fetch(&temps, progress)?;
         for (digest, temp) in temps {
             std::fs::set_permissions(&temp, std::fs::Permissions::from_mode(0o444))
                 .map_err(write_err(&temp))?;
             staging.adopt(temp, digest);
         }
         staging.commit()?;
-        digests.iter().try_for_each(|d| self.forget_dropped(d))
+        Ok(())
     }
 }
 
@@ -180,10 +200,8 @@ mod tests {
         let store = store.with_source(Some(std::sync::Arc::new(Bytes(b"payload"))));
         let path = store.readable(&digest).unwrap();
         assert_eq!(std::fs::read(path).unwrap(), b"payload");
-        assert!(
-            !store.is_dropped(&digest),
-            "its bytes are back: no longer dropped"
-        );
-        assert!(store.dropped().unwrap().is_empty());
+        assert!(store.has_bytes(&digest), "its bytes are back");
+        // The mark stays until a writer's trim forgets it (under the site lock).
+        assert!(store.is_dropped(&digest));
     }
 }

@@ -328,9 +328,10 @@ impl Staging {
         Ok(digest)
     }
 
-    /// Stages bytes whose digest is known; skips the write if the store has them.
+    /// Stages bytes whose digest is known; skips the write if the store has them (their
+    /// bytes: what is staged this way is read back by publishes, so never left to the bucket).
     pub fn add_digested(&self, digest: Sha256, bytes: &[u8]) -> Result<(), StorageError> {
-        if self.store.contains(&digest) {
+        if self.store.has_bytes(&digest) {
             return Ok(());
         }
         let dir = self.temp_dir()?;

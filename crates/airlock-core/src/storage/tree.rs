@@ -697,13 +697,14 @@ fn relative_target(link_dir: &Path, target: &Path) -> PathBuf {
     Path::new("../..").join(below)
 }
 
-/// Whether `id` can name a tree: a plain file name, as [`new_tree_id`] makes them.
+/// Whether `id` is a tree ID as [`new_tree_id`] makes them (`20261207T101530123456789Z`):
+/// nothing else lives beside the trees under such a name.
 pub fn is_tree_id(id: &str) -> bool {
-    !id.is_empty()
-        && !id.starts_with('.')
-        && id
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+    let b = id.as_bytes();
+    b.len() == 25
+        && b[8] == b'T'
+        && b[24] == b'Z'
+        && b[..8].iter().chain(&b[9..24]).all(u8::is_ascii_digit)
 }
 
 /// A sortable, readable id: the UTC time of the publish to the nanosecond.
@@ -718,6 +719,23 @@ fn new_tree_id() -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn tree_ids_are_only_what_a_publish_makes() {
+        assert!(is_tree_id(&new_tree_id()));
+        assert!(is_tree_id("20261207T101530123456789Z"));
+        for bad in [
+            "shared",
+            "shared.dirty",
+            "20261207T101530123456789Z.building",
+            "20261207T101530123456789Z.manifest",
+            "2026120XT101530123456789Z",
+            "../20261207T10153012345678Z",
+            "",
+        ] {
+            assert!(!is_tree_id(bad), "{bad}");
+        }
+    }
+
     use super::*;
 
     fn entry(store: &ContentStore, bytes: &[u8]) -> Entry {

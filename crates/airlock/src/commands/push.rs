@@ -146,17 +146,29 @@ fn print(bucket: &Bucket, report: &PushReport, printer: Printer) -> anyhow::Resu
             report.trees
         )?;
     }
-    if let Some(trim) = report.trim.as_ref().filter(|t| t.dropped_now > 0) {
+    let Some(trim) = &report.trim else {
+        return Ok(());
+    };
+    let files = |n: usize| format!("{n} file{}", if n == 1 { "" } else { "s" });
+    if let Some(limit) = trim.limit.filter(|_| trim.dropped_now > 0) {
         writeln!(
             out,
-            "{}: {} pushed files dropped from this disk ({}); {} kept here ({} of at most {}), {} in the bucket only",
+            "{}: {} dropped from this disk after the push ({}); {} kept here ({} of at most {}), {} in the bucket only",
             bucket.label(),
-            trim.dropped_now,
+            files(trim.dropped_now),
             super::human_bytes(trim.dropped_now_bytes),
             trim.kept,
             super::human_bytes(trim.kept_bytes),
-            super::human_bytes(trim.limit),
+            super::human_bytes(limit),
             trim.dropped
+        )?;
+    }
+    if trim.read_back > 0 {
+        writeln!(
+            out,
+            "{}: {} dropped earlier read back (keep_pushed is no longer set)",
+            bucket.label(),
+            files(trim.read_back)
         )?;
     }
     Ok(())

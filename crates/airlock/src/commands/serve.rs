@@ -17,10 +17,10 @@ use anyhow::Context;
 use crate::cli::ServeArgs;
 
 pub fn run(site: &Site, args: ServeArgs) -> anyhow::Result<()> {
-    // A writer that drops what it pushed ([storage] keep_pushed) serves as its own
-    // frontend: the bucket has every file, its disk only some.
+    // A writer that drops what it pushed ([storage] keep_pushed, or files it has not read
+    // back yet) serves as its own frontend: the bucket has every file, its disk only some.
     if let StorageConfig::S3(storage) = &site.config.storage
-        && (!site.data_dir().exists() || storage.keep_pushed.is_some())
+        && (!site.data_dir().exists() || storage.keep_pushed.is_some() || site.store().drops_any())
     {
         return serve_from_bucket(site, storage, args);
     }

@@ -902,14 +902,17 @@ fn fetch_from_another_airlock_over_https() {
     let garage = crate::common::garage::Garage::start();
     b.add_config(&garage.storage(&garage.endpoint, "snaps/", "keep_pushed = \"0\"\n"));
     let out = b.ok(&["push"]);
-    assert!(out.contains("pushed files dropped from this disk"), "{out}");
+    assert!(
+        out.contains("dropped from this disk after the push"),
+        "{out}"
+    );
     let two_sha256 = airlock_core::storage::Sha256::of(&std::fs::read(&two).unwrap()).to_hex();
     let stored = |site: &Site| crate::common::store_blobs(site).contains_key(&two_sha256);
     assert!(!stored(&b), "revision 2 is still on B's disk");
     let again = b.ok(&["snap", "fetch"]);
     assert!(
         again.contains("had hello-airlock revision 2")
-            && again.contains("pushed files dropped from this disk"),
+            && again.contains("dropped from this disk after the push"),
         "{again}"
     );
     assert!(!stored(&b), "revision 2 is still on B's disk");

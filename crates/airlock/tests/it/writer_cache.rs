@@ -67,7 +67,7 @@ fn a_writer_keeping_less_than_its_site_still_serves_exports_and_pushes_all_of_it
         out = site.ok(&["publish"]);
     }
     assert!(
-        out.contains("1 pushed files dropped from this disk")
+        out.contains("1 file dropped from this disk after the push")
             && out.contains("1 kept here")
             && out.contains("2 in the bucket only"),
         "{out}"
@@ -138,11 +138,43 @@ fn a_writer_keeping_less_than_its_site_still_serves_exports_and_pushes_all_of_it
     assert_eq!(apt_download(&other, &served.url, &names), expected);
 
     // The next push drops what the export brought back: nothing is uploaded again.
+    let push: serde_json::Value = serde_json::from_str(&site.ok(&["push", "--json"])).unwrap();
+    assert_eq!(push["switched"], false, "{push}");
+    assert_eq!(push["blobs_uploaded"], 0, "{push}");
+    assert_eq!(push["trim"]["dropped_now"], 2, "{push}");
+
+    // Without keep_pushed, the next push reads back what was dropped: the data folder is
+    // whole again, links and all, and serves by itself.
+    let config = std::fs::read_to_string(site.config()).unwrap();
+    std::fs::write(site.config(), config.replace("keep_pushed = \"3MB\"\n", "")).unwrap();
     let out = site.ok(&["push"]);
+    assert!(out.contains("2 files dropped earlier read back"), "{out}");
     assert!(
-        out.contains("unchanged") && out.contains("2 pushed files dropped from this disk"),
-        "{out}"
+        debs.iter()
+            .all(|d| store_blobs(&site).contains_key(&sha256_hex(d)))
     );
+    assert!(
+        !site
+            .path()
+            .join("data/store/dropped")
+            .read_dir()
+            .unwrap()
+            .flatten()
+            .any(|s| {
+                s.path()
+                    .read_dir()
+                    .is_ok_and(|mut marks| marks.next().is_some())
+            }),
+        "marks left"
+    );
+    let offline = site.run(&["verify", "--offline"]);
+    assert!(
+        offline.status.success(),
+        "{}",
+        String::from_utf8_lossy(&offline.stdout)
+    );
+    let own = site.serve();
+    assert_eq!(apt_download(&site, &own.url, &names), expected);
 }
 
 #[test]
@@ -168,7 +200,7 @@ fn a_writer_keeping_nothing_fetches_only_what_is_new_and_its_frontend_serves_eve
         ),
     );
     let out = site.ok(&["sync"]);
-    assert!(out.contains("2 pushed files dropped"), "{out}");
+    assert!(out.contains("2 files dropped from this disk"), "{out}");
     let pool = |site: &Site| {
         walk(&site.public("mirror").join("pool"))
             .into_iter()
@@ -204,7 +236,7 @@ fn a_writer_keeping_nothing_fetches_only_what_is_new_and_its_frontend_serves_eve
     };
     // Its root-tgz and the root-tgz.manifest beside it.
     let out = add("9");
-    assert!(out.contains("2 pushed files dropped"), "{out}");
+    assert!(out.contains("2 files dropped from this disk"), "{out}");
     let out = add("8");
     assert!(out.contains("generation 4 published"), "{out}");
     assert_eq!(

@@ -44,7 +44,8 @@ pub async fn add_suite(
         let Some(sha256) = listed.sha256 else {
             continue;
         };
-        let have = context.store.contains(&sha256) || staging.contains(&sha256);
+        // Indices: their bytes are read again, so a copy dropped to the bucket does not count.
+        let have = context.store.has_bytes(&sha256) || staging.contains(&sha256);
         if !have && !staged_from_index(&mine, path, sha256, staging)? {
             match fetch_listed(&context.http, &context.store, &context.base, suite, path).await {
                 Ok((partial, _)) => staging.adopt(partial, sha256),
