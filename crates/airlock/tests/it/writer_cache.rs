@@ -614,3 +614,61 @@ fn a_writer_killed_while_dropping_loses_nothing_and_its_next_push_finishes() {
         );
     }
 }
+
+#[test]
+fn a_damaged_or_lost_object_in_the_bucket_is_refused_and_named() {
+    let garage = Garage::start();
+    let site = Site::new(
+        "ed25519",
+        &format!(
+            "{}\n{}",
+            local_repo(Some("7d")),
+            garage.storage(&garage.endpoint, PREFIX, "keep_pushed = \"0\"\n")
+        ),
+    );
+    let work = tempfile::tempdir().unwrap();
+    let deb = dpkg_deb(&work.path().join("debs"), "one", "1.0", "amd64", "", "xz");
+    site.include("stable", "main", &deb);
+    site.ok(&["publish"]);
+    let hex = sha256_hex(&deb);
+    let mark = site
+        .path()
+        .join("data/store/dropped")
+        .join(&hex[..2])
+        .join(&hex);
+    assert!(mark.is_file() && !store_blobs(&site).contains_key(&hex));
+    let bucket = airlock_core::storage::bucket::Bucket::open(&garage.settings(PREFIX)).unwrap();
+    let runtime = crate::common::garage::runtime();
+    let key = airlock_core::remote::blob_key(&hex);
+
+    // Damaged: reading it back is refused by its digest, nothing of it is stored.
+    runtime
+        .block_on(bucket.put(&key, bytes::Bytes::from_static(b"not the package")))
+        .unwrap();
+    let export = site.run(&["export", "--to", work.path().join("b").to_str().unwrap()]);
+    let stderr = String::from_utf8_lossy(&export.stderr);
+    assert!(
+        !export.status.success()
+            && stderr.contains(&format!("cannot read blob {hex} back from the bucket"))
+            && stderr.contains("does not have the content its name says")
+            && stderr.contains("hint:"),
+        "{stderr}"
+    );
+    assert!(mark.is_file() && !store_blobs(&site).contains_key(&hex));
+
+    // Lost: the push says which and forgets its mark; the package included again goes up.
+    runtime.block_on(bucket.delete(&key)).unwrap();
+    let push = site.run(&["push"]);
+    let stderr = String::from_utf8_lossy(&push.stderr);
+    assert!(
+        !push.status.success()
+            && stderr.contains(&format!("blob {hex} is not there"))
+            && stderr.contains("run the sync or import that brought it again"),
+        "{stderr}"
+    );
+    assert!(!mark.exists(), "the wrong mark stays");
+    site.include("stable", "main", &deb);
+    let out = site.ok(&["publish"]);
+    assert!(out.contains("1 file dropped from this disk"), "{out}");
+    assert!(runtime.block_on(bucket.head(&key)).unwrap().is_some());
+}
