@@ -1,7 +1,7 @@
-//! `airlock export`: what the site publishes, as a signed bundle. Read-only on the site, but
-//! for blobs a writer dropped after pushing them, read back from its bucket first (under the
-//! site lock: a push's trim must not drop them again meanwhile); blobs stream from the store
-//! into the volumes, checked against their names on the way.
+//! `airlock export`: what the site publishes, as a signed bundle. Read-only on the site; blobs
+//! stream from the store into the volumes, checked against their names on the way (those a
+//! writer dropped after pushing them, from its bucket through a scratch file each, under the
+//! site lock so that no writer empties the store's scratch folder meanwhile).
 
 use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -95,9 +95,7 @@ pub fn export(
         created.strftime("%Y%m%dT%H%M%SZ"),
         rand::random::<u32>()
     );
-    let store = site.store();
-    plan.read_back(&store, reporter)?;
-    let (volumes, blobs) = plan.write_volumes(&store, options, created, &id, reporter)?;
+    let (volumes, blobs) = plan.write_volumes(&site.store(), options, created, &id, reporter)?;
     let airlock = match &chosen {
         Some(chosen) => Some(carry_airlock(chosen, base.as_ref(), &options.to)?),
         None => None,
@@ -219,16 +217,6 @@ impl Plan {
         self.blobs
             .iter()
             .filter(|(d, _)| !self.in_base.contains(*d))
-    }
-
-    /// Brings back the carried blobs a writer dropped after pushing them to its bucket.
-    fn read_back(&self, store: &ContentStore, reporter: &dyn Reporter) -> Result<(), StorageError> {
-        let stored: Vec<Sha256> = self
-            .carried()
-            .filter(|(_, (_, source))| matches!(source, Source::Store))
-            .map(|(digest, _)| *digest)
-            .collect();
-        store.read_back(&stored, reporter)
     }
 
     /// Refuses, before anything is written, a blob larger than a volume may be.
@@ -544,16 +532,27 @@ fn gather(site: &Site, what: &[String]) -> Result<(Vec<Gathered>, Vec<String>), 
                     source,
                 })?;
             let store = site.store();
+            // A snap dropped after a push has no file here: its size is the catalog's.
+            let snap_sizes: BTreeMap<&str, u64> = catalog
+                .snaps
+                .values()
+                .flat_map(|s| s.revisions.values())
+                .map(|r| (r.sha256.as_str(), r.size))
+                .collect();
             for hex in catalog.blobs() {
                 let digest =
                     Sha256::parse_lowercase(hex).map_err(|reason| StorageError::Corrupt {
                         path: Catalog::path(data),
                         reason,
                     })?;
-                let path = store.readable(&digest)?;
-                let size = std::fs::metadata(&path)
-                    .map_err(|source| StorageError::Read { path, source })?
-                    .len();
+                let path = store.blob_path(&digest);
+                let size = match std::fs::metadata(&path) {
+                    Ok(meta) => meta.len(),
+                    Err(_) if store.is_dropped(&digest) && snap_sizes.contains_key(hex) => {
+                        snap_sizes[hex]
+                    }
+                    Err(source) => return Err(StorageError::Read { path, source }.into()),
+                };
                 stored.push((digest, size));
                 content.files += 1;
                 content.bytes += size;

@@ -108,6 +108,24 @@ impl ContentStore {
         self.restore(&wanted, reporter)
     }
 
+    /// A dropped blob read back from the bucket into a scratch file of the store, checked,
+    /// for one reader (an export): removed when the returned path is dropped, never a blob of
+    /// the store.
+    pub fn read_back_copy(&self, digest: &Sha256) -> Result<tempfile::TempPath, StorageError> {
+        let Some(source) = &self.source else {
+            return Err(StorageError::Dropped {
+                sha256: digest.to_hex(),
+            });
+        };
+        let dir = self.temp_dir();
+        fs::create_dir_all(&dir).map_err(write_err(&dir))?;
+        let copy = tempfile::NamedTempFile::new_in(&dir)
+            .map_err(write_err(&dir))?
+            .into_temp_path();
+        source.fetch(&[(*digest, copy.to_path_buf())], &|_| {})?;
+        Ok(copy)
+    }
+
     /// Fetches `digests` from the store's source (the bucket) into the store, in batches of
     /// one flush each. Their marks stay: a mark with bytes is harmless (bytes are looked for
     /// first), and only a writer's trim, under the site lock, may forget one.
