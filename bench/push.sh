@@ -133,27 +133,32 @@ deb=$(awk '/^Filename: .*bench-pkg1_2.0/{print $2}' aptly.Packages)
 s3_get "$last" "$deb" -o aptly.deb || { echo "aptly's bucket has no $deb" >&2; exit 1; }
 expect_deb "aptly's bucket" aptly.deb
 
-# airlock's push, read back through a frontend (a config and no data folder).
-last="airlock-$ROUNDS"
-mkdir front
-printf '[site]\ndata_dir = "data"\nsigning_key = "airlock.key"\n\n[storage]\nkind = "s3"\nendpoint = "%s"\nbucket = "%s"\nregion = "%s"\n' \
-  "$S3_ENDPOINT" "$last" "$S3_REGION" > front/airlock.toml
-FRONT_PORT=$(free_port)
-"$AIRLOCK" --quiet --config front/airlock.toml serve --listen "127.0.0.1:$FRONT_PORT" 2>front.log &
-PIDS+=($!)
-FRONT="http://127.0.0.1:$FRONT_PORT"
-wait_for "$FRONT/apt/bench/dists/stable/InRelease"
-curl -fsS -o airlock.gpg "$FRONT/airlock.gpg"
-curl -fsS -o airlock.InRelease "$FRONT/apt/bench/dists/stable/InRelease"
-gpgv --keyring "$WORK/airlock.gpg" airlock.InRelease 2>/dev/null || { echo "airlock's InRelease from the frontend does not verify" >&2; exit 1; }
-cmp -s airlock.gpg "$last/site/airlock.gpg" || { echo "the frontend's airlock.gpg is not the writer's" >&2; exit 1; }
-curl -fsS "$FRONT/apt/bench/dists/stable/main/binary-amd64/Packages" -o airlock.Packages
-grep -q "$(sha256sum airlock.Packages | cut -d' ' -f1)" airlock.InRelease || { echo "airlock's Packages is not the one its InRelease names" >&2; exit 1; }
-expect "airlock's frontend" "$(packages_of airlock.Packages)"
-deb=$(awk '/^Filename: .*bench-pkg1_2.0/{print $2}' airlock.Packages)
-curl -fsS -o airlock.deb "$FRONT/apt/bench/$deb" || { echo "airlock's frontend does not serve $deb" >&2; exit 1; }
-expect_deb "airlock's frontend" airlock.deb
-echo "read back: both InRelease files verify, both list $COUNT packages with bench-pkg1 2.0, and serve its .deb"
+# airlock's pushes (keeping all, keeping nothing), each read back through a frontend (a
+# config and no data folder).
+read_back_airlock() { # TOOL
+  local last="$1-$ROUNDS" front="front-$1" port
+  mkdir "$front"
+  printf '[site]\ndata_dir = "data"\nsigning_key = "airlock.key"\n\n[storage]\nkind = "s3"\nendpoint = "%s"\nbucket = "%s"\nregion = "%s"\n' \
+    "$S3_ENDPOINT" "$last" "$S3_REGION" > "$front/airlock.toml"
+  port=$(free_port)
+  "$AIRLOCK" --quiet --config "$front/airlock.toml" serve --listen "127.0.0.1:$port" 2>"$front.log" &
+  PIDS+=($!)
+  local url="http://127.0.0.1:$port"
+  wait_for "$url/apt/bench/dists/stable/InRelease"
+  curl -fsS -o "$front.gpg" "$url/airlock.gpg"
+  curl -fsS -o "$front.InRelease" "$url/apt/bench/dists/stable/InRelease"
+  gpgv --keyring "$WORK/$front.gpg" "$front.InRelease" 2>/dev/null || { echo "$1's InRelease from the frontend does not verify" >&2; exit 1; }
+  cmp -s "$front.gpg" "$last/site/airlock.gpg" || { echo "the frontend's airlock.gpg is not $1's writer's" >&2; exit 1; }
+  curl -fsS "$url/apt/bench/dists/stable/main/binary-amd64/Packages" -o "$front.Packages"
+  grep -q "$(sha256sum "$front.Packages" | cut -d' ' -f1)" "$front.InRelease" || { echo "$1's Packages is not the one its InRelease names" >&2; exit 1; }
+  expect "$1's frontend" "$(packages_of "$front.Packages")"
+  deb=$(awk '/^Filename: .*bench-pkg1_2.0/{print $2}' "$front.Packages")
+  curl -fsS -o "$front.deb" "$url/apt/bench/$deb" || { echo "$1's frontend does not serve $deb" >&2; exit 1; }
+  expect_deb "$1's frontend" "$front.deb"
+}
+read_back_airlock airlock
+read_back_airlock airlock-keep0
+echo "read back: aptly's, airlock's and airlock-keep0's InRelease files verify, each lists $COUNT packages with bench-pkg1 2.0, and serves its .deb"
 
 median_of() { printf '%s' "${RESULTS[$1]}" | awk -v f="$2" 'NF{print $f}' | median; }
 echo
