@@ -15,8 +15,11 @@ use airlock_core::apt::{deb, deb822, index, release::ReleaseFile};
 use airlock_core::bundle::{manifest, volume};
 use airlock_core::dns::{self, Decision, Zone};
 use airlock_core::openpgp::{self, Keyring};
+use airlock_core::remote::Published;
 use airlock_core::simplestreams::document::{Index, Products, render};
 use airlock_core::snap::assertion::{self, Assertion};
+use airlock_core::storage::Manifest;
+use airlock_core::storage::tree::check_relative_path;
 use airlock_fuzz::{Scratch, Seeds};
 use bolero::check;
 
@@ -434,6 +437,35 @@ fn bundle_volume() {
                     if entry.take(MAX_ENTRY).read_to_end(&mut sink).is_err() {
                         return;
                     }
+                }
+            })
+        });
+}
+
+/// What a frontend and `airlock pull` read from a bucket besides blobs: a tree's manifest and
+/// the pointer. A bucket is shared: what is in it is outside input.
+#[test]
+fn bucket_documents() {
+    static SEEDS: Seeds = Seeds::new("bucket_documents");
+    check!(name = "bucket_documents")
+        .with_test_time(BUDGET)
+        .for_each(|input| {
+            both(&SEEDS, input, |bytes| {
+                if let Some(text) = text(bytes)
+                    && let Ok(manifest) =
+                        Manifest::parse(text, Path::new("trees/apt/x/id.manifest"))
+                {
+                    // Every path stays inside its tree, and the manifest reads back as written.
+                    for path in manifest.entries.keys() {
+                        assert!(check_relative_path(path).is_ok(), "{path:?}");
+                    }
+                    let again = Manifest::parse(&manifest.render(), Path::new("again")).unwrap();
+                    assert_eq!(again, manifest);
+                }
+                if let Ok(pointer) = serde_json::from_slice::<Published>(bytes) {
+                    let written = serde_json::to_vec(&pointer).unwrap();
+                    let again: Published = serde_json::from_slice(&written).unwrap();
+                    assert_eq!(again, pointer);
                 }
             })
         });

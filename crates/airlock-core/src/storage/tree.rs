@@ -111,6 +111,9 @@ impl Manifest {
         let mut manifest = Manifest::default();
         for (i, line) in lines {
             if let Some(note) = line.strip_prefix('@') {
+                if note.contains(char::is_control) {
+                    return Err(bad(i + 1, "a note with a control character"));
+                }
                 let (k, v) = note.split_once(' ').unwrap_or((note, ""));
                 manifest.notes.push((k.to_string(), v.to_string()));
                 continue;
@@ -147,7 +150,12 @@ pub fn check_relative_path(path: &str) -> Result<(), String> {
         return Err(format!("path {path:?} is not relative"));
     }
     for part in path.split('/') {
-        if part.is_empty() || part.starts_with('.') || part.contains(['\0', '\\', '\n']) {
+        // Control characters: no archive names a file with one, and a line break (`\r` as
+        // much as `\n`) would not read back from a manifest.
+        if part.is_empty()
+            || part.starts_with('.')
+            || part.contains(|c: char| c.is_control() || c == '\\')
+        {
             return Err(format!("path {path:?} has a forbidden component {part:?}"));
         }
     }
@@ -839,7 +847,15 @@ mod tests {
 
     #[test]
     fn manifest_rejects_escaping_paths() {
-        for path in ["/etc/passwd", "a/../b", "a//b", ".hidden", "a/.b"] {
+        for path in [
+            "/etc/passwd",
+            "a/../b",
+            "a//b",
+            ".hidden",
+            "a/.b",
+            "a\rb",
+            "a/b\u{1f}",
+        ] {
             assert!(check_relative_path(path).is_err(), "{path}");
         }
         let text = format!("{MANIFEST_MAGIC}\n{} 1 - ../x\n", Sha256::of(b""));
