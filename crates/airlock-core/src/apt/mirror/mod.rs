@@ -35,6 +35,7 @@ use crate::openpgp::{Keyring, OpenPgpError, SiteKey};
 use crate::report::{Reporter, Unit};
 use crate::site::Site;
 use crate::storage::history::{History, Run, RunKind};
+use crate::storage::tree::Marked;
 use crate::storage::{Manifest, Sha256, Staging, StorageError, TreeSet};
 
 const CONFIG_NOTE: &str = "mirror-config";
@@ -354,11 +355,18 @@ async fn sync_mirror(
         indices,
         selection,
     };
+    // The publish's marker is flushed while the downloads run (it then links the pool while
+    // the downloads are flushed).
+    let trees = sync.trees.clone();
+    let prepared = tokio::task::spawn_blocking(move || trees.prepare());
     sync.download(&plan.pool, &staging, &mut report).await?;
     sync.timed("pool complete");
     let manifest = sync.compose(&plan, &staging, &mut report).await?;
     sync.timed("composed");
-    sync.switch(manifest, plan.indices.carriers, staging)?;
+    let prepared = prepared
+        .await
+        .map_err(|e| MirrorError::task(&sync.context.base, e))??;
+    sync.switch(manifest, plan.indices.carriers, staging, prepared)?;
     sync.timed("published");
     Ok(report)
 }
@@ -598,15 +606,20 @@ impl<'a> MirrorSync<'a> {
         mut manifest: Manifest,
         carriers: Carriers,
         staging: Arc<Staging>,
+        prepared: Marked,
     ) -> Result<(), MirrorError> {
         drop_carriers(carriers, &staging);
         let grace = self.site.config.site.grace.0.as_secs() as i64;
         retain_superseded(&self.previous, &mut manifest, self.now, grace);
         let staging = Arc::try_unwrap(staging)
             .unwrap_or_else(|_| unreachable!("every download task has finished"));
-        let added = self
-            .trees
-            .publish(&self.context.store, staging, &manifest, &self.previous)?;
+        let added = self.trees.publish_prepared(
+            prepared,
+            &self.context.store,
+            staging,
+            &manifest,
+            &self.previous,
+        )?;
         self.timed("tree published");
         let same_selection = self.previous.note(CONFIG_NOTE).next() == Some(self.digest.as_str());
         let run = Run {
