@@ -431,24 +431,26 @@ impl TreeSet {
                 Ok(())
             }
         };
+        // The store's folders for the staged blobs are made while their data is flushed.
+        let flush_and_make_folders = || {
+            std::thread::scope(|scope| {
+                let made = scope.spawn(|| staging.make_folders(&staged));
+                let flushed = flush();
+                flushed.and(made.join().expect("making folders does not panic"))
+            })
+        };
         if !marked.durable {
-            flush()?;
+            flush_and_make_folders()?;
             lap("staging flushed");
         }
         // The blobs move to their store names (after the flush) while the shared folders link
-        // them from where they are, in two threads that do not wait for each other.
+        // them from where they are, in two threads that do not wait for each other (the
+        // kernel renames across folders one at a time).
         let temps: HashMap<Sha256, &Path> = staged.iter().map(|(p, d)| (*d, p.as_path())).collect();
         let (added, stale_shared) = std::thread::scope(|scope| {
             let moved = scope.spawn(|| {
                 if marked.durable {
-                    // The store's folders are made while the data is being flushed.
-                    let (flushed, made) = std::thread::scope(|inner| {
-                        let made = inner.spawn(|| staging.make_folders(&staged));
-                        (flush(), made.join().expect("making folders does not panic"))
-                    });
-                    flushed.and(made)?;
-                } else {
-                    staging.make_folders(&staged)?;
+                    flush_and_make_folders()?;
                 }
                 staging.move_in(&staged)
             });

@@ -314,6 +314,10 @@ async fn sync_mirror(
     if unchanged && options.explain.is_none() {
         return sync.keep_previous();
     }
+    // The publish's marker is flushed while the indices are read (before the downloads, whose
+    // files it would wait for), so that the publish links the pool while they are flushed.
+    let trees = sync.trees.clone();
+    let prepared = tokio::task::spawn_blocking(move || trees.prepare());
     let staging = Arc::new(sync.context.store.staging());
     let indices = Indices::read(
         &sync.context,
@@ -341,7 +345,9 @@ async fn sync_mirror(
     let selection = Selection::new(config, &indices, options.explain.as_deref(), &mut report)?;
     sync.timed("selection done");
     if unchanged {
-        // Only asked for the explanation: what clients see stays.
+        // Only asked for the explanation: what clients see stays (the unused marker goes
+        // before the tidying looks for one).
+        drop(prepared.await);
         drop_carriers(indices.carriers, &staging);
         let explanation = report.explanation.take();
         return Ok(MirrorReport {
@@ -355,10 +361,6 @@ async fn sync_mirror(
         indices,
         selection,
     };
-    // The publish's marker is flushed while the downloads run (it then links the pool while
-    // the downloads are flushed).
-    let trees = sync.trees.clone();
-    let prepared = tokio::task::spawn_blocking(move || trees.prepare());
     sync.download(&plan.pool, &staging, &mut report).await?;
     sync.timed("pool complete");
     let manifest = sync.compose(&plan, &staging, &mut report).await?;
