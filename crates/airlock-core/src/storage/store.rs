@@ -51,12 +51,23 @@ impl ContentStore {
         self.has_bytes(digest) || self.is_dropped(digest)
     }
 
-    /// [`ContentStore::contains`] for many blobs in a row, while nothing drops any (the site
-    /// lock is held): the dropped markers are looked for only if the store has some, so that
-    /// a blob it lacks costs one lookup instead of two.
+    /// [`ContentStore::contains`] for many blobs in a row, while nothing else changes the
+    /// store (the site lock is held, and the caller adds nothing meanwhile): the dropped
+    /// markers are looked for only if the store has some, and a blob only in a folder of
+    /// blobs that exists, so that a blob the store lacks costs at most one lookup.
     pub fn contains_each(&self) -> impl Fn(&Sha256) -> bool + '_ {
         let drops = self.drops_any();
-        move |digest| self.has_bytes(digest) || (drops && self.is_dropped(digest))
+        // The folders of blobs there are: none yet for most blobs of a first sync.
+        let folders: HashSet<std::ffi::OsString> = std::fs::read_dir(self.root.join("sha256"))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|entry| entry.file_name())
+            .collect();
+        move |digest| {
+            let in_folder = || folders.contains(std::ffi::OsStr::new(&digest.to_hex()[..2]));
+            (in_folder() && self.has_bytes(digest)) || (drops && self.is_dropped(digest))
+        }
     }
 
     /// Whether the blob's bytes are in this data folder.
@@ -357,7 +368,7 @@ impl Staging {
         // One flush makes every temp file's data durable before any name points at it.
         sync_filesystem(&self.store.root)?;
         self.make_folders(&staged)?;
-        let added = self.move_in(&staged)?;
+        let added = self.move_in(&staged, |_| None)?;
         sync_filesystem(&self.store.root)?;
         Ok(added)
     }
@@ -398,7 +409,12 @@ impl Staging {
     /// [`Staging::make_folders`] made; their data must be durable already (a flush of the
     /// filesystem since they were written), and the renames are left to the caller's next
     /// flush. Returns the bytes the store gained.
-    pub(super) fn move_in(&self, staged: &[(PathBuf, Sha256)]) -> Result<u64, StorageError> {
+    /// `size_of`: the sizes the caller knows (else each file is looked at).
+    pub(super) fn move_in(
+        &self,
+        staged: &[(PathBuf, Sha256)],
+        size_of: impl Fn(&Sha256) -> Option<u64>,
+    ) -> Result<u64, StorageError> {
         // One thread: the kernel renames across folders one at a time, and a second thread
         // would only spin waiting.
         let mut added = 0;
@@ -408,7 +424,8 @@ impl Staging {
                 path: target.clone(),
                 source,
             };
-            let size = std::fs::metadata(temp).map_or(0, |m| m.len());
+            let size =
+                size_of(digest).unwrap_or_else(|| std::fs::metadata(temp).map_or(0, |m| m.len()));
             // Never replace a blob: readers may have it open, and its content is the same.
             match rustix::fs::renameat_with(CWD, temp, CWD, &target, RenameFlags::NOREPLACE) {
                 Ok(()) => added += size,

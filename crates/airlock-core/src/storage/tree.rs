@@ -452,7 +452,12 @@ impl TreeSet {
                 if marked.durable {
                     flush_and_make_folders()?;
                 }
-                staging.move_in(&staged)
+                let sizes: HashMap<&Sha256, u64> = manifest
+                    .entries
+                    .values()
+                    .map(|e| (&e.sha256, e.size))
+                    .collect();
+                staging.move_in(&staged, |digest| sizes.get(digest).copied())
             });
             let stale = self.update_shared(store, manifest, previous, marked.crashed, &temps);
             (
