@@ -377,8 +377,8 @@ impl TreeSet {
     /// Writes the marker a publish leaves while it changes the shared folders, and makes it
     /// durable on its own. [`TreeSet::publish_prepared`] then links the shared folders while
     /// the staged blobs' data is being flushed, instead of after: for a caller with time to
-    /// spare before its publish (a sync, while it downloads). Dropped unused, it removes the
-    /// marker again (unless a crashed publish had left it).
+    /// spare before its publish (a mirror sync, while it reads its indices). Dropped unused,
+    /// it removes the marker again (unless a crashed publish had left it).
     pub fn prepare(&self) -> Result<Marked, StorageError> {
         let crashed = self.mark_shared_dirty()?;
         if !self.shared.is_empty() {
@@ -711,7 +711,10 @@ fn link_blob(
             link_or_copy(blob, dest).map_err(write_err(dest))
         }
     };
-    let missing = |linked: &Result<(), StorageError>| matches!(linked, Err(StorageError::Write { source, .. }) if source.kind() == io::ErrorKind::NotFound);
+    let missing = |linked: &Result<(), StorageError>| match linked {
+        Err(StorageError::Write { source, .. }) => source.kind() == io::ErrorKind::NotFound,
+        _ => false,
+    };
     let mut linked = temp.map(link);
     if linked.as_ref().is_none_or(missing) {
         linked = Some(link(&store.blob_path(digest)));
