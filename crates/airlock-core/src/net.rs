@@ -654,8 +654,9 @@ impl Http {
     ) -> Result<Filled, NetError> {
         let mut filled = Filled::default();
         let mut missing: std::collections::BTreeMap<Sha256, (u64, Url)> = Default::default();
+        let held = store.contains_each();
         for (sha256, size, url) in wanted {
-            if store.contains(&sha256) {
+            if held(&sha256) {
                 filled.reused_files += 1;
             } else {
                 missing.entry(sha256).or_insert((size, url));

@@ -50,7 +50,10 @@ impl Sha256 {
     }
 
     pub fn to_hex(&self) -> String {
-        hex::encode(self.0)
+        // Into a buffer: `hex::encode` goes char by char, and every store path spells a digest.
+        let mut out = [0u8; 64];
+        hex::encode_to_slice(self.0, &mut out).expect("64 digits for 32 bytes");
+        String::from_utf8(out.to_vec()).expect("hex digits are ASCII")
     }
 
     pub fn as_bytes(&self) -> &[u8; 32] {

@@ -16,7 +16,6 @@ use rustix::fs::{CWD, RenameFlags};
 use super::StorageError;
 use super::atomic::sync_filesystem;
 use super::digest::{CopyError, Hashes, Sha256, copy_hashing};
-use crate::util::parallel_map;
 
 /// Where blobs a writer dropped after pushing them come back from: its bucket
 /// (storage/dropped.rs).
@@ -61,6 +60,25 @@ impl ContentStore {
     /// from here ([`ContentStore::is_dropped`]); either way nothing needs to fetch it again.
     pub fn contains(&self, digest: &Sha256) -> bool {
         self.has_bytes(digest) || self.is_dropped(digest)
+    }
+
+    /// [`ContentStore::contains`] for many blobs in a row, while nothing else changes the
+    /// store (the site lock is held, and the caller adds nothing meanwhile): the dropped
+    /// markers are looked for only if the store has some, and a blob only in a folder of
+    /// blobs that exists, so that a blob the store lacks costs at most one lookup.
+    pub fn contains_each(&self) -> impl Fn(&Sha256) -> bool + '_ {
+        let drops = self.drops_any();
+        // The folders of blobs there are: none yet for most blobs of a first sync.
+        let folders: HashSet<std::ffi::OsString> = std::fs::read_dir(self.root.join("sha256"))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|entry| entry.file_name())
+            .collect();
+        move |digest| {
+            let in_folder = || folders.contains(std::ffi::OsStr::new(&digest.to_hex()[..2]));
+            (in_folder() && self.has_bytes(digest)) || (drops && self.is_dropped(digest))
+        }
     }
 
     /// Whether the blob's bytes are in this data folder.
@@ -355,57 +373,79 @@ impl Staging {
     /// Moves every staged blob to its name, durably. Identical content already present is kept.
     /// Returns the bytes the store gained (blobs it did not have).
     pub fn commit(self) -> Result<u64, StorageError> {
-        let added = self.commit_unflushed()?;
-        if added.is_some() {
-            sync_filesystem(&self.store.root)?;
+        let staged = self.take();
+        if staged.is_empty() {
+            return Ok(0);
         }
-        Ok(added.unwrap_or(0))
+        // One flush makes every temp file's data durable before any name points at it.
+        sync_filesystem(&self.store.root)?;
+        self.make_folders(&staged)?;
+        let added = self.move_in(&staged, |_| None)?;
+        sync_filesystem(&self.store.root)?;
+        Ok(added)
     }
 
-    /// Like [`Staging::commit`], but leaves the renames to the caller's next flush of the
-    /// filesystem: a tree publish flushes once before its switch, and nothing refers to the new
-    /// names durably before that. Returns the bytes gained when anything was renamed.
-    pub(super) fn commit_unflushed(&self) -> Result<Option<u64>, StorageError> {
-        let mut pending = std::mem::take(&mut *self.pending.lock().expect("staging lock"));
-        pending.append(&mut self.adopted.lock().expect("staging lock"));
-        if pending.is_empty() {
-            return Ok(None);
-        }
-        // The same content may be staged twice (two identical indices): one copy is enough.
-        pending.sort_by(|a, b| a.1.cmp(&b.1).then_with(|| a.0.cmp(&b.0)));
-        pending.dedup_by(|later, first| {
+    /// Every staged blob, one per digest, and the staging left empty: the same content may be
+    /// staged twice (two identical indices), and one copy is enough (the others are deleted).
+    pub(super) fn take(&self) -> Vec<(PathBuf, Sha256)> {
+        let mut staged = std::mem::take(&mut *self.pending.lock().expect("staging lock"));
+        staged.append(&mut self.adopted.lock().expect("staging lock"));
+        staged.sort_by(|a, b| a.1.cmp(&b.1).then_with(|| a.0.cmp(&b.0)));
+        staged.dedup_by(|later, first| {
             let same = later.1 == first.1;
             if same && later.0 != first.0 {
                 let _ = std::fs::remove_file(&later.0);
             }
             same
         });
-        // One flush makes every temp file's data durable before any name points at it.
-        sync_filesystem(&self.store.root)?;
-        let made = Mutex::new(HashSet::new());
-        let results = parallel_map(&pending, |(temp, digest)| {
+        staged
+    }
+
+    /// Makes the store's folders for blobs [`Staging::take`] returned (each folder once).
+    pub(super) fn make_folders(&self, staged: &[(PathBuf, Sha256)]) -> Result<(), StorageError> {
+        let mut made = HashSet::new();
+        for (_, digest) in staged {
+            let target = self.store.blob_path(digest);
+            let parent = target.parent().expect("blob has a parent");
+            if made.insert(parent.to_path_buf()) {
+                fs::create_dir_all(parent).map_err(|source| StorageError::Write {
+                    path: parent.to_path_buf(),
+                    source,
+                })?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Moves blobs [`Staging::take`] returned to their names, in the folders
+    /// [`Staging::make_folders`] made; their data must be durable already (a flush of the
+    /// filesystem since they were written), and the renames are left to the caller's next
+    /// flush. Returns the bytes the store gained.
+    /// `size_of`: the sizes the caller knows (else each file is looked at).
+    pub(super) fn move_in(
+        &self,
+        staged: &[(PathBuf, Sha256)],
+        size_of: impl Fn(&Sha256) -> Option<u64>,
+    ) -> Result<u64, StorageError> {
+        // One thread: the kernel renames across folders one at a time, and a second thread
+        // would only spin waiting.
+        let mut added = 0;
+        for (temp, digest) in staged {
             let target = self.store.blob_path(digest);
             let write_err = |source| StorageError::Write {
                 path: target.clone(),
                 source,
             };
-            let parent = target.parent().expect("blob has a parent");
-            if !made.lock().expect("folders").contains(parent) {
-                fs::create_dir_all(parent).map_err(write_err)?;
-                made.lock().expect("folders").insert(parent.to_path_buf());
-            }
-            let size = std::fs::metadata(temp).map_or(0, |m| m.len());
+            let size =
+                size_of(digest).unwrap_or_else(|| std::fs::metadata(temp).map_or(0, |m| m.len()));
             // Never replace a blob: readers may have it open, and its content is the same.
             match rustix::fs::renameat_with(CWD, temp, CWD, &target, RenameFlags::NOREPLACE) {
-                Ok(()) => Ok(size),
-                Err(rustix::io::Errno::EXIST) => {
-                    fs::remove_file(temp).map(|()| 0).map_err(write_err)
-                }
-                Err(e) => Err(write_err(e.into())),
+                Ok(()) => added += size,
+                Err(rustix::io::Errno::EXIST) => fs::remove_file(temp).map_err(write_err)?,
+                Err(e) => return Err(write_err(e.into())),
             }
-        });
-        let added = results.into_iter().sum::<Result<u64, _>>()?;
-        Ok(Some(added))
+        }
+        Ok(added)
     }
 }
 

@@ -6,10 +6,9 @@
 //! link names at that instant, so it never sees half of a publish; a crash before the rename
 //! leaves the old tree served and a stray folder that the next publish removes.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 
 use fs_err as fs;
 
@@ -174,6 +173,25 @@ pub struct TreeSet {
     trees: PathBuf,
     link: PathBuf,
     shared: &'static [&'static str],
+}
+
+/// The marker of a publish's changes to the shared folders, written ([`TreeSet::prepare`]).
+#[derive(Debug)]
+pub struct Marked {
+    /// A crashed publish had left it: the shared folders may differ from the manifest.
+    crashed: bool,
+    /// Flushed already.
+    durable: bool,
+    /// Removed if this is dropped before its publish: nothing changed the shared folders.
+    marker: Option<PathBuf>,
+}
+
+impl Drop for Marked {
+    fn drop(&mut self) {
+        if let Some(marker) = self.marker.take() {
+            let _ = std::fs::remove_file(marker);
+        }
+    }
 }
 
 impl TreeSet {
@@ -356,13 +374,65 @@ impl TreeSet {
         manifest: &Manifest,
         previous: &Manifest,
     ) -> Result<u64, StorageError> {
-        self.publish_as(&new_tree_id(), store, staging, manifest, previous)
+        let marked = Marked {
+            crashed: self.mark_shared_dirty()?,
+            durable: false,
+            marker: None,
+        };
+        self.publish_marked(marked, &new_tree_id(), store, staging, manifest, previous)
     }
 
     /// [`TreeSet::publish`] under a given tree ID (a pulled tree keeps the bucket's). The
-    /// caller checks that `id` is a plain name ([`is_tree_id`]).
+    /// caller checks that `id` is one ([`is_tree_id`]).
     pub fn publish_as(
         &self,
+        id: &str,
+        store: &ContentStore,
+        staging: Staging,
+        manifest: &Manifest,
+        previous: &Manifest,
+    ) -> Result<u64, StorageError> {
+        let marked = Marked {
+            crashed: self.mark_shared_dirty()?,
+            durable: false,
+            marker: None,
+        };
+        self.publish_marked(marked, id, store, staging, manifest, previous)
+    }
+
+    /// Writes the marker a publish leaves while it changes the shared folders, and makes it
+    /// durable on its own. [`TreeSet::publish_prepared`] then links the shared folders while
+    /// the staged blobs' data is being flushed, instead of after: for a caller with time to
+    /// spare before its publish (a mirror sync, while it reads its indices). Dropped unused,
+    /// it removes the marker again (unless a crashed publish had left it).
+    pub fn prepare(&self) -> Result<Marked, StorageError> {
+        let crashed = self.mark_shared_dirty()?;
+        if !self.shared.is_empty() {
+            sync_dir(&self.trees)?;
+        }
+        Ok(Marked {
+            crashed,
+            durable: true,
+            marker: (!crashed && !self.shared.is_empty()).then(|| self.dirty_marker()),
+        })
+    }
+
+    /// [`TreeSet::publish`] after [`TreeSet::prepare`].
+    pub fn publish_prepared(
+        &self,
+        mut prepared: Marked,
+        store: &ContentStore,
+        staging: Staging,
+        manifest: &Manifest,
+        previous: &Manifest,
+    ) -> Result<u64, StorageError> {
+        prepared.marker = None;
+        self.publish_marked(prepared, &new_tree_id(), store, staging, manifest, previous)
+    }
+
+    fn publish_marked(
+        &self,
+        marked: Marked,
         id: &str,
         store: &ContentStore,
         staging: Staging,
@@ -376,25 +446,62 @@ impl TreeSet {
                 started.elapsed().as_secs_f64() * 1000.0
             )
         };
-        let crashed = self.mark_shared_dirty()?;
-        let committed = staging.commit_unflushed()?;
-        if committed.is_none() && !self.shared.is_empty() {
-            // The commit flushed nothing: the marker needs its own.
-            sync_dir(&self.trees)?;
+        let staged = staging.take();
+        // One flush makes the staged blobs' data durable before any name points at them, and
+        // the marker before the shared folders change (unless it is durable already).
+        let flush = || {
+            if !staged.is_empty() {
+                sync_filesystem(&store.root)
+            } else if !self.shared.is_empty() && !marked.durable {
+                sync_dir(&self.trees)
+            } else {
+                Ok(())
+            }
+        };
+        // The store's folders for the staged blobs are made while their data is flushed.
+        let flush_and_make_folders = || {
+            std::thread::scope(|scope| {
+                let made = scope.spawn(|| staging.make_folders(&staged));
+                let flushed = flush();
+                flushed.and(made.join().expect("making folders does not panic"))
+            })
+        };
+        if !marked.durable {
+            flush_and_make_folders()?;
+            lap("staging flushed");
         }
-        let added = committed.unwrap_or(0);
-        lap("staging committed");
+        // The blobs move to their store names (after the flush) while the shared folders link
+        // them from where they are, in two threads that do not wait for each other (the
+        // kernel renames across folders one at a time).
+        let temps: HashMap<Sha256, &Path> = staged.iter().map(|(p, d)| (*d, p.as_path())).collect();
+        let (added, stale_shared) = std::thread::scope(|scope| {
+            let moved = scope.spawn(|| {
+                if marked.durable {
+                    flush_and_make_folders()?;
+                }
+                let sizes: HashMap<&Sha256, u64> = manifest
+                    .entries
+                    .values()
+                    .map(|e| (&e.sha256, e.size))
+                    .collect();
+                staging.move_in(&staged, |digest| sizes.get(digest).copied())
+            });
+            let stale = self.update_shared(store, manifest, previous, marked.crashed, &temps);
+            (
+                moved.join().expect("the store's renames do not panic"),
+                stale,
+            )
+        });
+        let (added, stale_shared) = (added?, stale_shared?);
+        lap("staging committed and shared linked");
         let building = self.trees.join(format!("{id}.building"));
         let final_dir = self.trees.join(id);
         let mut folders = Folders::default();
 
-        let stale_shared = self.update_shared(store, manifest, previous, crashed)?;
-        lap("shared linked");
-
         for (path, entry) in manifest.entries.iter().filter(|(p, _)| !self.is_shared(p)) {
             let dest = building.join(path);
             folders.ensure(dest.parent().expect("entry has a parent"))?;
-            link_blob(store, &entry.sha256, &dest, false)?;
+            link_blob(store, &entry.sha256, None, &dest, false)?;
         }
         folders.ensure(&building)?;
         for folder in self.shared {
@@ -476,13 +583,14 @@ impl TreeSet {
 
     /// Links the shared entries of `manifest` that are new or changed; returns the shared
     /// paths to delete once the new tree is served. `crashed`: a publish was interrupted
-    /// while changing them.
+    /// while changing them. `temps`: where staged blobs are until they reach their names.
     fn update_shared(
         &self,
         store: &ContentStore,
         manifest: &Manifest,
         previous: &Manifest,
         crashed: bool,
+        temps: &HashMap<Sha256, &Path>,
     ) -> Result<Vec<String>, StorageError> {
         if self.shared.is_empty() {
             return Ok(Vec::new());
@@ -512,18 +620,26 @@ impl TreeSet {
                     }
             })
             .collect();
-        // Thousands of links in as many folders: both cores help.
-        let made = Mutex::new(HashSet::new());
-        let results = parallel_map(&todo, |(path, entry)| {
-            let dest = root.join(path);
-            let parent = dest.parent().expect("entry has a parent");
-            if !made.lock().expect("folders").contains(parent) {
-                fs::create_dir_all(parent).map_err(write_err(parent))?;
-                made.lock().expect("folders").insert(parent.to_path_buf());
+        // Thousands of links in as many folders: both cores help, a folder each at a time (the
+        // kernel changes one folder for one thread at a time: two in one folder only spin).
+        let mut folders: BTreeMap<&str, Vec<(&String, &Entry)>> = BTreeMap::new();
+        for (path, entry) in todo {
+            let folder = path.rsplit_once('/').map_or("", |(folder, _)| folder);
+            folders.entry(folder).or_default().push((path, entry));
+        }
+        let folders: Vec<_> = folders.into_iter().collect();
+        let results = parallel_map(&folders, |(folder, entries)| {
+            let dir = root.join(folder);
+            fs::create_dir_all(&dir).map_err(write_err(&dir))?;
+            for (path, entry) in entries {
+                let temp = temps.get(&entry.sha256).copied();
+                link_blob(store, &entry.sha256, temp, &root.join(path), true)?;
             }
-            link_blob(store, &entry.sha256, &dest, true)
+            Ok(())
         });
-        results.into_iter().collect::<Result<Vec<()>, _>>()?;
+        results
+            .into_iter()
+            .collect::<Result<Vec<()>, StorageError>>()?;
 
         let keep = |p: &str| manifest.entries.contains_key(p);
         let mut stale: Vec<String> = previous
@@ -603,28 +719,35 @@ fn link_replacing(blob: &Path, dest: &Path, digest: &Sha256) -> Result<(), Stora
     }
 }
 
-/// Links an entry's blob at `dest` (`replace`: over what is there). A blob dropped after a
-/// push ([`ContentStore::is_dropped`]) has no bytes here: nothing is linked, and the tree
-/// serves that path from the bucket only (frontends).
+/// Links an entry's blob at `dest` (`replace`: over what is there), from `temp` while it is
+/// staged there, else from its store name (where a concurrent commit may have just moved it).
+/// A blob dropped after a push ([`ContentStore::is_dropped`]) has no bytes here: nothing is
+/// linked, and the tree serves that path from the bucket only (frontends).
 fn link_blob(
     store: &ContentStore,
     digest: &Sha256,
+    temp: Option<&Path>,
     dest: &Path,
     replace: bool,
 ) -> Result<(), StorageError> {
-    let blob = store.blob_path(digest);
-    let linked = if replace {
-        link_replacing(&blob, dest, digest)
-    } else {
-        link_or_copy(&blob, dest).map_err(write_err(dest))
-    };
-    match linked {
-        Err(StorageError::Write { source, .. })
-            if source.kind() == io::ErrorKind::NotFound && store.is_dropped(digest) =>
-        {
-            remove_if_exists(dest)
+    let link = |blob: &Path| {
+        if replace {
+            link_replacing(blob, dest, digest)
+        } else {
+            link_or_copy(blob, dest).map_err(write_err(dest))
         }
-        other => other,
+    };
+    let missing = |linked: &Result<(), StorageError>| match linked {
+        Err(StorageError::Write { source, .. }) => source.kind() == io::ErrorKind::NotFound,
+        _ => false,
+    };
+    let mut linked = temp.map(link);
+    if linked.as_ref().is_none_or(missing) {
+        linked = Some(link(&store.blob_path(digest)));
+    }
+    match linked.expect("linked from one name or the other") {
+        linked if missing(&linked) && store.is_dropped(digest) => remove_if_exists(dest),
+        linked => linked,
     }
 }
 
@@ -843,6 +966,48 @@ mod tests {
         assert!(!shared.join("c/stray.deb").exists() && !shared.join("b/two.deb.tmp").exists());
         assert_eq!(served("pool/b/two.deb").as_deref(), Some(&b"two"[..]));
         assert!(!dir.path().join("trees/apt/local/shared.dirty").exists());
+    }
+
+    #[test]
+    fn a_prepared_publish_links_staged_blobs_and_an_unused_marker_goes() {
+        use std::os::unix::fs::MetadataExt;
+        let dir = tempfile::tempdir().unwrap();
+        let store = ContentStore::new(dir.path());
+        let set = TreeSet::new(dir.path(), "apt", "m").with_shared(&["pool"]);
+        let marker = dir.path().join("trees/apt/m/shared.dirty");
+
+        drop(set.prepare().unwrap());
+        assert!(!marker.exists(), "a sync that stopped before its publish");
+
+        let prepared = set.prepare().unwrap();
+        assert!(marker.exists());
+        let staging = store.staging();
+        let mut m1 = Manifest::default();
+        for (path, bytes) in [("pool/a/one.deb", &b"one"[..]), ("dists/x/Release", b"r")] {
+            let sha256 = staging.add_bytes(bytes).unwrap();
+            m1.add(path, sha256, bytes.len() as u64);
+        }
+        set.publish_prepared(prepared, &store, staging, &m1, &Manifest::default())
+            .unwrap();
+        assert!(!marker.exists());
+        let served = dir.path().join("public/apt/m/pool/a/one.deb");
+        assert_eq!(std::fs::read(&served).unwrap(), b"one");
+        let blob = store.blob_path(&m1.entries["pool/a/one.deb"].sha256);
+        let (a, b) = (
+            std::fs::metadata(blob).unwrap(),
+            std::fs::metadata(served).unwrap(),
+        );
+        assert_eq!(
+            (a.dev(), a.ino()),
+            (b.dev(), b.ino()),
+            "the pool links the stored blob"
+        );
+        assert_eq!(std::fs::read_dir(store.temp_dir()).unwrap().count(), 0);
+
+        // A crashed publish's marker stays until a publish has checked the shared folders.
+        std::fs::write(&marker, "").unwrap();
+        drop(set.prepare().unwrap());
+        assert!(marker.exists());
     }
 
     #[test]

@@ -35,6 +35,7 @@ use crate::openpgp::{Keyring, OpenPgpError, SiteKey};
 use crate::report::{Reporter, Unit};
 use crate::site::Site;
 use crate::storage::history::{History, Run, RunKind};
+use crate::storage::tree::Marked;
 use crate::storage::{Manifest, Sha256, Staging, StorageError, TreeSet};
 
 const CONFIG_NOTE: &str = "mirror-config";
@@ -313,6 +314,10 @@ async fn sync_mirror(
     if unchanged && options.explain.is_none() {
         return sync.keep_previous();
     }
+    // The publish's marker is flushed while the indices are read (before the downloads, whose
+    // files it would wait for), so that the publish links the pool while they are flushed.
+    let trees = sync.trees.clone();
+    let prepared = tokio::task::spawn_blocking(move || trees.prepare());
     let staging = Arc::new(sync.context.store.staging());
     let indices = Indices::read(
         &sync.context,
@@ -340,7 +345,9 @@ async fn sync_mirror(
     let selection = Selection::new(config, &indices, options.explain.as_deref(), &mut report)?;
     sync.timed("selection done");
     if unchanged {
-        // Only asked for the explanation: what clients see stays.
+        // Only asked for the explanation: what clients see stays (the unused marker goes
+        // before the tidying looks for one).
+        drop(prepared.await);
         drop_carriers(indices.carriers, &staging);
         let explanation = report.explanation.take();
         return Ok(MirrorReport {
@@ -358,7 +365,10 @@ async fn sync_mirror(
     sync.timed("pool complete");
     let manifest = sync.compose(&plan, &staging, &mut report).await?;
     sync.timed("composed");
-    sync.switch(manifest, plan.indices.carriers, staging)?;
+    let prepared = prepared
+        .await
+        .map_err(|e| MirrorError::task(&sync.context.base, e))??;
+    sync.switch(manifest, plan.indices.carriers, staging, prepared)?;
     sync.timed("published");
     Ok(report)
 }
@@ -598,15 +608,20 @@ impl<'a> MirrorSync<'a> {
         mut manifest: Manifest,
         carriers: Carriers,
         staging: Arc<Staging>,
+        prepared: Marked,
     ) -> Result<(), MirrorError> {
         drop_carriers(carriers, &staging);
         let grace = self.site.config.site.grace.0.as_secs() as i64;
         retain_superseded(&self.previous, &mut manifest, self.now, grace);
         let staging = Arc::try_unwrap(staging)
             .unwrap_or_else(|_| unreachable!("every download task has finished"));
-        let added = self
-            .trees
-            .publish(&self.context.store, staging, &manifest, &self.previous)?;
+        let added = self.trees.publish_prepared(
+            prepared,
+            &self.context.store,
+            staging,
+            &manifest,
+            &self.previous,
+        )?;
         self.timed("tree published");
         let same_selection = self.previous.note(CONFIG_NOTE).next() == Some(self.digest.as_str());
         let run = Run {
