@@ -168,12 +168,8 @@ pub fn install(
         }
         None => None,
     };
-    let trees: Vec<(String, Manifest)> = pulled
-        .trees
-        .iter()
-        .map(|(key, _, manifest)| (key.clone(), manifest.clone()))
-        .collect();
-    let named = trim::classify(data, &trees, catalog.as_ref());
+    let trees = pulled.trees.iter().map(|(key, _, m)| (key.as_str(), m));
+    let named = trim::classify(data, trees, catalog.as_ref());
 
     // Every blob is in the bucket: read back what this writer keeps, mark the rest.
     let store = site.store();

@@ -12,8 +12,9 @@ use super::{POINTER, Published, RemoteError, blob_key, manifest_key, read_pointe
 use crate::config::StorageConfig;
 use crate::report::{Reporter, Unit};
 use crate::site::Site;
+use crate::snap::catalog::Catalog;
 use crate::storage::bucket::{Bucket, Holder, Lease, LeaseSettings};
-use crate::storage::{ContentStore, Sha256, TreeSet};
+use crate::storage::{ContentStore, Manifest, Sha256, TreeSet};
 
 /// Uploads at once: enough to fill a link to a nearby object store, few enough for a small one.
 const UPLOADS_IN_FLIGHT: usize = 8;
@@ -40,6 +41,7 @@ struct LocalTree {
     key: String,
     id: String,
     manifest: PathBuf,
+    served: Manifest,
 }
 
 /// What the data folder serves: trees, documents, and every blob they name.
@@ -51,6 +53,7 @@ struct Content {
     /// Blob SHA256 → local file to upload from; none for a blob dropped after an earlier
     /// push (the bucket has it).
     blobs: BTreeMap<String, Option<PathBuf>>,
+    catalog: Option<Catalog>,
 }
 
 /// Pushes what `site` serves into `bucket` under the writers' lease: the blobs the bucket
@@ -119,7 +122,9 @@ async fn push_leased(
     {
         let pushed = content.blobs.keys().filter_map(|h| Sha256::from_hex(h));
         let pushed = pushed.collect();
-        let trim = super::trim::trim(site, storage.keep_pushed, &pushed, reporter)?;
+        let trees = content.trees.iter().map(|t| (t.key.as_str(), &t.served));
+        let named = super::trim::classify(site.data_dir(), trees, content.catalog.as_ref());
+        let trim = super::trim::trim(site, named, storage.keep_pushed, &pushed, reporter)?;
         report.trim = Some(trim);
     }
     Ok(report)
@@ -140,6 +145,7 @@ fn collect(site: &Site, bucket: &Bucket) -> Result<Content, RemoteError> {
         documents: BTreeMap::new(),
         documents_bytes: Vec::new(),
         blobs: BTreeMap::new(),
+        catalog: None,
     };
     for (key, set) in sets {
         let Some((id, manifest_path, manifest)) = set.served()? else {
@@ -160,13 +166,21 @@ fn collect(site: &Site, bucket: &Bucket) -> Result<Content, RemoteError> {
             key,
             id,
             manifest: manifest_path,
+            served: manifest,
         });
     }
 
-    let catalog = crate::snap::catalog::Catalog::path(data);
+    let catalog = Catalog::path(data);
     if catalog.is_file() {
-        let loaded = crate::snap::catalog::Catalog::load(data)
-            .map_err(|e| RemoteError::Catalog(Box::new(e)))?;
+        // Read once: pushed as it is, and what it names.
+        let bytes =
+            crate::storage::read_limited(&catalog, super::CATALOG_LIMIT, "the snap catalog")?;
+        let loaded: Catalog = serde_json::from_slice(&bytes).map_err(|source| {
+            crate::storage::StorageError::Json {
+                path: catalog.clone(),
+                source,
+            }
+        })?;
         for sha256 in loaded.blobs() {
             let Some(digest) = Sha256::from_hex(sha256) else {
                 continue;
@@ -175,9 +189,8 @@ fn collect(site: &Site, bucket: &Bucket) -> Result<Content, RemoteError> {
             let local = local_copy(&store, &digest).unwrap_or(Some(store.blob_path(&digest)));
             content.blobs.insert(sha256.to_string(), local);
         }
-        let bytes =
-            crate::storage::read_limited(&catalog, super::CATALOG_LIMIT, "the snap catalog")?;
         add_document(&mut content, super::CATALOG, Bytes::from(bytes));
+        content.catalog = Some(loaded);
     }
     // The upstream names frontends answer for (their own config names no mirrors).
     let routes: Vec<PushedRoute> = site

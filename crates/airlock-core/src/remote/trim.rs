@@ -18,7 +18,7 @@ use super::RemoteError;
 use crate::report::Reporter;
 use crate::site::Site;
 use crate::snap::catalog::Catalog;
-use crate::storage::{ContentStore, Manifest, Sha256, StorageError, TreeSet};
+use crate::storage::{ContentStore, Manifest, Sha256, StorageError};
 
 /// What a trim did.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
@@ -55,12 +55,13 @@ pub(super) struct Named {
 /// just confirmed every blob of `pushed`.
 pub fn trim(
     site: &Site,
+    named: Named,
     limit: Option<u64>,
     pushed: &HashSet<Sha256>,
     reporter: &dyn Reporter,
 ) -> Result<TrimReport, RemoteError> {
     let store = site.store();
-    let Named { payloads, all } = served(site)?;
+    let Named { payloads, all } = named;
     let mut marked: HashSet<Sha256> = store.dropped()?.into_iter().collect();
     let mut report = TrimReport {
         limit,
@@ -155,32 +156,12 @@ fn link_served(blob: &Path, served: &[PathBuf]) -> Result<(), StorageError> {
     Ok(())
 }
 
-/// What the site's served trees and snap catalog name.
-fn served(site: &Site) -> Result<Named, RemoteError> {
-    let data = site.data_dir();
-    let mut trees: Vec<(String, Manifest)> = Vec::new();
-    let sets = TreeSet::published_apt_names(data)
-        .into_iter()
-        .map(|name| (format!("apt/{name}"), TreeSet::apt(data, &name)))
-        .chain([("images".to_string(), TreeSet::area(data, "images"))]);
-    for (key, set) in sets {
-        if let Some(manifest) = set.current()? {
-            trees.push((key, manifest));
-        }
-    }
-    let catalog = match Catalog::path(data).is_file() {
-        true => Some(Catalog::load(data).map_err(|e| RemoteError::Catalog(Box::new(e)))?),
-        false => None,
-    };
-    Ok(classify(data, &trees, catalog.as_ref()))
-}
-
 /// The payloads `trees` (key `apt/NAME` or `images`, manifest) and `catalog` name, with the
 /// paths they are served at under the data folder `data`, and every blob they name. The same
 /// bytes as an index or document (which publishes read) are never a payload.
-pub(super) fn classify(
+pub(super) fn classify<'m>(
     data: &Path,
-    trees: &[(String, Manifest)],
+    trees: impl IntoIterator<Item = (&'m str, &'m Manifest)>,
     catalog: Option<&Catalog>,
 ) -> Named {
     let mut payloads: BTreeMap<Sha256, Payload> = BTreeMap::new();
@@ -251,7 +232,11 @@ mod tests {
             ("apt/local".to_string(), apt),
             ("images".to_string(), images),
         ];
-        let named = classify(Path::new("/d"), &trees, None);
+        let named = classify(
+            Path::new("/d"),
+            trees.iter().map(|(k, m)| (k.as_str(), m)),
+            None,
+        );
         let payloads: Vec<Sha256> = named.payloads.keys().copied().collect();
         let mut expected = vec![digest(b"deb"), digest(b"squashfs")];
         expected.sort();

@@ -374,12 +374,7 @@ impl TreeSet {
         manifest: &Manifest,
         previous: &Manifest,
     ) -> Result<u64, StorageError> {
-        let marked = Marked {
-            crashed: self.mark_shared_dirty()?,
-            durable: false,
-            marker: None,
-        };
-        self.publish_marked(marked, &new_tree_id(), store, staging, manifest, previous)
+        self.publish_as(&new_tree_id(), store, staging, manifest, previous)
     }
 
     /// [`TreeSet::publish`] under a given tree ID (a pulled tree keeps the bucket's). The
