@@ -59,6 +59,18 @@ CONF
 # median < numbers: the middle one (the lower middle for an even count).
 median() { sort -g | awk '{v[NR]=$1} END{print v[int((NR+1)/2)]}'; }
 
+# small_deb NAME VERSION OUT: a gzip .deb of package NAME at VERSION holding 3,000 random
+# bytes, written to the file OUT (scratch under $WORK/src). Exported for xargs.
+small_deb() {
+  local d="$WORK/src/$1-$2"
+  mkdir -p "$d/DEBIAN" "$d/usr/share/doc/$1"
+  head -c 3000 /dev/urandom > "$d/usr/share/doc/$1/data"
+  printf 'Package: %s\nVersion: %s\nArchitecture: amd64\nMaintainer: Bench <bench@example.invalid>\nSection: misc\nPriority: optional\nDescription: benchmark package %s\n A small package for the benchmarks.\n' "$1" "$2" "$1" > "$d/DEBIAN/control"
+  dpkg-deb --root-owner-group -Zgzip --build "$d" "$3" >/dev/null
+  rm -rf "$d"
+}
+export -f small_deb
+
 # Fills the repo "bench" of the site whose config is $1 with $2 packages of $3 MB of random
 # bytes each (uncompressed .debs: building them costs no compression) and publishes it.
 fill_bench_repo() {

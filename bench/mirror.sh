@@ -42,16 +42,8 @@ sign_suite() {
 
 echo "building an upstream of $COUNT packages..."
 mkdir -p up/pool/main up/dists/stable/main/binary-amd64 src
-make_deb() {
-  local i=$1 d="$WORK/src/p$1"
-  mkdir -p "$d/DEBIAN" "$d/usr/share/doc/up-pkg$i"
-  head -c 3000 /dev/urandom > "$d/usr/share/doc/up-pkg$i/data"
-  printf 'Package: up-pkg%s\nVersion: 1.0-%s\nArchitecture: amd64\nMaintainer: Bench <bench@example.invalid>\nSection: misc\nPriority: optional\nDescription: upstream package %s\n For the mirror benchmark.\n' "$i" "$i" "$i" > "$d/DEBIAN/control"
-  dpkg-deb --root-owner-group -Zgzip --build "$d" "$WORK/up/pool/main/up-pkg${i}_1.0-${i}_amd64.deb" >/dev/null
-  rm -rf "$d"
-}
-export -f make_deb; export WORK
-seq 1 "$COUNT" | xargs -P "$(nproc)" -I{} bash -c 'make_deb {}'
+export WORK
+seq 1 "$COUNT" | xargs -P "$(nproc)" -I{} bash -c 'small_deb up-pkg{} 1.0-{} "$WORK/up/pool/main/up-pkg{}_1.0-{}_amd64.deb"'
 (cd up && apt-ftparchive --arch amd64 packages pool/main > dists/stable/main/binary-amd64/Packages)
 (cd up/dists/stable/main/binary-amd64 && xz -k -6 Packages && gzip -k -9 Packages)
 sign_suite up

@@ -28,17 +28,9 @@ start_garage
 
 echo "generating $COUNT packages with dpkg-deb..."
 mkdir -p debs new src
-make_deb() { # INDEX VERSION OUT_DIR
-  local i=$1 d="$WORK/src/p$1-$2"
-  mkdir -p "$d/DEBIAN" "$d/usr/share/doc/bench-pkg$i"
-  head -c 3000 /dev/urandom > "$d/usr/share/doc/bench-pkg$i/data"
-  printf 'Package: bench-pkg%s\nVersion: %s\nArchitecture: amd64\nMaintainer: Bench <bench@example.invalid>\nSection: misc\nPriority: optional\nDescription: benchmark package %s\n A small package for the push benchmark.\n' "$i" "$2" "$i" > "$d/DEBIAN/control"
-  dpkg-deb --root-owner-group -Zgzip --build "$d" "$3/bench-pkg${i}_$2_amd64.deb" >/dev/null
-  rm -rf "$d"
-}
-export -f make_deb; export WORK
-seq 1 "$COUNT" | xargs -P "$(nproc)" -I{} bash -c 'make_deb {} 1.0 "$WORK/debs"'
-make_deb 1 2.0 "$WORK/new"   # the one package changed before the second publish
+export WORK
+seq 1 "$COUNT" | xargs -P "$(nproc)" -I{} bash -c 'small_deb bench-pkg{} 1.0 "$WORK/debs/bench-pkg{}_1.0_amd64.deb"'
+small_deb bench-pkg1 2.0 "$WORK/new/bench-pkg1_2.0_amd64.deb"   # the one package changed before the second publish
 
 gpg --batch --pinentry-mode loopback --passphrase '' --quick-gen-key 'Bench <bench@example.invalid>' ed25519 sign never 2>/dev/null
 KEY=$(gpg --list-secret-keys --with-colons | awk -F: '/^fpr/{print $10; exit}')

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use crate::common::garage::Garage;
 use crate::common::site::{local_repo, whole_site};
 use crate::common::snaps::SNAP_ID;
-use crate::common::{Apt, Site, curl, dpkg_deb, get, wait_for};
+use crate::common::{Apt, Site, curl, dpkg_deb, files_below, get, wait_for};
 
 /// Where the writers and frontends of these tests keep the site in the bucket.
 const PREFIX: &str = "front/";
@@ -497,7 +497,7 @@ fn a_frontend_restarted_with_an_empty_cache_serves_the_same_bytes() {
             // The first run kept the large blob; the restart begins with an empty cache.
             let cache = front.path().join("cache");
             assert!(
-                !walk(&cache).is_empty(),
+                !files_below(&cache).is_empty(),
                 "nothing kept in {}",
                 cache.display()
             );
@@ -555,7 +555,7 @@ fn a_frontend_keeps_large_blobs_in_its_disk_cache() {
         cache.join(&hex[..2]).join(hex)
     };
     let kept = || -> u64 {
-        walk(&cache)
+        files_below(&cache)
             .iter()
             .map(|f| std::fs::metadata(f).unwrap().len())
             .sum()
@@ -576,7 +576,7 @@ fn a_frontend_keeps_large_blobs_in_its_disk_cache() {
     assert_eq!(get(&url(2), &[]), (200, bytes[2].clone()));
     assert!(cached(0).exists() && cached(2).exists() && !cached(1).exists());
     assert!(kept() <= limit, "{} bytes kept", kept());
-    assert!(walk(&cache.join("tmp")).is_empty());
+    assert!(files_below(&cache.join("tmp")).is_empty());
 
     // A damaged file is never served whole: the download fails before its end, the file
     // goes, and the next download comes from the bucket (and is kept again).
@@ -668,20 +668,6 @@ fn frontend_metrics(base: &str) -> std::collections::HashMap<String, f64> {
             (name.to_string(), value.parse().unwrap())
         })
         .collect()
-}
-
-/// The files under `dir`, at any depth.
-fn walk(dir: &Path) -> Vec<PathBuf> {
-    let mut files = Vec::new();
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.is_dir() {
-            files.extend(walk(&path));
-        } else {
-            files.push(path);
-        }
-    }
-    files
 }
 
 /// A frontend runs on the server a data folder does: at its connection limit, the connection

@@ -170,15 +170,7 @@ fn writers_push_by_themselves_and_frontends_follow() {
 
     // images add: the image stream goes up with the repo as it was.
     let tgz = crate::common::rhel_tgz(work.path());
-    let out = site.ok(&[
-        "images",
-        "add",
-        "--os",
-        "rhel",
-        "--release",
-        "9",
-        tgz.to_str().unwrap(),
-    ]);
+    let out = site.add_rhel_image("9", &tgz);
     assert!(
         out.contains("published in the image stream") && out.contains("generation 2 published"),
         "{out}"

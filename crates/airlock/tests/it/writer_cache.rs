@@ -13,7 +13,7 @@ use airlock_core::storage::Sha256;
 use crate::common::garage::Garage;
 use crate::common::site::local_repo;
 use crate::common::upstream::{Archive, Upstream, pkg};
-use crate::common::{Apt, Site, dpkg_deb, noise_deb, store_blobs};
+use crate::common::{Apt, Site, dpkg_deb, files_below, noise_deb, store_blobs};
 
 const PREFIX: &str = "cached/";
 
@@ -21,17 +21,24 @@ fn sha256_hex(path: &Path) -> String {
     Sha256::of(&std::fs::read(path).unwrap()).to_hex()
 }
 
-/// apt-get update and download of `packages` from the local repo at `url`, signed by `site`'s
-/// key: the .debs' bytes.
-fn apt_download(site: &Site, url: &str, packages: &[&str]) -> BTreeMap<String, Vec<u8>> {
+/// apt-get (amd64) for the stable suite's main of `repo` at `url`, signed by `site`'s key,
+/// its lists updated.
+fn apt_for(site: &Site, url: &str, repo: &str) -> Apt {
     let apt = Apt::new(
         &format!(
-            "deb [signed-by={}] {url}/apt/local stable main",
+            "deb [signed-by={}] {url}/apt/{repo} stable main",
             site.keyring().display()
         ),
         "amd64",
     );
     apt.ok(&["update"]);
+    apt
+}
+
+/// apt-get update and download of `packages` from the local repo at `url`, signed by `site`'s
+/// key: the .debs' bytes.
+fn apt_download(site: &Site, url: &str, packages: &[&str]) -> BTreeMap<String, Vec<u8>> {
+    let apt = apt_for(site, url, "local");
     let mut args = vec!["download"];
     args.extend(packages);
     apt.ok(&args);
@@ -86,7 +93,7 @@ fn a_writer_keeping_less_than_its_site_still_serves_exports_and_pushes_all_of_it
     assert!(on_disk < 3_000_000, "{on_disk} bytes in the store");
     for deb in &debs[..2] {
         let name = deb.file_name().unwrap().to_str().unwrap();
-        let linked = walk(&site.path().join("data/trees"))
+        let linked = files_below(&site.path().join("data/trees"))
             .into_iter()
             .any(|p| p.ends_with(name));
         assert!(!linked, "{name} is still linked in a tree");
@@ -174,8 +181,9 @@ fn a_writer_keeping_less_than_its_site_still_serves_exports_and_pushes_all_of_it
     assert_eq!(apt_download(&site, &own.url, &names), expected);
 }
 
-#[test]
-fn a_writer_keeping_nothing_fetches_only_what_is_new_and_its_frontend_serves_everything() {
+/// A writer mirroring an upstream of two packages (base, tool) into a bucket, keeping none of
+/// them on its disk.
+fn mirror_keeping_nothing() -> (Archive, Upstream, Garage, Site) {
     let archive = Archive::new(
         "ed25519",
         &["stable"],
@@ -196,10 +204,16 @@ fn a_writer_keeping_nothing_fetches_only_what_is_new_and_its_frontend_serves_eve
             garage.storage(&garage.endpoint, PREFIX, "keep_pushed = \"0\"\n")
         ),
     );
+    (archive, upstream, garage, site)
+}
+
+#[test]
+fn a_writer_keeping_nothing_fetches_only_what_is_new_and_its_frontend_serves_everything() {
+    let (archive, upstream, garage, site) = mirror_keeping_nothing();
     let out = site.ok(&["sync"]);
     assert!(out.contains("2 files dropped from this disk"), "{out}");
     let pool = |site: &Site| {
-        walk(&site.public("mirror").join("pool"))
+        files_below(&site.public("mirror").join("pool"))
             .into_iter()
             .filter(|p| p.extension().is_some_and(|e| e == "deb"))
             .count()
@@ -220,21 +234,10 @@ fn a_writer_keeping_nothing_fetches_only_what_is_new_and_its_frontend_serves_eve
     // Custom images, added one after the other: the second publish of the image tree names
     // the first image, whose bytes are in the bucket only.
     let tgz = crate::common::rhel_tgz(site.path());
-    let add = |release: &str| {
-        site.ok(&[
-            "images",
-            "add",
-            "--os",
-            "rhel",
-            "--release",
-            release,
-            tgz.to_str().unwrap(),
-        ])
-    };
     // Its root-tgz and the root-tgz.manifest beside it.
-    let out = add("9");
+    let out = site.add_rhel_image("9", &tgz);
     assert!(out.contains("2 files dropped from this disk"), "{out}");
-    let out = add("8");
+    let out = site.add_rhel_image("8", &tgz);
     assert!(out.contains("generation 4 published"), "{out}");
     assert_eq!(
         store_blobs(&site).get(&sha256_hex(&tgz)),
@@ -252,15 +255,7 @@ fn a_writer_keeping_nothing_fetches_only_what_is_new_and_its_frontend_serves_eve
         String::from_utf8_lossy(&verified.stdout),
         String::from_utf8_lossy(&verified.stderr)
     );
-    let apt = Apt::new(
-        &format!(
-            "deb [signed-by={}] {}/apt/mirror stable main",
-            site.keyring().display(),
-            frontend.url
-        ),
-        "amd64",
-    );
-    apt.ok(&["update"]);
+    let apt = apt_for(&site, &frontend.url, "mirror");
     apt.ok(&["download", "base", "tool", "extra"]);
     for name in ["base", "tool", "extra"] {
         let file = format!("{name}_1_amd64.deb");
@@ -269,45 +264,9 @@ fn a_writer_keeping_nothing_fetches_only_what_is_new_and_its_frontend_serves_eve
     }
 }
 
-/// Every file below `dir` (symlinks to folders followed, as a server would).
-fn walk(dir: &Path) -> Vec<PathBuf> {
-    let mut files = Vec::new();
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return files;
-    };
-    for entry in entries.flatten() {
-        let path = entry.path();
-        if path.is_dir() {
-            files.extend(walk(&path));
-        } else {
-            files.push(path);
-        }
-    }
-    files
-}
-
 #[test]
 fn bytes_the_bucket_collected_are_fetched_again_when_the_upstream_brings_them_back() {
-    let archive = Archive::new(
-        "ed25519",
-        &["stable"],
-        &["main"],
-        &["amd64"],
-        &[
-            pkg("stable", "main", "base", "1", "amd64", ""),
-            pkg("stable", "main", "tool", "1", "amd64", ""),
-        ],
-    );
-    let upstream = Upstream::serve(archive.path());
-    let garage = Garage::start();
-    let site = Site::new(
-        "ed25519",
-        &format!(
-            "{}\n{}",
-            archive.mirror_config("mirror", &upstream.url, ""),
-            garage.storage(&garage.endpoint, PREFIX, "keep_pushed = \"0\"\n")
-        ),
-    );
+    let (archive, upstream, garage, site) = mirror_keeping_nothing();
     site.set_grace("1s");
     let grace = || std::thread::sleep(std::time::Duration::from_millis(1500));
     let tool = archive.path().join("pool/stable/main/tool_1_amd64.deb");
@@ -361,15 +320,7 @@ fn bytes_the_bucket_collected_are_fetched_again_when_the_upstream_brings_them_ba
     assert_eq!(fetched, ["pool/stable/main/tool_1_amd64.deb"]);
     assert!(runtime.block_on(bucket.head(&tool_key)).unwrap().is_some());
     let (_front, frontend) = garage.start_frontend(PREFIX, "1s");
-    let apt = Apt::new(
-        &format!(
-            "deb [signed-by={}] {}/apt/mirror stable main",
-            site.keyring().display(),
-            frontend.url
-        ),
-        "amd64",
-    );
-    apt.ok(&["update"]);
+    let apt = apt_for(&site, &frontend.url, "mirror");
     apt.ok(&["download", "tool"]);
     assert_eq!(apt.downloaded("tool_1_amd64.deb"), tool_bytes);
 }
@@ -406,15 +357,7 @@ fn a_lost_writer_is_rebuilt_from_its_bucket_and_goes_on() {
     }
     writer.ok(&["publish"]);
     let tgz = crate::common::rhel_tgz(writer.path());
-    writer.ok(&[
-        "images",
-        "add",
-        "--os",
-        "rhel",
-        "--release",
-        "9",
-        tgz.to_str().unwrap(),
-    ]);
+    writer.add_rhel_image("9", &tgz);
     let listed = writer.ok(&["apt", "list", "local"]);
 
     // The writer's machine is lost. A new one with its config and key pulls the site back.
@@ -593,15 +536,7 @@ fn a_writer_killed_while_dropping_loses_nothing_and_its_next_push_finishes() {
         String::from_utf8_lossy(&offline.stdout)
     );
     let (_front, frontend) = garage.start_frontend(PREFIX, "1s");
-    let apt = Apt::new(
-        &format!(
-            "deb [signed-by={}] {}/apt/local stable main",
-            site.keyring().display(),
-            frontend.url
-        ),
-        "amd64",
-    );
-    apt.ok(&["update"]);
+    let apt = apt_for(&site, &frontend.url, "local");
     apt.ok(&["download", "p0", "p999"]);
     for name in ["p0", "p999"] {
         let file = format!("{name}_1_amd64.deb");

@@ -105,6 +105,12 @@ impl Site {
         ])
     }
 
+    /// `airlock images add --os rhel --release RELEASE TGZ`, which must succeed.
+    pub fn add_rhel_image(&self, release: &str, tgz: &Path) -> String {
+        let tgz = tgz.to_str().unwrap();
+        self.ok(&["images", "add", "--os", "rhel", "--release", release, tgz])
+    }
+
     /// Every file and symlink of the site (data folder, config, keys) with its content.
     pub fn snapshot(&self) -> BTreeMap<String, Vec<u8>> {
         let mut out = BTreeMap::new();
@@ -573,6 +579,24 @@ pub fn write_aged(path: &Path, bytes: &[u8], age: std::time::Duration) {
     let file = std::fs::File::options().write(true).open(path).unwrap();
     file.set_modified(std::time::SystemTime::now() - age)
         .unwrap();
+}
+
+/// Every file below `dir`, at any depth (symlinks to folders followed, as a server would);
+/// none when `dir` does not exist.
+pub fn files_below(dir: &Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return files;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            files.extend(files_below(&path));
+        } else {
+            files.push(path);
+        }
+    }
+    files
 }
 
 /// Every blob of the site's store, with its size.
