@@ -234,6 +234,14 @@ impl SnapEntry {
             .or_else(|| matching.find(|r| r.architecture == "all"))
     }
 
+    /// The release of exactly `channel` for `arch` (as an import for `arch` makes it; no
+    /// closed risk follows another).
+    pub fn released(&self, arch: &str, channel: &Channel) -> Option<&Release> {
+        let track = channel.track.as_deref().unwrap_or(self.default_track());
+        self.release_for(arch, track, &channel.risk, channel.branch.as_deref())
+            .filter(|r| r.architecture == arch)
+    }
+
     /// The release serving `channel` for `arch`: a closed risk follows the next more stable
     /// one on the same track; branches do not follow.
     pub fn resolve(&self, arch: &str, channel: &Channel) -> Option<Resolved<'_>> {

@@ -10,8 +10,8 @@ use std::sync::Arc;
 use serde_json::{Value, json};
 
 use super::assertion::{Assertion, split_stream};
-use super::catalog::{Catalog, Channel};
-use super::import::{Offer, import_locked};
+use super::catalog::{Catalog, Channel, Revision, SnapEntry};
+use super::import::{Offer, import_locked, prerequisites};
 use super::trust::Trust;
 use super::{Imported, SnapError};
 use crate::net::{Checksum, Http, HttpOptions, NetError};
@@ -260,20 +260,42 @@ async fn fetch_one(
         ));
     }
 
-    // The blob, resumable: named by its digest, so an interrupted run continues it.
+    let channel = Channel::parse(&effective).map_err(|e| upstream_error(&url_text, e))?;
     let store = site.store();
-    let partial = store.partial_named(&format!("snap-{sha3_hex}"));
     let catalog = Catalog::load(site.data_dir())?;
     let known = catalog
         .snaps
         .get(&wanted.name)
-        .and_then(|e| e.revisions.get(&revision))
-        .filter(|r| r.sha3_384 == sha3_hex);
-    let (file, downloaded) = match known {
-        Some(r) => {
+        .and_then(|e| e.revisions.get(&revision).map(|r| (e, r)))
+        .filter(|(_, r)| r.sha3_384 == sha3_hex)
+        .map(|(e, r)| {
             let digest = crate::storage::Sha256::from_hex(&r.sha256).ok_or_else(|| {
                 SnapError::Usage(format!("damaged catalog entry for {}", wanted.name))
             })?;
+            Ok::<_, SnapError>((e, r, digest))
+        })
+        .transpose()?
+        .filter(|(_, _, digest)| store.contains(digest));
+    if let Some((entry, known, _)) = known {
+        let recorded = Recorded {
+            entry,
+            revision: known,
+            channel: &channel,
+            default_track: default_track.as_deref(),
+        };
+        if let Some(imported) = recorded.unchanged(&catalog, wanted, &assertions) {
+            return Ok(Fetched {
+                wanted: wanted.clone(),
+                imported,
+                downloaded: false,
+            });
+        }
+    }
+
+    // The blob, resumable: named by its digest, so an interrupted run continues it.
+    let partial = store.partial_named(&format!("snap-{sha3_hex}"));
+    let (file, downloaded) = match known {
+        Some((_, _, digest)) => {
             // A writer may have dropped it after a push: read back (blocking) first.
             let reading = store.clone();
             let path = tokio::task::spawn_blocking(move || reading.readable(&digest))
@@ -307,7 +329,6 @@ async fn fetch_one(
             (partial.clone(), true)
         }
     };
-    let channel = Channel::parse(&effective).map_err(|e| upstream_error(&url_text, e))?;
     let assert_path = PathBuf::from(format!("{}assertions of {}", base, wanted.name));
     let offer = Offer {
         snap: &file,
@@ -326,6 +347,54 @@ async fn fetch_one(
         imported,
         downloaded,
     })
+}
+
+/// A revision the catalog has, as the upstream offers it again.
+struct Recorded<'a> {
+    entry: &'a SnapEntry,
+    revision: &'a Revision,
+    channel: &'a Channel,
+    default_track: Option<&'a str>,
+}
+
+impl Recorded<'_> {
+    /// What importing the revision again would give, when it would change nothing: the
+    /// revision already released on this channel for this architecture, the same default
+    /// track, and no assertion newer than the catalog's (a new declaration or account key is
+    /// imported). Skipping the import spares a copy and a hash of the snap, a read from the
+    /// bucket on a writer that keeps no snaps, and a catalog rewritten for nothing.
+    fn unchanged(
+        &self,
+        catalog: &Catalog,
+        wanted: &Wanted,
+        assertions: &[Assertion],
+    ) -> Option<Imported> {
+        let arch = &wanted.architecture;
+        let release = self
+            .entry
+            .released(arch, self.channel)
+            .filter(|r| r.revision == self.revision.revision)?;
+        let same_track = self
+            .default_track
+            .is_none_or(|t| self.entry.default_track.as_deref() == Some(t));
+        let assertions_known = assertions.iter().all(|a| {
+            catalog
+                .assertions
+                .get(&a.reference())
+                .is_some_and(|s| s.revision >= a.revision())
+        });
+        (same_track && assertions_known).then(|| Imported {
+            name: wanted.name.clone(),
+            snap_id: self.entry.snap_id.clone(),
+            revision: self.revision.revision,
+            version: self.revision.meta.version.clone(),
+            architectures: vec![arch.clone()],
+            channels: vec![format!("{arch} {}", release.channel())],
+            new: false,
+            added: 0,
+            prerequisites: prerequisites(catalog, &self.revision.meta),
+        })
+    }
 }
 
 /// At most this many assertions per snap: a chain is four or five; more is a loop.

@@ -439,16 +439,7 @@ fn record(
             ));
         }
     }
-    let mut prerequisites: Vec<String> = meta.base.iter().cloned().collect();
-    prerequisites.extend(meta.default_providers.iter().cloned());
-    let prerequisites = prerequisites
-        .into_iter()
-        .filter(|p| p != &meta.name)
-        .map(|p| {
-            let present = catalog.snaps.contains_key(&p);
-            (p, present)
-        })
-        .collect();
+    let prerequisites = prerequisites(catalog, &meta);
     Imported {
         name: meta.name,
         snap_id: proof.snap_id.clone(),
@@ -460,6 +451,17 @@ fn record(
         added: kept.added,
         prerequisites,
     }
+}
+
+/// The snaps snapd will ask for with one of `meta` (its base and content default-providers),
+/// each with whether the catalog has it.
+pub(super) fn prerequisites(catalog: &Catalog, meta: &SnapMeta) -> Vec<(String, bool)> {
+    meta.base
+        .iter()
+        .chain(&meta.default_providers)
+        .filter(|p| **p != meta.name)
+        .map(|p| (p.clone(), catalog.snaps.contains_key(p)))
+        .collect()
 }
 
 /// Stages an assertion's bytes and records it, unless a newer revision is already known.

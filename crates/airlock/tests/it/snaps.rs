@@ -824,11 +824,18 @@ fn fetch_from_another_airlock_over_https() {
     ] {
         assert!(out.contains(expected), "lacks {expected:?}:\n{out}");
     }
-    // A second fetch downloads nothing.
+    // A second fetch downloads nothing and imports nothing again: the catalog (release
+    // times included) is unchanged.
+    let catalog = b.path().join("data/state/snaps/catalog.json");
+    let before = std::fs::read(&catalog).unwrap();
     let again = b.ok(&["snap", "fetch"]);
     assert!(
         !again.contains("fetched") && again.contains("had hello-airlock revision 2"),
         "{again}"
+    );
+    assert!(
+        std::fs::read(&catalog).unwrap() == before,
+        "a fetch with nothing new rewrote the catalog"
     );
     // Each snap's first fetch is on record with what it added to the store (its blobs and
     // assertions), the second fetch not at all: verify estimates the next from updates.
@@ -896,9 +903,10 @@ fn fetch_from_another_airlock_over_https() {
     );
     std::fs::write(b.config(), config).unwrap();
 
-    // B as the writer of a bucket, keeping none of its snaps on its own disk: the next fetch
-    // reads the revisions it has back from the bucket, and its push drops them again; a
-    // frontend serves them.
+    // B as the writer of a bucket, keeping none of its snaps on its own disk: a fetch with
+    // nothing new reads nothing back; a revision released on another channel upstream is
+    // read back from the bucket for its import, and the push drops it again; a frontend
+    // serves them.
     let garage = crate::common::garage::Garage::start();
     b.add_config(&garage.storage(&garage.endpoint, "snaps/", "keep_pushed = \"0\"\n"));
     let out = b.ok(&["push"]);
@@ -909,13 +917,32 @@ fn fetch_from_another_airlock_over_https() {
     let two_sha256 = airlock_core::storage::Sha256::of(&std::fs::read(&two).unwrap()).to_hex();
     let stored = |site: &Site| crate::common::store_blobs(site).contains_key(&two_sha256);
     assert!(!stored(&b), "revision 2 is still on B's disk");
+    let before = std::fs::read(&catalog).unwrap();
     let again = b.ok(&["snap", "fetch"]);
     assert!(
-        again.contains("had hello-airlock revision 2")
+        again.contains("had hello-airlock revision 2") && !again.contains("dropped"),
+        "{again}"
+    );
+    assert!(!stored(&b), "revision 2 is back on B's disk");
+    assert!(std::fs::read(&catalog).unwrap() == before);
+    a.ok(&[
+        "snap",
+        "import",
+        one.to_str().unwrap(),
+        "--channel",
+        "2.x/stable",
+    ]);
+    let again = b.ok(&["snap", "fetch"]);
+    assert!(
+        again.contains("had hello-airlock revision 1 (1.0) for amd64 on 2.x/stable")
             && again.contains("dropped from this disk after the push"),
         "{again}"
     );
-    assert!(!stored(&b), "revision 2 is still on B's disk");
+    let one_sha256 = airlock_core::storage::Sha256::of(&std::fs::read(&one).unwrap()).to_hex();
+    assert!(
+        !crate::common::store_blobs(&b).contains_key(&one_sha256),
+        "revision 1 is still on B's disk"
+    );
     let (_front, frontend) = garage.start_frontend("snaps/", "1s");
     let (status, _, info) = get_json(&format!(
         "{}/v2/snaps/info/hello-airlock?architecture=amd64",
@@ -927,7 +954,11 @@ fn fetch_from_another_airlock_over_https() {
         info["channel-map"][1]["download"]["url"].as_str().unwrap(),
     ])
     .stdout;
-    assert_eq!(blob, std::fs::read(&two).unwrap());
+    assert_eq!(
+        blob,
+        std::fs::read(&one).unwrap(),
+        "2.x/stable is revision 1 now"
+    );
 
     // Without A's CA, B refuses the connection and says why.
     let c = site_with(&authority);
