@@ -58,6 +58,8 @@ pub enum NetError {
         #[source]
         source: std::io::Error,
     },
+    #[error(transparent)]
+    Store(#[from] crate::storage::StorageError),
     #[error("cannot set up HTTPS: {0}")]
     Setup(String),
     #[error("a download task failed")]
@@ -93,6 +95,7 @@ impl Hint for NetError {
                     "the disk is full: `airlock gc` frees what nothing refers to any more, or give the data folder more room",
                 )
             }
+            NetError::Store(e) => e.hint(),
             NetError::Status { .. }
             | NetError::TooLarge { .. }
             | NetError::Truncated { .. }
@@ -461,7 +464,9 @@ impl Http {
         // Small files are fetched again whole: what an interrupted attempt left is overwritten
         // (looking for it cost each of them a lookup in a folder of thousands).
         if expected.size <= SMALL_DOWNLOAD {
-            return self.download_small(url, expected, partial, progress).await;
+            return self
+                .download_small(url, expected, partial, Destination::Partial, progress)
+                .await;
         }
         // What an interrupted attempt left: hash it again, then ask for the rest.
         let mut hasher = expected.checksum.hasher();
@@ -569,12 +574,23 @@ struct Want {
 /// system calls of streaming to disk, and most pool files are this small.
 const SMALL_DOWNLOAD: u64 = 1 << 20;
 
+/// Where a small download goes once verified.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Destination {
+    /// A partial file: what an interrupted attempt left there is replaced.
+    Partial,
+    /// The blob's store name (journaled: [`crate::storage::Staging::write_in_place`]):
+    /// created, never replaced (a file there already has these bytes).
+    Store,
+}
+
 impl Http {
     async fn download_small(
         &self,
         url: &Url,
         expected: Want,
-        partial: &Path,
+        path: &Path,
+        destination: Destination,
         progress: Option<(&dyn Reporter, TaskId)>,
     ) -> Result<(), NetError> {
         let mut body = Vec::with_capacity(expected.size as usize);
@@ -592,19 +608,62 @@ impl Http {
             .check(hasher)
             .map_err(|m| mismatch(url, m, false))?;
         // A small write to the page cache: cheaper inline than a trip to the blocking pool.
-        // A read-only leftover (a crash while it was being adopted) is replaced.
-        match std::fs::write(partial, &body) {
-            Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
-                let _ = std::fs::remove_file(partial);
-                std::fs::write(partial, &body)
-            }
-            written => written,
-        }
-        .map_err(|source| NetError::Write {
-            path: partial.to_path_buf(),
+        let written = match destination {
+            // A read-only leftover (a crash while it was being adopted) is replaced.
+            Destination::Partial => match std::fs::write(path, &body) {
+                Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
+                    let _ = std::fs::remove_file(path);
+                    std::fs::write(path, &body)
+                }
+                written => written,
+            },
+            Destination::Store => write_new(path, &body),
+        };
+        written.map_err(|source| NetError::Write {
+            path: path.to_path_buf(),
             source,
         })
     }
+
+    /// Downloads a small file (up to [`SMALL_DOWNLOAD`]) straight to its store name, checked
+    /// before it is written; the caller journaled it.
+    async fn download_in_place(
+        &self,
+        url: &Url,
+        expected: Expected,
+        blob: &Path,
+        progress: Option<(&dyn Reporter, TaskId)>,
+    ) -> Result<(), NetError> {
+        let want = Want {
+            size: expected.size,
+            checksum: Checksum::Sha256(expected.sha256),
+        };
+        self.retrying(url, || {
+            self.download_small(url, want, blob, Destination::Store, progress)
+        })
+        .await
+    }
+}
+
+/// Creates `path` holding `bytes`, read-only; a file already there is left as it is (it has
+/// these bytes). A failed write leaves nothing. (The name exists while the bytes are written:
+/// the journal that lists it makes the pull-through, which serves store names directly, hash
+/// such a file before serving it.)
+fn write_new(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut file = match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o444)
+        .open(path)
+    {
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => return Ok(()),
+        opened => opened?,
+    };
+    file.write_all(bytes).inspect_err(|_| {
+        let _ = std::fs::remove_file(path);
+    })
 }
 
 /// A digest that differs from the signed index's: the algorithm and both in hex.
@@ -664,7 +723,15 @@ impl Http {
         }
         let total = missing.values().map(|(size, _)| size).sum();
         let task = reporter.start(label, Some(total), crate::report::Unit::Bytes);
-        if let Some(sha256) = missing.keys().next() {
+        // Small files go straight to their store names (no temp file, no rename): journaled
+        // first. Larger ones grow in partial files that a later run resumes.
+        let in_place: Vec<Sha256> = missing
+            .iter()
+            .filter(|(_, (size, _))| *size <= SMALL_DOWNLOAD)
+            .map(|(sha256, _)| *sha256)
+            .collect();
+        staging.write_in_place(&in_place)?;
+        if let Some((sha256, _)) = missing.iter().find(|(_, (size, _))| *size > SMALL_DOWNLOAD) {
             // Every partial file lives in one folder: made once, not once per file.
             let partial = store.partial_path(sha256);
             let dir = partial.parent().expect("partial files live in a folder");
@@ -682,15 +749,19 @@ impl Http {
                 reporter.clone(),
             );
             downloads.spawn(async move {
-                let partial = store.partial_path(&sha256);
-                http.download(
-                    &url,
-                    Expected { size, sha256 },
-                    &partial,
-                    Some((&*reporter, task)),
-                )
-                .await?;
-                staging.adopt(partial, sha256);
+                let expected = Expected { size, sha256 };
+                let progress = Some((&*reporter as &dyn Reporter, task));
+                let path = if size <= SMALL_DOWNLOAD {
+                    let blob = store.blob_path(&sha256);
+                    http.download_in_place(&url, expected, &blob, progress)
+                        .await?;
+                    blob
+                } else {
+                    let partial = store.partial_path(&sha256);
+                    http.download(&url, expected, &partial, progress).await?;
+                    partial
+                };
+                staging.adopt(path, sha256);
                 Ok::<u64, NetError>(size)
             });
         }

@@ -116,7 +116,14 @@ impl Site {
         }
         let lock = self.lock_as_is(reporter)?;
         format::upgrade(self.data_dir())?;
-        self.store().clean_temp()?;
+        let store = self.store();
+        store.clean_temp()?;
+        let damaged = store.recover_unflushed()?;
+        if damaged > 0 {
+            reporter.warn(&format!(
+                "{damaged} blobs written just before a crash were damaged and are removed from the store; the next sync fetches them again"
+            ));
+        }
         Ok(lock)
     }
 

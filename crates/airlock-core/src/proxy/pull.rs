@@ -62,6 +62,8 @@ pub struct PullThrough {
     downloads: Mutex<HashMap<Sha256, Outcome>>,
     /// Small blobs served, kept in memory as the server keeps its small files.
     small_blobs: SmallFiles,
+    /// Blobs hashed while a writer's journal was open ([`PullThrough::check_unflushed`]).
+    checked: Mutex<HashSet<Sha256>>,
 }
 
 impl std::fmt::Debug for PullThrough {
@@ -165,6 +167,7 @@ impl PullThrough {
             sources,
             downloads: Mutex::default(),
             small_blobs: SmallFiles::default(),
+            checked: Mutex::default(),
         })
     }
 
@@ -187,6 +190,9 @@ impl PullThrough {
         };
         match located {
             Ok(expected) => {
+                if let Err(Refusal(status, message)) = self.check_unflushed(expected).await {
+                    return (status, format!("{message}\n")).into_response();
+                }
                 let blob = self.store.blob_path(&expected.sha256);
                 match files::open(blob.clone(), &self.small_blobs).await {
                     Ok(files::Found::File(reply)) => reply.respond(method, headers).await,
@@ -202,6 +208,35 @@ impl PullThrough {
             }
             Err(Refusal(status, message)) => (status, format!("{message}\n")).into_response(),
         }
+    }
+
+    /// While a writer's journal is open (storage/unflushed.rs), a blob it lists may be named
+    /// before its bytes are whole, or damaged by a crash before its flush: each blob is hashed
+    /// before it is served then (once), and refused for now if it does not match.
+    async fn check_unflushed(&self, expected: Expected) -> Result<(), Refusal> {
+        let checked = || self.checked.lock().unwrap_or_else(|e| e.into_inner());
+        if !self.store.has_unflushed() {
+            checked().clear();
+            return Ok(());
+        }
+        if checked().contains(&expected.sha256) {
+            return Ok(());
+        }
+        let blob = self.store.blob_path(&expected.sha256);
+        let whole = tokio::task::spawn_blocking(move || {
+            std::fs::metadata(&blob).is_ok_and(|m| m.len() == expected.size)
+                && Sha256::of_file(&blob).is_ok_and(|d| d == expected.sha256)
+        })
+        .await
+        .unwrap_or(false);
+        if !whole {
+            return Err(Refusal(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "this file is being written to the store; try again in a moment".into(),
+            ));
+        }
+        checked().insert(expected.sha256);
+        Ok(())
     }
 
     /// The stored blob for `path`, fetched and verified first when needed.

@@ -11,6 +11,7 @@ mod read;
 mod state;
 mod store;
 pub mod tree;
+mod unflushed;
 pub mod verify_run;
 
 use crate::hint::Hint;

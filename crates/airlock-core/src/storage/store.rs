@@ -2,7 +2,10 @@
 //!
 //! Writes are staged: blobs land in `store/tmp/` while their digests are computed, and only
 //! [`Staging::commit`] moves them to their names, after one flush of the filesystem. A failed
-//! operation drops its staging and the store is exactly as before.
+//! operation drops its staging and the store is exactly as before. The exception: small
+//! downloads verified in memory go straight to their names, listed first in a journal that
+//! the next writer checks should the flush not come (storage/unflushed.rs); a failed sync
+//! keeps them, verified, for its next run.
 
 use std::collections::HashSet;
 use std::io::Read;
@@ -16,6 +19,7 @@ use rustix::fs::{CWD, RenameFlags};
 use super::StorageError;
 use super::atomic::sync_filesystem;
 use super::digest::{CopyError, Hashes, Sha256, copy_hashing};
+use super::unflushed::Journal;
 
 /// Where blobs a writer dropped after pushing them come back from: its bucket
 /// (storage/dropped.rs).
@@ -128,6 +132,23 @@ impl ContentStore {
         Ok(())
     }
 
+    /// Checks the blobs a writer named before its flush, should it have stopped before the
+    /// flush (storage/unflushed.rs): removes those a crash damaged; returns how many. Call
+    /// only while holding the site lock, before trusting the store.
+    pub fn recover_unflushed(&self) -> Result<usize, StorageError> {
+        super::unflushed::recover(&self.unflushed_dir(), |d| self.blob_path(d))
+    }
+
+    /// Whether a journal of blobs written in place is open: a writer is between its writes and
+    /// its flush, or stopped there. Those blobs may be short or damaged until it is closed.
+    pub fn has_unflushed(&self) -> bool {
+        std::fs::read_dir(self.unflushed_dir()).is_ok_and(|mut d| d.next().is_some())
+    }
+
+    fn unflushed_dir(&self) -> PathBuf {
+        self.root.join("unflushed")
+    }
+
     /// Removes temp files a crashed writer left; call only while holding the site lock.
     pub fn clean_temp(&self) -> Result<(), StorageError> {
         let dir = self.temp_dir();
@@ -177,6 +198,7 @@ impl ContentStore {
             store: self.clone(),
             pending: Mutex::new(Vec::new()),
             adopted: Mutex::new(Vec::new()),
+            journal: Mutex::new(None),
             temp_dir_ready: std::sync::OnceLock::new(),
         }
     }
@@ -261,8 +283,11 @@ pub struct StagedBlob {
 pub struct Staging {
     store: ContentStore,
     pending: Mutex<Vec<(PathBuf, Sha256)>>,
-    /// Verified downloads: moved in by commit, but kept (for the next run) if dropped.
+    /// Verified downloads: moved in by commit, but kept (for the next run) if dropped. Those
+    /// written straight to their store names are there already.
     adopted: Mutex<Vec<(PathBuf, Sha256)>>,
+    /// Lists the blobs written straight to their names until a flush covers them.
+    journal: Mutex<Option<Journal>>,
     temp_dir_ready: std::sync::OnceLock<()>,
 }
 
@@ -331,7 +356,29 @@ impl Staging {
             .any(|(p, _)| p == path)
     }
 
-    /// Stages a complete, verified download (at [`ContentStore::partial_path`]).
+    /// Makes ready to write `digests` straight to their store names (with
+    /// [`Staging::adopt`] once each is written, verified): lists them in a journal, durably,
+    /// and makes their folders.
+    pub fn write_in_place(&self, digests: &[Sha256]) -> Result<(), StorageError> {
+        if digests.is_empty() {
+            return Ok(());
+        }
+        let journal = Journal::write(&self.store.unflushed_dir(), digests)?;
+        let previous = self.journal.lock().expect("staging lock").replace(journal);
+        assert!(previous.is_none(), "one journal per staging");
+        self.make_folders(digests.iter())
+    }
+
+    /// Closes the journal of blobs written in place: a flush since made them durable.
+    pub(super) fn flushed(&self) -> Result<(), StorageError> {
+        match self.journal.lock().expect("staging lock").take() {
+            Some(journal) => journal.close(),
+            None => Ok(()),
+        }
+    }
+
+    /// Stages a complete, verified download: at [`ContentStore::partial_path`], or at its
+    /// store name after [`Staging::write_in_place`].
     pub fn adopt(&self, path: PathBuf, digest: Sha256) {
         self.adopted
             .lock()
@@ -379,9 +426,10 @@ impl Staging {
         }
         // One flush makes every temp file's data durable before any name points at it.
         sync_filesystem(&self.store.root)?;
-        self.make_folders(&staged)?;
+        self.make_folders(staged.iter().map(|(_, digest)| digest))?;
         let added = self.move_in(&staged, |_| None)?;
         sync_filesystem(&self.store.root)?;
+        self.flushed()?;
         Ok(added)
     }
 
@@ -401,10 +449,13 @@ impl Staging {
         staged
     }
 
-    /// Makes the store's folders for blobs [`Staging::take`] returned (each folder once).
-    pub(super) fn make_folders(&self, staged: &[(PathBuf, Sha256)]) -> Result<(), StorageError> {
+    /// Makes the store's folders for `digests` (each folder once).
+    pub(super) fn make_folders<'a>(
+        &self,
+        digests: impl Iterator<Item = &'a Sha256>,
+    ) -> Result<(), StorageError> {
         let mut made = HashSet::new();
-        for (_, digest) in staged {
+        for digest in digests {
             let target = self.store.blob_path(digest);
             let parent = target.parent().expect("blob has a parent");
             if made.insert(parent.to_path_buf()) {
@@ -438,6 +489,11 @@ impl Staging {
             };
             let size =
                 size_of(digest).unwrap_or_else(|| std::fs::metadata(temp).map_or(0, |m| m.len()));
+            if *temp == target {
+                // Written in place.
+                added += size;
+                continue;
+            }
             // Never replace a blob: readers may have it open, and its content is the same.
             match rustix::fs::renameat_with(CWD, temp, CWD, &target, RenameFlags::NOREPLACE) {
                 Ok(()) => added += size,

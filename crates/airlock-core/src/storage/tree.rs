@@ -456,7 +456,7 @@ impl TreeSet {
         // The store's folders for the staged blobs are made while their data is flushed.
         let flush_and_make_folders = || {
             std::thread::scope(|scope| {
-                let made = scope.spawn(|| staging.make_folders(&staged));
+                let made = scope.spawn(|| staging.make_folders(staged.iter().map(|(_, d)| d)));
                 let flushed = flush();
                 flushed.and(made.join().expect("making folders does not panic"))
             })
@@ -511,6 +511,7 @@ impl TreeSet {
         fs::write(&manifest_path, manifest.render()).map_err(write_err(&manifest_path))?;
         // One flush for the blobs' names, the tree and its manifest, before anyone can see them.
         sync_filesystem(&self.trees)?;
+        staging.flushed()?;
         lap("flushed");
         fs::rename(&building, &final_dir).map_err(write_err(&final_dir))?;
 

@@ -428,6 +428,145 @@ fn sigkill_during_sync_then_the_next_run_finishes_and_reuses() {
     assert_eq!(partial, 0, "downloads left behind");
 }
 
+/// A sync writes its small downloads straight to their store names before its flush, listed
+/// first in a journal. Killed (SIGKILL, by strace as it enters its first `syncfs`, the flush)
+/// with the downloads named and unflushed, it leaves the journal; the bytes a power loss
+/// would have lost are made so here (one blob emptied, one zeroed). The next writer checks
+/// what the journal lists, removes the two damaged blobs and says so, the sync fetches only
+/// those two again, and apt gets upstream's bytes.
+#[test]
+fn a_sync_killed_before_its_flush_has_its_unflushed_downloads_checked() {
+    let archive = Archive::new(
+        "ed25519",
+        &["stable"],
+        &["main"],
+        &["amd64"],
+        &[pkg("stable", "main", "base", "1", "amd64", "")],
+    );
+    let upstream = Upstream::serve(archive.path());
+    let site = Site::new(
+        "ed25519",
+        &archive.mirror_config("mirror", &upstream.url, ""),
+    );
+    site.ok(&["sync"]);
+    let server = site.serve();
+    let inrelease =
+        |url: &str| curl(&["-fs", &format!("{url}/apt/mirror/dists/stable/InRelease")]).stdout;
+    let old = inrelease(&server.url);
+    const NEW: [&str; 5] = ["one", "two", "three", "four", "five"];
+    for name in NEW {
+        let pool = archive.path().join("pool/stable/main");
+        dpkg_deb(&pool, name, "1", "amd64", "", "xz");
+    }
+    archive.publish();
+    let pool_file = |name: &str| {
+        archive
+            .path()
+            .join(format!("pool/stable/main/{name}_1_amd64.deb"))
+    };
+    let digest = |name: &str| {
+        airlock_core::storage::Sha256::of(&std::fs::read(pool_file(name)).unwrap()).to_hex()
+    };
+
+    let killed = std::process::Command::new("strace")
+        .args(["-f", "-qq", "-o", "/dev/null", "-e", "trace=syncfs"])
+        .args(["-e", "inject=syncfs:signal=KILL:when=1"])
+        .arg(AIRLOCK)
+        .args(["--config", site.config().to_str().unwrap(), "sync"])
+        .output()
+        .unwrap();
+    assert!(!killed.status.success(), "the sync was not killed");
+    // Clients are served the old state; the downloads have their names, listed in a journal.
+    assert_eq!(inrelease(&server.url), old);
+    let journals = site.path().join("data/store/unflushed");
+    let journal: Vec<String> = std::fs::read_dir(&journals)
+        .unwrap()
+        .flat_map(|j| {
+            std::fs::read_to_string(j.unwrap().path())
+                .unwrap()
+                .lines()
+                .map(str::to_string)
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    let blobs = store_blobs(&site);
+    for name in NEW {
+        assert!(journal.contains(&digest(name)), "{name} is not journaled");
+        assert!(blobs.contains_key(&digest(name)), "{name} is not stored");
+    }
+    let blob = |name: &str| {
+        let hex = digest(name);
+        site.path()
+            .join("data/store/sha256")
+            .join(&hex[..2])
+            .join(hex)
+    };
+    let damage = |name: &str, bytes: Vec<u8>| {
+        let path = blob(name);
+        let mut permissions = std::fs::metadata(&path).unwrap().permissions();
+        #[allow(clippy::permissions_set_readonly_false)]
+        permissions.set_readonly(false);
+        std::fs::set_permissions(&path, permissions).unwrap();
+        std::fs::write(&path, bytes).unwrap();
+    };
+    damage("two", Vec::new());
+    damage(
+        "four",
+        vec![0; std::fs::metadata(pool_file("four")).unwrap().len() as usize],
+    );
+
+    upstream.take_requests();
+    let out = site.run(&["sync"]);
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert!(out.status.success(), "{stdout}{stderr}");
+    assert!(
+        stderr.contains("2 blobs written just before a crash were damaged"),
+        "{stderr}"
+    );
+    assert!(stdout.contains("mirror: published 6 packages"), "{stdout}");
+    let mut pool: Vec<String> = upstream
+        .take_requests()
+        .into_iter()
+        .filter(|r| r.starts_with("pool/"))
+        .collect();
+    pool.sort();
+    assert_eq!(
+        pool,
+        [
+            "pool/stable/main/four_1_amd64.deb",
+            "pool/stable/main/two_1_amd64.deb"
+        ]
+    );
+    assert_eq!(std::fs::read_dir(&journals).unwrap().count(), 0);
+    assert_ne!(inrelease(&server.url), old);
+    let apt = Apt::new(
+        &format!(
+            "deb [signed-by={}] {}/apt/mirror stable main",
+            site.keyring().display(),
+            server.url
+        ),
+        "amd64",
+    );
+    apt.ok(&["update"]);
+    apt.ok(&["download", "one", "two", "three", "four", "five"]);
+    for name in NEW {
+        assert!(
+            apt.downloaded(&format!("{name}_1_amd64.deb"))
+                == std::fs::read(pool_file(name)).unwrap(),
+            "{name}: apt got other bytes than upstream's"
+        );
+    }
+    let out = site.run(&["verify", "--offline"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
+
 /// A whole mirror publishes upstream's compressed indices only where it can: a component
 /// with nothing in it (its empty Packages.xz the same bytes as its empty Sources.xz, one
 /// download for both), a Packages.xz the Release lists but the upstream does not serve, an

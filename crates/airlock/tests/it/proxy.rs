@@ -494,6 +494,31 @@ fn pull_through_fetches_each_file_once_and_never_stores_a_bad_one() {
     assert_eq!(out.stdout, original);
     assert_eq!(upstream.take_requests(), Vec::<String>::new());
 
+    // A sync on the same site writes small downloads in place, journaled until its flush: while
+    // a journal is open, a stored file is hashed before it is served, and one whose bytes are
+    // not whole yet (or were damaged by a crash) is refused for now, never sent.
+    let hex = airlock_core::storage::Sha256::of(&original).to_hex();
+    let blob = site
+        .path()
+        .join("data/store/sha256")
+        .join(&hex[..2])
+        .join(&hex);
+    let journals = site.path().join("data/store/unflushed");
+    std::fs::create_dir_all(&journals).unwrap();
+    std::fs::write(journals.join("journal-test"), format!("{hex}\n")).unwrap();
+    std::fs::write(&blob, vec![0; original.len()]).unwrap();
+    let out = curl(&["-x", &server.url, "-w", "%{http_code}", &url]);
+    let text = stdout(&out);
+    assert!(
+        text.ends_with("503") && text.contains("being written to the store"),
+        "{text}"
+    );
+    std::fs::write(&blob, &original).unwrap();
+    let out = curl(&["-f", "-x", &server.url, &url]);
+    assert_eq!(out.stdout, original);
+    std::fs::remove_file(journals.join("journal-test")).unwrap();
+    assert_eq!(upstream.take_requests(), Vec::<String>::new());
+
     // A file whose bytes differ from the signed index is refused, and not kept.
     let bad = "pool/noble/main/tampered_1.0_amd64.deb";
     upstream.fault(bad, Fault::Corrupt);
