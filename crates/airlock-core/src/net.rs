@@ -572,7 +572,7 @@ struct Want {
 
 /// Files up to this size are fetched into memory and written once verified: a tenth of the
 /// system calls of streaming to disk, and most pool files are this small.
-const SMALL_DOWNLOAD: u64 = 1 << 20;
+pub(crate) const SMALL_DOWNLOAD: u64 = 1 << 20;
 
 /// Where a small download goes once verified.
 #[derive(Clone, Copy, PartialEq, Eq)]

@@ -29,7 +29,7 @@ use crate::hint::{Chain, Hint};
 use crate::http::files::{self, SmallFiles, safe_segments};
 use crate::net::{Expected, Http, HttpOptions, Url};
 use crate::openpgp::Keyring;
-use crate::storage::{ContentStore, Sha256};
+use crate::storage::{ContentStore, Sha256, SiteLock, StorageError};
 
 /// How long a verified InRelease is served before the upstream is asked again.
 pub const FRESH: Duration = Duration::from_secs(30);
@@ -62,8 +62,26 @@ pub struct PullThrough {
     downloads: Mutex<HashMap<Sha256, Outcome>>,
     /// Small blobs served, kept in memory as the server keeps its small files.
     small_blobs: SmallFiles,
-    /// Blobs hashed while a writer's journal was open ([`PullThrough::check_unflushed`]).
-    checked: Mutex<HashSet<Sha256>>,
+    /// Blobs hashed while these journals were open ([`PullThrough::check_unflushed`]).
+    checked: Mutex<(Vec<PathBuf>, HashSet<Sha256>)>,
+    data_dir: PathBuf,
+}
+
+/// What [`PullThrough::check_unflushed`] found of a blob an open journal lists.
+enum Found {
+    Whole,
+    /// Not whole, and a writer runs: it is writing the blob.
+    BeingWritten,
+    /// Not whole, and no writer runs: the journals were checked (see [`Unwhole::Recovered`]).
+    Recovered,
+}
+
+/// A blob of an open journal that does not match its digest.
+enum Unwhole {
+    /// No writer was running: the pull-through checked the journals as the next writer would
+    /// (damaged blobs removed); look the file up again.
+    Recovered,
+    Refused(Refusal),
 }
 
 impl std::fmt::Debug for PullThrough {
@@ -168,6 +186,7 @@ impl PullThrough {
             downloads: Mutex::default(),
             small_blobs: SmallFiles::default(),
             checked: Mutex::default(),
+            data_dir: data.clone(),
         })
     }
 
@@ -183,16 +202,25 @@ impl PullThrough {
         method: &Method,
         headers: &HeaderMap,
     ) -> Response {
-        let located = match self.sources.get(route) {
-            Some(Some(Source::Archive(archive))) => self.locate(archive, path).await,
-            Some(Some(Source::Stream(stream))) => self.locate_in_stream(stream, path).await,
-            _ => return StatusCode::NOT_FOUND.into_response(),
+        let Some(mut located) = self.locate_route(route, path).await else {
+            return StatusCode::NOT_FOUND.into_response();
         };
-        match located {
-            Ok(expected) => {
-                if let Err(Refusal(status, message)) = self.check_unflushed(expected).await {
+        if let Ok(expected) = located {
+            match self.check_unflushed(expected).await {
+                Ok(()) => {}
+                Err(Unwhole::Recovered) => {
+                    located = self
+                        .locate_route(route, path)
+                        .await
+                        .expect("the same route");
+                }
+                Err(Unwhole::Refused(Refusal(status, message))) => {
                     return (status, format!("{message}\n")).into_response();
                 }
+            }
+        }
+        match located {
+            Ok(expected) => {
                 let blob = self.store.blob_path(&expected.sha256);
                 match files::open(blob.clone(), &self.small_blobs).await {
                     Ok(files::Found::File(reply)) => reply.respond(method, headers).await,
@@ -210,33 +238,78 @@ impl PullThrough {
         }
     }
 
-    /// While a writer's journal is open (storage/unflushed.rs), a blob it lists may be named
-    /// before its bytes are whole, or damaged by a crash before its flush: each blob is hashed
-    /// before it is served then (once), and refused for now if it does not match.
-    async fn check_unflushed(&self, expected: Expected) -> Result<(), Refusal> {
-        let checked = || self.checked.lock().unwrap_or_else(|e| e.into_inner());
-        if !self.store.has_unflushed() {
-            checked().clear();
-            return Ok(());
-        }
-        if checked().contains(&expected.sha256) {
-            return Ok(());
-        }
-        let blob = self.store.blob_path(&expected.sha256);
-        let whole = tokio::task::spawn_blocking(move || {
-            std::fs::metadata(&blob).is_ok_and(|m| m.len() == expected.size)
-                && Sha256::of_file(&blob).is_ok_and(|d| d == expected.sha256)
+    /// The stored blob for `path` on `route`; `None` for a route this does not pull.
+    async fn locate_route(
+        self: &Arc<Self>,
+        route: usize,
+        path: &str,
+    ) -> Option<Result<Expected, Refusal>> {
+        Some(match self.sources.get(route) {
+            Some(Some(Source::Archive(archive))) => self.locate(archive, path).await,
+            Some(Some(Source::Stream(stream))) => self.locate_in_stream(stream, path).await,
+            _ => return None,
         })
-        .await
-        .unwrap_or(false);
-        if !whole {
-            return Err(Refusal(
+    }
+
+    /// While a writer's journal is open (storage/unflushed.rs), a small blob it lists may be
+    /// named before its bytes are whole, or damaged by a crash before its flush: hashed before
+    /// it is served then (once per set of open journals). One that does not match: if no
+    /// writer runs, its journals are stale (a writer was killed), so the pull-through checks
+    /// them as the next writer would, under the site lock; if one runs, refused for now.
+    async fn check_unflushed(&self, expected: Expected) -> Result<(), Unwhole> {
+        if expected.size > crate::net::SMALL_DOWNLOAD {
+            return Ok(());
+        }
+        let unflushed = self.store.unflushed();
+        {
+            let mut checked = self.checked.lock().unwrap_or_else(|e| e.into_inner());
+            if checked.0 != unflushed.journals {
+                *checked = (unflushed.journals.clone(), HashSet::new());
+            }
+            if !unflushed.lists(&expected.sha256) || checked.1.contains(&expected.sha256) {
+                return Ok(());
+            }
+        }
+        let (store, data_dir) = (self.store.clone(), self.data_dir.clone());
+        let found = tokio::task::spawn_blocking(move || -> Result<Found, StorageError> {
+            let blob = store.blob_path(&expected.sha256);
+            let whole = std::fs::metadata(&blob).is_ok_and(|m| m.len() == expected.size)
+                && Sha256::of_file(&blob).is_ok_and(|d| d == expected.sha256);
+            if whole {
+                return Ok(Found::Whole);
+            }
+            let Some(_lock) = SiteLock::try_acquire(&data_dir)? else {
+                return Ok(Found::BeingWritten);
+            };
+            let removed = store.recover_unflushed()?;
+            tracing::warn!(
+                "pull-through: checked the blobs a stopped writer left unflushed: {removed} damaged, removed"
+            );
+            Ok(Found::Recovered)
+        })
+        .await;
+        match found {
+            Ok(Ok(Found::Whole)) => {
+                let mut checked = self.checked.lock().unwrap_or_else(|e| e.into_inner());
+                if checked.0 == unflushed.journals {
+                    checked.1.insert(expected.sha256);
+                }
+                Ok(())
+            }
+            Ok(Ok(Found::Recovered)) => Err(Unwhole::Recovered),
+            Ok(Ok(Found::BeingWritten)) => Err(Unwhole::Refused(Refusal(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "this file is being written to the store; try again in a moment".into(),
-            ));
+            ))),
+            Ok(Err(e)) => Err(Unwhole::Refused(Refusal(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!("cannot check the store: {}", Chain(&e)),
+            ))),
+            Err(e) => Err(Unwhole::Refused(Refusal(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                Chain(&e).to_string(),
+            ))),
         }
-        checked().insert(expected.sha256);
-        Ok(())
     }
 
     /// The stored blob for `path`, fetched and verified first when needed.

@@ -23,7 +23,7 @@ pub use lock::SiteLock;
 pub use read::{open_regular, read_limited, read_limited_text};
 pub use state::{load_json, save_json};
 pub use store::{
-    BlobSource, ContentStore, StagedBlob, Staging, StoreFiles, StoredFile, UnreadFolder,
+    BlobSource, ContentStore, StagedBlob, Staging, StoreFiles, StoredFile, Unflushed, UnreadFolder,
 };
 pub use tree::{Entry, Manifest, TreeSet};
 

@@ -139,10 +139,13 @@ impl ContentStore {
         super::unflushed::recover(&self.unflushed_dir(), |d| self.blob_path(d))
     }
 
-    /// Whether a journal of blobs written in place is open: a writer is between its writes and
-    /// its flush, or stopped there. Those blobs may be short or damaged until it is closed.
-    pub fn has_unflushed(&self) -> bool {
-        std::fs::read_dir(self.unflushed_dir()).is_ok_and(|mut d| d.next().is_some())
+    /// The blobs the open journals list: written in place by a writer that is between its
+    /// writes and its flush, or stopped there. They may be short or damaged until the next
+    /// writer checks them. (A journal that cannot be read counts as none: readers only.)
+    pub fn unflushed(&self) -> Unflushed {
+        let (journals, digests) =
+            super::unflushed::open_journals(&self.unflushed_dir()).unwrap_or_default();
+        Unflushed { journals, digests }
     }
 
     fn unflushed_dir(&self) -> PathBuf {
@@ -198,9 +201,28 @@ impl ContentStore {
             store: self.clone(),
             pending: Mutex::new(Vec::new()),
             adopted: Mutex::new(Vec::new()),
-            journal: Mutex::new(None),
+            journals: Mutex::new(Vec::new()),
             temp_dir_ready: std::sync::OnceLock::new(),
         }
+    }
+}
+
+/// What [`ContentStore::unflushed`] found.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Unflushed {
+    /// The open journals, sorted: another list is another set of writes.
+    pub journals: Vec<PathBuf>,
+    /// What they list, sorted.
+    pub digests: Vec<Sha256>,
+}
+
+impl Unflushed {
+    pub fn is_empty(&self) -> bool {
+        self.journals.is_empty()
+    }
+
+    pub fn lists(&self, digest: &Sha256) -> bool {
+        self.digests.binary_search(digest).is_ok()
     }
 }
 
@@ -286,8 +308,8 @@ pub struct Staging {
     /// Verified downloads: moved in by commit, but kept (for the next run) if dropped. Those
     /// written straight to their store names are there already.
     adopted: Mutex<Vec<(PathBuf, Sha256)>>,
-    /// Lists the blobs written straight to their names until a flush covers them.
-    journal: Mutex<Option<Journal>>,
+    /// List the blobs written straight to their names until a flush covers them.
+    journals: Mutex<Vec<Journal>>,
     temp_dir_ready: std::sync::OnceLock<()>,
 }
 
@@ -364,16 +386,18 @@ impl Staging {
             return Ok(());
         }
         let journal = Journal::write(&self.store.unflushed_dir(), digests)?;
-        let previous = self.journal.lock().expect("staging lock").replace(journal);
-        assert!(previous.is_none(), "one journal per staging");
+        self.journals.lock().expect("staging lock").push(journal);
         self.make_folders(digests.iter())
     }
 
-    /// Closes the journal of blobs written in place: a flush since made them durable.
-    pub(super) fn flushed(&self) -> Result<(), StorageError> {
-        match self.journal.lock().expect("staging lock").take() {
-            Some(journal) => journal.close(),
-            None => Ok(()),
+    /// Closes the journals of blobs written in place: a flush since made them durable. A
+    /// journal that cannot be removed is only warned about: the next writer checks its blobs
+    /// again, for nothing.
+    pub(super) fn flushed(&self) {
+        for journal in std::mem::take(&mut *self.journals.lock().expect("staging lock")) {
+            if let Err(e) = journal.close() {
+                tracing::warn!("{}", crate::hint::Chain(&e));
+            }
         }
     }
 
@@ -429,7 +453,7 @@ impl Staging {
         self.make_folders(staged.iter().map(|(_, digest)| digest))?;
         let added = self.move_in(&staged, |_| None)?;
         sync_filesystem(&self.store.root)?;
-        self.flushed()?;
+        self.flushed();
         Ok(added)
     }
 
@@ -515,6 +539,13 @@ impl Drop for Staging {
         for (temp, _) in pending {
             let _ = std::fs::remove_file(temp);
         }
+        // A failed operation: what was written in place is whole, and kept for the next run
+        // once flushed (should the flush fail, the next writer checks it).
+        if !self.journals.get_mut().map_or(true, |j| j.is_empty())
+            && sync_filesystem(&self.store.root).is_ok()
+        {
+            self.flushed();
+        }
     }
 }
 
@@ -544,6 +575,31 @@ mod tests {
         drop(staging);
         assert!(!store.contains(&c));
         assert_eq!(std::fs::read_dir(store.temp_dir()).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn blobs_written_in_place_are_journaled_until_a_flush() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = ContentStore::new(dir.path());
+        let write = |staging: &Staging, bytes: &[u8]| {
+            let digest = Sha256::of(bytes);
+            staging.write_in_place(&[digest]).unwrap();
+            assert!(store.unflushed().lists(&digest));
+            std::fs::write(store.blob_path(&digest), bytes).unwrap();
+            staging.adopt(store.blob_path(&digest), digest);
+            digest
+        };
+        // Committed: counted as gained, not renamed, the journal closed.
+        let staging = store.staging();
+        let a = write(&staging, b"in place");
+        assert_eq!(staging.commit().unwrap(), 8);
+        assert!(store.has_bytes(&a) && store.unflushed().is_empty());
+        // A failed operation keeps what it wrote in place, flushed, and closes its journal.
+        let staging = store.staging();
+        let b = write(&staging, b"kept");
+        drop(staging);
+        assert!(store.has_bytes(&b) && store.unflushed().is_empty());
+        assert_eq!(store.recover_unflushed().unwrap(), 0);
     }
 
     #[test]

@@ -511,7 +511,7 @@ impl TreeSet {
         fs::write(&manifest_path, manifest.render()).map_err(write_err(&manifest_path))?;
         // One flush for the blobs' names, the tree and its manifest, before anyone can see them.
         sync_filesystem(&self.trees)?;
-        staging.flushed()?;
+        staging.flushed();
         lap("flushed");
         fs::rename(&building, &final_dir).map_err(write_err(&final_dir))?;
 

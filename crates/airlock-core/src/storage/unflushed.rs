@@ -67,20 +67,18 @@ impl Journal {
     }
 }
 
-/// Checks every blob the journals in `dir` list (`blob_path` names where each is): removes
-/// those whose bytes do not match their digest (a crash lost them), flushes the filesystem,
-/// then removes the journals. Returns the blobs removed. Cheap when there is no journal.
-pub(super) fn recover(
-    dir: &Path,
-    blob_path: impl Fn(&Sha256) -> PathBuf + Sync,
-) -> Result<usize, StorageError> {
+/// The open journals in `dir` (regular files only: nothing else is ours) and the digests
+/// they list, sorted, each once. No folder is no journal.
+pub(super) fn open_journals(dir: &Path) -> Result<(Vec<PathBuf>, Vec<Sha256>), StorageError> {
     let Ok(entries) = std::fs::read_dir(dir) else {
-        return Ok(0);
+        return Ok((Vec::new(), Vec::new()));
     };
-    let journals: Vec<PathBuf> = entries.flatten().map(|e| e.path()).collect();
-    if journals.is_empty() {
-        return Ok(0);
-    }
+    let mut journals: Vec<PathBuf> = entries
+        .flatten()
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
+        .map(|e| e.path())
+        .collect();
+    journals.sort();
     let mut digests = Vec::new();
     for journal in &journals {
         let bytes = super::read_limited(journal, MAX_JOURNAL, "a journal of unflushed blobs")?;
@@ -94,15 +92,29 @@ pub(super) fn recover(
     }
     digests.sort();
     digests.dedup();
+    Ok((journals, digests))
+}
+
+/// Checks every blob the journals in `dir` list (`blob_path` names where each is): removes
+/// those whose bytes do not match their digest (a crash lost them) or cannot be read (they
+/// can be fetched again), flushes the filesystem, then removes the journals. Returns the
+/// blobs removed. Cheap when there is no journal.
+pub(super) fn recover(
+    dir: &Path,
+    blob_path: impl Fn(&Sha256) -> PathBuf + Sync,
+) -> Result<usize, StorageError> {
+    let (journals, digests) = open_journals(dir)?;
+    if journals.is_empty() {
+        return Ok(0);
+    }
     let checked = parallel_map(&digests, |digest| {
         let path = blob_path(digest);
         match Sha256::of_file(&path) {
             Ok(actual) if actual == *digest => Ok(false),
-            Ok(_) => fs::remove_file(&path)
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+            _ => fs::remove_file(&path)
                 .map_err(write_err(&path))
                 .map(|()| true),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
-            Err(source) => Err(StorageError::Read { path, source }),
         }
     });
     let mut removed = 0;
@@ -146,7 +158,8 @@ mod tests {
         assert_eq!(std::fs::read(blob_path(&good)).unwrap(), b"good");
         assert!(!blob_path(&bad).exists() && !blob_path(&short).exists());
         assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 0);
-        // Nothing to do: nothing read, nothing removed.
+        // Nothing to do: nothing read, nothing removed; a folder there is not a journal.
+        std::fs::create_dir(dir.join("stray")).unwrap();
         assert_eq!(recover(&dir, blob_path).unwrap(), 0);
         assert_eq!(recover(&root.path().join("none"), blob_path).unwrap(), 0);
     }

@@ -514,6 +514,11 @@ fn a_sync_killed_before_its_flush_has_its_unflushed_downloads_checked() {
         "four",
         vec![0; std::fs::metadata(pool_file("four")).unwrap().len() as usize],
     );
+    // verify takes no lock: it tells the two apart from damage to the disk.
+    let out = site.run(&["verify", "--offline"]);
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{said}");
+    assert_eq!(said.matches("not flushed it yet").count(), 2, "{said}");
 
     upstream.take_requests();
     let out = site.run(&["sync"]);

@@ -494,9 +494,9 @@ fn pull_through_fetches_each_file_once_and_never_stores_a_bad_one() {
     assert_eq!(out.stdout, original);
     assert_eq!(upstream.take_requests(), Vec::<String>::new());
 
-    // A sync on the same site writes small downloads in place, journaled until its flush: while
-    // a journal is open, a stored file is hashed before it is served, and one whose bytes are
-    // not whole yet (or were damaged by a crash) is refused for now, never sent.
+    // A sync on the same site writes small downloads in place, journaled until its flush:
+    // while a journal lists a stored file, it is hashed before it is served. One whose bytes
+    // are not whole: refused for now while a writer runs (the test holds the site lock)...
     let hex = airlock_core::storage::Sha256::of(&original).to_hex();
     let blob = site
         .path()
@@ -507,17 +507,28 @@ fn pull_through_fetches_each_file_once_and_never_stores_a_bad_one() {
     std::fs::create_dir_all(&journals).unwrap();
     std::fs::write(journals.join("journal-test"), format!("{hex}\n")).unwrap();
     std::fs::write(&blob, vec![0; original.len()]).unwrap();
+    let writer = std::fs::File::create(site.path().join("data/lock")).unwrap();
+    writer.lock().unwrap();
     let out = curl(&["-x", &server.url, "-w", "%{http_code}", &url]);
     let text = stdout(&out);
     assert!(
         text.ends_with("503") && text.contains("being written to the store"),
         "{text}"
     );
-    std::fs::write(&blob, &original).unwrap();
+    assert_eq!(upstream.take_requests(), Vec::<String>::new());
+    // ... and once no writer runs, the journal is stale: checked as the next writer would
+    // (the damaged file removed, the journal closed), the file fetched and checked again.
+    drop(writer);
     let out = curl(&["-f", "-x", &server.url, &url]);
     assert_eq!(out.stdout, original);
-    std::fs::remove_file(journals.join("journal-test")).unwrap();
-    assert_eq!(upstream.take_requests(), Vec::<String>::new());
+    assert_eq!(std::fs::read(&blob).unwrap(), original);
+    assert_eq!(std::fs::read_dir(&journals).unwrap().count(), 0);
+    let asked = upstream.take_requests();
+    assert_eq!(
+        asked.iter().filter(|r| r.starts_with(deb)).count(),
+        1,
+        "{asked:?}"
+    );
 
     // A file whose bytes differ from the signed index is refused, and not kept.
     let bad = "pool/noble/main/tampered_1.0_amd64.deb";
