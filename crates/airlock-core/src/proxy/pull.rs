@@ -62,9 +62,19 @@ pub struct PullThrough {
     downloads: Mutex<HashMap<Sha256, Outcome>>,
     /// Small blobs served, kept in memory as the server keeps its small files.
     small_blobs: SmallFiles,
-    /// Blobs hashed while these journals were open ([`PullThrough::check_unflushed`]).
-    checked: Mutex<(Vec<PathBuf>, HashSet<Sha256>)>,
+    /// The open journals as last read, and the blobs hashed since
+    /// ([`PullThrough::check_unflushed`]).
+    checked: Mutex<Checked>,
     data_dir: PathBuf,
+}
+
+/// What the pull-through knows of the open journals (storage/unflushed.rs).
+#[derive(Default)]
+struct Checked {
+    /// What they list, read once per set of journals.
+    unflushed: crate::storage::Unflushed,
+    /// Blobs they list that were found whole.
+    whole: HashSet<Sha256>,
 }
 
 /// What [`PullThrough::check_unflushed`] found of a blob an open journal lists.
@@ -260,13 +270,19 @@ impl PullThrough {
         if expected.size > crate::net::SMALL_DOWNLOAD {
             return Ok(());
         }
-        let unflushed = self.store.unflushed();
+        let journals = self.store.unflushed_journals();
         {
             let mut checked = self.checked.lock().unwrap_or_else(|e| e.into_inner());
-            if checked.0 != unflushed.journals {
-                *checked = (unflushed.journals.clone(), HashSet::new());
+            if checked.unflushed.journals != journals {
+                // Other writes: what they list is read once per set of journals.
+                *checked = Checked {
+                    unflushed: self.store.unflushed(),
+                    whole: HashSet::new(),
+                };
             }
-            if !unflushed.lists(&expected.sha256) || checked.1.contains(&expected.sha256) {
+            if !checked.unflushed.lists(&expected.sha256)
+                || checked.whole.contains(&expected.sha256)
+            {
                 return Ok(());
             }
         }
@@ -291,8 +307,8 @@ impl PullThrough {
         match found {
             Ok(Ok(Found::Whole)) => {
                 let mut checked = self.checked.lock().unwrap_or_else(|e| e.into_inner());
-                if checked.0 == unflushed.journals {
-                    checked.1.insert(expected.sha256);
+                if checked.unflushed.journals == journals {
+                    checked.whole.insert(expected.sha256);
                 }
                 Ok(())
             }

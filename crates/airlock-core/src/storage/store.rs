@@ -148,6 +148,12 @@ impl ContentStore {
         Unflushed { journals, digests }
     }
 
+    /// The open journals alone (one look at their folder): another list than before means
+    /// other writes, and [`ContentStore::unflushed`] worth reading again.
+    pub fn unflushed_journals(&self) -> Vec<PathBuf> {
+        super::unflushed::journal_files(&self.unflushed_dir())
+    }
+
     fn unflushed_dir(&self) -> PathBuf {
         self.root.join("unflushed")
     }

@@ -67,18 +67,10 @@ impl Journal {
     }
 }
 
-/// The open journals in `dir` (regular files only: nothing else is ours) and the digests
-/// they list, sorted, each once. No folder is no journal.
+/// The open journals in `dir` and the digests they list, sorted, each once. No folder is no
+/// journal.
 pub(super) fn open_journals(dir: &Path) -> Result<(Vec<PathBuf>, Vec<Sha256>), StorageError> {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return Ok((Vec::new(), Vec::new()));
-    };
-    let mut journals: Vec<PathBuf> = entries
-        .flatten()
-        .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
-        .map(|e| e.path())
-        .collect();
-    journals.sort();
+    let journals = journal_files(dir);
     let mut digests = Vec::new();
     for journal in &journals {
         let bytes = super::read_limited(journal, MAX_JOURNAL, "a journal of unflushed blobs")?;
@@ -93,6 +85,20 @@ pub(super) fn open_journals(dir: &Path) -> Result<(Vec<PathBuf>, Vec<Sha256>), S
     digests.sort();
     digests.dedup();
     Ok((journals, digests))
+}
+
+/// The journals in `dir`, sorted (regular files only: nothing else is ours).
+pub(super) fn journal_files(dir: &Path) -> Vec<PathBuf> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut journals: Vec<PathBuf> = entries
+        .flatten()
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
+        .map(|e| e.path())
+        .collect();
+    journals.sort();
+    journals
 }
 
 /// Checks every blob the journals in `dir` list (`blob_path` names where each is): removes
