@@ -303,9 +303,9 @@ fn verbatim_mirror_keeps_the_upstream_signature() {
     );
 }
 
-#[test]
-fn sigkill_during_sync_then_the_next_run_finishes_and_reuses() {
-    use airlock_core::apt::deb::{Compression, DebBuilder};
+/// A mirror of one package (`base`, stable/main), synced and served: where the tests that
+/// interrupt a later sync start.
+fn served_one_package_mirror() -> (Archive, Upstream, Site, crate::common::Server) {
     let archive = Archive::new(
         "ed25519",
         &["stable"],
@@ -320,8 +320,29 @@ fn sigkill_during_sync_then_the_next_run_finishes_and_reuses() {
     );
     site.ok(&["sync"]);
     let server = site.serve();
-    let inrelease =
-        |url: &str| curl(&["-fs", &format!("{url}/apt/mirror/dists/stable/InRelease")]).stdout;
+    (archive, upstream, site, server)
+}
+
+/// The mirror's InRelease as the server at `url` serves it.
+fn inrelease(url: &str) -> Vec<u8> {
+    curl(&["-fs", &format!("{url}/apt/mirror/dists/stable/InRelease")]).stdout
+}
+
+/// apt for the mirror's stable/main, served at `url`.
+fn mirror_apt(site: &Site, url: &str) -> Apt {
+    Apt::new(
+        &format!(
+            "deb [signed-by={}] {url}/apt/mirror stable main",
+            site.keyring().display(),
+        ),
+        "amd64",
+    )
+}
+
+#[test]
+fn sigkill_during_sync_then_the_next_run_finishes_and_reuses() {
+    use airlock_core::apt::deb::{Compression, DebBuilder};
+    let (archive, upstream, site, server) = served_one_package_mirror();
     let old = inrelease(&server.url);
 
     // Upstream gains six packages of 1.2 MB of noise each (above the size fetched in one piece
@@ -401,14 +422,7 @@ fn sigkill_during_sync_then_the_next_run_finishes_and_reuses() {
     assert!(pool.len() <= 4, "{pool:?}");
     assert!(pool.iter().any(|r| r.contains(" range=bytes=")), "{pool:?}");
     assert_ne!(inrelease(&server.url), old);
-    let apt = Apt::new(
-        &format!(
-            "deb [signed-by={}] {}/apt/mirror stable main",
-            site.keyring().display(),
-            server.url
-        ),
-        "amd64",
-    );
+    let apt = mirror_apt(&site, &server.url);
     apt.ok(&["update"]);
     apt.ok(&[
         "download", "big0", "big1", "big2", "big3", "big4", "big5", "base",
@@ -436,22 +450,7 @@ fn sigkill_during_sync_then_the_next_run_finishes_and_reuses() {
 /// those two again, and apt gets upstream's bytes.
 #[test]
 fn a_sync_killed_before_its_flush_has_its_unflushed_downloads_checked() {
-    let archive = Archive::new(
-        "ed25519",
-        &["stable"],
-        &["main"],
-        &["amd64"],
-        &[pkg("stable", "main", "base", "1", "amd64", "")],
-    );
-    let upstream = Upstream::serve(archive.path());
-    let site = Site::new(
-        "ed25519",
-        &archive.mirror_config("mirror", &upstream.url, ""),
-    );
-    site.ok(&["sync"]);
-    let server = site.serve();
-    let inrelease =
-        |url: &str| curl(&["-fs", &format!("{url}/apt/mirror/dists/stable/InRelease")]).stdout;
+    let (archive, upstream, site, server) = served_one_package_mirror();
     let old = inrelease(&server.url);
     const NEW: [&str; 5] = ["one", "two", "three", "four", "five"];
     for name in NEW {
@@ -547,14 +546,7 @@ fn a_sync_killed_before_its_flush_has_its_unflushed_downloads_checked() {
     );
     assert_eq!(std::fs::read_dir(&journals).unwrap().count(), 0);
     assert_ne!(inrelease(&server.url), old);
-    let apt = Apt::new(
-        &format!(
-            "deb [signed-by={}] {}/apt/mirror stable main",
-            site.keyring().display(),
-            server.url
-        ),
-        "amd64",
-    );
+    let apt = mirror_apt(&site, &server.url);
     apt.ok(&["update"]);
     apt.ok(&["download", "one", "two", "three", "four", "five"]);
     for name in NEW {
