@@ -86,6 +86,13 @@ enum Found {
     Recovered,
 }
 
+fn being_written() -> Refusal {
+    Refusal(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "this file is being written to the store; try again in a moment".into(),
+    )
+}
+
 /// A blob of an open journal that does not match its digest.
 enum Unwhole {
     /// No writer was running: the pull-through checked the journals as the next writer would
@@ -215,18 +222,21 @@ impl PullThrough {
         let Some(mut located) = self.locate_route(route, path).await else {
             return StatusCode::NOT_FOUND.into_response();
         };
-        if let Ok(expected) = located {
+        // Looked up again once after stale journals were checked (a damaged blob is gone
+        // then, and fetched); checked again too, should a writer have started meanwhile.
+        let mut looks = 0;
+        while let Ok(expected) = located {
+            looks += 1;
             match self.check_unflushed(expected).await {
-                Ok(()) => {}
-                Err(Unwhole::Recovered) => {
+                Ok(()) => break,
+                Err(Unwhole::Recovered) if looks == 1 => {
                     located = self
                         .locate_route(route, path)
                         .await
                         .expect("the same route");
                 }
-                Err(Unwhole::Refused(Refusal(status, message))) => {
-                    return (status, format!("{message}\n")).into_response();
-                }
+                Err(Unwhole::Recovered) => located = Err(being_written()),
+                Err(Unwhole::Refused(refusal)) => located = Err(refusal),
             }
         }
         match located {
@@ -313,10 +323,7 @@ impl PullThrough {
                 Ok(())
             }
             Ok(Ok(Found::Recovered)) => Err(Unwhole::Recovered),
-            Ok(Ok(Found::BeingWritten)) => Err(Unwhole::Refused(Refusal(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "this file is being written to the store; try again in a moment".into(),
-            ))),
+            Ok(Ok(Found::BeingWritten)) => Err(Unwhole::Refused(being_written())),
             Ok(Err(e)) => Err(Unwhole::Refused(Refusal(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 format!("cannot check the store: {}", Chain(&e)),

@@ -314,7 +314,7 @@ pub struct Staging {
     /// Verified downloads: moved in by commit, but kept (for the next run) if dropped. Those
     /// written straight to their store names are there already.
     adopted: Mutex<Vec<(PathBuf, Sha256)>>,
-    /// List the blobs written straight to their names until a flush covers them.
+    /// Journals of the blobs written straight to their names, until a flush covers them.
     journals: Mutex<Vec<Journal>>,
     temp_dir_ready: std::sync::OnceLock<()>,
 }
