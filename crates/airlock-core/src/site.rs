@@ -118,7 +118,20 @@ impl Site {
         format::upgrade(self.data_dir())?;
         let store = self.store();
         store.clean_temp()?;
-        let damaged = store.recover_unflushed()?;
+        // A writer stopped before its flush: what it wrote in place is checked first.
+        let unflushed = store.unflushed();
+        if unflushed.is_empty() {
+            return Ok(lock);
+        }
+        let total = unflushed.digests.len() as u64;
+        let task = reporter.start(
+            "checking files a stopped writer left unflushed",
+            Some(total),
+            crate::report::Unit::Items,
+        );
+        let damaged = store.recover_unflushed(&|n| reporter.advance(task, n as u64));
+        reporter.finish(task);
+        let damaged = damaged?;
         if damaged > 0 {
             reporter.warn(&format!(
                 "{damaged} blobs written just before a crash were damaged and are removed from the store; the next sync fetches them again"

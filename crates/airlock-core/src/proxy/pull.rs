@@ -307,7 +307,7 @@ impl PullThrough {
             let Some(_lock) = SiteLock::try_acquire(&data_dir)? else {
                 return Ok(Found::BeingWritten);
             };
-            let removed = store.recover_unflushed()?;
+            let removed = store.recover_unflushed(&|_| ())?;
             tracing::warn!(
                 "pull-through: checked the blobs a stopped writer left unflushed: {removed} damaged, removed"
             );

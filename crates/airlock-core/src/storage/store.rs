@@ -134,9 +134,13 @@ impl ContentStore {
 
     /// Checks the blobs a writer named before its flush, should it have stopped before the
     /// flush (storage/unflushed.rs): removes those a crash damaged; returns how many. Call
-    /// only while holding the site lock, before trusting the store.
-    pub fn recover_unflushed(&self) -> Result<usize, StorageError> {
-        super::unflushed::recover(&self.unflushed_dir(), |d| self.blob_path(d))
+    /// only while holding the site lock, before trusting the store. `progress` hears of each
+    /// blob looked at (the journals list [`ContentStore::unflushed`]'s digests).
+    pub fn recover_unflushed(
+        &self,
+        progress: &(dyn Fn(usize) + Sync),
+    ) -> Result<usize, StorageError> {
+        super::unflushed::recover(&self.unflushed_dir(), |d| self.blob_path(d), progress)
     }
 
     /// The blobs the open journals list: written in place by a writer that is between its
@@ -605,7 +609,7 @@ mod tests {
         let b = write(&staging, b"kept");
         drop(staging);
         assert!(store.has_bytes(&b) && store.unflushed().is_empty());
-        assert_eq!(store.recover_unflushed().unwrap(), 0);
+        assert_eq!(store.recover_unflushed(&|_| ()).unwrap(), 0);
     }
 
     #[test]

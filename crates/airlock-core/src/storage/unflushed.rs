@@ -104,10 +104,11 @@ pub(super) fn journal_files(dir: &Path) -> Vec<PathBuf> {
 /// Checks every blob the journals in `dir` list (`blob_path` names where each is): removes
 /// those whose bytes do not match their digest (a crash lost them) or cannot be read (they
 /// can be fetched again), flushes the filesystem, then removes the journals. Returns the
-/// blobs removed. Cheap when there is no journal.
+/// blobs removed. Cheap when there is no journal. `progress` hears of each blob looked at.
 pub(super) fn recover(
     dir: &Path,
     blob_path: impl Fn(&Sha256) -> PathBuf + Sync,
+    progress: &(dyn Fn(usize) + Sync),
 ) -> Result<usize, StorageError> {
     let (journals, digests) = open_journals(dir)?;
     if journals.is_empty() {
@@ -115,6 +116,7 @@ pub(super) fn recover(
     }
     let checked = parallel_map(&digests, |digest| {
         let path = blob_path(digest);
+        progress(1);
         match Sha256::of_file(&path) {
             Ok(actual) if actual == *digest => Ok(false),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
@@ -160,14 +162,17 @@ mod tests {
         let mut cut = std::fs::read(&journal.path).unwrap();
         cut.extend_from_slice(b"abc");
         std::fs::write(&journal.path, cut).unwrap();
-        assert_eq!(recover(&dir, blob_path).unwrap(), 2);
+        assert_eq!(recover(&dir, blob_path, &|_| ()).unwrap(), 2);
         assert_eq!(std::fs::read(blob_path(&good)).unwrap(), b"good");
         assert!(!blob_path(&bad).exists() && !blob_path(&short).exists());
         assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 0);
         // Nothing to do: nothing read, nothing removed; a folder there is not a journal.
         std::fs::create_dir(dir.join("stray")).unwrap();
-        assert_eq!(recover(&dir, blob_path).unwrap(), 0);
-        assert_eq!(recover(&root.path().join("none"), blob_path).unwrap(), 0);
+        assert_eq!(recover(&dir, blob_path, &|_| ()).unwrap(), 0);
+        assert_eq!(
+            recover(&root.path().join("none"), blob_path, &|_| ()).unwrap(),
+            0
+        );
     }
 
     #[test]
