@@ -49,8 +49,9 @@ impl SiteLock {
 /// The lock file, and the error that names it.
 fn open(data_dir: &Path) -> Result<(File, impl Fn(std::io::Error) -> StorageError), StorageError> {
     let path = data_dir.join("lock");
+    let named = path.clone();
     let err = move |source| StorageError::Lock {
-        path: path.clone(),
+        path: named.clone(),
         source,
     };
     fs::create_dir_all(data_dir).map_err(&err)?;
@@ -58,7 +59,7 @@ fn open(data_dir: &Path) -> Result<(File, impl Fn(std::io::Error) -> StorageErro
         .create(true)
         .truncate(false)
         .write(true)
-        .open(data_dir.join("lock"))
+        .open(&path)
         .map_err(&err)?
         .into_parts()
         .0;

@@ -9,7 +9,7 @@
 //! journal, before it trusts the store ([`recover`], when it takes the site lock). Readers
 //! that take no lock never see such a blob through a tree (no tree names it before the
 //! flush); the pull-through, which serves store names, hashes it first while a journal is
-//! open (`ContentStore::has_unflushed`).
+//! open (`ContentStore::unflushed`).
 
 use std::path::{Path, PathBuf};
 
