@@ -431,8 +431,8 @@ impl Http {
         partial: &Path,
         progress: Option<(&dyn Reporter, TaskId)>,
     ) -> Result<(), NetError> {
-        let checksum = Checksum::Sha256(expected.sha256);
-        self.download_checked(url, expected.size, checksum, partial, progress)
+        let Want { size, checksum } = expected.into();
+        self.download_checked(url, size, checksum, partial, progress)
             .await
     }
 
@@ -570,6 +570,15 @@ struct Want {
     checksum: Checksum,
 }
 
+impl From<Expected> for Want {
+    fn from(Expected { size, sha256 }: Expected) -> Want {
+        Want {
+            size,
+            checksum: Checksum::Sha256(sha256),
+        }
+    }
+}
+
 /// Files up to this size are fetched into memory and written once verified: a tenth of the
 /// system calls of streaming to disk, and most pool files are this small.
 pub(crate) const SMALL_DOWNLOAD: u64 = 1 << 20;
@@ -634,10 +643,7 @@ impl Http {
         blob: &Path,
         progress: Option<(&dyn Reporter, TaskId)>,
     ) -> Result<(), NetError> {
-        let want = Want {
-            size: expected.size,
-            checksum: Checksum::Sha256(expected.sha256),
-        };
+        let want = Want::from(expected);
         self.retrying(url, || {
             self.download_small(url, want, blob, Destination::Store, progress)
         })

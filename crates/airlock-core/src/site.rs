@@ -119,7 +119,7 @@ impl Site {
         let store = self.store();
         store.clean_temp()?;
         // A writer stopped before its flush: what it wrote in place is checked first.
-        let unflushed = store.unflushed();
+        let unflushed = store.unflushed()?;
         if unflushed.is_empty() {
             return Ok(lock);
         }
@@ -129,7 +129,7 @@ impl Site {
             Some(total),
             crate::report::Unit::Items,
         );
-        let damaged = store.recover_unflushed(&|n| reporter.advance(task, n as u64));
+        let damaged = store.recover_unflushed(&unflushed, &|n| reporter.advance(task, n as u64));
         reporter.finish(task);
         let damaged = damaged?;
         if damaged > 0 {

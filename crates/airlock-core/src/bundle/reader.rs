@@ -92,32 +92,29 @@ fn read_job(
     send: &SyncSender<Piece>,
     recycled: &Receiver<Vec<u8>>,
 ) -> bool {
-    let job_digest = match &job {
-        Job::Store(digest) => Some(*digest),
-        Job::Memory(_) => None,
-    };
+    // A blob a writer dropped after pushing it comes from the bucket, through a scratch file
+    // that goes when this blob is read: the store keeps no copy.
+    let mut _scratch = None;
     let path = match job {
         Job::Memory(bytes) => {
             let n = bytes.len();
             return (n == 0 || send.send(Piece::Data(bytes, n)).is_ok())
                 && send.send(Piece::End).is_ok();
         }
-        Job::Store(digest) => store.blob_path(&digest),
-    };
-    // A blob a writer dropped after pushing it comes from the bucket, through a scratch file
-    // that goes when this blob is read: the store keeps no copy.
-    let mut _scratch = None;
-    let path = match job_digest {
-        Some(digest) if !path.is_file() && store.is_dropped(&digest) => {
-            match store.read_back_copy(&digest) {
-                Ok(copy) => _scratch.insert(copy).to_path_buf(),
-                Err(e) => {
-                    let _ = send.send(Piece::Failed(io::Error::other(e)));
-                    return false;
+        Job::Store(digest) => {
+            let path = store.blob_path(&digest);
+            if path.is_file() || !store.is_dropped(&digest) {
+                path
+            } else {
+                match store.read_back_copy(&digest) {
+                    Ok(copy) => _scratch.insert(copy).to_path_buf(),
+                    Err(e) => {
+                        let _ = send.send(Piece::Failed(io::Error::other(e)));
+                        return false;
+                    }
                 }
             }
         }
-        _ => path,
     };
     let mut file = match File::open(&path) {
         Ok(file) => ReadAhead::new(file),

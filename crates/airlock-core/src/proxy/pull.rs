@@ -86,6 +86,10 @@ enum Found {
     Recovered,
 }
 
+fn internal(message: String) -> Unwhole {
+    Unwhole::Refused(Refusal(StatusCode::INTERNAL_SERVER_ERROR, message))
+}
+
 fn being_written() -> Refusal {
     Refusal(
         StatusCode::SERVICE_UNAVAILABLE,
@@ -281,19 +285,32 @@ impl PullThrough {
             return Ok(());
         }
         let journals = self.store.unflushed_journals();
-        {
-            let mut checked = self.checked.lock().unwrap_or_else(|e| e.into_inner());
-            if checked.unflushed.journals != journals {
-                // Other writes: what they list is read once per set of journals.
+        let suspect = |checked: &Checked| {
+            checked.unflushed.lists(&expected.sha256) && !checked.whole.contains(&expected.sha256)
+        };
+        let known = {
+            let checked = self.checked.lock().unwrap_or_else(|e| e.into_inner());
+            (checked.unflushed.journals == journals).then(|| suspect(&checked))
+        };
+        match known {
+            Some(false) => return Ok(()),
+            Some(true) => {}
+            // Other writes: what they list is read once per set of journals, off the event
+            // loop (a first sync's journal lists every file it downloads).
+            None => {
+                let store = self.store.clone();
+                let unflushed = tokio::task::spawn_blocking(move || store.unflushed())
+                    .await
+                    .map_err(|e| internal(Chain(&e).to_string()))?
+                    .map_err(|e| internal(format!("cannot check the store: {}", Chain(&e))))?;
+                let mut checked = self.checked.lock().unwrap_or_else(|e| e.into_inner());
                 *checked = Checked {
-                    unflushed: self.store.unflushed(),
+                    unflushed,
                     whole: HashSet::new(),
                 };
-            }
-            if !checked.unflushed.lists(&expected.sha256)
-                || checked.whole.contains(&expected.sha256)
-            {
-                return Ok(());
+                if !suspect(&checked) {
+                    return Ok(());
+                }
             }
         }
         let (store, data_dir) = (self.store.clone(), self.data_dir.clone());
@@ -307,7 +324,7 @@ impl PullThrough {
             let Some(_lock) = SiteLock::try_acquire(&data_dir)? else {
                 return Ok(Found::BeingWritten);
             };
-            let removed = store.recover_unflushed(&|_| ())?;
+            let removed = store.recover_unflushed(&store.unflushed()?, &|_| ())?;
             tracing::warn!(
                 "pull-through: checked the blobs a stopped writer left unflushed: {removed} damaged, removed"
             );
@@ -324,14 +341,8 @@ impl PullThrough {
             }
             Ok(Ok(Found::Recovered)) => Err(Unwhole::Recovered),
             Ok(Ok(Found::BeingWritten)) => Err(Unwhole::Refused(being_written())),
-            Ok(Err(e)) => Err(Unwhole::Refused(Refusal(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                format!("cannot check the store: {}", Chain(&e)),
-            ))),
-            Err(e) => Err(Unwhole::Refused(Refusal(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                Chain(&e).to_string(),
-            ))),
+            Ok(Err(e)) => Err(internal(format!("cannot check the store: {}", Chain(&e)))),
+            Err(e) => Err(internal(Chain(&e).to_string())),
         }
     }
 

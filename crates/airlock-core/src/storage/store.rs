@@ -132,24 +132,29 @@ impl ContentStore {
         Ok(())
     }
 
-    /// Checks the blobs a writer named before its flush, should it have stopped before the
-    /// flush (storage/unflushed.rs): removes those a crash damaged; returns how many. Call
-    /// only while holding the site lock, before trusting the store. `progress` hears of each
-    /// blob looked at (the journals list [`ContentStore::unflushed`]'s digests).
+    /// Checks the blobs `unflushed` lists (what [`ContentStore::unflushed`] read), written by
+    /// a writer that stopped before its flush (storage/unflushed.rs): removes those a crash
+    /// damaged; returns how many. Call only while holding the site lock, before trusting the
+    /// store. `progress` hears of each blob looked at.
     pub fn recover_unflushed(
         &self,
+        unflushed: &Unflushed,
         progress: &(dyn Fn(usize) + Sync),
     ) -> Result<usize, StorageError> {
-        super::unflushed::recover(&self.unflushed_dir(), |d| self.blob_path(d), progress)
+        super::unflushed::recover(
+            &self.unflushed_dir(),
+            (&unflushed.journals, &unflushed.digests),
+            |d| self.blob_path(d),
+            progress,
+        )
     }
 
     /// The blobs the open journals list: written in place by a writer that is between its
     /// writes and its flush, or stopped there. They may be short or damaged until the next
-    /// writer checks them. (A journal that cannot be read counts as none: readers only.)
-    pub fn unflushed(&self) -> Unflushed {
-        let (journals, digests) =
-            super::unflushed::open_journals(&self.unflushed_dir()).unwrap_or_default();
-        Unflushed { journals, digests }
+    /// writer checks them.
+    pub fn unflushed(&self) -> Result<Unflushed, StorageError> {
+        let (journals, digests) = super::unflushed::open_journals(&self.unflushed_dir())?;
+        Ok(Unflushed { journals, digests })
     }
 
     /// The open journals alone (one look at their folder): another list than before means
@@ -594,7 +599,7 @@ mod tests {
         let write = |staging: &Staging, bytes: &[u8]| {
             let digest = Sha256::of(bytes);
             staging.write_in_place(&[digest]).unwrap();
-            assert!(store.unflushed().lists(&digest));
+            assert!(store.unflushed().unwrap().lists(&digest));
             std::fs::write(store.blob_path(&digest), bytes).unwrap();
             staging.adopt(store.blob_path(&digest), digest);
             digest
@@ -603,13 +608,13 @@ mod tests {
         let staging = store.staging();
         let a = write(&staging, b"in place");
         assert_eq!(staging.commit().unwrap(), 8);
-        assert!(store.has_bytes(&a) && store.unflushed().is_empty());
+        assert!(store.has_bytes(&a) && store.unflushed().unwrap().is_empty());
         // A failed operation keeps what it wrote in place, flushed, and closes its journal.
         let staging = store.staging();
         let b = write(&staging, b"kept");
         drop(staging);
-        assert!(store.has_bytes(&b) && store.unflushed().is_empty());
-        assert_eq!(store.recover_unflushed(&|_| ()).unwrap(), 0);
+        assert!(store.has_bytes(&b) && store.unflushed().unwrap().is_empty());
+        assert_eq!(store.unflushed_journals().len(), 0);
     }
 
     #[test]

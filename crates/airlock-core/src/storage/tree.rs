@@ -846,6 +846,8 @@ fn new_tree_id() -> String {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
     #[test]
     fn tree_ids_are_only_what_a_publish_makes() {
         assert!(is_tree_id(&new_tree_id()));
@@ -862,8 +864,6 @@ mod tests {
             assert!(!is_tree_id(bad), "{bad}");
         }
     }
-
-    use super::*;
 
     fn entry(store: &ContentStore, bytes: &[u8]) -> Entry {
         let staging = store.staging();

@@ -101,20 +101,20 @@ pub(super) fn journal_files(dir: &Path) -> Vec<PathBuf> {
     journals
 }
 
-/// Checks every blob the journals in `dir` list (`blob_path` names where each is): removes
-/// those whose bytes do not match their digest (a crash lost them) or cannot be read (they
-/// can be fetched again), flushes the filesystem, then removes the journals. Returns the
-/// blobs removed. Cheap when there is no journal. `progress` hears of each blob looked at.
+/// Checks every blob the journals list (`blob_path` names where each is): removes those
+/// whose bytes do not match their digest (a crash lost them) or cannot be read (they can be
+/// fetched again), flushes the filesystem (`dir`'s), then removes the journals. Returns the
+/// blobs removed. `progress` hears of each blob looked at.
 pub(super) fn recover(
     dir: &Path,
+    (journals, digests): (&[PathBuf], &[Sha256]),
     blob_path: impl Fn(&Sha256) -> PathBuf + Sync,
     progress: &(dyn Fn(usize) + Sync),
 ) -> Result<usize, StorageError> {
-    let (journals, digests) = open_journals(dir)?;
     if journals.is_empty() {
         return Ok(0);
     }
-    let checked = parallel_map(&digests, |digest| {
+    let checked = parallel_map(digests, |digest| {
         let path = blob_path(digest);
         progress(1);
         match Sha256::of_file(&path) {
@@ -132,7 +132,7 @@ pub(super) fn recover(
     // The blobs kept are durable, and the removals too, before the journals go.
     sync_filesystem(dir)?;
     for journal in journals {
-        fs::remove_file(&journal).map_err(write_err(&journal))?;
+        fs::remove_file(journal).map_err(write_err(journal))?;
     }
     Ok(removed)
 }
@@ -140,6 +140,11 @@ pub(super) fn recover(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn recover_all(dir: &Path, blob_path: impl Fn(&Sha256) -> PathBuf + Sync) -> usize {
+        let (journals, digests) = open_journals(dir).unwrap();
+        recover(dir, (&journals, &digests), blob_path, &|_| ()).unwrap()
+    }
 
     #[test]
     fn recovery_removes_what_does_not_match_and_the_journals() {
@@ -162,17 +167,14 @@ mod tests {
         let mut cut = std::fs::read(&journal.path).unwrap();
         cut.extend_from_slice(b"abc");
         std::fs::write(&journal.path, cut).unwrap();
-        assert_eq!(recover(&dir, blob_path, &|_| ()).unwrap(), 2);
+        assert_eq!(recover_all(&dir, blob_path), 2);
         assert_eq!(std::fs::read(blob_path(&good)).unwrap(), b"good");
         assert!(!blob_path(&bad).exists() && !blob_path(&short).exists());
         assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 0);
         // Nothing to do: nothing read, nothing removed; a folder there is not a journal.
         std::fs::create_dir(dir.join("stray")).unwrap();
-        assert_eq!(recover(&dir, blob_path, &|_| ()).unwrap(), 0);
-        assert_eq!(
-            recover(&root.path().join("none"), blob_path, &|_| ()).unwrap(),
-            0
-        );
+        assert_eq!(recover_all(&dir, blob_path), 0);
+        assert_eq!(recover_all(&root.path().join("none"), blob_path), 0);
     }
 
     #[test]

@@ -235,7 +235,8 @@ fn offline_checks(site: &Site, reporter: &dyn Reporter) -> Report {
     let task = reporter.start("re-hashing the content store", Some(total), Unit::Bytes);
     // Blobs a writer wrote in place and has not flushed yet (or was stopped before): being
     // written, or for the next writer to check (storage/unflushed.rs); not the disk's fault.
-    let unflushed = store.unflushed();
+    // (A journal that cannot be read lists nothing here: the next writer fails on it.)
+    let unflushed = store.unflushed().unwrap_or_default();
     let mut warnings = Vec::new();
     for (failure, journaled) in parallel_map(&blobs, |(path, size)| {
         let result = rehash(path, &store);

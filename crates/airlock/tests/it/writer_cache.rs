@@ -51,15 +51,23 @@ fn apt_download(site: &Site, url: &str, packages: &[&str]) -> BTreeMap<String, V
         .collect()
 }
 
+/// The config of a writer of the local repo "local" (its Release valid for 7 days) to the
+/// bucket's PREFIX, with `storage` lines added to its `[storage]`.
+fn local_writer(garage: &Garage, storage: &str) -> String {
+    format!(
+        "{}\n{}",
+        local_repo(Some("7d")),
+        garage.storage(&garage.endpoint, PREFIX, storage)
+    )
+}
+
 #[test]
 fn a_writer_keeping_less_than_its_site_still_serves_exports_and_pushes_all_of_it() {
     let garage = Garage::start();
-    let storage = garage.storage(
-        &garage.endpoint,
-        PREFIX,
-        "poll = \"1s\"\nkeep_pushed = \"3MB\"\n",
+    let site = Site::new(
+        "ed25519",
+        &local_writer(&garage, "poll = \"1s\"\nkeep_pushed = \"3MB\"\n"),
     );
-    let site = Site::new("ed25519", &format!("{}\n{storage}", local_repo(Some("7d"))));
     let work = tempfile::tempdir().unwrap();
     let names = ["one", "two", "three"];
     // 2 MiB each: the disk keeps one of them (3 MB), the site has three.
@@ -340,11 +348,7 @@ fn new_machine(repos: &str, key_of: &Site) -> Site {
 #[test]
 fn a_lost_writer_is_rebuilt_from_its_bucket_and_goes_on() {
     let garage = Garage::start();
-    let repos = format!(
-        "{}\n{}",
-        local_repo(Some("7d")),
-        garage.storage(&garage.endpoint, PREFIX, "poll = \"1s\"\n")
-    );
+    let repos = local_writer(&garage, "poll = \"1s\"\n");
     let writer = Site::new("ed25519", &repos);
     let work = tempfile::tempdir().unwrap();
     let debs = work.path().join("debs");
@@ -438,14 +442,7 @@ fn a_lost_writer_is_rebuilt_from_its_bucket_and_goes_on() {
     );
 
     // A writer keeping nothing reads back only what publishes read.
-    let small = new_machine(
-        &format!(
-            "{}\n{}",
-            local_repo(Some("7d")),
-            garage.storage(&garage.endpoint, PREFIX, "keep_pushed = \"0\"\n")
-        ),
-        &writer,
-    );
+    let small = new_machine(&local_writer(&garage, "keep_pushed = \"0\"\n"), &writer);
     let report: serde_json::Value = serde_json::from_str(&small.ok(&["pull", "--json"])).unwrap();
     let (blobs, read_back) = (
         report["blobs"].as_u64().unwrap(),
@@ -477,14 +474,7 @@ fn push_killed_at_unlink(site: &Site, when: usize) -> std::process::ExitStatus {
 #[test]
 fn a_writer_killed_while_dropping_loses_nothing_and_its_next_push_finishes() {
     let garage = Garage::start();
-    let site = Site::new(
-        "ed25519",
-        &format!(
-            "{}\n{}",
-            local_repo(Some("7d")),
-            garage.storage(&garage.endpoint, PREFIX, "poll = \"1s\"\n")
-        ),
-    );
+    let site = Site::new("ed25519", &local_writer(&garage, "poll = \"1s\"\n"));
     let work = tempfile::tempdir().unwrap();
     let debs = work.path().join("debs");
     std::fs::create_dir_all(&debs).unwrap();
@@ -550,14 +540,7 @@ fn a_writer_killed_while_dropping_loses_nothing_and_its_next_push_finishes() {
 #[test]
 fn a_damaged_or_lost_object_in_the_bucket_is_refused_and_named() {
     let garage = Garage::start();
-    let site = Site::new(
-        "ed25519",
-        &format!(
-            "{}\n{}",
-            local_repo(Some("7d")),
-            garage.storage(&garage.endpoint, PREFIX, "keep_pushed = \"0\"\n")
-        ),
-    );
+    let site = Site::new("ed25519", &local_writer(&garage, "keep_pushed = \"0\"\n"));
     let work = tempfile::tempdir().unwrap();
     let deb = dpkg_deb(&work.path().join("debs"), "one", "1.0", "amd64", "", "xz");
     site.include("stable", "main", &deb);
